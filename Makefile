@@ -1,0 +1,55 @@
+# helm-e2e developer entry points. `make test` is what CI runs (via .ci/run).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
+
+.PHONY: help install binaries cluster-up cluster-down cluster-env lint unit integration test bench demo clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed ## editable install with the dev extra into .venv
+
+binaries: ## build (once) and cache kube/etcd/kwok/helm binaries from the Go module proxy
+	hack/build-binaries.sh
+
+cluster-up: ## start (or reuse) the local control plane + kwok node
+	hack/cluster.sh up
+
+cluster-down: ## stop and remove the local cluster
+	hack/cluster.sh down
+
+cluster-env: ## print exports for KUBECONFIG and PATH: eval "$$(make -s cluster-env)"
+	@hack/cluster.sh env
+
+lint: install ## ruff check, ruff format --check, mypy --strict, import-linter
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict operator/
+	$(VENV)/bin/lint-imports
+
+unit: install ## unit tests (pure code, no cluster)
+	$(PYTEST) tests/unit -q
+
+integration: install cluster-up ## integration tests against the local cluster (real helm, kubectl, SMTP)
+	$(PYTEST) tests/integration -q
+
+test: lint unit integration ## everything CI runs
+
+bench: install ## benchmarks: print numbers, never fail on timing
+	$(PY) tests/bench/run.py
+
+demo: install cluster-up ## end to end: operator + SMTP sink + example chart install/upgrade
+	$(PY) hack/demo.py
+
+clean: ## remove the virtualenv (cached binaries stay in ~/.cache/helm-e2e)
+	rm -rf $(VENV)

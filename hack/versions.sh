@@ -1,0 +1,10 @@
+# Pinned versions of everything hack/ builds from the Go module proxy.
+# Changing one of these makes the next build produce a new cached binary; old ones stay until pruned.
+KUBE_VERSION=v1.34.4          # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (and kubelet)
+KUBE_STAGING_VERSION=v0.34.4  # k8s.io/<staging> modules matching KUBE_VERSION
+ETCD_VERSION=v3.6.16
+KWOK_VERSION=v0.8.0
+HELM_VERSION=v3.19.5
+
+HELM_E2E_CACHE=${HELM_E2E_CACHE:-$HOME/.cache/helm-e2e}
+HELM_E2E_BIN=$HELM_E2E_CACHE/bin

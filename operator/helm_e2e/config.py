@@ -1,0 +1,88 @@
+"""Operator settings from the environment (prefix HELM_E2E_), built once at startup and kept in kopf's memo.
+
+Never read at import time: tests and the CLI build their own Settings.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class SmtpTls(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HELM_E2E_", extra="ignore")
+
+    # Namespaces whose Helm releases are watched (comma-separated); empty = the whole cluster.
+    watch_namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Dotted path in the release's merged values that holds the image tag; falls back to appVersion.
+    image_tag_values_path: str = "image.tag"
+    # Run the chart's own `helm.sh/hook: test` pods as part of every run.
+    run_chart_hooks: bool = True
+    # Per-test timeout when neither the hook nor the suite sets one.
+    default_test_timeout_seconds: int = Field(default=600, ge=1)
+    # Wall-clock limit of a whole run; unfinished tests are then marked Error.
+    run_deadline_seconds: int = Field(default=1800, ge=1)
+    # E2ERuns kept per release (oldest finished ones are deleted).
+    history_limit: int = Field(default=10, ge=1)
+    # Finished test pods are deleted this long after the run completes (results live in the E2ERun).
+    pod_ttl_seconds: int = Field(default=3600, ge=0)
+    # On start, only revisions deployed this recently get a run (no flood of runs on first install).
+    startup_grace_seconds: int = Field(default=600, ge=0)
+    # Bytes of each test container's log kept in status.tests[].logTail.
+    log_tail_bytes: int = Field(default=4096, ge=0, le=65536)
+    # How often active runs are re-examined (seconds); pod events also wake them.
+    resync_seconds: float = Field(default=5.0, gt=0)
+
+    # SMTP: no host = no mail (a log line per run, not an error).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_tls: SmtpTls = SmtpTls.NONE
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    # CA bundle to verify the SMTP server; empty = system roots.
+    smtp_ca_file: str = ""
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Attempts while the server is down or answers 4xx, with exponential backoff from smtp_retry_base_seconds.
+    smtp_max_attempts: int = Field(default=5, ge=1)
+    smtp_retry_base_seconds: float = Field(default=2.0, ge=0)
+    mail_from: str = "helm-e2e@localhost"
+    # Default recipients of every report (comma-separated), merged with the suites' report.to.
+    mail_to: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Report Superseded and Cancelled runs too.
+    mail_report_cancelled: bool = True
+    # Cluster name shown in the subject ("... in prod: PASSED 5/5"); defaults to the namespace.
+    cluster_name: str = ""
+
+    # Prometheus metrics on this port (0 = off); kopf's health probe is served separately.
+    metrics_port: int = Field(default=9090, ge=0)
+    log_format: LogFormat = LogFormat.JSON
+    log_level: str = "INFO"
+
+    @field_validator("watch_namespaces", "mail_to", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return bool(self.smtp_host)

@@ -1,0 +1,221 @@
+"""Pydantic models of the decoded Helm release and of the E2ERun / E2ESuite custom resources.
+
+Field names are snake_case in Python and camelCase on the wire (the CRD schema in crds/); use
+`model_dump(by_alias=True, exclude_none=True, mode="json")` to build API bodies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class WireModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields from the API are ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Trigger(StrEnum):
+    INSTALL = "install"
+    UPGRADE = "upgrade"
+    ROLLBACK = "rollback"
+
+
+class RunPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ERROR = "Error"
+    CANCELLED = "Cancelled"
+    SUPERSEDED = "Superseded"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (RunPhase.PENDING, RunPhase.RUNNING)
+
+
+class TestPhase(StrEnum):
+    __test__ = False  # not a pytest class
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ERROR = "Error"  # the test could not run: pod rejected, image missing, timed out, pod lost
+    CANCELLED = "Cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (TestPhase.PENDING, TestPhase.RUNNING)
+
+
+# --- the decoded Helm release (never stored as a whole: values stay in memory only) ---------------
+
+
+class Hook(BaseModel):
+    name: str
+    kind: str
+    path: str = ""
+    manifest: str
+    events: list[str] = Field(default_factory=list)
+
+
+class Release(BaseModel):
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    description: str = ""
+    chart_name: str
+    chart_version: str
+    app_version: str = ""
+    values: dict[str, Any] = Field(default_factory=dict)  # chart defaults merged with user config
+    hooks: list[Hook] = Field(default_factory=list)
+    first_deployed: datetime | None = None
+    last_deployed: datetime | None = None
+    trigger: Trigger
+
+
+# --- E2ERun ----------------------------------------------------------------------------------------
+
+
+class ReleaseRef(WireModel):
+    """spec.release: what was deployed. Never holds values or secret data."""
+
+    name: str
+    namespace: str
+    revision: int
+    chart: str
+    chart_version: str
+    app_version: str = ""
+    image_tag: str = ""
+    trigger: Trigger
+    deployed_at: datetime | None = None
+
+
+class TestSource(WireModel):
+    """spec.tests[]: one planned test. `source` is "hook" or "suite/<name>"."""
+
+    __test__ = False
+
+    name: str
+    source: str
+    timeout_seconds: int
+
+
+class ReportSpec(WireModel):
+    to: list[str] = Field(default_factory=list)
+    only_on_failure: bool = False
+
+
+class RunSpec(WireModel):
+    release: ReleaseRef
+    tests: list[TestSource] = Field(default_factory=list)
+    deadline_seconds: int = 1800
+    report: ReportSpec = Field(default_factory=ReportSpec)
+
+
+class PytestSummary(WireModel):
+    """What the helm-e2e pytest plugin writes to the termination log (JSON)."""
+
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    errors: int = 0
+    duration_seconds: float | None = None
+    first_failures: list[str] = Field(default_factory=list)
+
+
+class TestResult(WireModel):
+    __test__ = False
+
+    name: str
+    pod: str = ""
+    phase: TestPhase = TestPhase.PENDING
+    exit_code: int | None = None
+    reason: str = ""
+    message: str = ""
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_seconds: float | None = None
+    pytest: PytestSummary | None = None
+    log_tail: str = ""
+
+
+class Summary(WireModel):
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    errored: int = 0
+
+
+class Condition(WireModel):
+    """Kubernetes API conventions: status is the string "True", "False" or "Unknown"."""
+
+    type: str
+    status: str
+    reason: str
+    message: str = ""
+    last_transition_time: datetime | None = None
+
+
+class RunStatus(WireModel):
+    phase: RunPhase = RunPhase.PENDING
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    summary: Summary = Field(default_factory=Summary)
+    tests: list[TestResult] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)
+    message: str = ""
+
+
+class Run(BaseModel):
+    """An E2ERun as the core sees it: identity, spec and status."""
+
+    name: str
+    namespace: str
+    uid: str = ""
+    created_at: datetime | None = None
+    spec: RunSpec
+    status: RunStatus = Field(default_factory=RunStatus)
+
+
+# --- E2ESuite --------------------------------------------------------------------------------------
+
+
+class ReleaseSelector(WireModel):
+    names: list[str] = Field(default_factory=list)
+    charts: list[str] = Field(default_factory=list)
+
+
+class ImageTagSource(WireModel):
+    values_path: str | None = None
+
+
+class SuiteTest(WireModel):
+    __test__ = False
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)
+    timeout_seconds: int | None = Field(default=None, ge=1)
+    template: dict[str, Any]  # a PodSpec whose string leaves are Jinja2 templates
+
+
+class SuiteSpec(WireModel):
+    releases: ReleaseSelector = Field(default_factory=ReleaseSelector)
+    triggers: list[Trigger] = Field(default_factory=lambda: list(Trigger))
+    image_tag: ImageTagSource = Field(default_factory=ImageTagSource)
+    tests: list[SuiteTest] = Field(default_factory=list)
+    report: ReportSpec = Field(default_factory=ReportSpec)
+
+
+class Suite(BaseModel):
+    name: str
+    namespace: str
+    generation: int = 0
+    spec: dict[str, Any]  # raw: validated into SuiteSpec by core.plan so errors become conditions

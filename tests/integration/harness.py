@@ -1,0 +1,116 @@
+"""The local cluster as the integration tests see it: real kubectl and helm against hack/cluster.sh."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("HELM_E2E_CACHE", Path.home() / ".cache" / "helm-e2e"))
+BIN = CACHE / "bin" / "current"
+KUBECONFIG = CACHE / "kubeconfig"
+
+T = TypeVar("T")
+
+
+def pinned_versions() -> dict[str, str]:
+    versions = {}
+    for line in (ROOT / "hack" / "versions.sh").read_text().splitlines():
+        if "=" in line and not line.startswith(("#", " ")) and "$" not in line:
+            key, value = line.split("=", 1)
+            versions[key] = value.split()[0]
+    return versions
+
+
+def wait_until(
+    probe: Callable[[], T | None], *, timeout: float = 60, interval: float = 0.3, what: str = "condition"
+) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    kubeconfig: Path
+    bin: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        env["PATH"] = f"{self.bin}:{env.get('PATH', '')}"
+        env["HELM_CACHE_HOME"] = str(CACHE / "helm" / "cache")
+        env["HELM_CONFIG_HOME"] = str(CACHE / "helm" / "config")
+        env["HELM_DATA_HOME"] = str(CACHE / "helm" / "data")
+        return env
+
+    def run(
+        self, tool: str, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(self.bin / tool), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{tool} {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}{proc.stdout}")
+        return proc
+
+    def kubectl(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return self.run("kubectl", *args, **kw)
+
+    def helm(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return self.run("helm", *args, **kw)
+
+    def get_json(self, *args: str) -> Any:
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def try_get_json(self, *args: str) -> Any | None:
+        proc = self.kubectl("get", *args, "-o", "json", check=False)
+        return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+    def apply(self, manifest: str, namespace: str | None = None) -> None:
+        ns = ["-n", namespace] if namespace else []
+        self.kubectl("apply", *ns, "-f", "-", input=manifest)
+
+    def serve_log(self, *, namespace: str, pod: str, lines: list[str], workdir: Path) -> None:
+        """Make `kubectl logs` of `pod` return `lines` (kwok Logs object + CRI-format file)."""
+        path = workdir / f"{namespace}-{pod}.log"
+        path.write_text("".join(f"2026-01-01T00:00:0{i % 10}.000000000Z stdout F {line}\n" for i, line in enumerate(lines)))
+        self.apply(
+            json.dumps(
+                {
+                    "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                    "kind": "Logs",
+                    "metadata": {"name": pod, "namespace": namespace},
+                    "spec": {"logs": [{"logsFile": str(path)}]},
+                }
+            )
+        )
+
+
+def start_cluster() -> Cluster:
+    """Start (or reuse) the local cluster; raise with the script's output if it cannot start."""
+    proc = subprocess.run(
+        [str(ROOT / "hack" / "cluster.sh"), "up"], capture_output=True, text=True, timeout=3000, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"hack/cluster.sh up failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return Cluster(kubeconfig=KUBECONFIG, bin=BIN)

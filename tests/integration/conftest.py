@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from harness import Cluster, start_cluster
+from harness import ROOT, Cluster, OperatorProcess, start_cluster
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +33,26 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
 def logdir(tmp_path: Path) -> Path:
     """Log files served by kwok must outlive the test's pods; tmp_path does."""
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> Cluster:
+    cluster.kubectl("apply", "-f", str(ROOT / "crds"))
+    for crd in ("e2eruns.helm-e2e.dev", "e2esuites.helm-e2e.dev"):
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    return cluster
+
+
+@pytest.fixture
+def start_operator(crds: Cluster, namespace: str, tmp_path: Path) -> Iterator[Callable[..., OperatorProcess]]:
+    """Start the operator for this test's namespace with extra HELM_E2E_* settings; stopped afterwards."""
+    started: list[OperatorProcess] = []
+
+    def start(**env: str) -> OperatorProcess:
+        op = OperatorProcess(crds, namespace, tmp_path, {f"HELM_E2E_{k.upper()}": v for k, v in env.items()})
+        started.append(op.start())
+        return op
+
+    yield start
+    for op in started:
+        op.stop()

@@ -42,6 +42,14 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
+def assert_stays(probe: Callable[[], bool], *, seconds: float, what: str, interval: float = 0.5) -> None:
+    """A negative check: `probe` must hold for the whole window (several operator resyncs)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert probe(), f"{what}: stopped holding"
+        time.sleep(interval)
+
+
 @dataclass(frozen=True)
 class Cluster:
     kubeconfig: Path
@@ -70,7 +78,9 @@ class Cluster:
             check=False,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"{tool} {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}{proc.stdout}")
+            raise AssertionError(
+                f"{tool} {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}{proc.stdout}"
+            )
         return proc
 
     def kubectl(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -93,7 +103,11 @@ class Cluster:
     def serve_log(self, *, namespace: str, pod: str, lines: list[str], workdir: Path) -> None:
         """Make `kubectl logs` of `pod` return `lines` (kwok Logs object + CRI-format file)."""
         path = workdir / f"{namespace}-{pod}.log"
-        path.write_text("".join(f"2026-01-01T00:00:0{i % 10}.000000000Z stdout F {line}\n" for i, line in enumerate(lines)))
+        path.write_text(
+            "".join(
+                f"2026-01-01T00:00:0{i % 10}.000000000Z stdout F {line}\n" for i, line in enumerate(lines)
+            )
+        )
         self.apply(
             json.dumps(
                 {
@@ -114,3 +128,62 @@ def start_cluster() -> Cluster:
     if proc.returncode != 0:
         raise RuntimeError(f"hack/cluster.sh up failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return Cluster(kubeconfig=KUBECONFIG, bin=BIN)
+
+
+class OperatorProcess:
+    """`helm-e2e run` as a real subprocess against the local cluster, watching one namespace."""
+
+    def __init__(
+        self, cluster: Cluster, namespace: str, workdir: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.cluster, self.namespace, self.workdir = cluster, namespace, workdir
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"operator-{self.namespace}.log"
+
+    def start(self) -> OperatorProcess:
+        env = self.cluster.env
+        env.update(
+            {
+                "HELM_E2E_WATCH_NAMESPACES": self.namespace,
+                "HELM_E2E_METRICS_PORT": "0",
+                "HELM_E2E_LOG_FORMAT": "console",
+                "HELM_E2E_RESYNC_SECONDS": "1",
+            }
+        )
+        env.update(self.extra_env)
+        self.starts += 1
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [str(ROOT / ".venv" / "bin" / "helm-e2e"), "run"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, exactly like a crashed pod."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def assert_alive(self) -> None:
+        assert self.proc is not None
+        assert self.proc.poll() is None, f"operator exited:\n{self.logs()[-3000:]}"

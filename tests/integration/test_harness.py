@@ -1,4 +1,4 @@
-"""Proves the local cluster is real: pinned apiserver, real helm storage, kwok-driven pod outcomes, logs, GC."""
+"""Proves the local cluster is real: pinned apiserver, helm storage, kwok pod outcomes, logs, GC."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def test_helm_install_upgrade_rollback_test_uninstall_write_the_release_secrets(
     assert statuses == {1: "superseded", 2: "superseded", 3: "deployed"}
 
     out = cluster.helm("test", "web", "-n", namespace, "--timeout", "60s").stdout
-    assert "web-smoke" in out and "Succeeded" in out
+    assert "web-smoke" in out
+    assert "Succeeded" in out
 
     cluster.helm("uninstall", "web", "-n", namespace)
     assert helm_secrets(cluster, namespace, "web") == {}
@@ -113,7 +114,9 @@ def test_test_pods_finish_as_their_annotations_say(cluster: Cluster, namespace: 
 
 
 def test_kubectl_logs_returns_the_served_log(cluster: Cluster, namespace: str, logdir: Path) -> None:
-    cluster.serve_log(namespace=namespace, pod="talker", lines=["collected 3 items", "3 passed"], workdir=logdir)
+    cluster.serve_log(
+        namespace=namespace, pod="talker", lines=["collected 3 items", "3 passed"], workdir=logdir
+    )
     cluster.apply(_pod("talker", {}), namespace)
     wait_until(lambda: _terminated(cluster, namespace, "talker"), what="pod talker to finish")
     logs = wait_until(

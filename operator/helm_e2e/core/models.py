@@ -173,6 +173,8 @@ class RunStatus(WireModel):
     tests: list[TestResult] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
     message: str = ""
+    email_attempts: int = 0  # failed delivery attempts so far (drives the retry backoff)
+    pods_deleted_at: datetime | None = None  # test pods removed after podTTLSeconds
 
 
 class Run(BaseModel):

@@ -1,0 +1,1 @@
+"""Effects: the Kubernetes API (kube), SMTP (mail) and Prometheus (metrics). No kopf here."""

@@ -1,0 +1,29 @@
+"""Prometheus metrics of the operator (served by prometheus-client on HELM_E2E_METRICS_PORT)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+RUNS = Counter("helm_e2e_runs_total", "Finished E2ERuns by final phase", ["phase"])
+RUNS_CREATED = Counter("helm_e2e_triggered_runs_total", "E2ERuns created, by trigger", ["trigger"])
+RUN_DURATION = Histogram(
+    "helm_e2e_run_duration_seconds",
+    "Start to completion of an E2ERun",
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+)
+TRIGGER_LATENCY = Histogram(
+    "helm_e2e_trigger_latency_seconds",
+    "From the release being deployed to its E2ERun being created",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+TESTS = Counter("helm_e2e_tests_total", "Finished tests by result", ["phase"])
+EMAILS = Counter("helm_e2e_emails_total", "Report e-mails by result", ["result"])
+RELEASE_DECODE_ERRORS = Counter(
+    "helm_e2e_release_decode_errors_total", "Helm release secrets that could not be decoded"
+)
+WATCH_RESTARTS = Counter("helm_e2e_watch_restarts_total", "Operator (re)starts of the Helm release watch")
+
+
+def serve(port: int) -> None:
+    if port:
+        start_http_server(port)

@@ -1,0 +1,169 @@
+"""`helm-e2e run | wait | junit | logs`.
+
+Exit codes of `wait`: 0 the run Succeeded, 1 it Failed, 2 anything else (Error, Cancelled, Superseded,
+timeout, no run, API error) — so a pipeline can gate on `helm upgrade ... && helm-e2e wait RELEASE`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .adapters.kube import Kube, load_api_client
+from .core.junit import build_junit_xml
+from .core.models import Run, RunPhase
+from .core.naming import build_run_name
+from .core.runbody import run_from_body
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="helm-e2e", description="End-to-end tests after every Helm release.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the operator (in cluster, or against the current kubeconfig)")
+    run.add_argument(
+        "--liveness", default="", help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+    )
+    wait = sub.add_parser("wait", help="wait for a release's E2ERun; exit 0 Succeeded, 1 Failed, 2 otherwise")
+    wait.add_argument("release")
+    wait.add_argument("--revision", type=int, help="revision to wait for (default: the latest)")
+    wait.add_argument("--timeout", type=float, default=1800, help="seconds to wait (default 1800)")
+    wait.add_argument("--interval", type=float, default=2, help="seconds between polls (default 2)")
+    junit = sub.add_parser("junit", help="print an E2ERun as JUnit XML")
+    junit.add_argument("run", help="E2ERun name, e.g. web-3")
+    logs = sub.add_parser("logs", help="print the recorded log tails of an E2ERun")
+    logs.add_argument("run")
+    logs.add_argument("test", nargs="?", help="only this test")
+    for sp in (wait, junit, logs):
+        sp.add_argument("-n", "--namespace", default=None, help="namespace (default: the kubeconfig's)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        from .operator_main import run_operator  # kopf is only imported to run the operator
+
+        run_operator(liveness=args.liveness)
+        return EXIT_OK
+    try:
+        kube = Kube(load_api_client())
+        namespace = args.namespace or _default_namespace()
+        if args.command == "wait":
+            return asyncio.run(
+                wait_for_run(
+                    kube,
+                    namespace,
+                    args.release,
+                    revision=args.revision,
+                    timeout=args.timeout,
+                    interval=args.interval,
+                )
+            )
+        run = asyncio.run(_get_run(kube, namespace, args.run))
+    except Exception as e:  # a CLI turns every failure into one clear line and exit code 2
+        print(f"helm-e2e: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    if run is None:
+        print(f"helm-e2e: error: E2ERun {namespace}/{args.run} not found", file=sys.stderr)
+        return EXIT_ERROR
+    if args.command == "junit":
+        print(build_junit_xml(run))
+        return EXIT_OK
+    return print_logs(run, args.test)
+
+
+def _default_namespace() -> str:
+    from kubernetes import config
+
+    try:
+        _, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+        return str(active.get("context", {}).get("namespace") or "default")
+    except Exception:  # in cluster or no kubeconfig: the default namespace
+        return "default"
+
+
+async def _get_run(kube: Kube, namespace: str, name: str) -> Run | None:
+    body = await kube.get_run(namespace, name)
+    return run_from_body(body) if body else None
+
+
+async def _latest_revision(kube: Kube, namespace: str, release: str) -> int | None:
+    secrets: dict[str, Any] = await kube._raw(
+        kube.core.list_namespaced_secret, namespace, label_selector=f"owner=helm,name={release}"
+    )
+    versions = [int(s["metadata"]["labels"].get("version", 0)) for s in secrets.get("items", [])]
+    return max(versions) if versions else None
+
+
+async def wait_for_run(
+    kube: Kube,
+    namespace: str,
+    release: str,
+    *,
+    revision: int | None,
+    timeout: float,  # noqa: ASYNC109 - a wall-clock budget, printed in the error
+    interval: float,
+) -> int:
+    deadline = time.monotonic() + timeout
+    if revision is None:
+        revision = await _latest_revision(kube, namespace, release)
+        if revision is None:
+            print(f"helm-e2e: error: no Helm release {release} in namespace {namespace}", file=sys.stderr)
+            return EXIT_ERROR
+    name = build_run_name(release, revision)
+    print(f"waiting for E2ERun {namespace}/{name} (release {release} revision {revision})", flush=True)
+    seen: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        run = await _get_run(kube, namespace, name)
+        if run is not None:
+            for test in run.status.tests:
+                line = f"  {test.name}: {test.phase.value}"
+                if test.exit_code is not None and test.phase.is_final:
+                    line += f" (exit code {test.exit_code}{', ' + test.reason if test.reason else ''})"
+                if seen.get(test.name) != line:
+                    seen[test.name] = line
+                    print(line, flush=True)
+            if run.status.phase.is_final:
+                print_summary(run)
+                return {RunPhase.SUCCEEDED: EXIT_OK, RunPhase.FAILED: EXIT_FAILED}.get(
+                    run.status.phase, EXIT_ERROR
+                )
+        await asyncio.sleep(interval)
+    print(
+        f"helm-e2e: error: timed out after {timeout:g}s waiting for E2ERun {namespace}/{name}"
+        + ("" if seen else " (no run yet: does the release have tests, and is the operator running?)"),
+        file=sys.stderr,
+    )
+    return EXIT_ERROR
+
+
+def print_summary(run: Run) -> None:
+    s = run.status.summary
+    print(
+        f"{run.name}: {run.status.phase.value} — {s.passed}/{s.total} passed, {s.failed} failed, "
+        f"{s.errored} errored (image tag {run.spec.release.image_tag or '-'})",
+        flush=True,
+    )
+
+
+def print_logs(run: Run, test: str | None) -> int:
+    tests = [t for t in run.status.tests if test is None or t.name == test]
+    if test is not None and not tests:
+        known = ", ".join(t.name for t in run.status.tests) or "none"
+        print(f"helm-e2e: error: no test {test} in {run.name} (tests: {known})", file=sys.stderr)
+        return EXIT_ERROR
+    for t in tests:
+        if test is None:
+            print(f"==> {t.name} ({t.phase.value}) <==")
+        print(t.log_tail or "(no log recorded)")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

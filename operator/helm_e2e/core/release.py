@@ -1,0 +1,165 @@
+"""Helm release secret → Release (pure). Every failure is one ReleaseDecodeError with a one-line reason.
+
+Storage facts (DESIGN.md §4): `data.release` = base64 (Kubernetes) of base64 of gzip of JSON; gunzip
+only when the bytes start with 1f 8b 08. Decompression is capped so a gzip bomb cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import zlib
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import ReleaseDecodeError
+from .models import Hook, Release, Trigger
+
+HELM_SECRET_TYPE = "helm.sh/release.v1"  # noqa: S105 - a Secret type, not a password
+GZIP_MAGIC = b"\x1f\x8b\x08"
+MAX_INPUT_BYTES = 8 * 2**20  # a Secret is at most 1 MiB; leave room, refuse the absurd
+MAX_DECOMPRESSED_BYTES = 32 * 2**20
+_NAME = re.compile(r"^sh\.helm\.release\.v1\.(?P<release>.+)\.v(?P<revision>\d+)$")
+
+
+def parse_secret_name(name: str) -> tuple[str, int] | None:
+    match = _NAME.match(name)
+    return (match["release"], int(match["revision"])) if match else None
+
+
+def decode_release_secret(
+    secret: Mapping[str, Any], *, max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES
+) -> Release:
+    name = str((secret.get("metadata") or {}).get("name", "?"))
+    where = f"release secret {name}"
+    if secret.get("type") != HELM_SECRET_TYPE:
+        raise ReleaseDecodeError(f"{where}: type is {secret.get('type')!r}, not {HELM_SECRET_TYPE}")
+    data = secret.get("data") or {}
+    encoded = data.get("release") if isinstance(data, Mapping) else None
+    if not isinstance(encoded, str) or not encoded:
+        raise ReleaseDecodeError(f"{where}: data.release is missing")
+    if len(encoded) > MAX_INPUT_BYTES * 2:
+        raise ReleaseDecodeError(f"{where}: data.release is larger than {MAX_INPUT_BYTES} bytes")
+    try:
+        blob = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ReleaseDecodeError(f"{where}: data.release is not valid base64") from e
+    return decode_release_blob(blob, where=where, max_decompressed_bytes=max_decompressed_bytes)
+
+
+def decode_release_blob(
+    blob: bytes, *, where: str = "release", max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES
+) -> Release:
+    """Decode Helm's own encoding (base64 of optionally gzipped JSON) into a Release."""
+    if len(blob) > MAX_INPUT_BYTES:
+        raise ReleaseDecodeError(f"{where}: release blob is larger than {MAX_INPUT_BYTES} bytes")
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ReleaseDecodeError(f"{where}: release blob is not valid base64") from e
+    if raw.startswith(GZIP_MAGIC):
+        raw = _gunzip(raw, limit=max_decompressed_bytes, where=where)
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise ReleaseDecodeError(f"{where}: release is not valid JSON") from e
+    if not isinstance(doc, dict):
+        raise ReleaseDecodeError(f"{where}: release JSON is not an object")
+    try:
+        return _to_release(doc)
+    except (ValidationError, TypeError, ValueError, KeyError, AttributeError, RecursionError) as e:
+        raise ReleaseDecodeError(f"{where}: unexpected release shape ({_short(e)})") from e
+
+
+def _short(e: Exception) -> str:
+    if isinstance(e, ValidationError):
+        err = e.errors()[0]
+        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    return type(e).__name__
+
+
+def _gunzip(data: bytes, *, limit: int, where: str) -> bytes:
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as e:
+        raise ReleaseDecodeError(f"{where}: release is not valid gzip") from e
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise ReleaseDecodeError(f"{where}: release decompresses to more than {limit} bytes")
+    if not inflater.eof:
+        raise ReleaseDecodeError(f"{where}: release gzip stream is truncated")
+    return out
+
+
+def _time(value: object) -> datetime | None:
+    """RFC 3339 with nanoseconds; Helm 3 writes year 1 for 'never', Helm 4 omits it."""
+    if not isinstance(value, str) or not value or value.startswith("0001-01-01"):
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
+
+
+def merge_values(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing: user config wins, maps merge recursively, `null` deletes a default."""
+    out = dict(defaults)
+    for key, value in overrides.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_values(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _trigger(revision: int, description: str) -> Trigger:
+    if description.startswith("Rollback to"):
+        return Trigger.ROLLBACK
+    if revision == 1 or description == "Install complete":
+        return Trigger.INSTALL
+    return Trigger.UPGRADE
+
+
+def _to_release(doc: Mapping[str, Any]) -> Release:
+    info = doc.get("info") or {}
+    chart = doc.get("chart") or {}
+    meta = chart.get("metadata") or {}
+    defaults, config = chart.get("values") or {}, doc.get("config") or {}
+    if not isinstance(defaults, Mapping) or not isinstance(config, Mapping):
+        raise TypeError("values")
+    revision = doc["version"]
+    if not isinstance(revision, int) or isinstance(revision, bool):
+        raise TypeError("version")
+    description = str(info.get("description") or "")
+    hooks = [Hook.model_validate(h) for h in doc.get("hooks") or []]
+    return Release(
+        name=doc["name"],
+        namespace=doc.get("namespace") or "default",
+        revision=revision,
+        status=str(info.get("status") or "unknown"),
+        description=description,
+        chart_name=meta["name"],
+        chart_version=str(meta.get("version") or ""),
+        app_version=str(meta.get("appVersion") or ""),
+        values=merge_values(defaults, config),
+        hooks=hooks,
+        first_deployed=_time(info.get("first_deployed")),
+        last_deployed=_time(info.get("last_deployed")),
+        trigger=_trigger(revision, description),
+    )
+
+
+def resolve_image_tag(values: Mapping[str, Any], values_path: str, app_version: str) -> str:
+    """The tag at a dotted values path (e.g. `image.tag`); else the chart's appVersion; else ''."""
+    node: Any = values
+    for part in values_path.split(".") if values_path else []:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    if isinstance(node, bool) or node is None or isinstance(node, Mapping | list):
+        return app_version
+    text = str(node).strip()
+    return text or app_version

@@ -1,0 +1,69 @@
+"""kopf wiring only. Handlers are registered on an explicit registry after Settings are built, so no
+configuration is read at import time; each handler hands its event to the Controller.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from .adapters import metrics
+from .adapters.kube import Kube, load_api_client
+from .config import Settings
+from .controller import Controller
+from .suites import on_suite_event
+
+HELM_SECRETS = ("", "v1", "secrets")
+TEST_PODS = ("", "v1", "pods")
+RUNS = ("helm-e2e.dev", "v1alpha1", "e2eruns")
+SUITES = ("helm-e2e.dev", "v1alpha1", "e2esuites")
+
+
+def build_registry(settings: Settings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    controller = Controller(settings=settings, kube=Kube(load_api_client()))
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # the same credentials as our own client: in-cluster service account, else the kubeconfig
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # Server-side filtering: never hold every secret of the cluster in memory. Never select on
+        # Helm's `status` label (a superseded revision would look deleted); `owner=helm` never changes.
+        settings.watching.label_selectors[HELM_SECRETS] = "owner=helm"
+        settings.watching.field_selectors[HELM_SECRETS] = "type=helm.sh/release.v1"
+        settings.watching.label_selectors[TEST_PODS] = "app.kubernetes.io/managed-by=helm-e2e"
+        settings.peering.standalone = True  # one replica (Recreate); kopf peering is not leader election
+        settings.posting.enabled = False  # our Events are posted by the controller, with our reasons
+        metrics.WATCH_RESTARTS.inc()
+        controller.queue.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await controller.queue.stop()
+
+    @kopf.on.event(*HELM_SECRETS, registry=registry)
+    async def helm_release_secret(type: str, body: kopf.Body, **_: Any) -> None:
+        await controller.on_release_secret(type, body)
+
+    @kopf.on.event(*RUNS, registry=registry)
+    async def e2erun(type: str, name: str, namespace: str | None, **_: Any) -> None:
+        if type != "DELETED" and namespace:
+            controller.queue.add((namespace, name))
+
+    @kopf.on.event(*TEST_PODS, registry=registry)
+    async def test_pod(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
+        run = labels.get("helm-e2e.dev/run")
+        if run and namespace:
+            controller.queue.add((namespace, run))
+
+    @kopf.on.event(*SUITES, registry=registry)
+    async def e2esuite(type: str, body: kopf.Body, **_: Any) -> None:
+        if type != "DELETED":
+            await on_suite_event(controller.kube, body, now=datetime.now(UTC))
+
+    return registry

@@ -1,0 +1,167 @@
+"""Decoding Helm release secrets: shapes, values merge, triggers, image tags and every error path."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helm_encoding import helm_release_doc, helm_secret
+
+from helm_e2e.core.models import Trigger
+from helm_e2e.core.release import (
+    decode_release_secret,
+    merge_values,
+    parse_secret_name,
+    resolve_image_tag,
+)
+from helm_e2e.errors import ReleaseDecodeError
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "releases"
+
+
+def test_decodes_a_gzipped_helm3_release() -> None:
+    release = decode_release_secret(helm_secret(helm_release_doc()))
+    assert (release.name, release.namespace, release.revision, release.status) == (
+        "web",
+        "shop",
+        1,
+        "deployed",
+    )
+    assert (release.chart_name, release.chart_version, release.app_version) == ("web-chart", "1.2.3", "2.0.0")
+    assert release.trigger == Trigger.INSTALL
+    assert release.last_deployed is not None
+    assert release.last_deployed.microsecond == 500000
+    assert release.values["image"] == {"repository": "r", "tag": "2.0.1"}
+    assert [h.name for h in release.hooks] == ["web-smoke"]
+
+
+def test_decodes_plain_json_without_gzip() -> None:
+    assert decode_release_secret(helm_secret(helm_release_doc(), compress=False)).name == "web"
+
+
+def test_helm4_shape_without_zero_times_hooks_or_config_decodes() -> None:
+    doc = helm_release_doc(revision=2)
+    doc["info"] = {"status": "deployed", "last_deployed": "2026-11-25T10:05:00+01:00"}
+    del doc["hooks"], doc["config"]
+    doc["chart"]["metadata"]["apiVersion"] = "v3"
+    release = decode_release_secret(helm_secret(doc))
+    assert release.first_deployed is None
+    assert release.hooks == []
+    assert release.trigger == Trigger.UPGRADE
+
+
+def test_helm3_zero_time_means_never() -> None:
+    doc = helm_release_doc()
+    doc["info"]["first_deployed"] = "0001-01-01T00:00:00Z"
+    assert decode_release_secret(helm_secret(doc)).first_deployed is None
+
+
+@pytest.mark.parametrize(
+    ("revision", "description", "trigger"),
+    [
+        (1, "Install complete", Trigger.INSTALL),
+        (4, "Upgrade complete", Trigger.UPGRADE),
+        (5, "Rollback to 2", Trigger.ROLLBACK),
+    ],
+)
+def test_trigger_comes_from_revision_and_description(
+    revision: int, description: str, trigger: Trigger
+) -> None:
+    doc = helm_release_doc(revision=revision)
+    doc["info"]["description"] = description
+    assert decode_release_secret(helm_secret(doc)).trigger == trigger
+
+
+def test_user_values_win_maps_merge_and_null_deletes_a_default() -> None:
+    merged = merge_values({"a": {"b": 1, "c": 2}, "d": 3, "e": [1]}, {"a": {"c": 5}, "d": None, "e": [2]})
+    assert merged == {"a": {"b": 1, "c": 5}, "e": [2]}
+
+
+@pytest.mark.parametrize(
+    ("values", "path", "app_version", "tag"),
+    [
+        ({"image": {"tag": "1.2.3"}}, "image.tag", "9", "1.2.3"),
+        ({"image": {"tag": ""}}, "image.tag", "9", "9"),
+        ({"image": {}}, "image.tag", "9", "9"),
+        ({"api": {"image": {"tag": 42}}}, "api.image.tag", "", "42"),
+        ({"image": "flat"}, "image.tag", "9", "9"),
+        ({"image": {"tag": {"nested": 1}}}, "image.tag", "", ""),
+        ({}, "image.tag", "", ""),
+    ],
+)
+def test_image_tag_from_values_path_else_app_version(
+    values: dict[str, Any], path: str, app_version: str, tag: str
+) -> None:
+    assert resolve_image_tag(values, path, app_version) == tag
+
+
+def test_secret_names_parse_into_release_and_revision() -> None:
+    assert parse_secret_name("sh.helm.release.v1.my.app.v12") == ("my.app", 12)
+    assert parse_secret_name("default-token-abc") is None
+
+
+def _with_blob(blob: bytes) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "sh.helm.release.v1.x.v1"},
+        "type": "helm.sh/release.v1",
+        "data": {"release": base64.b64encode(blob).decode()},
+    }
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ({"type": "Opaque", "metadata": {"name": "s"}}, "not helm.sh/release.v1"),
+        ({"type": "helm.sh/release.v1", "metadata": {"name": "s"}, "data": {}}, "data.release is missing"),
+        (
+            {"type": "helm.sh/release.v1", "metadata": {"name": "s"}, "data": {"release": "%%%"}},
+            "not valid base64",
+        ),
+        (_with_blob(b"!!!"), "release blob is not valid base64"),
+        (_with_blob(base64.b64encode(b"\x1f\x8b\x08garbage")), "not valid gzip"),
+        (_with_blob(base64.b64encode(gzip.compress(b'{"name": "x"}')[:-12])), "truncated"),
+        (_with_blob(base64.b64encode(b"{not json")), "not valid JSON"),
+        (_with_blob(base64.b64encode(b"[1, 2]")), "not an object"),
+        (_with_blob(base64.b64encode(json.dumps({"name": "x"}).encode())), "unexpected release shape"),
+        (_with_blob(base64.b64encode(json.dumps({**helm_release_doc(), "version": "2"}).encode())), "shape"),
+        (_with_blob(base64.b64encode(b"[" * 100_000)), "not valid JSON"),
+    ],
+)
+def test_every_corrupt_secret_raises_one_clear_error(secret: dict[str, Any], message: str) -> None:
+    with pytest.raises(ReleaseDecodeError, match=message) as info:
+        decode_release_secret(secret)
+    assert "\n" not in str(info.value)
+
+
+def test_error_messages_never_contain_release_values() -> None:
+    doc = helm_release_doc()
+    doc["config"] = {"password": "hunter2-secret"}
+    doc["version"] = "bad"
+    with pytest.raises(ReleaseDecodeError) as info:
+        decode_release_secret(helm_secret(doc))
+    assert "hunter2" not in str(info.value)
+
+
+def test_gzip_bomb_is_refused_before_it_is_inflated() -> None:
+    bomb = gzip.compress(b"0" * (40 * 2**20))  # 40 MiB of zeros, ~40 KiB compressed
+    with pytest.raises(ReleaseDecodeError, match="decompresses to more than"):
+        decode_release_secret(_with_blob(base64.b64encode(bomb)), max_decompressed_bytes=2**20)
+
+
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.secret.json")), ids=lambda p: p.name)
+def test_golden_secrets_captured_from_real_helm_decode(path: Path) -> None:
+    expected = json.loads(path.with_name(path.name.replace(".secret.json", ".expected.json")).read_text())
+    release = decode_release_secret(json.loads(path.read_text()))
+    got = {
+        "name": release.name,
+        "revision": release.revision,
+        "status": release.status,
+        "chart": release.chart_name,
+        "trigger": release.trigger.value,
+        "hooks": sorted(h.name for h in release.hooks),
+    }
+    assert got == expected

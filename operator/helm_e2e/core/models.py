@@ -200,11 +200,17 @@ class ImageTagSource(WireModel):
     values_path: str | None = None
 
 
+class PodMetadata(WireModel):
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
 class SuiteTest(WireModel):
     __test__ = False
 
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)
     timeout_seconds: int | None = Field(default=None, ge=1)
+    metadata: PodMetadata = Field(default_factory=PodMetadata)  # extra pod labels/annotations (templated)
     template: dict[str, Any]  # a PodSpec whose string leaves are Jinja2 templates
 
 

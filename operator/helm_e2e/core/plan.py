@@ -156,6 +156,7 @@ def _suite_tests(
     for i, test in enumerate(spec.tests):
         try:
             pod_spec = _render(test.template, context, f"tests[{i}].template")
+            meta = _render(test.metadata.model_dump(), context, f"tests[{i}].metadata")
         except SuiteInvalid as e:
             hint = (
                 f" (no image tag: values path {path!r} is empty and the chart has no appVersion)"
@@ -169,6 +170,8 @@ def _suite_tests(
                 source=f"suite/{suite.name}",
                 timeout_seconds=test.timeout_seconds or default_timeout,
                 pod_spec=pod_spec,
+                labels=meta["labels"],
+                annotations=meta["annotations"],
             )
         )
     return tests
@@ -268,6 +271,8 @@ def build_pod_manifest(*, run: Run, test: PlannedTest) -> dict[str, Any]:
         if isinstance(spec.get(key), list):
             spec[key] = [_with_env(c, env) for c in spec[key]]
     spec["restartPolicy"] = "Never"
+    if "serviceAccountName" not in spec:  # least privilege: no API token unless the test asks for one
+        spec.setdefault("automountServiceAccountToken", False)
     deadline = spec.get("activeDeadlineSeconds")
     if not isinstance(deadline, int) or deadline > test.timeout_seconds:
         spec["activeDeadlineSeconds"] = test.timeout_seconds

@@ -35,6 +35,7 @@ lint: install ## ruff check, ruff format --check, mypy --strict, import-linter
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict operator/
+	$(VENV)/bin/mypy --strict images/jwt-setup/jwt_setup images/pytest-runner/helm_e2e_pytest
 	$(VENV)/bin/lint-imports
 
 unit: install ## unit tests (pure code, no cluster)

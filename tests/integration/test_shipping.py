@@ -15,11 +15,25 @@ TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 CHART = str(ROOT / "charts" / "helm-e2e")
 
 
-def test_operator_chart_installs_with_namespaced_rbac_and_becomes_available(cluster: Cluster, namespace: str,
-                                                                           crds: Cluster) -> None:
-    cluster.helm("install", "ops", CHART, "-n", namespace, "--set", f"watchNamespaces={{{namespace}}}",
-                 "--set", "image.repository=localhost/helm-e2e", "--set", "image.tag=dev",
-                 "--wait", "--timeout", "120s")
+def test_operator_chart_installs_with_namespaced_rbac_and_becomes_available(
+    cluster: Cluster, namespace: str, crds: Cluster
+) -> None:
+    cluster.helm(
+        "install",
+        "ops",
+        CHART,
+        "-n",
+        namespace,
+        "--set",
+        f"watchNamespaces={{{namespace}}}",
+        "--set",
+        "image.repository=localhost/helm-e2e",
+        "--set",
+        "image.tag=dev",
+        "--wait",
+        "--timeout",
+        "120s",
+    )
     deployment = cluster.get_json("deployment", "-n", namespace, "ops-helm-e2e")
     assert deployment["status"]["availableReplicas"] == 1
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
@@ -34,18 +48,39 @@ def test_operator_chart_installs_with_namespaced_rbac_and_becomes_available(clus
     assert env["HELM_E2E_WATCH_NAMESPACES"] == namespace
     assert cluster.try_get_json("role", "-n", namespace, "ops-helm-e2e") is not None
     assert cluster.try_get_json("clusterrole", "ops-helm-e2e") is None
-    can = cluster.kubectl("auth", "can-i", "create", "pods", "-n", namespace,
-                          f"--as=system:serviceaccount:{namespace}:ops-helm-e2e").stdout.strip()
-    cannot = cluster.kubectl("auth", "can-i", "list", "secrets", "-n", "default",
-                             f"--as=system:serviceaccount:{namespace}:ops-helm-e2e", check=False).stdout.strip()
+    can = cluster.kubectl(
+        "auth",
+        "can-i",
+        "create",
+        "pods",
+        "-n",
+        namespace,
+        f"--as=system:serviceaccount:{namespace}:ops-helm-e2e",
+    ).stdout.strip()
+    cannot = cluster.kubectl(
+        "auth",
+        "can-i",
+        "list",
+        "secrets",
+        "-n",
+        "default",
+        f"--as=system:serviceaccount:{namespace}:ops-helm-e2e",
+        check=False,
+    ).stdout.strip()
     assert (can, cannot) == ("yes", "no")
     service = cluster.get_json("service", "-n", namespace, "ops-helm-e2e-metrics")
     assert service["spec"]["ports"][0]["port"] == 9090
 
 
 def cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(ROOT / ".venv" / "bin" / "helm-e2e"), *args], env=cluster.env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "helm-e2e"), *args],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_wait_junit_and_logs_gate_a_pipeline_with_clear_exit_codes(
@@ -68,7 +103,10 @@ def test_wait_junit_and_logs_gate_a_pipeline_with_clear_exit_codes(
     assert timeout.returncode == 2
     assert "timed out" in timeout.stderr
     missing = cli(cluster, "wait", "nope", "-n", namespace, "--timeout", "1")
-    assert (missing.returncode, missing.stderr.strip()) == (2, f"helm-e2e: error: no Helm release nope in namespace {namespace}")
+    assert (missing.returncode, missing.stderr.strip()) == (
+        2,
+        f"helm-e2e: error: no Helm release nope in namespace {namespace}",
+    )
 
     junit = cli(cluster, "junit", "gate-2", "-n", namespace)
     assert junit.returncode == 0
@@ -93,7 +131,11 @@ def test_metrics_count_runs_tests_emails_and_trigger_latency(
 
     def scrape() -> str | None:
         try:
-            text: str = urllib.request.urlopen(f"http://127.0.0.1:{unused_tcp_port}/metrics", timeout=5).read().decode()
+            text: str = (
+                urllib.request.urlopen(f"http://127.0.0.1:{unused_tcp_port}/metrics", timeout=5)
+                .read()
+                .decode()
+            )
         except OSError:
             return None
         return text if 'helm_e2e_runs_total{phase="Succeeded"} 1.0' in text else None

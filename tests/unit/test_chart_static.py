@@ -49,9 +49,13 @@ def _undeclared(value: object, schema: dict, path: str = "") -> list[str]:
     if isinstance(value, dict):
         props = schema.get("properties", {})
         out = [f"{path}.{k}" for k in value if k not in props]
-        return out + [p for k, v in value.items() if k in props for p in _undeclared(v, props[k], f"{path}.{k}")]
+        return out + [
+            p for k, v in value.items() if k in props for p in _undeclared(v, props[k], f"{path}.{k}")
+        ]
     if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _undeclared(v, schema.get("items", {}), f"{path}[{i}]")]
+        return [
+            p for i, v in enumerate(value) for p in _undeclared(v, schema.get("items", {}), f"{path}[{i}]")
+        ]
     return []
 
 
@@ -62,11 +66,30 @@ def test_every_status_field_the_operator_writes_is_declared_in_the_crd() -> None
 
     now = datetime.now(UTC)
     status = RunStatus(
-        phase=RunPhase.FAILED, started_at=now, completed_at=now, message="m", email_attempts=1, pods_deleted_at=now,
-        tests=[TestResult(name="a", pod="p", phase=TestPhase.FAILED, exit_code=1, reason="r", message="m",
-                          started_at=now, completed_at=now, duration_seconds=1.0, log_tail="x",
-                          pytest=PytestSummary(passed=1, duration_seconds=1.0, first_failures=["t"]))],
-        conditions=[Condition(type="Complete", status="True", reason="r", message="m", last_transition_time=now)],
+        phase=RunPhase.FAILED,
+        started_at=now,
+        completed_at=now,
+        message="m",
+        email_attempts=1,
+        pods_deleted_at=now,
+        tests=[
+            TestResult(
+                name="a",
+                pod="p",
+                phase=TestPhase.FAILED,
+                exit_code=1,
+                reason="r",
+                message="m",
+                started_at=now,
+                completed_at=now,
+                duration_seconds=1.0,
+                log_tail="x",
+                pytest=PytestSummary(passed=1, duration_seconds=1.0, first_failures=["t"]),
+            )
+        ],
+        conditions=[
+            Condition(type="Complete", status="True", reason="r", message="m", last_transition_time=now)
+        ],
     ).model_dump(by_alias=True, exclude_none=True, mode="json")
     schema = _schema("e2eruns.helm-e2e.dev.yaml")["properties"]["status"]
     assert _undeclared(status, schema) == []

@@ -8,6 +8,7 @@ exception that stops the hooks or the other suites.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -112,10 +113,17 @@ def suite_matches(spec: SuiteSpec, release: Release) -> bool:
     return selected and release.trigger in spec.triggers
 
 
+@functools.lru_cache(maxsize=1024)
+def _compile(source: str) -> jinja2.Template:
+    return _ENV.from_string(source)
+
+
 def _render(node: Any, context: Mapping[str, Any], path: str) -> Any:
     if isinstance(node, str):
+        if "{" not in node:  # no Jinja syntax: nothing to render (most leaves of a pod spec)
+            return node
         try:
-            return _ENV.from_string(node).render(context)
+            return _compile(node).render(context)
         except jinja2.TemplateError as e:  # UndefinedError, TemplateSyntaxError, SecurityError
             raise SuiteInvalid("", f"{path}: {e.message or type(e).__name__}") from e
     if isinstance(node, Mapping):

@@ -119,7 +119,8 @@ def main() -> int:
         cluster.kubectl("delete", "namespace", NS, "--wait=false", check=False)
     step("done" if ok else "demo did not behave as expected")
     print(
-        f"operator log: {operator.log_path.relative_to(ROOT)}; the cluster keeps running: `make cluster-down` stops it"
+        f"operator log: {operator.log_path.relative_to(ROOT)}\n"
+        "the cluster keeps running: `make cluster-down` stops it"
     )
     return 0 if ok else 1
 

@@ -103,6 +103,7 @@ def render_report(run: Run, *, cluster: str) -> Report:
         "duration": _duration(run),
         "colors": PHASE_COLORS,
         "subject": build_subject(run, cluster=cluster),
+        "started": run.status.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if run.status.started_at else "-",
     }
     return Report(
         subject=context["subject"],  # type: ignore[arg-type]

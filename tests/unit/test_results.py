@@ -296,3 +296,32 @@ def test_log_container_is_the_failing_one() -> None:
     p["status"]["containerStatuses"].insert(0, {"name": "sidecar", "state": {"terminated": {"exitCode": 0}}})
     assert log_container(p) == "main"
     assert log_container({"spec": {"containers": [{"name": "x"}]}, "status": {}}) == "x"
+
+
+def test_a_pod_that_can_never_start_errors_at_once_and_is_deleted() -> None:
+    stuck = pod("Pending")
+    stuck["status"]["containerStatuses"] = [
+        {
+            "name": "main",
+            "state": {
+                "waiting": {"reason": "CreateContainerConfigError", "message": 'secret "jwt" not found'}
+            },
+        }
+    ]
+    run = make_run("a", status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
+    step = decide_next_step(run, {"a": stuck}, pod_names=pod_names(run), logs={}, now=T0)
+    result = step.status.tests[0]
+    assert (result.phase, result.reason) == (TestPhase.ERROR, "CreateContainerConfigError")
+    assert 'secret "jwt" not found' in result.message
+    assert step.delete_pods == ["web-2-a"]
+
+
+def test_image_pull_backoff_keeps_waiting_for_the_timeout() -> None:
+    pulling = pod("Pending")
+    pulling["status"]["containerStatuses"] = [
+        {"name": "main", "state": {"waiting": {"reason": "ImagePullBackOff"}}}
+    ]
+    run = make_run("a", status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
+    step = decide_next_step(run, {"a": pulling}, pod_names=pod_names(run), logs={}, now=T0)
+    assert step.status.tests[0].phase == TestPhase.PENDING
+    assert step.delete_pods == []

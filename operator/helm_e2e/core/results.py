@@ -69,6 +69,25 @@ def _failed_init(pod: Pod) -> tuple[str, Mapping[str, Any]] | None:
     return None
 
 
+# Waiting reasons no amount of waiting fixes (ImagePullBackOff may be transient: it waits for the timeout)
+FATAL_WAITING = {
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+}
+
+
+def _fatal_waiting(status: Mapping[str, Any]) -> tuple[str, str] | None:
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for container in status.get(key) or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in FATAL_WAITING:
+                message = f"container {container.get('name', '?')}: {waiting.get('message', '')}".strip()
+                return str(waiting["reason"]), _truncate(message, MESSAGE_LIMIT)
+    return None
+
+
 def _truncate(text: str, limit: int) -> str:
     data = text.encode()
     return text if len(data) <= limit else data[: limit - 3].decode(errors="ignore") + "..."
@@ -86,6 +105,9 @@ def result_from_pod(test: TestSource, pod: Pod | None, *, pod_name: str, log_tai
         result.phase = TestPhase.RUNNING
         return result
     if phase not in ("Succeeded", "Failed"):
+        stuck = _fatal_waiting(status)
+        if stuck:  # it can never start: say so now instead of waiting for the timeout
+            result.phase, result.reason, result.message = TestPhase.ERROR, stuck[0], stuck[1]
         return result
 
     main = _terminated(status.get("containerStatuses"))
@@ -278,6 +300,16 @@ def decide_next_step(
                     step.delete_pods.append(pod_names[test.name])
                 if test.name in step.create_tests:
                     step.create_tests.remove(test.name)
+        unfinished_pod = pod is not None and (pod.get("status") or {}).get("phase") not in (
+            "Succeeded",
+            "Failed",
+        )
+        if (
+            result.phase == TestPhase.ERROR
+            and unfinished_pod
+            and pod_names[test.name] not in step.delete_pods
+        ):
+            step.delete_pods.append(pod_names[test.name])
         if result.phase == TestPhase.FAILED or result.phase == TestPhase.ERROR:
             step.events.append(RunEvent("Warning", "TestFailed", _describe(result)))
         results.append(result)

@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from harness import ROOT, Cluster, assert_stays, wait_until
+
+from tlsutil import self_signed, server_context
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 
@@ -124,3 +127,43 @@ def test_without_smtp_nothing_is_sent_and_the_condition_says_disabled(
     )
     assert (sent["status"], sent["reason"]) == ("False", "Disabled")
     op.assert_alive()
+
+
+def test_starttls_with_a_self_signed_certificate_and_auth_through_the_operator(
+    cluster: Cluster, namespace: str, start_operator: Any, smtp_port: int, tmp_path: Path
+) -> None:
+    cert, key = self_signed(tmp_path)
+    sink = Sink()
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        return AuthResult(
+            success=isinstance(data, LoginPassword)
+            and (data.login, data.password) == (b"bot", b"s3cret-Pw-42")
+        )
+
+    controller = Controller(
+        sink,
+        hostname="127.0.0.1",
+        port=smtp_port,
+        tls_context=server_context(cert, key),
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_require_tls=True,
+    )
+    controller.start()
+    try:
+        op = start_operator(
+            smtp_host="127.0.0.1",
+            smtp_port=str(smtp_port),
+            smtp_tls="starttls",
+            smtp_ca_file=str(cert),
+            smtp_username="bot",
+            smtp_password="s3cret-Pw-42",
+            mail_to="dev@example.com",
+        )
+        cluster.helm("install", "tls", TINY, "-n", namespace)
+        wait_until(lambda: len(sink.messages) == 1, what="the report over STARTTLS + AUTH")
+        assert sink.messages[0]["Subject"].endswith("tls r1 in " + namespace + ": PASSED 1/1")
+        assert "s3cret-Pw-42" not in op.logs()
+    finally:
+        controller.stop()

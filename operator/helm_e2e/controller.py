@@ -303,6 +303,9 @@ class Controller:
         sent = get_condition(run.status, "EmailSent")
         if sent is not None and sent.reason in EMAIL_DONE_REASONS:
             return None
+        due = run.status.email_next_attempt_at
+        if due is not None and (wait := (due - self.now()).total_seconds()) > 0:
+            return wait  # backing off: a status event woke us early
         decision = reporting.decide_mail(
             run, mail_to=self.settings.mail_to, report_cancelled=self.settings.mail_report_cancelled
         )
@@ -342,12 +345,19 @@ class Controller:
             error=str(error),
         )
         reason = "Failed" if error.permanent else "Retrying"
+        delay = float(min(300.0, self.settings.smtp_retry_base_seconds * 2 ** min(attempts, 8)))
         result = await self._record_email(
-            run, body, "False", reason, f"attempt {attempts}: {error}", attempts=attempts
+            run,
+            body,
+            "False",
+            reason,
+            f"attempt {attempts}: {error}",
+            attempts=attempts,
+            next_attempt_at=None if error.permanent else self.now() + timedelta(seconds=delay),
         )
         if error.permanent or result == 0.0:
             return result
-        return float(min(300.0, self.settings.smtp_retry_base_seconds * 2 ** min(attempts, 8)))
+        return delay
 
     async def _record_email(
         self,
@@ -358,6 +368,7 @@ class Controller:
         message: str,
         *,
         attempts: int | None = None,
+        next_attempt_at: datetime | None = None,
     ) -> float | None:
         new = run.status.model_copy(deep=True)
         new.conditions = set_condition(
@@ -372,6 +383,7 @@ class Controller:
         )
         if attempts is not None:
             new.email_attempts = attempts
+        new.email_next_attempt_at = next_attempt_at
         if not await self._patch_status(run, body, status_body(new)):
             return 0.0
         return None

@@ -174,6 +174,7 @@ class RunStatus(WireModel):
     conditions: list[Condition] = Field(default_factory=list)
     message: str = ""
     email_attempts: int = 0  # failed delivery attempts so far (drives the retry backoff)
+    email_next_attempt_at: datetime | None = None  # backoff: no new attempt before this
     pods_deleted_at: datetime | None = None  # test pods removed after podTTLSeconds
 
 

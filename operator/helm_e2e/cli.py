@@ -11,7 +11,6 @@ import asyncio
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from .adapters.kube import Kube, load_api_client
 from .core.junit import build_junit_xml
@@ -94,10 +93,7 @@ async def _get_run(kube: Kube, namespace: str, name: str) -> Run | None:
 
 
 async def _latest_revision(kube: Kube, namespace: str, release: str) -> int | None:
-    secrets: dict[str, Any] = await kube._raw(
-        kube.core.list_namespaced_secret, namespace, label_selector=f"owner=helm,name={release}"
-    )
-    versions = [int(s["metadata"]["labels"].get("version", 0)) for s in secrets.get("items", [])]
+    versions = [int(lab.get("version", 0)) for lab in await kube.release_secret_labels(namespace, release)]
     return max(versions) if versions else None
 
 

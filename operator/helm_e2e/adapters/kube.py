@@ -193,20 +193,20 @@ class Kube:
             raise
         return secret
 
-    async def count_release_secrets(self, namespace: str, release: str) -> int:
-        """How many revisions Helm still stores for a release (0 = uninstalled). Metadata only."""
+    async def release_secret_labels(self, namespace: str, release: str) -> list[dict[str, str]]:
+        """Labels (owner, name, status, version) of every revision Helm stores for a release. Metadata only."""
         result = await self._raw(
             self.core.list_namespaced_secret,
             namespace,
             label_selector=f"owner=helm,name={release}",
             field_selector="type=helm.sh/release.v1",
         )
-        items = result.get("items", [])
-        return sum(
-            1
-            for s in items
-            if s["metadata"].get("labels", {}).get("status") not in ("uninstalled", "uninstalling")
-        )
+        return [dict(s["metadata"].get("labels") or {}) for s in result.get("items", [])]
+
+    async def count_release_secrets(self, namespace: str, release: str) -> int:
+        """How many revisions of a release are still installed (0 = uninstalled)."""
+        labels = await self.release_secret_labels(namespace, release)
+        return sum(1 for lab in labels if lab.get("status") not in ("uninstalled", "uninstalling"))
 
     # --- Events --------------------------------------------------------------------------------------------
     async def post_event(self, ref: ObjectRef, *, type: str, reason: str, message: str) -> None:

@@ -194,7 +194,7 @@ class Kube:
         return secret
 
     async def release_secret_labels(self, namespace: str, release: str) -> list[dict[str, str]]:
-        """Labels (owner, name, status, version) of every revision Helm stores for a release. Metadata only."""
+        """Labels (owner, name, status, version) of each stored revision of a release. Metadata only."""
         result = await self._raw(
             self.core.list_namespaced_secret,
             namespace,

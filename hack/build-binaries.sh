@@ -92,14 +92,14 @@ MOD
   link_current etcd "$ETCD_VERSION"
 }
 
-go_install() {  # name version package ldflags
-  local name=$1 version=$2 pkg=$3 ldflags=${4:-}
+go_install() {  # name version package ldflags [built-binary-name]
+  local name=$1 version=$2 pkg=$3 ldflags=${4:-} built=${5:-$1}
   have "$name" "$version" && { link_current "$name" "$version"; return; }
   log "building $name $version"
   local t0=$SECONDS gobin=$HELM_E2E_CACHE/work/gobin-$name-$version
   rm -rf "$gobin"
   GOFLAGS=-buildvcs=false GOBIN=$gobin go install -trimpath -ldflags "-s -w $ldflags" "$pkg@$version"
-  mv "$gobin/$name" "$HELM_E2E_BIN/$name-$version"
+  mv "$gobin/$built" "$HELM_E2E_BIN/$name-$version"
   rm -rf "$gobin"
   log "built $name in $((SECONDS - t0))s"
   link_current "$name" "$version"
@@ -115,6 +115,8 @@ build_one() {
             "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" ;;
     helm) go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
             "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" ;;
+    helm4) go_install helm4 "$HELM4_VERSION" helm.sh/helm/v4/cmd/helm \
+            "-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION" helm ;;  # golden data only
     *) echo "unknown component: $1" >&2; exit 2 ;;
   esac
 }

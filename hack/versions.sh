@@ -5,6 +5,7 @@ KUBE_STAGING_VERSION=v0.34.4  # k8s.io/<staging> modules matching KUBE_VERSION
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.19.5
+HELM4_VERSION=v4.3.1          # only to capture Helm 4 golden release secrets (tests/data/releases)
 
 HELM_E2E_CACHE=${HELM_E2E_CACHE:-$HOME/.cache/helm-e2e}
 HELM_E2E_BIN=$HELM_E2E_CACHE/bin

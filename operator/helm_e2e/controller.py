@@ -22,7 +22,7 @@ from .config import Settings
 from .core import plan as planning
 from .core import release as releases
 from .core import report as reporting
-from .core.models import Condition, Release, Run, RunPhase, Suite, TestPhase
+from .core.models import Condition, Release, Run, RunPhase, RunStatus, Suite, TestPhase
 from .core.naming import build_pod_name, build_run_name
 from .core.results import (
     decide_next_step,
@@ -232,6 +232,7 @@ class Controller:
             await self.kube.delete_pod(run.namespace, pod_name)
         if step.changed and not await self._patch_status(run, body, status_body(step.status)):
             return 0.2
+        self._log_test_transitions(run, step.status)
         for event in step.events:
             await self.kube.post_event(
                 run_ref(run), type=event.type, reason=event.reason, message=event.message
@@ -281,6 +282,21 @@ class Controller:
             limit_bytes=self.settings.log_tail_bytes,
         )
         return log_tail(text, self.settings.log_tail_bytes)
+
+    @staticmethod
+    def _log_test_transitions(run: Run, new: RunStatus) -> None:
+        before = {t.name: t.phase for t in run.status.tests}
+        for test in new.tests:
+            if before.get(test.name, TestPhase.PENDING) != test.phase:
+                log.info(
+                    "test.phase",
+                    run=run.name,
+                    namespace=run.namespace,
+                    test=test.name,
+                    phase=test.phase.value,
+                    exit_code=test.exit_code,
+                    reason=test.reason or None,
+                )
 
     def _observe_finished(self, run: Run) -> None:
         metrics.RUNS.labels(phase=run.status.phase.value).inc()

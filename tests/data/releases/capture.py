@@ -1,6 +1,7 @@
 """Capture real Helm release secrets (install, upgrade, rollback) from the local cluster as golden data.
 
-Run: .venv/bin/python tests/data/releases/capture.py   (needs `make cluster-up`)
+Run: .venv/bin/python tests/data/releases/capture.py [helm|helm4]   (needs `make cluster-up`;
+helm4 is built with `hack/build-binaries.sh helm4`)
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ sys.path.insert(0, str(HERE.parents[1] / "integration"))
 from harness import ROOT, start_cluster  # noqa: E402
 
 
-def main() -> None:
+def main(tool: str) -> None:
     cluster = start_cluster()
-    ns = "golden-capture"
+    ns = f"golden-capture-{tool}"
     cluster.kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true")
     cluster.kubectl("create", "namespace", ns)
     chart = str(ROOT / "tests" / "data" / "charts" / "tiny")
-    cluster.helm("install", "golden", chart, "-n", ns, "--set", "image.tag=1.0.0")
-    cluster.helm("upgrade", "golden", chart, "-n", ns, "--set", "image.tag=1.1.0")
-    cluster.helm("rollback", "golden", "1", "-n", ns)
-    version = cluster.helm("version", "--short").stdout.strip().split("+")[0]
+    cluster.run(tool, "install", "golden", chart, "-n", ns, "--set", "image.tag=1.0.0")
+    cluster.run(tool, "upgrade", "golden", chart, "-n", ns, "--set", "image.tag=1.1.0")
+    cluster.run(tool, "rollback", "golden", "1", "-n", ns)
+    version = cluster.run(tool, "version", "--short").stdout.strip().split("+")[0]
     for revision, trigger in ((1, "install"), (2, "upgrade"), (3, "rollback")):
         secret = cluster.get_json("secret", "-n", ns, f"sh.helm.release.v1.golden.v{revision}")
         for key in ("uid", "resourceVersion", "creationTimestamp", "managedFields"):
@@ -44,4 +45,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1] if len(sys.argv) > 1 else "helm")

@@ -130,7 +130,7 @@ class Controller:
         tests = ", ".join(f"{t.name} ({t.source})" for t in plan.tests)
         await self.kube.post_event(run_ref(run), type="Normal", reason="Planned", message=f"tests: {tests}")
         for note in plan.hook_notes:
-            await self.kube.post_event(run_ref(run), type="Warning", reason="HookSkipped", message=note)
+            await self.kube.post_event(run_ref(run), type="Warning", reason="HookNote", message=note)
         await self.supersede_older_runs(run)
         self.queue.add((run.namespace, run.name))
 

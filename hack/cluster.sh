@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=hack/versions.sh
 source "$here/versions.sh"
 
-CLUSTER_NAME=${HELM_E2E_CLUSTER_NAME:-helm-e2e}
+CLUSTER_NAME=${KWOK_CLUSTER_NAME:-helm-e2e}  # not HELM_E2E_*: that prefix is the operator's settings
 export KWOK_WORKDIR=$HELM_E2E_CACHE/kwok
 export KWOK_KUBE_VERSION=$KUBE_VERSION
 export KWOK_KUBECTL_BINARY=$HELM_E2E_BIN/current/kubectl

@@ -146,7 +146,8 @@ class OperatorProcess:
         return self.workdir / f"operator-{self.namespace}.log"
 
     def start(self) -> OperatorProcess:
-        env = self.cluster.env
+        # only the settings this test chose: nothing inherited from the caller's HELM_E2E_* environment
+        env = {k: v for k, v in self.cluster.env.items() if not k.startswith("HELM_E2E_")}
         env.update(
             {
                 "HELM_E2E_WATCH_NAMESPACES": self.namespace,

@@ -1,4 +1,9 @@
-"""Sending the report over SMTP with aiosmtplib: TLS modes, optional auth, timeouts, retries."""
+"""Sending the report over SMTP with aiosmtplib: TLS modes, optional auth, timeouts, retries.
+
+Transient failures (connection refused or lost, timeouts, 4xx answers) are retried here with exponential
+backoff; permanent ones (5xx answers, refused recipients, failed certificate verification, a server
+without STARTTLS or AUTH) raise MailError(permanent=True) at once. Messages never carry the password.
+"""
 
 from __future__ import annotations
 
@@ -15,56 +20,80 @@ from ..errors import MailError
 
 log = structlog.get_logger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
+_SMTP_ERRORS = (aiosmtplib.SMTPException, OSError, TimeoutError)
 
 
-def _tls_context(settings: Settings) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=settings.smtp_ca_file or None)
+def build_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """None for plain SMTP; otherwise a verifying context (smtp_ca_file, or the system roots)."""
+    if settings.smtp_tls == SmtpTls.NONE:
+        return None
+    try:
+        return ssl.create_default_context(cafile=settings.smtp_ca_file or None)
+    except (OSError, ssl.SSLError) as e:
+        raise MailError(
+            f"SMTP CA file {settings.smtp_ca_file!r} cannot be loaded: {type(e).__name__}", permanent=True
+        ) from e
 
 
-async def _send_once(message: EmailMessage, settings: Settings) -> None:
-    tls = settings.smtp_tls
-    await aiosmtplib.send(
+async def _send_once(message: EmailMessage, settings: Settings, tls_context: ssl.SSLContext | None) -> int:
+    """One delivery attempt; returns how many recipients the server refused while accepting the rest."""
+    password = settings.smtp_password.get_secret_value() if settings.smtp_username else ""
+    refused, _ = await aiosmtplib.send(
         message,
         hostname=settings.smtp_host,
         port=settings.smtp_port,
         username=settings.smtp_username or None,
-        password=settings.smtp_password.get_secret_value() or None if settings.smtp_username else None,
-        use_tls=tls == SmtpTls.TLS,
-        start_tls=tls == SmtpTls.STARTTLS,
-        tls_context=_tls_context(settings) if tls != SmtpTls.NONE else None,
+        password=password or None,
+        use_tls=settings.smtp_tls == SmtpTls.TLS,
+        start_tls=settings.smtp_tls == SmtpTls.STARTTLS,
+        tls_context=tls_context,
         timeout=settings.smtp_timeout_seconds,
     )
+    return len(refused)
 
 
-def _classify(error: Exception) -> tuple[bool, str]:
-    """(permanent, message) — 5xx and refused recipients are permanent, the rest is worth a retry."""
+def _cause_chain(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def classify_smtp_error(error: BaseException) -> tuple[bool, str]:
+    """(permanent, what happened): 5xx, refused recipients and configuration errors are permanent."""
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
-        return True, f"all recipients refused ({len(error.recipients)})"
+        codes = sorted({r.code for r in error.recipients})
+        return any(c >= 500 for c in codes), f"all {len(error.recipients)} recipient(s) refused {codes}"
     if isinstance(error, aiosmtplib.SMTPResponseException):
         return error.code >= 500, f"server answered {error.code} {error.message.strip()[:200]}"
-    if isinstance(error, aiosmtplib.SMTPException | OSError | TimeoutError):
-        return False, f"{type(error).__name__}: {str(error)[:200] or 'no detail'}"
-    raise error
+    if isinstance(error, aiosmtplib.SMTPNotSupported):
+        return True, f"server does not support what SMTP_TLS or SMTP_USERNAME ask for: {str(error)[:200]}"
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in _cause_chain(error)):
+        return True, "TLS certificate verification failed (set SMTP_CA_FILE to the server's CA bundle)"
+    return False, f"{type(error).__name__}: {str(error)[:200] or 'no detail'}"
 
 
 async def send_email(message: EmailMessage, *, settings: Settings, sleep: Sleep = asyncio.sleep) -> None:
     """Deliver once, retrying transient failures with exponential backoff; raise MailError otherwise."""
+    where = f"SMTP {settings.smtp_host}:{settings.smtp_port}"
+    tls_context = build_tls_context(settings)
     attempts = settings.smtp_max_attempts
     for attempt in range(attempts):
         try:
-            await _send_once(message, settings)
-            return
-        except Exception as e:  # classified below; anything unexpected is re-raised by _classify
-            permanent, why = _classify(e)
+            refused = await _send_once(message, settings, tls_context)
+        except _SMTP_ERRORS as e:
+            permanent, why = classify_smtp_error(e)
             if permanent:
-                raise MailError(
-                    f"SMTP {settings.smtp_host}:{settings.smtp_port}: {why}", permanent=True
-                ) from e
+                raise MailError(f"{where}: {why}", permanent=True) from e
             if attempt + 1 == attempts:
-                raise MailError(
-                    f"SMTP {settings.smtp_host}:{settings.smtp_port}: {why} (after {attempts} attempt(s))",
-                    permanent=False,
-                ) from e
+                raise MailError(f"{where}: {why} (after {attempts} attempt(s))", permanent=False) from e
             delay = settings.smtp_retry_base_seconds * 2**attempt
-            log.info("mail.retry", attempt=attempt + 1, delay=delay, error=why)
+            log.info("mail.retry", host=settings.smtp_host, attempt=attempt + 1, delay=delay, error=why)
             await sleep(delay)
+            continue
+        if refused:  # the others have it: sending again would duplicate it for them
+            log.warning("mail.recipients_refused", host=settings.smtp_host, refused=refused)
+        log.debug("mail.delivered", host=settings.smtp_host, attempts=attempt + 1)
+        return

@@ -1,25 +1,25 @@
-"""The deploy report: subject, text and HTML bodies, recipients, Message-ID (pure).
+"""The deploy report: subject, text and HTML bodies, recipients, Message-ID, the e-mail itself (pure).
 
-The Run model holds no release values or secret data, so nothing of that kind can reach a report.
+The Run model holds no release values or secret data, so nothing of that kind can reach a report;
+nothing else is added here. The HTML part is rendered with Jinja2 autoescape on (hostile log lines
+are escaped), inline styles only and no external resources, so it reads the same in common mail clients.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Any
 
 import jinja2
 
 from .models import Run, RunPhase, TestPhase
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("helm_e2e", "templates"),
-    autoescape=jinja2.select_autoescape(["html"]),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 PHASE_COLORS = {
     "Succeeded": "#1a7f37",
     "Failed": "#cf222e",
@@ -29,6 +29,11 @@ PHASE_COLORS = {
     "Running": "#0969da",
     "Pending": "#57606a",
 }
+_SUBJECT_LABELS = {RunPhase.SUCCEEDED: "PASSED", RunPhase.FAILED: "FAILED", RunPhase.ERROR: "ERROR"}
+# ANSI escape sequences (pytest colours: CSI ... final byte; OSC ... BEL/ST), then the control characters,
+# lone surrogates and non-characters that are invalid in XML 1.0 and cannot be encoded into a mail part.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
+_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -37,13 +42,20 @@ class Report:
     text: str
     html: str
     message_id: str
+    date: datetime | None = None  # when the run completed: the same run always yields the same e-mail
 
 
 @dataclass(frozen=True)
 class MailDecision:
     send: bool
     recipients: list[str]
-    reason: str
+    reason: str  # Send | Disabled | NotFinished | NotReported | OnlyOnFailure | NoRecipients
+
+
+def clean_log(text: str) -> str:
+    """Log text fit for a mail part and XML: no ANSI colours, no control characters, \\n line ends."""
+    text = _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _INVALID.sub("\N{REPLACEMENT CHARACTER}", text)
 
 
 def build_message_id(run_uid: str) -> str:
@@ -52,76 +64,112 @@ def build_message_id(run_uid: str) -> str:
 
 
 def build_subject(run: Run, *, cluster: str) -> str:
-    ref, s, phase = run.spec.release, run.status.summary, run.status.phase
-    where = cluster or ref.namespace
-    head = f"[helm-e2e] {ref.name} r{ref.revision} in {where}"
-    if phase in (RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.ERROR):
-        label = {RunPhase.SUCCEEDED: "PASSED", RunPhase.FAILED: "FAILED", RunPhase.ERROR: "ERROR"}[phase]
-        return f"{head}: {label} {s.passed}/{s.total}"
+    ref, summary, phase = run.spec.release, run.status.summary, run.status.phase
+    head = f"[helm-e2e] {ref.name} r{ref.revision} in {cluster or ref.namespace}"
+    if phase in _SUBJECT_LABELS:
+        return f"{head}: {_SUBJECT_LABELS[phase]} {summary.passed}/{summary.total}"
     return f"{head}: {phase.value.upper()}"
 
 
-def decide_recipients(run: Run, *, mail_to: list[str]) -> list[str]:
+def decide_recipients(run: Run, *, mail_to: Sequence[str]) -> list[str]:
+    """Operator default recipients, then the run's; de-duplicated case-insensitively, order kept."""
     seen: set[str] = set()
-    out = []
-    for address in [*mail_to, *run.spec.report.to]:
+    recipients: list[str] = []
+    for address in (a.strip() for a in [*mail_to, *run.spec.report.to]):
         if address and address.lower() not in seen:
             seen.add(address.lower())
-            out.append(address)
-    return out
+            recipients.append(address)
+    return recipients
 
 
-def decide_mail(run: Run, *, mail_to: list[str], report_cancelled: bool) -> MailDecision:
+def decide_mail(
+    run: Run, *, mail_to: Sequence[str], report_cancelled: bool, enabled: bool = True
+) -> MailDecision:
+    """Whether the report of a run goes out, to whom, and why (the reason becomes the EmailSent condition)."""
     recipients = decide_recipients(run, mail_to=mail_to)
     phase = run.status.phase
     if not phase.is_final:
-        return MailDecision(False, recipients, "NotFinished")
-    if phase in (RunPhase.CANCELLED, RunPhase.SUPERSEDED) and not report_cancelled:
-        return MailDecision(False, recipients, "NotReported")
-    if phase == RunPhase.SUCCEEDED and run.spec.report.only_on_failure:
-        return MailDecision(False, recipients, "OnlyOnFailure")
-    if not recipients:
-        return MailDecision(False, recipients, "NoRecipients")
-    return MailDecision(True, recipients, "Send")
+        reason = "NotFinished"
+    elif not enabled:
+        reason = "Disabled"
+    elif phase in (RunPhase.CANCELLED, RunPhase.SUPERSEDED) and not report_cancelled:
+        reason = "NotReported"
+    elif phase == RunPhase.SUCCEEDED and run.spec.report.only_on_failure:
+        reason = "OnlyOnFailure"
+    elif not recipients:
+        reason = "NoRecipients"
+    else:
+        return MailDecision(send=True, recipients=recipients, reason="Send")
+    return MailDecision(send=False, recipients=recipients, reason=reason)
 
 
-def _duration(run: Run) -> str:
-    st = run.status
-    if st.started_at and st.completed_at:
-        return f"{(st.completed_at - st.started_at).total_seconds():.0f}s"
-    return "-"
+def _human_duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+@functools.cache
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("helm_e2e", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["clean_log"] = clean_log
+    return env
+
+
+def _context(run: Run, *, cluster: str, subject: str) -> dict[str, Any]:
+    status = run.status
+    took = (
+        _human_duration((status.completed_at - status.started_at).total_seconds())
+        if status.started_at and status.completed_at
+        else "-"
+    )
+    return {
+        "run": run,
+        "ref": run.spec.release,
+        "status": status,
+        "failed": [t for t in status.tests if t.phase in (TestPhase.FAILED, TestPhase.ERROR)],
+        "cluster": cluster or run.spec.release.namespace,
+        "duration": took,
+        "colors": PHASE_COLORS,
+        "subject": subject,
+        "started": status.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if status.started_at else "-",
+    }
 
 
 def render_report(run: Run, *, cluster: str) -> Report:
-    failed = [t for t in run.status.tests if t.phase in (TestPhase.FAILED, TestPhase.ERROR)]
-    context = {
-        "run": run,
-        "ref": run.spec.release,
-        "status": run.status,
-        "failed": failed,
-        "cluster": cluster or run.spec.release.namespace,
-        "duration": _duration(run),
-        "colors": PHASE_COLORS,
-        "subject": build_subject(run, cluster=cluster),
-        "started": run.status.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if run.status.started_at else "-",
-    }
+    subject = build_subject(run, cluster=cluster)
+    context = _context(run, cluster=cluster, subject=subject)
     return Report(
-        subject=context["subject"],  # type: ignore[arg-type]
-        text=_ENV.get_template("report.txt").render(context),
-        html=_ENV.get_template("report.html").render(context),
+        subject=subject,
+        text=_env().get_template("report.txt").render(context),
+        html=_env().get_template("report.html").render(context),
         message_id=build_message_id(run.uid or f"{run.namespace}.{run.name}"),
+        date=run.status.completed_at or run.status.started_at or run.created_at,
     )
 
 
-def build_email(report: Report, *, sender: str, recipients: list[str], date: object = None) -> EmailMessage:
+def build_email(
+    report: Report, *, sender: str, recipients: Sequence[str], date: datetime | None = None
+) -> EmailMessage:
+    """multipart/alternative, text first and HTML second (clients show the last part they can render)."""
+    when = date or report.date or datetime.now(UTC)  # the clock only when the run has no timestamps at all
     message = EmailMessage()
-    message["Subject"] = report.subject
     message["From"] = sender
     message["To"] = ", ".join(recipients)
+    message["Subject"] = report.subject
+    message["Date"] = format_datetime(when if when.tzinfo else when.replace(tzinfo=UTC))
     message["Message-ID"] = report.message_id
     message["Auto-Submitted"] = "auto-generated"
-    if date is not None:
-        message["Date"] = format_datetime(date)  # type: ignore[arg-type]
     message.set_content(report.text)
     message.add_alternative(report.html, subtype="html")
     return message

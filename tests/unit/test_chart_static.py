@@ -1,95 +1,282 @@
-"""The operator chart stays in step with the CRDs and the Settings it configures."""
+"""The operator chart stays in step with the Settings it configures.
+
+Static checks read the chart's files; the rendering checks run `helm template` (no cluster) when a helm
+binary is on PATH or in ~/.cache/helm-e2e/bin/current (built by `make binaries`).
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import tomllib
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from helm_e2e.config import Settings
-from helm_e2e.core.models import RunPhase, RunStatus, TestPhase, TestResult, Trigger
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "helm-e2e"
+DEPLOYMENT = (CHART / "templates" / "deployment.yaml").read_text()
+# `- {name: HELM_E2E_X, value: {{ [join "," ].Values.a.b | quote }}}`
+ENV_FROM_VALUE = re.compile(r'name: (HELM_E2E_[A-Z_]+), value: \{\{ (?:join "," )?\.Values\.([\w.]+)')
+# the chart's deliberate departures from the operator's defaults (documented in values.yaml)
+CHART_DEFAULTS = {"HELM_E2E_SMTP_PORT": 587, "HELM_E2E_SMTP_TLS": "starttls"}
+# set by the chart from something other than a plain value
+INDIRECT = {"HELM_E2E_SMTP_PASSWORD", "HELM_E2E_SMTP_CA_FILE"}
 
 
-def test_chart_crds_are_byte_identical_to_the_repository_crds() -> None:
-    repo = {p.name: p.read_bytes() for p in (ROOT / "crds").glob("*.yaml")}
-    chart = {p.name: p.read_bytes() for p in (CHART / "crds").glob("*.yaml")}
-    assert repo
-    assert chart == repo
+def _values() -> dict[str, Any]:
+    values: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text())
+    return values
+
+
+def _lookup(values: dict[str, Any], dotted: str) -> Any:
+    node: Any = values
+    for key in dotted.split("."):
+        assert isinstance(node, dict)
+        assert key in node, f"values.yaml has no {dotted}"
+        node = node[key]
+    return node
+
+
+def _env_var(name: str) -> str:
+    return f"HELM_E2E_{name.upper()}"
+
+
+def _as_env(value: Any) -> str:
+    """What `| quote` / `join ","` make of a values.yaml default."""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def test_chart_metadata_matches_the_package() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert (chart["apiVersion"], chart["name"], chart["version"]) == ("v2", "helm-e2e", "0.1.0")
+    assert chart["appVersion"] == project["version"]
 
 
 def test_every_env_var_the_chart_sets_is_a_setting() -> None:
-    deployment = (CHART / "templates" / "deployment.yaml").read_text()
-    names = set(re.findall(r"HELM_E2E_[A-Z_]+", deployment))
-    fields = {f"HELM_E2E_{name.upper()}" for name in Settings.model_fields}
+    names = set(re.findall(r"HELM_E2E_[A-Z_]+", DEPLOYMENT))
     assert names
-    assert names <= fields
+    assert names <= {_env_var(field) for field in Settings.model_fields}
 
 
-def _schema(crd: str) -> dict:
-    doc = yaml.safe_load((ROOT / "crds" / crd).read_text())
-    return doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+def test_every_setting_can_be_set_through_the_chart() -> None:
+    names = set(re.findall(r"HELM_E2E_[A-Z_]+", DEPLOYMENT))
+    assert {_env_var(field) for field in Settings.model_fields} <= names
 
 
-def test_crd_enums_match_the_models() -> None:
-    run = _schema("e2eruns.helm-e2e.dev.yaml")
-    assert run["properties"]["status"]["properties"]["phase"]["enum"] == [p.value for p in RunPhase]
-    test_phase = run["properties"]["status"]["properties"]["tests"]["items"]["properties"]["phase"]
-    assert test_phase["enum"] == [p.value for p in TestPhase]
-    trigger = run["properties"]["spec"]["properties"]["release"]["properties"]["trigger"]
-    assert trigger["enum"] == [t.value for t in Trigger]
+def test_every_env_var_reads_an_existing_value() -> None:
+    values = _values()
+    pairs = ENV_FROM_VALUE.findall(DEPLOYMENT)
+    set_names = set(re.findall(r"HELM_E2E_[A-Z_]+", DEPLOYMENT))
+    assert {name for name, _ in pairs} == set_names - INDIRECT
+    for _, path in pairs:
+        _lookup(values, path)
 
 
-def _undeclared(value: object, schema: dict, path: str = "") -> list[str]:
-    if schema.get("x-kubernetes-preserve-unknown-fields"):
-        return []
-    if isinstance(value, dict):
-        props = schema.get("properties", {})
-        out = [f"{path}.{k}" for k in value if k not in props]
-        return out + [
-            p for k, v in value.items() if k in props for p in _undeclared(v, props[k], f"{path}.{k}")
+def test_chart_defaults_equal_the_operator_defaults_except_documented_ones() -> None:
+    values = _values()
+    defaults = Settings.model_construct()
+    for name, path in ENV_FROM_VALUE.findall(DEPLOYMENT):
+        value = _lookup(values, path)
+        if name in CHART_DEFAULTS:
+            assert value == CHART_DEFAULTS[name], name
+            continue
+        field = name.removeprefix("HELM_E2E_").lower()
+        parsed = getattr(Settings.model_validate({field: _as_env(value)}), field)
+        assert parsed == getattr(defaults, field), name
+
+
+def test_chart_defaults_are_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = _values()
+    for name, path in ENV_FROM_VALUE.findall(DEPLOYMENT):
+        monkeypatch.setenv(name, _as_env(_lookup(values, path)))
+    settings = Settings()
+    assert settings.watch_namespaces == []
+    assert settings.metrics_port == values["metrics"]["port"]
+
+
+def test_values_never_hold_the_smtp_password() -> None:
+    smtp = _values()["smtp"]
+    assert "password" not in smtp
+    assert {"existingSecret", "passwordKey"} <= set(smtp)
+
+
+def _commented(lines: list[str], i: int) -> bool:
+    """Line i, or the nearest enclosing key, has a comment right above it."""
+    indent = len(lines[i]) - len(lines[i].lstrip())
+    while i > 0:
+        if lines[i - 1].strip().startswith("#"):
+            return True
+        parents = [
+            j
+            for j in range(i - 1, -1, -1)
+            if lines[j].strip() and len(lines[j]) - len(lines[j].lstrip()) < indent
         ]
-    if isinstance(value, list):
-        return [
-            p for i, v in enumerate(value) for p in _undeclared(v, schema.get("items", {}), f"{path}[{i}]")
-        ]
-    return []
+        if not parents:
+            return False
+        i = parents[0]
+        indent = len(lines[i]) - len(lines[i].lstrip())
+    return False
 
 
-def test_every_status_field_the_operator_writes_is_declared_in_the_crd() -> None:
-    from datetime import UTC, datetime
+def test_every_value_is_commented() -> None:
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^\s*[A-Za-z]\w*:\s*[^\s#]", line):  # a leaf (parents may rely on their children)
+            assert _commented(lines, i), f"values.yaml:{i + 1} {line.strip()} has no comment"
 
-    from helm_e2e.core.models import Condition, PytestSummary
 
-    now = datetime.now(UTC)
-    status = RunStatus(
-        phase=RunPhase.FAILED,
-        started_at=now,
-        completed_at=now,
-        message="m",
-        email_attempts=1,
-        pods_deleted_at=now,
-        tests=[
-            TestResult(
-                name="a",
-                pod="p",
-                phase=TestPhase.FAILED,
-                exit_code=1,
-                reason="r",
-                message="m",
-                started_at=now,
-                completed_at=now,
-                duration_seconds=1.0,
-                log_tail="x",
-                pytest=PytestSummary(passed=1, duration_seconds=1.0, first_failures=["t"]),
-            )
-        ],
-        conditions=[
-            Condition(type="Complete", status="True", reason="r", message="m", last_transition_time=now)
-        ],
-    ).model_dump(by_alias=True, exclude_none=True, mode="json")
-    schema = _schema("e2eruns.helm-e2e.dev.yaml")["properties"]["status"]
-    assert _undeclared(status, schema) == []
+# --- rendering ------------------------------------------------------------------------------------------
+
+
+def _helm() -> str | None:
+    cached = Path.home() / ".cache" / "helm-e2e" / "bin" / "current" / "helm"
+    return shutil.which("helm") or (str(cached) if os.access(cached, os.X_OK) else None)
+
+
+needs_helm = pytest.mark.skipif(_helm() is None, reason="no helm binary (make binaries)")
+
+
+def _render(*sets: str) -> list[dict[str, Any]]:
+    args = [a for s in sets for a in ("--set", s)]
+    out = subprocess.run(
+        [str(_helm()), "template", "ops", str(CHART), "-n", "ops", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def _kinds(docs: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    return sorted((d["kind"], d["metadata"].get("namespace")) for d in docs)
+
+
+def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container  # type: ignore[no-any-return]
+
+
+def _env(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in _container(docs)["env"]}
+
+
+OPERATOR_RULES = {
+    ("", "secrets"): {"get", "list", "watch"},
+    ("helm-e2e.dev", "e2eruns"): {"get", "list", "watch", "create", "update", "patch", "delete"},
+    ("helm-e2e.dev", "e2eruns/status"): {"get", "update", "patch"},
+    ("helm-e2e.dev", "e2esuites"): {"get", "list", "watch"},
+    ("helm-e2e.dev", "e2esuites/status"): {"get", "update", "patch"},
+    ("", "pods"): {"get", "list", "watch", "create", "delete"},
+    ("", "pods/log"): {"get"},
+    ("", "events"): {"create", "patch"},
+    ("events.k8s.io", "events"): {"create", "patch"},
+}
+KOPF_RULES = {
+    ("", "namespaces"): {"list", "watch"},
+    ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
+}
+
+
+def _rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    out: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                out.setdefault((group, resource), set()).update(rule["verbs"])
+    return out
+
+
+@needs_helm
+def test_default_install_watches_the_whole_cluster_with_cluster_roles() -> None:
+    docs = _render()
+    assert _kinds(docs) == [
+        ("ClusterRole", None),
+        ("ClusterRole", None),
+        ("ClusterRoleBinding", None),
+        ("ClusterRoleBinding", None),
+        ("Deployment", "ops"),
+        ("Service", "ops"),
+        ("ServiceAccount", "ops"),
+    ]
+    roles = {d["metadata"]["name"]: _rules(d) for d in docs if d["kind"] == "ClusterRole"}
+    assert roles == {"ops-helm-e2e": OPERATOR_RULES, "ops-helm-e2e-kopf": KOPF_RULES}
+    assert _env(docs)["HELM_E2E_WATCH_NAMESPACES"] == ""
+
+
+@needs_helm
+def test_watch_namespaces_switch_rbac_to_roles_in_exactly_those_namespaces() -> None:
+    docs = _render("watchNamespaces={a,b}")
+    assert _kinds(docs) == [
+        ("Deployment", "ops"),
+        ("Role", "a"),
+        ("Role", "b"),
+        ("RoleBinding", "a"),
+        ("RoleBinding", "b"),
+        ("Service", "ops"),
+        ("ServiceAccount", "ops"),
+    ]
+    assert all(_rules(d) == OPERATOR_RULES for d in docs if d["kind"] == "Role")
+    subjects = [d["subjects"] for d in docs if d["kind"] == "RoleBinding"]
+    assert subjects == [[{"kind": "ServiceAccount", "name": "ops-helm-e2e", "namespace": "ops"}]] * 2
+    assert _env(docs)["HELM_E2E_WATCH_NAMESPACES"] == "a,b"
+
+
+@needs_helm
+def test_operator_runs_alone_locked_down_with_kopf_probes() -> None:
+    docs = _render()
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = _container(docs)
+    assert container["image"] == "ghcr.io/helm-e2e/helm-e2e:0.1.0"
+    assert container["args"] == ["run", "--liveness=http://0.0.0.0:8080/healthz"]
+    sc = container["securityContext"]
+    assert (sc["allowPrivilegeEscalation"], sc["readOnlyRootFilesystem"]) == (False, True)
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"health": 8080, "metrics": 9090}
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    (service,) = [d for d in docs if d["kind"] == "Service"]
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+
+
+@needs_helm
+def test_smtp_password_comes_from_an_existing_secret_only_when_set() -> None:
+    assert "HELM_E2E_SMTP_PASSWORD" not in _env(_render())
+    env = _env(_render("smtp.existingSecret=mail", "smtp.passwordKey=pw"))
+    assert env["HELM_E2E_SMTP_PASSWORD"] == {"secretKeyRef": {"name": "mail", "key": "pw"}}
+
+
+@needs_helm
+def test_rendered_env_builds_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = _env(
+        _render("watchNamespaces={a,b}", "smtp.to={x@example.com,y@example.com}", "smtp.caConfigMap=ca")
+    )
+    for name, value in env.items():
+        if isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.watch_namespaces == ["a", "b"]
+    assert settings.mail_to == ["x@example.com", "y@example.com"]
+    assert settings.smtp_ca_file == "/etc/helm-e2e/smtp-ca/ca.crt"

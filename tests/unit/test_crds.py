@@ -1,0 +1,245 @@
+"""The CRDs in crds/ describe exactly what the operator's models write, and the chart ships them unchanged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from helm_e2e.core.models import (
+    Condition,
+    PytestSummary,
+    ReleaseRef,
+    ReportSpec,
+    RunPhase,
+    RunSpec,
+    RunStatus,
+    SuiteSpec,
+    SuiteTest,
+    Summary,
+    TestPhase,
+    TestResult,
+    TestSource,
+    Trigger,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CRDS = ROOT / "crds"
+RUNS = "e2eruns.helm-e2e.dev.yaml"
+SUITES = "e2esuites.helm-e2e.dev.yaml"
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _crd(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((CRDS / name).read_text())
+    return doc
+
+
+def _version(name: str) -> dict[str, Any]:
+    (version,) = _crd(name)["spec"]["versions"]
+    return version  # type: ignore[no-any-return]
+
+
+def _schema(name: str) -> dict[str, Any]:
+    return _version(name)["schema"]["openAPIV3Schema"]  # type: ignore[no-any-return]
+
+
+def _undeclared(value: object, schema: dict[str, Any], path: str = "") -> list[str]:
+    """Paths in `value` that the structural schema does not declare (the apiserver would prune them)."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    if isinstance(value, dict):
+        if "additionalProperties" in schema:
+            extra = schema["additionalProperties"]
+            return [p for k, v in value.items() for p in _undeclared(v, extra, f"{path}.{k}")]
+        props = schema.get("properties", {})
+        missing = [f"{path}.{k}" for k in value if k not in props]
+        nested = [p for k, v in value.items() if k in props for p in _undeclared(v, props[k], f"{path}.{k}")]
+        return missing + nested
+    if isinstance(value, list):
+        items = schema.get("items", {})
+        return [p for i, v in enumerate(value) for p in _undeclared(v, items, f"{path}[{i}]")]
+    return []
+
+
+def _full_status() -> dict[str, Any]:
+    """A status with every optional field set, as the operator writes it."""
+    return RunStatus(
+        phase=RunPhase.FAILED,
+        started_at=NOW,
+        completed_at=NOW,
+        message="1 of 1 tests failed",
+        summary=Summary(total=1, failed=1),
+        email_attempts=1,
+        email_next_attempt_at=NOW,
+        pods_deleted_at=NOW,
+        tests=[
+            TestResult(
+                name="api-smoke",
+                pod="shop-3-api-smoke",
+                phase=TestPhase.FAILED,
+                exit_code=1,
+                reason="Error",
+                message="assert 500 == 200",
+                started_at=NOW,
+                completed_at=NOW,
+                duration_seconds=1.5,
+                log_tail="FAILED test_api.py::test_health",
+                pytest=PytestSummary(
+                    passed=3, failed=1, skipped=1, errors=0, duration_seconds=1.2, first_failures=["t"]
+                ),
+            )
+        ],
+        conditions=[Condition(type="Complete", status="True", reason="Failed", last_transition_time=NOW)],
+    ).model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def _full_spec() -> dict[str, Any]:
+    return RunSpec(
+        release=ReleaseRef(
+            name="shop",
+            namespace="shop",
+            revision=3,
+            chart="shop",
+            chart_version="1.2.3",
+            app_version="2.0.0",
+            image_tag="2.0.1",
+            trigger=Trigger.UPGRADE,
+            deployed_at=NOW,
+        ),
+        tests=[TestSource(name="api-smoke", source="suite/api", timeout_seconds=300)],
+        report=ReportSpec(to=["team@example.com"], only_on_failure=True),
+    ).model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+@pytest.mark.parametrize("name", [RUNS, SUITES])
+def test_crd_is_a_namespaced_v1alpha1_resource_of_the_helm_e2e_group(name: str) -> None:
+    crd = _crd(name)
+    assert crd["apiVersion"] == "apiextensions.k8s.io/v1"
+    assert crd["kind"] == "CustomResourceDefinition"
+    assert crd["metadata"]["name"] == f"{crd['spec']['names']['plural']}.helm-e2e.dev"
+    assert crd["spec"]["group"] == "helm-e2e.dev"
+    assert crd["spec"]["scope"] == "Namespaced"
+    assert crd["spec"]["names"]["categories"] == ["helm-e2e"]
+    version = _version(name)
+    assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
+    assert version["subresources"] == {"status": {}}
+
+
+def test_e2erun_names_and_printer_columns() -> None:
+    names = _crd(RUNS)["spec"]["names"]
+    assert (names["kind"], names["plural"], names["shortNames"]) == ("E2ERun", "e2eruns", ["e2er"])
+    columns = {
+        c["name"].upper(): (c["jsonPath"], c["type"]) for c in _version(RUNS)["additionalPrinterColumns"]
+    }
+    assert columns == {
+        "RELEASE": (".spec.release.name", "string"),
+        "REVISION": (".spec.release.revision", "integer"),
+        "IMAGE TAG": (".spec.release.imageTag", "string"),
+        "PHASE": (".status.phase", "string"),
+        "PASSED": (".status.summary.passed", "integer"),
+        "FAILED": (".status.summary.failed", "integer"),
+        "AGE": (".metadata.creationTimestamp", "date"),
+    }
+
+
+def test_e2esuite_names_and_printer_columns() -> None:
+    names = _crd(SUITES)["spec"]["names"]
+    assert (names["kind"], names["plural"], names["shortNames"]) == ("E2ESuite", "e2esuites", ["e2es"])
+    columns = {c["name"].upper(): c["jsonPath"] for c in _version(SUITES)["additionalPrinterColumns"]}
+    assert columns["VALID"] == '.status.conditions[?(@.type=="Valid")].status'
+    assert columns["AGE"] == ".metadata.creationTimestamp"
+
+
+def test_e2erun_enums_match_the_models() -> None:
+    props = _schema(RUNS)["properties"]
+    status = props["status"]["properties"]
+    assert status["phase"]["enum"] == [p.value for p in RunPhase]
+    assert status["tests"]["items"]["properties"]["phase"]["enum"] == [p.value for p in TestPhase]
+    assert props["spec"]["properties"]["release"]["properties"]["trigger"]["enum"] == [
+        t.value for t in Trigger
+    ]
+
+
+def test_e2esuite_trigger_enum_matches_the_model() -> None:
+    triggers = _schema(SUITES)["properties"]["spec"]["properties"]["triggers"]
+    assert triggers["items"]["enum"] == [t.value for t in Trigger]
+
+
+def test_e2erun_spec_is_immutable() -> None:
+    spec = _schema(RUNS)["properties"]["spec"]
+    assert spec["x-kubernetes-validations"] == [{"rule": "self == oldSelf", "message": "spec is immutable"}]
+
+
+@pytest.mark.parametrize("name", [RUNS, SUITES])
+def test_conditions_are_a_map_keyed_by_type(name: str) -> None:
+    conditions = _schema(name)["properties"]["status"]["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    assert set(conditions["items"]["required"]) >= {"type"}  # a map key must be required
+    assert conditions["items"]["properties"]["status"]["enum"] == ["True", "False", "Unknown"]
+
+
+def test_every_status_field_the_operator_writes_is_declared_in_the_e2erun_schema() -> None:
+    schema = _schema(RUNS)["properties"]["status"]
+    status = _full_status()
+    assert set(status) == {
+        a.alias or n for n, a in RunStatus.model_fields.items()
+    }  # every field is exercised
+    assert _undeclared(status, schema) == []
+
+
+def test_every_spec_field_the_operator_writes_is_declared_in_the_e2erun_schema() -> None:
+    schema = _schema(RUNS)["properties"]["spec"]
+    spec = _full_spec()
+    assert _undeclared(spec, schema) == []
+    assert set(schema["required"]) <= set(spec)
+
+
+def test_every_suite_field_the_model_reads_is_declared_in_the_e2esuite_schema() -> None:
+    spec = SuiteSpec(
+        tests=[
+            SuiteTest.model_validate(
+                {
+                    "name": "api-smoke",
+                    "timeoutSeconds": 60,
+                    "metadata": {"labels": {"a": "b"}, "annotations": {"c": "d"}},
+                    "template": {"containers": [{"name": "t", "image": "{{ image_tag }}"}]},
+                }
+            )
+        ],
+        report=ReportSpec(to=["a@example.com"]),
+    ).model_dump(by_alias=True, exclude_none=True, mode="json")
+    spec["imageTag"] = {"valuesPath": "image.tag"}
+    assert _undeclared(spec, _schema(SUITES)["properties"]["spec"]) == []
+
+
+def test_suite_test_name_rules_match_the_model() -> None:
+    crd = _schema(SUITES)["properties"]["spec"]["properties"]["tests"]["items"]["properties"]
+    model = SuiteTest.model_json_schema(by_alias=True)["properties"]
+    assert (crd["name"]["pattern"], crd["name"]["maxLength"]) == (
+        model["name"]["pattern"],
+        model["name"]["maxLength"],
+    )
+    assert crd["timeoutSeconds"]["minimum"] == model["timeoutSeconds"]["anyOf"][0]["minimum"]
+
+
+def test_suite_template_accepts_anything_so_a_bad_template_becomes_a_condition() -> None:
+    test = _schema(SUITES)["properties"]["spec"]["properties"]["tests"]["items"]
+    assert test["properties"]["template"] == {
+        "type": "object",
+        "description": test["properties"]["template"]["description"],
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+    bad = {"containers": [{"name": "t", "image": "{{ nope", "bogus": {"x": 1}}], "whatever": [1, "2"]}
+    assert _undeclared({"template": bad}, test) == []
+
+
+def test_chart_crds_are_byte_identical_to_the_repository_crds() -> None:
+    repo = {p.name: p.read_bytes() for p in CRDS.glob("*.yaml")}
+    chart = {p.name: p.read_bytes() for p in (ROOT / "charts" / "helm-e2e" / "crds").iterdir()}
+    assert set(repo) == {RUNS, SUITES}
+    assert chart == repo

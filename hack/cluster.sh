@@ -58,6 +58,13 @@ metadata:
 YAML
   done
   kctl wait --for=condition=Ready node -l type=kwok --timeout=60s >/dev/null
+  # the node lifecycle controller lifts its not-ready taint a moment after Ready: pods need it gone
+  for _ in $(seq 1 120); do
+    [ -z "$(kctl get nodes -l type=kwok -o jsonpath='{.items[*].spec.taints}')" ] && return 0
+    sleep 0.5
+  done
+  log "kwok node still tainted after 60s: $(kctl get nodes -l type=kwok -o jsonpath='{.items[*].spec.taints}')"
+  return 1
 }
 
 up() {

@@ -24,9 +24,11 @@ def test_apiserver_reports_the_pinned_kubernetes_version(cluster: Cluster) -> No
 
 
 def test_kwok_node_is_ready_without_a_taint(cluster: Cluster) -> None:
-    nodes = cluster.get_json("nodes", "-l", "type=kwok")["items"]
-    assert nodes
-    node = nodes[0]
+    def untainted() -> dict | None:  # the not-ready taint is lifted a moment after Ready
+        nodes = cluster.get_json("nodes", "-l", "type=kwok")["items"]
+        return nodes[0] if nodes and not nodes[0]["spec"].get("taints") else None
+
+    node = wait_until(untainted, timeout=60, what="an untainted kwok node")
     ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
     assert ready == "True"
     assert not node["spec"].get("taints")

@@ -1,26 +1,37 @@
-"""Planning: chart test hooks, suite matching, sandboxed rendering, names, and pod manifests."""
+"""Planning: chart test hooks, suite matching, name collisions, reports, run spec and pod manifests.
+
+Template rendering (image tag, errors, the sandbox) is in test_suite_render.py.
+"""
 
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from helm_e2e.core.models import Hook, Release, Run, Suite, Trigger
-from helm_e2e.core.naming import build_pod_name, build_run_name
-from helm_e2e.core.plan import build_plan, build_pod_manifest, build_run_spec, suite_matches, validate_suite
+from helm_e2e.core.plan import (
+    Plan,
+    PlannedTest,
+    build_plan,
+    build_pod_manifest,
+    build_run_spec,
+    suite_matches,
+    validate_suite,
+)
+from helm_e2e.errors import SuiteInvalid
 
 POD_HOOK = """apiVersion: v1
 kind: Pod
 metadata:
   name: web-smoke
-  labels: {team: shop}
+  labels: {team: shop, app.kubernetes.io/managed-by: Helm}
   annotations:
     helm.sh/hook: test
     helm.sh/hook-delete-policy: before-hook-creation
+    helm.sh/hook-weight: "1"
     sim.helm-e2e.dev/exit-code: "1"
     helm-e2e.dev/timeout-seconds: "42"
 spec:
@@ -29,8 +40,18 @@ spec:
     image: busybox
 """
 
+JOB_HOOK = """apiVersion: batch/v1
+kind: Job
+metadata: {name: web-job}
+spec:
+  backoffLimit: 3
+  template:
+    spec:
+      containers: [{name: c, image: job-image}]
+"""
 
-def release(**kw: Any) -> Release:
+
+def make_release(**kw: Any) -> Release:
     base: dict[str, Any] = {
         "name": "web",
         "namespace": "shop",
@@ -39,7 +60,7 @@ def release(**kw: Any) -> Release:
         "chart_name": "web-chart",
         "chart_version": "1.2.3",
         "app_version": "2.0.0",
-        "values": {"image": {"tag": "2.0.1"}, "host": "web"},
+        "values": {"image": {"tag": "2.0.1"}},
         "hooks": [
             Hook(name="web-smoke", kind="Pod", manifest=POD_HOOK, events=["test"]),
             Hook(
@@ -48,249 +69,348 @@ def release(**kw: Any) -> Release:
                 manifest=POD_HOOK.replace("web-smoke", "web-legacy"),
                 events=["test-success"],
             ),
-            Hook(name="web-migrate", kind="Job", manifest="kind: Job\n", events=["pre-upgrade"]),
+            Hook(name="web-migrate", kind="Job", manifest=JOB_HOOK, events=["pre-upgrade", "post-install"]),
         ],
+        "last_deployed": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         "trigger": Trigger.UPGRADE,
     }
     base.update(kw)
     return Release(**base)
 
 
-def suite(name: str = "api", **spec: Any) -> Suite:
-    body = {
+def make_suite(name: str = "api", *, tests: list[str] | None = None, **spec: Any) -> Suite:
+    body: dict[str, Any] = {
         "tests": [
-            {
-                "name": "api-smoke",
-                "template": {
-                    "initContainers": [
-                        {
-                            "name": "jwt",
-                            "image": "localhost/jwt-setup:1",
-                            "volumeMounts": [{"name": "tokens", "mountPath": "/access_tokens"}],
-                        }
-                    ],
-                    "containers": [
-                        {
-                            "name": "pytest",
-                            "image": "localhost/e2e:{{ image_tag }}",
-                            "args": [
-                                "--base-url",
-                                "http://{{ release.name }}.{{ release.namespace }}:{{ values.host }}",
-                            ],
-                        }
-                    ],
-                    "volumes": [{"name": "tokens", "emptyDir": {}}],
-                },
-            }
+            {"name": t, "template": {"containers": [{"name": "c", "image": "e2e:{{ image_tag }}"}]}}
+            for t in (tests or ["api-smoke"])
         ]
     }
     body.update(spec)
     return Suite(name=name, namespace="shop", spec=body)
 
 
-def plan(rel: Release | None = None, suites: list[Suite] | None = None, **kw: Any) -> Any:
-    args = {"image_tag_values_path": "image.tag", "run_chart_hooks": True, "default_timeout_seconds": 600}
+def make_plan(release: Release | None = None, suites: list[Suite] | None = None, **kw: Any) -> Plan:
+    args: dict[str, Any] = {
+        "image_tag_values_path": "image.tag",
+        "run_chart_hooks": True,
+        "default_timeout_seconds": 600,
+    }
     args.update(kw)
-    return build_plan(rel or release(), suites=suites or [], **args)
+    return build_plan(release or make_release(), suites=suites or [], **args)
 
 
-def test_chart_test_hooks_are_planned_including_legacy_test_success() -> None:
-    p = plan()
-    assert [(t.name, t.source) for t in p.tests] == [("web-smoke", "hook"), ("web-legacy", "hook")]
-    smoke = p.tests[0]
-    assert smoke.timeout_seconds == 42
-    assert smoke.annotations["sim.helm-e2e.dev/exit-code"] == "1"
-    assert not any(k.startswith("helm.sh/hook") for k in smoke.annotations)
-    assert smoke.labels == {"team": "shop"}
-
-
-def test_hooks_are_skipped_when_chart_hooks_are_off() -> None:
-    assert plan(run_chart_hooks=False).tests == []
-
-
-def test_job_hooks_run_their_pod_template_and_other_kinds_are_noted() -> None:
-    job = "kind: Job\nmetadata: {name: j}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: i}]\n"
-    rel = release(
-        hooks=[
-            Hook(name="j", kind="Job", manifest=job, events=["test"]),
-            Hook(name="cm", kind="ConfigMap", manifest="kind: ConfigMap\n", events=["test"]),
-            Hook(name="bad", kind="Pod", manifest=": [", events=["test"]),
-        ]
+def make_run(release: Release, plan: Plan) -> Run:
+    return Run(
+        name="web-3", namespace="shop", uid="uid-1", spec=build_run_spec(release, plan, deadline_seconds=900)
     )
-    p = plan(rel)
-    assert [t.name for t in p.tests] == ["j"]
-    assert p.tests[0].pod_spec["containers"][0]["image"] == "i"
-    assert len(p.hook_notes) == 3
 
 
-def test_suite_templates_render_with_release_image_tag_and_values() -> None:
-    p = plan(suites=[suite()])
-    test = p.tests[-1]
-    assert (test.name, test.source) == ("api-smoke", "suite/api")
-    container = test.pod_spec["containers"][0]
-    assert container["image"] == "localhost/e2e:2.0.1"
-    assert container["args"][1] == "http://web.shop:web"
-    assert test.pod_spec["initContainers"][0]["volumeMounts"][0]["mountPath"] == "/access_tokens"
-    assert p.used_suites == ["api"]
+# --- chart test hooks -----------------------------------------------------------------------------
 
 
-def test_suite_values_path_overrides_the_operator_default() -> None:
-    rel = release(values={"image": {"tag": "1"}, "api": {"image": {"tag": "7.7.7"}}, "host": "h"})
-    p = plan(rel, suites=[suite(imageTag={"valuesPath": "api.image.tag"})])
-    assert p.tests[-1].pod_spec["containers"][0]["image"] == "localhost/e2e:7.7.7"
-    assert p.image_tag == "7.7.7"
+def test_test_hooks_are_planned_including_legacy_test_success_with_their_fixture_annotations() -> None:
+    plan = make_plan()
+    assert [(t.name, t.source) for t in plan.tests] == [("web-smoke", "hook"), ("web-legacy", "hook")]
+    smoke = plan.tests[0]
+    assert smoke.timeout_seconds == 42
+    assert smoke.annotations == {"sim.helm-e2e.dev/exit-code": "1", "helm-e2e.dev/timeout-seconds": "42"}
+    assert smoke.labels == {"team": "shop", "app.kubernetes.io/managed-by": "Helm"}
+    assert smoke.pod_spec == {"containers": [{"name": "t", "image": "busybox"}]}
+    assert plan.hook_notes == []
 
 
-def test_missing_image_tag_makes_the_suite_invalid_with_the_values_path_named() -> None:
-    rel = release(values={}, app_version="")
-    p = plan(rel, suites=[suite()])
-    assert [t.source for t in p.tests] == ["hook", "hook"]
-    assert "image.tag" in p.problems[0].message
-    assert "image_tag" in p.problems[0].message
+def test_hooks_for_other_events_are_ignored_without_a_note() -> None:
+    plan = make_plan()
+    assert "web-migrate" not in [t.name for t in plan.tests]
+    assert plan.hook_notes == []
+
+
+def test_a_job_test_hook_runs_its_pod_template_with_a_note() -> None:
+    plan = make_plan(
+        make_release(hooks=[Hook(name="web-job", kind="Job", manifest=JOB_HOOK, events=["test"])])
+    )
+    assert [t.name for t in plan.tests] == ["web-job"]
+    assert plan.tests[0].pod_spec == {"containers": [{"name": "c", "image": "job-image"}]}
+    assert plan.tests[0].timeout_seconds == 600
+    assert len(plan.hook_notes) == 1
+    assert "Job" in plan.hook_notes[0]
 
 
 @pytest.mark.parametrize(
-    "template",
+    ("manifest", "note"),
     [
-        "{{ nope }}",
-        "{{ unclosed",
-        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-        "{{ cycler.__init__.__globals__ }}",
-        "{{ values.missing.deeper }}",
+        ("kind: ConfigMap\nmetadata: {name: cm}\n", "kind ConfigMap is not run"),
+        (": [", "not valid YAML"),
+        ("created: 2020-13-45\n", "not valid YAML"),
+        ("- a list\n", "not a Kubernetes object"),
+        ("", "not a Kubernetes object"),
+        ("kind: Pod\nmetadata: [1]\nspec: 7\n", "no pod spec"),
+        ("kind: Job\nspec: {template: [1]}\n", "no pod spec"),
     ],
 )
-def test_broken_or_hostile_templates_invalidate_only_their_suite(template: str) -> None:
-    bad = suite("bad", tests=[{"name": "x", "template": {"containers": [{"name": "c", "image": template}]}}])
-    p = plan(suites=[bad, suite("good")])
-    assert [p_.suite for p_ in p.problems] == ["bad"]
-    assert "tests[0].template.containers[0].image" in p.problems[0].message
-    assert [t.source for t in p.tests] == ["hook", "hook", "suite/good"]
+def test_an_unusable_test_hook_becomes_a_note_not_an_exception(manifest: str, note: str) -> None:
+    hooks = [Hook(name="bad", kind="Pod", manifest=manifest, events=["test"])]
+    plan = make_plan(make_release(hooks=hooks))
+    assert plan.tests == []
+    assert note in plan.hook_notes[-1]
+    assert plan.hook_notes[-1].startswith("test hook bad:")
 
 
-def test_schema_errors_name_the_field() -> None:
-    bad = Suite(name="s", namespace="shop", spec={"tests": [{"name": "Bad Name", "template": {}}]})
-    p = plan(suites=[bad])
-    assert p.problems[0].message.startswith("spec.tests.0.name")
+def test_hook_names_are_sanitized_and_bad_timeouts_fall_back_to_the_default() -> None:
+    manifest = POD_HOOK.replace("name: web-smoke", "name: Web.Smoke").replace('"42"', '"soon"')
+    plan = make_plan(make_release(hooks=[Hook(name="x", kind="Pod", manifest=manifest, events=["test"])]))
+    assert plan.tests[0].name == "web-smoke"
+    assert plan.tests[0].timeout_seconds == 600
+
+
+def test_chart_hooks_are_skipped_when_run_chart_hooks_is_off() -> None:
+    plan = make_plan(run_chart_hooks=False, suites=[make_suite()])
+    assert [t.source for t in plan.tests] == ["suite/api"]
+    assert plan.hook_notes == []
+
+
+# --- suite selection --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("selector", "triggers", "matches"),
     [
-        ({}, ["install", "upgrade", "rollback"], True),
+        ({}, None, True),
+        ({"names": [], "charts": []}, ["upgrade"], True),
         ({"names": ["web"]}, ["upgrade"], True),
         ({"charts": ["web-chart"]}, ["upgrade"], True),
+        ({"names": ["other"], "charts": ["web-chart"]}, ["upgrade"], True),
+        ({"names": ["web"], "charts": ["other-chart"]}, ["upgrade"], True),
         ({"names": ["other"], "charts": ["other-chart"]}, ["upgrade"], False),
-        ({"names": ["web"]}, ["install"], False),
+        ({"names": ["web-chart"]}, ["upgrade"], False),
+        ({"names": ["web"]}, ["install", "rollback"], False),
+        ({}, ["install"], False),
+        ({}, [], False),
     ],
 )
-def test_suite_matching_by_name_chart_and_trigger(
-    selector: dict[str, Any], triggers: list[str], matches: bool
+def test_a_suite_matches_by_release_name_or_chart_and_by_trigger(
+    selector: dict[str, Any], triggers: list[str] | None, matches: bool
 ) -> None:
-    spec = validate_suite(
-        Suite(name="s", namespace="shop", spec={"releases": selector, "triggers": triggers})
-    )
-    assert suite_matches(spec, release()) is matches
+    spec: dict[str, Any] = {"releases": selector}
+    if triggers is not None:
+        spec["triggers"] = triggers
+    parsed = validate_suite(Suite(name="s", namespace="shop", spec=spec))
+    assert suite_matches(parsed, make_release()) is matches
 
 
-def test_a_suite_for_another_chart_is_not_used() -> None:
-    p = plan(suites=[suite(releases={"charts": ["other-chart"]})])
-    assert p.used_suites == []
-    assert all(t.source == "hook" for t in p.tests)
+def test_a_suite_for_another_chart_is_neither_used_nor_a_problem() -> None:
+    plan = make_plan(suites=[make_suite(releases={"charts": ["other-chart"]})])
+    assert plan.used_suites == []
+    assert plan.problems == []
+    assert all(t.source == "hook" for t in plan.tests)
 
 
-def test_colliding_test_names_get_numbered() -> None:
-    p = plan(suites=[suite("a"), suite("b")])
-    assert [t.name for t in p.tests] == ["web-smoke", "web-legacy", "api-smoke", "api-smoke-2"]
+def test_a_schema_error_names_the_field_in_one_line_and_other_suites_still_plan() -> None:
+    bad = Suite(name="bad", namespace="shop", spec={"tests": [{"name": "Bad Name", "template": {}}]})
+    plan = make_plan(suites=[bad, make_suite("good")])
+    assert [(p.suite, p.message.split(":")[0]) for p in plan.problems] == [("bad", "spec.tests[0].name")]
+    assert "\n" not in plan.problems[0].message
+    assert plan.used_suites == ["good"]
 
 
-def test_report_recipients_are_merged_across_suites() -> None:
-    s1 = suite("a", report={"to": ["Team@x.io"], "onlyOnFailure": True})
-    s2 = suite("b", report={"to": ["team@x.io", "ops@x.io"], "onlyOnFailure": True})
-    p = plan(suites=[s1, s2])
-    assert p.report.to == ["Team@x.io", "ops@x.io"]
-    assert p.report.only_on_failure is True
+def test_validate_suite_raises_suite_invalid_with_a_count_of_further_errors() -> None:
+    with pytest.raises(
+        SuiteInvalid, match=r"^E2ESuite s: spec\.triggers\[0\]: Input should be .* \(and 1 more\)$"
+    ):
+        validate_suite(
+            Suite(name="s", namespace="n", spec={"tests": [{"name": "a"}], "triggers": ["deploy"]})
+        )
 
 
-def test_pod_manifest_has_owner_labels_env_and_never_restarts() -> None:
-    rel = release()
-    p = plan(suites=[suite()])
-    run = Run(name="web-3", namespace="shop", uid="uid-1", spec=build_run_spec(rel, p, deadline_seconds=900))
-    test = p.tests[-1]
-    original = copy.deepcopy(test.pod_spec)
-    pod = build_pod_manifest(run=run, test=test)
-    assert test.pod_spec == original  # input not mutated
-    assert pod["metadata"]["name"] == "web-3-api-smoke"
-    assert pod["metadata"]["ownerReferences"][0] == {
-        "apiVersion": "helm-e2e.dev/v1alpha1",
-        "kind": "E2ERun",
-        "name": "web-3",
-        "uid": "uid-1",
-        "controller": True,
-        "blockOwnerDeletion": True,
+def test_suites_are_planned_in_name_order_after_the_hooks() -> None:
+    plan = make_plan(suites=[make_suite("zeta", tests=["z"]), make_suite("alpha", tests=["a"])])
+    assert [t.source for t in plan.tests] == ["hook", "hook", "suite/alpha", "suite/zeta"]
+    assert plan.used_suites == ["alpha", "zeta"]
+
+
+def test_a_suite_tests_own_timeout_wins_over_the_default() -> None:
+    suite = make_suite()
+    suite.spec["tests"][0]["timeoutSeconds"] = 77
+    assert make_plan(suites=[suite]).tests[-1].timeout_seconds == 77
+
+
+# --- names, reports, run spec ---------------------------------------------------------------------------
+
+
+def test_colliding_test_names_are_numbered_in_order() -> None:
+    plan = make_plan(suites=[make_suite("a", tests=["web-smoke", "api"]), make_suite("b", tests=["api"])])
+    assert [t.name for t in plan.tests] == ["web-smoke", "web-legacy", "web-smoke-2", "api", "api-2"]
+
+
+def test_a_numbered_63_character_name_stays_a_dns_label() -> None:
+    long = "t" * 63
+    manifest = POD_HOOK.replace("name: web-smoke", f"name: {long}")
+    hooks = [Hook(name=f"h{i}", kind="Pod", manifest=manifest, events=["test"]) for i in range(3)]
+    names = [t.name for t in make_plan(make_release(hooks=hooks)).tests]
+    assert names == [long, "t" * 61 + "-2", "t" * 61 + "-3"]
+
+
+def test_report_recipients_are_merged_case_insensitively_across_used_suites() -> None:
+    a = make_suite("a", report={"to": ["Team@x.io"], "onlyOnFailure": True})
+    b = make_suite("b", report={"to": ["team@x.io", "ops@x.io"], "onlyOnFailure": True})
+    c = make_suite("c", tests=["other"])  # sets no report: does not veto onlyOnFailure
+    plan = make_plan(suites=[a, b, c])
+    assert plan.report.to == ["Team@x.io", "ops@x.io"]
+    assert plan.report.only_on_failure is True
+
+
+def test_only_on_failure_is_off_when_one_suite_wants_every_report() -> None:
+    a = make_suite("a", report={"to": ["a@x.io"], "onlyOnFailure": True})
+    b = make_suite("b", tests=["b"], report={"to": ["b@x.io"]})
+    assert make_plan(suites=[a, b]).report.only_on_failure is False
+    assert make_plan().report.only_on_failure is False
+
+
+def test_the_run_spec_carries_the_release_image_tag_and_tests() -> None:
+    release = make_release()
+    plan = make_plan(release, suites=[make_suite(report={"to": ["t@x.io"]})])
+    spec = build_run_spec(release, plan, deadline_seconds=900)
+    body = spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert body["release"] == {
+        "name": "web",
+        "namespace": "shop",
+        "revision": 3,
+        "chart": "web-chart",
+        "chartVersion": "1.2.3",
+        "appVersion": "2.0.0",
+        "imageTag": "2.0.1",
+        "trigger": "upgrade",
+        "deployedAt": "2026-01-02T03:04:05Z",
     }
-    labels = pod["metadata"]["labels"]
-    assert labels["helm-e2e.dev/run"] == "web-3"
-    assert labels["helm-e2e.dev/test"] == "api-smoke"
-    assert labels["app.kubernetes.io/managed-by"] == "helm-e2e"
-    spec = pod["spec"]
-    assert spec["restartPolicy"] == "Never"
-    assert spec["activeDeadlineSeconds"] == 600
+    assert body["tests"][-1] == {"name": "api-smoke", "source": "suite/api", "timeoutSeconds": 600}
+    assert (body["deadlineSeconds"], body["report"]["to"]) == (900, ["t@x.io"])
+
+
+# --- pod manifests ---------------------------------------------------------------------------------------
+
+RICH_TEST = PlannedTest(
+    name="api-smoke",
+    source="suite/api",
+    timeout_seconds=300,
+    pod_spec={
+        "activeDeadlineSeconds": 100,
+        "initContainers": [
+            {
+                "name": "jwt",
+                "image": "jwt-setup:1",
+                "volumeMounts": [{"name": "tokens", "mountPath": "/access_tokens"}],
+            }
+        ],
+        "containers": [
+            {
+                "name": "pytest",
+                "image": "e2e:2.0.1",
+                "env": [{"name": "HELM_E2E_RELEASE", "value": "custom"}, {"name": "OTHER", "value": "1"}],
+                "volumeMounts": [{"name": "tokens", "mountPath": "/access_tokens", "readOnly": True}],
+            },
+            {"name": "sidecar", "image": "proxy:1"},
+        ],
+        "volumes": [{"name": "tokens", "emptyDir": {}}],
+        "restartPolicy": "Always",
+    },
+    labels={"team": "shop", "app.kubernetes.io/managed-by": "Helm"},
+    annotations={"sim.helm-e2e.dev/exit-code": "1"},
+)
+
+
+def pod_for(test: PlannedTest = RICH_TEST) -> dict[str, Any]:
+    release = make_release()
+    return build_pod_manifest(run=make_run(release, make_plan(release)), test=test)
+
+
+def test_the_pod_is_named_for_run_and_test_and_owned_by_the_run() -> None:
+    pod = pod_for()
+    assert (pod["apiVersion"], pod["kind"]) == ("v1", "Pod")
+    meta = pod["metadata"]
+    assert (meta["name"], meta["namespace"]) == ("web-3-api-smoke", "shop")
+    assert meta["ownerReferences"] == [
+        {
+            "apiVersion": "helm-e2e.dev/v1alpha1",
+            "kind": "E2ERun",
+            "name": "web-3",
+            "uid": "uid-1",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    assert meta["labels"] == {
+        "team": "shop",
+        "app.kubernetes.io/managed-by": "helm-e2e",
+        "helm-e2e.dev/run": "web-3",
+        "helm-e2e.dev/release": "web",
+        "helm-e2e.dev/revision": "3",
+        "helm-e2e.dev/test": "api-smoke",
+    }
+    assert meta["annotations"] == {"sim.helm-e2e.dev/exit-code": "1", "helm-e2e.dev/source": "suite/api"}
+
+
+def test_every_container_and_init_container_gets_the_run_env_and_an_existing_value_wins() -> None:
+    spec = pod_for()["spec"]
+    expected = {
+        "HELM_E2E_RELEASE": "web",
+        "HELM_E2E_NAMESPACE": "shop",
+        "HELM_E2E_REVISION": "3",
+        "HELM_E2E_IMAGE_TAG": "2.0.1",
+        "HELM_E2E_CHART_VERSION": "1.2.3",
+        "HELM_E2E_RUN": "web-3",
+    }
     for container in spec["initContainers"] + spec["containers"]:
+        names = [e["name"] for e in container["env"]]
+        assert len(names) == len(set(names)), container["name"]
         env = {e["name"]: e["value"] for e in container["env"]}
-        assert env["HELM_E2E_IMAGE_TAG"] == "2.0.1"
-        assert env["HELM_E2E_RUN"] == "web-3"
+        want = expected | (
+            {"HELM_E2E_RELEASE": "custom", "OTHER": "1"} if container["name"] == "pytest" else {}
+        )
+        assert env == want
+
+
+def test_the_pod_never_restarts_and_keeps_volumes_mounts_and_a_smaller_deadline() -> None:
+    spec = pod_for()["spec"]
+    assert spec["restartPolicy"] == "Never"
+    assert spec["activeDeadlineSeconds"] == 100
     assert spec["volumes"] == [{"name": "tokens", "emptyDir": {}}]
+    assert spec["initContainers"][0]["volumeMounts"] == [{"name": "tokens", "mountPath": "/access_tokens"}]
+    assert spec["containers"][0]["volumeMounts"][0]["readOnly"] is True
+    assert spec["automountServiceAccountToken"] is False
 
 
-def test_a_templates_own_env_value_wins() -> None:
-    rel = release()
-    p = plan(
-        suites=[
-            suite(
-                tests=[
-                    {
-                        "name": "t",
-                        "template": {
-                            "containers": [
-                                {
-                                    "name": "c",
-                                    "image": "i",
-                                    "env": [{"name": "HELM_E2E_RELEASE", "value": "custom"}],
-                                }
-                            ]
-                        },
-                    }
-                ]
-            )
-        ]
+@pytest.mark.parametrize(("existing", "expected"), [(None, 300), (900, 300), (0, 300), (True, 300), (60, 60)])
+def test_the_active_deadline_is_the_timeout_unless_the_template_sets_a_smaller_one(
+    existing: Any, expected: int
+) -> None:
+    pod_spec: dict[str, Any] = {"containers": [{"name": "c", "image": "i"}]}
+    if existing is not None:
+        pod_spec["activeDeadlineSeconds"] = existing
+    test = RICH_TEST.model_copy(update={"pod_spec": pod_spec})
+    assert pod_for(test)["spec"]["activeDeadlineSeconds"] == expected
+
+
+def test_building_a_pod_never_mutates_the_planned_test_or_the_run() -> None:
+    release = make_release()
+    run = make_run(release, make_plan(release))
+    test, run_before = copy.deepcopy(RICH_TEST), run.model_copy(deep=True)
+    before = test.model_dump()
+    first = build_pod_manifest(run=run, test=test)
+    first["spec"]["containers"][0]["env"].append({"name": "X", "value": "y"})
+    first["metadata"]["labels"]["x"] = "y"
+    assert test.model_dump() == before
+    assert run == run_before
+    assert build_pod_manifest(run=run, test=test) != first
+
+
+def test_long_run_and_test_names_give_valid_pod_names_and_label_values() -> None:
+    release = make_release(name="r" * 53)
+    run = Run(
+        name="r" * 53 + "-3",
+        namespace="shop",
+        spec=build_run_spec(release, make_plan(release), deadline_seconds=1),
     )
-    run = Run(name="web-3", namespace="shop", spec=build_run_spec(rel, p, deadline_seconds=900))
-    env = build_pod_manifest(run=run, test=p.tests[-1])["spec"]["containers"][0]["env"]
-    assert [e["value"] for e in env if e["name"] == "HELM_E2E_RELEASE"] == ["custom"]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(max_size=80))
-def test_rendering_arbitrary_template_text_only_ever_yields_a_problem(text: str) -> None:
-    s = suite(tests=[{"name": "t", "template": {"containers": [{"name": "c", "image": text}]}}])
-    p = plan(suites=[s])  # must not raise
-    assert len(p.problems) + len(p.used_suites) == 1
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(min_size=1, max_size=120), st.integers(min_value=1, max_value=10**6), st.text(max_size=60))
-def test_run_and_pod_names_are_always_dns_labels(release_name: str, revision: int, test_name: str) -> None:
-    run = build_run_name(release_name, revision)
-    pod = build_pod_name(run, test_name)
-    for name in (run, pod):
-        assert 0 < len(name) <= 63
-        assert name[0].isalnum()
-        assert name[-1].isalnum()
-        assert all(c.isdigit() or ("a" <= c <= "z") or c == "-" for c in name)
-    assert build_pod_name(run, test_name) == pod
-
-
-def test_long_names_that_share_a_prefix_stay_distinct() -> None:
-    a = build_pod_name("r" * 60, "test-a")
-    b = build_pod_name("r" * 60, "test-b")
-    assert a != b
+    test = RICH_TEST.model_copy(update={"name": "t" * 63})
+    meta = build_pod_manifest(run=run, test=test)["metadata"]
+    assert len(meta["name"]) <= 63
+    assert all(len(v) <= 63 for v in meta["labels"].values())

@@ -1,4 +1,10 @@
-"""Deterministic, DNS-safe names for runs and pods (pure)."""
+"""Deterministic, DNS-safe names for runs, pods and tests (pure).
+
+Every name is a lowercase DNS-1123 label (≤ 63 characters, `[a-z0-9-]`, alphanumeric at both ends).
+A name that is too long, or that had to be rewritten to become a label, is truncated and suffixed
+with `-` and the first 8 hex digits of the SHA-256 of the *original* name: stable across restarts,
+and two different inputs never collapse onto the same name.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +12,50 @@ import hashlib
 import re
 
 MAX_NAME = 63  # pod names double as hostnames: keep them DNS labels
+_HASH_LEN = 8
 
 
-def sanitize(name: str) -> str:
-    cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
-    return re.sub(r"-{2,}", "-", cleaned) or "x"
+def _digest(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:_HASH_LEN]
 
 
-def _fit(name: str, limit: int = MAX_NAME) -> str:
-    safe = sanitize(name)
-    if len(safe) <= limit and safe == name:
-        return safe
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    if len(safe) <= limit:
-        return safe
-    return f"{safe[: limit - 9].rstrip('-')}-{digest}"
+def _clean(name: str) -> str:
+    """Lowercase, every run of other characters → one `-`, no `-` at either end ("x" if nothing is left)."""
+    cleaned = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return cleaned or "x"
+
+
+def _hashed(safe: str, original: str) -> str:
+    return f"{safe[: MAX_NAME - _HASH_LEN - 1].rstrip('-')}-{_digest(original)}"
+
+
+def _fit(name: str) -> str:
+    safe = _clean(name)
+    return safe if safe == name and len(safe) <= MAX_NAME else _hashed(safe, name)
+
+
+def sanitize_test_name(name: str) -> str:
+    """A test name as a DNS label; readable when short (`Web.Smoke` → `web-smoke`), hashed when too long.
+
+    Short names are not hashed, so two hooks may sanitize to the same name: the planner numbers them.
+    """
+    safe = _clean(name)
+    return safe if len(safe) <= MAX_NAME else _hashed(safe, name)
 
 
 def build_run_name(release: str, revision: int) -> str:
+    """`<release>-<revision>`, the E2ERun name; creating it is the per-revision lock."""
     return _fit(f"{release}-{revision}")
 
 
 def build_pod_name(run_name: str, test_name: str) -> str:
+    """`<run>-<test>`: repeated runs of the same test never collide."""
     return _fit(f"{run_name}-{test_name}")
 
 
 def label_value(value: str) -> str:
-    """A valid label value (≤63, alphanumeric at both ends)."""
+    """A valid label value (≤ 63, `[A-Za-z0-9._-]`, alphanumeric at both ends, or empty)."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", value).strip("-._")
     if len(safe) <= MAX_NAME:
         return safe
-    return f"{safe[:54].rstrip('-._')}-{hashlib.sha256(value.encode()).hexdigest()[:8]}"
+    return f"{safe[: MAX_NAME - _HASH_LEN - 1].rstrip('-._')}-{_digest(value)}"

@@ -1,8 +1,9 @@
 """Release + chart test hooks + E2ESuites → planned tests → Pod manifests (pure).
 
 Suite templates are rendered with a sandboxed Jinja2 environment and StrictUndefined: an unknown
-variable, a syntax error or a sandbox violation makes that suite invalid (a problem entry), never an
-exception that stops the hooks or the other suites.
+variable, a syntax error, a sandbox violation or any other error raised by template code makes that
+suite invalid (a problem entry), never an exception that stops the hooks or the other suites.
+Error messages name the test, the field path and the variable, never a rendered value.
 """
 
 from __future__ import annotations
@@ -14,17 +15,40 @@ from typing import Any
 
 import jinja2
 import yaml
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import SuiteInvalid
-from .models import Release, ReleaseRef, ReportSpec, Run, RunSpec, Suite, SuiteSpec, TestSource
-from .naming import build_pod_name, label_value, sanitize
+from .models import Hook, Release, ReleaseRef, ReportSpec, Run, RunSpec, Suite, SuiteSpec, TestSource
+from .naming import MAX_NAME, build_pod_name, label_value, sanitize_test_name
 from .release import resolve_image_tag
 
-TEST_HOOK_EVENTS = {"test", "test-success"}
+TEST_HOOK_EVENTS = frozenset({"test", "test-success"})  # test-success: Helm 2's name, still accepted
 TIMEOUT_ANNOTATION = "helm-e2e.dev/timeout-seconds"
-_ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+MAX_TEMPLATE_DEPTH = 64  # nesting of a suite's pod template; deeper is refused, not recursed into
+MAX_REPEAT = 100_000  # longest string/list a template may build with `*` (as jinja2's MAX_RANGE)
+MAX_EXPONENT = 1_024
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus a guard on `*` and `**` so a template cannot exhaust memory."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponent larger than {MAX_EXPONENT}")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if sized and len(seq) * times > MAX_REPEAT:
+                    raise SecurityError(f"repetition longer than {MAX_REPEAT}")
+        return super().call_binop(context, operator, left, right)
+
+
+_ENV = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 class PlannedTest(BaseModel):
@@ -53,61 +77,85 @@ class Plan(BaseModel):
 # --- chart test hooks -----------------------------------------------------------------------------
 
 
+def _mapping(node: Any) -> Mapping[str, Any]:
+    return node if isinstance(node, Mapping) else {}
+
+
+def _strings(node: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _mapping(node).items() if v is not None}
+
+
+def _timeout(annotations: Mapping[str, str], default: int) -> int:
+    try:
+        value = int(annotations.get(TIMEOUT_ANNOTATION, "").strip())
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def _hook_test(hook: Hook, default_timeout: int) -> tuple[PlannedTest | None, list[str]]:
+    """One chart test hook → a planned test (or None) and notes worth an Event."""
+    try:
+        doc = yaml.safe_load(hook.manifest)
+    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: e.g. an impossible timestamp
+        return None, [f"test hook {hook.name}: manifest is not valid YAML, skipped"]
+    if not isinstance(doc, Mapping):
+        return None, [f"test hook {hook.name}: manifest is not a Kubernetes object, skipped"]
+    kind, spec, notes = doc.get("kind"), _mapping(doc.get("spec")), []
+    if kind == "Job":
+        spec = _mapping(_mapping(spec.get("template")).get("spec"))
+        notes.append(f"test hook {hook.name}: Job runs as a single pod from its template")
+    elif kind != "Pod":
+        return None, [f"test hook {hook.name}: kind {kind} is not run (only Pod and Job), skipped"]
+    if not spec:
+        return None, [*notes, f"test hook {hook.name}: no pod spec, skipped"]
+    meta = _mapping(doc.get("metadata"))
+    annotations = {
+        k: v for k, v in _strings(meta.get("annotations")).items() if not k.startswith("helm.sh/hook")
+    }
+    test = PlannedTest(
+        name=sanitize_test_name(str(meta.get("name") or hook.name)),
+        source="hook",
+        timeout_seconds=_timeout(annotations, default_timeout),
+        pod_spec=dict(spec),
+        labels=_strings(meta.get("labels")),
+        annotations=annotations,
+    )
+    return test, notes
+
+
 def _hook_tests(release: Release, default_timeout: int) -> tuple[list[PlannedTest], list[str]]:
-    tests, notes = [], []
+    tests: list[PlannedTest] = []
+    notes: list[str] = []
     for hook in release.hooks:
-        if not TEST_HOOK_EVENTS & set(hook.events):
+        if TEST_HOOK_EVENTS.isdisjoint(hook.events):
             continue
-        try:
-            doc = yaml.safe_load(hook.manifest)
-        except yaml.YAMLError:
-            notes.append(f"test hook {hook.name}: manifest is not valid YAML")
-            continue
-        kind = doc.get("kind") if isinstance(doc, dict) else None
-        spec = (doc or {}).get("spec") if isinstance(doc, dict) else None
-        if kind == "Job" and isinstance(spec, dict):
-            spec = (spec.get("template") or {}).get("spec")
-            notes.append(f"test hook {hook.name}: Job runs as a single pod from its template")
-        elif kind != "Pod":
-            notes.append(f"test hook {hook.name}: kind {kind} is not run (only Pod and Job)")
-            continue
-        if not isinstance(spec, dict):
-            notes.append(f"test hook {hook.name}: no pod spec")
-            continue
-        meta = doc.get("metadata") or {}
-        annotations = {
-            str(k): str(v)
-            for k, v in (meta.get("annotations") or {}).items()
-            if not str(k).startswith("helm.sh/hook")
-        }
-        timeout = annotations.get(TIMEOUT_ANNOTATION, "")
-        tests.append(
-            PlannedTest(
-                name=sanitize(str(meta.get("name") or hook.name)),
-                source="hook",
-                timeout_seconds=int(timeout) if timeout.isdigit() and int(timeout) > 0 else default_timeout,
-                pod_spec=spec,
-                labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
-                annotations=annotations,
-            )
-        )
+        test, hook_notes = _hook_test(hook, default_timeout)
+        tests += [test] if test else []
+        notes += hook_notes
     return tests, notes
 
 
 # --- suites -----------------------------------------------------------------------------------------
 
 
+def _loc(loc: Sequence[int | str]) -> str:
+    return "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+
 def validate_suite(suite: Suite) -> SuiteSpec:
+    """The suite's spec as a SuiteSpec, or SuiteInvalid naming the first bad field in one line."""
     try:
         return SuiteSpec.model_validate(suite.spec)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "spec"
+        err = e.errors(include_url=False, include_input=False)[0]
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise SuiteInvalid(suite.name, f"spec.{where}: {err['msg']}{more}") from e
+        message = " ".join(f"{_loc(err['loc'])}: {err['msg']}{more}".split())
+        raise SuiteInvalid(suite.name, message) from e
 
 
 def suite_matches(spec: SuiteSpec, release: Release) -> bool:
+    """No names and no charts = every release in the namespace; else name OR chart; and the trigger."""
     names, charts = spec.releases.names, spec.releases.charts
     selected = (not names and not charts) or release.name in names or release.chart_name in charts
     return selected and release.trigger in spec.triggers
@@ -118,18 +166,27 @@ def _compile(source: str) -> jinja2.Template:
     return _ENV.from_string(source)
 
 
-def _render(node: Any, context: Mapping[str, Any], path: str) -> Any:
+def _render_text(text: str, context: Mapping[str, Any], path: str) -> str:
+    if "{" not in text:  # no Jinja syntax: nothing to render (most leaves of a pod spec)
+        return text
+    try:
+        return _compile(text).render(context)
+    except jinja2.TemplateError as e:  # UndefinedError, TemplateSyntaxError, SecurityError
+        raise SuiteInvalid("", f"{path}: {e.message or type(e).__name__}") from e
+    except Exception as e:  # template code may raise anything (1/0, 'a' + 1): report the type only,
+        raise SuiteInvalid("", f"{path}: {type(e).__name__} while rendering") from e  # never a value
+
+
+def _render(node: Any, context: Mapping[str, Any], path: str, depth: int = 0) -> Any:
+    """Every string leaf (dict values, list items) rendered; keys and other scalars kept as they are."""
+    if depth > MAX_TEMPLATE_DEPTH:
+        raise SuiteInvalid("", f"{path}: nested deeper than {MAX_TEMPLATE_DEPTH} levels")
     if isinstance(node, str):
-        if "{" not in node:  # no Jinja syntax: nothing to render (most leaves of a pod spec)
-            return node
-        try:
-            return _compile(node).render(context)
-        except jinja2.TemplateError as e:  # UndefinedError, TemplateSyntaxError, SecurityError
-            raise SuiteInvalid("", f"{path}: {e.message or type(e).__name__}") from e
+        return _render_text(node, context, path)
     if isinstance(node, Mapping):
-        return {k: _render(v, context, f"{path}.{k}") for k, v in node.items()}
+        return {k: _render(v, context, f"{path}.{k}", depth + 1) for k, v in node.items()}
     if isinstance(node, list):
-        return [_render(v, context, f"{path}[{i}]") for i, v in enumerate(node)]
+        return [_render(v, context, f"{path}[{i}]", depth + 1) for i, v in enumerate(node)]
     return node
 
 
@@ -147,7 +204,7 @@ def _context(release: Release, image_tag: str) -> dict[str, Any]:
             "app_version": release.app_version,
         },
         "app_version": release.app_version,
-        "values": release.values,
+        "values": release.values,  # the immutable sandbox forbids update(), append(), ...
     }
     if image_tag:  # missing tag: left undefined so a template using it fails with a clear message
         ctx["image_tag"] = image_tag
@@ -155,10 +212,9 @@ def _context(release: Release, image_tag: str) -> dict[str, Any]:
 
 
 def _suite_tests(
-    suite: Suite, spec: SuiteSpec, release: Release, *, values_path: str, default_timeout: int
+    suite: Suite, spec: SuiteSpec, release: Release, *, image_tag: str, values_path: str, default_timeout: int
 ) -> list[PlannedTest]:
-    path = spec.image_tag.values_path or values_path
-    image_tag = resolve_image_tag(release.values, path, release.app_version)
+    """All of the suite's tests, rendered, or SuiteInvalid for the first one that fails."""
     context = _context(release, image_tag)
     tests = []
     for i, test in enumerate(spec.tests):
@@ -167,7 +223,7 @@ def _suite_tests(
             meta = _render(test.metadata.model_dump(), context, f"tests[{i}].metadata")
         except SuiteInvalid as e:
             hint = (
-                f" (no image tag: values path {path!r} is empty and the chart has no appVersion)"
+                f" (no image tag: values path {values_path!r} is empty and the chart has no appVersion)"
                 if not image_tag and "image_tag" in e.message
                 else ""
             )
@@ -186,16 +242,27 @@ def _suite_tests(
 
 
 def _unique(tests: list[PlannedTest]) -> list[PlannedTest]:
+    """Later tests with a name already taken get `-2`, `-3`, ... (still a DNS label of ≤ 63)."""
     seen: set[str] = set()
     out = []
     for test in tests:
         name, n = test.name, 1
         while name in seen:
             n += 1
-            name = f"{test.name}-{n}"
+            name = f"{test.name[: MAX_NAME - len(str(n)) - 1].rstrip('-')}-{n}"
         seen.add(name)
         out.append(test if name == test.name else test.model_copy(update={"name": name}))
     return out
+
+
+def _merge_reports(specs: Sequence[SuiteSpec]) -> ReportSpec:
+    """Recipients de-duplicated (case-insensitive, first spelling kept); onlyOnFailure only if every
+    suite that sets a report asks for it."""
+    to: list[str] = []
+    for spec in specs:
+        to += [r for r in spec.report.to if r.lower() not in {x.lower() for x in to}]
+    flags = [s.report.only_on_failure for s in specs if "report" in s.model_fields_set]
+    return ReportSpec(to=to, only_on_failure=bool(flags) and all(flags))
 
 
 def build_plan(
@@ -206,37 +273,39 @@ def build_plan(
     run_chart_hooks: bool,
     default_timeout_seconds: int,
 ) -> Plan:
+    """Hooks first, then the matching suites in name order; a bad suite is a problem, not an error.
+
+    The run's image tag is the operator default's, unless a used suite names its own values path
+    (the first such suite, by name, wins).
+    """
     tests, notes = _hook_tests(release, default_timeout_seconds) if run_chart_hooks else ([], [])
-    plan = Plan(
-        image_tag=resolve_image_tag(release.values, image_tag_values_path, release.app_version),
-        hook_notes=notes,
-    )
-    recipients: list[str] = []
-    only_on_failure: list[bool] = []
+    default_tag = resolve_image_tag(release.values, image_tag_values_path, release.app_version)
+    plan = Plan(image_tag=default_tag, hook_notes=notes)
+    used: list[SuiteSpec] = []
     for suite in sorted(suites, key=lambda s: s.name):
         try:
             spec = validate_suite(suite)
             if not suite_matches(spec, release):
                 continue
-            if spec.image_tag.values_path:
-                plan.image_tag = resolve_image_tag(
-                    release.values, spec.image_tag.values_path, release.app_version
-                )
+            path = spec.image_tag.values_path or image_tag_values_path
+            tag = resolve_image_tag(release.values, path, release.app_version)
             tests += _suite_tests(
                 suite,
                 spec,
                 release,
-                values_path=image_tag_values_path,
+                image_tag=tag,
+                values_path=path,
                 default_timeout=default_timeout_seconds,
             )
         except SuiteInvalid as e:
             plan.problems.append(SuiteProblem(suite=suite.name, message=e.message))
             continue
+        if spec.image_tag.values_path and not any(s.image_tag.values_path for s in used):
+            plan.image_tag = tag
+        used.append(spec)
         plan.used_suites.append(suite.name)
-        recipients += [r for r in spec.report.to if r.lower() not in {x.lower() for x in recipients}]
-        only_on_failure.append(spec.report.only_on_failure)
     plan.tests = _unique(tests)
-    plan.report = ReportSpec(to=recipients, only_on_failure=bool(only_on_failure) and all(only_on_failure))
+    plan.report = _merge_reports(used)
     return plan
 
 
@@ -256,7 +325,12 @@ def build_run_spec(release: Release, plan: Plan, *, deadline_seconds: int) -> Ru
     return RunSpec(release=ref, tests=tests, deadline_seconds=deadline_seconds, report=plan.report)
 
 
-def _with_env(container: Mapping[str, Any], env: list[dict[str, str]]) -> dict[str, Any]:
+# --- pod manifests ------------------------------------------------------------------------------------
+
+
+def _with_env(container: Any, env: list[dict[str, str]]) -> Any:
+    if not isinstance(container, Mapping):
+        return container  # malformed: left for the apiserver to reject with its own message
     out = dict(container)
     existing = list(out.get("env") or [])
     names = {e.get("name") for e in existing if isinstance(e, Mapping)}
@@ -264,7 +338,7 @@ def _with_env(container: Mapping[str, Any], env: list[dict[str, str]]) -> dict[s
     return out
 
 
-def build_pod_manifest(*, run: Run, test: PlannedTest) -> dict[str, Any]:
+def _pod_spec(run: Run, test: PlannedTest) -> dict[str, Any]:
     ref = run.spec.release
     env = [
         {"name": "HELM_E2E_RELEASE", "value": ref.name},
@@ -282,8 +356,15 @@ def build_pod_manifest(*, run: Run, test: PlannedTest) -> dict[str, Any]:
     if "serviceAccountName" not in spec:  # least privilege: no API token unless the test asks for one
         spec.setdefault("automountServiceAccountToken", False)
     deadline = spec.get("activeDeadlineSeconds")
-    if not isinstance(deadline, int) or deadline > test.timeout_seconds:
-        spec["activeDeadlineSeconds"] = test.timeout_seconds
+    keep = type(deadline) is int and 0 < deadline <= test.timeout_seconds
+    if not keep:
+        spec["activeDeadlineSeconds"] = test.timeout_seconds  # a smaller deadline of the template stays
+    return spec
+
+
+def build_pod_manifest(*, run: Run, test: PlannedTest) -> dict[str, Any]:
+    """The v1 Pod for one test of a run: owned by the E2ERun, never restarted, labelled for the watch."""
+    ref = run.spec.release
     labels = {
         **test.labels,
         "app.kubernetes.io/managed-by": "helm-e2e",
@@ -311,5 +392,5 @@ def build_pod_manifest(*, run: Run, test: PlannedTest) -> dict[str, Any]:
                 }
             ],
         },
-        "spec": spec,
+        "spec": _pod_spec(run, test),
     }

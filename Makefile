@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: help install binaries cluster-up cluster-down cluster-env lint unit integration test bench demo clean
+.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit integration realnode test bench demo clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -30,6 +30,18 @@ cluster-down: ## stop and remove the local cluster
 
 cluster-env: ## print exports for KUBECONFIG and PATH: eval "$$(make -s cluster-env)"
 	@hack/cluster.sh env
+
+node-preflight: ## check whether this host can run a real node, and say what is missing
+	hack/node.sh preflight
+
+node-up: cluster-up ## add a real node (containerd + runc + kubelet + kube-proxy) with the project's images
+	hack/node.sh up
+
+node-down: ## stop the real node and leave the machine as it was (images stay cached)
+	hack/node.sh down
+
+images: ## build the project's images with buildah (no registry, no Docker engine) into the cache
+	hack/images.sh all
 
 lint: install ## ruff check, ruff format --check, mypy --strict, import-linter
 	$(VENV)/bin/ruff check .

@@ -3,7 +3,8 @@
 # $HELM_E2E_BIN/<component>-<version>. A cached binary is never rebuilt; `current/` holds unversioned
 # symlinks so PATH can point at one directory.
 #
-# Usage: hack/build-binaries.sh [component ...]   (default: all control-plane components + tools)
+# Usage: hack/build-binaries.sh [component ...]   (default: all control-plane components + tools;
+#        `node` = kubelet, kube-proxy, containerd, its runc shim, ctr and crictl for make node-up)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=hack/versions.sh
@@ -117,6 +118,12 @@ build_one() {
             "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" ;;
     helm4) go_install helm4 "$HELM4_VERSION" helm.sh/helm/v4/cmd/helm \
             "-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION" helm ;;  # golden data only
+    containerd|containerd-shim-runc-v2|ctr)
+      go_install "$1" "$CONTAINERD_VERSION" "github.com/containerd/containerd/v2/cmd/$1" \
+        "-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" ;;
+    crictl) go_install crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl \
+        "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" ;;
+    node) for c in kubelet kube-proxy containerd containerd-shim-runc-v2 ctr crictl; do build_one "$c"; done ;;
     *) echo "unknown component: $1" >&2; exit 2 ;;
   esac
 }

@@ -39,6 +39,23 @@ spec:
   logs:
   - logsFile: $STATE/default.log
 YAML
+  # kwok simulates only the nodes annotated as fake, so a real kubelet (make node-up) can join beside
+  # them; the apiserver authenticates to that kubelet (logs, exec) with the admin client certificate.
+  local pki=$KWOK_WORKDIR/clusters/$CLUSTER_NAME/pki
+  cat >"$STATE/components.yaml" <<YAML
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+componentsPatches:
+- name: kwok-controller
+  extraArgs:
+  - {key: manage-all-nodes, value: "false"}
+  - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}
+- name: kube-apiserver
+  extraArgs:
+  - {key: kubelet-client-certificate, value: $pki/admin.crt}
+  - {key: kubelet-client-key, value: $pki/admin.key}
+  - {key: kubelet-preferred-address-types, value: "InternalIP,Hostname"}
+YAML
 }
 
 ensure_nodes() {
@@ -88,6 +105,7 @@ up() {
       --enable-crds Logs,ClusterLogs \
       --config "$here/kwok/stages.yaml" \
       --config "$STATE/logs.yaml" \
+      --config "$STATE/components.yaml" \
       --wait 120s >&2
   fi
   ensure_nodes

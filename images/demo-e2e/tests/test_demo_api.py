@@ -1,0 +1,58 @@
+"""End-to-end tests of the example demo service, run by helm-e2e after every deploy.
+
+The service address comes from Kubernetes' service-link variables (<NAME>_SERVICE_HOST/_PORT) when
+the pod has them, so no cluster DNS is needed; otherwise from BASE_URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+def base_url() -> str:
+    prefix = os.environ.get("SERVICE_NAME", "").upper().replace("-", "_")
+    host, port = os.environ.get(f"{prefix}_SERVICE_HOST"), os.environ.get(f"{prefix}_SERVICE_PORT")
+    return f"http://{host}:{port}" if prefix and host and port else os.environ["BASE_URL"]
+
+
+def get(path: str, token: str | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(base_url() + path)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read().decode()
+            status = response.status
+    except urllib.error.HTTPError as e:
+        body, status = e.read().decode(), e.code
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body
+
+
+def test_service_is_healthy() -> None:
+    assert get("/healthz") == (200, "ok")
+
+
+def test_deployed_version_is_the_released_image_tag() -> None:
+    status, body = get("/version")
+    assert status == 200
+    assert body["version"] == os.environ["EXPECTED_VERSION"]
+
+
+def test_api_refuses_a_request_without_a_token() -> None:
+    status, body = get("/api/greeting")
+    assert status == 401, body
+
+
+def test_api_accepts_the_minted_token() -> None:
+    token = Path(os.environ["ACCESS_TOKEN_FILE"]).read_text().strip()
+    status, body = get("/api/greeting", token)
+    assert status == 200, f"the service refused the token minted by jwt-setup: {body}"
+    assert body["subject"] == "helm-e2e"

@@ -47,16 +47,19 @@ lint: install ## ruff check, ruff format --check, mypy --strict, import-linter
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict operator/
-	$(VENV)/bin/mypy --strict images/jwt-setup/jwt_setup images/pytest-runner/helm_e2e_pytest
+	$(VENV)/bin/mypy --strict images/jwt-setup/jwt_setup images/pytest-runner/helm_e2e_pytest images/demo-service
 	$(VENV)/bin/lint-imports
 
 unit: install ## unit tests (pure code, no cluster)
 	$(PYTEST) tests/unit -q
 
 integration: install cluster-up ## integration tests against the local cluster (real helm, kubectl, SMTP)
-	$(PYTEST) tests/integration -q
+	$(PYTEST) tests/integration -q -m "not realnode"
 
-test: lint unit integration ## everything CI runs
+realnode: install node-up ## the real tier: real containers on the real node (root; see make node-preflight)
+	$(PYTEST) tests/integration -q -m realnode
+
+test: lint unit integration realnode ## everything CI runs
 
 bench: install ## benchmarks: print numbers, never fail on timing
 	$(PY) tests/bench/run.py

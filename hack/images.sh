@@ -98,7 +98,12 @@ build() {  # name tag context [build-arg ...]: the project's Dockerfile in <cont
   local name=$1 tag=$2 context=$3; shift 3
   local sources=("$context")  # the repository root: only what its Dockerfile copies
   [ "$context" != . ] || sources=(Dockerfile pyproject.toml README.md operator)
-  local hash; hash=$(echo "$(inputs_hash "${sources[@]}") $(cat "$OUT/base.hash") $* $tag" | sha256sum | cut -c1-16)
+  local deps=""  # a base built here (BASE_IMAGE=localhost/<x>:...) rebuilds what is built on it
+  for a in "$@"; do
+    local ref=${a#*=}; [[ $ref == localhost/* ]] || continue
+    ref=${ref#localhost/}; deps+=" $(cat "$OUT/${ref%%:*}.hash" 2>/dev/null || cat "$OUT/base.hash")"
+  done
+  local hash; hash=$(echo "$(inputs_hash "${sources[@]}") $(cat "$OUT/base.hash")$deps $* $tag" | sha256sum | cut -c1-16)
   fresh "$name" "$hash" && return 0
   local t0=$SECONDS args=()
   for a in "$@"; do args+=(--build-arg "$a"); done

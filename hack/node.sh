@@ -24,7 +24,6 @@ KUBELET_ROOT=/var/lib/helm-e2e-kubelet      # removed by down
 POD_CIDR=10.244.0.0/24
 BRIDGE=helm-e2e0
 PAUSE_IMAGE=localhost/pause:3.10
-DEBIAN_PACKAGES=(runc containernetworking-plugins iptables conntrack ethtool socat)
 bin=$HELM_E2E_BIN/current
 
 log() { printf '[node] %s\n' "$*" >&2; }
@@ -48,6 +47,12 @@ missing_packages() {
   command -v conntrack >/dev/null || pkgs+=(conntrack)
   command -v ethtool >/dev/null || pkgs+=(ethtool)
   command -v socat >/dev/null || pkgs+=(socat)
+  # hack/images.sh: the project's Dockerfiles, the Python base and the busybox test-hook image
+  command -v buildah >/dev/null || pkgs+=(buildah)
+  command -v debootstrap >/dev/null || pkgs+=(debootstrap)
+  [ -x /bin/busybox ] || pkgs+=(busybox-static)
+  command -v gcc >/dev/null || pkgs+=(gcc libc6-dev)
+  command -v openssl >/dev/null || pkgs+=(openssl)
   echo "${pkgs[@]}"
 }
 

@@ -54,7 +54,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         if self.path == "/healthz":
             return self._send(HTTPStatus.OK, "ok")
         if self.path == "/version":
@@ -69,7 +69,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.OK, {"greeting": greeting, "subject": claims.get("sub")})
         return self._send(HTTPStatus.NOT_FOUND, {"error": f"no route {self.path}"})
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 

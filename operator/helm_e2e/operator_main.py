@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import kopf
 
 from .adapters import metrics
@@ -21,4 +24,12 @@ def run_operator(*, liveness: str = "") -> None:
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness or None,
+        identity=operator_identity(),  # type: ignore[arg-type]  # kopf's Identity is NewType(str), not exported
     )
+
+
+def operator_identity() -> str:
+    """kopf's own default asks the passwd database for the user name, and the image's non-root uid
+    (65532) has no entry there: the operator crashed at start in a real container. The pod name is
+    unique enough and needs no lookup."""
+    return f"helm-e2e@{socket.gethostname()}/{os.getpid()}"

@@ -17,15 +17,17 @@ from typing import Any
 def base_url() -> str:
     prefix = os.environ.get("SERVICE_NAME", "").upper().replace("-", "_")
     host, port = os.environ.get(f"{prefix}_SERVICE_HOST"), os.environ.get(f"{prefix}_SERVICE_PORT")
-    return f"http://{host}:{port}" if prefix and host and port else os.environ["BASE_URL"]
+    url = f"http://{host}:{port}" if prefix and host and port else os.environ["BASE_URL"]
+    assert url.startswith(("http://", "https://")), f"BASE_URL must be http(s): {url!r}"
+    return url
 
 
 def get(path: str, token: str | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(base_url() + path)
+    request = urllib.request.Request(base_url() + path)  # noqa: S310 (scheme checked in base_url)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             body = response.read().decode()
             status = response.status
     except urllib.error.HTTPError as e:

@@ -69,6 +69,13 @@ def _writable_dir(path: str) -> bool:
     return parent.is_dir() and os.access(parent, os.W_OK)
 
 
+def _can_write(path: str) -> bool:
+    """An existing writable file (kubelet's /dev/termination-log: mode 0666 in a root-owned /dev), or a
+    new file in a writable directory."""
+    target = Path(path)
+    return os.access(target, os.W_OK) if target.exists() else _writable_dir(path)
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest's junitxml plugin reads the option
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_counts_key] = {
@@ -136,7 +143,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         counts["errors"] = session.testsfailed  # collection errors
     summary = build_summary(counts, duration=time.monotonic() - counts["start"], exit_status=int(exitstatus))
     path = config.getoption("--termination-log")
-    if path and _writable_dir(path):
+    if path and _can_write(path):
         Path(path).write_text(summary)
     else:
         reporter = config.pluginmanager.get_plugin("terminalreporter")

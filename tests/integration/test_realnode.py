@@ -1,0 +1,229 @@
+"""The real execution tier: the example chart, the JWT init container, the pytest runner and the operator
+itself run as real containers (containerd + runc) on the real node of `make node-up`.
+
+The tests, not the operator, pin every pod to that node: the chart through its nodeSelector/tolerations
+values, the suite through its pod template.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+from harness import ROOT, Cluster, wait_until
+from test_mail_delivery import Sink
+from test_operator import wait_run
+
+pytestmark = pytest.mark.realnode
+
+DEMO = str(ROOT / "charts" / "examples" / "demo-service")
+CHART = str(ROOT / "charts" / "helm-e2e")
+NODE_NAME = "helm-e2e-node"
+NODE_SELECTOR = {"helm-e2e.dev/node": "real"}
+TOLERATIONS = [{"key": "helm-e2e.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}]
+ON_REAL_NODE = [
+    "--set-json",
+    f"nodeSelector={json.dumps(NODE_SELECTOR)}",
+    "--set-json",
+    f"tolerations={json.dumps(TOLERATIONS)}",
+]
+DEMO_TESTS = [
+    "test_service_is_healthy",
+    "test_deployed_version_is_the_released_image_tag",
+    "test_api_refuses_a_request_without_a_token",
+    "test_api_accepts_the_minted_token",
+]
+
+
+def node_ip() -> str:
+    out = subprocess.run(["ip", "-4", "route", "get", "1.1.1.1"], capture_output=True, text=True, check=True)
+    words = out.stdout.split()
+    return words[words.index("src") + 1]
+
+
+@pytest.fixture(scope="session")
+def real_node(crds: Cluster) -> Cluster:
+    """`hack/node.sh up` (idempotent); a host that cannot run the node fails the tier with its reasons."""
+    proc = subprocess.run(
+        [str(ROOT / "hack" / "node.sh"), "up"], capture_output=True, text=True, timeout=3000, check=False
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"hack/node.sh up failed ({proc.returncode}):\n{proc.stderr[-4000:]}", pytrace=False)
+    return crds
+
+
+@pytest.fixture
+def node_sink(unused_tcp_port: int) -> Iterator[tuple[Sink, str, int]]:
+    """A real SMTP server on the node's address, reachable from the host and from pods."""
+    sink, host = Sink(), node_ip()
+    controller = Controller(sink, hostname=host, port=unused_tcp_port)
+    controller.start()
+    yield sink, host, unused_tcp_port
+    controller.stop()
+
+
+def pinned_example_suite(namespace: str) -> str:
+    suite = yaml.safe_load((ROOT / "charts" / "examples" / "demo-e2esuite.yaml").read_text())
+    template = suite["spec"]["tests"][0]["template"]
+    template["nodeSelector"], template["tolerations"] = NODE_SELECTOR, TOLERATIONS
+    return json.dumps(suite)
+
+
+def install_demo(cluster: Cluster, namespace: str, *args: str, command: str = "install") -> None:
+    cluster.helm(command, "demo", DEMO, "-n", namespace, *ON_REAL_NODE, *args, "--wait", "--timeout", "120s")
+
+
+def result(run: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(t for t in run["status"]["tests"] if t["name"] == name)
+
+
+def mail_for(sink: Sink, release: str, revision: int) -> EmailMessage:
+    head = f"[helm-e2e] {release} r{revision} "
+    return wait_until(
+        lambda: next((m for m in sink.messages if str(m["Subject"]).startswith(head)), None),
+        timeout=60,
+        what=f"the report of {release} r{revision}",
+    )
+
+
+def text_part(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def assert_real_pytest_pass(cluster: Cluster, namespace: str, run: dict[str, Any], tag: str) -> None:
+    assert run["status"]["phase"] == "Succeeded", json.dumps(run["status"], indent=1)[-3000:]
+    api = result(run, "api")
+    assert api["pytest"]["passed"] == len(DEMO_TESTS)
+    assert api["pytest"]["failed"] == 0
+    assert f"{len(DEMO_TESTS)} passed" in api["logTail"]  # pytest's own summary line, from the container log
+    hook = result(run, "demo-health")
+    assert hook["phase"] == "Succeeded"
+    assert hook["exitCode"] == 0
+    assert "ok" in hook["logTail"]  # busybox wget printed the service's answer
+    pod = cluster.get_json("pod", "-n", namespace, api["pod"])
+    assert pod["spec"]["nodeName"] == NODE_NAME
+    assert pod["spec"]["containers"][0]["image"] == f"localhost/demo-e2e:{tag}"
+    init = pod["status"]["initContainerStatuses"][0]
+    assert init["name"] == "jwt-setup"
+    assert init["state"]["terminated"]["exitCode"] == 0
+
+
+def test_real_upgrade_runs_jwt_setup_and_pytest_in_real_containers_and_reports_a_real_failure(
+    real_node: Cluster, namespace: str, start_operator: Any, node_sink: tuple[Sink, str, int]
+) -> None:
+    cluster, (sink, host, port) = real_node, node_sink
+    op = start_operator(smtp_host=host, smtp_port=str(port), mail_from="helm-e2e@example.com")
+    cluster.apply(pinned_example_suite(namespace), namespace)
+    install_demo(cluster, namespace, "--set", "image.tag=1.0.0")
+    deployment = cluster.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/instance=demo")["items"]
+    assert {p["spec"]["nodeName"] for p in deployment} == {NODE_NAME}
+    wait_run(cluster, namespace, "demo-1", timeout=180)
+
+    install_demo(cluster, namespace, "--set", "image.tag=1.1.0", command="upgrade")
+    run = wait_run(cluster, namespace, "demo-2", timeout=180)
+    assert_real_pytest_pass(cluster, namespace, run, "1.1.0")
+    text = text_part(mail_for(sink, "demo", 2))
+    assert "Succeeded" in text
+    assert f"{len(DEMO_TESTS)} passed" in text
+
+    # the service now expects another audience: the token minted by jwt-setup is refused for real
+    install_demo(
+        cluster,
+        namespace,
+        "--set",
+        "image.tag=1.2.0",
+        "--set",
+        "jwt.audience=someone-else",
+        command="upgrade",
+    )
+    failed = wait_run(cluster, namespace, "demo-3", timeout=180)
+    assert failed["status"]["phase"] == "Failed"
+    api = result(failed, "api")
+    assert api["phase"] == "Failed"
+    assert api["exitCode"] == 1
+    assert api["pytest"]["passed"] == len(DEMO_TESTS) - 1
+    assert api["pytest"]["failed"] == 1
+    assert any("test_api_accepts_the_minted_token" in f for f in api["pytest"]["firstFailures"])
+    assert "test_api_accepts_the_minted_token" in api["logTail"]
+    assert "the service refused the token minted by jwt-setup" in api["logTail"]
+    assert result(failed, "demo-health")["phase"] == "Succeeded"
+    failure_mail = text_part(mail_for(sink, "demo", 3))
+    assert "test_api_accepts_the_minted_token" in failure_mail
+    token = subprocess.run(  # the token never leaves the pod: not in the run, not in the mail
+        [str(cluster.bin / "kubectl"), "get", "secret", "demo-jwt-keys", "-n", namespace, "-o", "json"],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = json.loads(token.stdout)["data"]["jwks.json"]
+    assert key not in json.dumps(failed)
+    assert key not in failure_mail
+    op.assert_alive()
+
+
+def test_operator_runs_in_cluster_from_its_chart_and_image_on_the_real_node(
+    real_node: Cluster, namespace: str, node_sink: tuple[Sink, str, int]
+) -> None:
+    cluster, (sink, host, port) = real_node, node_sink
+    server = cluster.kubectl(
+        "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"
+    ).stdout
+    apiserver_port = server.rsplit(":", 1)[1]
+    version = pinned_chart_app_version()
+    # kwokctl's apiserver certificate names the node IP, not the kubernetes Service IP: point the
+    # in-cluster client at the node IP (a real cluster needs no such override)
+    extra_env = [
+        {"name": "KUBERNETES_SERVICE_HOST", "value": node_ip()},
+        {"name": "KUBERNETES_SERVICE_PORT", "value": apiserver_port},
+    ]
+    cluster.helm(
+        "install", "ops", CHART, "-n", namespace,
+        "--set", f"watchNamespaces={{{namespace}}}",
+        "--set", "image.repository=localhost/helm-e2e",
+        "--set", f"image.tag={version}",
+        "--set", f"smtp.host={host}",
+        "--set", f"smtp.port={port}",
+        "--set", "smtp.from=helm-e2e@example.com",
+        "--set", "smtp.tls=none",  # the test sink speaks plain SMTP; the chart defaults to STARTTLS
+        "--set", "config.resyncSeconds=2",
+        "--set-json", f"extraEnv={json.dumps(extra_env)}",
+        *ON_REAL_NODE,
+        "--wait", "--timeout", "180s",
+    )  # fmt: skip
+    pod = cluster.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/name=helm-e2e")["items"][0]
+    assert pod["spec"]["nodeName"] == NODE_NAME
+    assert pod["spec"]["serviceAccountName"] == "ops-helm-e2e"
+    status = pod["status"]["containerStatuses"][0]
+    assert status["ready"] is True
+    assert status["restartCount"] == 0
+    assert status["imageID"]  # a real image in containerd, not a simulation
+
+    cluster.apply(pinned_example_suite(namespace), namespace)
+    install_demo(cluster, namespace, "--set", "image.tag=1.0.0")
+    wait_run(cluster, namespace, "demo-1", timeout=180)
+    install_demo(cluster, namespace, "--set", "image.tag=1.1.0", command="upgrade")
+    run = wait_run(cluster, namespace, "demo-2", timeout=180)
+    assert_real_pytest_pass(cluster, namespace, run, "1.1.0")
+    text = text_part(mail_for(sink, "demo", 2))
+    assert f"{len(DEMO_TESTS)} passed" in text
+    logs = cluster.kubectl("logs", "-n", namespace, pod["metadata"]["name"]).stdout
+    assert "demo-2" in logs
+    restarted = cluster.get_json("pod", "-n", namespace, pod["metadata"]["name"])["status"][
+        "containerStatuses"
+    ][0]
+    assert restarted["restartCount"] == 0
+
+
+def pinned_chart_app_version() -> str:
+    chart = yaml.safe_load((Path(CHART) / "Chart.yaml").read_text())
+    return str(chart["appVersion"])

@@ -304,16 +304,29 @@ stop() {  # name [signal]
   rm -f "$RUN/$name.pid"
 }
 
+drop_chains() {  # iptables|ip6tables: every KUBE-* (kubelet, kube-proxy) and CNI-* (bridge plugin) chain
+  command -v "$1" >/dev/null || return 0
+  local table rule chain
+  for table in filter nat mangle; do
+    "$1" -t "$table" -S 2>/dev/null | grep -E -- '^-A .* -j (KUBE|CNI)-' | sed 's/^-A/-D/' \
+      | while read -r rule; do eval "$1 -t $table $rule" 2>/dev/null || true; done || true
+    for chain in $("$1" -t "$table" -S 2>/dev/null | awk '/^-N (KUBE|CNI)-/{print $2}'); do
+      "$1" -t "$table" -F "$chain" 2>/dev/null || true
+    done
+    for chain in $("$1" -t "$table" -S 2>/dev/null | awk '/^-N (KUBE|CNI)-/{print $2}'); do
+      "$1" -t "$table" -X "$chain" 2>/dev/null || true
+    done
+  done
+}
+
 down() {
   [ -d "$RUN" ] || { log "node $NODE_NAME is not running"; return 0; }
   stop kubelet
   if running containerd; then  # pods first, while containerd can still tear down their sandboxes
     crictl_ rmp -fa >/dev/null 2>&1 || true
   fi
-  if running kube-proxy; then
-    stop kube-proxy
-    "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
-  fi
+  stop kube-proxy
+  "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true  # its KUBE-* iptables chains
   stop containerd
   # shims outlive containerd by design; only the ones serving our containerd are ours
   pkill -f "containerd-shim-runc-v2 .*-address $RUN/containerd.sock" 2>/dev/null || true
@@ -322,11 +335,8 @@ down() {
     'index($2, a) == 1 || index($2, b) == 1 || index($2, c) == 1 {print $2}' /proc/mounts \
     | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   ip link del "$BRIDGE" 2>/dev/null || true
-  iptables -t nat -S POSTROUTING 2>/dev/null | grep -- '--comment "name: \\"helm-e2e\\"' \
-    | sed 's/^-A/-D/' | while read -r rule; do eval "iptables -t nat $rule" || true; done
-  for chain in $(iptables -t nat -S 2>/dev/null | awk '/^-N CNI-/{print $2}'); do
-    iptables -t nat -F "$chain" 2>/dev/null || true; iptables -t nat -X "$chain" 2>/dev/null || true
-  done
+  drop_chains iptables
+  drop_chains ip6tables
   if [ -f "$RUN/sysctl.orig" ]; then
     while IFS== read -r key value; do echo "$value" >"/proc/sys/${key//.//}" 2>/dev/null || true; done <"$RUN/sysctl.orig"
   fi

@@ -122,6 +122,10 @@ async def wait_for_run(
                 line = f"  {test.name}: {test.phase.value}"
                 if test.exit_code is not None and test.phase.is_final:
                     line += f" (exit code {test.exit_code}{', ' + test.reason if test.reason else ''})"
+                if test.pytest and test.phase.is_final:  # what pytest itself counted, and what failed
+                    p = test.pytest
+                    line += f"; pytest: {p.passed} passed, {p.failed} failed, {p.errors} errors"
+                    line += "".join(f"\n    FAILED {f}" for f in p.first_failures)
                 if seen.get(test.name) != line:
                     seen[test.name] = line
                     print(line, flush=True)

@@ -24,6 +24,7 @@ SUITES = ("helm-e2e.dev", "v1alpha1", "e2esuites")
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     controller = Controller(settings=settings, kube=Kube(load_api_client()))
+    namespaced = bool(settings.watch_namespaces)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -39,6 +40,9 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         settings.watching.label_selectors[TEST_PODS] = "app.kubernetes.io/managed-by=helm-e2e"
         settings.peering.standalone = True  # one replica (Recreate); kopf peering is not leader election
         settings.posting.enabled = False  # our Events are posted by the controller, with our reasons
+        # Exact namespaces need no discovery of namespaces/CRDs, and a namespaced Role cannot list them:
+        # without this kopf logs a 403 warning at every start.
+        settings.scanning.disabled = namespaced
         metrics.WATCH_RESTARTS.inc()
         controller.queue.start()
 

@@ -20,6 +20,7 @@ from aiosmtpd.controller import Controller
 from harness import ROOT, Cluster, wait_until
 from test_mail_delivery import Sink
 from test_operator import wait_run
+from test_shipping import cli
 
 pytestmark = pytest.mark.realnode
 
@@ -156,6 +157,10 @@ def test_real_upgrade_runs_jwt_setup_and_pytest_in_real_containers_and_reports_a
     assert "test_api_accepts_the_minted_token" in api["logTail"]
     assert "the service refused the token minted by jwt-setup" in api["logTail"]
     assert result(failed, "demo-health")["phase"] == "Succeeded"
+    gate = cli(cluster, "wait", "demo", "-n", namespace, "--timeout", "30", "--interval", "0.5")
+    assert gate.returncode == 1
+    assert "api: Failed (exit code 1, Error); pytest: 3 passed, 1 failed, 0 errors" in gate.stdout
+    assert "FAILED test_demo_api.py::test_api_accepts_the_minted_token" in gate.stdout
     failure_mail = text_part(mail_for(sink, "demo", 3))
     assert "test_api_accepts_the_minted_token" in failure_mail
     token = subprocess.run(  # the token never leaves the pod: not in the run, not in the mail
@@ -218,6 +223,7 @@ def test_operator_runs_in_cluster_from_its_chart_and_image_on_the_real_node(
     assert f"{len(DEMO_TESTS)} passed" in text
     logs = cluster.kubectl("logs", "-n", namespace, pod["metadata"]["name"]).stdout
     assert "demo-2" in logs
+    assert "forbidden" not in logs.lower()  # namespaced RBAC suffices: no discovery of namespaces/CRDs
     restarted = cluster.get_json("pod", "-n", namespace, pod["metadata"]["name"])["status"][
         "containerStatuses"
     ][0]

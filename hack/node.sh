@@ -67,7 +67,7 @@ preflight() {  # prints every problem, returns 1 if there is any
     done
   fi
   [ -w /proc/sys/fs/inotify/max_user_instances ] \
-    || problems+=("/proc/sys is read-only: kubelet sets vm.overcommit_memory and kernel.panic* and exits otherwise")
+    || problems+=("/proc/sys is not writable here: kubelet sets vm.overcommit_memory and kernel.panic* and exits otherwise")
   grep -qw overlay /proc/filesystems || problems+=("no overlay filesystem in /proc/filesystems: containerd's overlayfs snapshotter needs it")
   if ip link add helm-e2e-probe type bridge 2>/dev/null; then
     ip link del helm-e2e-probe

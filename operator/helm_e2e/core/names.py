@@ -1,0 +1,79 @@
+"""Every name helm-e2e shares with the cluster, in one place (pure constants).
+
+The API group and version, kinds, labels and annotations, condition types and reasons. The CRDs and the
+chart are checked against these by tests (tests/unit/test_names.py), so a rename here cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- API ---------------------------------------------------------------------------------------------
+GROUP: Final = "helm-e2e.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+RUN_KIND: Final = "E2ERun"
+SUITE_KIND: Final = "E2ESuite"
+RUNS: Final = "e2eruns"
+SUITES: Final = "e2esuites"
+COMPONENT: Final = "helm-e2e"  # Event source / reportingComponent, managed-by value
+
+# --- Helm's storage (DESIGN.md §4) -------------------------------------------------------------------
+HELM_SECRET_TYPE: Final = "helm.sh/release.v1"  # noqa: S105 - a Secret type, not a password
+HELM_OWNER_LABEL: Final = "owner"
+HELM_OWNER: Final = "helm"
+HELM_NAME_LABEL: Final = "name"
+HELM_STATUS_LABEL: Final = "status"
+HELM_VERSION_LABEL: Final = "version"
+HELM_SECRET_PREFIX: Final = "sh.helm.release.v1."
+HOOK_ANNOTATION: Final = "helm.sh/hook"
+HOOK_WEIGHT_ANNOTATION: Final = "helm.sh/hook-weight"
+HOOK_DELETE_POLICY_ANNOTATION: Final = "helm.sh/hook-delete-policy"
+
+# --- labels and annotations we put on what we create --------------------------------------------------
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = COMPONENT
+RUN_LABEL: Final = f"{GROUP}/run"
+RELEASE_LABEL: Final = f"{GROUP}/release"
+REVISION_LABEL: Final = f"{GROUP}/revision"
+TEST_LABEL: Final = f"{GROUP}/test"
+SOURCE_ANNOTATION: Final = f"{GROUP}/source"
+TIMEOUT_ANNOTATION: Final = f"{GROUP}/timeout-seconds"
+MANAGED_BY_SELECTOR: Final = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+
+# --- E2ERun conditions ----------------------------------------------------------------------------------
+COND_COMPLETE: Final = "Complete"
+COND_SUCCEEDED: Final = "Succeeded"
+COND_EMAIL_SENT: Final = "EmailSent"
+# --- E2ESuite conditions --------------------------------------------------------------------------------
+COND_VALID: Final = "Valid"
+
+# --- reasons (conditions, test results and Events) ------------------------------------------------------
+REASON_RUNNING: Final = "Running"
+REASON_SUPERSEDED: Final = "Superseded"
+REASON_UNINSTALLED: Final = "Uninstalled"
+REASON_TIMEOUT: Final = "Timeout"
+REASON_POD_LOST: Final = "PodLost"
+REASON_NOT_PLANNED: Final = "NotPlanned"
+REASON_INIT_FAILED: Final = "InitContainerFailed"
+REASON_CREATE_REFUSED: Final = "CreateRefused"
+REASON_RECONCILE_FAILED: Final = "ReconcileFailed"
+REASON_POLICY_VIOLATION: Final = "PolicyViolation"
+# Events
+EVENT_PLANNED: Final = "Planned"
+EVENT_STARTED: Final = "Started"
+EVENT_TEST_FAILED: Final = "TestFailed"
+EVENT_COMPLETED: Final = "Completed"
+EVENT_HOOK_NOTE: Final = "HookNote"
+EVENT_RELEASE_DECODE_FAILED: Final = "ReleaseDecodeFailed"
+EVENT_RELEASE_IDENTITY_MISMATCH: Final = "ReleaseIdentityMismatch"
+# E-mail outbox (EmailSent reasons)
+MAIL_SENDING: Final = "Sending"
+MAIL_SENT: Final = "Sent"
+MAIL_FAILED: Final = "Failed"
+MAIL_RETRYING: Final = "Retrying"
+MAIL_DISABLED: Final = "Disabled"
+# E2ESuite Valid reasons
+SUITE_VALID: Final = "Valid"
+SUITE_SCHEMA_INVALID: Final = "SchemaInvalid"
+SUITE_TEMPLATE_ERROR: Final = "TemplateError"

@@ -1,50 +1,53 @@
-"""The imperative shell: turns watch events into runs, pods, status, Events and e-mails.
+"""The imperative shell: observes, asks the pure core what to do, and does it through the adapters.
 
-Every method is safe to repeat after `kill -9`: names are deterministic, creates adopt on 409, status
-patches carry the resourceVersion they were computed from (a conflict just re-queues the run).
+Intake (release secret → E2ERun) and the per-run reconcile decide nothing here: `core.intake` and
+`core.lifecycle` do. Every step is safe to repeat after `kill -9`: names are deterministic, creates adopt
+on 409, status patches carry the resourceVersion they were decided on (a conflict re-queues the run).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from kubernetes.client.exceptions import ApiException
 
 from . import errors
 from .adapters import metrics
-from .adapters.kube import Kube, ObjectRef
+from .adapters.kube import Kube, ObjectRef, Patched
 from .adapters.mail import send_email
 from .config import Settings
+from .core import intake, lifecycle, names
 from .core import plan as planning
 from .core import release as releases
 from .core import report as reporting
-from .core.models import Condition, Release, Run, RunPhase, RunStatus, Suite, TestPhase
-from .core.naming import build_pod_name, build_run_name
-from .core.results import (
-    decide_next_step,
-    end_run,
-    get_condition,
-    log_container,
-    log_tail,
-    set_condition,
-    tests_needing_logs,
-)
-from .core.runbody import API_VERSION, build_run_body, run_from_body, status_body
+from .core.lifecycle import Action, Observed
+from .core.models import Release, Run, RunPhase, RunStatus, Suite, TestPhase
+from .core.naming import build_run_name
+from .core.results import log_container, log_tail
+from .core.runbody import build_run_body, run_from_body, status_body
 from .suites import record_suite_problems
 from .workqueue import WorkQueue
 
 log = structlog.get_logger(__name__)
 RunKey = tuple[str, str]  # (namespace, name)
-EMAIL_DONE_REASONS = {"Sent", "Failed", "Disabled", "OnlyOnFailure", "NoRecipients", "NotReported"}
+MAX_RECONCILE_FAILURES = 5  # then the run ends Error: never an endless traceback loop
+MAX_PASSES = 4  # observe → decide → act rounds in one reconcile (fetches and refusals add a round)
 
 
 def run_ref(run: Run) -> ObjectRef:
-    return ObjectRef(
-        kind="E2ERun", api_version=API_VERSION, namespace=run.namespace, name=run.name, uid=run.uid
+    return ObjectRef(names.RUN_KIND, names.API_VERSION, run.namespace, run.name, run.uid)
+
+
+def build_policy(settings: Settings) -> lifecycle.Policy:
+    return lifecycle.Policy(
+        resync_seconds=settings.resync_seconds,
+        pod_ttl_seconds=settings.pod_ttl_seconds,
+        mail_to=tuple(settings.mail_to),
+        report_cancelled=settings.mail_report_cancelled,
+        smtp_enabled=settings.smtp_enabled,
+        mail_retry_base_seconds=settings.smtp_retry_base_seconds,
     )
 
 
@@ -54,67 +57,51 @@ class Controller:
     ) -> None:
         self.settings = settings
         self.kube = kube
+        self.policy = build_policy(settings)
         self.now = clock or (lambda: datetime.now(UTC))
         self.queue: WorkQueue[RunKey] = WorkQueue(self.reconcile)
+        self._plans: dict[RunKey, planning.Plan] = {}  # planned at intake, used by the first reconcile
+        self._failures: dict[RunKey, int] = {}
         self._warned: set[tuple[str, str, str]] = set()
 
-    # --- Helm release secrets ------------------------------------------------------------------------
+    # --- intake: Helm release secrets -----------------------------------------------------------------
     async def on_release_secret(self, event_type: str | None, secret: Mapping[str, Any]) -> None:
-        meta = secret.get("metadata", {})
-        labels = meta.get("labels") or {}
-        namespace, release_name, status = (
-            meta.get("namespace", ""),
-            labels.get("name", ""),
-            labels.get("status"),
-        )
-        if event_type == "DELETED" or status in ("uninstalling", "uninstalled"):
-            await self.cancel_if_uninstalled(namespace, release_name)
-            return
-        if status != "deployed":  # pending-*, superseded, failed: nothing to run
+        event = intake.classify_secret_event(event_type, secret)
+        if event.kind == intake.IntakeKind.CANCEL:
+            await self.cancel_if_uninstalled(event.namespace, event.release)
+        if event.kind != intake.IntakeKind.PLAN:
             return
         try:
             release = releases.decode_release_secret(secret)
         except errors.ReleaseDecodeError as e:
-            await self._warn_corrupt_secret(meta, str(e))
+            await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, str(e))
             return
-        if not self._recent(release):
-            return
-        await self.ensure_run(release)
+        if intake.is_recent(release, now=self.now(), grace_seconds=self.settings.startup_grace_seconds):
+            await self.ensure_run(release)
 
-    def _recent(self, release: Release) -> bool:
-        """Only revisions deployed within the grace period get a run: no flood on first install."""
-        deployed = release.last_deployed or release.first_deployed
-        if deployed is None:
-            return False
-        return self.now() - deployed <= timedelta(seconds=self.settings.startup_grace_seconds)
-
-    async def _warn_corrupt_secret(self, meta: Mapping[str, Any], message: str) -> None:
+    async def _warn_secret(self, secret: Mapping[str, Any], reason: str, message: str) -> None:
+        meta = secret.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""), meta.get("resourceVersion", ""))
         if key in self._warned:
             return
         self._warned.add(key)
         metrics.RELEASE_DECODE_ERRORS.inc()
-        log.warning("release.corrupt", namespace=key[0], secret=key[1], error=message)
-        ref = ObjectRef(
-            kind="Secret", api_version="v1", namespace=key[0], name=key[1], uid=meta.get("uid", "")
-        )
-        await self.kube.post_event(ref, type="Warning", reason="ReleaseDecodeFailed", message=message)
+        log.warning("release.rejected", namespace=key[0], secret=key[1], reason=reason, error=message)
+        ref = ObjectRef("Secret", "v1", key[0], key[1], meta.get("uid", ""))
+        await self.kube.post_event(ref, type="Warning", reason=reason, message=message)
 
     async def ensure_run(self, release: Release) -> None:
         name = build_run_name(release.name, release.revision)
         if await self.kube.get_run(release.namespace, name) is not None:
             return  # already planned: operator restart, `helm test`, or a status-only rewrite
-        plan = await self._plan(release)
-        if not plan.tests:
-            log.info(
-                "run.skipped", release=release.name, revision=release.revision, reason="no tests planned"
-            )
-            return
+        plan = await self._plan(release, record_suites=True)
         spec = planning.build_run_spec(release, plan, deadline_seconds=self.settings.run_deadline_seconds)
         created = await self.kube.create_run(build_run_body(spec, name=name, namespace=release.namespace))
         if created is None:
             return  # someone else created it first: their run, their pods
         run = run_from_body(created)
+        key = (run.namespace, run.name)
+        self._plans[key] = plan
         metrics.RUNS_CREATED.labels(trigger=release.trigger.value).inc()
         if release.last_deployed:
             metrics.TRIGGER_LATENCY.observe(max(0.0, (self.now() - release.last_deployed).total_seconds()))
@@ -126,15 +113,18 @@ class Controller:
             trigger=release.trigger.value,
             image_tag=spec.release.image_tag,
         )
-        await self._create_pods(run, plan.tests)
-        tests = ", ".join(f"{t.name} ({t.source})" for t in plan.tests)
-        await self.kube.post_event(run_ref(run), type="Normal", reason="Planned", message=f"tests: {tests}")
+        self.queue.add(key)
+        tests = ", ".join(f"{t.name} ({t.source})" for t in plan.tests) or "none"
+        await self.kube.post_event(
+            run_ref(run), type="Normal", reason=names.EVENT_PLANNED, message=f"tests: {tests}"
+        )
         for note in plan.hook_notes:
-            await self.kube.post_event(run_ref(run), type="Warning", reason="HookNote", message=note)
+            await self.kube.post_event(
+                run_ref(run), type="Warning", reason=names.EVENT_HOOK_NOTE, message=note
+            )
         await self.supersede_older_runs(run)
-        self.queue.add((run.namespace, run.name))
 
-    async def _plan(self, release: Release) -> planning.Plan:
+    async def _plan(self, release: Release, *, record_suites: bool) -> planning.Plan:
         raw = await self.kube.list_suites(release.namespace)
         suites = [
             Suite(
@@ -152,139 +142,210 @@ class Controller:
             run_chart_hooks=self.settings.run_chart_hooks,
             default_timeout_seconds=self.settings.default_test_timeout_seconds,
         )
-        await record_suite_problems(self.kube, suites, plan, now=self.now())
+        if record_suites:  # a re-plan for a lost pod never rewrites the suites' status
+            await record_suite_problems(self.kube, suites, plan, now=self.now())
         return plan
 
-    async def _create_pods(self, run: Run, tests: Sequence[planning.PlannedTest]) -> None:
-        await asyncio.gather(
-            *(self.kube.create_pod(planning.build_pod_manifest(run=run, test=t)) for t in tests)
-        )
+    async def _replan(self, run: Run, tests: Sequence[str]) -> dict[str, planning.PlannedTest | str]:
+        """The planned tests of `tests`, or why they cannot be planned (again)."""
+        plan = self._plans.pop((run.namespace, run.name), None)
+        if plan is None:
+            ref = run.spec.release
+            secret = await self.kube.get_secret(
+                ref.namespace, f"{names.HELM_SECRET_PREFIX}{ref.name}.v{ref.revision}"
+            )
+            if secret is None:
+                return dict.fromkeys(
+                    tests, "the Helm release secret is gone; the test cannot be planned again"
+                )
+            try:
+                plan = await self._plan(releases.decode_release_secret(secret), record_suites=False)
+            except errors.ReleaseDecodeError as e:
+                return dict.fromkeys(tests, str(e))
+        by_name = {t.name: t for t in plan.tests}
+        return {n: by_name.get(n, "the test is no longer part of the plan") for n in tests}
 
-    # --- lifecycle: supersede and cancel ---------------------------------------------------------------
+    # --- ending runs: supersede, cancel ----------------------------------------------------------------
     async def supersede_older_runs(self, run: Run) -> None:
         revision = run.spec.release.revision
-        for body in await self.kube.list_runs(run.namespace, run.spec.release.name):
-            older = run_from_body(body)
-            if older.spec.release.revision < revision and not older.status.phase.is_final:
+        for older, body in await self._runs_of(run.namespace, run.spec.release.name):
+            if older in lifecycle.decide_superseded([older], revision=revision):
                 await self._end(
                     older,
                     body,
-                    phase=RunPhase.SUPERSEDED,
-                    reason="Superseded",
-                    message=f"superseded by revision {revision}",
+                    RunPhase.SUPERSEDED,
+                    names.REASON_SUPERSEDED,
+                    f"superseded by revision {revision}",
                 )
 
     async def cancel_if_uninstalled(self, namespace: str, release: str) -> None:
-        if not release or await self.kube.count_release_secrets(namespace, release) > 0:
+        if await self.kube.count_release_secrets(namespace, release) > 0:
             return  # history pruning (--history-max) removes old secrets of a release that still exists
-        for body in await self.kube.list_runs(namespace, release):
-            run = run_from_body(body)
-            if not run.status.phase.is_final:
-                await self._end(
-                    run,
-                    body,
-                    phase=RunPhase.CANCELLED,
-                    reason="Uninstalled",
-                    message="the release was uninstalled",
-                )
+        for run, body in await self._runs_of(namespace, release):
+            await self._end(
+                run, body, RunPhase.CANCELLED, names.REASON_UNINSTALLED, "the release was uninstalled"
+            )
+
+    async def _runs_of(self, namespace: str, release: str) -> list[tuple[Run, dict[str, Any]]]:
+        return [(run_from_body(b), b) for b in await self.kube.list_runs(namespace, release)]
 
     async def _end(
-        self, run: Run, body: Mapping[str, Any], *, phase: RunPhase, reason: str, message: str
+        self, run: Run, body: Mapping[str, Any], phase: RunPhase, reason: str, message: str
     ) -> None:
-        status = end_run(run, phase=phase, reason=reason, message=message, now=self.now())
-        if not await self._patch_status(run, body, status_body(status)):
-            self.queue.add((run.namespace, run.name))  # changed under us: the reconcile will look again
-            return
-        for pod in await self.kube.list_run_pods(run.namespace, run.name):
-            await self.kube.delete_pod(run.namespace, pod["metadata"]["name"])
-        await self.kube.post_event(run_ref(run), type="Normal", reason=reason, message=message)
-        log.info("run.ended", run=run.name, namespace=run.namespace, phase=phase.value, reason=reason)
-        self.queue.add((run.namespace, run.name))
+        actions = lifecycle.decide_end(run, phase=phase, reason=reason, message=message, now=self.now())
+        await self._apply(run, body, actions, Observed(now=self.now(), pods={}))
+        if actions:
+            log.info("run.ended", run=run.name, namespace=run.namespace, phase=phase.value, reason=reason)
+        self.queue.add((run.namespace, run.name))  # its pods go on its own next pass
 
-    async def _patch_status(self, run: Run, body: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
-        """Patch with the resourceVersion the status was computed from; False on a conflict."""
-        rv = body.get("metadata", {}).get("resourceVersion")
-        try:
-            await self.kube.patch_run_status(run.namespace, run.name, status, resource_version=rv)
-        except ApiException as e:
-            if e.status == 409:
-                return False
-            raise
-        return True
-
-    # --- the per-run reconcile ---------------------------------------------------------------------
+    # --- the per-run reconcile ---------------------------------------------------------------------------
     async def reconcile(self, key: RunKey) -> float | None:
+        """One pass; a pass that raises is retried with backoff, and after a bound the run ends Error."""
+        try:
+            again = await self._reconcile(key)
+        except Exception as e:
+            failures = self._failures[key] = self._failures.get(key, 0) + 1
+            metrics.RECONCILE_ERRORS.labels(error=type(e).__name__).inc()
+            log.warning(
+                "reconcile.failed",
+                run=key[1],
+                namespace=key[0],
+                failures=failures,
+                error=type(e).__name__,
+                detail=str(e)[:300],
+            )
+            if failures < MAX_RECONCILE_FAILURES:
+                return float(2**failures)
+            await self._give_up(key, e)
+            return 1.0
+        self._failures.pop(key, None)
+        return again
+
+    async def _give_up(self, key: RunKey, error: Exception) -> None:
+        body = await self.kube.get_run(*key)
+        if body is not None:
+            message = (
+                f"the operator failed {MAX_RECONCILE_FAILURES} times on this run ({type(error).__name__})"
+            )
+            await self._end(run_from_body(body), body, RunPhase.ERROR, names.REASON_RECONCILE_FAILED, message)
+        self._failures.pop(key, None)
+
+    async def _reconcile(self, key: RunKey) -> float | None:
         body = await self.kube.get_run(*key)
         if body is None:
+            self._plans.pop(key, None)
             return None
         run = run_from_body(body)
-        if run.status.phase.is_final:
-            return await self.finish(run, body)
         pods = {
-            p["metadata"].get("labels", {}).get("helm-e2e.dev/test", ""): p
+            p["metadata"].get("labels", {}).get(names.TEST_LABEL, ""): p
             for p in await self.kube.list_run_pods(run.namespace, run.name)
         }
-        lost = await self._recreate_missing_pods(run, pods)
-        logs = {name: await self._log_tail(run, pods[name]) for name in tests_needing_logs(run, pods)}
-        pod_names = {t.name: build_pod_name(run.name, t.name) for t in run.spec.tests}
-        step = decide_next_step(run, pods, pod_names=pod_names, logs=logs, now=self.now(), lost=lost)
-        for pod_name in step.delete_pods:
-            await self.kube.delete_pod(run.namespace, pod_name)
-        if step.changed and not await self._patch_status(run, body, status_body(step.status)):
-            return 0.2
-        self._log_test_transitions(run, step.status)
-        for event in step.events:
-            await self.kube.post_event(
-                run_ref(run), type=event.type, reason=event.reason, message=event.message
-            )
-        if step.finished:
-            run = run.model_copy(update={"status": step.status})
-            self._observe_finished(run)
-            log.info(
-                "run.completed",
+        observed = Observed(now=self.now(), pods=pods)
+        for _ in range(MAX_PASSES):
+            actions = lifecycle.decide_run(run, observed, self.policy)
+            fetched = await self._fetch(run, observed, actions)
+            if fetched is None:
+                return await self._apply(run, body, actions, observed)
+            observed = fetched
+        raise errors.HelmE2EError(f"no decision after {MAX_PASSES} passes")
+
+    async def _fetch(self, run: Run, observed: Observed, actions: Sequence[Action]) -> Observed | None:
+        """Answer the decision's Fetch actions; None when it asked for nothing."""
+        logs, plan = observed.logs, observed.plan
+        for action in actions:
+            if isinstance(action, lifecycle.FetchLogs):
+                logs = {t: await self._log_tail(run, observed.pods[t]) for t in action.tests}
+            elif isinstance(action, lifecycle.FetchPlan):
+                plan = await self._replan(run, action.tests)
+        if (logs, plan) == (observed.logs, observed.plan):
+            return None
+        return Observed(
+            now=observed.now, pods=observed.pods, logs=logs or {}, plan=plan or {}, refused=observed.refused
+        )
+
+    async def _apply(
+        self, run: Run, body: Mapping[str, Any], actions: Sequence[Action], observed: Observed
+    ) -> float | None:
+        """Do what was decided, in order. A conflicting status patch stops the rest: decide again."""
+        again: float | None = None
+        refused: dict[str, tuple[str, str]] = {}
+        for action in actions:
+            if isinstance(action, lifecycle.CreatePod):
+                refusal = await self._create_pod(run, action)
+                if refusal:
+                    refused[action.test] = refusal
+            elif refused:  # decide again with the API's answers before writing anything
+                return await self._decide_again(run, body, observed, refused)
+            elif isinstance(action, lifecycle.PatchStatus):
+                if await self._patch(run, body, action.status) != Patched.APPLIED:
+                    return 0.2
+                self._log_transitions(run, action.status)
+            elif isinstance(action, lifecycle.PostEvent):
+                await self.kube.post_event(
+                    run_ref(run), type=action.type, reason=action.reason, message=action.message
+                )
+            elif isinstance(action, lifecycle.DeletePods):
+                for pod in action.names:
+                    await self.kube.delete_pod(run.namespace, pod)
+            elif isinstance(action, lifecycle.SendReport):
+                again = await self._send_report(run, action.recipients)
+            elif isinstance(action, lifecycle.PruneHistory):
+                await self._prune(run)
+            elif isinstance(action, lifecycle.Requeue):
+                again = action.after if again is None else min(again, action.after)
+        if refused:
+            return await self._decide_again(run, body, observed, refused)
+        return again
+
+    async def _decide_again(
+        self, run: Run, body: Mapping[str, Any], observed: Observed, refused: dict[str, tuple[str, str]]
+    ) -> float | None:
+        observed = Observed(
+            now=observed.now,
+            pods=observed.pods,
+            logs=observed.logs,
+            plan=observed.plan,
+            refused={**observed.refused, **refused},
+        )
+        actions = [
+            a
+            for a in lifecycle.decide_run(run, observed, self.policy)
+            if not isinstance(a, lifecycle.CreatePod)
+        ]
+        return await self._apply(run, body, actions, observed)
+
+    async def _create_pod(self, run: Run, action: lifecycle.CreatePod) -> tuple[str, str] | None:
+        try:
+            await self.kube.create_pod(action.body)
+        except errors.ApiRefused as e:
+            metrics.CREATE_REFUSED.labels(reason=e.reason).inc()
+            log.warning(
+                "pod.refused",
                 run=run.name,
                 namespace=run.namespace,
-                phase=run.status.phase.value,
-                passed=run.status.summary.passed,
-                failed=run.status.summary.failed,
+                test=action.test,
+                status=e.status,
+                reason=e.reason,
+                error=e.message[:300],
             )
-            await self.prune_history(run)
-            return 0.0  # finish (mail, pod TTL) on a fresh read
-        return self.settings.resync_seconds
+            return e.reason, e.message
+        return None
 
-    async def _recreate_missing_pods(self, run: Run, pods: Mapping[str, Any]) -> dict[str, str]:
-        """After a crash between creating the run and its pods, plan again and create what is missing."""
-        recorded = {r.name: r for r in run.status.tests}
-        missing = [
-            t.name
-            for t in run.spec.tests
-            if t.name not in pods and not (t.name in recorded and recorded[t.name].phase != TestPhase.PENDING)
-        ]
-        if not missing or run.status.phase != RunPhase.PENDING:
-            return {}
-        ref = run.spec.release
-        secret = await self.kube.get_secret(ref.namespace, f"sh.helm.release.v1.{ref.name}.v{ref.revision}")
-        if secret is None:
-            return dict.fromkeys(missing, "the Helm release secret is gone; the test cannot be planned again")
-        try:
-            plan = await self._plan(releases.decode_release_secret(secret))
-        except errors.ReleaseDecodeError as e:
-            return dict.fromkeys(missing, str(e))
-        by_name = {t.name: t for t in plan.tests}
-        await self._create_pods(run, [by_name[n] for n in missing if n in by_name])
-        return {n: "the test is no longer part of the plan" for n in missing if n not in by_name}
+    async def _patch(self, run: Run, body: Mapping[str, Any], status: RunStatus) -> Patched:
+        rv = body.get("metadata", {}).get("resourceVersion")
+        return await self.kube.patch_run_status(
+            run.namespace, run.name, status_body(status), resource_version=rv
+        )
 
     async def _log_tail(self, run: Run, pod: Mapping[str, Any]) -> str:
+        limit = self.settings.log_tail_bytes
         text = await self.kube.read_log(
-            run.namespace,
-            pod["metadata"]["name"],
-            log_container(pod),
-            limit_bytes=self.settings.log_tail_bytes,
+            run.namespace, pod["metadata"]["name"], log_container(pod), limit_bytes=limit
         )
-        return log_tail(text, self.settings.log_tail_bytes)
+        return log_tail(text, limit)
 
     @staticmethod
-    def _log_test_transitions(run: Run, new: RunStatus) -> None:
+    def _log_transitions(run: Run, new: RunStatus) -> None:
         before = {t.name: t.phase for t in run.status.tests}
         for test in new.tests:
             if before.get(test.name, TestPhase.PENDING) != test.phase:
@@ -297,137 +358,60 @@ class Controller:
                     exit_code=test.exit_code,
                     reason=test.reason or None,
                 )
+        if new.phase.is_final and not run.status.phase.is_final:
+            metrics.RUNS.labels(phase=new.phase.value).inc()
+            if new.started_at and new.completed_at:
+                metrics.RUN_DURATION.observe((new.completed_at - new.started_at).total_seconds())
+            for test in new.tests:
+                metrics.TESTS.labels(phase=test.phase.value).inc()
+            log.info(
+                "run.completed",
+                run=run.name,
+                namespace=run.namespace,
+                phase=new.phase.value,
+                passed=new.summary.passed,
+                failed=new.summary.failed,
+            )
 
-    def _observe_finished(self, run: Run) -> None:
-        metrics.RUNS.labels(phase=run.status.phase.value).inc()
-        if run.status.started_at and run.status.completed_at:
-            metrics.RUN_DURATION.observe((run.status.completed_at - run.status.started_at).total_seconds())
-        for test in run.status.tests:
-            metrics.TESTS.labels(phase=test.phase.value).inc()
-
-    # --- after a run is final: e-mail outbox, pod TTL --------------------------------------------------
-    async def finish(self, run: Run, body: Mapping[str, Any]) -> float | None:
-        retry = await self.deliver_report(run, body)
-        if retry == 0.0:
-            return 0.2  # status changed under us
-        ttl = await self.cleanup_pods(run)
-        delays = [d for d in (retry, ttl) if d is not None]
-        return min(delays) if delays else None
-
-    async def deliver_report(self, run: Run, body: Mapping[str, Any]) -> float | None:
-        """The outbox: record the intent, send with a deterministic Message-ID, record the outcome."""
-        sent = get_condition(run.status, "EmailSent")
-        if sent is not None and sent.reason in EMAIL_DONE_REASONS:
-            return None
-        due = run.status.email_next_attempt_at
-        if due is not None and (wait := (due - self.now()).total_seconds()) > 0:
-            return wait  # backing off: a status event woke us early
-        decision = reporting.decide_mail(
-            run, mail_to=self.settings.mail_to, report_cancelled=self.settings.mail_report_cancelled
-        )
-        if not self.settings.smtp_enabled or not decision.send:
-            reason = "Disabled" if not self.settings.smtp_enabled else decision.reason
-            message = "SMTP is not configured" if reason == "Disabled" else f"not sent: {reason}"
-            log.info("mail.skipped", run=run.name, namespace=run.namespace, reason=reason)
-            metrics.EMAILS.labels(result=reason).inc()
-            return await self._record_email(run, body, "False", reason, message)
-        if sent is None or sent.reason != "Sending":
-            if await self._record_email(run, body, "Unknown", "Sending", "delivery in progress") == 0.0:
-                return 0.0
-            body = await self.kube.get_run(run.namespace, run.name) or body
-        report = reporting.render_report(run, cluster=self.settings.cluster_name)
-        message_obj = reporting.build_email(
-            report, sender=self.settings.mail_from, recipients=decision.recipients
-        )
+    # --- after a run is final: the report, history ---------------------------------------------------------
+    async def _send_report(self, run: Run, recipients: Sequence[str]) -> float | None:
+        """Send once, then record the outcome at once with a write that cannot conflict (no precondition):
+        a status conflict after a send must never lead to a second send."""
+        error, permanent = "", False
         try:
-            await send_email(message_obj, settings=self.settings)
+            report = reporting.render_report(run, cluster=self.settings.cluster_name)
+            message = reporting.build_email(report, sender=self.settings.mail_from, recipients=recipients)
+            await send_email(message, settings=self.settings)
         except errors.MailError as e:
-            return await self._email_failed(run, body, e)
-        metrics.EMAILS.labels(result="Sent").inc()
-        log.info("mail.sent", run=run.name, namespace=run.namespace, recipients=len(decision.recipients))
-        return await self._record_email(
-            run, body, "True", "Sent", f"sent to {len(decision.recipients)} recipient(s)"
-        )
-
-    async def _email_failed(self, run: Run, body: Mapping[str, Any], error: errors.MailError) -> float | None:
-        attempts = run.status.email_attempts + 1
-        metrics.EMAILS.labels(result="Failed" if error.permanent else "Retrying").inc()
-        log.warning(
-            "mail.failed",
-            run=run.name,
-            namespace=run.namespace,
-            permanent=error.permanent,
-            attempts=attempts,
-            error=str(error),
-        )
-        reason = "Failed" if error.permanent else "Retrying"
-        delay = float(min(300.0, self.settings.smtp_retry_base_seconds * 2 ** min(attempts, 8)))
-        result = await self._record_email(
+            error, permanent = str(e), e.permanent
+        except Exception as e:  # a report that cannot even be built must end the outbox, not loop it
+            error, permanent = f"the report could not be built or sent ({type(e).__name__})", True
+        status, again = lifecycle.record_mail_outcome(
             run,
-            body,
-            "False",
-            reason,
-            f"attempt {attempts}: {error}",
-            attempts=attempts,
-            next_attempt_at=None if error.permanent else self.now() + timedelta(seconds=delay),
+            now=self.now(),
+            policy=self.policy,
+            recipients=len(recipients),
+            error=error,
+            permanent=permanent,
         )
-        if error.permanent or result == 0.0:
-            return result
-        return delay
+        await self.kube.patch_run_status(run.namespace, run.name, status_body(status))
+        result = names.MAIL_SENT if not error else (names.MAIL_FAILED if permanent else names.MAIL_RETRYING)
+        metrics.EMAILS.labels(result=result).inc()
+        if error:
+            log.warning(
+                "mail.failed",
+                run=run.name,
+                namespace=run.namespace,
+                permanent=permanent,
+                attempts=status.email_attempts,
+                error=error,
+            )
+        else:
+            log.info("mail.sent", run=run.name, namespace=run.namespace, recipients=len(recipients))
+        return again
 
-    async def _record_email(
-        self,
-        run: Run,
-        body: Mapping[str, Any],
-        status: str,
-        reason: str,
-        message: str,
-        *,
-        attempts: int | None = None,
-        next_attempt_at: datetime | None = None,
-    ) -> float | None:
-        new = run.status.model_copy(deep=True)
-        new.conditions = set_condition(
-            new.conditions,
-            Condition(
-                type="EmailSent",
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=self.now(),
-            ),
-        )
-        if attempts is not None:
-            new.email_attempts = attempts
-        new.email_next_attempt_at = next_attempt_at
-        if not await self._patch_status(run, body, status_body(new)):
-            return 0.0
-        return None
-
-    async def cleanup_pods(self, run: Run) -> float | None:
-        """Delete the test pods `podTTLSeconds` after completion (results are already in the status)."""
-        if run.status.pods_deleted_at or not run.status.completed_at:
-            return None
-        due = run.status.completed_at + timedelta(seconds=self.settings.pod_ttl_seconds)
-        wait = (due - self.now()).total_seconds()
-        if wait > 0:
-            return wait
-        for pod in await self.kube.list_run_pods(run.namespace, run.name):
-            await self.kube.delete_pod(run.namespace, pod["metadata"]["name"])
-        body = await self.kube.get_run(run.namespace, run.name)
-        if body is None:
-            return None
-        fresh = run_from_body(body)
-        status = fresh.status.model_copy(update={"pods_deleted_at": self.now()})
-        await self._patch_status(fresh, body, status_body(status))
-        log.info("run.pods_deleted", run=run.name, namespace=run.namespace)
-        return None
-
-    async def prune_history(self, run: Run) -> None:
-        """Keep only the newest `historyLimit` runs of a release; active runs are never deleted."""
-        runs = [run_from_body(b) for b in await self.kube.list_runs(run.namespace, run.spec.release.name)]
-        runs.sort(key=lambda r: r.spec.release.revision, reverse=True)
-        for old in runs[self.settings.history_limit :]:
-            if old.status.phase.is_final and old.name != run.name:
-                await self.kube.delete_run(old.namespace, old.name)
-                log.info("run.pruned", run=old.name, namespace=old.namespace)
+    async def _prune(self, run: Run) -> None:
+        runs = [r for r, _ in await self._runs_of(run.namespace, run.spec.release.name)]
+        for name in lifecycle.decide_prune(runs, limit=self.settings.history_limit, keep=run.name):
+            await self.kube.delete_run(run.namespace, name)
+            log.info("run.pruned", run=name, namespace=run.namespace)

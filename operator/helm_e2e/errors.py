@@ -1,5 +1,7 @@
 """One error hierarchy for helm-e2e; client errors are wrapped with `raise ... from e`."""
 
+from __future__ import annotations
+
 
 class HelmE2EError(Exception):
     """Base of every error helm-e2e raises on purpose."""
@@ -18,13 +20,27 @@ class SuiteInvalid(HelmE2EError):
         self.message = message
 
 
-class PlanError(HelmE2EError):
-    """A test could not be planned (for example a chart hook that is not a Pod)."""
-
-
 class MailError(HelmE2EError):
     """Sending the report failed."""
 
     def __init__(self, message: str, *, permanent: bool) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class KubeError(HelmE2EError):
+    """The Kubernetes API answered with an error (or did not answer in time).
+
+    `status` is the HTTP status (0: no answer), `reason` the API's own reason (Forbidden, Invalid, ...), and
+    the message the API's own message: for the objects we create it names fields, never secret data.
+    """
+
+    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason or ("Timeout" if status == 0 else "ApiError")
+        self.message = message
+
+
+class ApiRefused(KubeError):
+    """The API refused to create an object (403, 422, quota, webhook, name taken): no retry fixes it."""

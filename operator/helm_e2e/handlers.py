@@ -13,12 +13,13 @@ from .adapters import metrics
 from .adapters.kube import Kube, load_api_client
 from .config import Settings
 from .controller import Controller
+from .core import names
 from .suites import on_suite_event
 
 HELM_SECRETS = ("", "v1", "secrets")
 TEST_PODS = ("", "v1", "pods")
-RUNS = ("helm-e2e.dev", "v1alpha1", "e2eruns")
-SUITES = ("helm-e2e.dev", "v1alpha1", "e2esuites")
+RUNS = (names.GROUP, names.VERSION, names.RUNS)
+SUITES = (names.GROUP, names.VERSION, names.SUITES)
 
 
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
@@ -35,9 +36,9 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         # Server-side filtering: never hold every secret of the cluster in memory. Never select on
         # Helm's `status` label (a superseded revision would look deleted); `owner=helm` never changes.
-        settings.watching.label_selectors[HELM_SECRETS] = "owner=helm"
-        settings.watching.field_selectors[HELM_SECRETS] = "type=helm.sh/release.v1"
-        settings.watching.label_selectors[TEST_PODS] = "app.kubernetes.io/managed-by=helm-e2e"
+        settings.watching.label_selectors[HELM_SECRETS] = f"{names.HELM_OWNER_LABEL}={names.HELM_OWNER}"
+        settings.watching.field_selectors[HELM_SECRETS] = f"type={names.HELM_SECRET_TYPE}"
+        settings.watching.label_selectors[TEST_PODS] = names.MANAGED_BY_SELECTOR
         settings.peering.standalone = True  # one replica (Recreate); kopf peering is not leader election
         settings.posting.enabled = False  # our Events are posted by the controller, with our reasons
         # Exact namespaces need no discovery of namespaces/CRDs, and a namespaced Role cannot list them:
@@ -61,7 +62,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
 
     @kopf.on.event(*TEST_PODS, registry=registry)
     async def test_pod(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
-        run = labels.get("helm-e2e.dev/run")
+        run = labels.get(names.RUN_LABEL)
         if run and namespace:
             controller.queue.add((namespace, run))
 

@@ -9,17 +9,17 @@ from typing import Any
 import structlog
 
 from .adapters.kube import Kube, ObjectRef
+from .core import names
 from .core import plan as planning
 from .core.models import Suite
 from .errors import SuiteInvalid
 
 log = structlog.get_logger(__name__)
-API_VERSION = "helm-e2e.dev/v1alpha1"
 
 
 def _valid_condition(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for cond in (body.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Valid":
+        if cond.get("type") == names.COND_VALID:
             return cond  # type: ignore[no-any-return]
     return None
 
@@ -31,7 +31,7 @@ async def _set_valid(
         "observedGeneration": suite.generation,
         "conditions": [
             {
-                "type": "Valid",
+                "type": names.COND_VALID,
                 "status": "True" if valid else "False",
                 "reason": reason,
                 "message": message[:1024],
@@ -43,7 +43,11 @@ async def _set_valid(
     await kube.patch_suite_status(suite.namespace, suite.name, status)
     if not valid:
         ref = ObjectRef(
-            kind="E2ESuite", api_version=API_VERSION, namespace=suite.namespace, name=suite.name, uid=uid
+            kind=names.SUITE_KIND,
+            api_version=names.API_VERSION,
+            namespace=suite.namespace,
+            name=suite.name,
+            uid=uid,
         )
         await kube.post_event(ref, type="Warning", reason=reason, message=message)
         log.warning(
@@ -69,7 +73,7 @@ async def on_suite_event(kube: Kube, body: Mapping[str, Any], *, now: datetime) 
                 kube,
                 suite,
                 valid=False,
-                reason="SchemaInvalid",
+                reason=names.SUITE_SCHEMA_INVALID,
                 message=e.message,
                 now=now,
                 uid=meta.get("uid", ""),
@@ -77,9 +81,11 @@ async def on_suite_event(kube: Kube, body: Mapping[str, Any], *, now: datetime) 
         return
     edited = (body.get("status") or {}).get("observedGeneration") != suite.generation
     if current is None or (
-        current.get("status") != "True" and (edited or current.get("reason") == "SchemaInvalid")
+        current.get("status") != "True" and (edited or current.get("reason") == names.SUITE_SCHEMA_INVALID)
     ):
-        await _set_valid(kube, suite, valid=True, reason="Valid", message="schema is valid", now=now)
+        await _set_valid(
+            kube, suite, valid=True, reason=names.SUITE_VALID, message="schema is valid", now=now
+        )
 
 
 async def record_suite_problems(
@@ -90,9 +96,19 @@ async def record_suite_problems(
     for suite in suites:
         if suite.name in problems:
             await _set_valid(
-                kube, suite, valid=False, reason="TemplateError", message=problems[suite.name], now=now
+                kube,
+                suite,
+                valid=False,
+                reason=names.SUITE_TEMPLATE_ERROR,
+                message=problems[suite.name],
+                now=now,
             )
         elif suite.name in plan.used_suites:
             await _set_valid(
-                kube, suite, valid=True, reason="Valid", message="rendered for the last run", now=now
+                kube,
+                suite,
+                valid=True,
+                reason=names.SUITE_VALID,
+                message="rendered for the last run",
+                now=now,
             )

@@ -232,7 +232,9 @@ def test_missing_pod_is_asked_for_and_a_lost_running_pod_is_an_error() -> None:
 
 def test_tests_that_cannot_be_planned_again_become_errors() -> None:
     run = make_run("a")
-    step = decide_next_step(run, {}, pod_names=pod_names(run), logs={}, now=T0, lost={"a": "secret gone"})
+    step = decide_next_step(
+        run, {}, pod_names=pod_names(run), logs={}, now=T0, unrunnable={"a": ("NotPlanned", "secret gone")}
+    )
     assert (step.status.tests[0].phase, step.status.tests[0].message) == (TestPhase.ERROR, "secret gone")
     assert step.status.phase == RunPhase.ERROR
 

@@ -1,28 +1,38 @@
 """Kubernetes effects: idempotent create, status patch, delete, list, logs and Events.
 
-The synchronous `kubernetes` client runs in worker threads (never blocking kopf's loop) and returns raw
-JSON dicts, so the core works on the same shapes as `kubectl get -o json`. 404 on delete and 409 on
-create are ordinary outcomes, not errors.
+The synchronous `kubernetes` client runs in worker threads (never blocking kopf's loop) with a timeout on
+every request, and returns raw JSON dicts, so the core works on the same shapes as `kubectl get -o json`.
+404 on delete and 409 on create are ordinary outcomes; every other API error leaves this module as a
+project error (`errors.KubeError`, or `errors.ApiRefused` for a create no retry can fix).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import kubernetes.client as k8s
 import kubernetes.config as k8s_config
+import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-GROUP, VERSION = "helm-e2e.dev", "v1alpha1"
-RUNS, SUITES = "e2eruns", "e2esuites"
-MANAGED_BY = "app.kubernetes.io/managed-by=helm-e2e"
+from ..core import names
+from ..core.naming import label_value
+from ..errors import ApiRefused, KubeError
+
 Body = dict[str, Any]
+REFUSALS = frozenset({400, 403, 404, 409, 422})  # answers to a create that no retry changes
+
+
+class Patched(StrEnum):
+    APPLIED = "Applied"
+    CONFLICT = "Conflict"  # the resourceVersion precondition failed: look again
+    GONE = "Gone"
 
 
 @dataclass(frozen=True)
@@ -47,128 +57,174 @@ def _status(e: ApiException) -> int:
     return int(e.status or 0)
 
 
+def api_error(e: ApiException) -> KubeError:
+    """The API's own reason and message (a Status object), as a project error."""
+    status, reason, message = _status(e), str(e.reason or ""), ""
+    try:
+        body = json.loads(e.body or "{}")
+        reason, message = str(body.get("reason") or reason), str(body.get("message") or "")
+    except (ValueError, AttributeError):
+        pass
+    return KubeError(message[:1024] or f"HTTP {status} {reason}", status=status, reason=reason)
+
+
 class Kube:
-    def __init__(self, api: k8s.ApiClient) -> None:
+    def __init__(self, api: k8s.ApiClient, *, timeout_seconds: float = 30.0) -> None:
         self.core = k8s.CoreV1Api(api)
         self.custom = k8s.CustomObjectsApi(api)
+        self.timeout = timeout_seconds
 
-    @staticmethod
-    async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One API call in a worker thread, bounded in time; raises ApiException or KubeError."""
+        kwargs.setdefault("_request_timeout", self.timeout)
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise KubeError(f"no answer from the API: {type(e).__name__}", status=0) from e
 
     async def _raw(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         resp = await self._call(fn, *args, _preload_content=False, **kwargs)
         return json.loads(resp.data)
 
+    async def _checked(self, fn: Callable[..., Any], *args: Any, ok: frozenset[int], **kw: Any) -> Any:
+        """Call; statuses in `ok` return None, every other API error becomes a KubeError."""
+        try:
+            return await self._call(fn, *args, **kw)
+        except ApiException as e:
+            if _status(e) in ok:
+                return None
+            raise api_error(e) from e
+
+    async def _custom(self, verb: str, namespace: str, plural: str, *args: Any, **kw: Any) -> Any:
+        fn = getattr(self.custom, f"{verb}_namespaced_custom_object")
+        return await self._call(fn, names.GROUP, names.VERSION, namespace, plural, *args, **kw)
+
     # --- E2ERuns ---------------------------------------------------------------------------------------
     async def create_run(self, body: Body) -> Body | None:
         """Create an E2ERun; None when it already exists (its deterministic name is the lock)."""
-        ns = body["metadata"]["namespace"]
         try:
-            created: Body = await self._call(
-                self.custom.create_namespaced_custom_object, GROUP, VERSION, ns, RUNS, body
-            )
+            created: Body = await self._custom("create", body["metadata"]["namespace"], names.RUNS, body)
         except ApiException as e:
             if _status(e) == 409:
                 return None
-            raise
+            raise api_error(e) from e
         return created
 
     async def get_run(self, namespace: str, name: str) -> Body | None:
         try:
-            run: Body = await self._call(
-                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, RUNS, name
-            )
+            run: Body = await self._custom("get", namespace, names.RUNS, name)
         except ApiException as e:
             if _status(e) == 404:
                 return None
-            raise
+            raise api_error(e) from e
         return run
 
     async def list_runs(self, namespace: str, release: str) -> list[Body]:
-        result = await self._call(
-            self.custom.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            RUNS,
-            label_selector=f"helm-e2e.dev/release={release}",
-        )
-        items: list[Body] = result.get("items", [])
-        return items
+        selector = f"{names.RELEASE_LABEL}={label_value(release)}"
+        try:
+            result = await self._custom("list", namespace, names.RUNS, label_selector=selector)
+        except ApiException as e:
+            raise api_error(e) from e
+        return [
+            b for b in result.get("items", []) if b.get("spec", {}).get("release", {}).get("name") == release
+        ]
 
     async def patch_run_status(
         self, namespace: str, name: str, status: Mapping[str, Any], *, resource_version: str | None = None
-    ) -> None:
-        """Merge-patch the status; with `resource_version` the patch is a precondition (409 if stale)."""
+    ) -> Patched:
+        """Merge-patch the status; with `resource_version` the patch is a precondition (CONFLICT if stale)."""
         body: Body = {"status": dict(status)}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
-        await self._call(
-            self.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, RUNS, name, body
-        )
-
-    async def delete_run(self, namespace: str, name: str) -> None:
-        try:
-            await self._call(
-                self.custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, RUNS, name
-            )
-        except ApiException as e:
-            if _status(e) != 404:
-                raise
-
-    # --- E2ESuites ---------------------------------------------------------------------------------------
-    async def list_suites(self, namespace: str) -> list[Body]:
-        try:
-            result = await self._call(
-                self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, SUITES
-            )
-        except ApiException as e:
-            if _status(e) == 404:  # CRD not installed: no suites
-                return []
-            raise
-        items: list[Body] = result.get("items", [])
-        return items
-
-    async def patch_suite_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         try:
             await self._call(
                 self.custom.patch_namespaced_custom_object_status,
-                GROUP,
-                VERSION,
+                names.GROUP,
+                names.VERSION,
                 namespace,
-                SUITES,
+                names.RUNS,
                 name,
-                {"status": dict(status)},
+                body,
             )
         except ApiException as e:
-            if _status(e) != 404:
-                raise
+            if _status(e) == 409:
+                return Patched.CONFLICT
+            if _status(e) == 404:
+                return Patched.GONE
+            raise api_error(e) from e
+        return Patched.APPLIED
+
+    async def delete_run(self, namespace: str, name: str) -> None:
+        await self._checked(
+            self.custom.delete_namespaced_custom_object,
+            names.GROUP,
+            names.VERSION,
+            namespace,
+            names.RUNS,
+            name,
+            ok=frozenset({404}),
+        )
+
+    # --- E2ESuites ---------------------------------------------------------------------------------------
+    async def list_suites(self, namespace: str) -> list[Body]:
+        result = await self._checked(
+            self.custom.list_namespaced_custom_object,
+            names.GROUP,
+            names.VERSION,
+            namespace,
+            names.SUITES,
+            ok=frozenset({404}),
+        )  # 404: CRD not installed
+        return list((result or {}).get("items", []))
+
+    async def patch_suite_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        await self._checked(
+            self.custom.patch_namespaced_custom_object_status,
+            names.GROUP,
+            names.VERSION,
+            namespace,
+            names.SUITES,
+            name,
+            {"status": dict(status)},
+            ok=frozenset({404}),
+        )
 
     # --- Pods --------------------------------------------------------------------------------------------
     async def create_pod(self, body: Body) -> None:
+        """Create a test pod; a pod of the same run is adopted, anything else refused is ApiRefused."""
+        meta = body["metadata"]
         try:
-            await self._call(self.core.create_namespaced_pod, body["metadata"]["namespace"], body)
+            await self._call(self.core.create_namespaced_pod, meta["namespace"], body)
         except ApiException as e:
-            if _status(e) != 409:  # already created by an earlier attempt: adopt it
-                raise
+            if _status(e) == 409 and await self._owned_by_run(meta):
+                return  # created by an earlier attempt: adopt it
+            if _status(e) in REFUSALS:
+                err = api_error(e)
+                raise ApiRefused(err.message, status=err.status, reason=err.reason) from e
+            raise api_error(e) from e
+
+    async def _owned_by_run(self, meta: Mapping[str, Any]) -> bool:
+        pod = await self._checked(
+            self.core.read_namespaced_pod, meta["name"], meta["namespace"], ok=frozenset({404})
+        )
+        labels = (pod.metadata.labels or {}) if pod is not None else {}
+        return bool(labels.get(names.RUN_LABEL) == meta["labels"][names.RUN_LABEL])
 
     async def list_run_pods(self, namespace: str, run: str) -> list[Body]:
-        result = await self._raw(
-            self.core.list_namespaced_pod, namespace, label_selector=f"{MANAGED_BY},helm-e2e.dev/run={run}"
-        )
-        items: list[Body] = result.get("items", [])
-        return items
+        selector = f"{names.MANAGED_BY_SELECTOR},{names.RUN_LABEL}={label_value(run)}"
+        try:
+            result = await self._raw(self.core.list_namespaced_pod, namespace, label_selector=selector)
+        except ApiException as e:
+            raise api_error(e) from e
+        return list(result.get("items", []))
 
     async def delete_pod(self, namespace: str, name: str) -> None:
-        try:
-            await self._call(self.core.delete_namespaced_pod, name, namespace, grace_period_seconds=0)
-        except ApiException as e:
-            if _status(e) != 404:
-                raise
+        await self._checked(
+            self.core.delete_namespaced_pod, name, namespace, grace_period_seconds=0, ok=frozenset({404})
+        )
 
     async def read_log(self, namespace: str, pod: str, container: str, *, limit_bytes: int) -> str:
-        """The end of a container's log (tail by lines, then the caller cuts to bytes); '' if unavailable."""
+        """The end of a container's log, bounded in lines *and* bytes; '' if unavailable."""
         try:
             resp = await self._call(
                 self.core.read_namespaced_pod_log,
@@ -176,37 +232,53 @@ class Kube:
                 namespace,
                 container=container,
                 tail_lines=max(20, limit_bytes // 20),
+                limit_bytes=max(1, limit_bytes * 4),  # tail first, then at most this many bytes of it
                 _preload_content=False,
             )
-        except ApiException:
+        except (ApiException, KubeError):
             return ""
         data: bytes = resp.data
         return data.decode(errors="replace")
 
-    # --- Helm release secrets --------------------------------------------------------------------------
+    # --- Helm release secrets and service accounts ------------------------------------------------------
     async def get_secret(self, namespace: str, name: str) -> Body | None:
         try:
             secret: Body = await self._raw(self.core.read_namespaced_secret, name, namespace)
         except ApiException as e:
             if _status(e) == 404:
                 return None
-            raise
+            raise api_error(e) from e
         return secret
 
     async def release_secret_labels(self, namespace: str, release: str) -> list[dict[str, str]]:
         """Labels (owner, name, status, version) of each stored revision of a release. Metadata only."""
-        result = await self._raw(
-            self.core.list_namespaced_secret,
-            namespace,
-            label_selector=f"owner=helm,name={release}",
-            field_selector="type=helm.sh/release.v1",
-        )
+        try:
+            result = await self._raw(
+                self.core.list_namespaced_secret,
+                namespace,
+                label_selector=f"{names.HELM_OWNER_LABEL}={names.HELM_OWNER},{names.HELM_NAME_LABEL}={release}",
+                field_selector=f"type={names.HELM_SECRET_TYPE}",
+            )
+        except ApiException as e:
+            raise api_error(e) from e
         return [dict(s["metadata"].get("labels") or {}) for s in result.get("items", [])]
 
     async def count_release_secrets(self, namespace: str, release: str) -> int:
         """How many revisions of a release are still installed (0 = uninstalled)."""
         labels = await self.release_secret_labels(namespace, release)
         return sum(1 for lab in labels if lab.get("status") not in ("uninstalled", "uninstalling"))
+
+    async def list_test_accounts(self, namespace: str) -> frozenset[str]:
+        """ServiceAccounts a namespace admin marked for tests (label helm-e2e.dev/test-account=true)."""
+        try:
+            result = await self._raw(
+                self.core.list_namespaced_service_account,
+                namespace,
+                label_selector=f"{names.TEST_ACCOUNT_LABEL}=true",
+            )
+        except ApiException as e:
+            raise api_error(e) from e
+        return frozenset(str(a["metadata"]["name"]) for a in result.get("items", []))
 
     # --- Events --------------------------------------------------------------------------------------------
     async def post_event(self, ref: ObjectRef, *, type: str, reason: str, message: str) -> None:
@@ -225,11 +297,13 @@ class Kube:
             "type": type,
             "reason": reason,
             "message": message[:1024],
-            "source": {"component": "helm-e2e"},
-            "reportingComponent": "helm-e2e",
+            "source": {"component": names.COMPONENT},
+            "reportingComponent": names.COMPONENT,
             "firstTimestamp": now.isoformat(),
             "lastTimestamp": now.isoformat(),
             "count": 1,
         }
-        with contextlib.suppress(ApiException):  # an Event is best effort; the status carries the same facts
+        try:  # an Event is best effort; the status carries the same facts
             await self._call(self.core.create_namespaced_event, ref.namespace, body)
+        except (ApiException, KubeError):
+            return

@@ -21,6 +21,12 @@ EMAILS = Counter("helm_e2e_emails_total", "Report e-mails by result", ["result"]
 RELEASE_DECODE_ERRORS = Counter(
     "helm_e2e_release_decode_errors_total", "Helm release secrets that could not be decoded"
 )
+RECONCILE_ERRORS = Counter(
+    "helm_e2e_reconcile_errors_total", "Reconcile passes that raised, by error type", ["error"]
+)
+CREATE_REFUSED = Counter(
+    "helm_e2e_create_refused_total", "Test objects the API refused to create, by the API's reason", ["reason"]
+)
 WATCH_RESTARTS = Counter("helm_e2e_watch_restarts_total", "Operator (re)starts of the Helm release watch")
 
 

@@ -34,6 +34,7 @@ class RunPhase(StrEnum):
     ERROR = "Error"
     CANCELLED = "Cancelled"
     SUPERSEDED = "Superseded"
+    NO_TESTS = "NoTests"  # the revision was seen and has nothing to run: `helm-e2e wait` returns at once
 
     @property
     def is_final(self) -> bool:

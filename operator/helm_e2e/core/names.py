@@ -25,7 +25,7 @@ HELM_OWNER: Final = "helm"
 HELM_NAME_LABEL: Final = "name"
 HELM_STATUS_LABEL: Final = "status"
 HELM_VERSION_LABEL: Final = "version"
-HELM_SECRET_PREFIX: Final = "sh.helm.release.v1."
+HELM_SECRET_PREFIX: Final = "sh.helm.release.v1."  # noqa: S105 - a name prefix, not a password
 HOOK_ANNOTATION: Final = "helm.sh/hook"
 HOOK_WEIGHT_ANNOTATION: Final = "helm.sh/hook-weight"
 HOOK_DELETE_POLICY_ANNOTATION: Final = "helm.sh/hook-delete-policy"
@@ -40,6 +40,7 @@ TEST_LABEL: Final = f"{GROUP}/test"
 SOURCE_ANNOTATION: Final = f"{GROUP}/source"
 TIMEOUT_ANNOTATION: Final = f"{GROUP}/timeout-seconds"
 MANAGED_BY_SELECTOR: Final = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+TEST_ACCOUNT_LABEL: Final = f"{GROUP}/test-account"  # set by a namespace admin on accounts tests may use
 
 # --- E2ERun conditions ----------------------------------------------------------------------------------
 COND_COMPLETE: Final = "Complete"

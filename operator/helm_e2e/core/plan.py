@@ -21,12 +21,13 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import SuiteInvalid
+from . import names
 from .models import Hook, Release, ReleaseRef, ReportSpec, Run, RunSpec, Suite, SuiteSpec, TestSource
 from .naming import MAX_NAME, build_pod_name, label_value, sanitize_test_name
 from .release import resolve_image_tag
 
 TEST_HOOK_EVENTS = frozenset({"test", "test-success"})  # test-success: Helm 2's name, still accepted
-TIMEOUT_ANNOTATION = "helm-e2e.dev/timeout-seconds"
+TIMEOUT_ANNOTATION = names.TIMEOUT_ANNOTATION
 MAX_TEMPLATE_DEPTH = 64  # nesting of a suite's pod template; deeper is refused, not recursed into
 MAX_REPEAT = 100_000  # longest string/list a template may build with `*` (as jinja2's MAX_RANGE)
 MAX_EXPONENT = 1_024
@@ -58,6 +59,7 @@ class PlannedTest(BaseModel):
     pod_spec: dict[str, Any]
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    policy_violation: str = ""  # non-empty: the pod policy forbids this pod (never created; the test errors)
 
 
 class SuiteProblem(BaseModel):
@@ -367,11 +369,11 @@ def build_pod_manifest(*, run: Run, test: PlannedTest) -> dict[str, Any]:
     ref = run.spec.release
     labels = {
         **test.labels,
-        "app.kubernetes.io/managed-by": "helm-e2e",
-        "helm-e2e.dev/run": label_value(run.name),
-        "helm-e2e.dev/release": label_value(ref.name),
-        "helm-e2e.dev/revision": str(ref.revision),
-        "helm-e2e.dev/test": label_value(test.name),
+        names.MANAGED_BY_LABEL: names.MANAGED_BY,
+        names.RUN_LABEL: label_value(run.name),
+        names.RELEASE_LABEL: label_value(ref.name),
+        names.REVISION_LABEL: str(ref.revision),
+        names.TEST_LABEL: label_value(test.name),
     }
     return {
         "apiVersion": "v1",
@@ -380,11 +382,11 @@ def build_pod_manifest(*, run: Run, test: PlannedTest) -> dict[str, Any]:
             "name": build_pod_name(run.name, test.name),
             "namespace": run.namespace,
             "labels": labels,
-            "annotations": {**test.annotations, "helm-e2e.dev/source": test.source},
+            "annotations": {**test.annotations, names.SOURCE_ANNOTATION: test.source},
             "ownerReferences": [
                 {
-                    "apiVersion": "helm-e2e.dev/v1alpha1",
-                    "kind": "E2ERun",
+                    "apiVersion": names.API_VERSION,
+                    "kind": names.RUN_KIND,
                     "name": run.name,
                     "uid": run.uid,
                     "controller": True,

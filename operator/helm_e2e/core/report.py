@@ -26,6 +26,7 @@ PHASE_COLORS = {
     "Error": "#bc4c00",
     "Cancelled": "#57606a",
     "Superseded": "#57606a",
+    "NoTests": "#57606a",
     "Running": "#0969da",
     "Pending": "#57606a",
 }
@@ -82,14 +83,14 @@ def decide_recipients(run: Run, *, mail_to: Sequence[str]) -> list[str]:
     return recipients
 
 
-def decide_mail(
-    run: Run, *, mail_to: Sequence[str], report_cancelled: bool, enabled: bool = True
-) -> MailDecision:
+def decide_mail(run: Run, *, mail_to: Sequence[str], report_cancelled: bool, enabled: bool) -> MailDecision:
     """Whether the report of a run goes out, to whom, and why (the reason becomes the EmailSent condition)."""
     recipients = decide_recipients(run, mail_to=mail_to)
     phase = run.status.phase
     if not phase.is_final:
         reason = "NotFinished"
+    elif phase == RunPhase.NO_TESTS:
+        reason = "NoTests"
     elif not enabled:
         reason = "Disabled"
     elif phase in (RunPhase.CANCELLED, RunPhase.SUPERSEDED) and not report_cancelled:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import names
 from .models import (
     Condition,
     PytestSummary,
@@ -126,7 +127,7 @@ def result_from_pod(test: TestSource, pod: Pod | None, *, pod_name: str, log_tai
         init_name, init_term = init_failure
         result.phase = TestPhase.ERROR
         result.exit_code = int(init_term.get("exitCode", 1))
-        result.reason = "InitContainerFailed"
+        result.reason = names.REASON_INIT_FAILED
         result.message = _truncate(
             f"init container {init_name}: {init_term.get('message', '')}".strip(), MESSAGE_LIMIT
         )
@@ -222,7 +223,7 @@ def _final_conditions(status: RunStatus, *, now: datetime) -> list[Condition]:
     conds = set_condition(
         status.conditions,
         Condition(
-            type="Complete",
+            type=names.COND_COMPLETE,
             status="True",
             reason=status.phase.value,
             message=_summary_text(status),
@@ -232,7 +233,7 @@ def _final_conditions(status: RunStatus, *, now: datetime) -> list[Condition]:
     return set_condition(
         conds,
         Condition(
-            type="Succeeded",
+            type=names.COND_SUCCEEDED,
             status="True" if succeeded else "False",
             reason=status.phase.value,
             message=_summary_text(status),
@@ -263,9 +264,13 @@ def decide_next_step(
     pod_names: Mapping[str, str],
     logs: Mapping[str, str],
     now: datetime,
-    lost: Mapping[str, str] | None = None,
+    unrunnable: Mapping[str, tuple[str, str]] | None = None,
 ) -> Step:
-    """Decide the next state of an active run from its pods. Final runs are returned unchanged."""
+    """Decide the next state of an active run from its pods. Final runs are returned unchanged.
+
+    `unrunnable` maps tests that have no pod and never will to (reason, message): the API refused the pod,
+    the pod policy forbids it, or it can no longer be planned. They end `Error` at once.
+    """
     old = run.status
     if old.phase.is_final:
         return Step(status=old)
@@ -282,10 +287,10 @@ def decide_next_step(
         pod = pods.get(test.name)
         result = result_from_pod(test, pod, pod_name=pod_names[test.name], log_tail=logs.get(test.name, ""))
         if pod is None and prev is not None and prev.phase == TestPhase.RUNNING:
-            result.phase, result.reason = TestPhase.ERROR, "PodLost"
+            result.phase, result.reason = TestPhase.ERROR, names.REASON_POD_LOST
             result.message = "the test pod disappeared before it finished"
-        elif pod is None and lost and test.name in lost:  # its pod can no longer be built
-            result.phase, result.reason, result.message = TestPhase.ERROR, "NotPlanned", lost[test.name]
+        elif pod is None and unrunnable and test.name in unrunnable:
+            result.phase, (result.reason, result.message) = TestPhase.ERROR, unrunnable[test.name]
             result.completed_at = now
         elif pod is None:
             step.create_tests.append(test.name)
@@ -293,7 +298,7 @@ def decide_next_step(
             limit = (result.started_at or started) + timedelta(seconds=test.timeout_seconds)
             if now >= deadline or now >= limit:
                 why = "run deadline" if now >= deadline else f"timeout of {test.timeout_seconds}s"
-                result.phase, result.reason = TestPhase.ERROR, "Timeout"
+                result.phase, result.reason = TestPhase.ERROR, names.REASON_TIMEOUT
                 result.message = f"test did not finish within the {why}"
                 result.completed_at = now
                 if pod is not None:
@@ -311,29 +316,29 @@ def decide_next_step(
         ):
             step.delete_pods.append(pod_names[test.name])
         if result.phase == TestPhase.FAILED or result.phase == TestPhase.ERROR:
-            step.events.append(RunEvent("Warning", "TestFailed", _describe(result)))
+            step.events.append(RunEvent("Warning", names.EVENT_TEST_FAILED, _describe(result)))
         results.append(result)
 
     status = old.model_copy(deep=True)
     status.tests = results
     status.summary = summarize(results)
-    status.phase = run_phase(results) if results else RunPhase.SUCCEEDED
+    status.phase = run_phase(results) if results else RunPhase.NO_TESTS
     if old.phase == RunPhase.PENDING:
         status.started_at = started
-        step.events.insert(0, RunEvent("Normal", "Started", f"running {len(results)} test(s)"))
+        step.events.insert(0, RunEvent("Normal", names.EVENT_STARTED, f"running {len(results)} test(s)"))
     if status.phase.is_final:
         status.completed_at = now
         status.conditions = _final_conditions(status, now=now)
         status.message = _summary_text(status)
         kind = "Normal" if status.phase == RunPhase.SUCCEEDED else "Warning"
-        step.events.append(RunEvent(kind, "Completed", f"{status.phase.value}: {status.message}"))
+        step.events.append(RunEvent(kind, names.EVENT_COMPLETED, f"{status.phase.value}: {status.message}"))
     else:
         status.conditions = set_condition(
             status.conditions,
             Condition(
-                type="Complete",
+                type=names.COND_COMPLETE,
                 status="False",
-                reason="Running",
+                reason=names.REASON_RUNNING,
                 message="tests are running",
                 last_transition_time=now,
             ),

@@ -5,23 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from . import names
 from .models import Run, RunSpec, RunStatus
-
-API_VERSION = "helm-e2e.dev/v1alpha1"
+from .naming import label_value
 
 
 def build_run_body(spec: RunSpec, *, name: str, namespace: str) -> dict[str, Any]:
     release = spec.release
     return {
-        "apiVersion": API_VERSION,
-        "kind": "E2ERun",
+        "apiVersion": names.API_VERSION,
+        "kind": names.RUN_KIND,
         "metadata": {
             "name": name,
             "namespace": namespace,
             "labels": {
-                "app.kubernetes.io/managed-by": "helm-e2e",
-                "helm-e2e.dev/release": release.name[:63],
-                "helm-e2e.dev/revision": str(release.revision),
+                names.MANAGED_BY_LABEL: names.MANAGED_BY,
+                names.RELEASE_LABEL: label_value(release.name),
+                names.REVISION_LABEL: str(release.revision),
             },
         },
         "spec": spec.model_dump(by_alias=True, exclude_none=True, mode="json"),

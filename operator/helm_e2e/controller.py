@@ -15,8 +15,9 @@ import structlog
 
 from . import errors
 from .adapters import metrics
-from .adapters.kube import Kube, ObjectRef, Patched
+from .adapters.kube import ObjectRef, Patched
 from .adapters.mail import send_email
+from .adapters.port import KubePort
 from .config import Settings
 from .core import intake, lifecycle, names
 from .core import plan as planning
@@ -53,7 +54,7 @@ def build_policy(settings: Settings) -> lifecycle.Policy:
 
 class Controller:
     def __init__(
-        self, *, settings: Settings, kube: Kube, clock: Callable[[], datetime] | None = None
+        self, *, settings: Settings, kube: KubePort, clock: Callable[[], datetime] | None = None
     ) -> None:
         self.settings = settings
         self.kube = kube

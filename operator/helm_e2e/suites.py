@@ -8,7 +8,8 @@ from typing import Any
 
 import structlog
 
-from .adapters.kube import Kube, ObjectRef
+from .adapters.kube import ObjectRef
+from .adapters.port import KubePort
 from .core import names
 from .core import plan as planning
 from .core.models import Suite
@@ -25,7 +26,7 @@ def _valid_condition(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 async def _set_valid(
-    kube: Kube, suite: Suite, *, valid: bool, reason: str, message: str, now: datetime, uid: str = ""
+    kube: KubePort, suite: Suite, *, valid: bool, reason: str, message: str, now: datetime, uid: str = ""
 ) -> None:
     status = {
         "observedGeneration": suite.generation,
@@ -55,7 +56,7 @@ async def _set_valid(
         )
 
 
-async def on_suite_event(kube: Kube, body: Mapping[str, Any], *, now: datetime) -> None:
+async def on_suite_event(kube: KubePort, body: Mapping[str, Any], *, now: datetime) -> None:
     """Schema-check a suite when it changes. Template errors are only known when a run is planned."""
     meta = body.get("metadata", {})
     suite = Suite(
@@ -89,7 +90,7 @@ async def on_suite_event(kube: Kube, body: Mapping[str, Any], *, now: datetime) 
 
 
 async def record_suite_problems(
-    kube: Kube, suites: Sequence[Suite], plan: planning.Plan, *, now: datetime
+    kube: KubePort, suites: Sequence[Suite], plan: planning.Plan, *, now: datetime
 ) -> None:
     """After planning: Valid=False (+ Event) for suites that failed to render, Valid=True for suites used."""
     problems = {p.suite: p.message for p in plan.problems}

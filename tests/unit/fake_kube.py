@@ -1,0 +1,153 @@
+"""An in-memory implementation of `helm_e2e.adapters.port.KubePort` for executor tests.
+
+It keeps objects as the API would (resourceVersion bumped on every write, status patches with a
+precondition conflict when stale) and records every effect, so tests assert on what was done. It is a
+fake of our own adapter interface, not of the Kubernetes API.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from helm_e2e.adapters.kube import Body, ObjectRef, Patched
+from helm_e2e.core import names
+from helm_e2e.errors import ApiRefused
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.runs: dict[tuple[str, str], Body] = {}
+        self.pods: dict[tuple[str, str], Body] = {}
+        self.secrets: dict[tuple[str, str], Body] = {}
+        self.suites: dict[str, list[Body]] = {}
+        self.accounts: dict[str, frozenset[str]] = {}
+        self.logs: dict[str, str] = {}
+        self.events: list[tuple[str, str, str, str]] = []  # (object name, type, reason, message)
+        self.refuse: dict[str, tuple[int, str, str]] = {}  # pod name → (status, reason, message)
+        self.conflict_next_patch = False
+        self.created_pods: list[str] = []
+        self.deleted_pods: list[str] = []
+        self.status_patches: list[tuple[str, Mapping[str, Any]]] = []
+        self._rv = itertools.count(1)
+
+    def _bump(self, body: Body) -> Body:
+        body.setdefault("metadata", {})["resourceVersion"] = str(next(self._rv))
+        return body
+
+    # --- E2ERuns ---
+    async def create_run(self, body: Body) -> Body | None:
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if key in self.runs:
+            return None
+        stored = self._bump(copy.deepcopy(body))
+        stored["metadata"]["uid"] = f"uid-{key[1]}"
+        self.runs[key] = stored
+        return copy.deepcopy(stored)
+
+    async def get_run(self, namespace: str, name: str) -> Body | None:
+        body = self.runs.get((namespace, name))
+        return copy.deepcopy(body) if body else None
+
+    async def list_runs(self, namespace: str, release: str) -> list[Body]:
+        return [
+            copy.deepcopy(b)
+            for (ns, _), b in sorted(self.runs.items())
+            if ns == namespace and b["spec"]["release"]["name"] == release
+        ]
+
+    async def patch_run_status(
+        self, namespace: str, name: str, status: Mapping[str, Any], *, resource_version: str | None = None
+    ) -> Patched:
+        body = self.runs.get((namespace, name))
+        if body is None:
+            return Patched.GONE
+        stale = resource_version != body["metadata"]["resourceVersion"]
+        if resource_version and (self.conflict_next_patch or stale):  # as the API: no precondition, no 409
+            self.conflict_next_patch = False
+            return Patched.CONFLICT
+        body["status"] = {**body.get("status", {}), **copy.deepcopy(dict(status))}
+        self._bump(body)
+        self.status_patches.append((name, copy.deepcopy(dict(status))))
+        return Patched.APPLIED
+
+    async def delete_run(self, namespace: str, name: str) -> None:
+        self.runs.pop((namespace, name), None)
+
+    # --- E2ESuites ---
+    async def list_suites(self, namespace: str) -> list[Body]:
+        return copy.deepcopy(self.suites.get(namespace, []))
+
+    async def patch_suite_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        for suite in self.suites.get(namespace, []):
+            if suite["metadata"]["name"] == name:
+                suite["status"] = dict(status)
+
+    # --- Pods ---
+    async def create_pod(self, body: Body) -> None:
+        meta = body["metadata"]
+        if meta["name"] in self.refuse:
+            status, reason, message = self.refuse[meta["name"]]
+            raise ApiRefused(message, status=status, reason=reason)
+        key = (meta["namespace"], meta["name"])
+        if key not in self.pods:
+            self.pods[key] = self._bump({**copy.deepcopy(body), "status": {"phase": "Pending"}})
+            self.created_pods.append(meta["name"])
+
+    async def list_run_pods(self, namespace: str, run: str) -> list[Body]:
+        return [
+            copy.deepcopy(p)
+            for (ns, _), p in sorted(self.pods.items())
+            if ns == namespace and p["metadata"]["labels"].get(names.RUN_LABEL) == run
+        ]
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        if self.pods.pop((namespace, name), None) is not None:
+            self.deleted_pods.append(name)
+
+    async def read_log(self, namespace: str, pod: str, container: str, *, limit_bytes: int) -> str:
+        return self.logs.get(pod, "")[-limit_bytes * 4 :]
+
+    # --- secrets, accounts, events ---
+    async def get_secret(self, namespace: str, name: str) -> Body | None:
+        secret = self.secrets.get((namespace, name))
+        return copy.deepcopy(secret) if secret else None
+
+    async def release_secret_labels(self, namespace: str, release: str) -> list[dict[str, str]]:
+        return [
+            dict(s["metadata"].get("labels") or {})
+            for (ns, _), s in self.secrets.items()
+            if ns == namespace and (s["metadata"].get("labels") or {}).get("name") == release
+        ]
+
+    async def count_release_secrets(self, namespace: str, release: str) -> int:
+        labels = await self.release_secret_labels(namespace, release)
+        return sum(1 for lab in labels if lab.get("status") not in ("uninstalled", "uninstalling"))
+
+    async def list_test_accounts(self, namespace: str) -> frozenset[str]:
+        return self.accounts.get(namespace, frozenset())
+
+    async def post_event(self, ref: ObjectRef, *, type: str, reason: str, message: str) -> None:
+        self.events.append((ref.name, type, reason, message))
+
+    # --- what tests do to the world ---
+    def finish_pod(self, namespace: str, name: str, *, exit_code: int) -> None:
+        pod = self.pods[(namespace, name)]
+        phase = "Succeeded" if exit_code == 0 else "Failed"
+        terminated = {
+            "exitCode": exit_code,
+            "reason": "Completed" if exit_code == 0 else "Error",
+            "startedAt": "2026-11-25T10:05:01Z",
+            "finishedAt": "2026-11-25T10:05:03Z",
+        }
+        pod["status"] = {
+            "phase": phase,
+            "startTime": "2026-11-25T10:05:01Z",
+            "containerStatuses": [{"name": "t", "state": {"terminated": terminated}}],
+        }
+        self._bump(pod)
+
+    def reasons(self) -> list[str]:
+        return [reason for _, _, reason, _ in self.events]

@@ -1,0 +1,307 @@
+"""The executor (controller.py) driven through an in-memory fake of the Kube port.
+
+Each test plays a release secret into the controller, moves the world (pods finish, pods vanish, the API
+refuses, the operator dies) and asserts on what the executor did: runs, pods, status, Events.
+"""
+
+from __future__ import annotations
+
+import inspect
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fake_kube import FakeKube
+from helm_encoding import helm_release_doc, helm_secret
+
+from helm_e2e.adapters.kube import Kube
+from helm_e2e.adapters.port import KubePort
+from helm_e2e.config import Settings
+from helm_e2e.controller import MAX_RECONCILE_FAILURES, Controller
+from helm_e2e.core import names
+from helm_e2e.core.models import RunPhase, TestPhase
+
+NOW = datetime(2026, 11, 25, 10, 5, 10, tzinfo=UTC)
+NS, RUN = "shop", "web-1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def passing_hook(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": "Pod",
+        "path": f"web/templates/{name}.yaml",
+        "events": ["test"],
+        "manifest": f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n"
+        "spec:\n  containers:\n  - name: t\n    image: busybox\n",
+    }
+
+
+def deployed_secret(revision: int = 1, hooks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    doc = helm_release_doc(revision=revision)
+    if hooks is not None:
+        doc["hooks"] = hooks
+    secret = helm_secret(doc, name=f"sh.helm.release.v1.web.v{revision}")
+    secret["metadata"]["labels"] = {
+        "owner": "helm",
+        "name": "web",
+        "status": "deployed",
+        "version": str(revision),
+    }
+    return secret
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    return FakeKube()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_controller(kube: FakeKube, clock: Clock, **settings: Any) -> Controller:
+    base: dict[str, Any] = {"smtp_host": "", "pod_ttl_seconds": 60, "resync_seconds": 5}
+    return Controller(settings=Settings(**{**base, **settings}), kube=kube, clock=clock)
+
+
+async def deploy(controller: Controller, kube: FakeKube, secret: dict[str, Any]) -> None:
+    meta = secret["metadata"]
+    kube.secrets[(meta["namespace"], meta["name"])] = secret
+    await controller.on_release_secret("ADDED", secret)
+
+
+def status(kube: FakeKube, name: str = RUN) -> dict[str, Any]:
+    return dict(kube.runs[(NS, name)].get("status") or {})
+
+
+def test_the_fake_has_exactly_the_ports_methods_with_the_same_signatures() -> None:
+    port = {n for n, _ in inspect.getmembers(KubePort, inspect.isfunction) if not n.startswith("_")}
+    for impl in (Kube, FakeKube):
+        for name in port:
+            assert inspect.signature(getattr(impl, name)) == inspect.signature(getattr(KubePort, name)), name
+
+
+async def test_a_deployed_revision_gets_a_run_whose_pods_are_created_by_the_reconcile(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke"), passing_hook("api")]))
+    assert list(kube.runs) == [(NS, RUN)]
+    assert kube.created_pods == []  # intake decides the run; the reconcile creates its pods
+    await controller.reconcile((NS, RUN))
+    assert sorted(kube.created_pods) == ["web-1-api", "web-1-smoke"]
+    assert status(kube)["phase"] == "Running"
+    assert kube.reasons()[:2] == [names.EVENT_PLANNED, names.EVENT_STARTED]
+
+
+async def test_a_run_finishes_and_its_report_outbox_and_pod_ttl_complete(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    await controller.reconcile((NS, RUN))
+    kube.finish_pod(NS, "web-1-smoke", exit_code=0)
+    kube.logs["web-1-smoke"] = "all good\n"
+    assert await controller.reconcile((NS, RUN)) == 0.0
+    st = status(kube)
+    assert st["phase"] == "Succeeded"
+    assert st["tests"][0]["logTail"] == "all good\n"
+    await controller.reconcile((NS, RUN))  # the outbox: SMTP off → Disabled, recorded once
+    email = {c["type"]: c for c in status(kube)["conditions"]}[names.COND_EMAIL_SENT]
+    assert (email["status"], email["reason"]) == ("False", names.MAIL_DISABLED)
+    wait = await controller.reconcile((NS, RUN))
+    assert wait is not None
+    assert 0 < wait <= 60
+    clock.now += timedelta(seconds=61)
+    await controller.reconcile((NS, RUN))
+    assert kube.deleted_pods == ["web-1-smoke"]
+    assert "podsDeletedAt" in status(kube)
+    assert await controller.reconcile((NS, RUN)) is None  # nothing left to do
+
+
+async def test_a_pod_lost_while_running_is_an_error_not_a_timeout(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    await controller.reconcile((NS, RUN))
+    kube.pods[(NS, "web-1-smoke")]["status"] = {"phase": "Running"}
+    await controller.reconcile((NS, RUN))
+    await kube.delete_pod(NS, "web-1-smoke")
+    await controller.reconcile((NS, RUN))
+    test = status(kube)["tests"][0]
+    assert (test["phase"], test["reason"]) == ("Error", names.REASON_POD_LOST)
+
+
+async def test_a_pod_missing_after_a_restart_is_planned_again_from_the_release_secret(
+    kube: FakeKube, clock: Clock
+) -> None:
+    first = make_controller(kube, clock)
+    await deploy(first, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    # kill -9 here: the run exists, its plan died with the process, no pod was created
+    second = make_controller(kube, clock)
+    await second.reconcile((NS, RUN))
+    assert kube.created_pods == ["web-1-smoke"]
+    await second.reconcile((NS, RUN))
+    assert kube.created_pods == ["web-1-smoke"]  # never twice
+
+
+async def test_a_missing_pod_whose_secret_is_gone_ends_not_planned(kube: FakeKube, clock: Clock) -> None:
+    first = make_controller(kube, clock)
+    await deploy(first, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    kube.secrets.clear()
+    second = make_controller(kube, clock)
+    await second.reconcile((NS, RUN))
+    test = status(kube)["tests"][0]
+    assert (test["phase"], test["reason"]) == ("Error", names.REASON_NOT_PLANNED)
+    assert status(kube)["phase"] == "Error"
+
+
+async def test_a_pod_the_api_refuses_ends_that_test_error_and_the_run_goes_on(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    kube.refuse["web-1-smoke"] = (403, "Forbidden", 'serviceaccount "web-test" not found')
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke"), passing_hook("api")]))
+    await controller.reconcile((NS, RUN))
+    tests = {t["name"]: t for t in status(kube)["tests"]}
+    assert (tests["smoke"]["phase"], tests["smoke"]["reason"]) == ("Error", "Forbidden")
+    assert "serviceaccount" in tests["smoke"]["message"]
+    assert tests["api"]["phase"] == "Pending"
+    assert kube.created_pods == ["web-1-api"]
+    assert names.EVENT_TEST_FAILED in kube.reasons()
+    kube.finish_pod(NS, "web-1-api", exit_code=0)
+    await controller.reconcile((NS, RUN))
+    assert status(kube)["phase"] == "Error"  # the run ends: no hang on the refused test
+
+
+async def test_a_status_conflict_stops_the_pass_before_events_and_deletes(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    await controller.reconcile((NS, RUN))
+    events_before = len(kube.events)
+    kube.finish_pod(NS, "web-1-smoke", exit_code=1)
+    kube.conflict_next_patch = True
+    assert await controller.reconcile((NS, RUN)) == 0.2
+    assert len(kube.events) == events_before
+    assert status(kube)["phase"] == "Running"
+    await controller.reconcile((NS, RUN))
+    assert status(kube)["phase"] == "Failed"
+
+
+async def test_a_newer_revision_supersedes_the_active_run_and_its_pods_go(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(1, hooks=[passing_hook("smoke")]))
+    await controller.reconcile((NS, RUN))
+    await deploy(controller, kube, deployed_secret(2, hooks=[passing_hook("smoke")]))
+    assert status(kube)["phase"] == "Superseded"
+    await controller.reconcile((NS, RUN))
+    assert "web-1-smoke" in kube.deleted_pods  # deleted after the status that explains it
+
+
+async def test_a_release_without_tests_gets_a_no_tests_run_at_once(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[]))
+    await controller.reconcile((NS, RUN))
+    assert status(kube)["phase"] == RunPhase.NO_TESTS.value
+    await controller.reconcile((NS, RUN))
+    email = {c["type"]: c for c in status(kube)["conditions"]}[names.COND_EMAIL_SENT]
+    assert email["reason"] == "NoTests"
+
+
+async def test_a_run_whose_reconcile_keeps_raising_ends_error_with_the_exception_type(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+
+    async def broken(namespace: str, run: str) -> list[dict[str, Any]]:
+        raise KeyError("metadata")
+
+    monkeypatch.setattr(kube, "list_run_pods", broken)
+    delays = [await controller.reconcile((NS, RUN)) for _ in range(MAX_RECONCILE_FAILURES)]
+    assert delays[:3] == [2.0, 4.0, 8.0]  # backoff, not a fixed 10 s loop
+    st = status(kube)
+    assert (st["phase"], st["tests"][0]["reason"]) == ("Error", names.REASON_RECONCILE_FAILED)
+    assert "KeyError" in st["message"]
+
+
+async def test_a_crash_while_sending_sends_again_with_the_same_message_id(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+
+    async def fake_send(message: Any, *, settings: Settings) -> None:
+        sent.append(str(message["Message-ID"]))
+
+    monkeypatch.setattr("helm_e2e.controller.send_email", fake_send)
+    controller = make_controller(kube, clock, smtp_host="mail", mail_to="ops@example.com")
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    await controller.reconcile((NS, RUN))
+    kube.finish_pod(NS, "web-1-smoke", exit_code=0)
+    await controller.reconcile((NS, RUN))
+    await controller.reconcile((NS, RUN))  # records the intent: Sending
+    email = {c["type"]: c for c in status(kube)["conditions"]}[names.COND_EMAIL_SENT]
+    assert email["reason"] == names.MAIL_SENDING
+    assert sent == []
+    # kill -9 after the intent; a new operator finds Sending and sends
+    restarted = make_controller(kube, clock, smtp_host="mail", mail_to="ops@example.com")
+    await restarted.reconcile((NS, RUN))
+    assert len(sent) == 1
+    email = {c["type"]: c for c in status(kube)["conditions"]}[names.COND_EMAIL_SENT]
+    assert email["reason"] == names.MAIL_SENT
+    await restarted.reconcile((NS, RUN))
+    assert len(sent) == 1  # recorded: never again
+
+
+async def test_a_conflict_right_after_a_send_never_sends_twice(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+
+    async def fake_send(message: Any, *, settings: Settings) -> None:
+        sent.append(str(message["Message-ID"]))
+        kube.conflict_next_patch = True  # someone wrote the run meanwhile
+
+    monkeypatch.setattr("helm_e2e.controller.send_email", fake_send)
+    controller = make_controller(kube, clock, smtp_host="mail", mail_to="ops@example.com")
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    await controller.reconcile((NS, RUN))
+    kube.finish_pod(NS, "web-1-smoke", exit_code=0)
+    for _ in range(4):
+        await controller.reconcile((NS, RUN))
+    assert len(sent) == 1
+
+
+async def test_history_beyond_the_limit_is_pruned_when_a_run_completes(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock, history_limit=2)
+    for revision in (1, 2, 3):
+        await deploy(controller, kube, deployed_secret(revision, hooks=[passing_hook("smoke")]))
+        name = f"web-{revision}"
+        await controller.reconcile((NS, name))
+        kube.finish_pod(NS, f"{name}-smoke", exit_code=0)
+        await controller.reconcile((NS, name))
+    assert sorted(n for _, n in kube.runs) == ["web-2", "web-3"]
+
+
+async def test_a_pod_that_violates_the_policy_is_never_created(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    plan = controller._plans[(NS, RUN)]
+    plan.tests[0].policy_violation = "spec.hostNetwork: host namespaces are not allowed"
+    await controller.reconcile((NS, RUN))
+    assert kube.created_pods == []
+    test = status(kube)["tests"][0]
+    assert (test["phase"], test["reason"]) == (TestPhase.ERROR.value, names.REASON_POLICY_VIOLATION)
+    assert "spec.hostNetwork" in test["message"]

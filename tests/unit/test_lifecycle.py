@@ -1,0 +1,228 @@
+"""The pure lifecycle decision: a table over observations, and properties over any mix of pod states."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helm_e2e.core import lifecycle, names
+from helm_e2e.core.lifecycle import (
+    CreatePod,
+    DeletePods,
+    FetchLogs,
+    FetchPlan,
+    Observed,
+    PatchStatus,
+    Policy,
+    PostEvent,
+    PruneHistory,
+    Requeue,
+    SendReport,
+    decide_outbox,
+    decide_prune,
+    decide_run,
+)
+from helm_e2e.core.models import (
+    Condition,
+    ReleaseRef,
+    ReportSpec,
+    Run,
+    RunPhase,
+    RunSpec,
+    RunStatus,
+    TestPhase,
+    TestSource,
+    Trigger,
+)
+from helm_e2e.core.plan import PlannedTest
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+POLICY = Policy(
+    resync_seconds=5,
+    pod_ttl_seconds=60,
+    mail_to=("ops@example.com",),
+    report_cancelled=True,
+    smtp_enabled=True,
+    mail_retry_base_seconds=2,
+)
+
+
+def make_run(*tests: str, status: RunStatus | None = None, revision: int = 2, name: str = "") -> Run:
+    ref = ReleaseRef(
+        name="web", namespace="shop", revision=revision, chart="c", chart_version="1", trigger=Trigger.UPGRADE
+    )
+    spec = RunSpec(
+        release=ref,
+        tests=[TestSource(name=t, source="hook", timeout_seconds=600) for t in tests],
+        report=ReportSpec(),
+    )
+    return Run(
+        name=name or f"web-{revision}", namespace="shop", uid="u", spec=spec, status=status or RunStatus()
+    )
+
+
+def pod(test: str, phase: str, exit_code: int | None = None) -> dict[str, Any]:
+    status: dict[str, Any] = {"phase": phase, "startTime": T0.isoformat()}
+    if exit_code is not None:
+        term = {"exitCode": exit_code, "startedAt": T0.isoformat(), "finishedAt": T0.isoformat()}
+        status["containerStatuses"] = [{"name": "t", "state": {"terminated": term}}]
+    return {"metadata": {"name": f"web-2-{test}", "labels": {names.TEST_LABEL: test}}, "status": status}
+
+
+def planned(name: str, violation: str = "") -> PlannedTest:
+    spec = {"containers": [{"name": "t", "image": "busybox"}]}
+    return PlannedTest(
+        name=name, source="hook", timeout_seconds=600, pod_spec=spec, policy_violation=violation
+    )
+
+
+def kinds(actions: list[lifecycle.Action]) -> list[str]:
+    return [type(a).__name__ for a in actions]
+
+
+def test_an_active_run_asks_for_log_tails_and_a_plan_before_deciding() -> None:
+    run = make_run("a", "b")
+    actions = decide_run(run, Observed(now=T0, pods={"a": pod("a", "Failed", 1)}), POLICY)
+    assert actions == [FetchLogs(("a",)), FetchPlan(("b",))]
+
+
+def test_actions_come_in_order_create_patch_events_then_requeue() -> None:
+    run = make_run("a", "b")
+    observed = Observed(now=T0, pods={"a": pod("a", "Running")}, logs={}, plan={"b": planned("b")})
+    actions = decide_run(run, observed, POLICY)
+    assert kinds(actions) == ["CreatePod", "PatchStatus", "PostEvent", "Requeue"]
+    create = actions[0]
+    assert isinstance(create, CreatePod)
+    assert create.body["metadata"]["name"] == "web-2-b"
+    assert actions[-1] == Requeue(5)
+
+
+def test_a_timed_out_pod_is_deleted_only_after_the_status_that_explains_it() -> None:
+    running = RunStatus(phase=RunPhase.RUNNING, started_at=T0)
+    run = make_run("a", status=running)
+    observed = Observed(now=T0 + timedelta(seconds=601), pods={"a": pod("a", "Running")}, logs={}, plan={})
+    actions = decide_run(run, observed, POLICY)
+    assert kinds(actions).index("PatchStatus") < kinds(actions).index("DeletePods")
+    assert actions[-2:] == [PruneHistory("web"), Requeue(0.0)]
+
+
+@pytest.mark.parametrize(
+    ("missing_reason", "expected_reason"),
+    [
+        (planned("a", violation="spec.hostNetwork: forbidden"), names.REASON_POLICY_VIOLATION),
+        ("the Helm release secret is gone", names.REASON_NOT_PLANNED),
+    ],
+)
+def test_a_test_that_cannot_get_a_pod_ends_error_with_why(missing_reason: Any, expected_reason: str) -> None:
+    actions = decide_run(
+        make_run("a"), Observed(now=T0, pods={}, logs={}, plan={"a": missing_reason}), POLICY
+    )
+    assert "CreatePod" not in kinds(actions)
+    patch = next(a for a in actions if isinstance(a, PatchStatus))
+    assert (patch.status.tests[0].phase, patch.status.tests[0].reason) == (TestPhase.ERROR, expected_reason)
+
+
+def test_a_refused_test_ends_error_with_the_apis_reason() -> None:
+    observed = Observed(now=T0, pods={}, logs={}, plan={}, refused={"a": ("Forbidden", "quota exceeded")})
+    patch = next(a for a in decide_run(make_run("a"), observed, POLICY) if isinstance(a, PatchStatus))
+    assert (patch.status.tests[0].reason, patch.status.tests[0].message) == ("Forbidden", "quota exceeded")
+    assert patch.status.phase == RunPhase.ERROR
+
+
+def test_a_final_run_deletes_its_unfinished_pods_first() -> None:
+    run = make_run("a", status=RunStatus(phase=RunPhase.SUPERSEDED, completed_at=T0))
+    actions = decide_run(run, Observed(now=T0, pods={"a": pod("a", "Running")}), POLICY)
+    assert actions[0] == DeletePods(("web-2-a",))
+
+
+def email(reason: str) -> Condition:
+    return Condition(type=names.COND_EMAIL_SENT, status="Unknown", reason=reason)
+
+
+@pytest.mark.parametrize(
+    ("phase", "condition", "smtp", "due_in", "expected"),
+    [
+        (RunPhase.FAILED, None, True, None, ["PatchStatus"]),  # record the intent first
+        (RunPhase.FAILED, names.MAIL_SENDING, True, None, ["SendReport"]),
+        (RunPhase.FAILED, names.MAIL_RETRYING, True, 30, ["Requeue"]),  # backing off
+        (RunPhase.FAILED, names.MAIL_RETRYING, True, -1, ["PatchStatus"]),  # due again: intent again
+        (RunPhase.FAILED, names.MAIL_SENT, True, None, []),
+        (RunPhase.FAILED, names.MAIL_FAILED, True, None, []),
+        (RunPhase.FAILED, None, False, None, ["PatchStatus"]),  # Disabled, recorded once
+        (RunPhase.NO_TESTS, None, True, None, ["PatchStatus"]),  # NoTests: nothing to report
+    ],
+)
+def test_the_outbox_decides_one_step_at_a_time(
+    phase: RunPhase, condition: str | None, smtp: bool, due_in: int | None, expected: list[str]
+) -> None:
+    status = RunStatus(
+        phase=phase,
+        completed_at=T0,
+        conditions=[email(condition)] if condition else [],
+        email_next_attempt_at=T0 + timedelta(seconds=due_in) if due_in is not None else None,
+    )
+    policy = Policy(**{**POLICY.__dict__, "smtp_enabled": smtp})
+    actions = decide_outbox(make_run("a", status=status), T0, policy)
+    assert kinds(actions) == expected
+    if expected == ["SendReport"]:
+        assert actions == [SendReport(("ops@example.com",))]
+
+
+def test_a_failed_send_backs_off_and_a_permanent_one_stops() -> None:
+    run = make_run("a", status=RunStatus(phase=RunPhase.FAILED, conditions=[email(names.MAIL_SENDING)]))
+    status, again = lifecycle.record_mail_outcome(run, now=T0, policy=POLICY, recipients=1, error="421 busy")
+    assert (status.email_attempts, again) == (1, 4.0)
+    assert status.email_next_attempt_at == T0 + timedelta(seconds=4)
+    status, again = lifecycle.record_mail_outcome(
+        run, now=T0, policy=POLICY, recipients=1, error="550", permanent=True
+    )
+    assert again is None
+    assert status.conditions[-1].reason == names.MAIL_FAILED
+
+
+def test_pruning_keeps_the_newest_active_and_current_runs() -> None:
+    done = RunStatus(phase=RunPhase.SUCCEEDED)
+    runs = [make_run("a", revision=r, status=done) for r in range(1, 6)]
+    runs.append(make_run("a", revision=0, name="web-0"))  # active: never pruned
+    assert decide_prune(runs, limit=2, keep="web-5") == ["web-3", "web-2", "web-1"]
+    assert decide_prune(runs, limit=2, keep="web-1") == ["web-3", "web-2"]
+
+
+POD_STATES = st.sampled_from([None, ("Pending", None), ("Running", None), ("Succeeded", 0), ("Failed", 1)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(states=st.lists(POD_STATES, min_size=1, max_size=5), elapsed=st.integers(0, 2000))
+def test_any_observation_gives_ordered_actions_and_deciding_again_changes_nothing(
+    states: list[Any], elapsed: int
+) -> None:
+    tests = [f"t{i}" for i in range(len(states))]
+    run = make_run(*tests, status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
+    pods = {t: pod(t, *s) for t, s in zip(tests, states, strict=True) if s is not None}
+    now = T0 + timedelta(seconds=elapsed)
+    observed = Observed(now=now, pods=pods, logs={}, plan={t: planned(t) for t in tests})
+    actions = decide_run(run, observed, POLICY)
+    order = [k for k in kinds(actions) if k != "PostEvent"]
+    assert order == sorted(
+        order, key=["CreatePod", "PatchStatus", "DeletePods", "PruneHistory", "Requeue"].index
+    )
+    created = {a.test for a in actions if isinstance(a, CreatePod)}
+    assert created.isdisjoint(pods)  # never a second pod for a test that has one
+    patch = next((a for a in actions if isinstance(a, PatchStatus)), None)
+    if patch is not None:
+        after = run.model_copy(update={"status": patch.status})
+        again = decide_run(after, Observed(now=now, pods=pods, logs={}, plan=observed.plan), POLICY)
+        if patch.status.phase.is_final:  # only the outbox's own step follows, never the results again
+            assert not any(isinstance(a, PostEvent) for a in again)
+        else:
+            assert not any(isinstance(a, PatchStatus | PostEvent) for a in again)
+
+
+def test_a_final_run_with_no_tests_is_recorded_at_once() -> None:
+    actions = decide_run(make_run(), Observed(now=T0, pods={}, logs={}, plan={}), POLICY)
+    patch = next(a for a in actions if isinstance(a, PatchStatus))
+    assert patch.status.phase == RunPhase.NO_TESTS

@@ -4,7 +4,7 @@ gates on (0 Succeeded, 1 Failed, 2 anything else)."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from helm_e2e.core.models import (
 from helm_e2e.core.runbody import build_run_body, run_from_body, status_body
 
 Body = dict[str, Any]
+UseKube = Callable[["FakeKube"], None]
 FAILING_LOG = "tests/test_api.py ...F.\nFAILED tests/test_api.py::test_checkout - assert 503 == 200\n"
 
 
@@ -250,7 +251,7 @@ def test_logs_of_an_unknown_test_exit_2_and_list_the_tests(capsys: pytest.Captur
 
 
 @pytest.fixture
-def use_kube(monkeypatch: pytest.MonkeyPatch) -> Any:
+def use_kube(monkeypatch: pytest.MonkeyPatch) -> UseKube:
     """Make `main` talk to the given FakeKube instead of building a client from the kubeconfig."""
 
     def use(kube: FakeKube) -> None:
@@ -260,7 +261,7 @@ def use_kube(monkeypatch: pytest.MonkeyPatch) -> Any:
     return use
 
 
-def test_junit_prints_the_run_as_junit_xml(use_kube: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_junit_prints_the_run_as_junit_xml(use_kube: UseKube, capsys: pytest.CaptureFixture[str]) -> None:
     use_kube(FakeKube(runs={("shop", "web-3"): [run_body(RunPhase.FAILED, passed("smoke"), failed("api"))]}))
     assert cli.main(["junit", "web-3", "-n", "shop"]) == cli.EXIT_OK
     suite = ET.fromstring(capsys.readouterr().out.encode())
@@ -273,7 +274,7 @@ def test_junit_prints_the_run_as_junit_xml(use_kube: Any, capsys: pytest.Capture
     assert [case.get("name") for case in suite.iter("testcase")] == ["smoke", "api"]
 
 
-def test_logs_command_prints_one_tests_tail(use_kube: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_logs_command_prints_one_tests_tail(use_kube: UseKube, capsys: pytest.CaptureFixture[str]) -> None:
     use_kube(FakeKube(runs={("shop", "web-3"): [run_body(RunPhase.FAILED, passed("smoke"), failed("api"))]}))
     assert cli.main(["logs", "web-3", "api", "--namespace", "shop"]) == cli.EXIT_OK
     assert capsys.readouterr().out == f"{FAILING_LOG}\n"
@@ -281,7 +282,7 @@ def test_logs_command_prints_one_tests_tail(use_kube: Any, capsys: pytest.Captur
 
 @pytest.mark.parametrize("command", ["junit", "logs"])
 def test_a_missing_run_exits_2_with_its_name(
-    command: str, use_kube: Any, capsys: pytest.CaptureFixture[str]
+    command: str, use_kube: UseKube, capsys: pytest.CaptureFixture[str]
 ) -> None:
     use_kube(FakeKube())
     assert cli.main([command, "web-9", "-n", "shop"]) == cli.EXIT_ERROR
@@ -290,7 +291,7 @@ def test_a_missing_run_exits_2_with_its_name(
 
 @pytest.mark.parametrize("command", [["junit", "web-3"], ["logs", "web-3"], ["wait", "web"]])
 def test_an_api_error_exits_2_with_one_line(
-    command: list[str], use_kube: Any, capsys: pytest.CaptureFixture[str]
+    command: list[str], use_kube: UseKube, capsys: pytest.CaptureFixture[str]
 ) -> None:
     use_kube(FakeKube(error=ConnectionRefusedError("connection refused")))
     assert cli.main([*command, "-n", "shop"]) == cli.EXIT_ERROR
@@ -312,14 +313,14 @@ def test_no_kubeconfig_exits_2_with_one_line(
     ("phase", "code"), [(RunPhase.SUCCEEDED, 0), (RunPhase.FAILED, 1), (RunPhase.ERROR, 2)]
 )
 def test_the_wait_command_exits_with_the_runs_code(
-    phase: RunPhase, code: int, use_kube: Any, capsys: pytest.CaptureFixture[str]
+    phase: RunPhase, code: int, use_kube: UseKube, capsys: pytest.CaptureFixture[str]
 ) -> None:
     use_kube(FakeKube(runs={("shop", "web-3"): [run_body(phase, passed("smoke"))]}))
     assert cli.main(["wait", "web", "--revision", "3", "-n", "shop", "--interval", "0"]) == code
 
 
 def test_the_namespace_defaults_to_the_kubeconfig_contexts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_kube: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_kube: UseKube, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text(
@@ -340,7 +341,7 @@ def test_the_namespace_defaults_to_the_kubeconfig_contexts(
 
 
 def test_without_a_kubeconfig_the_namespace_is_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_kube: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_kube: UseKube, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(tmp_path / "absent"))
     use_kube(FakeKube())

@@ -120,9 +120,11 @@ async def wait_for_run(
     name = build_run_name(release, revision)
     print(f"waiting for E2ERun {namespace}/{name} (release {release} revision {revision})", flush=True)
     seen: dict[str, str] = {}
+    found = False  # a run without tests yet (Pending) exists all the same
     while time.monotonic() < deadline:
         run = await _get_run(kube, namespace, name)
         if run is not None:
+            found = True
             for test in run.status.tests:
                 line = f"  {test.name}: {test.phase.value}"
                 if test.exit_code is not None and test.phase.is_final:
@@ -142,7 +144,7 @@ async def wait_for_run(
         await asyncio.sleep(interval)
     print(
         f"helm-e2e: error: timed out after {timeout:g}s waiting for E2ERun {namespace}/{name}"
-        + ("" if seen else " (no run yet: does the release have tests, and is the operator running?)"),
+        + ("" if found else " (no run yet: does the release have tests, and is the operator running?)"),
         file=sys.stderr,
     )
     return EXIT_ERROR

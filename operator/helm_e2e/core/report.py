@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from . import names
 from .models import Run, RunPhase, TestPhase
 
 PHASE_COLORS = {
@@ -61,7 +62,7 @@ def clean_log(text: str) -> str:
 
 def build_message_id(run_uid: str) -> str:
     """Deterministic: a repeated send after a crash carries the same Message-ID and is recognisable."""
-    return f"<e2erun.{run_uid}@helm-e2e.dev>"
+    return f"<e2erun.{run_uid}@{names.GROUP}>"
 
 
 def build_subject(run: Run, *, cluster: str) -> str:
@@ -159,11 +160,9 @@ def render_report(run: Run, *, cluster: str) -> Report:
     )
 
 
-def build_email(
-    report: Report, *, sender: str, recipients: Sequence[str], date: datetime | None = None
-) -> EmailMessage:
+def build_email(report: Report, *, sender: str, recipients: Sequence[str]) -> EmailMessage:
     """multipart/alternative, text first and HTML second (clients show the last part they can render)."""
-    when = date or report.date or datetime.now(UTC)  # the clock only when the run has no timestamps at all
+    when = report.date or datetime.now(UTC)  # the clock only when the run has no timestamps at all
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(recipients)

@@ -28,3 +28,23 @@ class MailError(HelmE2EError):
     def __init__(self, message: str, *, permanent: bool) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class ReleaseIdentityError(ReleaseDecodeError):
+    """The Secret's name, its labels and the release JSON disagree on the release's name or revision."""
+
+
+class SandboxError(HelmE2EError):
+    """Work run in the bounded sandbox process did not finish within its limits."""
+
+
+class SandboxTimeout(SandboxError):
+    """The sandboxed work ran longer than its time limit; its worker process was killed."""
+
+
+class SandboxMemory(SandboxError):
+    """The sandboxed work needed more memory than the worker's address-space limit."""
+
+
+class LimitExceeded(HelmE2EError):
+    """Untrusted input is larger or more complex than the operator is willing to parse."""

@@ -25,7 +25,7 @@ HELM_OWNER: Final = "helm"
 HELM_NAME_LABEL: Final = "name"
 HELM_STATUS_LABEL: Final = "status"
 HELM_VERSION_LABEL: Final = "version"
-HELM_SECRET_PREFIX: Final = "sh.helm.release.v1."
+HELM_SECRET_PREFIX: Final = "sh.helm.release.v1."  # noqa: S105 - a name prefix, not a password
 HOOK_ANNOTATION: Final = "helm.sh/hook"
 HOOK_WEIGHT_ANNOTATION: Final = "helm.sh/hook-weight"
 HOOK_DELETE_POLICY_ANNOTATION: Final = "helm.sh/hook-delete-policy"
@@ -77,3 +77,9 @@ MAIL_DISABLED: Final = "Disabled"
 SUITE_VALID: Final = "Valid"
 SUITE_SCHEMA_INVALID: Final = "SchemaInvalid"
 SUITE_TEMPLATE_ERROR: Final = "TemplateError"
+REASON_RELEASE_IDENTITY_MISMATCH: Final = "ReleaseIdentityMismatch"
+
+# --- trust boundary (docs/security.md) -----------------------------------------------------------------
+# A ServiceAccount a namespace admin labelled with this (value "true") may be named by a test pod.
+TEST_ACCOUNT_LABEL: Final = f"{GROUP}/test-account"
+TEST_ACCOUNT_SELECTOR: Final = f"{TEST_ACCOUNT_LABEL}=true"

@@ -15,27 +15,36 @@ import yaml
 
 from ..errors import LimitExceeded
 
-MAX_JSON_ITEMS = 200_000  # JSON values (`{`, `[`, `,` and `:` outside strings) in one document
+MAX_JSON_ITEMS = 200_000  # strings plus `{`, `[` and `,` outside strings, in one document
 MAX_YAML_BYTES = 1 * 2**20
 MAX_YAML_NODES = 50_000
 MAX_YAML_ALIASES = 64  # anchors are rare in manifests; a few are fine, an alias tree is a bomb
-# possessive: no backtracking state kept per character of a long string (Python ≥ 3.11)
-_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
-_STRUCTURE = (b"{", b"[", b",", b":")
+# one JSON string (possessive: no backtracking state per character, Python >= 3.11), or one structural byte
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[{\[,]', re.DOTALL)
 
 
-def count_json_items(raw: bytes) -> int:
-    """Structural bytes outside strings: an upper bound of the values `json.loads` would build."""
-    stripped = _JSON_STRING.sub(b"", raw)
-    return sum(stripped.count(char) for char in _STRUCTURE)
+def count_json_items(raw: bytes, *, stop_after: int | None = None) -> int:
+    """Strings plus `{`, `[` and `,` outside strings: a bound of the objects `json.loads` would build
+    (about 100 bytes each at most, beside the strings' own text). Stops counting past `stop_after`."""
+    count = 0
+    for _ in _JSON_TOKEN.finditer(raw):  # one match at a time: constant memory, whatever the input
+        count += 1
+        if stop_after is not None and count > stop_after:
+            break
+    return count
+
+
+def check_json(raw: bytes, *, max_bytes: int, max_items: int = MAX_JSON_ITEMS) -> None:
+    """LimitExceeded when parsing `raw` could allocate more than its limits allow."""
+    if len(raw) > max_bytes:
+        raise LimitExceeded(f"JSON is larger than {max_bytes} bytes")
+    if count_json_items(raw, stop_after=max_items) > max_items:
+        raise LimitExceeded(f"JSON has more than {max_items} values")
 
 
 def load_json(raw: bytes, *, max_bytes: int, max_items: int = MAX_JSON_ITEMS) -> Any:
-    """`json.loads` after cheap checks that bound what it allocates; ValueError for invalid JSON."""
-    if len(raw) > max_bytes:
-        raise LimitExceeded(f"JSON is larger than {max_bytes} bytes")
-    if count_json_items(raw) > max_items:
-        raise LimitExceeded(f"JSON has more than {max_items} values")
+    """`json.loads` after check_json; ValueError (or RecursionError) when it is not JSON."""
+    check_json(raw, max_bytes=max_bytes, max_items=max_items)
     return json.loads(raw)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import zlib
 from collections.abc import Mapping
@@ -113,13 +114,15 @@ def decode_release_blob(
     if raw.startswith(GZIP_MAGIC):
         raw = _gunzip(raw, limit=max_decompressed_bytes, where=where)
     try:
-        doc = limits.load_json(raw, max_bytes=max_decompressed_bytes, max_items=max_items)
+        limits.check_json(raw, max_bytes=max_decompressed_bytes, max_items=max_items)
     except LimitExceeded as e:
         raise ReleaseDecodeError(f"{where}: release refused: {e}") from e
+    try:
+        text = raw.decode("utf-8")
+        del raw  # peak memory: never the bytes, their text and the parsed document at once
+        doc = json.loads(text)
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
         raise ReleaseDecodeError(f"{where}: release is not valid JSON") from e
-    finally:
-        del raw  # the parsed document is all that is kept
     if not isinstance(doc, dict):
         raise ReleaseDecodeError(f"{where}: release JSON is not an object")
     if doc.get("namespace") not in (None, "", namespace):

@@ -73,18 +73,23 @@ class Sandbox:
             process.kill()
         worker.shutdown(wait=False, cancel_futures=True)
 
-    async def run_bounded(self, fn: Callable[..., T], *args: Any, timeout: float, **kwargs: Any) -> T:
+    async def run_bounded(self, fn: Callable[..., T], *args: Any, time_limit: float, **kwargs: Any) -> T:
         """fn(*args, **kwargs) in a worker; SandboxTimeout / SandboxMemory / SandboxError past a limit.
-        helm-e2e's own errors (ReleaseDecodeError, ...) are raised as they are."""
+
+        `time_limit` (seconds) is not a cancel scope: when it passes, the worker process is killed, which
+        no asyncio timeout around the call could do. helm-e2e's own errors (ReleaseDecodeError, ...)
+        are raised as they are, without the worker's traceback."""
         self._slots = self._slots or asyncio.Semaphore(self._workers)
         async with self._slots:
             worker = self._idle.pop() if self._idle else self._new_worker()
             future = worker.submit(functools.partial(fn, *args, **kwargs))
             try:
-                result = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+                result = await asyncio.wait_for(asyncio.wrap_future(future), time_limit)
             except TimeoutError:
                 self._kill(worker)
-                raise SandboxTimeout(f"sandboxed work ran longer than {timeout:g}s; worker killed") from None
+                raise SandboxTimeout(
+                    f"sandboxed work ran longer than {time_limit:g}s; worker killed"
+                ) from None
             except (MemoryError, BrokenProcessPool) as e:
                 self._kill(worker)
                 raise SandboxMemory(f"sandboxed work exceeded its memory ({type(e).__name__})") from None
@@ -123,14 +128,18 @@ async def decode_and_plan(
     *,
     suites: Sequence[Suite],
     options: planjob.PlanOptions,
-    timeout: float,
+    time_limit: float,
 ) -> planjob.ReleasePlan:
     """core.planjob.decode_and_plan in the sandbox: the Release (without values) and its Plan."""
     return await sandbox.run_bounded(
-        planjob.decode_and_plan, _secret_fields(secret), suites=list(suites), options=options, timeout=timeout
+        planjob.decode_and_plan,
+        _secret_fields(secret),
+        suites=list(suites),
+        options=options,
+        time_limit=time_limit,
     )
 
 
-async def decode_release(sandbox: Sandbox, secret: Mapping[str, Any], *, timeout: float) -> Release:
+async def decode_release(sandbox: Sandbox, secret: Mapping[str, Any], *, time_limit: float) -> Release:
     """core.planjob.decode_release in the sandbox (to check a release before listing its suites)."""
-    return await sandbox.run_bounded(planjob.decode_release, _secret_fields(secret), timeout=timeout)
+    return await sandbox.run_bounded(planjob.decode_release, _secret_fields(secret), time_limit=time_limit)

@@ -261,7 +261,7 @@ def render_text(text: str, context: Mapping[str, Any], path: str, *, budget: Out
         for chunk in _compile(text).generate(local):
             budget.spend(len(chunk))
             chunks.append(chunk)
-    except (Exception, RecursionError) as e:  # template code may raise anything: describe, never quote
+    except Exception as e:  # template code may raise anything (RecursionError too): describe, never quote
         raise SuiteInvalid("", f"{path}: {describe_template_error(e, text, context)}") from None
     return "".join(chunks)
 

@@ -124,7 +124,11 @@ def granted(docs: list[dict[str, Any]], kind: str) -> set[Rule]:
 def test_method_names_map_to_rbac_rules() -> None:
     assert _method_rule("read_namespaced_pod_log", "", None) == ("", "pods/log", "get")
     assert _method_rule("patch_namespaced_custom_object_status", "g", "xs") == ("g", "xs/status", "patch")
-    assert _method_rule("list_service_account_for_all_namespaces", "", None) == ("", "serviceaccounts", "list")
+    assert _method_rule("list_service_account_for_all_namespaces", "", None) == (
+        "",
+        "serviceaccounts",
+        "list",
+    )
     assert _method_rule("replace_namespaced_network_policy", "n", None) == ("n", "networkpolicies", "update")
     assert _method_rule("delete_collection_namespaced_pod", "", None) == ("", "pods", "deletecollection")
 

@@ -74,7 +74,12 @@ async def test_a_cpu_bomb_is_killed_at_the_time_limit_while_a_normal_plan_comple
     await box.run_bounded(sum, [1], time_limit=30)  # warm: the fork server is up
     started = time.perf_counter()
     bomb = sandboxing.decode_and_plan(
-        box, secret(n=list(range(100_000))), suites=[suite(CPU_BOMB)], options=OPTIONS, time_limit=2
+        box,
+        secret(n=list(range(100_000))),
+        suites=[suite(CPU_BOMB)],
+        options=OPTIONS,
+        time_limit=2,
+        suite_time_limit=60,  # only the process limit applies
     )
     normal = sandboxing.decode_and_plan(box, secret(), suites=[suite("ok")], options=OPTIONS, time_limit=30)
     bombed, planned = await asyncio.gather(bomb, normal, return_exceptions=True)
@@ -83,6 +88,25 @@ async def test_a_cpu_bomb_is_killed_at_the_time_limit_while_a_normal_plan_comple
     assert planned.plan.used_suites == ["api"]
     assert time.perf_counter() - started < 5
     assert await box.run_bounded(sum, [2, 3], time_limit=30) == 5  # the killed worker was replaced
+
+
+async def test_a_slow_suite_becomes_a_problem_of_the_plan_and_the_others_are_planned(
+    box: sandboxing.Sandbox,
+) -> None:
+    started = time.perf_counter()
+    result = await sandboxing.decode_and_plan(
+        box,
+        secret(n=list(range(100_000))),
+        suites=[suite(CPU_BOMB, "a-bomb"), suite("ok", "b-fine")],
+        options=OPTIONS,
+        time_limit=20,
+        suite_time_limit=1,
+    )
+    assert [(p.suite, p.message) for p in result.plan.problems] == [
+        ("a-bomb", "rendering took longer than 1s")
+    ]
+    assert result.plan.used_suites == ["b-fine"]
+    assert time.perf_counter() - started < 4
 
 
 async def test_running_out_of_memory_is_a_sandbox_error_not_the_operators(box: sandboxing.Sandbox) -> None:

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import multiprocessing
 import resource
-from collections.abc import Callable, Mapping, Sequence
+import signal
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..core import planjob
 from ..core.models import Release, Suite
-from ..errors import HelmE2EError, SandboxError, SandboxMemory, SandboxTimeout
+from ..errors import HelmE2EError, SandboxError, SandboxMemory, SandboxTimeout, SuiteInvalid
 
 T = TypeVar("T")
 MiB = 2**20
@@ -46,6 +48,40 @@ def _limit_memory(headroom_bytes: int) -> None:
     """Worker initializer: cap the address space at today's size plus the headroom."""
     limit = _address_space_now() + headroom_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+class _SuiteOverTime(BaseException):
+    """Raised by the alarm inside a suite's rendering; a BaseException so template code cannot catch it."""
+
+
+@contextlib.contextmanager
+def _suite_alarm(seconds: float, suite: str) -> Iterator[None]:
+    """In a worker: a suite still planning after `seconds` becomes SuiteInvalid, the others go on."""
+    armed = True
+
+    def over_time(signum: int, frame: object) -> None:
+        if armed:  # a signal still pending after the suite finished is ignored
+            raise _SuiteOverTime
+
+    previous = signal.signal(signal.SIGALRM, over_time)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        try:
+            yield
+        finally:
+            armed = False
+    except _SuiteOverTime:
+        raise SuiteInvalid(suite, f"rendering took longer than {seconds:g}s") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _decode_and_plan_in_worker(
+    secret: Mapping[str, Any], *, suites: Sequence[Suite], options: planjob.PlanOptions, suite_seconds: float
+) -> planjob.ReleasePlan:
+    guard = functools.partial(_suite_alarm, suite_seconds)
+    return planjob.decode_and_plan(secret, suites=suites, options=options, suite_guard=guard)
 
 
 class Sandbox:
@@ -129,13 +165,18 @@ async def decode_and_plan(
     suites: Sequence[Suite],
     options: planjob.PlanOptions,
     time_limit: float,
+    suite_time_limit: float | None = None,
 ) -> planjob.ReleasePlan:
-    """core.planjob.decode_and_plan in the sandbox: the Release (without values) and its Plan."""
+    """core.planjob.decode_and_plan in the sandbox: the Release (without values) and its Plan.
+
+    A suite still rendering after `suite_time_limit` (default: a quarter of `time_limit`) becomes a
+    problem of the plan; past `time_limit` the whole call ends in SandboxTimeout."""
     return await sandbox.run_bounded(
-        planjob.decode_and_plan,
+        _decode_and_plan_in_worker,
         _secret_fields(secret),
         suites=list(suites),
         options=options,
+        suite_seconds=suite_time_limit or time_limit / 4,
         time_limit=time_limit,
     )
 

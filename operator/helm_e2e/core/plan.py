@@ -10,8 +10,10 @@ Every planned pod is checked against the Pod Security Standards level and the Se
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
+from contextlib import AbstractContextManager
 from typing import Any
 
 import yaml
@@ -204,6 +206,26 @@ def _merge_reports(specs: Sequence[SuiteSpec]) -> ReportSpec:
     return ReportSpec(to=to, only_on_failure=bool(flags) and all(flags))
 
 
+def _plan_suite(
+    suite: Suite,
+    release: Release,
+    *,
+    values_path: str,
+    default_timeout: int,
+    allowed_domains: frozenset[str] | None,
+) -> tuple[SuiteSpec, str, list[PlannedTest]] | None:
+    """(spec, image tag, tests) of a suite that matches the release; None if it does not match."""
+    spec = validate_suite(suite, allowed_domains=allowed_domains)
+    if not suite_matches(spec, release):
+        return None
+    path = spec.image_tag.values_path or values_path
+    tag = resolve_image_tag(release.values, path, release.app_version)
+    tests = _suite_tests(
+        suite, spec, release, image_tag=tag, values_path=path, default_timeout=default_timeout
+    )
+    return spec, tag, tests
+
+
 def apply_pod_policy(
     test: PlannedTest, *, level: podpolicy.PodSecurityLevel, accounts: Set[str]
 ) -> PlannedTest:
@@ -227,37 +249,39 @@ def build_plan(
     pod_security: str = podpolicy.PodSecurityLevel.BASELINE,
     test_accounts: frozenset[str] = frozenset(),
     mail_allowed_domains: frozenset[str] | None = None,
+    suite_guard: Callable[[str], AbstractContextManager[None]] | None = None,
 ) -> Plan:
     """Hooks first, then the matching suites in name order; a bad suite is a problem, not an error.
 
     The run's image tag is the operator default's, unless a used suite names its own values path
     (the first such suite, by name, wins). Every test is checked against `pod_security` and may name
     only a ServiceAccount in `test_accounts`; `mail_allowed_domains` (None = mail off) bounds the
-    suites' report recipients.
+    suites' report recipients. `suite_guard(name)` wraps the planning of each suite: the sandbox passes
+    one that turns a suite running past its time into SuiteInvalid (core itself sets no timers).
     """
     level = podpolicy.PodSecurityLevel(pod_security)
     tests, notes = _hook_tests(release, default_timeout_seconds) if run_chart_hooks else ([], [])
     default_tag = resolve_image_tag(release.values, image_tag_values_path, release.app_version)
     plan = Plan(image_tag=default_tag, hook_notes=notes)
     used: list[SuiteSpec] = []
+    guard = suite_guard or (lambda _name: contextlib.nullcontext())
     for suite in sorted(suites, key=lambda s: s.name):
         try:
-            spec = validate_suite(suite, allowed_domains=mail_allowed_domains)
-            if not suite_matches(spec, release):
-                continue
-            path = spec.image_tag.values_path or image_tag_values_path
-            tag = resolve_image_tag(release.values, path, release.app_version)
-            tests += _suite_tests(
-                suite,
-                spec,
-                release,
-                image_tag=tag,
-                values_path=path,
-                default_timeout=default_timeout_seconds,
-            )
+            with guard(suite.name):
+                planned = _plan_suite(
+                    suite,
+                    release,
+                    values_path=image_tag_values_path,
+                    default_timeout=default_timeout_seconds,
+                    allowed_domains=mail_allowed_domains,
+                )
         except SuiteInvalid as e:
             plan.problems.append(SuiteProblem(suite=suite.name, message=e.message))
             continue
+        if planned is None:
+            continue
+        spec, tag, suite_tests = planned
+        tests += suite_tests
         if spec.image_tag.values_path and not any(s.image_tag.values_path for s in used):
             plan.image_tag = tag
         used.append(spec)

@@ -7,7 +7,8 @@ back only the bounded result: the Release *without its values* and the Plan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,12 @@ def decode_release(secret: Mapping[str, Any]) -> Release:
     return without_values(releases.decode_release_secret(secret))
 
 
-def plan_release(release: Release, *, suites: Sequence[Suite], options: PlanOptions) -> planning.Plan:
+SuiteGuard = Callable[[str], AbstractContextManager[None]]
+
+
+def plan_release(
+    release: Release, *, suites: Sequence[Suite], options: PlanOptions, suite_guard: SuiteGuard | None = None
+) -> planning.Plan:
     return planning.build_plan(
         release,
         suites=suites,
@@ -54,13 +60,18 @@ def plan_release(release: Release, *, suites: Sequence[Suite], options: PlanOpti
         pod_security=options.pod_security,
         test_accounts=options.test_accounts,
         mail_allowed_domains=options.mail_allowed_domains,
+        suite_guard=suite_guard,
     )
 
 
 def decode_and_plan(
-    secret: Mapping[str, Any], *, suites: Sequence[Suite], options: PlanOptions
+    secret: Mapping[str, Any],
+    *,
+    suites: Sequence[Suite],
+    options: PlanOptions,
+    suite_guard: SuiteGuard | None = None,
 ) -> ReleasePlan:
     """ReleaseDecodeError / ReleaseIdentityError as decode_release_secret; suite problems in the plan."""
     release = releases.decode_release_secret(secret)
-    plan = plan_release(release, suites=suites, options=options)
+    plan = plan_release(release, suites=suites, options=options, suite_guard=suite_guard)
     return ReleasePlan(release=without_values(release), plan=plan)

@@ -7,7 +7,7 @@ from typing import Any
 
 from test_plan import make_plan, make_release
 
-from helm_e2e.core.models import ReleaseRef, Run, RunSpec, Suite, Trigger
+from helm_e2e.core.models import Hook, ReleaseRef, Run, RunSpec, Suite, Trigger
 from helm_e2e.core.plan import PlannedTest, build_pod_manifest
 from helm_e2e.core.recipients import check_recipients
 
@@ -111,3 +111,36 @@ def test_a_release_value_rendered_into_a_refused_field_is_not_echoed() -> None:
     (test,) = make_plan(release, suites=[suite_with(template)], run_chart_hooks=False).tests
     assert test.policy_violation.startswith("spec.nodeName:")
     assert "hunter2" not in test.policy_violation
+
+
+def test_chart_hooks_may_use_the_service_account_their_own_test_hooks_create() -> None:
+    pod = POD_WITH_ACCOUNT.replace("ACCOUNT", "web-test-sa")
+    hooks = [
+        Hook(name="web-test-sa", kind="ServiceAccount", manifest="kind: ServiceAccount", events=["test"]),
+        Hook(name="web-smoke", kind="Pod", manifest=pod, events=["test"]),
+        Hook(
+            name="web-other",
+            kind="Pod",
+            manifest=pod.replace("web-smoke", "web-other").replace("web-test-sa", "x"),
+            events=["test"],
+        ),
+    ]
+    plan = make_plan(make_release(hooks=hooks))
+    assert [(t.name, t.policy_violation[:23], t.token_allowed) for t in plan.tests] == [
+        ("web-smoke", "", True),
+        ("web-other", "spec.serviceAccountName", False),
+    ]
+    suite = suite_with({"serviceAccountName": "web-test-sa", "containers": []})
+    (suite_test,) = make_plan(make_release(hooks=hooks), suites=[suite], run_chart_hooks=False).tests
+    assert suite_test.policy_violation.startswith(
+        "spec.serviceAccountName"
+    )  # suites do not get hook accounts
+
+
+POD_WITH_ACCOUNT = """apiVersion: v1
+kind: Pod
+metadata: {name: web-smoke}
+spec:
+  serviceAccountName: ACCOUNT
+  containers: [{name: t, image: busybox}]
+"""

@@ -226,6 +226,15 @@ def _plan_suite(
     return spec, tag, tests
 
 
+def _hook_service_accounts(release: Release) -> frozenset[str]:
+    """ServiceAccounts the chart's own test hooks create: its hook pods may use them (as `helm test`)."""
+    return frozenset(
+        h.name
+        for h in release.hooks
+        if h.kind == "ServiceAccount" and not TEST_HOOK_EVENTS.isdisjoint(h.events)
+    )
+
+
 def apply_pod_policy(
     test: PlannedTest, *, level: podpolicy.PodSecurityLevel, accounts: Set[str]
 ) -> PlannedTest:
@@ -255,7 +264,8 @@ def build_plan(
 
     The run's image tag is the operator default's, unless a used suite names its own values path
     (the first such suite, by name, wins). Every test is checked against `pod_security` and may name
-    only a ServiceAccount in `test_accounts`; `mail_allowed_domains` (None = mail off) bounds the
+    only a ServiceAccount in `test_accounts` (chart hooks also those their test hooks create);
+    `mail_allowed_domains` (None = mail off) bounds the
     suites' report recipients. `suite_guard(name)` wraps the planning of each suite: the sandbox passes
     one that turns a suite running past its time into SuiteInvalid (core itself sets no timers).
     """
@@ -286,7 +296,11 @@ def build_plan(
             plan.image_tag = tag
         used.append(spec)
         plan.used_suites.append(suite.name)
-    plan.tests = [apply_pod_policy(t, level=level, accounts=test_accounts) for t in _unique(tests)]
+    hook_accounts = test_accounts | _hook_service_accounts(release)
+    plan.tests = [
+        apply_pod_policy(t, level=level, accounts=hook_accounts if t.source == "hook" else test_accounts)
+        for t in _unique(tests)
+    ]
     plan.report = _merge_reports(used)
     return plan
 

@@ -91,13 +91,15 @@ def test_any_error_raised_by_template_code_is_reported_by_type_only(template: st
         "{{ 'x' * 100000 + 'x' * 100000 + 'x' * 100000 }}",
         "{{ 2 ** 100000 }}",
         "{{ ('\t' * 100000).expandtabs(100000) }}",
+        "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+        "{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% endif %}{% endmacro %}{{ d('x', 40) }}",
     ],
 )
 def test_every_one_step_string_bomb_is_refused_quickly(template: str) -> None:
     started = time.perf_counter()
     message = problem(template)
     assert time.perf_counter() - started < 1
-    assert "while rendering" not in message or "MemoryError" not in message
+    assert "while rendering" not in message  # stopped by a bound, not by running out of memory
 
 
 def test_nested_range_loops_stop_at_the_iteration_budget() -> None:

@@ -58,7 +58,9 @@ def main() -> None:
         unit_mib=len(raw) / 2**20,
     )
     bomb = base64.b64encode(gzip.compress(b"\0" * (256 * 2**20)))
-    measure("decode gzip bomb 256 MiB (refused at 32 MiB)", lambda: _refuse(bomb), repeat=3)
+    measure("decode gzip bomb 256 MiB (refused at 16 MiB)", lambda: _refuse(bomb), repeat=3)
+    structure = base64.b64encode(gzip.compress(b"[" + b"{}," * (5 * 2**20) + b"{}]"))
+    measure("decode JSON bomb 15 MiB of {} (refused by count)", lambda: _refuse(structure), repeat=3)
     release = decode_release_secret(secret)
     suites = [
         Suite(
@@ -109,7 +111,7 @@ def main() -> None:
         "decide_next_step (100 finished tests)",
         lambda: decide_next_step(run, pods, pod_names=pod_names(run), logs={}, now=T0),
     )
-    from test_report import make_run as report_run
+    from conftest import build_run as report_run
 
     measure("render_report (3 tests, html + text)", lambda: render_report(report_run(), cluster="prod"))
 

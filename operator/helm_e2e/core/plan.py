@@ -14,19 +14,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jinja2
-import yaml
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import SuiteInvalid
-from .models import Hook, Release, ReleaseRef, ReportSpec, Run, RunSpec, Suite, SuiteSpec, TestSource
-from .naming import MAX_NAME, build_pod_name, label_value, sanitize_test_name
+from .hooks import HookResource, HookSet, build_hook_set
+from .models import Release, ReleaseRef, ReportSpec, Run, RunSpec, Suite, SuiteSpec, TestSource
+from .naming import MAX_NAME, build_pod_name, label_value
+from .planned import PlannedTest as PlannedTest  # re-exported: callers use plan.PlannedTest
 from .release import resolve_image_tag
 
-TEST_HOOK_EVENTS = frozenset({"test", "test-success"})  # test-success: Helm 2's name, still accepted
-TIMEOUT_ANNOTATION = "helm-e2e.dev/timeout-seconds"
 MAX_TEMPLATE_DEPTH = 64  # nesting of a suite's pod template; deeper is refused, not recursed into
 MAX_REPEAT = 100_000  # longest string/list a template may build with `*` (as jinja2's MAX_RANGE)
 MAX_EXPONENT = 1_024
@@ -51,15 +50,6 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 _ENV = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
-class PlannedTest(BaseModel):
-    name: str
-    source: str  # "hook" | "suite/<name>"
-    timeout_seconds: int
-    pod_spec: dict[str, Any]
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-
-
 class SuiteProblem(BaseModel):
     suite: str
     message: str
@@ -71,69 +61,10 @@ class Plan(BaseModel):
     report: ReportSpec = Field(default_factory=ReportSpec)
     used_suites: list[str] = Field(default_factory=list)
     problems: list[SuiteProblem] = Field(default_factory=list)
-    hook_notes: list[str] = Field(default_factory=list)
-
-
-# --- chart test hooks -----------------------------------------------------------------------------
-
-
-def _mapping(node: Any) -> Mapping[str, Any]:
-    return node if isinstance(node, Mapping) else {}
-
-
-def _strings(node: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in _mapping(node).items() if v is not None}
-
-
-def _timeout(annotations: Mapping[str, str], default: int) -> int:
-    try:
-        value = int(annotations.get(TIMEOUT_ANNOTATION, "").strip())
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
-def _hook_test(hook: Hook, default_timeout: int) -> tuple[PlannedTest | None, list[str]]:
-    """One chart test hook → a planned test (or None) and notes worth an Event."""
-    try:
-        doc = yaml.safe_load(hook.manifest)
-    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: e.g. an impossible timestamp
-        return None, [f"test hook {hook.name}: manifest is not valid YAML, skipped"]
-    if not isinstance(doc, Mapping):
-        return None, [f"test hook {hook.name}: manifest is not a Kubernetes object, skipped"]
-    kind, spec, notes = doc.get("kind"), _mapping(doc.get("spec")), []
-    if kind == "Job":
-        spec = _mapping(_mapping(spec.get("template")).get("spec"))
-        notes.append(f"test hook {hook.name}: Job runs as a single pod from its template")
-    elif kind != "Pod":
-        return None, [f"test hook {hook.name}: kind {kind} is not run (only Pod and Job), skipped"]
-    if not spec:
-        return None, [*notes, f"test hook {hook.name}: no pod spec, skipped"]
-    meta = _mapping(doc.get("metadata"))
-    annotations = {
-        k: v for k, v in _strings(meta.get("annotations")).items() if not k.startswith("helm.sh/hook")
-    }
-    test = PlannedTest(
-        name=sanitize_test_name(str(meta.get("name") or hook.name)),
-        source="hook",
-        timeout_seconds=_timeout(annotations, default_timeout),
-        pod_spec=dict(spec),
-        labels=_strings(meta.get("labels")),
-        annotations=annotations,
-    )
-    return test, notes
-
-
-def _hook_tests(release: Release, default_timeout: int) -> tuple[list[PlannedTest], list[str]]:
-    tests: list[PlannedTest] = []
-    notes: list[str] = []
-    for hook in release.hooks:
-        if TEST_HOOK_EVENTS.isdisjoint(hook.events):
-            continue
-        test, hook_notes = _hook_test(hook, default_timeout)
-        tests += [test] if test else []
-        notes += hook_notes
-    return tests, notes
+    hook_notes: list[str] = Field(default_factory=list)  # = refused_hooks (kept for the controller)
+    resources: list[HookResource] = Field(default_factory=list)  # chart test hooks' supporting objects
+    refused_hooks: list[str] = Field(default_factory=list)  # hooks we refuse to create, one line each
+    hook_service_accounts: frozenset[str] = frozenset()  # ServiceAccounts the hook set creates
 
 
 # --- suites -----------------------------------------------------------------------------------------
@@ -278,9 +209,16 @@ def build_plan(
     The run's image tag is the operator default's, unless a used suite names its own values path
     (the first such suite, by name, wins).
     """
-    tests, notes = _hook_tests(release, default_timeout_seconds) if run_chart_hooks else ([], [])
+    hooks = build_hook_set(release, default_timeout=default_timeout_seconds) if run_chart_hooks else HookSet()
+    tests = list(hooks.tests)
     default_tag = resolve_image_tag(release.values, image_tag_values_path, release.app_version)
-    plan = Plan(image_tag=default_tag, hook_notes=notes)
+    plan = Plan(
+        image_tag=default_tag,
+        hook_notes=hooks.refused,
+        resources=hooks.resources,
+        refused_hooks=hooks.refused,
+        hook_service_accounts=hooks.service_accounts,
+    )
     used: list[SuiteSpec] = []
     for suite in sorted(suites, key=lambda s: s.name):
         try:

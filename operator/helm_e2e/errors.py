@@ -28,3 +28,25 @@ class MailError(HelmE2EError):
     def __init__(self, message: str, *, permanent: bool) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class ApiRefused(HelmE2EError):
+    """The Kubernetes API refused a call. `reason` is the API's (Forbidden, Invalid, ...), the message its own
+    (for the calls that raise this, the API never echoes secret data)."""
+
+    def __init__(self, *, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{reason} ({status}): {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class NameTaken(HelmE2EError):
+    """A chart test hook's object cannot be created: its name is held by an object that is not ours."""
+
+    def __init__(self, kind: str, namespace: str, name: str, why: str) -> None:
+        super().__init__(f"{kind} {namespace}/{name}: {why}")
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name
+        self.reason = "NameTaken"

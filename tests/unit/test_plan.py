@@ -159,7 +159,7 @@ def test_an_unusable_test_hook_is_refused_not_an_exception(manifest: str, note: 
 def test_hook_names_are_sanitized_and_bad_timeouts_fall_back_to_the_default() -> None:
     manifest = POD_HOOK.replace("name: web-smoke", "name: Web.Smoke").replace('"42"', '"soon"')
     plan = make_plan(make_release(hooks=[Hook(name="x", kind="Pod", manifest=manifest, events=["test"])]))
-    assert plan.tests[0].name == "web-smoke"  # the pod's name; the chart's own name stays on supporting objects
+    assert plan.tests[0].name == "web-smoke"  # the pod's name, sanitized
     assert plan.tests[0].timeout_seconds == 600
 
 

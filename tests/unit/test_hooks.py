@@ -1,15 +1,11 @@
-"""Chart test hooks → hook set: Helm's order, delete policies, trust rules, bounded YAML, manifests."""
+"""Chart test hooks → hook set: Helm's order, delete policies, bodies and manifests, cleanup."""
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import pytest
-import yaml
+from hook_fixtures import POD_SPEC, grafana_shape, hook_set, manifest, release
 
 from helm_e2e.core import names
-from helm_e2e.core.hook_yaml import HookManifestInvalid, parse_hook_manifest
 from helm_e2e.core.hooks import (
     HookResource,
     build_hook_set,
@@ -20,51 +16,12 @@ from helm_e2e.core.hooks import (
     parse_hook_weight,
 )
 from helm_e2e.core.models import (
-    Hook,
-    Release,
     ReleaseRef,
     Run,
     RunPhase,
     RunSpec,
     Trigger,
 )
-
-
-def manifest(kind: str, name: str, *, api: str = "v1", weight: str | None = None, policy: str | None = None,
-             hook: str = "test", **fields: Any) -> str:  # fmt: skip
-    annotations = {"helm.sh/hook": hook}
-    if weight is not None:
-        annotations["helm.sh/hook-weight"] = weight
-    if policy is not None:
-        annotations["helm.sh/hook-delete-policy"] = policy
-    doc = {"apiVersion": api, "kind": kind, "metadata": {"name": name, "annotations": annotations}, **fields}
-    return yaml.safe_dump(doc)
-
-
-POD_SPEC = {"containers": [{"name": "t", "image": "busybox"}]}
-RBAC = "rbac.authorization.k8s.io/v1"
-ROLE_REF = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"}
-
-
-def release(*manifests: str, events: list[str] | None = None) -> Release:
-    hooks = [
-        Hook(name=f"h{i}", kind="?", manifest=m, events=events or ["test"]) for i, m in enumerate(manifests)
-    ]
-    return Release(name="web", namespace="shop", revision=2, status="deployed", chart_name="web-chart",
-                   chart_version="1.0.0", hooks=hooks, trigger=Trigger.UPGRADE)  # fmt: skip
-
-
-def hook_set(*manifests: str) -> Any:
-    return build_hook_set(release(*manifests), default_timeout=300)
-
-
-def grafana_shape() -> list[str]:
-    return [
-        manifest("Pod", "web-test", spec={"serviceAccountName": "web-test", **POD_SPEC}),
-        manifest("ConfigMap", "web-test", data={"run.sh": "bats /tests"}),
-        manifest("ServiceAccount", "web-test"),
-    ]
-
 
 # --- order and policies -------------------------------------------------------------------------------
 
@@ -188,148 +145,6 @@ def test_a_job_hook_keeps_its_job_fields_but_not_selector_ttl_suspend_or_managed
     }
     assert test.annotations == {"sim.helm-e2e.dev/exit-code": "1"}
     assert test.pod_spec == POD_SPEC
-
-
-# --- trust rules ----------------------------------------------------------------------------------------
-
-
-def role(*rules: dict[str, Any]) -> str:
-    return manifest("Role", "reader", api=RBAC, rules=list(rules))
-
-
-def rule(resources: list[str], verbs: list[str], groups: list[str] | None = None) -> dict[str, Any]:
-    return {"apiGroups": groups if groups is not None else [""], "resources": resources, "verbs": verbs}
-
-
-@pytest.mark.parametrize(
-    ("text", "why"),
-    [
-        (manifest("ClusterRole", "cr", api=RBAC), "cluster-scoped kinds are not created"),
-        (manifest("ClusterRoleBinding", "crb", api=RBAC), "cluster-scoped"),
-        (manifest("Widget", "w", api="example.com/v1"), "kind is not created"),
-        (manifest("Deployment", "d", api="apps/v1"), "kind is not created"),
-        (manifest("ConfigMap", "cm", api="example.com/v1"), "apiVersion is not v1"),
-        (manifest("Secret", "tok", type="kubernetes.io/service-account-token"), "service-account-token"),
-        (manifest("Service", "s", spec={"externalIPs": ["1.2.3.4"]}), "externalIPs"),
-        (manifest("Service", "s", spec={"type": "LoadBalancer"}), "NodePort or LoadBalancer"),
-        (manifest("PersistentVolumeClaim", "c", spec={"dataSource": {"kind": "PersistentVolumeClaim"}}),
-         "spec.dataSource"),
-        (manifest("PersistentVolumeClaim", "c", spec={"volumeName": "pv-1"}), "spec.volumeName"),
-        (role(rule(["*"], ["get"])), "wildcard"),
-        (role(rule(["pods"], ["get"], ["*"])), "wildcard"),
-        (role(rule(["pods/*"], ["get"])), "wildcard"),
-        (role(rule(["pods"], ["*"])), "wildcard"),
-        (role(rule(["secrets"], ["get"])), "grants secrets"),
-        (role(rule(["pods/exec"], ["create"])), "grants pods/exec"),
-        (role(rule(["pods/attach"], ["create"])), "grants pods/attach"),
-        (role(rule(["serviceaccounts/token"], ["create"])), "grants serviceaccounts/token"),
-        (role(rule(["roles"], ["get"], ["rbac.authorization.k8s.io"])), "grants roles"),
-        (role(rule(["rolebindings"], ["list"], ["rbac.authorization.k8s.io"])), "grants rolebindings"),
-        (role(rule(["roles"], ["escalate"], ["rbac.authorization.k8s.io"])), "grants roles"),
-        (role(rule(["serviceaccounts"], ["impersonate"])), "verb impersonate"),
-        (role(rule(["configmaps"], ["bind"])), "verb bind"),
-        (role(rule(["pods"], ["create"])), "create or change pods"),
-        (role(rule(["deployments"], ["patch"], ["apps"])), "create or change deployments"),
-        (role(rule(["e2eruns/status"], ["patch"], ["helm-e2e.dev"])), "helm-e2e's own API group"),
-        (role({"nonResourceURLs": ["/metrics"], "verbs": ["get"]}), "nonResourceURLs"),
-        (role("not a rule"), "not an object"),  # type: ignore[arg-type]
-    ],
-)  # fmt: skip
-def test_a_refused_hook_is_listed_without_values_and_blocks_every_test(text: str, why: str) -> None:
-    hooks = hook_set(text, manifest("Pod", "t", spec=POD_SPEC))
-    assert len(hooks.refused) == 1
-    assert why in hooks.refused[0]
-    assert hooks.resources == []
-    assert [t.name for t in hooks.tests] == ["t"]
-    assert hooks.tests[0].blocked.endswith(hooks.refused[0])
-
-
-def test_a_role_that_only_reads_harmless_things_is_created() -> None:
-    text = role(rule(["pods", "pods/log", "configmaps", "services"], ["get", "list", "watch"]))
-    assert [r.kind for r in hook_set(text).resources] == ["Role"]
-
-
-def binding(role_ref: dict[str, Any], *subjects: dict[str, Any]) -> str:
-    return manifest("RoleBinding", "bind", api=RBAC, roleRef=role_ref, subjects=list(subjects))
-
-
-SA = {"kind": "ServiceAccount", "name": "web-test"}
-
-
-@pytest.mark.parametrize(
-    ("text", "why"),
-    [
-        (binding({**ROLE_REF, "kind": "ClusterRole"}, SA), "roleRef is not a Role"),
-        (binding({**ROLE_REF, "name": "admin"}, SA), "no Role of the same hook set"),
-        (binding(ROLE_REF, {"kind": "User", "name": "alice"}), "not a ServiceAccount"),
-        (binding(ROLE_REF, {**SA, "namespace": "kube-system"}), "another namespace"),
-        (binding(ROLE_REF, {**SA, "apiGroup": "x"}), "apiGroup"),
-    ],
-)
-def test_a_role_binding_may_only_bind_the_sets_role_to_this_namespaces_service_accounts(
-    text: str, why: str
-) -> None:
-    hooks = hook_set(role(rule(["pods"], ["get"])), text)
-    assert [r.kind for r in hooks.resources] == ["Role"]
-    assert why in hooks.refused[0]
-
-
-def test_a_role_binding_to_the_sets_role_and_a_local_service_account_is_created() -> None:
-    hooks = hook_set(role(rule(["pods"], ["get"])), binding(ROLE_REF, {**SA, "namespace": "shop"}, SA))
-    assert [r.kind for r in hooks.resources] == ["RoleBinding", "Role"]  # by name, as Helm: bind < reader
-
-
-def test_a_binding_to_a_refused_role_is_refused_too() -> None:
-    hooks = hook_set(role(rule(["secrets"], ["get"])), binding(ROLE_REF, SA))
-    assert len(hooks.refused) == 2
-
-
-def test_two_supporting_objects_with_the_same_kind_and_name_are_refused_but_same_named_pods_run() -> None:
-    hooks = hook_set(manifest("ConfigMap", "cm"), manifest("ConfigMap", "cm"),
-                     manifest("Pod", "t", spec=POD_SPEC), manifest("Pod", "t", spec=POD_SPEC))  # fmt: skip
-    assert len(hooks.resources) == 1
-    assert "two objects" in hooks.refused[0]
-    assert len(hooks.tests) == 2
-
-
-# --- bounded YAML -------------------------------------------------------------------------------------
-
-
-BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
-    f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
-)
-
-
-def test_a_billion_laughs_manifest_is_refused_fast() -> None:
-    assert len(BILLION_LAUGHS.encode()) < 1024
-    started = time.monotonic()
-    hooks = hook_set(BILLION_LAUGHS)
-    assert time.monotonic() - started < 0.5
-    assert "aliases" in hooks.refused[0]
-
-
-@pytest.mark.parametrize(
-    ("text", "why"),
-    [
-        ("a: " + "x" * 1_048_577, "larger than"),
-        ("[" * 100_000, "nested too deeply"),
-        ("a: !!binary aGVsbG8=\n", "no JSON form"),
-        ("a: .inf\n", "not finite"),
-        ("{~: 1}\n", "not a scalar"),
-        ("{[1]: 2}\n", "not valid YAML"),
-        ("a: 1\n---\nb: 2\n", "single document"),
-        ("- 1\n", "not a Kubernetes object"),
-    ],
-)
-def test_unusable_yaml_is_refused_with_a_reason_that_quotes_nothing(text: str, why: str) -> None:
-    with pytest.raises(HookManifestInvalid, match=why):
-        parse_hook_manifest(text)
-
-
-def test_timestamps_stay_strings_and_scalar_keys_become_strings_like_sigs_k8s_io_yaml() -> None:
-    assert parse_hook_manifest("data:\n  when: 2020-01-02\n  80: http\n  true: yes\n") == {
-        "data": {"when": "2020-01-02", "80": "http", "true": True}
-    }
 
 
 # --- cleanup ------------------------------------------------------------------------------------------

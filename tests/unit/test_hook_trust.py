@@ -45,6 +45,9 @@ def rule(resources: list[str], verbs: list[str], groups: list[str] | None = None
         (role(rule(["configmaps"], ["bind"])), "verb bind"),
         (role(rule(["pods"], ["create"])), "create or change pods"),
         (role(rule(["deployments"], ["patch"], ["apps"])), "create or change deployments"),
+        (role(rule(["services"], ["create"])), "create or change services"),
+        (role(rule(["endpointslices"], ["update"], ["discovery.k8s.io"])), "create or change endpointslices"),
+        (role(rule(["persistentvolumeclaims"], ["create"])), "create or change persistentvolumeclaims"),
         (role(rule(["e2eruns/status"], ["patch"], ["helm-e2e.dev"])), "helm-e2e's own API group"),
         (role({"nonResourceURLs": ["/metrics"], "verbs": ["get"]}), "nonResourceURLs"),
         (role("not a rule"), "not an object"),  # type: ignore[arg-type]

@@ -26,6 +26,9 @@ Refused inside those kinds:
   * write verbs (create, update, patch) on pods and on the workloads that create pods (deployments,
     replicasets, statefulsets, daemonsets, jobs, cronjobs, replicationcontrollers): a pod may run under any
     ServiceAccount of the namespace, which would bypass the test pod policy;
+  * write verbs on services, endpoints, endpointslices, ingresses, networkpolicies and
+    persistentvolumeclaims: the test could then make what we refuse above (externalIPs, cloned volumes) or
+    redirect the namespace's traffic;
   * verbs `escalate`, `bind`, `impersonate`;
 - RoleBinding whose roleRef is not a Role (kind Role, group rbac.authorization.k8s.io) of the same hook set,
   or with a subject that is not a ServiceAccount of the release's namespace.
@@ -70,6 +73,9 @@ POD_MAKERS = frozenset(
     {"pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs",
      "replicationcontrollers"}
 )  # fmt: skip
+TRAFFIC_AND_STORAGE = frozenset(
+    {"services", "endpoints", "endpointslices", "ingresses", "networkpolicies", "persistentvolumeclaims"}
+)
 WRITE_VERBS = frozenset({"create", "update", "patch"})
 DENIED_VERBS = frozenset({"escalate", "bind", "impersonate"})
 DENIED_GROUPS = frozenset({"helm-e2e.dev"})
@@ -109,6 +115,9 @@ def _refuse_rule(rule: Any) -> str | None:
     makers = sorted(POD_MAKERS.intersection(resources))
     if makers and WRITE_VERBS.intersection(verbs):
         return f"a rule lets the test create or change {makers[0]} (any ServiceAccount)"
+    guarded = sorted(TRAFFIC_AND_STORAGE.intersection(resources))
+    if guarded and WRITE_VERBS.intersection(verbs):
+        return f"a rule lets the test create or change {guarded[0]}"
     return None
 
 

@@ -118,9 +118,9 @@ class Controller:
         await self.kube.post_event(
             run_ref(run), type="Normal", reason=names.EVENT_PLANNED, message=f"tests: {tests}"
         )
-        for note in plan.hook_notes:
+        for note in plan.refused_hooks:
             await self.kube.post_event(
-                run_ref(run), type="Warning", reason=names.EVENT_HOOK_NOTE, message=note
+                run_ref(run), type="Warning", reason=names.EVENT_HOOK_REFUSED, message=note
             )
         await self.supersede_older_runs(run)
 

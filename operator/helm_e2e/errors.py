@@ -64,3 +64,13 @@ class SandboxMemory(SandboxError):
 
 class LimitExceeded(HelmE2EError):
     """Untrusted input is larger or more complex than the operator is willing to parse."""
+
+
+class NameTaken(ApiRefused):
+    """A chart test hook's object cannot be created: its name is held by an object that is not ours."""
+
+    def __init__(self, kind: str, namespace: str, name: str, why: str) -> None:
+        super().__init__(f"{kind} {namespace}/{name}: {why}", status=409, reason="NameTaken")
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name

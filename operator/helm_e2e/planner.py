@@ -15,7 +15,7 @@ from . import errors
 from .adapters import sandbox as sandboxing
 from .adapters.port import KubePort
 from .config import Settings
-from .core import names, planjob
+from .core import lifecycle, names, planjob
 from .core import plan as planning
 from .core.models import Release, Run, Suite
 from .suites import record_suite_problems
@@ -94,20 +94,23 @@ class Planner:
     def kept(self, key: RunKey) -> planning.Plan | None:
         return self._kept.get(key)
 
-    async def replan(self, run: Run, tests: Sequence[str]) -> dict[str, planning.PlannedTest | str]:
-        """The planned tests of `tests` (the intake's plan, else a new one), or why they cannot be planned."""
+    async def replan(self, run: Run, tests: Sequence[str]) -> lifecycle.Replanned:
+        """The planned tests of `tests` (the intake's plan, else a new one), or why they cannot be planned;
+        with the hook objects the chart's tests rely on."""
         plan = self._kept.pop((run.namespace, run.name), None)
         if plan is None:
             ref = run.spec.release
             secret_name = f"{names.HELM_SECRET_PREFIX}{ref.name}.v{ref.revision}"
             secret = await self.kube.get_secret(ref.namespace, secret_name)
             if secret is None:
-                return dict.fromkeys(tests, RELEASE_GONE)
+                return lifecycle.Replanned(tests=dict.fromkeys(tests, RELEASE_GONE))
             try:
                 plan = (await self.plan(secret, record_suites=False)).plan
             except errors.ReleaseDecodeError as e:
-                return dict.fromkeys(tests, str(e))
+                return lifecycle.Replanned(tests=dict.fromkeys(tests, str(e)))
             except errors.SandboxError as e:
-                return dict.fromkeys(tests, f"the release could not be planned again: {e}")
+                why = f"the release could not be planned again: {e}"
+                return lifecycle.Replanned(tests=dict.fromkeys(tests, why))
         by_name = {t.name: t for t in plan.tests}
-        return {n: by_name.get(n, NOT_IN_PLAN) for n in tests}
+        planned = {n: by_name.get(n, NOT_IN_PLAN) for n in tests}
+        return lifecycle.Replanned(tests=planned, resources=plan.resources)

@@ -175,7 +175,7 @@ def _env(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 OPERATOR_RULES = {  # tests/unit/test_rbac.py checks these against what the code uses
-    ("", "secrets"): {"get", "list", "watch"},
+    ("", "secrets"): {"get", "list", "watch", "create", "delete"},
     ("helm-e2e.dev", "e2eruns"): {"get", "list", "watch", "create", "delete"},
     ("helm-e2e.dev", "e2eruns/status"): {"patch"},
     ("helm-e2e.dev", "e2eruns/finalizers"): {"update"},
@@ -184,7 +184,13 @@ OPERATOR_RULES = {  # tests/unit/test_rbac.py checks these against what the code
     ("", "pods"): {"list", "watch", "create", "delete"},
     ("", "pods/log"): {"get"},
     ("", "events"): {"create"},
-    ("", "serviceaccounts"): {"list"},
+    ("", "serviceaccounts"): {"list", "get", "create", "delete"},
+    ("", "configmaps"): {"get", "create", "delete"},
+    ("", "services"): {"get", "create", "delete"},
+    ("", "persistentvolumeclaims"): {"get", "create", "delete"},
+    ("rbac.authorization.k8s.io", "roles"): {"get", "create", "delete"},
+    ("rbac.authorization.k8s.io", "rolebindings"): {"get", "create", "delete"},
+    ("batch", "jobs"): {"get", "list", "create", "delete"},
 }
 KOPF_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},

@@ -116,7 +116,12 @@ def test_a_release_value_rendered_into_a_refused_field_is_not_echoed() -> None:
 def test_chart_hooks_may_use_the_service_account_their_own_test_hooks_create() -> None:
     pod = POD_WITH_ACCOUNT.replace("ACCOUNT", "web-test-sa")
     hooks = [
-        Hook(name="web-test-sa", kind="ServiceAccount", manifest="kind: ServiceAccount", events=["test"]),
+        Hook(
+            name="web-test-sa",
+            kind="ServiceAccount",
+            manifest="apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: web-test-sa\n",
+            events=["test"],
+        ),
         Hook(name="web-smoke", kind="Pod", manifest=pod, events=["test"]),
         Hook(
             name="web-other",
@@ -126,9 +131,9 @@ def test_chart_hooks_may_use_the_service_account_their_own_test_hooks_create() -
         ),
     ]
     plan = make_plan(make_release(hooks=hooks))
-    assert [(t.name, t.policy_violation[:23], t.token_allowed) for t in plan.tests] == [
-        ("web-smoke", "", True),
+    assert sorted((t.name, t.policy_violation[:23], t.token_allowed) for t in plan.tests) == [
         ("web-other", "spec.serviceAccountName", False),
+        ("web-smoke", "", True),
     ]
     suite = suite_with({"serviceAccountName": "web-test-sa", "containers": []})
     (suite_test,) = make_plan(make_release(hooks=hooks), suites=[suite], run_chart_hooks=False).tests

@@ -29,7 +29,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "operator" / "helm_e2e"
 Rule = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb)
 
-API_GROUPS = {"core": "", "batch": "batch", "apps": "apps", "events": "events.k8s.io", "custom": None}
+API_GROUPS = {
+    "core": "",
+    "batch": "batch",
+    "apps": "apps",
+    "rbac": "rbac.authorization.k8s.io",
+    "events": "events.k8s.io",
+    "custom": None,
+}
 VERBS = {  # client method prefix → RBAC verb (longest first)
     "delete_collection": "deletecollection",
     "create": "create",
@@ -54,7 +61,8 @@ def _method_rule(method: str, group: str | None, custom_plural: str | None) -> R
     """`read_namespaced_pod_log` → ('', 'pods/log', 'get'); custom objects take group and plural."""
     prefix = next(p for p in VERBS if method.startswith(p + "_"))
     rest = method.removeprefix(prefix + "_").removeprefix("namespaced_").removesuffix("_for_all_namespaces")
-    sub = next((s for s in SUBRESOURCES if rest.endswith("_" + s)), "")
+    whole = rest in ("role_binding", "cluster_role_binding")  # a resource, not roles/binding
+    sub = "" if whole else next((s for s in SUBRESOURCES if rest.endswith("_" + s)), "")
     rest = rest.removesuffix("_" + sub) if sub else rest
     if rest in ("custom_object", "cluster_custom_object"):
         assert group is not None, method
@@ -75,22 +83,26 @@ def _constant(module: Any, node: ast.expr) -> Any:
 
 
 def adapter_rules() -> set[Rule]:
+    """Every `self.<api>.<method>` the adapters reference, called or kept as a callable (a dispatch table)."""
     rules: set[Rule] = set()
     for path in sorted((PACKAGE / "adapters").glob("*.py")):
         module = importlib.import_module(f"helm_e2e.adapters.{path.stem}")
-        for call in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)):
-            for node in [call.func, *call.args]:
-                api = node.value if isinstance(node, ast.Attribute) else None
-                if not (isinstance(api, ast.Attribute) and isinstance(api.value, ast.Name)):
-                    continue
-                if api.value.id != "self" or api.attr not in API_GROUPS:
-                    continue
-                args = [_constant(module, a) for a in call.args]
-                group = API_GROUPS[api.attr]
-                if api.attr == "custom":
-                    group = next((a for a in args if a == names.GROUP), None)
-                plural = next((a for a in args if a in (names.RUNS, names.SUITES)), None)
-                rules.add(_method_rule(node.attr, group, plural))
+        tree = ast.parse(path.read_text())
+        calls = {id(n.func): n for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        calls |= {id(a): n for n in ast.walk(tree) if isinstance(n, ast.Call) for a in n.args}
+        for node in (n for n in ast.walk(tree) if isinstance(n, ast.Attribute)):
+            api = node.value
+            if not (isinstance(api, ast.Attribute) and isinstance(api.value, ast.Name)):
+                continue
+            if api.value.id != "self" or api.attr not in API_GROUPS:
+                continue
+            call = calls.get(id(node))
+            args = [_constant(module, a) for a in call.args] if call else []
+            group = API_GROUPS[api.attr]
+            if api.attr == "custom":
+                group = next((a for a in args if a == names.GROUP), None)
+            plural = next((a for a in args if a in (names.RUNS, names.SUITES)), None)
+            rules.add(_method_rule(node.attr, group, plural))
     return rules
 
 

@@ -80,4 +80,19 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
 - apiGroups: [""]
   resources: [serviceaccounts]
   verbs: [list]
+# A chart's test hooks as `helm test` runs them: their supporting objects (created with the chart's names,
+# owned by the E2ERun, checked by the trust rules in core/hook_trust.py first) and Job tests. Kubernetes
+# lets the operator create a Role only with rules the operator holds itself.
+- apiGroups: [""]
+  resources: [serviceaccounts, configmaps, services, persistentvolumeclaims]
+  verbs: [get, create, delete]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create, delete]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [get, create, delete]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, create, delete]
 {{- end }}

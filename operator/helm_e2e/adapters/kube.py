@@ -24,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from ..core import names
 from ..core.naming import label_value
 from ..errors import ApiRefused, KubeError
+from .objects import HookObjects
 
 Body = dict[str, Any]
 REFUSALS = frozenset({400, 403, 404, 409, 422})  # answers to a create that no retry changes
@@ -73,6 +74,7 @@ class Kube:
         self.core = k8s.CoreV1Api(api)
         self.custom = k8s.CustomObjectsApi(api)
         self.timeout = timeout_seconds
+        self.objects = HookObjects(api, timeout_seconds=timeout_seconds)  # chart test hooks' objects, Jobs
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One API call in a worker thread, bounded in time; raises ApiException or KubeError."""
@@ -330,3 +332,19 @@ class Kube:
             await self._call(self.core.create_namespaced_event, ref.namespace, body)
         except (ApiException, KubeError):
             return
+
+    # --- chart test hooks' supporting objects and test Jobs (adapters/objects.py) ------------------------
+    async def create_hook_object(self, body: Body, *, replace_ours: bool) -> None:
+        await self.objects.create(body, replace_ours=replace_ours)
+
+    async def delete_hook_object(self, kind: str, namespace: str, name: str, *, run: str) -> None:
+        await self.objects.delete_if_run(kind, namespace, name, run=label_value(run))
+
+    async def create_job(self, body: Body) -> None:
+        await self.objects.create_job(body)
+
+    async def list_run_jobs(self, namespace: str, run: str) -> list[Body]:
+        return await self.objects.list_run_jobs(namespace, label_value(run))
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        await self.objects.delete("Job", namespace, name)

@@ -4,7 +4,7 @@
 to see more (log tails, a re-plan of tests whose pods are missing) it returns Fetch actions first and is
 called again with the answers; otherwise it returns, in the order they must be applied:
 
-    CreatePod* → PatchStatus → PostEvent* → DeletePods → SendReport → PruneHistory → Requeue
+    CreateHookObjects → CreateTest* → PatchStatus → PostEvent* → Delete* → SendReport → PruneHistory → Requeue
 
 A status patch carries the resourceVersion the decision was made on; when it conflicts, the executor
 drops the rest and decides again on a fresh read, so nothing after it happens twice. Pods are deleted only
@@ -19,11 +19,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import names
-from .models import Condition, Run, RunPhase, RunStatus
+from .hooks import HookResource, build_resource_manifest
+from .jobs import build_job_manifest
+from .models import Condition, HookObject, Run, RunPhase, RunStatus
 from .naming import build_pod_name
 from .plan import PlannedTest, build_pod_manifest
 from .report import decide_mail
-from .results import decide_next_step, end_run, get_condition, set_condition, tests_needing_logs
+from .results import TestObjects, decide_next_step, end_run, get_condition, set_condition, tests_needing_logs
 
 Pod = Mapping[str, Any]
 EMAIL_DONE_REASONS = frozenset(
@@ -39,10 +41,18 @@ class Observed:
     """Everything a decision may look at besides the run itself. None = not fetched yet."""
 
     now: datetime
-    pods: Mapping[str, Pod]  # by test name
+    objects: TestObjects  # the run's test pods and Jobs, by test name
     logs: Mapping[str, str] | None = None
-    plan: Mapping[str, PlannedTest | str] | None = None  # re-planned missing tests, or why they cannot be
+    plan: Replanned | None = None  # the plan of the tests that still need a pod or Job
     refused: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # test → (API reason, message)
+
+
+@dataclass(frozen=True)
+class Replanned:
+    """The planned tests asked for (or why each cannot be planned) and the hook objects they rely on."""
+
+    tests: Mapping[str, PlannedTest | str]
+    resources: Sequence[HookResource] = ()
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,18 @@ class FetchPlan:
 
 
 @dataclass(frozen=True)
-class CreatePod:
+class CreateHookObjects:
+    """A chart's test hook objects (ServiceAccount, ConfigMap, ...), in Helm's order, before its tests."""
+
+    bodies: tuple[dict[str, Any], ...]
+    replace_ours: tuple[bool, ...]  # per body: before-hook-creation replaces an earlier run's object
+    tests: tuple[str, ...]  # the hook tests that rely on them: refused with them
+
+
+@dataclass(frozen=True)
+class CreateTest:
     test: str
+    kind: str  # Pod | Job
     body: dict[str, Any]
 
 
@@ -93,6 +113,16 @@ class DeletePods:
 
 
 @dataclass(frozen=True)
+class DeleteJobs:
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeleteHookObjects:
+    objects: tuple[tuple[str, str], ...]  # (kind, name), once the run's results are saved
+
+
+@dataclass(frozen=True)
 class SendReport:
     recipients: tuple[str, ...]
 
@@ -110,10 +140,13 @@ class Requeue:
 Action = (
     FetchLogs
     | FetchPlan
-    | CreatePod
+    | CreateHookObjects
+    | CreateTest
     | PatchStatus
     | PostEvent
     | DeletePods
+    | DeleteJobs
+    | DeleteHookObjects
     | SendReport
     | PruneHistory
     | Requeue
@@ -133,7 +166,7 @@ def _missing_tests(run: Run, observed: Observed) -> list[str]:
     return [
         t.name
         for t in run.spec.tests
-        if t.name not in observed.pods
+        if not observed.objects.exists(t)
         and t.name not in observed.refused
         and not (t.name in recorded and recorded[t.name].phase.is_final)
     ]
@@ -141,52 +174,95 @@ def _missing_tests(run: Run, observed: Observed) -> list[str]:
 
 def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]:
     fetch: list[Action] = []
-    if observed.logs is None and (need := tests_needing_logs(run, observed.pods)):
+    if observed.logs is None and (need := tests_needing_logs(run, observed.objects)):
         fetch.append(FetchLogs(tuple(need)))
     missing = _missing_tests(run, observed)
     if observed.plan is None and missing:
         fetch.append(FetchPlan(tuple(missing)))
     if fetch:
         return fetch
-    plan = observed.plan or {}
+    plan = observed.plan.tests if observed.plan else {}
     unrunnable = dict(observed.refused)
     for name in missing:
         planned = plan.get(name, "the test is no longer part of the plan")
         if isinstance(planned, str):
             unrunnable[name] = (names.REASON_NOT_PLANNED, planned)
+        elif planned.blocked:
+            unrunnable[name] = (names.REASON_HOOK_REFUSED, planned.blocked)
         elif planned.policy_violation:
             unrunnable[name] = (names.REASON_POLICY_VIOLATION, planned.policy_violation)
     pod_names = {t.name: build_pod_name(run.name, t.name) for t in run.spec.tests}
     step = decide_next_step(
         run,
-        observed.pods,
+        observed.objects,
         pod_names=pod_names,
         logs=observed.logs or {},
         now=observed.now,
         unrunnable=unrunnable,
     )
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
-    actions: list[Action] = [CreatePod(t.name, build_pod_manifest(run=run, test=t)) for t in creatable]
+    actions: list[Action] = _create_actions(run, creatable, observed.plan.resources if observed.plan else ())
     if step.changed:
         actions.append(PatchStatus(step.status))
     actions += [PostEvent(e.type, e.reason, e.message) for e in step.events]
     if step.delete_pods:
         actions.append(DeletePods(tuple(step.delete_pods)))
+    if step.delete_jobs:
+        actions.append(DeleteJobs(tuple(step.delete_jobs)))
     if step.finished:
+        if cleanup := decide_hook_cleanup(run.spec.hook_objects):
+            actions.append(DeleteHookObjects(tuple(cleanup)))
         actions += [PruneHistory(run.spec.release.name), Requeue(0.0)]  # mail and TTL on a fresh read
     else:
         actions.append(Requeue(policy.resync_seconds))
     return actions
 
 
+def _create_actions(
+    run: Run, tests: Sequence[PlannedTest], resources: Sequence[HookResource]
+) -> list[Action]:
+    """The hook objects first (when a hook test is about to be created), then the tests' pods and Jobs."""
+    actions: list[Action] = []
+    hook_tests = tuple(t.name for t in tests if t.source == "hook")
+    if hook_tests and resources:
+        bodies = tuple(build_resource_manifest(run, r) for r in resources)
+        replace = tuple(names.HOOK_BEFORE_CREATION in r.delete_policies for r in resources)
+        actions.append(CreateHookObjects(bodies, replace, hook_tests))
+    for test in tests:
+        body = (
+            build_job_manifest(run=run, test=test)
+            if test.kind == "Job"
+            else build_pod_manifest(run=run, test=test)
+        )
+        actions.append(CreateTest(test.name, test.kind, body))
+    return actions
+
+
+def decide_hook_cleanup(objects: Sequence[HookObject]) -> list[tuple[str, str]]:
+    """(kind, name) of the hook objects to delete once the run has ended, in reverse creation order.
+
+    As Helm v3 `execHook` does: a `hook-succeeded` object goes whatever the outcome (a supporting object
+    succeeds once created; `hook-failed` applies only to the hook that failed, which is never one of them).
+    """
+    return [(o.kind, o.name) for o in reversed(objects) if names.HOOK_SUCCEEDED in o.delete_policies]
+
+
 def _decide_finished(run: Run, observed: Observed, policy: Policy) -> list[Action]:
-    """A final run: its unfinished pods go at once, the report goes out once, finished pods at the TTL."""
-    unfinished = tuple(
-        p["metadata"]["name"]
-        for p in observed.pods.values()
-        if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    """A final run: its unfinished pods and Jobs go at once, the report goes out once, finished pods at
+    the TTL."""
+    objects, tests = observed.objects, run.spec.tests
+    unfinished_pods = tuple(
+        objects.pods[t.name]["metadata"]["name"]
+        for t in tests
+        if t.kind == "Pod" and objects.exists(t) and not objects.finished(t)
     )
-    actions: list[Action] = [DeletePods(unfinished)] if unfinished else []
+    unfinished_jobs = tuple(
+        objects.jobs[t.name]["metadata"]["name"]
+        for t in tests
+        if t.kind == "Job" and objects.exists(t) and not objects.finished(t)
+    )
+    actions: list[Action] = [DeletePods(unfinished_pods)] if unfinished_pods else []
+    actions += [DeleteJobs(unfinished_jobs)] if unfinished_jobs else []
     outbox = decide_outbox(run, observed.now, policy)
     if any(isinstance(a, PatchStatus) for a in outbox):
         return [*actions, *outbox, Requeue(0.0)]  # one status write per pass: the rest on a fresh read
@@ -253,9 +329,12 @@ def decide_pod_cleanup(run: Run, observed: Observed, policy: Policy) -> list[Act
     ).total_seconds()
     if wait > 0:
         return [Requeue(wait)]
-    pods = tuple(p["metadata"]["name"] for p in observed.pods.values())
+    pods = tuple(p["metadata"]["name"] for p in observed.objects.pods.values())
+    jobs = tuple(j["metadata"]["name"] for j in observed.objects.jobs.values())
     status = run.status.model_copy(update={"pods_deleted_at": observed.now})
-    return [*([DeletePods(pods)] if pods else []), PatchStatus(status)]
+    deletes: list[Action] = [DeletePods(pods)] if pods else []
+    deletes += [DeleteJobs(jobs)] if jobs else []
+    return [*deletes, PatchStatus(status)]
 
 
 # --- decisions about other runs of the same release ---

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -108,6 +108,15 @@ class TestSource(WireModel):
     name: str
     source: str
     timeout_seconds: int
+    kind: Literal["Pod", "Job"] = "Pod"  # a chart's Job test hook runs as a Job
+
+
+class HookObject(WireModel):
+    """spec.hookObjects[]: a supporting object a chart's test hooks needed (created by the run)."""
+
+    kind: str
+    name: str
+    delete_policies: list[str] = Field(default_factory=list)
 
 
 class ReportSpec(WireModel):
@@ -120,6 +129,7 @@ class RunSpec(WireModel):
     tests: list[TestSource] = Field(default_factory=list)
     deadline_seconds: int = 1800
     report: ReportSpec = Field(default_factory=ReportSpec)
+    hook_objects: list[HookObject] = Field(default_factory=list)
 
 
 class PytestSummary(WireModel):

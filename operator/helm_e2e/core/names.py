@@ -83,3 +83,13 @@ REASON_RELEASE_IDENTITY_MISMATCH: Final = "ReleaseIdentityMismatch"
 # A ServiceAccount a namespace admin labelled with this (value "true") may be named by a test pod.
 TEST_ACCOUNT_LABEL: Final = f"{GROUP}/test-account"
 TEST_ACCOUNT_SELECTOR: Final = f"{TEST_ACCOUNT_LABEL}=true"
+
+# --- chart test hooks run the way `helm test` runs them (core/hooks.py, core/jobs.py) -----------------
+HOOK_TEST_EVENTS: Final = frozenset({"test", "test-success"})  # test-success: Helm 2's name
+HOOK_BEFORE_CREATION: Final = "before-hook-creation"  # Helm's default when no policy is given
+HOOK_SUCCEEDED: Final = "hook-succeeded"
+HOOK_FAILED: Final = "hook-failed"
+JOB_NAME_LABEL: Final = "batch.kubernetes.io/job-name"  # set by the Job controller on its pods
+REASON_HOOK_REFUSED: Final = "HookRefused"  # a hook of the test's hook set was refused (trust rules)
+REASON_NAME_TAKEN: Final = "NameTaken"  # a hook object's name is held by an object that is not ours
+EVENT_HOOK_REFUSED: Final = "HookRefused"

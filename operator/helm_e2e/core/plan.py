@@ -16,28 +16,17 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from contextlib import AbstractContextManager
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import SuiteInvalid
 from . import names, podpolicy, recipients, templating
-from .models import Hook, Release, ReleaseRef, ReportSpec, Run, RunSpec, Suite, SuiteSpec, TestSource
-from .naming import MAX_NAME, build_pod_name, label_value, sanitize_test_name
+from .hooks import HookResource, HookSet, build_hook_set
+from .models import HookObject, Release, ReleaseRef, ReportSpec, Run, RunSpec, Suite, SuiteSpec, TestSource
+from .naming import MAX_NAME, build_pod_name, label_value
+from .planned import PlannedTest as PlannedTest  # re-exported: callers use plan.PlannedTest
 from .release import resolve_image_tag
 
-TEST_HOOK_EVENTS = frozenset({"test", "test-success"})  # test-success: Helm 2's name, still accepted
 TIMEOUT_ANNOTATION = names.TIMEOUT_ANNOTATION
-
-
-class PlannedTest(BaseModel):
-    name: str
-    source: str  # "hook" | "suite/<name>"
-    timeout_seconds: int
-    pod_spec: dict[str, Any]
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    policy_violation: str = ""  # one line naming the offending field(s); such a test is never created
-    token_allowed: bool = False  # names an allowed ServiceAccount: its API token may be mounted
 
 
 class SuiteProblem(BaseModel):
@@ -51,69 +40,9 @@ class Plan(BaseModel):
     report: ReportSpec = Field(default_factory=ReportSpec)
     used_suites: list[str] = Field(default_factory=list)
     problems: list[SuiteProblem] = Field(default_factory=list)
-    hook_notes: list[str] = Field(default_factory=list)
-
-
-# --- chart test hooks -----------------------------------------------------------------------------
-
-
-def _mapping(node: Any) -> Mapping[str, Any]:
-    return node if isinstance(node, Mapping) else {}
-
-
-def _strings(node: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in _mapping(node).items() if v is not None}
-
-
-def _timeout(annotations: Mapping[str, str], default: int) -> int:
-    try:
-        value = int(annotations.get(TIMEOUT_ANNOTATION, "").strip())
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
-def _hook_test(hook: Hook, default_timeout: int) -> tuple[PlannedTest | None, list[str]]:
-    """One chart test hook → a planned test (or None) and notes worth an Event."""
-    try:
-        doc = yaml.safe_load(hook.manifest)
-    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: e.g. an impossible timestamp
-        return None, [f"test hook {hook.name}: manifest is not valid YAML, skipped"]
-    if not isinstance(doc, Mapping):
-        return None, [f"test hook {hook.name}: manifest is not a Kubernetes object, skipped"]
-    kind, spec, notes = doc.get("kind"), _mapping(doc.get("spec")), []
-    if kind == "Job":
-        spec = _mapping(_mapping(spec.get("template")).get("spec"))
-        notes.append(f"test hook {hook.name}: Job runs as a single pod from its template")
-    elif kind != "Pod":
-        return None, [f"test hook {hook.name}: kind {kind} is not run (only Pod and Job), skipped"]
-    if not spec:
-        return None, [*notes, f"test hook {hook.name}: no pod spec, skipped"]
-    meta = _mapping(doc.get("metadata"))
-    annotations = {
-        k: v for k, v in _strings(meta.get("annotations")).items() if not k.startswith("helm.sh/hook")
-    }
-    test = PlannedTest(
-        name=sanitize_test_name(str(meta.get("name") or hook.name)),
-        source="hook",
-        timeout_seconds=_timeout(annotations, default_timeout),
-        pod_spec=dict(spec),
-        labels=_strings(meta.get("labels")),
-        annotations=annotations,
-    )
-    return test, notes
-
-
-def _hook_tests(release: Release, default_timeout: int) -> tuple[list[PlannedTest], list[str]]:
-    tests: list[PlannedTest] = []
-    notes: list[str] = []
-    for hook in release.hooks:
-        if TEST_HOOK_EVENTS.isdisjoint(hook.events):
-            continue
-        test, hook_notes = _hook_test(hook, default_timeout)
-        tests += [test] if test else []
-        notes += hook_notes
-    return tests, notes
+    resources: list[HookResource] = Field(default_factory=list)  # chart test hooks' supporting objects
+    refused_hooks: list[str] = Field(default_factory=list)  # hooks we refuse to create, one line each
+    hook_service_accounts: frozenset[str] = frozenset()  # ServiceAccounts the hook set creates
 
 
 # --- suites -----------------------------------------------------------------------------------------
@@ -226,15 +155,6 @@ def _plan_suite(
     return spec, tag, tests
 
 
-def _hook_service_accounts(release: Release) -> frozenset[str]:
-    """ServiceAccounts the chart's own test hooks create: its hook pods may use them (as `helm test`)."""
-    return frozenset(
-        h.name
-        for h in release.hooks
-        if h.kind == "ServiceAccount" and not TEST_HOOK_EVENTS.isdisjoint(h.events)
-    )
-
-
 def apply_pod_policy(
     test: PlannedTest, *, level: podpolicy.PodSecurityLevel, accounts: Set[str]
 ) -> PlannedTest:
@@ -270,9 +190,15 @@ def build_plan(
     one that turns a suite running past its time into SuiteInvalid (core itself sets no timers).
     """
     level = podpolicy.PodSecurityLevel(pod_security)
-    tests, notes = _hook_tests(release, default_timeout_seconds) if run_chart_hooks else ([], [])
+    hooks = build_hook_set(release, default_timeout=default_timeout_seconds) if run_chart_hooks else HookSet()
+    tests = list(hooks.tests)
     default_tag = resolve_image_tag(release.values, image_tag_values_path, release.app_version)
-    plan = Plan(image_tag=default_tag, hook_notes=notes)
+    plan = Plan(
+        image_tag=default_tag,
+        resources=hooks.resources,
+        refused_hooks=hooks.refused,
+        hook_service_accounts=hooks.service_accounts,
+    )
     used: list[SuiteSpec] = []
     guard = suite_guard or (lambda _name: contextlib.nullcontext())
     for suite in sorted(suites, key=lambda s: s.name):
@@ -296,7 +222,7 @@ def build_plan(
             plan.image_tag = tag
         used.append(spec)
         plan.used_suites.append(suite.name)
-    hook_accounts = test_accounts | _hook_service_accounts(release)
+    hook_accounts = test_accounts | hooks.service_accounts
     plan.tests = [
         apply_pod_policy(t, level=level, accounts=hook_accounts if t.source == "hook" else test_accounts)
         for t in _unique(tests)
@@ -317,8 +243,21 @@ def build_run_spec(release: Release, plan: Plan, *, deadline_seconds: int) -> Ru
         trigger=release.trigger,
         deployed_at=release.last_deployed,
     )
-    tests = [TestSource(name=t.name, source=t.source, timeout_seconds=t.timeout_seconds) for t in plan.tests]
-    return RunSpec(release=ref, tests=tests, deadline_seconds=deadline_seconds, report=plan.report)
+    tests = [
+        TestSource(name=t.name, source=t.source, timeout_seconds=t.timeout_seconds, kind=t.kind)
+        for t in plan.tests
+    ]
+    hook_objects = [
+        HookObject(kind=r.kind, name=r.name, delete_policies=sorted(r.delete_policies))
+        for r in plan.resources
+    ]
+    return RunSpec(
+        release=ref,
+        tests=tests,
+        deadline_seconds=deadline_seconds,
+        report=plan.report,
+        hook_objects=hook_objects,
+    )
 
 
 # --- pod manifests ------------------------------------------------------------------------------------

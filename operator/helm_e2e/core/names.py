@@ -83,3 +83,8 @@ REASON_RELEASE_IDENTITY_MISMATCH: Final = "ReleaseIdentityMismatch"
 # A ServiceAccount a namespace admin labelled with this (value "true") may be named by a test pod.
 TEST_ACCOUNT_LABEL: Final = f"{GROUP}/test-account"
 TEST_ACCOUNT_SELECTOR: Final = f"{TEST_ACCOUNT_LABEL}=true"
+# Readiness gate (core/readiness.py): tests start only when the release's objects are rolled out
+REASON_WAITING_FOR_ROLLOUT: Final = "WaitingForRollout"
+REASON_ROLLOUT_FAILED: Final = "RolloutFailed"
+REASON_ROLLOUT_TIMEOUT: Final = "RolloutTimeout"
+EVENT_ROLLED_OUT: Final = "RolledOut"

@@ -1,10 +1,11 @@
 """The readiness gate against the real apiserver: a release installed without --wait, read from its real
 Helm secret, its objects fetched by targeted GETs and judged by the helm --wait / kstatus rules.
 
-kwok makes a Deployment's pods Ready within a second, so "pending, then ready" is a real rollout. A
-rollout is held not-ready without any kwok stage: the `held` Deployment's pods select a node label no
-node has, so they are never scheduled (a real scheduler outcome, the same on a real node). The PVC asks
-for a storage class no provisioner serves, so it stays Pending.
+kwok makes a Deployment's pods Ready within a second: too fast to observe "pending" reliably after
+`helm install` returns. So a rollout is held not-ready without any kwok stage: its pods select a node
+label no node has and are never scheduled (a real scheduler outcome, the same on a real node); patching
+the selector away is a real rollout (a new ReplicaSet replacing the old). The PVC asks for a storage
+class no provisioner serves, so it stays Pending.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from helm_e2e.core.release import decode_release_secret
 
 pytestmark = pytest.mark.integration
 CHART = str(ROOT / "tests" / "data" / "charts" / "rollout")
+UNHOLD = '[{"op": "remove", "path": "/spec/template/spec/nodeSelector"}]'
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +66,30 @@ def check(keys: list[ObjectKey]) -> dict[str, Readiness]:
     return {k.ref: check_object(k, bodies[k]) for k in keys}
 
 
-def test_a_deployment_is_pending_right_after_install_then_ready(live: Cluster, ns: str) -> None:
-    keys = install(live, ns)
+def test_a_held_deployment_is_pending_after_install_and_ready_once_rolled_out(live: Cluster, ns: str) -> None:
+    keys = install(live, ns, "web.unschedulable=true")
     assert [k.ref for k in keys] == ["deployment/web"]  # the ConfigMap and ClusterIP Service never block
-    first = check(keys)["deployment/web"]
-    print(f"\nright after install: {first.pending}")  # e.g. "deployment/web 0/2 updated"
-    assert not first.ready
-    assert not first.failed
-    assert first.pending.startswith("deployment/web ")
-    wait_until(lambda: check(keys)["deployment/web"].ready, timeout=60, what="deployment/web rolled out")
-    deployment = live.get_json("deployment", "-n", ns, "web")["status"]
-    assert deployment["availableReplicas"] == deployment["updatedReplicas"] == 2
+    wait_until(
+        lambda: check(keys)["deployment/web"].pending == "deployment/web 0/2 ready",
+        timeout=30,
+        what="the deployment controller to create 2 unschedulable pods",
+    )
+    assert not check(keys)["deployment/web"].failed
+    # release the hold: a new pod template, so a new ReplicaSet replaces the old one
+    live.kubectl("patch", "deployment", "web", "-n", ns, "--type=json", "-p", UNHOLD)
+    seen: set[str] = set()
+
+    def rolled_out() -> bool:
+        result = check(keys)["deployment/web"]
+        seen.add(result.pending)
+        return result.ready
+
+    wait_until(rolled_out, timeout=60, what="deployment/web rolled out")
+    print(f"\nwhile rolling out: {sorted(seen - {''})}")
+    status = live.get_json("deployment", "-n", ns, "web")["status"]
+    assert status["replicas"] == status["updatedReplicas"] == status["availableReplicas"] == 2
+    old = [rs for rs in live.get_json("replicaset", "-n", ns)["items"] if rs["status"].get("replicas")]
+    assert len(old) == 1, "only the new ReplicaSet has pods once the gate says ready"
 
 
 def test_an_unbound_claim_and_a_held_rollout_keep_the_gate_pending(live: Cluster, ns: str) -> None:

@@ -321,10 +321,48 @@ def test_objects_in_other_namespaces_are_kept_only_when_asked() -> None:
     assert ObjectKey("StatefulSet", "apps/v1", "other", "elsewhere") in keys
 
 
+TRICKY = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  labels: {name: not-this, namespace: nor-this}
+  "name": 'web'
+spec:
+  type: LoadBalancer
+  template:
+    metadata: {name: not-the-pod-template, namespace: elsewhere}
+    kind: Job
+  ? [complex, key]
+  : {kind: Pod, metadata: {name: nope}}
+---
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: a-list-is-not-an-object}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data:
+  inner.yaml: |
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: not-a-real-object}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: lonely, anchored: &a 1}
+"""
+
+
+def test_reads_only_top_level_fields_whatever_nests_below_them() -> None:
+    refs = [k.ref for k in list_rollout_objects(TRICKY, namespace=NS)]
+    assert refs == ["deployment/web", "pod/lonely"]
+
+
 @pytest.mark.parametrize(
     ("manifest", "reason"),
     [
-        ("a: &x [1, 2]\nb: *x\n", "aliases are not allowed"),
+        ("a: &x [1, 2]\nb: *x\n", r"uses a YAML alias \(line 3\)"),
         ("kind: [unclosed\n", "not valid YAML at line"),
         ("---\n{}\n" * (MAX_DOCUMENTS + 1), f"more than {MAX_DOCUMENTS} documents"),
         ("#" * (8 * 2**20 + 1), "larger than"),

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from helm_e2e.core.manifest import manifest_fields
 from helm_e2e.core.readiness import (
     MAX_DOCUMENTS,
     ObjectKey,
@@ -351,6 +352,13 @@ data:
 apiVersion: v1
 kind: Pod
 metadata: {name: lonely, anchored: &a 1}
+---
+kind: Pod
+metadata: {name: no-api-version}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: {not: a-string}}
 """
 
 
@@ -395,3 +403,9 @@ def test_real_helm_manifests_parse_and_a_configmap_only_release_has_nothing_to_w
     release = decode_release_secret(json.loads(path.read_text()))
     assert "kind: ConfigMap" in release.manifest
     assert list_rollout_objects(release.manifest, namespace=release.namespace) == []
+
+
+def test_manifest_fields_reads_any_wanted_paths_and_nothing_else() -> None:
+    text = "a:\n  b:\n    c: deep\n    d: [x]\n  e: no\n---\nplain scalar\n---\n- a\n"
+    wanted = frozenset({("a", "b", "c"), ("a", "b", "d"), ("z",)})
+    assert list(manifest_fields(text, wanted=wanted, max_documents=3)) == [{("a", "b", "c"): "deep"}, {}, {}]

@@ -14,13 +14,12 @@ never block. Messages carry kinds, names, counts and phases only: never values o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from ..errors import ReleaseDecodeError
+from .manifest import FieldPath, manifest_fields
 
 MAX_MANIFEST_BYTES = 8 * 2**20  # a release decompresses to at most 32 MiB; a manifest this big is absurd
 MAX_DOCUMENTS = 5000
@@ -54,77 +53,20 @@ READY = Readiness(ready=True)
 
 
 # --- the manifest --------------------------------------------------------------------------------------
-_PARSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~15x faster
-_WANTED = frozenset(
-    {("kind",), ("apiVersion",), ("metadata", "name"), ("metadata", "namespace"), ("spec", "type")}
-)
-Path = tuple[str, ...]
-
-
-@dataclass
-class _Frame:
-    path: Path | None  # None: not on a path we read (inside a sequence, under a complex key, too deep)
-    is_map: bool
-    children: int = 0  # nodes seen so far; in a mapping even = key, odd = value
-    key: str | None = None
-
-
-def _scan(manifest: str) -> Iterator[dict[Path, str]]:
-    """Per YAML document, the few scalars the gate needs, read from the parser's events.
-
-    No Python object is built from the manifest (values stay unread, nothing is expanded), aliases are
-    refused, and the number of documents is capped. One pass; libyaml parses ~1 MiB in under a second.
-    """
-    documents, stack, fields = 0, list[_Frame](), dict[Path, str]()
-    for event in yaml.parse(manifest, Loader=_PARSER):
-        if isinstance(event, yaml.AliasEvent):
-            line = event.start_mark.line + 1 if event.start_mark else 0
-            raise ReleaseDecodeError(f"manifest uses a YAML alias (line {line})")
-        if isinstance(event, yaml.DocumentStartEvent):
-            documents += 1
-            if documents > MAX_DOCUMENTS:
-                raise ReleaseDecodeError(f"manifest has more than {MAX_DOCUMENTS} documents")
-            stack, fields = [], {}
-        elif isinstance(event, yaml.DocumentEndEvent):
-            yield fields
-        elif isinstance(event, yaml.CollectionEndEvent):
-            stack.pop()
-            if stack:
-                stack[-1].children += 1
-        elif isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent):
-            path = _child_path(stack)
-            if isinstance(event, yaml.CollectionStartEvent):
-                short = path is not None and len(path) < 2
-                stack.append(_Frame(path if short else None, isinstance(event, yaml.MappingStartEvent)))
-                continue
-            parent = stack[-1] if stack else None
-            if parent is not None and parent.is_map and parent.children % 2 == 0:
-                parent.key = event.value  # a key
-            elif path in _WANTED:
-                fields[path] = event.value
-            if parent is not None:
-                parent.children += 1
-
-
-def _child_path(stack: list[_Frame]) -> Path | None:
-    """Where the next node sits: () for a document's root, None when it is not on a path we read."""
-    if not stack:
-        return ()
-    parent = stack[-1]
-    if parent.path is None or not parent.is_map:
-        return None
-    if parent.children % 2 == 0:  # the node is a key: its own path is irrelevant
-        parent.key = None
-        return None
-    return (*parent.path, parent.key) if parent.key is not None else None
-
-
 def _group(api_version: str) -> str:
     return api_version.rpartition("/")[0]
 
 
-def _kept(fields: Mapping[Path, str]) -> bool:
-    kind, group = fields.get(("kind",)), _group(fields.get(("apiVersion",), ""))
+WANTED = frozenset(
+    {("kind",), ("apiVersion",), ("metadata", "name"), ("metadata", "namespace"), ("spec", "type")}
+)
+
+
+def _kept(fields: Mapping[FieldPath, str]) -> bool:
+    kind, api_version = fields.get(("kind",)), fields.get(("apiVersion",))
+    if kind is None or api_version is None:
+        return False
+    group = _group(api_version)
     if kind == "Service":
         return group == "" and fields.get(("spec", "type")) == "LoadBalancer"
     return (group, kind) in CHECKS
@@ -141,19 +83,13 @@ def list_rollout_objects(manifest: str, *, namespace: str, other_namespaces: boo
     if len(manifest.encode()) > MAX_MANIFEST_BYTES:
         raise ReleaseDecodeError(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
     keys: dict[ObjectKey, None] = {}
-    try:
-        for fields in _scan(manifest):
-            name, ns = fields.get(("metadata", "name")), fields.get(("metadata", "namespace")) or namespace
-            if not _kept(fields) or not name or (ns != namespace and not other_namespaces):
-                continue
-            keys[ObjectKey(fields[("kind",)], fields[("apiVersion",)], ns, name)] = None
-            if len(keys) > MAX_OBJECTS:
-                raise ReleaseDecodeError(f"manifest has more than {MAX_OBJECTS} objects to wait for")
-    except yaml.MarkedYAMLError as e:
-        where = f" at line {e.problem_mark.line + 1}" if e.problem_mark else ""
-        raise ReleaseDecodeError(f"manifest is not valid YAML{where}") from e
-    except yaml.YAMLError as e:
-        raise ReleaseDecodeError(f"manifest is not valid YAML ({type(e).__name__})") from e
+    for fields in manifest_fields(manifest, wanted=WANTED, max_documents=MAX_DOCUMENTS):
+        name, ns = fields.get(("metadata", "name")), fields.get(("metadata", "namespace")) or namespace
+        if not _kept(fields) or not name or (ns != namespace and not other_namespaces):
+            continue
+        keys[ObjectKey(fields[("kind",)], fields[("apiVersion",)], ns, name)] = None
+        if len(keys) > MAX_OBJECTS:
+            raise ReleaseDecodeError(f"manifest has more than {MAX_OBJECTS} objects to wait for")
     return list(keys)
 
 
@@ -207,6 +143,8 @@ def _deployment(ref: str, obj: Obj) -> Readiness:
         return Readiness(ready=False, pending=f"{ref} {updated}/{want} updated")
     if replicas > updated:
         return Readiness(ready=False, pending=f"{ref} {replicas - updated} old replica(s) still running")
+    if replicas > want:
+        return Readiness(ready=False, pending=f"{ref} {replicas - want} replica(s) pending termination")
     for field in ("ready", "available"):
         have = _int(obj, "status", f"{field}Replicas")
         if have < want:

@@ -110,3 +110,18 @@ async def test_at_most_concurrency_gets_are_in_flight(monkeypatch: pytest.Monkey
     timing = await measure_check(r, keys)
     assert (timing.objects, timing.api_calls, timing.all_ready) == (12, 12, True)
     assert 1 < state["max"] <= 3
+
+
+async def test_check_is_one_pass_of_the_gate_and_a_release_with_nothing_to_wait_for_costs_nothing(
+    calls: list[Any],
+) -> None:
+    r = reader()
+    assert await r.check([]) == (True, "", "")
+    assert r.calls == 0
+    keys = [
+        WEB,
+        ObjectKey("Deployment", "apps/v1", NS, "gone"),
+        ObjectKey("Widget", "example.com/v1", NS, "w"),
+    ]
+    assert await r.check(keys) == (False, "", "deployment/gone not found yet")
+    assert r.calls == 2  # the unknown kind is neither read nor waited for

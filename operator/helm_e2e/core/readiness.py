@@ -113,6 +113,10 @@ def _is_true(obj: Obj, kind: str) -> bool:
     return cond is not None and cond.get("status") == "True"
 
 
+def _phase(obj: Obj) -> str:
+    return str((obj.get("status") or {}).get("phase") or "Pending")[:32]  # a status string, kept short
+
+
 def _generation_lag(ref: str, obj: Obj) -> Readiness | None:
     """The controller has not seen the latest spec yet (helm: observedGeneration != generation)."""
     observed = _int(obj, "status", "observedGeneration", default=-1)
@@ -203,7 +207,7 @@ def _job(ref: str, obj: Obj) -> Readiness:
 
 def _pod(ref: str, obj: Obj) -> Readiness:
     """Helm `isPodReady` (Ready=True) or phase Succeeded (kstatus). A Failed pod never becomes ready."""
-    phase = str((obj.get("status") or {}).get("phase") or "Pending")
+    phase = _phase(obj)
     if phase == "Succeeded" or _is_true(obj, "Ready"):
         return READY
     if phase == "Failed":
@@ -213,7 +217,7 @@ def _pod(ref: str, obj: Obj) -> Readiness:
 
 def _pvc(ref: str, obj: Obj) -> Readiness:
     """Helm `volumeReady`: phase Bound. Lost (its volume is gone) never recovers."""
-    phase = str((obj.get("status") or {}).get("phase") or "Pending")
+    phase = _phase(obj)
     if phase == "Bound":
         return READY
     return Readiness(ready=False, failed=phase == "Lost", pending=f"{ref} {phase}")

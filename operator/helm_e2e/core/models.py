@@ -78,6 +78,7 @@ class Release(BaseModel):
     app_version: str = ""
     values: dict[str, Any] = Field(default_factory=dict)  # chart defaults merged with user config
     hooks: list[Hook] = Field(default_factory=list)
+    manifest: str = ""  # the rendered objects (multi-document YAML): the readiness gate waits for them
     first_deployed: datetime | None = None
     last_deployed: datetime | None = None
     trigger: Trigger

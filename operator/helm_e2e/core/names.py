@@ -93,3 +93,8 @@ JOB_NAME_LABEL: Final = "batch.kubernetes.io/job-name"  # set by the Job control
 REASON_HOOK_REFUSED: Final = "HookRefused"  # a hook of the test's hook set was refused (trust rules)
 REASON_NAME_TAKEN: Final = "NameTaken"  # a hook object's name is held by an object that is not ours
 EVENT_HOOK_REFUSED: Final = "HookRefused"
+# Readiness gate (core/readiness.py): tests start only when the release's objects are rolled out
+REASON_WAITING_FOR_ROLLOUT: Final = "WaitingForRollout"
+REASON_ROLLOUT_FAILED: Final = "RolloutFailed"
+REASON_ROLLOUT_TIMEOUT: Final = "RolloutTimeout"
+EVENT_ROLLED_OUT: Final = "RolledOut"

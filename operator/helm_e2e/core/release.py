@@ -205,6 +205,7 @@ def _to_release(doc: Mapping[str, Any], namespace: str) -> Release:
         app_version=str(meta.get("appVersion") or ""),
         values=merge_values(defaults, config),
         hooks=hooks,
+        manifest=str(doc.get("manifest") or ""),
         first_deployed=_time(info.get("first_deployed")),
         last_deployed=_time(info.get("last_deployed")),
         trigger=_trigger(revision, description),

@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .core.models import ReadinessMode
 from .core.podpolicy import PodSecurityLevel
 
 __all__ = ["LogFormat", "PodSecurityLevel", "Settings", "SmtpTls"]
@@ -79,6 +80,11 @@ class Settings(BaseSettings):
     # Cluster name shown in the subject ("... in prod: PASSED 5/5"); defaults to the namespace.
     cluster_name: str = ""
 
+    # Before any test pod: wait until the release's objects are rolled out (`rollout`, the rules of
+    # `helm --wait`), or not at all (`none`). A suite may turn it off (readiness.mode) or wait longer.
+    readiness: ReadinessMode = ReadinessMode.ROLLOUT
+    # How long a run waits for the rollout; then it ends Error/ReleaseNotReady naming what was not ready.
+    ready_timeout_seconds: int = Field(default=600, ge=1)
     # Pod Security Standards level test pods must meet (privileged, baseline, restricted); a violating test
     # ends Error/PolicyViolation without a pod. Pod Security Admission on the namespace stays the backstop.
     pod_security: PodSecurityLevel = PodSecurityLevel.BASELINE

@@ -33,6 +33,8 @@ def build_plan_options(settings: Settings, test_accounts: frozenset[str]) -> pla
         pod_security=settings.pod_security,
         test_accounts=test_accounts,
         mail_allowed_domains=settings.allowed_mail_domains if settings.smtp_enabled else None,
+        readiness=settings.readiness,
+        ready_timeout_seconds=settings.ready_timeout_seconds,
     )
 
 
@@ -113,4 +115,4 @@ class Planner:
                 return lifecycle.Replanned(tests=dict.fromkeys(tests, why))
         by_name = {t.name: t for t in plan.tests}
         planned = {n: by_name.get(n, NOT_IN_PLAN) for n in tests}
-        return lifecycle.Replanned(tests=planned, resources=plan.resources)
+        return lifecycle.Replanned(tests=planned, resources=plan.resources, rollout=plan.rollout_objects)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from helm_e2e.adapters.kube import Body, ObjectRef, Patched
+from helm_e2e.adapters.apierror import Body
+from helm_e2e.adapters.kube import ObjectRef, Patched
 from helm_e2e.core import names
+from helm_e2e.core.readiness import ObjectKey
 from helm_e2e.errors import ApiRefused, NameTaken
 
 
@@ -30,6 +32,8 @@ class FakeKube:
         self.hook_objects: dict[tuple[str, str, str], Body] = {}  # (namespace, kind, name)
         self.deleted_hook_objects: list[tuple[str, str]] = []
         self.jobs: dict[tuple[str, str], Body] = {}
+        self.rollout_state: tuple[bool, str, str] = (True, "", "")  # (ready, failed, pending)
+        self.rollout_checks: list[list[ObjectKey]] = []
         self.conflict_next_patch = False
         self.created_pods: list[str] = []
         self.deleted_pods: list[str] = []
@@ -173,6 +177,10 @@ class FakeKube:
     async def delete_job(self, namespace: str, name: str) -> None:
         if self.jobs.pop((namespace, name), None) is not None:
             self.deleted_pods.append(name)
+
+    async def check_rollout(self, keys: Sequence[ObjectKey]) -> tuple[bool, str, str]:
+        self.rollout_checks.append(list(keys))
+        return self.rollout_state
 
     # --- what tests do to the world ---
     def finish_pod(self, namespace: str, name: str, *, exit_code: int) -> None:

@@ -181,7 +181,7 @@ OPERATOR_RULES = {  # tests/unit/test_rbac.py checks these against what the code
     ("helm-e2e.dev", "e2eruns/finalizers"): {"update"},
     ("helm-e2e.dev", "e2esuites"): {"list", "watch"},
     ("helm-e2e.dev", "e2esuites/status"): {"patch"},
-    ("", "pods"): {"list", "watch", "create", "delete"},
+    ("", "pods"): {"get", "list", "watch", "create", "delete"},
     ("", "pods/log"): {"get"},
     ("", "events"): {"create"},
     ("", "serviceaccounts"): {"list", "get", "create", "delete"},
@@ -191,6 +191,9 @@ OPERATOR_RULES = {  # tests/unit/test_rbac.py checks these against what the code
     ("rbac.authorization.k8s.io", "roles"): {"get", "create", "delete"},
     ("rbac.authorization.k8s.io", "rolebindings"): {"get", "create", "delete"},
     ("batch", "jobs"): {"get", "list", "create", "delete"},
+    ("apps", "deployments"): {"get"},
+    ("apps", "statefulsets"): {"get"},
+    ("apps", "daemonsets"): {"get"},
 }
 KOPF_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},

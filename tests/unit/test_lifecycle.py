@@ -15,6 +15,7 @@ from helm_e2e.core.lifecycle import (
     DeletePods,
     FetchLogs,
     FetchPlan,
+    FetchRollout,
     Observed,
     PatchStatus,
     Policy,
@@ -22,6 +23,7 @@ from helm_e2e.core.lifecycle import (
     PruneHistory,
     Replanned,
     Requeue,
+    Rollout,
     SendReport,
     decide_outbox,
     decide_prune,
@@ -29,6 +31,8 @@ from helm_e2e.core.lifecycle import (
 )
 from helm_e2e.core.models import (
     Condition,
+    ReadinessMode,
+    ReadinessSpec,
     ReleaseRef,
     ReportSpec,
     Run,
@@ -40,6 +44,7 @@ from helm_e2e.core.models import (
     Trigger,
 )
 from helm_e2e.core.plan import PlannedTest
+from helm_e2e.core.readiness import ObjectKey
 from helm_e2e.core.results import TestObjects
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -233,3 +238,68 @@ def test_a_final_run_with_no_tests_is_recorded_at_once() -> None:
     actions = decide_run(make_run(), observe(T0, {}, logs={}, plan={}), POLICY)
     patch = next(a for a in actions if isinstance(a, PatchStatus))
     assert patch.status.phase == RunPhase.NO_TESTS
+
+
+def gated_run(*tests: str, timeout: int = 60) -> Run:
+    run = make_run(*tests)
+    spec = run.spec.model_copy(
+        update={"readiness": ReadinessSpec(mode=ReadinessMode.ROLLOUT, timeout_seconds=timeout)}
+    )
+    return run.model_copy(update={"spec": spec, "created_at": T0})
+
+
+def gate_observation(rollout: Rollout | None, *, now: datetime = T0) -> Observed:
+    plan = Replanned(tests={"a": planned("a")}, rollout=[ObjectKey("Deployment", "apps/v1", "shop", "web")])
+    return Observed(now=now, objects=TestObjects(), logs={}, plan=plan, rollout=rollout)
+
+
+def test_a_gated_run_asks_for_its_plan_and_the_rollout_first() -> None:
+    actions = decide_run(gated_run("a"), Observed(now=T0, objects=TestObjects()), POLICY)
+    assert actions == [FetchPlan(("a",)), FetchRollout()]
+
+
+def test_while_the_rollout_is_pending_no_test_starts_and_the_run_says_what_it_waits_for() -> None:
+    pending = Rollout(ready=False, pending="deployment/web 1/3 updated")
+    actions = decide_run(gated_run("a"), gate_observation(pending), POLICY)
+    assert kinds(actions) == ["PatchStatus", "Requeue"]
+    status = actions[0].status if isinstance(actions[0], PatchStatus) else None
+    assert status is not None
+    assert status.phase == RunPhase.PENDING
+    assert status.started_at is None
+    ready = {c.type: c for c in status.conditions}[names.COND_RELEASE_READY]
+    assert (ready.status, ready.reason, ready.message) == (
+        "False",
+        names.REASON_WAITING_FOR_ROLLOUT,
+        "deployment/web 1/3 updated",
+    )
+    again = decide_run(
+        gated_run("a").model_copy(update={"status": status}), gate_observation(pending), POLICY
+    )
+    assert kinds(again) == ["Requeue"]  # nothing new to write while it still waits
+
+
+def test_a_finished_rollout_opens_the_gate_and_the_tests_start_in_the_same_pass() -> None:
+    actions = decide_run(gated_run("a"), gate_observation(Rollout(ready=True)), POLICY)
+    assert kinds(actions)[:2] == ["CreateTest", "PatchStatus"]
+    assert PostEvent("Normal", names.EVENT_ROLLED_OUT, "the release is rolled out") in actions
+
+
+@pytest.mark.parametrize(
+    ("rollout", "elapsed", "says"),
+    [
+        (Rollout(ready=False, pending="deployment/web 1/3 updated"), 61, "deployment/web 1/3 updated"),
+        (Rollout(ready=False, failed="job/migrate failed"), 1, "job/migrate failed"),
+    ],
+)
+def test_a_rollout_that_fails_or_times_out_ends_the_run_error_release_not_ready(
+    rollout: Rollout, elapsed: int, says: str
+) -> None:
+    observed = gate_observation(rollout, now=T0 + timedelta(seconds=elapsed))
+    actions = decide_run(gated_run("a"), observed, POLICY)
+    assert "CreateTest" not in kinds(actions)
+    patch = next(a for a in actions if isinstance(a, PatchStatus))
+    assert patch.status.phase == RunPhase.ERROR
+    assert (patch.status.tests[0].reason, says in patch.status.tests[0].message) == (
+        names.REASON_RELEASE_NOT_READY,
+        True,
+    )

@@ -66,10 +66,10 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
 - apiGroups: [helm-e2e.dev]
   resources: [e2esuites/status]
   verbs: [patch]
-# test pods and their logs
+# test pods and their logs (get: the readiness gate reads a release's own bare Pods)
 - apiGroups: [""]
   resources: [pods]
-  verbs: [list, watch, create, delete]
+  verbs: [get, list, watch, create, delete]
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
@@ -95,4 +95,8 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, create, delete]
+# the readiness gate: GETs of exactly the objects of releases whose runs wait for their rollout
+- apiGroups: [apps]
+  resources: [deployments, statefulsets, daemonsets]
+  verbs: [get]
 {{- end }}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -23,10 +23,13 @@ from kubernetes.client.exceptions import ApiException
 
 from ..core import names
 from ..core.naming import label_value
+from ..core.readiness import ObjectKey
 from ..errors import ApiRefused, KubeError
+from .apierror import Body, api_error
+from .apierror import status_of as _status
 from .objects import HookObjects
+from .rollout import RolloutReader
 
-Body = dict[str, Any]
 REFUSALS = frozenset({400, 403, 404, 409, 422})  # answers to a create that no retry changes
 
 
@@ -54,27 +57,13 @@ def load_api_client() -> k8s.ApiClient:
     return k8s.ApiClient()
 
 
-def _status(e: ApiException) -> int:
-    return int(e.status or 0)
-
-
-def api_error(e: ApiException) -> KubeError:
-    """The API's own reason and message (a Status object), as a project error."""
-    status, reason, message = _status(e), str(e.reason or ""), ""
-    try:
-        body = json.loads(e.body or "{}")
-        reason, message = str(body.get("reason") or reason), str(body.get("message") or "")
-    except (ValueError, AttributeError):
-        pass
-    return KubeError(message[:1024] or f"HTTP {status} {reason}", status=status, reason=reason)
-
-
 class Kube:
     def __init__(self, api: k8s.ApiClient, *, timeout_seconds: float = 30.0) -> None:
         self.core = k8s.CoreV1Api(api)
         self.custom = k8s.CustomObjectsApi(api)
         self.timeout = timeout_seconds
         self.objects = HookObjects(api, timeout_seconds=timeout_seconds)  # chart test hooks' objects, Jobs
+        self.rollout = RolloutReader(api, timeout_seconds=timeout_seconds)  # the readiness gate's GETs
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One API call in a worker thread, bounded in time; raises ApiException or KubeError."""
@@ -348,3 +337,8 @@ class Kube:
 
     async def delete_job(self, namespace: str, name: str) -> None:
         await self.objects.delete("Job", namespace, name)
+
+    # --- the readiness gate (adapters/rollout.py) ----------------------------------------------------------
+    async def check_rollout(self, keys: Sequence[ObjectKey]) -> tuple[bool, str, str]:
+        """(all ready, what failed, what is pending) of exactly these objects: one GET each, no cache."""
+        return await self.rollout.check(keys)

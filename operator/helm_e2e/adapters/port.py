@@ -6,10 +6,12 @@ in-memory fake of this same interface (never a mock of the Kubernetes API).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from .kube import Body, ObjectRef, Patched
+from ..core.readiness import ObjectKey
+from .apierror import Body
+from .kube import ObjectRef, Patched
 
 
 class KubePort(Protocol):
@@ -36,3 +38,4 @@ class KubePort(Protocol):
     async def create_job(self, body: Body) -> None: ...
     async def list_run_jobs(self, namespace: str, run: str) -> list[Body]: ...
     async def delete_job(self, namespace: str, name: str) -> None: ...
+    async def check_rollout(self, keys: Sequence[ObjectKey]) -> tuple[bool, str, str]: ...

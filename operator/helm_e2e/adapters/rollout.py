@@ -32,7 +32,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ..core.readiness import ObjectKey, check_object, summarize
 from ..errors import KubeError
-from .kube import Body, api_error
+from .apierror import Body, api_error
 
 DEFAULT_CONCURRENCY = 8
 
@@ -45,15 +45,17 @@ class RolloutReader:
         timeout_seconds: float = 10.0,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
-        apps, batch, core = k8s.AppsV1Api(api_client), k8s.BatchV1Api(api_client), k8s.CoreV1Api(api_client)
-        self._readers: dict[tuple[str, str], Callable[..., Any]] = {  # (API group, kind)
-            ("apps", "Deployment"): apps.read_namespaced_deployment,
-            ("apps", "StatefulSet"): apps.read_namespaced_stateful_set,
-            ("apps", "DaemonSet"): apps.read_namespaced_daemon_set,
-            ("batch", "Job"): batch.read_namespaced_job,
-            ("", "Pod"): core.read_namespaced_pod,
-            ("", "PersistentVolumeClaim"): core.read_namespaced_persistent_volume_claim,
-            ("", "Service"): core.read_namespaced_service,
+        self.apps, self.batch = k8s.AppsV1Api(api_client), k8s.BatchV1Api(api_client)
+        self.core = k8s.CoreV1Api(api_client)
+        # (API group, kind) → GET; spelled out so tests/unit/test_rbac.py derives the read-only rules
+        self._readers: dict[tuple[str, str], Callable[..., Any]] = {
+            ("apps", "Deployment"): self.apps.read_namespaced_deployment,
+            ("apps", "StatefulSet"): self.apps.read_namespaced_stateful_set,
+            ("apps", "DaemonSet"): self.apps.read_namespaced_daemon_set,
+            ("batch", "Job"): self.batch.read_namespaced_job,
+            ("", "Pod"): self.core.read_namespaced_pod,
+            ("", "PersistentVolumeClaim"): self.core.read_namespaced_persistent_volume_claim,
+            ("", "Service"): self.core.read_namespaced_service,
         }
         self.timeout = timeout_seconds
         self._limit = asyncio.Semaphore(max(1, concurrency))

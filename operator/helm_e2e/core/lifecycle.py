@@ -21,9 +21,10 @@ from typing import Any
 from . import names
 from .hooks import HookResource, build_resource_manifest
 from .jobs import build_job_manifest
-from .models import Condition, HookObject, Run, RunPhase, RunStatus
+from .models import Condition, HookObject, ReadinessMode, Run, RunPhase, RunStatus
 from .naming import build_pod_name
 from .plan import PlannedTest, build_pod_manifest
+from .readiness import ObjectKey
 from .report import decide_mail
 from .results import TestObjects, decide_next_step, end_run, get_condition, set_condition, tests_needing_logs
 
@@ -33,6 +34,7 @@ EMAIL_DONE_REASONS = frozenset(
     | {"NoTests"}
 )
 MAX_MAIL_BACKOFF_SECONDS = 300.0
+GATE_POLL_SECONDS = 1.0  # a rollout that completes is noticed within this (pod events wake the run sooner)
 
 
 # --- what the executor observed ---
@@ -45,6 +47,7 @@ class Observed:
     logs: Mapping[str, str] | None = None
     plan: Replanned | None = None  # the plan of the tests that still need a pod or Job
     refused: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # test → (API reason, message)
+    rollout: Rollout | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,16 @@ class Replanned:
 
     tests: Mapping[str, PlannedTest | str]
     resources: Sequence[HookResource] = ()
+    rollout: Sequence[ObjectKey] = ()  # the release's objects the readiness gate waits for
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One look at the release's objects (core.readiness.summarize)."""
+
+    ready: bool
+    failed: str = ""  # an object that will never become ready, e.g. `job/migrate failed`
+    pending: str = ""  # what is still rolling out, e.g. `deployment/web 1/3 updated`
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,11 @@ class FetchLogs:
 @dataclass(frozen=True)
 class FetchPlan:
     tests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FetchRollout:
+    """Look at the objects of the re-plan's `rollout` (asked for together with, and after, FetchPlan)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +158,7 @@ class Requeue:
 Action = (
     FetchLogs
     | FetchPlan
+    | FetchRollout
     | CreateHookObjects
     | CreateTest
     | PatchStatus
@@ -172,17 +191,57 @@ def _missing_tests(run: Run, observed: Observed) -> list[str]:
     ]
 
 
+def _gated(run: Run) -> bool:
+    """The readiness gate still stands: it is on, and the rollout was not seen complete yet."""
+    ready = get_condition(run.status, names.COND_RELEASE_READY)
+    return run.spec.readiness.mode == ReadinessMode.ROLLOUT and not (ready and ready.status == "True")
+
+
+def _decide_gate(run: Run, observed: Observed) -> tuple[Condition, str] | None:
+    """While gated: the ReleaseReady condition to record, and '' (open), 'wait' or 'fail'."""
+    rollout, now = observed.rollout or Rollout(ready=True), observed.now
+    waited = (now - (run.created_at or now)).total_seconds()
+    timeout = run.spec.readiness.timeout_seconds
+    if rollout.ready:
+        return _ready_condition("True", names.EVENT_ROLLED_OUT, "the release is rolled out", now), ""
+    if rollout.failed or waited >= timeout:
+        why = rollout.failed or f"not rolled out within {timeout}s: {rollout.pending}"
+        return _ready_condition("False", names.REASON_RELEASE_NOT_READY, why, now), "fail"
+    return _ready_condition("False", names.REASON_WAITING_FOR_ROLLOUT, rollout.pending, now), "wait"
+
+
+def _ready_condition(status: str, reason: str, message: str, now: datetime) -> Condition:
+    return Condition(
+        type=names.COND_RELEASE_READY, status=status, reason=reason, message=message, last_transition_time=now
+    )
+
+
 def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]:
     fetch: list[Action] = []
     if observed.logs is None and (need := tests_needing_logs(run, observed.objects)):
         fetch.append(FetchLogs(tuple(need)))
     missing = _missing_tests(run, observed)
-    if observed.plan is None and missing:
+    gated = _gated(run) and bool(run.spec.tests)
+    if observed.plan is None and (missing or gated):
         fetch.append(FetchPlan(tuple(missing)))
+    if gated and observed.rollout is None:
+        fetch.append(FetchRollout())
     if fetch:
         return fetch
     plan = observed.plan.tests if observed.plan else {}
     unrunnable = dict(observed.refused)
+    before = run.status
+    gate = _decide_gate(run, observed) if gated else None
+    if gate is not None:
+        condition, verdict = gate
+        status = run.status.model_copy(deep=True)
+        status.conditions = set_condition(status.conditions, condition)
+        if verdict == "wait":  # no test starts, no clock of theirs runs: look again soon
+            waiting = [PatchStatus(status)] if status != run.status else []
+            return [*waiting, Requeue(GATE_POLL_SECONDS)]
+        run = run.model_copy(update={"status": status})
+        if verdict == "fail":
+            unrunnable |= dict.fromkeys(missing, (names.REASON_RELEASE_NOT_READY, condition.message))
     for name in missing:
         planned = plan.get(name, "the test is no longer part of the plan")
         if isinstance(planned, str):
@@ -202,8 +261,10 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
     )
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
     actions: list[Action] = _create_actions(run, creatable, observed.plan.resources if observed.plan else ())
-    if step.changed:
+    if step.status != before:
         actions.append(PatchStatus(step.status))
+    if gate is not None and not gate[1]:
+        actions.append(PostEvent("Normal", names.EVENT_ROLLED_OUT, gate[0].message))
     actions += [PostEvent(e.type, e.reason, e.message) for e in step.events]
     if step.delete_pods:
         actions.append(DeletePods(tuple(step.delete_pods)))

@@ -120,6 +120,25 @@ class HookObject(WireModel):
     delete_policies: list[str] = Field(default_factory=list)
 
 
+class ReadinessMode(StrEnum):
+    ROLLOUT = "rollout"  # wait until the release's objects are rolled out (helm --wait / kstatus rules)
+    NONE = "none"  # start the tests at once
+
+
+class ReadinessSpec(WireModel):
+    """spec.readiness: the gate before the first test pod."""
+
+    mode: ReadinessMode = ReadinessMode.ROLLOUT
+    timeout_seconds: int = Field(default=600, ge=1)
+
+
+class SuiteReadiness(WireModel):
+    """An E2ESuite's say on the gate: `mode: none` turns it off for runs of this suite alone."""
+
+    mode: ReadinessMode | None = None
+    timeout_seconds: int | None = Field(default=None, ge=1)
+
+
 class ReportSpec(WireModel):
     to: list[str] = Field(default_factory=list)
     only_on_failure: bool = False
@@ -131,6 +150,7 @@ class RunSpec(WireModel):
     deadline_seconds: int = 1800
     report: ReportSpec = Field(default_factory=ReportSpec)
     hook_objects: list[HookObject] = Field(default_factory=list)
+    readiness: ReadinessSpec = Field(default_factory=lambda: ReadinessSpec(mode=ReadinessMode.NONE))
 
 
 class PytestSummary(WireModel):
@@ -233,6 +253,7 @@ class SuiteSpec(WireModel):
     image_tag: ImageTagSource = Field(default_factory=ImageTagSource)
     tests: list[SuiteTest] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
+    readiness: SuiteReadiness = Field(default_factory=SuiteReadiness)
 
 
 class Suite(BaseModel):

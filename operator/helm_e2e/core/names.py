@@ -98,3 +98,7 @@ REASON_WAITING_FOR_ROLLOUT: Final = "WaitingForRollout"
 REASON_ROLLOUT_FAILED: Final = "RolloutFailed"
 REASON_ROLLOUT_TIMEOUT: Final = "RolloutTimeout"
 EVENT_ROLLED_OUT: Final = "RolledOut"
+
+# --- the readiness gate (core/readiness.py, core/lifecycle.py) ---------------------------------------------
+COND_RELEASE_READY: Final = "ReleaseReady"
+REASON_RELEASE_NOT_READY: Final = "ReleaseNotReady"  # the rollout failed or did not finish in time

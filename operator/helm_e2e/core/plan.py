@@ -18,12 +18,25 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ..errors import SuiteInvalid
+from ..errors import ReleaseDecodeError, SuiteInvalid
 from . import names, podpolicy, recipients, templating
 from .hooks import HookResource, HookSet, build_hook_set
-from .models import HookObject, Release, ReleaseRef, ReportSpec, Run, RunSpec, Suite, SuiteSpec, TestSource
+from .models import (
+    HookObject,
+    ReadinessMode,
+    ReadinessSpec,
+    Release,
+    ReleaseRef,
+    ReportSpec,
+    Run,
+    RunSpec,
+    Suite,
+    SuiteSpec,
+    TestSource,
+)
 from .naming import MAX_NAME, build_pod_name, label_value
 from .planned import PlannedTest as PlannedTest  # re-exported: callers use plan.PlannedTest
+from .readiness import ObjectKey, list_rollout_objects
 from .release import resolve_image_tag
 
 TIMEOUT_ANNOTATION = names.TIMEOUT_ANNOTATION
@@ -43,6 +56,9 @@ class Plan(BaseModel):
     resources: list[HookResource] = Field(default_factory=list)  # chart test hooks' supporting objects
     refused_hooks: list[str] = Field(default_factory=list)  # hooks we refuse to create, one line each
     hook_service_accounts: frozenset[str] = frozenset()  # ServiceAccounts the hook set creates
+    readiness: ReadinessSpec = Field(default_factory=ReadinessSpec)  # the gate before the first test pod
+    rollout_objects: list[ObjectKey] = Field(default_factory=list)  # what the gate waits for
+    notes: list[str] = Field(default_factory=list)  # worth a Warning Event on the run (never a value)
 
 
 # --- suites -----------------------------------------------------------------------------------------
@@ -179,6 +195,8 @@ def build_plan(
     test_accounts: frozenset[str] = frozenset(),
     mail_allowed_domains: frozenset[str] | None = None,
     suite_guard: Callable[[str], AbstractContextManager[None]] | None = None,
+    readiness: ReadinessMode = ReadinessMode.ROLLOUT,
+    ready_timeout_seconds: int = 600,
 ) -> Plan:
     """Hooks first, then the matching suites in name order; a bad suite is a problem, not an error.
 
@@ -228,7 +246,28 @@ def build_plan(
         for t in _unique(tests)
     ]
     plan.report = _merge_reports(used)
+    plan.readiness = _merge_readiness(used, readiness, ready_timeout_seconds, chart_tests=bool(hooks.tests))
+    if plan.readiness.mode == ReadinessMode.ROLLOUT:
+        try:
+            plan.rollout_objects = list_rollout_objects(release.manifest, namespace=release.namespace)
+        except ReleaseDecodeError as e:  # the gate cannot see the rollout: say so, and do not wait blind
+            plan.notes.append(f"readiness gate off: {e}")
+            plan.readiness = ReadinessSpec(mode=ReadinessMode.NONE)
     return plan
+
+
+def _merge_readiness(
+    specs: Sequence[SuiteSpec], mode: ReadinessMode, timeout: int, *, chart_tests: bool
+) -> ReadinessSpec:
+    """Off when the setting says so, or when every used suite turns it off and the chart has no tests of
+    its own; the longest timeout asked for wins."""
+    modes = [s.readiness.mode for s in specs]
+    if mode == ReadinessMode.NONE or (
+        modes and not chart_tests and all(m == ReadinessMode.NONE for m in modes)
+    ):
+        return ReadinessSpec(mode=ReadinessMode.NONE, timeout_seconds=timeout)
+    timeouts = [s.readiness.timeout_seconds for s in specs if s.readiness.timeout_seconds]
+    return ReadinessSpec(mode=ReadinessMode.ROLLOUT, timeout_seconds=max([timeout, *timeouts]))
 
 
 def build_run_spec(release: Release, plan: Plan, *, deadline_seconds: int) -> RunSpec:

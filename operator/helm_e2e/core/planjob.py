@@ -14,7 +14,7 @@ from typing import Any
 
 from . import plan as planning
 from . import release as releases
-from .models import Release, Suite
+from .models import ReadinessMode, Release, Suite
 from .podpolicy import PodSecurityLevel
 
 
@@ -28,6 +28,8 @@ class PlanOptions:
     pod_security: PodSecurityLevel = PodSecurityLevel.BASELINE
     test_accounts: frozenset[str] = field(default_factory=frozenset)
     mail_allowed_domains: frozenset[str] | None = None
+    readiness: ReadinessMode = ReadinessMode.ROLLOUT
+    ready_timeout_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ def plan_release(
         test_accounts=options.test_accounts,
         mail_allowed_domains=options.mail_allowed_domains,
         suite_guard=suite_guard,
+        readiness=options.readiness,
+        ready_timeout_seconds=options.ready_timeout_seconds,
     )
 
 

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit integration realnode test bench demo clean
+.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -53,16 +53,22 @@ lint: install ## ruff check, ruff format --check, mypy --strict, import-linter
 unit: install ## unit tests (pure code, no cluster)
 	$(PYTEST) tests/unit -q
 
+coverage: install ## unit tests under coverage: a per-module report of operator/helm_e2e (lines missed)
+	$(PYTEST) tests/unit -q --cov --cov-report=term-missing
+
 integration: install cluster-up ## integration tests against the local cluster (real helm, kubectl, SMTP)
 	$(PYTEST) tests/integration -q -m "not realnode"
 
 realnode: install node-up ## the real tier: real containers on the real node (root; see make node-preflight)
 	$(PYTEST) tests/integration -q -m realnode
 
-test: lint unit integration realnode ## everything CI runs
+test: lint coverage bench-quick integration realnode ## everything CI runs
 
 bench: install ## benchmarks: print numbers, never fail on timing
 	$(PY) tests/bench/run.py
+
+bench-quick: install ## every benchmark once (CI: the bench cannot rot), numbers printed but meaningless
+	BENCH_QUICK=1 $(PY) tests/bench/run.py
 
 demo: install cluster-up ## end to end: operator + SMTP sink + example chart install/upgrade
 	$(PY) hack/demo.py

@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     wait.add_argument("--revision", type=int, help="revision to wait for (default: the latest)")
     wait.add_argument("--timeout", type=float, default=1800, help="seconds to wait (default 1800)")
     wait.add_argument("--interval", type=float, default=2, help="seconds between polls (default 2)")
+    wait.add_argument(
+        "--require-tests", action="store_true", help="exit 2 when the revision has no tests (default: exit 0)"
+    )
     junit = sub.add_parser("junit", help="print an E2ERun as JUnit XML")
     junit.add_argument("run", help="E2ERun name, e.g. web-3")
     logs = sub.add_parser("logs", help="print the recorded log tails of an E2ERun")
@@ -62,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     revision=args.revision,
                     timeout=args.timeout,
                     interval=args.interval,
+                    require_tests=args.require_tests,
                 )
             )
         run = asyncio.run(_get_run(kube, namespace, args.run))
@@ -105,6 +109,7 @@ async def wait_for_run(
     revision: int | None,
     timeout: float,  # noqa: ASYNC109 - a wall-clock budget, printed in the error
     interval: float,
+    require_tests: bool = False,
 ) -> int:
     deadline = time.monotonic() + timeout
     if revision is None:
@@ -115,13 +120,17 @@ async def wait_for_run(
     name = build_run_name(release, revision)
     print(f"waiting for E2ERun {namespace}/{name} (release {release} revision {revision})", flush=True)
     seen: dict[str, str] = {}
+    found = False  # a run without tests yet (Pending) exists all the same
     while time.monotonic() < deadline:
         run = await _get_run(kube, namespace, name)
         if run is not None:
+            found = True
             for test in run.status.tests:
                 line = f"  {test.name}: {test.phase.value}"
                 if test.exit_code is not None and test.phase.is_final:
                     line += f" (exit code {test.exit_code}{', ' + test.reason if test.reason else ''})"
+                elif test.phase.is_final and test.reason:  # never ran: policy, API refusal, timeout
+                    line += f" ({test.reason}{': ' + test.message if test.message else ''})"
                 if test.pytest and test.phase.is_final:  # what pytest itself counted, and what failed
                     p = test.pytest
                     line += f"; pytest: {p.passed} passed, {p.failed} failed, {p.errors} errors"
@@ -131,19 +140,26 @@ async def wait_for_run(
                     print(line, flush=True)
             if run.status.phase.is_final:
                 print_summary(run)
-                return {RunPhase.SUCCEEDED: EXIT_OK, RunPhase.FAILED: EXIT_FAILED}.get(
-                    run.status.phase, EXIT_ERROR
-                )
+                return exit_code(run.status.phase, require_tests=require_tests)
         await asyncio.sleep(interval)
     print(
         f"helm-e2e: error: timed out after {timeout:g}s waiting for E2ERun {namespace}/{name}"
-        + ("" if seen else " (no run yet: does the release have tests, and is the operator running?)"),
+        + ("" if found else " (no run yet: does the release have tests, and is the operator running?)"),
         file=sys.stderr,
     )
     return EXIT_ERROR
 
 
+def exit_code(phase: RunPhase, *, require_tests: bool) -> int:
+    if phase == RunPhase.NO_TESTS:
+        return EXIT_ERROR if require_tests else EXIT_OK
+    return {RunPhase.SUCCEEDED: EXIT_OK, RunPhase.FAILED: EXIT_FAILED}.get(phase, EXIT_ERROR)
+
+
 def print_summary(run: Run) -> None:
+    if run.status.phase == RunPhase.NO_TESTS:
+        print(f"{run.name}: no tests (the chart has no test hooks and no E2ESuite matches)", flush=True)
+        return
     s = run.status.summary
     print(
         f"{run.name}: {run.status.phase.value} — {s.passed}/{s.total} passed, {s.failed} failed, "

@@ -1,13 +1,13 @@
-"""The imperative shell: observes, asks the pure core what to do, and does it through the adapters.
+"""The controller: Helm release secrets in, E2ERuns out; every run's passes go to the Executor.
 
-Intake (release secret → E2ERun) and the per-run reconcile decide nothing here: `core.intake` and
-`core.lifecycle` do. Every step is safe to repeat after `kill -9`: names are deterministic, creates adopt
-on 409, status patches carry the resourceVersion they were decided on (a conflict re-queues the run).
+Intake decides nothing itself (`core.intake` and `core.lifecycle` do): it decodes and plans a deployed
+revision, creates its E2ERun (the deterministic name is the per-revision lock), ends the older revisions'
+active runs, and queues the new run, whose first reconcile creates the pods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,41 +15,21 @@ import structlog
 
 from . import errors
 from .adapters import metrics
-from .adapters.kube import ObjectRef, Patched
-from .adapters.mail import send_email
+from .adapters.kube import ObjectRef
 from .adapters.port import KubePort
 from .config import Settings
 from .core import intake, lifecycle, names
 from .core import plan as planning
 from .core import release as releases
-from .core import report as reporting
-from .core.lifecycle import Action, Observed
-from .core.models import Release, Run, RunPhase, RunStatus, Suite, TestPhase
+from .core.models import Release, Run, RunPhase
 from .core.naming import build_run_name
-from .core.results import log_container, log_tail
-from .core.runbody import build_run_body, run_from_body, status_body
-from .suites import record_suite_problems
+from .core.runbody import build_run_body, run_from_body
+from .executor import MAX_RECONCILE_FAILURES, Executor, RunKey, run_ref
+from .planner import Planner
 from .workqueue import WorkQueue
 
+__all__ = ["MAX_RECONCILE_FAILURES", "Controller"]
 log = structlog.get_logger(__name__)
-RunKey = tuple[str, str]  # (namespace, name)
-MAX_RECONCILE_FAILURES = 5  # then the run ends Error: never an endless traceback loop
-MAX_PASSES = 4  # observe → decide → act rounds in one reconcile (fetches and refusals add a round)
-
-
-def run_ref(run: Run) -> ObjectRef:
-    return ObjectRef(names.RUN_KIND, names.API_VERSION, run.namespace, run.name, run.uid)
-
-
-def build_policy(settings: Settings) -> lifecycle.Policy:
-    return lifecycle.Policy(
-        resync_seconds=settings.resync_seconds,
-        pod_ttl_seconds=settings.pod_ttl_seconds,
-        mail_to=tuple(settings.mail_to),
-        report_cancelled=settings.mail_report_cancelled,
-        smtp_enabled=settings.smtp_enabled,
-        mail_retry_base_seconds=settings.smtp_retry_base_seconds,
-    )
 
 
 class Controller:
@@ -58,12 +38,14 @@ class Controller:
     ) -> None:
         self.settings = settings
         self.kube = kube
-        self.policy = build_policy(settings)
         self.now = clock or (lambda: datetime.now(UTC))
-        self.queue: WorkQueue[RunKey] = WorkQueue(self.reconcile)
-        self._plans: dict[RunKey, planning.Plan] = {}  # planned at intake, used by the first reconcile
-        self._failures: dict[RunKey, int] = {}
+        self.planner = Planner(settings=settings, kube=kube, clock=self.now)
+        self.executor = Executor(settings=settings, kube=kube, planner=self.planner, clock=self.now)
+        self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
         self._warned: set[tuple[str, str, str]] = set()
+
+    async def reconcile(self, key: RunKey) -> float | None:
+        return await self.executor.reconcile(key)
 
     # --- intake: Helm release secrets -----------------------------------------------------------------
     async def on_release_secret(self, event_type: str | None, secret: Mapping[str, Any]) -> None:
@@ -95,14 +77,14 @@ class Controller:
         name = build_run_name(release.name, release.revision)
         if await self.kube.get_run(release.namespace, name) is not None:
             return  # already planned: operator restart, `helm test`, or a status-only rewrite
-        plan = await self._plan(release, record_suites=True)
+        plan = await self.planner.plan(release, record_suites=True)
         spec = planning.build_run_spec(release, plan, deadline_seconds=self.settings.run_deadline_seconds)
         created = await self.kube.create_run(build_run_body(spec, name=name, namespace=release.namespace))
         if created is None:
             return  # someone else created it first: their run, their pods
         run = run_from_body(created)
         key = (run.namespace, run.name)
-        self._plans[key] = plan
+        self.planner.keep(key, plan)
         metrics.RUNS_CREATED.labels(trigger=release.trigger.value).inc()
         if release.last_deployed:
             metrics.TRIGGER_LATENCY.observe(max(0.0, (self.now() - release.last_deployed).total_seconds()))
@@ -124,47 +106,6 @@ class Controller:
                 run_ref(run), type="Warning", reason=names.EVENT_HOOK_NOTE, message=note
             )
         await self.supersede_older_runs(run)
-
-    async def _plan(self, release: Release, *, record_suites: bool) -> planning.Plan:
-        raw = await self.kube.list_suites(release.namespace)
-        suites = [
-            Suite(
-                name=s["metadata"]["name"],
-                namespace=release.namespace,
-                generation=s["metadata"].get("generation", 0),
-                spec=s.get("spec") or {},
-            )
-            for s in raw
-        ]
-        plan = planning.build_plan(
-            release,
-            suites=suites,
-            image_tag_values_path=self.settings.image_tag_values_path,
-            run_chart_hooks=self.settings.run_chart_hooks,
-            default_timeout_seconds=self.settings.default_test_timeout_seconds,
-        )
-        if record_suites:  # a re-plan for a lost pod never rewrites the suites' status
-            await record_suite_problems(self.kube, suites, plan, now=self.now())
-        return plan
-
-    async def _replan(self, run: Run, tests: Sequence[str]) -> dict[str, planning.PlannedTest | str]:
-        """The planned tests of `tests`, or why they cannot be planned (again)."""
-        plan = self._plans.pop((run.namespace, run.name), None)
-        if plan is None:
-            ref = run.spec.release
-            secret = await self.kube.get_secret(
-                ref.namespace, f"{names.HELM_SECRET_PREFIX}{ref.name}.v{ref.revision}"
-            )
-            if secret is None:
-                return dict.fromkeys(
-                    tests, "the Helm release secret is gone; the test cannot be planned again"
-                )
-            try:
-                plan = await self._plan(releases.decode_release_secret(secret), record_suites=False)
-            except errors.ReleaseDecodeError as e:
-                return dict.fromkeys(tests, str(e))
-        by_name = {t.name: t for t in plan.tests}
-        return {n: by_name.get(n, "the test is no longer part of the plan") for n in tests}
 
     # --- ending runs: supersede, cancel ----------------------------------------------------------------
     async def supersede_older_runs(self, run: Run) -> None:
@@ -193,226 +134,5 @@ class Controller:
     async def _end(
         self, run: Run, body: Mapping[str, Any], phase: RunPhase, reason: str, message: str
     ) -> None:
-        actions = lifecycle.decide_end(run, phase=phase, reason=reason, message=message, now=self.now())
-        await self._apply(run, body, actions, Observed(now=self.now(), pods={}))
-        if actions:
-            log.info("run.ended", run=run.name, namespace=run.namespace, phase=phase.value, reason=reason)
+        await self.executor.end(run, body, phase, reason, message)
         self.queue.add((run.namespace, run.name))  # its pods go on its own next pass
-
-    # --- the per-run reconcile ---------------------------------------------------------------------------
-    async def reconcile(self, key: RunKey) -> float | None:
-        """One pass; a pass that raises is retried with backoff, and after a bound the run ends Error."""
-        try:
-            again = await self._reconcile(key)
-        except Exception as e:
-            failures = self._failures[key] = self._failures.get(key, 0) + 1
-            metrics.RECONCILE_ERRORS.labels(error=type(e).__name__).inc()
-            log.warning(
-                "reconcile.failed",
-                run=key[1],
-                namespace=key[0],
-                failures=failures,
-                error=type(e).__name__,
-                detail=str(e)[:300],
-            )
-            if failures < MAX_RECONCILE_FAILURES:
-                return float(2**failures)
-            await self._give_up(key, e)
-            return 1.0
-        self._failures.pop(key, None)
-        return again
-
-    async def _give_up(self, key: RunKey, error: Exception) -> None:
-        body = await self.kube.get_run(*key)
-        if body is not None:
-            message = (
-                f"the operator failed {MAX_RECONCILE_FAILURES} times on this run ({type(error).__name__})"
-            )
-            await self._end(run_from_body(body), body, RunPhase.ERROR, names.REASON_RECONCILE_FAILED, message)
-        self._failures.pop(key, None)
-
-    async def _reconcile(self, key: RunKey) -> float | None:
-        body = await self.kube.get_run(*key)
-        if body is None:
-            self._plans.pop(key, None)
-            return None
-        run = run_from_body(body)
-        pods = {
-            p["metadata"].get("labels", {}).get(names.TEST_LABEL, ""): p
-            for p in await self.kube.list_run_pods(run.namespace, run.name)
-        }
-        observed = Observed(now=self.now(), pods=pods)
-        for _ in range(MAX_PASSES):
-            actions = lifecycle.decide_run(run, observed, self.policy)
-            fetched = await self._fetch(run, observed, actions)
-            if fetched is None:
-                return await self._apply(run, body, actions, observed)
-            observed = fetched
-        raise errors.HelmE2EError(f"no decision after {MAX_PASSES} passes")
-
-    async def _fetch(self, run: Run, observed: Observed, actions: Sequence[Action]) -> Observed | None:
-        """Answer the decision's Fetch actions; None when it asked for nothing."""
-        logs, plan = observed.logs, observed.plan
-        for action in actions:
-            if isinstance(action, lifecycle.FetchLogs):
-                logs = {t: await self._log_tail(run, observed.pods[t]) for t in action.tests}
-            elif isinstance(action, lifecycle.FetchPlan):
-                plan = await self._replan(run, action.tests)
-        if (logs, plan) == (observed.logs, observed.plan):
-            return None
-        return Observed(
-            now=observed.now, pods=observed.pods, logs=logs or {}, plan=plan or {}, refused=observed.refused
-        )
-
-    async def _apply(
-        self, run: Run, body: Mapping[str, Any], actions: Sequence[Action], observed: Observed
-    ) -> float | None:
-        """Do what was decided, in order. A conflicting status patch stops the rest: decide again."""
-        again: float | None = None
-        refused: dict[str, tuple[str, str]] = {}
-        for action in actions:
-            if isinstance(action, lifecycle.CreatePod):
-                refusal = await self._create_pod(run, action)
-                if refusal:
-                    refused[action.test] = refusal
-            elif refused:  # decide again with the API's answers before writing anything
-                return await self._decide_again(run, body, observed, refused)
-            elif isinstance(action, lifecycle.PatchStatus):
-                if await self._patch(run, body, action.status) != Patched.APPLIED:
-                    return 0.2
-                self._log_transitions(run, action.status)
-            elif isinstance(action, lifecycle.PostEvent):
-                await self.kube.post_event(
-                    run_ref(run), type=action.type, reason=action.reason, message=action.message
-                )
-            elif isinstance(action, lifecycle.DeletePods):
-                for pod in action.names:
-                    await self.kube.delete_pod(run.namespace, pod)
-            elif isinstance(action, lifecycle.SendReport):
-                again = await self._send_report(run, action.recipients)
-            elif isinstance(action, lifecycle.PruneHistory):
-                await self._prune(run)
-            elif isinstance(action, lifecycle.Requeue):
-                again = action.after if again is None else min(again, action.after)
-        if refused:
-            return await self._decide_again(run, body, observed, refused)
-        return again
-
-    async def _decide_again(
-        self, run: Run, body: Mapping[str, Any], observed: Observed, refused: dict[str, tuple[str, str]]
-    ) -> float | None:
-        observed = Observed(
-            now=observed.now,
-            pods=observed.pods,
-            logs=observed.logs,
-            plan=observed.plan,
-            refused={**observed.refused, **refused},
-        )
-        actions = [
-            a
-            for a in lifecycle.decide_run(run, observed, self.policy)
-            if not isinstance(a, lifecycle.CreatePod)
-        ]
-        return await self._apply(run, body, actions, observed)
-
-    async def _create_pod(self, run: Run, action: lifecycle.CreatePod) -> tuple[str, str] | None:
-        try:
-            await self.kube.create_pod(action.body)
-        except errors.ApiRefused as e:
-            metrics.CREATE_REFUSED.labels(reason=e.reason).inc()
-            log.warning(
-                "pod.refused",
-                run=run.name,
-                namespace=run.namespace,
-                test=action.test,
-                status=e.status,
-                reason=e.reason,
-                error=e.message[:300],
-            )
-            return e.reason, e.message
-        return None
-
-    async def _patch(self, run: Run, body: Mapping[str, Any], status: RunStatus) -> Patched:
-        rv = body.get("metadata", {}).get("resourceVersion")
-        return await self.kube.patch_run_status(
-            run.namespace, run.name, status_body(status), resource_version=rv
-        )
-
-    async def _log_tail(self, run: Run, pod: Mapping[str, Any]) -> str:
-        limit = self.settings.log_tail_bytes
-        text = await self.kube.read_log(
-            run.namespace, pod["metadata"]["name"], log_container(pod), limit_bytes=limit
-        )
-        return log_tail(text, limit)
-
-    @staticmethod
-    def _log_transitions(run: Run, new: RunStatus) -> None:
-        before = {t.name: t.phase for t in run.status.tests}
-        for test in new.tests:
-            if before.get(test.name, TestPhase.PENDING) != test.phase:
-                log.info(
-                    "test.phase",
-                    run=run.name,
-                    namespace=run.namespace,
-                    test=test.name,
-                    phase=test.phase.value,
-                    exit_code=test.exit_code,
-                    reason=test.reason or None,
-                )
-        if new.phase.is_final and not run.status.phase.is_final:
-            metrics.RUNS.labels(phase=new.phase.value).inc()
-            if new.started_at and new.completed_at:
-                metrics.RUN_DURATION.observe((new.completed_at - new.started_at).total_seconds())
-            for test in new.tests:
-                metrics.TESTS.labels(phase=test.phase.value).inc()
-            log.info(
-                "run.completed",
-                run=run.name,
-                namespace=run.namespace,
-                phase=new.phase.value,
-                passed=new.summary.passed,
-                failed=new.summary.failed,
-            )
-
-    # --- after a run is final: the report, history ---------------------------------------------------------
-    async def _send_report(self, run: Run, recipients: Sequence[str]) -> float | None:
-        """Send once, then record the outcome at once with a write that cannot conflict (no precondition):
-        a status conflict after a send must never lead to a second send."""
-        error, permanent = "", False
-        try:
-            report = reporting.render_report(run, cluster=self.settings.cluster_name)
-            message = reporting.build_email(report, sender=self.settings.mail_from, recipients=recipients)
-            await send_email(message, settings=self.settings)
-        except errors.MailError as e:
-            error, permanent = str(e), e.permanent
-        except Exception as e:  # a report that cannot even be built must end the outbox, not loop it
-            error, permanent = f"the report could not be built or sent ({type(e).__name__})", True
-        status, again = lifecycle.record_mail_outcome(
-            run,
-            now=self.now(),
-            policy=self.policy,
-            recipients=len(recipients),
-            error=error,
-            permanent=permanent,
-        )
-        await self.kube.patch_run_status(run.namespace, run.name, status_body(status))
-        result = names.MAIL_SENT if not error else (names.MAIL_FAILED if permanent else names.MAIL_RETRYING)
-        metrics.EMAILS.labels(result=result).inc()
-        if error:
-            log.warning(
-                "mail.failed",
-                run=run.name,
-                namespace=run.namespace,
-                permanent=permanent,
-                attempts=status.email_attempts,
-                error=error,
-            )
-        else:
-            log.info("mail.sent", run=run.name, namespace=run.namespace, recipients=len(recipients))
-        return again
-
-    async def _prune(self, run: Run) -> None:
-        runs = [r for r, _ in await self._runs_of(run.namespace, run.spec.release.name)]
-        for name in lifecycle.decide_prune(runs, limit=self.settings.history_limit, keep=run.name):
-            await self.kube.delete_run(run.namespace, name)
-            log.info("run.pruned", run=name, namespace=run.namespace)

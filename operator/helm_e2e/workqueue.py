@@ -60,10 +60,13 @@ class WorkQueue(Generic[K]):
                 if self._due.get(key) != due:  # superseded by an earlier add
                     heapq.heappop(self._heap)
                     continue
-                if due > now or key in self._active:
+                if due > now:
                     break
                 heapq.heappop(self._heap)
                 del self._due[key]
+                if key in self._active:  # due while being processed: run again right after that pass,
+                    self._dirty.add(key)  # and do not hold up the other due keys behind it
+                    continue
                 return key
             timeout = max(0.0, self._heap[0][0] - now) if self._heap else None
             self._wakeup.clear()

@@ -245,7 +245,7 @@ async def test_a_crash_while_sending_sends_again_with_the_same_message_id(
     async def fake_send(message: Any, *, settings: Settings) -> None:
         sent.append(str(message["Message-ID"]))
 
-    monkeypatch.setattr("helm_e2e.controller.send_email", fake_send)
+    monkeypatch.setattr("helm_e2e.executor.send_email", fake_send)
     controller = make_controller(kube, clock, smtp_host="mail", mail_to="ops@example.com")
     await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
     await controller.reconcile((NS, RUN))
@@ -274,7 +274,7 @@ async def test_a_conflict_right_after_a_send_never_sends_twice(
         sent.append(str(message["Message-ID"]))
         kube.conflict_next_patch = True  # someone wrote the run meanwhile
 
-    monkeypatch.setattr("helm_e2e.controller.send_email", fake_send)
+    monkeypatch.setattr("helm_e2e.executor.send_email", fake_send)
     controller = make_controller(kube, clock, smtp_host="mail", mail_to="ops@example.com")
     await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
     await controller.reconcile((NS, RUN))
@@ -298,7 +298,8 @@ async def test_history_beyond_the_limit_is_pruned_when_a_run_completes(kube: Fak
 async def test_a_pod_that_violates_the_policy_is_never_created(kube: FakeKube, clock: Clock) -> None:
     controller = make_controller(kube, clock)
     await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
-    plan = controller._plans[(NS, RUN)]
+    plan = controller.planner.kept((NS, RUN))
+    assert plan is not None
     plan.tests[0].policy_violation = "spec.hostNetwork: host namespaces are not allowed"
     await controller.reconcile((NS, RUN))
     assert kube.created_pods == []

@@ -1,21 +1,106 @@
-"""The operator's kopf identity must not need a passwd entry: images run as a bare uid (65532)."""
+"""Starting the operator: a kopf identity that needs no passwd entry (images run as a bare uid, 65532),
+and Settings built at start from the environment decide what kopf watches."""
 
 from __future__ import annotations
 
+import getpass
+import os
 import pwd
+import socket
+from typing import Any
 
+import kopf
 import pytest
 
-from helm_e2e.operator_main import operator_identity
+from helm_e2e import operator_main
+from helm_e2e.adapters import metrics
+from helm_e2e.config import Settings
+from helm_e2e.operator_main import operator_identity, run_operator
 
 
-def test_identity_needs_no_passwd_entry_for_the_uid(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def no_passwd_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process runs as a uid the passwd database does not know, with no user variables set."""
+
     def no_entry(uid: int) -> pwd.struct_passwd:
         raise KeyError(f"getpwuid(): uid not found: {uid}")
 
+    def no_user() -> str:
+        raise OSError("No username set in the environment")
+
     monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    monkeypatch.setattr(getpass, "getuser", no_user)
     for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         monkeypatch.delenv(var, raising=False)
-    identity = operator_identity()
-    assert identity.startswith("helm-e2e@")
-    assert identity != operator_identity.__name__
+
+
+@pytest.mark.usefixtures("no_passwd_entry")
+def test_identity_names_the_pod_and_the_process_without_a_passwd_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: "helm-e2e-7d9f5c-x2kqp")
+    assert operator_identity() == f"helm-e2e@helm-e2e-7d9f5c-x2kqp/{os.getpid()}"
+
+
+def test_two_pods_get_two_identities(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: "pod-a")
+    first = operator_identity()
+    monkeypatch.setattr(socket, "gethostname", lambda: "pod-b")
+    assert first != operator_identity()
+
+
+@pytest.fixture
+def kopf_run(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Run the start-up path without a cluster: record what would reach kopf.run and the metrics server."""
+    for name in list(os.environ):
+        if name.upper().startswith("HELM_E2E_"):
+            monkeypatch.delenv(name)
+    seen: dict[str, Any] = {}
+
+    def build_registry(settings: Settings) -> str:
+        seen["settings"] = settings
+        return "the-registry"
+
+    monkeypatch.setattr(operator_main, "build_registry", build_registry)
+    monkeypatch.setattr(operator_main, "configure_logging", lambda **kwargs: seen.update(logging=kwargs))
+    monkeypatch.setattr(metrics, "serve", lambda port: seen.update(metrics_port=port))
+    monkeypatch.setattr(kopf, "run", lambda **kwargs: seen.update(kopf=kwargs))
+    return seen
+
+
+@pytest.mark.usefixtures("no_passwd_entry")
+def test_the_operator_watches_only_the_configured_namespaces(
+    monkeypatch: pytest.MonkeyPatch, kopf_run: dict[str, Any]
+) -> None:
+    monkeypatch.setenv("HELM_E2E_WATCH_NAMESPACES", "shop, prod")
+    monkeypatch.setenv("HELM_E2E_METRICS_PORT", "9191")
+    monkeypatch.setenv("HELM_E2E_LOG_LEVEL", "DEBUG")
+    monkeypatch.setattr(socket, "gethostname", lambda: "op-0")
+    run_operator(liveness="http://0.0.0.0:8080/healthz")
+    assert kopf_run["kopf"] == {
+        "registry": "the-registry",
+        "standalone": True,
+        "clusterwide": False,
+        "namespaces": ["shop", "prod"],
+        "liveness_endpoint": "http://0.0.0.0:8080/healthz",
+        "identity": f"helm-e2e@op-0/{os.getpid()}",
+    }
+    assert kopf_run["settings"].watch_namespaces == ["shop", "prod"]
+    assert kopf_run["metrics_port"] == 9191
+    assert kopf_run["logging"]["level"] == "DEBUG"
+
+
+def test_without_namespaces_the_operator_watches_the_whole_cluster(kopf_run: dict[str, Any]) -> None:
+    run_operator()
+    assert kopf_run["kopf"]["clusterwide"] is True
+    assert kopf_run["kopf"]["namespaces"] == []
+    assert kopf_run["kopf"]["liveness_endpoint"] is None
+
+
+def test_an_invalid_setting_stops_the_start_before_kopf_runs(
+    monkeypatch: pytest.MonkeyPatch, kopf_run: dict[str, Any]
+) -> None:
+    monkeypatch.setenv("HELM_E2E_POD_TTL_SECONDS", "-1")
+    with pytest.raises(ValueError, match="pod_ttl_seconds"):
+        run_operator()
+    assert "kopf" not in kopf_run

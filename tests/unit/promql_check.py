@@ -31,12 +31,17 @@ SUFFIXES = {
     "gauge": ("",),
     "info": ("_info",),
 }
+# report outcomes (the EmailSent condition's reasons)
+MAIL_RESULTS = frozenset(
+    {str(v) for k, v in vars(names).items() if k.startswith("MAIL_")}
+    | {"OnlyOnFailure", "NoRecipients", "NotReported"}
+)
 # enumerated label values the operator sets: (series, label) -> values
 LABEL_VALUES = {
     ("helm_e2e_runs_total", "phase"): frozenset(RunPhase),
     ("helm_e2e_tests_total", "phase"): frozenset(TestPhase),
     ("helm_e2e_triggered_runs_total", "trigger"): frozenset(Trigger),
-    ("helm_e2e_emails_total", "result"): frozenset({names.MAIL_SENT, names.MAIL_RETRYING, names.MAIL_FAILED}),
+    ("helm_e2e_emails_total", "result"): MAIL_RESULTS,
 }
 # Grafana's interval variables, replaced by a duration so the query parses as PromQL
 GRAFANA_DURATIONS = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import promql_parser
 import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
@@ -95,11 +96,21 @@ def test_checker_reports_queries_of_metrics_the_operator_does_not_export(expr: s
     assert any(problem in p for p in problems(expr)), problems(expr)
 
 
-def test_checker_rejects_invalid_promql() -> None:
-    with pytest.raises(ValueError, match="invalid PromQL"):
-        parse("sum(rate(helm_e2e_runs_total[5m])")
-    with pytest.raises(ValueError, match="invalid PromQL"):
-        parse("helm_e2e_runs_total{phase=Failed}")
+@pytest.mark.parametrize(
+    ("expr", "reason"),
+    [
+        ("sum(rate(helm_e2e_runs_total[5m])", "unclosed left parenthesis"),
+        ("helm_e2e_runs_total{phase=Failed}", ""),
+        ("rate(helm_e2e_runs_total)", "expected type matrix"),  # types are checked too
+        ("histogram_quantile(sum(helm_e2e_run_duration_seconds_bucket))", "expected 2 argument"),
+        ("increase(helm_e2e_runs_total[5x])", "duration"),
+        ("helm_e2e_runs_total[5m] > 0", "binary expression"),
+    ],
+)
+def test_checker_rejects_invalid_promql(expr: str, reason: str) -> None:
+    with pytest.raises(ValueError, match="invalid PromQL") as raised:
+        parse(expr)
+    assert reason in str(raised.value)
 
 
 def test_checker_accepts_every_suffix_prometheus_client_exports() -> None:
@@ -297,6 +308,15 @@ def test_alert_labels_job_and_windows_are_configurable() -> None:
     assert all(
         ("job", "Equal", "helm-e2e") in s.matchers for s in selectors(alerts["HelmE2ERunFailed"]["expr"])
     )
+
+
+def test_alert_durations_are_prometheus_durations() -> None:
+    for r in rules():
+        if "for" in r:
+            assert promql_parser.parse_duration(r["for"]).total_seconds() >= 60, r["alert"]
+    bad = {r["alert"]: r["expr"] for r in rules("prometheusRule.runFailedWindow=1 hour")}
+    with pytest.raises(ValueError, match="invalid PromQL"):  # a bad window makes a bad expression
+        parse(bad["HelmE2ERunFailed"])
 
 
 def test_alert_annotations_keep_prometheus_templates_for_prometheus() -> None:

@@ -167,7 +167,9 @@ def test_panels_do_not_overlap() -> None:
                 cells[(x, y)] = p["title"]
 
 
-@pytest.mark.parametrize(("panel", "expr"), targets())
+@pytest.mark.parametrize(
+    ("panel", "expr"), [pytest.param(p, e, id=f"{p} #{i}") for i, (p, e) in enumerate(targets())]
+)
 def test_every_panel_query_reads_metrics_the_operator_exports(panel: str, expr: str) -> None:
     assert problems(expr) == [], panel
 
@@ -188,7 +190,10 @@ def test_every_operator_metric_has_a_panel() -> None:
         for suffix in ("_total", "_bucket", "_sum", "_count", "")
         if sel.name.endswith(suffix)
     }
-    assert operator_metric_names() <= queried
+    missing = operator_metric_names() - queried
+    assert not missing, (
+        f"operator metrics without a panel in {DASHBOARD.relative_to(ROOT)}: {sorted(missing)}"
+    )
 
 
 def test_dashboard_filters_every_operator_query_by_the_job_variable() -> None:

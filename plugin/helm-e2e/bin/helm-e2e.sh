@@ -18,7 +18,6 @@ die() {
 for var in HELM_KUBETOKEN HELM_KUBEASUSER HELM_KUBEASGROUPS HELM_KUBEAPISERVER HELM_KUBECAFILE \
   HELM_KUBETLS_SERVER_NAME; do
   eval "value=\${$var:-}"
-  # shellcheck disable=SC2154 # set by the eval above
   [ -z "$value" ] || die "$var is set (a helm --kube-* flag); helm-e2e only reads a kubeconfig context: use --kube-context"
 done
 [ "${HELM_KUBEINSECURE_SKIP_TLS_VERIFY:-false}" = false ] ||

@@ -327,7 +327,7 @@ def test_alert_durations_are_prometheus_durations() -> None:
 def test_alert_annotations_keep_prometheus_templates_for_prometheus() -> None:
     (failed,) = [r for r in rules() if r["alert"] == "HelmE2ERunFailed"]
     assert "{{ $labels.phase }}" in failed["annotations"]["summary"]
-    assert "{{ $value | humanize }}" in failed["annotations"]["description"]
+    assert '{{ printf "%.0f" $value }}' in failed["annotations"]["description"]
 
 
 def test_run_failed_alert_counts_failed_and_errored_runs_only() -> None:

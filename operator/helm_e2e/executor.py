@@ -150,6 +150,8 @@ class Executor:
                 if await self._patch(run, body, action.status) != Patched.APPLIED:
                     return 0.2
                 self._log_transitions(run, action.status)
+                if action.mail_outcome:
+                    metrics.EMAILS.labels(result=action.mail_outcome).inc()
             elif isinstance(action, lifecycle.PostEvent):
                 await self.kube.post_event(
                     run_ref(run), type=action.type, reason=action.reason, message=action.message

@@ -95,15 +95,18 @@ class Kube:
                 return None
             raise api_error(e) from e
 
-    async def _custom(self, verb: str, namespace: str, plural: str, *args: Any, **kw: Any) -> Any:
-        fn = getattr(self.custom, f"{verb}_namespaced_custom_object")
-        return await self._call(fn, names.GROUP, names.VERSION, namespace, plural, *args, **kw)
-
     # --- E2ERuns ---------------------------------------------------------------------------------------
     async def create_run(self, body: Body) -> Body | None:
         """Create an E2ERun; None when it already exists (its deterministic name is the lock)."""
         try:
-            created: Body = await self._custom("create", body["metadata"]["namespace"], names.RUNS, body)
+            created: Body = await self._call(
+                self.custom.create_namespaced_custom_object,
+                names.GROUP,
+                names.VERSION,
+                body["metadata"]["namespace"],
+                names.RUNS,
+                body,
+            )
         except ApiException as e:
             if _status(e) == 409:
                 return None
@@ -112,7 +115,14 @@ class Kube:
 
     async def get_run(self, namespace: str, name: str) -> Body | None:
         try:
-            run: Body = await self._custom("get", namespace, names.RUNS, name)
+            run: Body = await self._call(
+                self.custom.get_namespaced_custom_object,
+                names.GROUP,
+                names.VERSION,
+                namespace,
+                names.RUNS,
+                name,
+            )
         except ApiException as e:
             if _status(e) == 404:
                 return None
@@ -122,7 +132,14 @@ class Kube:
     async def list_runs(self, namespace: str, release: str) -> list[Body]:
         selector = f"{names.RELEASE_LABEL}={label_value(release)}"
         try:
-            result = await self._custom("list", namespace, names.RUNS, label_selector=selector)
+            result = await self._call(
+                self.custom.list_namespaced_custom_object,
+                names.GROUP,
+                names.VERSION,
+                namespace,
+                names.RUNS,
+                label_selector=selector,
+            )
         except ApiException as e:
             raise api_error(e) from e
         return [
@@ -204,11 +221,17 @@ class Kube:
             raise api_error(e) from e
 
     async def _owned_by_run(self, meta: Mapping[str, Any]) -> bool:
-        pod = await self._checked(
-            self.core.read_namespaced_pod, meta["name"], meta["namespace"], ok=frozenset({404})
-        )
-        labels = (pod.metadata.labels or {}) if pod is not None else {}
-        return bool(labels.get(names.RUN_LABEL) == meta["labels"][names.RUN_LABEL])
+        """Whether the pod holding this name is ours (a list by name: no `get` on pods is needed)."""
+        try:
+            found = await self._raw(
+                self.core.list_namespaced_pod,
+                meta["namespace"],
+                field_selector=f"metadata.name={meta['name']}",
+            )
+        except ApiException as e:
+            raise api_error(e) from e
+        labels = [(p["metadata"].get("labels") or {}) for p in found.get("items", [])]
+        return any(lab.get(names.RUN_LABEL) == meta["labels"][names.RUN_LABEL] for lab in labels)
 
     async def list_run_pods(self, namespace: str, run: str) -> list[Body]:
         selector = f"{names.MANAGED_BY_SELECTOR},{names.RUN_LABEL}={label_value(run)}"
@@ -274,7 +297,7 @@ class Kube:
             result = await self._raw(
                 self.core.list_namespaced_service_account,
                 namespace,
-                label_selector=f"{names.TEST_ACCOUNT_LABEL}=true",
+                label_selector=names.TEST_ACCOUNT_SELECTOR,
             )
         except ApiException as e:
             raise api_error(e) from e

@@ -77,6 +77,7 @@ class CreatePod:
 @dataclass(frozen=True)
 class PatchStatus:
     status: RunStatus
+    mail_outcome: str = ""  # the outbox decided not to send: counted by reason once the write is done
 
 
 @dataclass(frozen=True)
@@ -208,11 +209,8 @@ def decide_outbox(run: Run, now: datetime, policy: Policy) -> list[Action]:
     )
     if not decision.send:
         message = "SMTP is not configured" if decision.reason == names.MAIL_DISABLED else "not sent"
-        return [
-            PatchStatus(
-                _with_email(run.status, now, "False", decision.reason, f"{message}: {decision.reason}")
-            )
-        ]
+        status = _with_email(run.status, now, "False", decision.reason, f"{message}: {decision.reason}")
+        return [PatchStatus(status, mail_outcome=decision.reason)]
     if sent is None or sent.reason != names.MAIL_SENDING:
         return [
             PatchStatus(_with_email(run.status, now, "Unknown", names.MAIL_SENDING, "delivery in progress"))

@@ -40,7 +40,6 @@ TEST_LABEL: Final = f"{GROUP}/test"
 SOURCE_ANNOTATION: Final = f"{GROUP}/source"
 TIMEOUT_ANNOTATION: Final = f"{GROUP}/timeout-seconds"
 MANAGED_BY_SELECTOR: Final = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-TEST_ACCOUNT_LABEL: Final = f"{GROUP}/test-account"  # set by a namespace admin on accounts tests may use
 
 # --- E2ERun conditions ----------------------------------------------------------------------------------
 COND_COMPLETE: Final = "Complete"
@@ -78,3 +77,9 @@ MAIL_DISABLED: Final = "Disabled"
 SUITE_VALID: Final = "Valid"
 SUITE_SCHEMA_INVALID: Final = "SchemaInvalid"
 SUITE_TEMPLATE_ERROR: Final = "TemplateError"
+REASON_RELEASE_IDENTITY_MISMATCH: Final = "ReleaseIdentityMismatch"
+
+# --- trust boundary (docs/security.md) -----------------------------------------------------------------
+# A ServiceAccount a namespace admin labelled with this (value "true") may be named by a test pod.
+TEST_ACCOUNT_LABEL: Final = f"{GROUP}/test-account"
+TEST_ACCOUNT_SELECTOR: Final = f"{TEST_ACCOUNT_LABEL}=true"

@@ -334,3 +334,12 @@ def test_run_failed_alert_counts_failed_and_errored_runs_only() -> None:
     (failed,) = [r for r in rules() if r["alert"] == "HelmE2ERunFailed"]
     phases = {v for s in selectors(failed["expr"]) for label, _, v in s.matchers if label == "phase"}
     assert phases == {"Failed|Error"}
+
+
+@pytest.mark.parametrize("section", ["dashboard", "serviceMonitor", "prometheusRule"])
+def test_every_monitoring_value_is_documented_in_the_chart_readme(section: str) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())[section]
+    readme = (CHART / "README.md").read_text()
+    assert values["enabled"] is False  # opt-in: the Prometheus Operator's CRDs may not exist
+    for key in values:
+        assert f"`{section}.{key}`" in readme, f"{section}.{key} is not in the chart README's values table"

@@ -296,6 +296,7 @@ def build_run_spec(release: Release, plan: Plan, *, deadline_seconds: int) -> Ru
         deadline_seconds=deadline_seconds,
         report=plan.report,
         hook_objects=hook_objects,
+        readiness=plan.readiness,
     )
 
 

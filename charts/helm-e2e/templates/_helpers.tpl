@@ -72,3 +72,8 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
   resources: [events]
   verbs: [create, patch]
 {{- end }}
+
+{{/* The leader-election Lease: one per release, in the release's namespace. */}}
+{{- define "helm-e2e.leaseName" -}}
+{{- printf "%s-leader" (include "helm-e2e.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}

@@ -16,6 +16,7 @@ from harness import ROOT, Cluster, OperatorProcess, assert_stays, wait_until
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 LEASE = "helm-e2e-leader"
 TAKEOVER_BUDGET_SECONDS = 15.0  # the goal; the shipped timings bound it at lease 10 + 2 x retry 2 = 14 s
+KOPF_LOGGED_IN = "Initial authentication has finished"
 KOPF_STARTED = "startup' succeeded"  # kopf's log line once its startup handler ran
 FINAL = ("Succeeded", "Failed", "Error", "Cancelled", "Superseded")
 
@@ -79,12 +80,14 @@ def runs(cluster: Cluster, namespace: str) -> list[str]:
     return sorted(r["metadata"]["name"] for r in cluster.get_json("e2eruns", "-n", namespace)["items"])
 
 
-def test_pods(cluster: Cluster, namespace: str, run: str) -> list[str]:
+def pods_of_run(cluster: Cluster, namespace: str, run: str) -> list[str]:
     items = cluster.get_json("pods", "-n", namespace, "-l", f"helm-e2e.dev/run={run}")["items"]
     return sorted(p["metadata"]["name"] for p in items)
 
 
-test_pods.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+def created(op: OperatorProcess, run: str) -> bool:
+    """The operator logged that it created the E2ERun (the line names the run: `run.created ... run=web-1`)."""
+    return any("run.created" in line and f"run={run} " in line for line in op.logs().splitlines())
 
 
 def elect(pair: Pair) -> tuple[OperatorProcess, OperatorProcess]:
@@ -113,8 +116,9 @@ def test_one_of_two_operators_works_and_the_standby_takes_over_within_15s_of_a_s
     assert wait_run(cluster, ns, "web-1")["status"]["phase"] == "Succeeded"
     first_uid = cluster.get_json("e2erun", "-n", ns, "web-1")["metadata"]["uid"]
     assert runs(cluster, ns) == ["web-1"]
-    assert test_pods(cluster, ns, "web-1") == ["web-1-web-smoke"]
-    assert "web-1" not in standby.logs()
+    assert pods_of_run(cluster, ns, "web-1") == ["web-1-web-smoke"]
+    assert created(leader, "web-1")
+    assert not created(standby, "web-1")
 
     leader.kill()
     killed = time.monotonic()
@@ -132,16 +136,20 @@ def test_one_of_two_operators_works_and_the_standby_takes_over_within_15s_of_a_s
     cluster.helm("upgrade", "web", TINY, "-n", ns, "--set", "message=v2")
     assert wait_run(cluster, ns, "web-2")["status"]["phase"] == "Succeeded"
     assert runs(cluster, ns) == ["web-1", "web-2"]
-    assert test_pods(cluster, ns, "web-2") == ["web-2-web-smoke"]
+    assert pods_of_run(cluster, ns, "web-2") == ["web-2-web-smoke"]
     # the new leader adopted the first run as it was: no second web-1, no second pod for it
     assert cluster.get_json("e2erun", "-n", ns, "web-1")["metadata"]["uid"] == first_uid
-    assert test_pods(cluster, ns, "web-1") == ["web-1-web-smoke"]
+    assert pods_of_run(cluster, ns, "web-1") == ["web-1-web-smoke"]
+    assert created(standby, "web-2")
+    assert not created(standby, "web-1")
     standby.assert_alive()
 
 
 def test_a_clean_stop_hands_the_lease_over_at_once(pair: Pair) -> None:
     leader, standby = elect(pair)
     assert leader.proc is not None
+    # kopf handles SIGTERM only once its tasks run (a SIGTERM before that kills it outright, Lease kept)
+    wait_until(lambda: KOPF_LOGGED_IN in leader.logs(), timeout=30, what="kopf to log in")
     stopped = time.monotonic()
     leader.stop()  # SIGTERM, as in a rolling update
     assert leader.proc.returncode == 0
@@ -153,3 +161,22 @@ def test_a_clean_stop_hands_the_lease_over_at_once(pair: Pair) -> None:
     )
     print(f"\nhand-over after SIGTERM: {time.monotonic() - stopped:.1f}s")
     assert "leader.released" in leader.logs()
+
+
+def test_a_leader_whose_lease_is_taken_exits_nonzero_within_the_renew_deadline(pair: Pair) -> None:
+    leader, standby = elect(pair)
+    assert leader.proc is not None
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    pair.cluster.kubectl(
+        "patch", "lease", LEASE, "-n", pair.lease_ns, "--type=merge",
+        "-p", f'{{"spec": {{"holderIdentity": "intruder", "renewTime": "{now}"}}}}',
+    )  # fmt: skip
+    taken = time.monotonic()
+    # renew deadline 7 s + the watchdog's tick, then the kubelet would restart it as a standby
+    proc = leader.proc
+    wait_until(lambda: proc.poll() is not None, timeout=10, what="the leader to exit")
+    print(f"\nleader exited {time.monotonic() - taken:.1f}s after losing its Lease")
+    assert proc.returncode == 1
+    assert "leader.lost" in leader.logs()
+    # the intruder never renews: the standby takes the Lease over once it expires
+    wait_until(lambda: pair.holder() == pair.identity(standby), timeout=15, what="the standby to take over")

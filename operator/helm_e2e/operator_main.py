@@ -26,7 +26,8 @@ def run_operator(*, liveness: str = "") -> None:
         # A standby blocks here (alive and ready for the kubelet) and starts kopf only once it leads.
         elector = leader.build_elector(api_client=load_api_client(), settings=settings, identity=identity)
         with serve_standby_health(liveness):
-            elector.hold()
+            if not elector.hold():  # the election ended without a win: never run kopf without the Lease
+                raise SystemExit(leader.LOST_LEADERSHIP_EXIT_CODE)
     namespaces = settings.watch_namespaces
     try:
         kopf.run(

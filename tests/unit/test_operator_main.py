@@ -113,7 +113,7 @@ class RecordingElector:
 
     def hold(self) -> bool:
         self.seen["order"].append("hold")
-        return True
+        return bool(self.seen.get("wins", True))
 
     def release(self) -> None:
         self.seen["order"].append("release")
@@ -164,3 +164,15 @@ def test_leader_election_without_a_lease_namespace_stops_the_start(
     with pytest.raises(ValueError, match="leader_election_namespace"):
         run_operator()
     assert "elector" not in recorded_election
+
+
+def test_an_election_that_ends_without_a_win_never_starts_kopf(
+    monkeypatch: pytest.MonkeyPatch, recorded_election: dict[str, Any]
+) -> None:
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION", "true")
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION_NAMESPACE", "ops")
+    recorded_election["wins"] = False
+    with pytest.raises(SystemExit) as exited:
+        run_operator()
+    assert exited.value.code == 1
+    assert recorded_election["order"] == ["hold"]

@@ -229,8 +229,8 @@ class LeaseElector:
             return
 
     def _run_election(self, election: leaderelection.LeaderElection) -> None:
-        try:
-            election.run()  # type: ignore[no-untyped-call]  # returns only when renewal failed past the deadline (after on_stopped)
+        try:  # run() returns only when renewal failed past the deadline, after calling on_stopped
+            election.run()  # type: ignore[no-untyped-call]
         except _Stopped:
             pass
         except Exception as e:  # the library let an error out: its renew loop has stopped

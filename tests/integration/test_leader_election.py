@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,9 @@ from typing import Any
 
 import pytest
 from harness import ROOT, Cluster, OperatorProcess, assert_stays, wait_until
+from kubernetes import client, config
+
+from helm_e2e.adapters.leader import LeaseElector, LeaseTimings
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 LEASE = "helm-e2e-leader"
@@ -180,3 +184,48 @@ def test_a_leader_whose_lease_is_taken_exits_nonzero_within_the_renew_deadline(p
     assert "leader.lost" in leader.logs()
     # the intruder never renews: the standby takes the Lease over once it expires
     wait_until(lambda: pair.holder() == pair.identity(standby), timeout=15, what="the standby to take over")
+
+
+def test_the_charts_lease_role_is_all_the_election_needs(
+    crds: Cluster, ha_namespaces: tuple[str, str]
+) -> None:
+    """The election and the hand-over, authenticated as the chart's ServiceAccount with only its lease Role."""
+    lease_ns, _ = ha_namespaces
+    rendered = crds.helm(
+        "template", "ops", str(ROOT / "charts" / "helm-e2e"), "-n", lease_ns,
+        "-s", "templates/rbac-leader-election.yaml", "-s", "templates/serviceaccount.yaml",
+    ).stdout  # fmt: skip
+    crds.kubectl("apply", "-n", lease_ns, "-f", "-", input=rendered)
+    token = crds.kubectl("create", "token", "ops-helm-e2e", "-n", lease_ns).stdout.strip()
+
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(crds.kubeconfig), client_configuration=configuration)
+    configuration.cert_file = configuration.key_file = None  # only the token: the ServiceAccount's rights
+    configuration.api_key = {"authorization": f"Bearer {token}"}
+    exits: list[int] = []
+    elector = LeaseElector(
+        api=client.CoordinationV1Api(client.ApiClient(configuration)),
+        name="ops-helm-e2e-leader",
+        namespace=lease_ns,
+        identity="helm-e2e@sa-test/1",
+        timings=LeaseTimings(lease_seconds=3, renew_deadline_seconds=2, retry_period_seconds=1),
+        exit_process=exits.append,
+    )
+    try:
+        elected = threading.Event()
+        threading.Thread(target=lambda: elector.hold() and elected.set(), daemon=True).start()
+        assert elected.wait(timeout=10), "never won the Lease: create (or get) refused?"
+        lease = crds.get_json("lease", "-n", lease_ns, "ops-helm-e2e-leader")
+        wait_until(
+            lambda: (
+                crds.get_json("lease", "-n", lease_ns, "ops-helm-e2e-leader")["spec"]["renewTime"]
+                != lease["spec"]["renewTime"]
+            ),
+            timeout=5,
+            what="a renewal (get + update)",
+        )
+        elector.release()  # get + update
+        assert "holderIdentity" not in crds.get_json("lease", "-n", lease_ns, "ops-helm-e2e-leader")["spec"]
+    finally:
+        elector.release()  # ends the election thread, also when the test fails
+    assert exits == []

@@ -4,6 +4,7 @@ on release. Timings are the smallest the library accepts (lease 3 s, renew deadl
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -11,11 +12,25 @@ from collections.abc import Iterator
 import pytest
 from fake_lease_api import LeaseConnection, LeaseStore
 
-from helm_e2e.adapters.leader import LeaseElector, LeaseTimings, build_election_config, decide_leadership_lost
+from helm_e2e.adapters.leader import (
+    LeaseElector,
+    LeaseTimings,
+    build_election_config,
+    build_elector,
+    decide_leadership_lost,
+)
 from helm_e2e.config import Settings
 
 LEASE, NAMESPACE = "helm-e2e-leader", "ops"
 FAST = LeaseTimings(lease_seconds=3, renew_deadline_seconds=2, retry_period_seconds=1)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings built here see only what the test passes."""
+    for name in os.environ:
+        if name.upper().startswith("HELM_E2E_"):
+            monkeypatch.delenv(name)
 
 
 class ExitRecorder:
@@ -204,3 +219,26 @@ def test_hold_returns_false_when_released_before_winning(candidates: Candidates)
     assert result == [False]
     assert standby_exits.codes == []
     assert candidates.holder() == "a"
+
+
+def test_the_operators_elector_takes_lease_identity_and_timings_from_the_settings() -> None:
+    from kubernetes import client
+
+    settings = Settings(
+        leader_election=True,
+        leader_election_namespace="ops",
+        leader_election_lease_name="ops-helm-e2e-leader",
+    )
+    elector = build_elector(api_client=client.ApiClient(), settings=settings, identity="helm-e2e@pod-a/1")
+    assert (elector.name, elector.namespace, elector.identity) == (
+        "ops-helm-e2e-leader",
+        "ops",
+        "helm-e2e@pod-a/1",
+    )
+    assert (elector.lock.name, elector.lock.namespace, elector.lock.identity) == (
+        "ops-helm-e2e-leader",
+        "ops",
+        "helm-e2e@pod-a/1",
+    )
+    assert elector.timings == LeaseTimings(lease_seconds=10, renew_deadline_seconds=7, retry_period_seconds=2)
+    assert not elector.is_leader

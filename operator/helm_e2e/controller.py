@@ -17,6 +17,7 @@ from . import errors
 from .adapters import metrics
 from .adapters.kube import ObjectRef
 from .adapters.port import KubePort
+from .adapters.sandbox import Sandbox
 from .config import Settings
 from .core import intake, lifecycle, names
 from .core import plan as planning
@@ -34,12 +35,17 @@ log = structlog.get_logger(__name__)
 
 class Controller:
     def __init__(
-        self, *, settings: Settings, kube: KubePort, clock: Callable[[], datetime] | None = None
+        self,
+        *,
+        settings: Settings,
+        kube: KubePort,
+        clock: Callable[[], datetime] | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube
         self.now = clock or (lambda: datetime.now(UTC))
-        self.planner = Planner(settings=settings, kube=kube, clock=self.now)
+        self.planner = Planner(settings=settings, kube=kube, clock=self.now, sandbox=sandbox)
         self.executor = Executor(settings=settings, kube=kube, planner=self.planner, clock=self.now)
         self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
         self._warned: set[tuple[str, str, str]] = set()
@@ -54,13 +60,20 @@ class Controller:
             await self.cancel_if_uninstalled(event.namespace, event.release)
         if event.kind != intake.IntakeKind.PLAN:
             return
+        problem = releases.check_secret_identity(secret)  # metadata only: before anything is decoded
+        if problem is not None:
+            await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, problem)
+            return
         try:
-            release = releases.decode_release_secret(secret)
-        except errors.ReleaseDecodeError as e:
+            release = await self.planner.decode(secret)
+        except errors.ReleaseIdentityError as e:
+            await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, str(e))
+            return
+        except (errors.ReleaseDecodeError, errors.SandboxError) as e:
             await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, str(e))
             return
         if intake.is_recent(release, now=self.now(), grace_seconds=self.settings.startup_grace_seconds):
-            await self.ensure_run(release)
+            await self.ensure_run(release, secret)
 
     async def _warn_secret(self, secret: Mapping[str, Any], reason: str, message: str) -> None:
         meta = secret.get("metadata") or {}
@@ -68,16 +81,20 @@ class Controller:
         if key in self._warned:
             return
         self._warned.add(key)
-        metrics.RELEASE_DECODE_ERRORS.inc()
+        metrics.RELEASE_DECODE_ERRORS.labels(reason=reason).inc()
         log.warning("release.rejected", namespace=key[0], secret=key[1], reason=reason, error=message)
         ref = ObjectRef("Secret", "v1", key[0], key[1], meta.get("uid", ""))
         await self.kube.post_event(ref, type="Warning", reason=reason, message=message)
 
-    async def ensure_run(self, release: Release) -> None:
+    async def ensure_run(self, release: Release, secret: Mapping[str, Any]) -> None:
         name = build_run_name(release.name, release.revision)
         if await self.kube.get_run(release.namespace, name) is not None:
             return  # already planned: operator restart, `helm test`, or a status-only rewrite
-        plan = await self.planner.plan(release, record_suites=True)
+        try:
+            plan = (await self.planner.plan(secret, record_suites=True)).plan
+        except errors.SandboxError as e:  # decoded a moment ago: the plan itself ran out of time or memory
+            await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, f"planning failed: {e}")
+            return
         spec = planning.build_run_spec(release, plan, deadline_seconds=self.settings.run_deadline_seconds)
         created = await self.kube.create_run(build_run_body(spec, name=name, namespace=release.namespace))
         if created is None:
@@ -101,9 +118,9 @@ class Controller:
         await self.kube.post_event(
             run_ref(run), type="Normal", reason=names.EVENT_PLANNED, message=f"tests: {tests}"
         )
-        for note in plan.hook_notes:
+        for note in plan.refused_hooks:
             await self.kube.post_event(
-                run_ref(run), type="Warning", reason=names.EVENT_HOOK_NOTE, message=note
+                run_ref(run), type="Warning", reason=names.EVENT_HOOK_REFUSED, message=note
             )
         await self.supersede_older_runs(run)
 

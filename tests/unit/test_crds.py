@@ -142,6 +142,7 @@ def test_e2erun_names_and_printer_columns() -> None:
         "PHASE": (".status.phase", "string"),
         "PASSED": (".status.summary.passed", "integer"),
         "FAILED": (".status.summary.failed", "integer"),
+        "ROLLOUT": ('.status.conditions[?(@.type=="ReleaseReady")].reason', "string"),
         "AGE": (".metadata.creationTimestamp", "date"),
     }
 

@@ -84,16 +84,16 @@ class _TimeoutApi:
     """CoordinationV1Api with a timeout on every call (the library passes none)."""
 
     def __init__(self, api: CoordinationApi, *, timeout_seconds: float) -> None:
-        self._api, self._timeout = api, timeout_seconds
+        self.coordination, self._timeout = api, timeout_seconds
 
     def read_namespaced_lease(self, name: str, namespace: str) -> Any:
-        return self._api.read_namespaced_lease(name, namespace, _request_timeout=self._timeout)
+        return self.coordination.read_namespaced_lease(name, namespace, _request_timeout=self._timeout)
 
     def create_namespaced_lease(self, namespace: str, body: Any) -> Any:
-        return self._api.create_namespaced_lease(namespace, body, _request_timeout=self._timeout)
+        return self.coordination.create_namespaced_lease(namespace, body, _request_timeout=self._timeout)
 
     def replace_namespaced_lease(self, name: str, namespace: str, body: Any) -> Any:
-        return self._api.replace_namespaced_lease(
+        return self.coordination.replace_namespaced_lease(
             name=name, namespace=namespace, body=body, _request_timeout=self._timeout
         )
 
@@ -173,10 +173,10 @@ class LeaseElector:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name, self.namespace, self.identity, self.timings = name, namespace, identity, timings
-        self._api = _TimeoutApi(api, timeout_seconds=timings.retry_period_seconds)
+        self.coordination = _TimeoutApi(api, timeout_seconds=timings.retry_period_seconds)
         self._exit_process, self._clock = exit_process, clock
         self.lock = GuardedLeaseLock(
-            name=name, namespace=namespace, identity=identity, api=self._api, clock=clock
+            name=name, namespace=namespace, identity=identity, api=self.coordination, clock=clock
         )
         self._leading = threading.Event()
         self._ended = threading.Event()  # the election thread is over: lost, stopped or crashed
@@ -211,12 +211,12 @@ class LeaseElector:
             return
         for _ in range(3):  # a renewal in flight may land first (409): read again
             try:
-                lease = self._api.read_namespaced_lease(self.name, self.namespace)
+                lease = self.coordination.read_namespaced_lease(self.name, self.namespace)
                 if lease.spec is None or lease.spec.holder_identity != self.identity:
                     return
                 lease.spec.holder_identity = None
                 lease.spec.lease_duration_seconds = 1
-                self._api.replace_namespaced_lease(self.name, self.namespace, lease)
+                self.coordination.replace_namespaced_lease(self.name, self.namespace, lease)
             except ApiException as e:
                 if e.status == 409:
                     continue

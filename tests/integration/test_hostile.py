@@ -221,13 +221,18 @@ def assert_not_leaked(
     *,
     op: OperatorProcess,
     mails: list[EmailMessage] | None = None,
+    handmade_runs: tuple[str, ...] = (),
 ) -> None:
-    """(c): the planted value is in no E2ERun, E2ESuite (spec aside, status included), Event, log or e-mail."""
+    """(c): the planted value is in no Event, E2ERun (only the status of one the attacker wrote), E2ESuite
+    status, operator log line or e-mail."""
     for ns in namespaces:
-        for kind in ("events", "e2eruns"):
-            assert planted not in cluster.kubectl("get", kind, "-n", ns, "-o", "json").stdout, (
-                f"{kind} in {ns}"
-            )
+        assert planted not in cluster.kubectl("get", "events", "-n", ns, "-o", "json").stdout, (
+            f"events in {ns}"
+        )
+        for item in cluster.get_json("e2eruns", "-n", ns)["items"]:
+            name = item["metadata"]["name"]
+            seen = item.get("status", {}) if name in handmade_runs else item
+            assert planted not in json.dumps(seen), f"E2ERun {name}"
         for item in cluster.get_json("e2esuites", "-n", ns)["items"]:
             assert planted not in json.dumps(item.get("status", {})), (
                 f"status of suite {item['metadata']['name']}"
@@ -665,7 +670,7 @@ def test_crlf_recipients_never_leave_a_report_stuck_sending(
     assert len(mail.messages) == 1
     assert all("evil.example" not in r for r in mail.recipients)
     op.assert_alive()
-    assert_not_leaked(cluster, [namespace], planted, op=op, mails=mail.messages)
+    assert_not_leaked(cluster, [namespace], planted, op=op, mails=mail.messages, handmade_runs=("ghost-1",))
 
 
 def test_hostile_helpers_are_sane() -> None:

@@ -94,18 +94,19 @@ TEMPLATES = {
 }
 
 
-def _suite(name: str, template: str) -> dict[str, Any]:
+def _suite(name: str, template: str, release: str) -> dict[str, Any]:
     return {
         "apiVersion": "helm-e2e.dev/v1alpha1",
         "kind": "E2ESuite",
         "metadata": {"name": name},
         "spec": {
+            "releases": {"names": [release]},  # the normal releases beside it do not render the bomb
             "tests": [
                 {
                     "name": "bomb",
                     "template": {"containers": [{"name": "t", "image": "x:1", "args": [template]}]},
                 }
-            ]
+            ],
         },
     }
 
@@ -170,7 +171,9 @@ def feed(kind: str, cluster: Cluster, namespace: str, workdir: Path, n: int) -> 
         release = f"bomb{n}"
         cluster.kubectl("create", "-f", "-", input=json.dumps(_secret(namespace, release, data)))
         return warning_on(cluster, namespace, f"sh.helm.release.v1.{release}.v1", f"{release}-1")
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_suite(kind, TEMPLATES[kind])))
+    cluster.kubectl(
+        "apply", "-n", namespace, "-f", "-", input=json.dumps(_suite(kind, TEMPLATES[kind], f"victim{n}"))
+    )
     values = workdir / "big.json"
     values.write_text(json.dumps({"big": list(range(1000))}))
     cluster.helm("install", f"victim{n}", TINY, "-n", namespace, "-f", str(values))

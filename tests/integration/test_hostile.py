@@ -187,7 +187,7 @@ def suite_test(name: str, **pod: Any) -> dict[str, Any]:
     return {"name": name, "template": pod}
 
 
-def test_results(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def results_of(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["name"]: t for t in run["status"]["tests"]}
 
 
@@ -414,7 +414,7 @@ def test_suite_pods_that_violate_the_policy_end_error_without_a_pod_and_a_labell
     cluster.helm("install", "shop", TINY, "-n", namespace, "--set", f"db.password={planted}")
     run = wait_run(cluster, namespace, "shop-1")
 
-    results = test_results(run)
+    results = results_of(run)
     for name, (_, field) in VIOLATIONS.items():
         assert (results[name]["phase"], results[name]["reason"]) == ("Error", "PolicyViolation"), name
         assert field in results[name]["message"], (name, results[name]["message"])
@@ -636,7 +636,7 @@ def test_a_malformed_chart_test_hook_is_refused_without_quoting_its_values(
         namespace,
     )
     run = wait_run(cluster, namespace, "bad-1", timeout=120)
-    test = test_results(run)["smoke"]
+    test = results_of(run)["smoke"]
     print(
         f"\nmalformed hook: run {run['status']['phase']}, test {test['phase']} {test.get('reason')}: {test.get('message')}"
     )

@@ -490,18 +490,22 @@ def json_bomb(inflated_bytes: int) -> bytes:
     return b"[" + b"{}," * (inflated_bytes // 3 - 1) + b"{}]"
 
 
-def alias_bomb_hook(leaf: str = "lol", levels: int = 7, width: int = 10) -> dict[str, Any]:
-    """A test hook whose container args are a billion-laughs tree: `width ** levels` leaves once expanded,
-    `width * levels + 1` aliases as text (a few KiB); valid YAML (and a Pod whose args are not strings)."""
+def alias_bomb_hook(
+    leaf: str = "lol", levels: int = 7, width: int = 10, where: str = "args"
+) -> dict[str, Any]:
+    """A test hook with a billion-laughs tree as its container args (not walked before pod creation) or as a
+    label value (walked while planning): `width ** levels` leaves once expanded, `width * levels + 1`
+    aliases as text (a few KiB). Valid YAML."""
     lines = [f'a0: &a0 ["{leaf}"]']
     for i in range(1, levels + 1):
         lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]")
     anchors = "\n".join(f"  {line}" for line in lines)
     manifest = (
-        "apiVersion: v1\nkind: Pod\n"
-        "metadata:\n  name: laughs\n  annotations:\n    helm.sh/hook: test\n"
-        f"x-anchors:\n{anchors}\n"
-        f"spec:\n  containers:\n  - name: x\n    image: localhost/e2e:1\n    args: *a{levels}\n"
+        f"apiVersion: v1\nkind: Pod\nx-anchors:\n{anchors}\n"
+        + "metadata:\n  name: laughs\n  annotations:\n    helm.sh/hook: test\n"
+        + (f"  labels:\n    bomb: *a{levels}\n" if where == "labels" else "")
+        + "spec:\n  containers:\n  - name: x\n    image: localhost/e2e:1\n"
+        + (f"    args: *a{levels}\n" if where == "args" else "")
     )
     return {
         "name": "laughs",
@@ -519,10 +523,9 @@ def _bomb_secret(kind: str, namespace: str, planted: str) -> tuple[str, dict[str
         data = encode_release(json_bomb(31 * MiB))
     elif kind == "items":  # ~12 MiB inflated: under the byte limit, past the 200,000 values limit
         data = encode_release(json_bomb(12 * MiB))
-    else:  # kind == "alias": the leaf stands for a release value helm rendered into the hook
-        doc = release_doc(
-            name, 1, namespace=namespace, hooks=[alias_bomb_hook(planted)], values={"pw": planted}
-        )
+    else:  # kind == "alias-<where>": the leaf stands for a release value helm rendered into the hook
+        hook = alias_bomb_hook(planted, where=kind.removeprefix("alias-"))
+        doc = release_doc(name, 1, namespace=namespace, hooks=[hook], values={"pw": planted})
         data = encode_release(json.dumps(doc).encode())
     return secret_name, release_secret(namespace, secret_name, name=name, revision=1, data=data)
 
@@ -576,22 +579,26 @@ def test_release_secret_bombs_are_refused_and_the_operator_stays_small_and_respo
     assert_not_leaked(cluster, [namespace], planted, op=op)
 
 
+@pytest.mark.parametrize("where", ["args", "labels"])
 def test_a_yaml_alias_bomb_in_a_chart_test_hook_is_refused_with_a_reason(
-    cluster: Cluster, namespace: str, start_operator: Any, planted: str
+    cluster: Cluster, namespace: str, start_operator: Any, planted: str, where: str
 ) -> None:
     """docs/security.md: hook YAML goes through core/limits.py load_yaml (aliases capped), so the hook is
     refused with a reason naming the limit. FAILS on 4128813: core/plan.py `_hook_test` parses hook
-    manifests with `yaml.safe_load`, the alias tree reaches the operator process inside the plan, pod
-    creation fails client-side five times (ReconcileFailed, ~1 min) and the reconcile.failed log line quotes
-    the tree, leaf values included."""
+    manifests with `yaml.safe_load`. In `args` the alias tree reaches the operator process inside the plan,
+    pod creation fails client-side five times (ReconcileFailed after ~40-75 s, the event loop stalls for
+    seconds on each try, reconcile.failed logs a truncated repr of the tree, VmHWM ~170 MiB against ~96).
+    In `labels` the sandbox worker hits its memory limit while planning: ReleaseDecodeFailed "planning
+    failed: sandboxed work exceeded its memory (MemoryError)" after ~5 s and the release gets no run at all
+    (the operator itself is fine)."""
     op = _start_and_wait_ready(start_operator, cluster, namespace)
-    secret_name, body = _bomb_secret("alias", namespace, planted)
+    secret_name, body = _bomb_secret(f"alias-{where}", namespace, planted)
     t0 = time.monotonic()
     create(cluster, body, namespace)
 
     def warned() -> dict[str, str] | None:
         found = object_events(cluster, namespace, secret_name) + object_events(
-            cluster, namespace, "bomb-alias-1"
+            cluster, namespace, f"bomb-alias-{where}-1"
         )
         return next((e for e in found if e["type"] == "Warning"), None)
 
@@ -600,7 +607,7 @@ def test_a_yaml_alias_bomb_in_a_chart_test_hook_is_refused_with_a_reason(
     outcome = time.monotonic() - t0
     rss = peak_rss_mib(op)
     print(
-        f"\nalias bomb: {event['reason']} after {outcome:.2f}s; normal run after {latency:.2f}s; "
+        f"\nalias bomb in {where}: {event['reason']} after {outcome:.2f}s; normal run after {latency:.2f}s; "
         f"operator VmHWM {rss:.0f} MiB"
     )
     assert not [p for p in pods(cluster, namespace) if p.startswith("bomb-")]

@@ -5,6 +5,11 @@ One test per attack (docs/security.md). Each asserts (a) nothing was created whe
 `helm-e2e wait` output) and (c) a planted secret-looking value appears in no status, Event, operator log
 line or e-mail. The resource-exhaustion tests also read the operator's peak RSS (VmHWM) and time a normal
 release installed right after the bomb.
+
+Expected to FAIL on 4128813 until the operator is fixed (see their docstrings): both parameters of
+test_a_yaml_alias_bomb_in_a_chart_test_hook_is_refused_with_a_reason (hook manifests parsed with
+yaml.safe_load, not core/limits.py load_yaml) and test_a_malformed_chart_test_hook_is_refused_without_quoting_its_values
+(a client-side pydantic ValidationError is retried as a reconcile failure and logged with its input value).
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pydantic
 from kubernetes.client.exceptions import ApiException
 
-from ..errors import KubeError
+from ..errors import ApiRefused, KubeError
 
 Body = dict[str, Any]
 
@@ -25,3 +26,9 @@ def api_error(e: ApiException) -> KubeError:
     except (ValueError, AttributeError):
         pass
     return KubeError(message[:1024] or f"HTTP {status} {reason}", status=status, reason=reason)
+
+
+def client_refusal(e: pydantic.ValidationError) -> ApiRefused:
+    """The client refused to send a body (e.g. a list where a string belongs): which fields, never values."""
+    where = ", ".join(".".join(str(p) for p in err["loc"]) for err in e.errors(include_input=False)[:3])
+    return ApiRefused(f"the object is not valid ({where or 'its shape'})", status=422, reason="Invalid")

@@ -18,6 +18,7 @@ from typing import Any
 
 import kubernetes.client as k8s
 import kubernetes.config as k8s_config
+import pydantic
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
@@ -25,7 +26,7 @@ from ..core import names
 from ..core.naming import label_value
 from ..core.readiness import ObjectKey
 from ..errors import ApiRefused, KubeError
-from .apierror import Body, api_error
+from .apierror import Body, api_error, client_refusal
 from .apierror import status_of as _status
 from .objects import HookObjects
 from .rollout import RolloutReader
@@ -70,6 +71,8 @@ class Kube:
         kwargs.setdefault("_request_timeout", self.timeout)
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
+        except pydantic.ValidationError as e:  # the client's own check of what we send
+            raise client_refusal(e) from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise KubeError(f"no answer from the API: {type(e).__name__}", status=0) from e
 

@@ -177,12 +177,15 @@ def build_hook_set(release: Release, *, default_timeout: int) -> HookSet:
     """Every `test` hook of the release, ordered as Helm orders them, checked against the trust rules."""
     accepted: list[tuple[tuple[int, str, int, str], dict[str, Any]]] = []
     refused: list[str] = []
+    hook_set_blocked: list[PlannedTest] = []
     for hook in release.hooks:
         if names.HOOK_TEST_EVENTS.isdisjoint(hook.events):
             continue
         doc, why = _parse(hook)
         if doc is None:
             refused.append(why)
+            if hook.kind in TEST_KINDS:  # a test that cannot run still ends, with why: never "no tests"
+                hook_set_blocked.append(_blocked_test(hook.name, why, default_timeout))
             continue
         meta = _mapping(doc.get("metadata"))
         weight = parse_hook_weight(_strings(meta.get("annotations")))
@@ -197,6 +200,7 @@ def build_hook_set(release: Release, *, default_timeout: int) -> HookSet:
             test = _test(doc, default_timeout=default_timeout)
             if isinstance(test, str):
                 refused.append(f"{where}: {test}")
+                hook_set.tests.append(_blocked_test(name, f"{where}: {test}", default_timeout))
             else:
                 hook_set.tests.append(test)
             continue
@@ -214,12 +218,23 @@ def build_hook_set(release: Release, *, default_timeout: int) -> HookSet:
             HookResource(kind=kind, api_version=str(doc["apiVersion"]), name=name, weight=weight,
                          delete_policies=policies, body=body)
         )  # fmt: skip
+    hook_set.tests += hook_set_blocked
     hook_set.refused = refused
     hook_set.service_accounts = frozenset(r.name for r in hook_set.resources if r.kind == "ServiceAccount")
     if refused:
         blocked = f"a test hook of this release was refused: {refused[0]}"
-        hook_set.tests = [t.model_copy(update={"blocked": blocked}) for t in hook_set.tests]
+        hook_set.tests = [
+            t if t.blocked else t.model_copy(update={"blocked": blocked}) for t in hook_set.tests
+        ]
     return hook_set
+
+
+def _blocked_test(name: str, why: str, default_timeout: int) -> PlannedTest:
+    """A test hook that was refused: planned so that it ends Error/HookRefused, never created."""
+    return PlannedTest(
+        name=sanitize_test_name(name or "refused"), source="hook", timeout_seconds=default_timeout,
+        pod_spec={}, blocked=why,
+    )  # fmt: skip
 
 
 def _refusal(doc: Mapping[str, Any], release: Release, roles: set[str]) -> str | None:

@@ -228,7 +228,7 @@ def decide_next_step(
         status.completed_at = now
         status.conditions = _final_conditions(status, now=now)
         status.message = _summary_text(status)
-        kind = "Normal" if status.phase == RunPhase.SUCCEEDED else "Warning"
+        kind = "Normal" if status.phase in (RunPhase.SUCCEEDED, RunPhase.NO_TESTS) else "Warning"
         step.events.append(RunEvent(kind, names.EVENT_COMPLETED, f"{status.phase.value}: {status.message}"))
     else:
         status.conditions = set_condition(

@@ -78,7 +78,12 @@ class Controller:
         if await self.kube.get_run(release.namespace, name) is not None:
             return  # already planned: operator restart, `helm test`, or a status-only rewrite
         plan = await self.planner.plan(release, record_suites=True)
-        spec = planning.build_run_spec(release, plan, deadline_seconds=self.settings.run_deadline_seconds)
+        spec = planning.build_run_spec(
+            release,
+            plan,
+            deadline_seconds=self.settings.run_deadline_seconds,
+            default_retries=self.settings.default_retries,
+        )
         created = await self.kube.create_run(build_run_body(spec, name=name, namespace=release.namespace))
         if created is None:
             return  # someone else created it first: their run, their pods

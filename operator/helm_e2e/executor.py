@@ -8,6 +8,7 @@ the same pass as observations, so the run goes on without them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from .adapters.kube import ObjectRef, Patched
 from .adapters.mail import send_email
 from .adapters.port import KubePort
 from .config import Settings
-from .core import lifecycle, names
+from .core import attempts, lifecycle, names
 from .core import report as reporting
 from .core.lifecycle import Action, Observed
 from .core.models import Run, RunPhase, RunStatus, TestPhase
@@ -106,11 +107,8 @@ class Executor:
             self.planner.forget(key)
             return None
         run = run_from_body(body)
-        pods = {
-            p["metadata"].get("labels", {}).get(names.TEST_LABEL, ""): p
-            for p in await self.kube.list_run_pods(run.namespace, run.name)
-        }
-        observed = Observed(now=self.now(), pods=pods)
+        pods, earlier = attempts.index_pods(await self.kube.list_run_pods(run.namespace, run.name))
+        observed = Observed(now=self.now(), pods=pods, earlier_pods=earlier)
         for _ in range(MAX_PASSES):
             actions = lifecycle.decide_run(run, observed, self.policy)
             fetched = await self._fetch(run, observed, actions)
@@ -129,9 +127,7 @@ class Executor:
                 plan = await self.planner.replan(run, action.tests)
         if (logs, plan) == (observed.logs, observed.plan):
             return None
-        return Observed(
-            now=observed.now, pods=observed.pods, logs=logs or {}, plan=plan or {}, refused=observed.refused
-        )
+        return replace(observed, logs=logs or {}, plan=plan or {})
 
     async def _apply(
         self, run: Run, body: Mapping[str, Any], actions: Sequence[Action], observed: Observed
@@ -170,13 +166,7 @@ class Executor:
     async def _decide_again(
         self, run: Run, body: Mapping[str, Any], observed: Observed, refused: dict[str, tuple[str, str]]
     ) -> float | None:
-        observed = Observed(
-            now=observed.now,
-            pods=observed.pods,
-            logs=observed.logs,
-            plan=observed.plan,
-            refused={**observed.refused, **refused},
-        )
+        observed = replace(observed, refused={**observed.refused, **refused})
         actions = [
             a
             for a in lifecycle.decide_run(run, observed, self.policy)

@@ -14,14 +14,13 @@ after the status that explains why was written.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import names
+from . import attempts, names
 from .models import Condition, Run, RunPhase, RunStatus
-from .naming import build_pod_name
-from .plan import PlannedTest, build_pod_manifest
+from .plan import PlannedTest
 from .report import decide_mail
 from .results import decide_next_step, end_run, get_condition, set_condition, tests_needing_logs
 
@@ -39,10 +38,11 @@ class Observed:
     """Everything a decision may look at besides the run itself. None = not fetched yet."""
 
     now: datetime
-    pods: Mapping[str, Pod]  # by test name
+    pods: Mapping[str, Pod]  # by test name: the highest attempt's pod (core.attempts.index_pods)
     logs: Mapping[str, str] | None = None
     plan: Mapping[str, PlannedTest | str] | None = None  # re-planned missing tests, or why they cannot be
     refused: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # test → (API reason, message)
+    earlier_pods: tuple[str, ...] = ()  # pods of earlier attempts: kept as evidence until the pod TTL
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,7 @@ def _missing_tests(run: Run, observed: Observed) -> list[str]:
 
 
 def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]:
+    observed = replace(observed, pods=attempts.current_pods(run, observed.pods))
     fetch: list[Action] = []
     if observed.logs is None and (need := tests_needing_logs(run, observed.pods)):
         fetch.append(FetchLogs(tuple(need)))
@@ -155,7 +156,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
             unrunnable[name] = (names.REASON_NOT_PLANNED, planned)
         elif planned.policy_violation:
             unrunnable[name] = (names.REASON_POLICY_VIOLATION, planned.policy_violation)
-    pod_names = {t.name: build_pod_name(run.name, t.name) for t in run.spec.tests}
+    pod_names = attempts.pod_names(run)
     step = decide_next_step(
         run,
         observed.pods,
@@ -165,7 +166,11 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         unrunnable=unrunnable,
     )
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
-    actions: list[Action] = [CreatePod(t.name, build_pod_manifest(run=run, test=t)) for t in creatable]
+    at = attempts.current_attempts(run)
+    actions: list[Action] = [
+        CreatePod(t.name, attempts.build_attempt_pod(run=run, test=t, attempt=at.get(t.name, 1)))
+        for t in creatable
+    ]
     if step.changed:
         actions.append(PatchStatus(step.status))
     actions += [PostEvent(e.type, e.reason, e.message) for e in step.events]
@@ -255,7 +260,7 @@ def decide_pod_cleanup(run: Run, observed: Observed, policy: Policy) -> list[Act
     ).total_seconds()
     if wait > 0:
         return [Requeue(wait)]
-    pods = tuple(p["metadata"]["name"] for p in observed.pods.values())
+    pods = tuple(p["metadata"]["name"] for p in observed.pods.values()) + observed.earlier_pods
     status = run.status.model_copy(update={"pods_deleted_at": observed.now})
     return [*([DeletePods(pods)] if pods else []), PatchStatus(status)]
 

@@ -28,6 +28,8 @@ from .release import resolve_image_tag
 
 TEST_HOOK_EVENTS = frozenset({"test", "test-success"})  # test-success: Helm 2's name, still accepted
 TIMEOUT_ANNOTATION = names.TIMEOUT_ANNOTATION
+RETRIES_ANNOTATION = f"{names.GROUP}/retries"
+MAX_RETRIES = 10
 MAX_TEMPLATE_DEPTH = 64  # nesting of a suite's pod template; deeper is refused, not recursed into
 MAX_REPEAT = 100_000  # longest string/list a template may build with `*` (as jinja2's MAX_RANGE)
 MAX_EXPONENT = 1_024
@@ -60,6 +62,7 @@ class PlannedTest(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     policy_violation: str = ""  # non-empty: the pod policy forbids this pod (never created; the test errors)
+    retries: int | None = None  # further attempts after a Failed one; None: the operator default
 
 
 class SuiteProblem(BaseModel):
@@ -95,6 +98,15 @@ def _timeout(annotations: Mapping[str, str], default: int) -> int:
     return value if value > 0 else default
 
 
+def _retries(annotations: Mapping[str, str]) -> int | None:
+    """`helm-e2e.dev/retries` on a chart test hook: 0 to 10; absent or invalid = the operator default."""
+    try:
+        value = int(annotations.get(RETRIES_ANNOTATION, "").strip())
+    except ValueError:
+        return None
+    return value if 0 <= value <= MAX_RETRIES else None
+
+
 def _hook_test(hook: Hook, default_timeout: int) -> tuple[PlannedTest | None, list[str]]:
     """One chart test hook → a planned test (or None) and notes worth an Event."""
     try:
@@ -122,6 +134,7 @@ def _hook_test(hook: Hook, default_timeout: int) -> tuple[PlannedTest | None, li
         pod_spec=dict(spec),
         labels=_strings(meta.get("labels")),
         annotations=annotations,
+        retries=_retries(annotations),
     )
     return test, notes
 
@@ -238,6 +251,7 @@ def _suite_tests(
                 pod_spec=pod_spec,
                 labels=meta["labels"],
                 annotations=meta["annotations"],
+                retries=test.retries,
             )
         )
     return tests
@@ -311,7 +325,9 @@ def build_plan(
     return plan
 
 
-def build_run_spec(release: Release, plan: Plan, *, deadline_seconds: int) -> RunSpec:
+def build_run_spec(
+    release: Release, plan: Plan, *, deadline_seconds: int, default_retries: int = 0
+) -> RunSpec:
     ref = ReleaseRef(
         name=release.name,
         namespace=release.namespace,
@@ -323,7 +339,15 @@ def build_run_spec(release: Release, plan: Plan, *, deadline_seconds: int) -> Ru
         trigger=release.trigger,
         deployed_at=release.last_deployed,
     )
-    tests = [TestSource(name=t.name, source=t.source, timeout_seconds=t.timeout_seconds) for t in plan.tests]
+    tests = [
+        TestSource(
+            name=t.name,
+            source=t.source,
+            timeout_seconds=t.timeout_seconds,
+            retries=(default_retries if t.retries is None else t.retries) or None,
+        )
+        for t in plan.tests
+    ]
     return RunSpec(release=ref, tests=tests, deadline_seconds=deadline_seconds, report=plan.report)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import names
+from . import attempts, names
 from .models import (
     Condition,
     PytestSummary,
@@ -155,6 +155,7 @@ def summarize(results: Sequence[TestResult]) -> Summary:
         passed=sum(r.phase == TestPhase.SUCCEEDED for r in results),
         failed=sum(r.phase == TestPhase.FAILED for r in results),
         errored=sum(r.phase in (TestPhase.ERROR, TestPhase.CANCELLED) for r in results),
+        flaky=sum(r.flaky for r in results),
     )
 
 
@@ -294,6 +295,10 @@ def decide_next_step(
             result.completed_at = now
         elif pod is None:
             step.create_tests.append(test.name)
+        result, retried = attempts.continue_attempts(test, prev, result, now=now)
+        if retried:
+            message = f"test {test.name}: {result.message}"
+            step.events.append(RunEvent("Normal", attempts.EVENT_TEST_RETRIED, message))
         if not result.phase.is_final:
             limit = (result.started_at or started) + timedelta(seconds=test.timeout_seconds)
             if now >= deadline or now >= limit:

@@ -10,7 +10,7 @@ import pytest
 from fake_kube import FakeKube
 from hypothesis import given
 from hypothesis import strategies as st
-from test_controller import NS, RUN, Clock, deployed_secret, deploy, make_controller, status
+from test_controller import NS, RUN, Clock, deploy, deployed_secret, make_controller, status
 
 from helm_e2e.core import attempts, names
 from helm_e2e.core.attempts import ATTEMPT_LABEL, build_attempt_pod_name, continue_attempts, index_pods

@@ -56,9 +56,13 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         await controller.on_release_secret(type, body)
 
     @kopf.on.event(*RUNS, registry=registry)
-    async def e2erun(type: str, name: str, namespace: str | None, **_: Any) -> None:
+    async def e2erun(
+        type: str, name: str, namespace: str | None, body: kopf.Body, annotations: kopf.Annotations, **_: Any
+    ) -> None:
         if type != "DELETED" and namespace:
             controller.queue.add((namespace, name))
+            release = str(body.get("spec", {}).get("release", {}).get("name", ""))
+            await controller.on_run_annotations(namespace, release, annotations)
 
     @kopf.on.event(*TEST_PODS, registry=registry)
     async def test_pod(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:

@@ -154,6 +154,20 @@ class Kube:
             raise api_error(e) from e
         return Patched.APPLIED
 
+    async def annotate_run(self, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
+        """Merge annotations into an E2ERun's metadata (the CLI's re-run request)."""
+        body = {"metadata": {"annotations": dict(annotations)}}
+        await self._checked(
+            self.custom.patch_namespaced_custom_object,
+            names.GROUP,
+            names.VERSION,
+            namespace,
+            names.RUNS,
+            name,
+            body,
+            ok=frozenset(),
+        )
+
     async def delete_run(self, namespace: str, name: str) -> None:
         await self._checked(
             self.custom.delete_namespaced_custom_object,

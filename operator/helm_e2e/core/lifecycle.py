@@ -275,12 +275,17 @@ def decide_end(run: Run, *, phase: RunPhase, reason: str, message: str, now: dat
     return [PatchStatus(status), PostEvent(kind, reason, message)]
 
 
-def decide_superseded(runs: Sequence[Run], *, revision: int) -> list[Run]:
-    """Active runs of older revisions: a newer revision replaces them."""
-    return [r for r in runs if r.spec.release.revision < revision and not r.status.phase.is_final]
+def decide_superseded(runs: Sequence[Run], *, revision: int, attempt: int = 1) -> list[Run]:
+    """Active runs of older revisions, or older attempts of this one: a newer run replaces them."""
+    newer = (revision, attempt)
+    return [
+        r
+        for r in runs
+        if (r.spec.release.revision, r.spec.attempt or 1) < newer and not r.status.phase.is_final
+    ]
 
 
 def decide_prune(runs: Sequence[Run], *, limit: int, keep: str) -> list[str]:
     """Names of the runs beyond the newest `limit` (by revision); active runs and `keep` are never pruned."""
-    ordered = sorted(runs, key=lambda r: (r.spec.release.revision, r.name), reverse=True)
+    ordered = sorted(runs, key=lambda r: (r.spec.release.revision, r.spec.attempt or 1, r.name), reverse=True)
     return [r.name for r in ordered[limit:] if r.status.phase.is_final and r.name != keep]

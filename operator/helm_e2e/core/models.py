@@ -128,7 +128,7 @@ class RunRequest(WireModel):
 
     trigger: RequestTrigger
     token: str  # rerun: the annotation's token; schedule: "<suite>@<slot>"; the idempotence key
-    suite: str = ""  # schedule: the E2ESuite whose tests run
+    suite: str | None = None  # schedule: the E2ESuite whose tests run
 
 
 class RunSpec(WireModel):

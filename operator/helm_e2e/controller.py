@@ -44,6 +44,7 @@ class Controller:
         self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
         self._warned: set[tuple[str, str, str]] = set()
         self._requests_done: set[tuple[str, str, str]] = set()  # (namespace, release, token): seen done
+        self.releases: dict[str, set[str]] = {}  # namespace → releases seen deployed (for schedules)
 
     async def reconcile(self, key: RunKey) -> float | None:
         return await self.executor.reconcile(key)
@@ -51,6 +52,8 @@ class Controller:
     # --- intake: Helm release secrets -----------------------------------------------------------------
     async def on_release_secret(self, event_type: str | None, secret: Mapping[str, Any]) -> None:
         event = intake.classify_secret_event(event_type, secret)
+        if event.kind == intake.IntakeKind.PLAN:  # the releases a scheduled suite may re-verify
+            self.releases.setdefault(event.namespace, set()).add(event.release)
         if event.kind == intake.IntakeKind.CANCEL:
             await self.cancel_if_uninstalled(event.namespace, event.release)
         if event.kind != intake.IntakeKind.PLAN:
@@ -84,6 +87,8 @@ class Controller:
         plan = await self.planner.plan(release, record_suites=True)
         if request is not None and request.suite:  # a scheduled check runs its own suite's tests only
             plan = plan.model_copy(update={"tests": reruns.suite_tests(plan.tests, request.suite)})
+            if not plan.tests:
+                return False  # the suite does not test this release
         spec = planning.build_run_spec(
             release,
             plan,
@@ -156,6 +161,8 @@ class Controller:
                 return None
             if await self.ensure_run(decoded, attempt=attempt, request=request):
                 return attempt.name
+            if await self.kube.get_run(namespace, attempt.name) is None:
+                return None  # nothing to run (a scheduled suite that does not test this release)
         return None
 
     # --- ending runs: supersede, cancel ----------------------------------------------------------------

@@ -14,6 +14,7 @@ from .adapters.kube import Kube, load_api_client
 from .config import Settings
 from .controller import Controller
 from .core import names
+from .scheduler import Scheduler
 from .suites import on_suite_event
 
 HELM_SECRETS = ("", "v1", "secrets")
@@ -25,6 +26,7 @@ SUITES = (names.GROUP, names.VERSION, names.SUITES)
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     controller = Controller(settings=settings, kube=Kube(load_api_client()))
+    scheduler = Scheduler(controller=controller, clock=lambda: datetime.now(UTC))
     namespaced = bool(settings.watch_namespaces)
 
     @kopf.on.login(registry=registry)
@@ -46,9 +48,11 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         settings.scanning.disabled = namespaced
         metrics.WATCH_RESTARTS.inc()
         controller.queue.start()
+        scheduler.start()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        await scheduler.stop()
         await controller.queue.stop()
 
     @kopf.on.event(*HELM_SECRETS, registry=registry)
@@ -72,6 +76,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
 
     @kopf.on.event(*SUITES, registry=registry)
     async def e2esuite(type: str, body: kopf.Body, **_: Any) -> None:
+        scheduler.observe(type, body)
         if type != "DELETED":
             await on_suite_event(controller.kube, body, now=datetime.now(UTC))
 

@@ -83,7 +83,7 @@ class FakeKube:
     async def patch_suite_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         for suite in self.suites.get(namespace, []):
             if suite["metadata"]["name"] == name:
-                suite["status"] = dict(status)
+                suite["status"] = {**suite.get("status", {}), **dict(status)}  # a merge patch, as the API
 
     # --- Pods ---
     async def create_pod(self, body: Body) -> None:

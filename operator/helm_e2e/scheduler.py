@@ -36,6 +36,7 @@ class Scheduler:
         self.suites: dict[SuiteKey, schedule.ScheduledSuite] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._ran: dict[SuiteKey, datetime] = {}  # the last slot run here, per suite
 
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """An e2esuite watch event: remember (or forget) the suite's schedule and re-plan the sleep."""
@@ -44,9 +45,19 @@ class Scheduler:
         suite = schedule.scheduled_suite(body) if event_type != "DELETED" else None
         known = self.suites.get(key)
         if suite is None:
-            self.suites.pop(key, None)
-        else:  # our own lastScheduleTime write may arrive after the slot was already handled here
-            self.suites[key] = replace(suite, since=max(suite.since, known.since)) if known else suite
+            if self.suites.pop(key, None) is not None:
+                log.info("schedule.removed", suite=key[1], namespace=key[0])
+        else:  # an event from before our own lastScheduleTime write must not make that slot due again
+            ran = self._ran.get(key)
+            self.suites[key] = replace(suite, since=max(suite.since, ran)) if ran else suite
+            if known is None or known.schedule != suite.schedule or known.since != self.suites[key].since:
+                log.info(
+                    "schedule.known",
+                    suite=key[1],
+                    namespace=key[0],
+                    cron=suite.schedule.cron,
+                    since=self.suites[key].since.isoformat(),
+                )
         self._wake.set()
 
     def start(self) -> None:
@@ -100,6 +111,7 @@ class Scheduler:
             suite.namespace, suite.name, {"lastScheduleTime": slot.isoformat()}
         )
         key = (suite.namespace, suite.name)
+        self._ran[key] = slot
         if key in self.suites:
             self.suites[key] = replace(self.suites[key], since=max(slot, self.suites[key].since))
         log.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -144,3 +145,36 @@ def kube() -> FakeKube:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+async def test_the_scheduler_task_wakes_up_for_a_suite_it_observes_and_stops_cleanly(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    kube.runs[(NS, RUN)]["status"] = {"phase": "Succeeded"}
+    body = suite_body("*/30 * * * *", created=clock.now - timedelta(hours=1))
+    kube.suites[NS] = [body]
+    scheduler = Scheduler(controller=controller, clock=clock)
+    scheduler.start()
+    await asyncio.sleep(0.05)  # asleep: it knows no suite yet
+    scheduler.observe(None, body)  # the watch's initial listing
+    for _ in range(100):
+        if (NS, "web-1-r2") in kube.runs:
+            break
+        await asyncio.sleep(0.01)
+    await scheduler.stop()
+    assert (NS, "web-1-r2") in kube.runs
+
+
+async def test_an_older_last_schedule_time_written_by_hand_is_honoured(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    kube.runs[(NS, RUN)]["status"] = {"phase": "Succeeded"}
+    scheduler = Scheduler(controller=controller, clock=clock)
+    scheduler.observe("ADDED", suite_body("*/30 * * * *", created=clock.now))  # new: nothing due
+    assert await scheduler.tick() == 0
+    scheduler.observe(
+        "MODIFIED", suite_body("*/30 * * * *", created=clock.now, last=clock.now - timedelta(days=1))
+    )
+    assert await scheduler.tick() == 1

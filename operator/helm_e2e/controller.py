@@ -44,7 +44,6 @@ class Controller:
         self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
         self._warned: set[tuple[str, str, str]] = set()
         self._requests_done: set[tuple[str, str, str]] = set()  # (namespace, release, token): seen done
-        self.releases: dict[str, set[str]] = {}  # namespace → releases seen deployed (for schedules)
 
     async def reconcile(self, key: RunKey) -> float | None:
         return await self.executor.reconcile(key)
@@ -52,8 +51,6 @@ class Controller:
     # --- intake: Helm release secrets -----------------------------------------------------------------
     async def on_release_secret(self, event_type: str | None, secret: Mapping[str, Any]) -> None:
         event = intake.classify_secret_event(event_type, secret)
-        if event.kind == intake.IntakeKind.PLAN:  # the releases a scheduled suite may re-verify
-            self.releases.setdefault(event.namespace, set()).add(event.release)
         if event.kind == intake.IntakeKind.CANCEL:
             await self.cancel_if_uninstalled(event.namespace, event.release)
         if event.kind != intake.IntakeKind.PLAN:

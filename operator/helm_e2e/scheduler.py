@@ -104,7 +104,7 @@ class Scheduler:
         token = schedule.schedule_token(suite.name, slot)
         request = RunRequest(trigger=RequestTrigger.SCHEDULE, token=token, suite=suite.name)
         started = []
-        for release in sorted(self.controller.releases.get(suite.namespace, ())):
+        for release in await self.controller.kube.list_release_names(suite.namespace):
             if name := await self.controller.request_attempt(suite.namespace, release, request):
                 started.append(name)
         await self.controller.kube.patch_suite_status(

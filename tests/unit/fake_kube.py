@@ -122,6 +122,10 @@ class FakeKube:
             if ns == namespace and (s["metadata"].get("labels") or {}).get("name") == release
         ]
 
+    async def list_release_names(self, namespace: str) -> list[str]:
+        labels = [s["metadata"].get("labels") or {} for (ns, _), s in self.secrets.items() if ns == namespace]
+        return sorted({lab["name"] for lab in labels if lab.get("name")})
+
     async def count_release_secrets(self, namespace: str, release: str) -> int:
         labels = await self.release_secret_labels(namespace, release)
         return sum(1 for lab in labels if lab.get("status") not in ("uninstalled", "uninstalling"))

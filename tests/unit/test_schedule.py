@@ -96,7 +96,6 @@ async def test_a_due_schedule_runs_the_suites_tests_once_as_a_new_attempt(
     assert await scheduler.tick() == 1  # 3 hours of missed slots: one run
     assert await scheduler.tick() == 0
     restarted = Scheduler(controller=make_controller(kube, clock), clock=clock)  # after kill -9
-    restarted.controller.releases = controller.releases
     restarted.observe("ADDED", kube.suites[NS][0])  # with the lastScheduleTime it wrote
     assert await restarted.tick() == 0
     runs = sorted(name for _, name in kube.runs)

@@ -413,3 +413,21 @@ def test_rerun_of_a_release_without_runs_exits_2(
     use_kube(FakeKube())
     assert cli.main(["rerun", "web", "-n", "shop"]) == cli.EXIT_ERROR
     assert "no E2ERun of release web" in capsys.readouterr().err
+
+
+def test_rerun_with_wait_follows_the_run_made_for_its_token(
+    use_kube: UseKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Operator(FakeKube):  # the operator answers the annotation with a new attempt carrying the token
+        async def annotate_run(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+            await super().annotate_run(namespace, name, annotations)
+            token = annotations["helm-e2e.dev/rerun"]
+            self.listed.append(attempt_body(RunPhase.FAILED, 2, failed("smoke"), key=token))
+
+    kube = Operator(releases={("shop", "web"): [3]})
+    kube.listed = [run_body(RunPhase.SUCCEEDED, passed("smoke"))]
+    use_kube(kube)
+    assert cli.main(["rerun", "web", "-n", "shop", "--wait", "--interval", "0", "--timeout", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "following E2ERun shop/web-3-r2 (attempt 2)" in out
+    assert "web-3-r2: Failed" in out

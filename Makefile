@@ -75,3 +75,15 @@ demo: install cluster-up ## end to end: operator + SMTP sink + example chart ins
 
 clean: ## remove the virtualenv (cached binaries stay in ~/.cache/helm-e2e)
 	rm -rf $(VENV)
+
+# --- chart packaging -------------------------------------------------------------------------------------
+CHART_ALL_ON := --set dashboard.enabled=true --set serviceMonitor.enabled=true --set prometheusRule.enabled=true \
+	--set 'watchNamespaces={a,b}' --set smtp.existingSecret=smtp --set smtp.caConfigMap=smtp-ca
+
+.PHONY: package
+package: ## helm lint --strict the operator chart (defaults, then every optional feature on); package into out/charts/
+	helm lint --strict charts/helm-e2e
+	helm lint --strict charts/helm-e2e $(CHART_ALL_ON)
+	helm package charts/helm-e2e --destination out/charts
+
+test: package

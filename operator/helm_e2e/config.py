@@ -11,6 +11,11 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .core.models import ReadinessMode
+from .core.podpolicy import PodSecurityLevel
+
+__all__ = ["LogFormat", "PodSecurityLevel", "Settings", "SmtpTls"]
+
 
 class SmtpTls(StrEnum):
     NONE = "none"
@@ -62,16 +67,33 @@ class Settings(BaseSettings):
     # CA bundle to verify the SMTP server; empty = system roots.
     smtp_ca_file: str = ""
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
-    # Attempts while the server is down or answers 4xx, with exponential backoff from smtp_retry_base_seconds.
-    smtp_max_attempts: int = Field(default=5, ge=1)
+    # One send is one attempt; the run's e-mail outbox retries later, backing off from this many seconds.
     smtp_retry_base_seconds: float = Field(default=2.0, ge=0)
     mail_from: str = "helm-e2e@localhost"
     # Default recipients of every report (comma-separated), merged with the suites' report.to.
     mail_to: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Domains report recipients may be in (comma-separated); empty = the domains of mail_to. A suite whose
+    # report.to names another domain is invalid.
+    mail_allowed_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Report Superseded and Cancelled runs too.
     mail_report_cancelled: bool = True
     # Cluster name shown in the subject ("... in prod: PASSED 5/5"); defaults to the namespace.
     cluster_name: str = ""
+
+    # Before any test pod: wait until the release's objects are rolled out (`rollout`, the rules of
+    # `helm --wait`), or not at all (`none`). A suite may turn it off (readiness.mode) or wait longer.
+    readiness: ReadinessMode = ReadinessMode.ROLLOUT
+    # How long a run waits for the rollout; then it ends Error/ReleaseNotReady naming what was not ready.
+    ready_timeout_seconds: int = Field(default=600, ge=1)
+    # Pod Security Standards level test pods must meet (privileged, baseline, restricted); a violating test
+    # ends Error/PolicyViolation without a pod. Pod Security Admission on the namespace stays the backstop.
+    pod_security: PodSecurityLevel = PodSecurityLevel.BASELINE
+    # Wall-clock limit (seconds) of decoding one release and planning its tests in the sandbox process.
+    sandbox_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Address-space limit (MiB) of the sandbox process that decodes releases and renders templates.
+    sandbox_memory_mib: int = Field(default=256, ge=64)
+    # Timeout (seconds) of one Kubernetes API request.
+    api_timeout_seconds: float = Field(default=30.0, gt=0)
 
     # Prometheus metrics on this port (0 = off); kopf's health probe is served separately.
     metrics_port: int = Field(default=9090, ge=0)
@@ -82,10 +104,16 @@ class Settings(BaseSettings):
     # (`retries`) nor the chart hook (annotation helm-e2e.dev/retries) says; errors are never retried.
     default_retries: int = Field(default=0, ge=0, le=10)
 
-    @field_validator("watch_namespaces", "mail_to", mode="before")
+    @field_validator("watch_namespaces", "mail_to", "mail_allowed_domains", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @property
+    def allowed_mail_domains(self) -> frozenset[str]:
+        """mail_allowed_domains, else the domains of mail_to; lower case."""
+        domains = self.mail_allowed_domains or [a.rpartition("@")[2] for a in self.mail_to if "@" in a]
+        return frozenset(d.strip().lower() for d in domains if d.strip())
 
     @property
     def smtp_enabled(self) -> bool:

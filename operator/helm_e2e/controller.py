@@ -17,6 +17,7 @@ from . import errors
 from .adapters import metrics
 from .adapters.kube import ObjectRef
 from .adapters.port import KubePort
+from .adapters.sandbox import Sandbox
 from .config import Settings
 from .core import intake, lifecycle, names, reruns
 from .core import plan as planning
@@ -34,12 +35,17 @@ log = structlog.get_logger(__name__)
 
 class Controller:
     def __init__(
-        self, *, settings: Settings, kube: KubePort, clock: Callable[[], datetime] | None = None
+        self,
+        *,
+        settings: Settings,
+        kube: KubePort,
+        clock: Callable[[], datetime] | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube
         self.now = clock or (lambda: datetime.now(UTC))
-        self.planner = Planner(settings=settings, kube=kube, clock=self.now)
+        self.planner = Planner(settings=settings, kube=kube, clock=self.now, sandbox=sandbox)
         self.executor = Executor(settings=settings, kube=kube, planner=self.planner, clock=self.now)
         self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
         self._warned: set[tuple[str, str, str]] = set()
@@ -55,13 +61,20 @@ class Controller:
             await self.cancel_if_uninstalled(event.namespace, event.release)
         if event.kind != intake.IntakeKind.PLAN:
             return
+        problem = releases.check_secret_identity(secret)  # metadata only: before anything is decoded
+        if problem is not None:
+            await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, problem)
+            return
         try:
-            release = releases.decode_release_secret(secret)
-        except errors.ReleaseDecodeError as e:
+            release = await self.planner.decode(secret)
+        except errors.ReleaseIdentityError as e:
+            await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, str(e))
+            return
+        except (errors.ReleaseDecodeError, errors.SandboxError) as e:
             await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, str(e))
             return
         if intake.is_recent(release, now=self.now(), grace_seconds=self.settings.startup_grace_seconds):
-            await self.ensure_run(release)
+            await self.ensure_run(release, secret)
 
     async def _warn_secret(self, secret: Mapping[str, Any], reason: str, message: str) -> None:
         meta = secret.get("metadata") or {}
@@ -69,19 +82,28 @@ class Controller:
         if key in self._warned:
             return
         self._warned.add(key)
-        metrics.RELEASE_DECODE_ERRORS.inc()
+        metrics.RELEASE_DECODE_ERRORS.labels(reason=reason).inc()
         log.warning("release.rejected", namespace=key[0], secret=key[1], reason=reason, error=message)
         ref = ObjectRef("Secret", "v1", key[0], key[1], meta.get("uid", ""))
         await self.kube.post_event(ref, type="Warning", reason=reason, message=message)
 
     async def ensure_run(
-        self, release: Release, *, attempt: reruns.NewAttempt | None = None, request: RunRequest | None = None
+        self,
+        release: Release,
+        secret: Mapping[str, Any],
+        *,
+        attempt: reruns.NewAttempt | None = None,
+        request: RunRequest | None = None,
     ) -> bool:
-        """Plan and create the revision's run (or, with `attempt`, one more run of it); False: it exists."""
+        """Plan and create the revision's run (or, with `attempt`, one more run of it); False: not created."""
         name = attempt.name if attempt else build_run_name(release.name, release.revision)
         if await self.kube.get_run(release.namespace, name) is not None:
             return False  # already planned: operator restart, `helm test`, or a status-only rewrite
-        plan = await self.planner.plan(release, record_suites=True)
+        try:
+            plan = (await self.planner.plan(secret, record_suites=True)).plan
+        except errors.SandboxError as e:  # decoded a moment ago: the plan itself ran out of time or memory
+            await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, f"planning failed: {e}")
+            return False
         if request is not None and request.suite:  # a scheduled check runs its own suite's tests only
             plan = plan.model_copy(update={"tests": reruns.suite_tests(plan.tests, request.suite)})
             if not plan.tests:
@@ -118,9 +140,9 @@ class Controller:
         await self.kube.post_event(
             run_ref(run), type="Normal", reason=names.EVENT_PLANNED, message=f"tests: {tests}"
         )
-        for note in plan.hook_notes:
+        for note in plan.refused_hooks:
             await self.kube.post_event(
-                run_ref(run), type="Warning", reason=names.EVENT_HOOK_NOTE, message=note
+                run_ref(run), type="Warning", reason=names.EVENT_HOOK_REFUSED, message=note
             )
         await self.supersede_older_runs(run)
         return True
@@ -146,9 +168,13 @@ class Controller:
         secret = await self.kube.get_secret(namespace, f"{names.HELM_SECRET_PREFIX}{release}.v{revision}")
         if secret is None:
             return None
+        problem = releases.check_secret_identity(secret)
+        if problem is not None:
+            await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, problem)
+            return None
         try:
-            decoded = releases.decode_release_secret(secret)
-        except errors.ReleaseDecodeError as e:
+            decoded = await self.planner.decode(secret)
+        except (errors.ReleaseDecodeError, errors.SandboxError) as e:  # identity errors are decode errors
             await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, str(e))
             return None
         for _ in range(3):  # a different request may take the same attempt number first (409): decide again
@@ -156,7 +182,7 @@ class Controller:
             attempt = reruns.decide_new_attempt(runs, release=release, revision=revision, request=request)
             if attempt is None:
                 return None
-            if await self.ensure_run(decoded, attempt=attempt, request=request):
+            if await self.ensure_run(decoded, secret, attempt=attempt, request=request):
                 return attempt.name
             if await self.kube.get_run(namespace, attempt.name) is None:
                 return None  # nothing to run (a scheduled suite that does not test this release)

@@ -44,3 +44,33 @@ class KubeError(HelmE2EError):
 
 class ApiRefused(KubeError):
     """The API refused to create an object (403, 422, quota, webhook, name taken): no retry fixes it."""
+
+
+class ReleaseIdentityError(ReleaseDecodeError):
+    """The Secret's name, its labels and the release JSON disagree on the release's name or revision."""
+
+
+class SandboxError(HelmE2EError):
+    """Work run in the bounded sandbox process did not finish within its limits."""
+
+
+class SandboxTimeout(SandboxError):
+    """The sandboxed work ran longer than its time limit; its worker process was killed."""
+
+
+class SandboxMemory(SandboxError):
+    """The sandboxed work needed more memory than the worker's address-space limit."""
+
+
+class LimitExceeded(HelmE2EError):
+    """Untrusted input is larger or more complex than the operator is willing to parse."""
+
+
+class NameTaken(ApiRefused):
+    """A chart test hook's object cannot be created: its name is held by an object that is not ours."""
+
+    def __init__(self, kind: str, namespace: str, name: str, why: str) -> None:
+        super().__init__(f"{kind} {namespace}/{name}: {why}", status=409, reason="NameTaken")
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name

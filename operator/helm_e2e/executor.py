@@ -7,6 +7,7 @@ the same pass as observations, so the run goes on without them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -24,11 +25,17 @@ from .core import attempts, lifecycle, names
 from .core import report as reporting
 from .core.lifecycle import Action, Observed
 from .core.models import Run, RunPhase, RunStatus, TestPhase
-from .core.results import log_container, log_tail
+from .core.results import TestObjects, log_container, log_tail
 from .core.runbody import run_from_body, status_body
 from .planner import Planner
 
 log = structlog.get_logger(__name__)
+
+
+def _is_create(action: Action) -> bool:
+    return isinstance(action, lifecycle.CreateHookObjects | lifecycle.CreateTest)
+
+
 RunKey = tuple[str, str]  # (namespace, name)
 MAX_RECONCILE_FAILURES = 5  # then the run ends Error: never an endless traceback loop
 MAX_PASSES = 4  # observe → decide → act rounds in one reconcile (fetches and refusals add a round)
@@ -65,7 +72,7 @@ class Executor:
     ) -> None:
         """Supersede, cancel or fail an active run (its pods go on the run's next pass)."""
         actions = lifecycle.decide_end(run, phase=phase, reason=reason, message=message, now=self.now())
-        await self._apply(run, body, actions, Observed(now=self.now(), pods={}))
+        await self._apply(run, body, actions, Observed(now=self.now(), objects=TestObjects()))
         if actions:
             log.info("run.ended", run=run.name, namespace=run.namespace, phase=phase.value, reason=reason)
 
@@ -107,8 +114,7 @@ class Executor:
             self.planner.forget(key)
             return None
         run = run_from_body(body)
-        pods, earlier = attempts.index_pods(await self.kube.list_run_pods(run.namespace, run.name))
-        observed = Observed(now=self.now(), pods=pods, earlier_pods=earlier)
+        observed = Observed(now=self.now(), objects=await self._observe_objects(run))
         for _ in range(MAX_PASSES):
             actions = lifecycle.decide_run(run, observed, self.policy)
             fetched = await self._fetch(run, observed, actions)
@@ -117,79 +123,116 @@ class Executor:
             observed = fetched
         raise errors.HelmE2EError(f"no decision after {MAX_PASSES} passes")
 
+    async def _observe_objects(self, run: Run) -> TestObjects:
+        """The run's pods by test; Jobs and their pods only when the run has Job tests (one more list)."""
+        plain: list[Any] = []
+        job_pods: dict[str, list[Any]] = {}
+        for pod in await self.kube.list_run_pods(run.namespace, run.name):
+            labels = pod["metadata"].get("labels") or {}
+            test = labels.get(names.TEST_LABEL, "")
+            if names.JOB_NAME_LABEL in labels:
+                job_pods.setdefault(test, []).append(pod)
+            else:
+                plain.append(pod)
+        pods, earlier = attempts.index_pods(plain)  # per test, the highest attempt's pod
+        jobs: dict[str, Any] = {}
+        if any(t.kind == "Job" for t in run.spec.tests):
+            for job in await self.kube.list_run_jobs(run.namespace, run.name):
+                jobs[(job["metadata"].get("labels") or {}).get(names.TEST_LABEL, "")] = job
+        return TestObjects(pods=pods, jobs=jobs, job_pods=job_pods, earlier_pods=earlier)
+
     async def _fetch(self, run: Run, observed: Observed, actions: Sequence[Action]) -> Observed | None:
         """Answer the decision's Fetch actions; None when it asked for nothing."""
         logs, plan = observed.logs, observed.plan
+        tests = {t.name: t for t in run.spec.tests}
         for action in actions:
             if isinstance(action, lifecycle.FetchLogs):
-                logs = {t: await self._log_tail(run, observed.pods[t]) for t in action.tests}
+                logs = {
+                    t: await self._log_tail(run, observed.objects.log_pod(tests[t])) for t in action.tests
+                }
             elif isinstance(action, lifecycle.FetchPlan):
                 plan = await self.planner.replan(run, action.tests)
         if (logs, plan) == (observed.logs, observed.plan):
             return None
-        return replace(observed, logs=logs or {}, plan=plan or {})
+        empty = lifecycle.Replanned(tests={})
+        return replace(observed, logs=logs or {}, plan=plan or empty)
 
     async def _apply(
         self, run: Run, body: Mapping[str, Any], actions: Sequence[Action], observed: Observed
     ) -> float | None:
-        """Do what was decided, in order. A conflicting status patch stops the rest: decide again."""
+        """Do what was decided, in order. The API's refusals to create are fed back into the decision
+        before anything is written; a conflicting status patch stops the rest: decide again."""
+        refused = await self._create(run, actions)
+        if refused:
+            observed = replace(observed, refused={**observed.refused, **refused})
+            actions = [a for a in lifecycle.decide_run(run, observed, self.policy) if not _is_create(a)]
         again: float | None = None
-        refused: dict[str, tuple[str, str]] = {}
         for action in actions:
-            if isinstance(action, lifecycle.CreatePod):
-                refusal = await self._create_pod(run, action)
-                if refusal:
-                    refused[action.test] = refusal
-            elif refused:  # decide again with the API's answers before writing anything
-                return await self._decide_again(run, body, observed, refused)
-            elif isinstance(action, lifecycle.PatchStatus):
+            if isinstance(action, lifecycle.PatchStatus):
                 if await self._patch(run, body, action.status) != Patched.APPLIED:
                     return 0.2
                 self._log_transitions(run, action.status)
+                if action.mail_outcome:
+                    metrics.EMAILS.labels(result=action.mail_outcome).inc()
             elif isinstance(action, lifecycle.PostEvent):
                 await self.kube.post_event(
                     run_ref(run), type=action.type, reason=action.reason, message=action.message
                 )
-            elif isinstance(action, lifecycle.DeletePods):
-                for pod in action.names:
-                    await self.kube.delete_pod(run.namespace, pod)
+            elif isinstance(
+                action, lifecycle.DeletePods | lifecycle.DeleteJobs | lifecycle.DeleteHookObjects
+            ):
+                await self._delete(run, action)
             elif isinstance(action, lifecycle.SendReport):
                 again = await self._send_report(run, action.recipients)
             elif isinstance(action, lifecycle.PruneHistory):
                 await self._prune(run)
             elif isinstance(action, lifecycle.Requeue):
                 again = action.after if again is None else min(again, action.after)
-        if refused:
-            return await self._decide_again(run, body, observed, refused)
         return again
 
-    async def _decide_again(
-        self, run: Run, body: Mapping[str, Any], observed: Observed, refused: dict[str, tuple[str, str]]
-    ) -> float | None:
-        observed = replace(observed, refused={**observed.refused, **refused})
-        actions = [
-            a
-            for a in lifecycle.decide_run(run, observed, self.policy)
-            if not isinstance(a, lifecycle.CreatePod)
-        ]
-        return await self._apply(run, body, actions, observed)
+    async def _create(self, run: Run, actions: Sequence[Action]) -> dict[str, tuple[str, str]]:
+        """Create the hook objects, then the tests; what the API refused, by test (reason, message)."""
+        refused: dict[str, tuple[str, str]] = {}
+        for action in actions:
+            if isinstance(action, lifecycle.CreateHookObjects):
+                tests, create = action.tests, functools.partial(self._create_hook_objects, action)
+            elif isinstance(action, lifecycle.CreateTest) and action.test not in refused:
+                creator = self.kube.create_job if action.kind == "Job" else self.kube.create_pod
+                tests, create = (action.test,), functools.partial(creator, action.body)
+            else:
+                continue
+            try:
+                await create()
+            except errors.ApiRefused as e:
+                refused |= dict.fromkeys(tests, (e.reason, e.message))
+                metrics.CREATE_REFUSED.labels(reason=e.reason).inc()
+                log.warning(
+                    "create.refused",
+                    run=run.name,
+                    namespace=run.namespace,
+                    tests=list(tests),
+                    status=e.status,
+                    reason=e.reason,
+                    error=e.message[:300],
+                )
+        return refused
 
-    async def _create_pod(self, run: Run, action: lifecycle.CreatePod) -> tuple[str, str] | None:
-        try:
-            await self.kube.create_pod(action.body)
-        except errors.ApiRefused as e:
-            metrics.CREATE_REFUSED.labels(reason=e.reason).inc()
-            log.warning(
-                "pod.refused",
-                run=run.name,
-                namespace=run.namespace,
-                test=action.test,
-                status=e.status,
-                reason=e.reason,
-                error=e.message[:300],
-            )
-            return e.reason, e.message
-        return None
+    async def _create_hook_objects(self, action: lifecycle.CreateHookObjects) -> None:
+        for body, replace_ours in zip(action.bodies, action.replace_ours, strict=True):
+            await self.kube.create_hook_object(body, replace_ours=replace_ours)
+
+    async def _delete(
+        self, run: Run, action: lifecycle.DeletePods | lifecycle.DeleteJobs | lifecycle.DeleteHookObjects
+    ) -> None:
+        if isinstance(action, lifecycle.DeletePods):
+            for pod in action.names:
+                await self.kube.delete_pod(run.namespace, pod)
+        elif isinstance(action, lifecycle.DeleteJobs):
+            for job in action.names:
+                await self.kube.delete_job(run.namespace, job)
+        else:
+            for kind, name in action.objects:
+                await self.kube.delete_hook_object(kind, run.namespace, name, run=run.name)
 
     async def _patch(self, run: Run, body: Mapping[str, Any], status: RunStatus) -> Patched:
         rv = body.get("metadata", {}).get("resourceVersion")
@@ -197,7 +240,9 @@ class Executor:
             run.namespace, run.name, status_body(status), resource_version=rv
         )
 
-    async def _log_tail(self, run: Run, pod: Mapping[str, Any]) -> str:
+    async def _log_tail(self, run: Run, pod: Mapping[str, Any] | None) -> str:
+        if pod is None:
+            return ""
         limit = self.settings.log_tail_bytes
         text = await self.kube.read_log(
             run.namespace, pod["metadata"]["name"], log_container(pod), limit_bytes=limit

@@ -11,6 +11,7 @@ import kopf
 
 from .adapters import metrics
 from .adapters.kube import Kube, load_api_client
+from .adapters.sandbox import Sandbox
 from .config import Settings
 from .controller import Controller
 from .core import names
@@ -25,7 +26,10 @@ SUITES = (names.GROUP, names.VERSION, names.SUITES)
 
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    controller = Controller(settings=settings, kube=Kube(load_api_client()))
+    kube = Kube(load_api_client(), timeout_seconds=settings.api_timeout_seconds)
+    # release decoding and template rendering run in bounded worker processes, never on the event loop
+    sandbox = Sandbox(memory_mib=settings.sandbox_memory_mib)
+    controller = Controller(settings=settings, kube=kube, sandbox=sandbox)
     scheduler = Scheduler(controller=controller, clock=lambda: datetime.now(UTC))
     namespaced = bool(settings.watch_namespaces)
 
@@ -54,6 +58,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     async def cleanup(**_: Any) -> None:
         await scheduler.stop()
         await controller.queue.stop()
+        sandbox.close()
 
     @kopf.on.event(*HELM_SECRETS, registry=registry)
     async def helm_release_secret(type: str, body: kopf.Body, **_: Any) -> None:

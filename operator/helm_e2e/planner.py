@@ -1,17 +1,22 @@
-"""Planning in the shell: gathers what `core.plan` needs (suites) and keeps the plan of a new run until
-its first reconcile; after a restart it plans a run's missing tests again from the Helm release secret."""
+"""Planning in the shell: what a plan needs from the cluster (suites, test accounts), decoding and planning
+off the event loop in the bounded sandbox, and the plan of a new run kept for its first reconcile.
+
+After a restart a run's missing tests are planned again from its Helm release secret, without writing
+the suites' status (only the intake's plan does that).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from . import errors
+from .adapters import sandbox as sandboxing
 from .adapters.port import KubePort
 from .config import Settings
-from .core import names
+from .core import lifecycle, names, planjob
 from .core import plan as planning
-from .core import release as releases
 from .core.models import Release, Run, Suite
 from .suites import record_suite_problems
 
@@ -20,34 +25,67 @@ RELEASE_GONE = "the Helm release secret is gone; the test cannot be planned agai
 NOT_IN_PLAN = "the test is no longer part of the plan"
 
 
+def build_plan_options(settings: Settings, test_accounts: frozenset[str]) -> planjob.PlanOptions:
+    return planjob.PlanOptions(
+        image_tag_values_path=settings.image_tag_values_path,
+        run_chart_hooks=settings.run_chart_hooks,
+        default_timeout_seconds=settings.default_test_timeout_seconds,
+        pod_security=settings.pod_security,
+        test_accounts=test_accounts,
+        mail_allowed_domains=settings.allowed_mail_domains if settings.smtp_enabled else None,
+        readiness=settings.readiness,
+        ready_timeout_seconds=settings.ready_timeout_seconds,
+    )
+
+
 class Planner:
-    def __init__(self, *, settings: Settings, kube: KubePort, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        kube: KubePort,
+        clock: Callable[[], datetime],
+        sandbox: sandboxing.Sandbox | None = None,
+    ) -> None:
+        """Without a sandbox (unit tests) decoding and planning run in this process."""
         self.settings = settings
         self.kube = kube
         self.now = clock
-        self._kept: dict[RunKey, planning.Plan] = {}  # planned at intake, used by the first reconcile
+        self.sandbox = sandbox
+        self._kept: dict[RunKey, planning.Plan] = {}
 
-    async def plan(self, release: Release, *, record_suites: bool) -> planning.Plan:
-        raw = await self.kube.list_suites(release.namespace)
+    async def decode(self, secret: Mapping[str, Any]) -> Release:
+        """The release without its values; ReleaseDecodeError (or a SandboxError) when it cannot be."""
+        if self.sandbox is None:
+            return planjob.decode_release(secret)
+        limit = self.settings.sandbox_timeout_seconds
+        return await sandboxing.decode_release(self.sandbox, secret, time_limit=limit)
+
+    async def plan(self, secret: Mapping[str, Any], *, record_suites: bool) -> planjob.ReleasePlan:
+        namespace = str((secret.get("metadata") or {}).get("namespace", ""))
         suites = [
             Suite(
                 name=s["metadata"]["name"],
-                namespace=release.namespace,
+                namespace=namespace,
                 generation=s["metadata"].get("generation", 0),
                 spec=s.get("spec") or {},
             )
-            for s in raw
+            for s in await self.kube.list_suites(namespace)
         ]
-        plan = planning.build_plan(
-            release,
-            suites=suites,
-            image_tag_values_path=self.settings.image_tag_values_path,
-            run_chart_hooks=self.settings.run_chart_hooks,
-            default_timeout_seconds=self.settings.default_test_timeout_seconds,
-        )
+        options = build_plan_options(self.settings, await self.kube.list_test_accounts(namespace))
+        if self.sandbox is None:
+            planned = planjob.decode_and_plan(secret, suites=suites, options=options)
+        else:
+            planned = await sandboxing.decode_and_plan(
+                self.sandbox,
+                secret,
+                suites=suites,
+                options=options,
+                time_limit=self.settings.sandbox_timeout_seconds,
+            )
         if record_suites:  # a re-plan for a lost pod never rewrites the suites' status
-            await record_suite_problems(self.kube, suites, plan, now=self.now())
-        return plan
+            await record_suite_problems(self.kube, suites, planned.plan, now=self.now())
+        return planned
 
     def keep(self, key: RunKey, plan: planning.Plan) -> None:
         self._kept[key] = plan
@@ -58,18 +96,23 @@ class Planner:
     def kept(self, key: RunKey) -> planning.Plan | None:
         return self._kept.get(key)
 
-    async def replan(self, run: Run, tests: Sequence[str]) -> dict[str, planning.PlannedTest | str]:
-        """The planned tests of `tests` (the intake's plan, else a new one), or why they cannot be planned."""
+    async def replan(self, run: Run, tests: Sequence[str]) -> lifecycle.Replanned:
+        """The planned tests of `tests` (the intake's plan, else a new one), or why they cannot be planned;
+        with the hook objects the chart's tests rely on."""
         plan = self._kept.pop((run.namespace, run.name), None)
         if plan is None:
             ref = run.spec.release
             secret_name = f"{names.HELM_SECRET_PREFIX}{ref.name}.v{ref.revision}"
             secret = await self.kube.get_secret(ref.namespace, secret_name)
             if secret is None:
-                return dict.fromkeys(tests, RELEASE_GONE)
+                return lifecycle.Replanned(tests=dict.fromkeys(tests, RELEASE_GONE))
             try:
-                plan = await self.plan(releases.decode_release_secret(secret), record_suites=False)
+                plan = (await self.plan(secret, record_suites=False)).plan
             except errors.ReleaseDecodeError as e:
-                return dict.fromkeys(tests, str(e))
+                return lifecycle.Replanned(tests=dict.fromkeys(tests, str(e)))
+            except errors.SandboxError as e:
+                why = f"the release could not be planned again: {e}"
+                return lifecycle.Replanned(tests=dict.fromkeys(tests, why))
         by_name = {t.name: t for t in plan.tests}
-        return {n: by_name.get(n, NOT_IN_PLAN) for n in tests}
+        planned = {n: by_name.get(n, NOT_IN_PLAN) for n in tests}
+        return lifecycle.Replanned(tests=planned, resources=plan.resources, rollout=plan.rollout_objects)

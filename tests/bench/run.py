@@ -169,7 +169,7 @@ def build_succeeded_pod() -> dict[str, Any]:
 
 def refuse_bomb(blob: bytes) -> None:
     try:
-        decode_release_blob(blob)
+        decode_release_blob(blob, namespace="bench")
     except ReleaseDecodeError:
         return
     raise AssertionError("a gzip bomb was decoded instead of refused")
@@ -189,6 +189,8 @@ def main() -> None:
     bomb = base64.b64encode(gzip.compress(b"\0" * (bomb_mib * 2**20)))
     limit = MAX_DECOMPRESSED_BYTES // 2**20
     measure(f"decode gzip bomb {bomb_mib} MiB (refused at {limit} MiB)", lambda: refuse_bomb(bomb), repeat=3)
+    structure = base64.b64encode(gzip.compress(b"[" + b"{}," * (5 * 2**20) + b"{}]"))
+    measure("decode JSON bomb 15 MiB of {} (refused by count)", lambda: refuse_bomb(structure), repeat=3)
 
     release = decode_release_secret(secret)
     suites = build_suites(20, 5)

@@ -92,7 +92,6 @@ def test_report_waits_for_a_down_smtp_server_and_arrives_once_when_it_is_back(
         smtp_host="127.0.0.1",
         smtp_port=str(smtp_port),
         mail_to="dev@example.com",
-        smtp_max_attempts="1",
         smtp_retry_base_seconds="0.5",
     )
     cluster.helm("install", "late", TINY, "-n", namespace)

@@ -74,9 +74,10 @@ def test_install_runs_the_charts_test_hook_and_succeeds(
         "PHASE",
         "PASSED",
         "FAILED",
+        "ROLLOUT",
         "AGE",
     ]
-    assert table[1].split()[:7] == ["web-1", "web", "1", "1.4.2", "Succeeded", "1", "0"]
+    assert table[1].split()[:8] == ["web-1", "web", "1", "1.4.2", "Succeeded", "1", "0", "RolledOut"]
 
 
 def test_upgrade_with_a_failing_test_records_exit_code_and_log_tail_and_helm_test_adds_nothing(

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from helm_e2e.adapters.kube import Body, ObjectRef, Patched
+from helm_e2e.adapters.apierror import Body
+from helm_e2e.adapters.kube import ObjectRef, Patched
 from helm_e2e.core import names
-from helm_e2e.errors import ApiRefused
+from helm_e2e.core.readiness import ObjectKey
+from helm_e2e.errors import ApiRefused, NameTaken
 
 
 class FakeKube:
@@ -26,7 +28,12 @@ class FakeKube:
         self.accounts: dict[str, frozenset[str]] = {}
         self.logs: dict[str, str] = {}
         self.events: list[tuple[str, str, str, str]] = []  # (object name, type, reason, message)
-        self.refuse: dict[str, tuple[int, str, str]] = {}  # pod name → (status, reason, message)
+        self.refuse: dict[str, tuple[int, str, str]] = {}  # pod/object name → (status, reason, message)
+        self.hook_objects: dict[tuple[str, str, str], Body] = {}  # (namespace, kind, name)
+        self.deleted_hook_objects: list[tuple[str, str]] = []
+        self.jobs: dict[tuple[str, str], Body] = {}
+        self.rollout_state: tuple[bool, str, str] = (True, "", "")  # (ready, failed, pending)
+        self.rollout_checks: list[list[ObjectKey]] = []
         self.conflict_next_patch = False
         self.created_pods: list[str] = []
         self.deleted_pods: list[str] = []
@@ -135,6 +142,49 @@ class FakeKube:
 
     async def post_event(self, ref: ObjectRef, *, type: str, reason: str, message: str) -> None:
         self.events.append((ref.name, type, reason, message))
+
+    # --- hook objects and Jobs ---
+    async def create_hook_object(self, body: Body, *, replace_ours: bool) -> None:
+        meta = body["metadata"]
+        if meta["name"] in self.refuse:
+            status, reason, message = self.refuse[meta["name"]]
+            raise ApiRefused(message, status=status, reason=reason)
+        key = (meta["namespace"], body["kind"], meta["name"])
+        existing = self.hook_objects.get(key)
+        same_run = (
+            existing
+            and existing["metadata"]["labels"].get(names.RUN_LABEL) == meta["labels"][names.RUN_LABEL]
+        )
+        if existing is not None and not same_run and not replace_ours:
+            raise NameTaken(body["kind"], meta["namespace"], meta["name"], "an earlier run's object exists")
+        if not same_run:
+            self.hook_objects[key] = copy.deepcopy(body)
+
+    async def delete_hook_object(self, kind: str, namespace: str, name: str, *, run: str) -> None:
+        existing = self.hook_objects.get((namespace, kind, name))
+        if existing and existing["metadata"]["labels"].get(names.RUN_LABEL) == run:
+            del self.hook_objects[(namespace, kind, name)]
+            self.deleted_hook_objects.append((kind, name))
+
+    async def create_job(self, body: Body) -> None:
+        meta = body["metadata"]
+        self.jobs.setdefault((meta["namespace"], meta["name"]), self._bump(copy.deepcopy(body)))
+        self.created_pods.append(meta["name"])
+
+    async def list_run_jobs(self, namespace: str, run: str) -> list[Body]:
+        return [
+            copy.deepcopy(j)
+            for (ns, _), j in sorted(self.jobs.items())
+            if ns == namespace and j["metadata"]["labels"].get(names.RUN_LABEL) == run
+        ]
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        if self.jobs.pop((namespace, name), None) is not None:
+            self.deleted_pods.append(name)
+
+    async def check_rollout(self, keys: Sequence[ObjectKey]) -> tuple[bool, str, str]:
+        self.rollout_checks.append(list(keys))
+        return self.rollout_state
 
     # --- what tests do to the world ---
     def finish_pod(self, namespace: str, name: str, *, exit_code: int) -> None:

@@ -46,11 +46,15 @@ def encode_blob(doc: Any, *, compress: bool = True) -> bytes:
     return base64.b64encode(gzip.compress(raw) if compress else raw)
 
 
-def helm_secret(
-    doc: Any, *, compress: bool = True, name: str = "sh.helm.release.v1.web.v1"
-) -> dict[str, Any]:
+def helm_secret(doc: Any, *, compress: bool = True, name: str = "") -> dict[str, Any]:
+    """The Secret Helm writes for `doc`: its name and labels from the doc's name and version."""
+    if not name:
+        fields = doc if isinstance(doc, dict) else {}
+        name = f"sh.helm.release.v1.{fields.get('name', 'web')}.v{fields.get('version', 1)}"
+    release, _, revision = name.removeprefix("sh.helm.release.v1.").rpartition(".v")
+    labels = {"owner": "helm", "name": release, "version": revision, "status": "deployed"}
     return {
-        "metadata": {"name": name, "namespace": "shop"},
+        "metadata": {"name": name, "namespace": "shop", "labels": labels},
         "type": "helm.sh/release.v1",
         "data": {"release": base64.b64encode(encode_blob(doc, compress=compress)).decode()},
     }

@@ -27,7 +27,7 @@ from helm_e2e.core.models import (
 )
 from helm_e2e.core.naming import MAX_NAME
 from helm_e2e.core.plan import PlannedTest
-from helm_e2e.core.results import decide_next_step
+from helm_e2e.core.results import TestObjects, decide_next_step
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -63,7 +63,8 @@ def pod(phase: str, exit_code: int | None = None, *, attempt: int = 1, init_exit
 
 def step_for(run: Run, observed_pod: Any) -> Any:
     pods = attempts.current_pods(run, {"a": observed_pod} if observed_pod else {})
-    return decide_next_step(run, pods, pod_names=attempts.pod_names(run), logs={"a": "boom"}, now=T0)
+    objects = TestObjects(pods=pods)
+    return decide_next_step(run, objects, pod_names=attempts.pod_names(run), logs={"a": "boom"}, now=T0)
 
 
 # --- names ---

@@ -174,20 +174,29 @@ def _env(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in _container(docs)["env"]}
 
 
-OPERATOR_RULES = {
-    ("", "secrets"): {"get", "list", "watch"},
-    ("helm-e2e.dev", "e2eruns"): {"get", "list", "watch", "create", "update", "patch", "delete"},
-    ("helm-e2e.dev", "e2eruns/status"): {"get", "update", "patch"},
-    ("helm-e2e.dev", "e2esuites"): {"get", "list", "watch"},
-    ("helm-e2e.dev", "e2esuites/status"): {"get", "update", "patch"},
+OPERATOR_RULES = {  # tests/unit/test_rbac.py checks these against what the code uses
+    ("", "secrets"): {"get", "list", "watch", "create", "delete"},
+    ("helm-e2e.dev", "e2eruns"): {"get", "list", "watch", "create", "delete"},
+    ("helm-e2e.dev", "e2eruns/status"): {"patch"},
+    ("helm-e2e.dev", "e2eruns/finalizers"): {"update"},
+    ("helm-e2e.dev", "e2esuites"): {"list", "watch"},
+    ("helm-e2e.dev", "e2esuites/status"): {"patch"},
     ("", "pods"): {"get", "list", "watch", "create", "delete"},
     ("", "pods/log"): {"get"},
-    ("", "events"): {"create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
+    ("", "events"): {"create"},
+    ("", "serviceaccounts"): {"list", "get", "create", "delete"},
+    ("", "configmaps"): {"get", "create", "delete"},
+    ("", "services"): {"get", "create", "delete"},
+    ("", "persistentvolumeclaims"): {"get", "create", "delete"},
+    ("rbac.authorization.k8s.io", "roles"): {"get", "create", "delete"},
+    ("rbac.authorization.k8s.io", "rolebindings"): {"get", "create", "delete"},
+    ("batch", "jobs"): {"get", "list", "create", "delete"},
+    ("apps", "deployments"): {"get"},
+    ("apps", "statefulsets"): {"get"},
+    ("apps", "daemonsets"): {"get"},
 }
 KOPF_RULES = {
-    ("", "namespaces"): {"list", "watch"},
-    ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
+    ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
 }
 
 

@@ -57,7 +57,18 @@ class FakeKube:
             raise self.error
         return [b for b in self.listed if b["metadata"]["namespace"] == namespace]
 
-    async def annotate_run(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+    @property
+    def custom(self) -> Any:  # the CustomObjectsApi the CLI patches a run's annotations with
+        kube = self
+
+        class Custom:
+            def patch_namespaced_custom_object(self, *args: Any) -> None:
+                namespace, name, body = args[2], args[4], args[5]
+                kube.annotate(namespace, name, body["metadata"]["annotations"])
+
+        return Custom()
+
+    def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         self.annotated.append((namespace, name, dict(annotations)))
 
     async def get_run(self, namespace: str, name: str) -> Body | None:
@@ -419,8 +430,8 @@ def test_rerun_with_wait_follows_the_run_made_for_its_token(
     use_kube: UseKube, capsys: pytest.CaptureFixture[str]
 ) -> None:
     class Operator(FakeKube):  # the operator answers the annotation with a new attempt carrying the token
-        async def annotate_run(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
-            await super().annotate_run(namespace, name, annotations)
+        def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+            super().annotate(namespace, name, annotations)
             token = annotations["helm-e2e.dev/rerun"]
             self.listed.append(attempt_body(RunPhase.FAILED, 2, failed("smoke"), key=token))
 

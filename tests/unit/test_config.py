@@ -7,7 +7,7 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from helm_e2e.config import LogFormat, Settings, SmtpTls
+from helm_e2e.config import LogFormat, PodSecurityLevel, Settings, SmtpTls
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +99,6 @@ def test_lists_given_in_code_are_kept_as_they_are() -> None:
         ("HELM_E2E_LOG_TAIL_BYTES", "-1"),
         ("HELM_E2E_RESYNC_SECONDS", "0"),
         ("HELM_E2E_SMTP_TIMEOUT_SECONDS", "0"),
-        ("HELM_E2E_SMTP_MAX_ATTEMPTS", "0"),
         ("HELM_E2E_SMTP_RETRY_BASE_SECONDS", "-1"),
         ("HELM_E2E_METRICS_PORT", "-1"),
         ("HELM_E2E_SMTP_TLS", "ssl"),
@@ -159,3 +158,35 @@ def test_a_refused_setting_does_not_echo_the_smtp_password(monkeypatch: pytest.M
         Settings()
     assert "smtp_port" in str(refused.value)
     assert "hunter2-s3cret" not in str(refused.value)
+
+
+# --- the trust boundary's settings ---
+
+
+def test_defaults_are_baseline_pods_and_bounded_sandbox() -> None:
+    settings = Settings()
+    assert settings.pod_security == PodSecurityLevel.BASELINE
+    assert (settings.sandbox_timeout_seconds, settings.sandbox_memory_mib, settings.api_timeout_seconds) == (
+        10.0,
+        256,
+        30.0,
+    )
+
+
+def test_allowed_mail_domains_default_to_the_domains_of_mail_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELM_E2E_MAIL_TO", "ops@Example.com, dev@team.example.org")
+    assert Settings().allowed_mail_domains == {"example.com", "team.example.org"}
+    monkeypatch.setenv("HELM_E2E_MAIL_ALLOWED_DOMAINS", "corp.test, ,Other.Test")
+    assert Settings().allowed_mail_domains == {"corp.test", "other.test"}
+
+
+def test_without_mail_to_or_allowed_domains_no_suite_recipient_is_allowed() -> None:
+    assert Settings().allowed_mail_domains == frozenset()
+
+
+def test_an_unknown_pod_security_level_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELM_E2E_POD_SECURITY", "lenient")
+    with pytest.raises(ValidationError):
+        Settings()
+    monkeypatch.setenv("HELM_E2E_POD_SECURITY", "restricted")
+    assert Settings().pod_security == PodSecurityLevel.RESTRICTED

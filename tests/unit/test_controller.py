@@ -306,3 +306,34 @@ async def test_a_pod_that_violates_the_policy_is_never_created(kube: FakeKube, c
     test = status(kube)["tests"][0]
     assert (test["phase"], test["reason"]) == (TestPhase.ERROR.value, names.REASON_POLICY_VIOLATION)
     assert "spec.hostNetwork" in test["message"]
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda s: s["metadata"].update(name="sh.helm.release.v1.shop.v13"), id="other-name"),
+        pytest.param(lambda s: s["metadata"]["labels"].update(version="13"), id="label-disagrees"),
+    ],
+)
+async def test_a_secret_whose_identity_disagrees_gets_no_run_and_a_warning(
+    kube: FakeKube, clock: Clock, forge: Any
+) -> None:
+    controller = make_controller(kube, clock)
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    forge(secret)
+    await deploy(controller, kube, secret)
+    assert kube.runs == {}
+    assert kube.reasons() == [names.EVENT_RELEASE_IDENTITY_MISMATCH]
+
+
+async def test_the_namespace_comes_from_the_secret_never_from_the_release_json(
+    kube: FakeKube, clock: Clock
+) -> None:
+    doc = helm_release_doc()
+    doc["namespace"] = "kube-system"  # the JSON claims another namespace
+    secret = helm_secret(doc, name="sh.helm.release.v1.web.v1")
+    secret["metadata"]["labels"] = {"owner": "helm", "name": "web", "status": "deployed", "version": "1"}
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, secret)
+    assert [ns for ns, _ in kube.runs] in ([], [NS])
+    assert all(ns == NS for ns, _ in kube.pods)

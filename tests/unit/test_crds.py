@@ -163,6 +163,7 @@ def test_e2erun_names_and_printer_columns() -> None:
         "PHASE": (".status.phase", "string"),
         "PASSED": (".status.summary.passed", "integer"),
         "FAILED": (".status.summary.failed", "integer"),
+        "ROLLOUT": ('.status.conditions[?(@.type=="ReleaseReady")].reason', "string"),
         "AGE": (".metadata.creationTimestamp", "date"),
         # -o wide only (priority 1): retries and re-runs
         "FLAKY": (".status.summary.flaky", "integer"),

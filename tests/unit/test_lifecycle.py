@@ -11,16 +11,19 @@ from hypothesis import strategies as st
 
 from helm_e2e.core import lifecycle, names
 from helm_e2e.core.lifecycle import (
-    CreatePod,
+    CreateTest,
     DeletePods,
     FetchLogs,
     FetchPlan,
+    FetchRollout,
     Observed,
     PatchStatus,
     Policy,
     PostEvent,
     PruneHistory,
+    Replanned,
     Requeue,
+    Rollout,
     SendReport,
     decide_outbox,
     decide_prune,
@@ -28,6 +31,8 @@ from helm_e2e.core.lifecycle import (
 )
 from helm_e2e.core.models import (
     Condition,
+    ReadinessMode,
+    ReadinessSpec,
     ReleaseRef,
     ReportSpec,
     Run,
@@ -39,6 +44,8 @@ from helm_e2e.core.models import (
     Trigger,
 )
 from helm_e2e.core.plan import PlannedTest
+from helm_e2e.core.readiness import ObjectKey
+from helm_e2e.core.results import TestObjects
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 POLICY = Policy(
@@ -80,23 +87,30 @@ def planned(name: str, violation: str = "") -> PlannedTest:
     )
 
 
+def observe(now: datetime, pods: dict[str, Any], **kw: Any) -> Observed:
+    """An observation of plain test pods; a `plan` dict is the re-plan of the missing tests."""
+    if isinstance(kw.get("plan"), dict):
+        kw["plan"] = Replanned(tests=kw["plan"])
+    return Observed(now=now, objects=TestObjects(pods=pods), **kw)
+
+
 def kinds(actions: list[lifecycle.Action]) -> list[str]:
     return [type(a).__name__ for a in actions]
 
 
 def test_an_active_run_asks_for_log_tails_and_a_plan_before_deciding() -> None:
     run = make_run("a", "b")
-    actions = decide_run(run, Observed(now=T0, pods={"a": pod("a", "Failed", 1)}), POLICY)
+    actions = decide_run(run, observe(T0, {"a": pod("a", "Failed", 1)}), POLICY)
     assert actions == [FetchLogs(("a",)), FetchPlan(("b",))]
 
 
 def test_actions_come_in_order_create_patch_events_then_requeue() -> None:
     run = make_run("a", "b")
-    observed = Observed(now=T0, pods={"a": pod("a", "Running")}, logs={}, plan={"b": planned("b")})
+    observed = observe(T0, {"a": pod("a", "Running")}, logs={}, plan={"b": planned("b")})
     actions = decide_run(run, observed, POLICY)
-    assert kinds(actions) == ["CreatePod", "PatchStatus", "PostEvent", "Requeue"]
+    assert kinds(actions) == ["CreateTest", "PatchStatus", "PostEvent", "Requeue"]
     create = actions[0]
-    assert isinstance(create, CreatePod)
+    assert isinstance(create, CreateTest)
     assert create.body["metadata"]["name"] == "web-2-b"
     assert actions[-1] == Requeue(5)
 
@@ -104,7 +118,7 @@ def test_actions_come_in_order_create_patch_events_then_requeue() -> None:
 def test_a_timed_out_pod_is_deleted_only_after_the_status_that_explains_it() -> None:
     running = RunStatus(phase=RunPhase.RUNNING, started_at=T0)
     run = make_run("a", status=running)
-    observed = Observed(now=T0 + timedelta(seconds=601), pods={"a": pod("a", "Running")}, logs={}, plan={})
+    observed = observe(T0 + timedelta(seconds=601), {"a": pod("a", "Running")}, logs={}, plan={})
     actions = decide_run(run, observed, POLICY)
     assert kinds(actions).index("PatchStatus") < kinds(actions).index("DeletePods")
     assert actions[-2:] == [PruneHistory("web"), Requeue(0.0)]
@@ -118,16 +132,14 @@ def test_a_timed_out_pod_is_deleted_only_after_the_status_that_explains_it() -> 
     ],
 )
 def test_a_test_that_cannot_get_a_pod_ends_error_with_why(missing_reason: Any, expected_reason: str) -> None:
-    actions = decide_run(
-        make_run("a"), Observed(now=T0, pods={}, logs={}, plan={"a": missing_reason}), POLICY
-    )
-    assert "CreatePod" not in kinds(actions)
+    actions = decide_run(make_run("a"), observe(T0, {}, logs={}, plan={"a": missing_reason}), POLICY)
+    assert "CreateTest" not in kinds(actions)
     patch = next(a for a in actions if isinstance(a, PatchStatus))
     assert (patch.status.tests[0].phase, patch.status.tests[0].reason) == (TestPhase.ERROR, expected_reason)
 
 
 def test_a_refused_test_ends_error_with_the_apis_reason() -> None:
-    observed = Observed(now=T0, pods={}, logs={}, plan={}, refused={"a": ("Forbidden", "quota exceeded")})
+    observed = observe(T0, {}, logs={}, plan={}, refused={"a": ("Forbidden", "quota exceeded")})
     patch = next(a for a in decide_run(make_run("a"), observed, POLICY) if isinstance(a, PatchStatus))
     assert (patch.status.tests[0].reason, patch.status.tests[0].message) == ("Forbidden", "quota exceeded")
     assert patch.status.phase == RunPhase.ERROR
@@ -135,7 +147,7 @@ def test_a_refused_test_ends_error_with_the_apis_reason() -> None:
 
 def test_a_final_run_deletes_its_unfinished_pods_first() -> None:
     run = make_run("a", status=RunStatus(phase=RunPhase.SUPERSEDED, completed_at=T0))
-    actions = decide_run(run, Observed(now=T0, pods={"a": pod("a", "Running")}), POLICY)
+    actions = decide_run(run, observe(T0, {"a": pod("a", "Running")}), POLICY)
     assert actions[0] == DeletePods(("web-2-a",))
 
 
@@ -204,18 +216,18 @@ def test_any_observation_gives_ordered_actions_and_deciding_again_changes_nothin
     run = make_run(*tests, status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
     pods = {t: pod(t, *s) for t, s in zip(tests, states, strict=True) if s is not None}
     now = T0 + timedelta(seconds=elapsed)
-    observed = Observed(now=now, pods=pods, logs={}, plan={t: planned(t) for t in tests})
+    observed = observe(now, pods, logs={}, plan={t: planned(t) for t in tests})
     actions = decide_run(run, observed, POLICY)
     order = [k for k in kinds(actions) if k != "PostEvent"]
     assert order == sorted(
-        order, key=["CreatePod", "PatchStatus", "DeletePods", "PruneHistory", "Requeue"].index
+        order, key=["CreateTest", "PatchStatus", "DeletePods", "PruneHistory", "Requeue"].index
     )
-    created = {a.test for a in actions if isinstance(a, CreatePod)}
+    created = {a.test for a in actions if isinstance(a, CreateTest)}
     assert created.isdisjoint(pods)  # never a second pod for a test that has one
     patch = next((a for a in actions if isinstance(a, PatchStatus)), None)
     if patch is not None:
         after = run.model_copy(update={"status": patch.status})
-        again = decide_run(after, Observed(now=now, pods=pods, logs={}, plan=observed.plan), POLICY)
+        again = decide_run(after, observe(now, pods, logs={}, plan=observed.plan), POLICY)
         if patch.status.phase.is_final:  # only the outbox's own step follows, never the results again
             assert not any(isinstance(a, PostEvent) for a in again)
         else:
@@ -223,6 +235,71 @@ def test_any_observation_gives_ordered_actions_and_deciding_again_changes_nothin
 
 
 def test_a_final_run_with_no_tests_is_recorded_at_once() -> None:
-    actions = decide_run(make_run(), Observed(now=T0, pods={}, logs={}, plan={}), POLICY)
+    actions = decide_run(make_run(), observe(T0, {}, logs={}, plan={}), POLICY)
     patch = next(a for a in actions if isinstance(a, PatchStatus))
     assert patch.status.phase == RunPhase.NO_TESTS
+
+
+def gated_run(*tests: str, timeout: int = 60) -> Run:
+    run = make_run(*tests)
+    spec = run.spec.model_copy(
+        update={"readiness": ReadinessSpec(mode=ReadinessMode.ROLLOUT, timeout_seconds=timeout)}
+    )
+    return run.model_copy(update={"spec": spec, "created_at": T0})
+
+
+def gate_observation(rollout: Rollout | None, *, now: datetime = T0) -> Observed:
+    plan = Replanned(tests={"a": planned("a")}, rollout=[ObjectKey("Deployment", "apps/v1", "shop", "web")])
+    return Observed(now=now, objects=TestObjects(), logs={}, plan=plan, rollout=rollout)
+
+
+def test_a_gated_run_asks_for_its_plan_and_the_rollout_first() -> None:
+    actions = decide_run(gated_run("a"), Observed(now=T0, objects=TestObjects()), POLICY)
+    assert actions == [FetchPlan(("a",)), FetchRollout()]
+
+
+def test_while_the_rollout_is_pending_no_test_starts_and_the_run_says_what_it_waits_for() -> None:
+    pending = Rollout(ready=False, pending="deployment/web 1/3 updated")
+    actions = decide_run(gated_run("a"), gate_observation(pending), POLICY)
+    assert kinds(actions) == ["PatchStatus", "Requeue"]
+    status = actions[0].status if isinstance(actions[0], PatchStatus) else None
+    assert status is not None
+    assert status.phase == RunPhase.PENDING
+    assert status.started_at is None
+    ready = {c.type: c for c in status.conditions}[names.COND_RELEASE_READY]
+    assert (ready.status, ready.reason, ready.message) == (
+        "False",
+        names.REASON_WAITING_FOR_ROLLOUT,
+        "deployment/web 1/3 updated",
+    )
+    again = decide_run(
+        gated_run("a").model_copy(update={"status": status}), gate_observation(pending), POLICY
+    )
+    assert kinds(again) == ["Requeue"]  # nothing new to write while it still waits
+
+
+def test_a_finished_rollout_opens_the_gate_and_the_tests_start_in_the_same_pass() -> None:
+    actions = decide_run(gated_run("a"), gate_observation(Rollout(ready=True)), POLICY)
+    assert kinds(actions)[:2] == ["CreateTest", "PatchStatus"]
+    assert PostEvent("Normal", names.EVENT_ROLLED_OUT, "the release is rolled out") in actions
+
+
+@pytest.mark.parametrize(
+    ("rollout", "elapsed", "says"),
+    [
+        (Rollout(ready=False, pending="deployment/web 1/3 updated"), 61, "deployment/web 1/3 updated"),
+        (Rollout(ready=False, failed="job/migrate failed"), 1, "job/migrate failed"),
+    ],
+)
+def test_a_rollout_that_fails_or_times_out_ends_the_run_error_release_not_ready(
+    rollout: Rollout, elapsed: int, says: str
+) -> None:
+    observed = gate_observation(rollout, now=T0 + timedelta(seconds=elapsed))
+    actions = decide_run(gated_run("a"), observed, POLICY)
+    assert "CreateTest" not in kinds(actions)
+    patch = next(a for a in actions if isinstance(a, PatchStatus))
+    assert patch.status.phase == RunPhase.ERROR
+    assert (patch.status.tests[0].reason, says in patch.status.tests[0].message) == (
+        names.REASON_RELEASE_NOT_READY,
+        True,
+    )

@@ -109,64 +109,64 @@ def make_run(release: Release, plan: Plan) -> Run:
 
 
 def test_test_hooks_are_planned_including_legacy_test_success_with_their_fixture_annotations() -> None:
-    plan = make_plan()
-    assert [(t.name, t.source) for t in plan.tests] == [("web-smoke", "hook"), ("web-legacy", "hook")]
-    smoke = plan.tests[0]
+    plan = make_plan()  # Helm's order: weight, then name
+    assert [(t.name, t.source) for t in plan.tests] == [("web-legacy", "hook"), ("web-smoke", "hook")]
+    smoke = plan.tests[1]
     assert smoke.timeout_seconds == 42
     assert smoke.annotations == {"sim.helm-e2e.dev/exit-code": "1", "helm-e2e.dev/timeout-seconds": "42"}
     assert smoke.labels == {"team": "shop", "app.kubernetes.io/managed-by": "Helm"}
     assert smoke.pod_spec == {"containers": [{"name": "t", "image": "busybox"}]}
-    assert plan.hook_notes == []
+    assert plan.refused_hooks == []
 
 
 def test_hooks_for_other_events_are_ignored_without_a_note() -> None:
     plan = make_plan()
     assert "web-migrate" not in [t.name for t in plan.tests]
-    assert plan.hook_notes == []
+    assert plan.refused_hooks == []
 
 
-def test_a_job_test_hook_runs_its_pod_template_with_a_note() -> None:
+def test_a_job_test_hook_is_planned_as_a_job_with_its_pod_template() -> None:
     plan = make_plan(
         make_release(hooks=[Hook(name="web-job", kind="Job", manifest=JOB_HOOK, events=["test"])])
     )
-    assert [t.name for t in plan.tests] == ["web-job"]
+    assert [(t.name, t.kind) for t in plan.tests] == [("web-job", "Job")]
     assert plan.tests[0].pod_spec == {"containers": [{"name": "c", "image": "job-image"}]}
+    assert plan.tests[0].job_spec == {"backoffLimit": 3}
     assert plan.tests[0].timeout_seconds == 600
-    assert len(plan.hook_notes) == 1
-    assert "Job" in plan.hook_notes[0]
+    assert plan.refused_hooks == []
 
 
 @pytest.mark.parametrize(
     ("manifest", "note"),
     [
-        ("kind: ConfigMap\nmetadata: {name: cm}\n", "kind ConfigMap is not run"),
+        ("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: bad}\n", "kind is not created"),
         (": [", "not valid YAML"),
-        ("created: 2020-13-45\n", "not valid YAML"),
         ("- a list\n", "not a Kubernetes object"),
         ("", "not a Kubernetes object"),
-        ("kind: Pod\nmetadata: [1]\nspec: 7\n", "no pod spec"),
-        ("kind: Job\nspec: {template: [1]}\n", "no pod spec"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: [1]\nspec: 7\n", "metadata.name is missing"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: 7\n", "no pod spec"),
+        ("apiVersion: batch/v1\nkind: Job\nmetadata: {name: bad}\nspec: {template: [1]}\n", "no pod"),
     ],
 )
-def test_an_unusable_test_hook_becomes_a_note_not_an_exception(manifest: str, note: str) -> None:
+def test_an_unusable_test_hook_is_refused_not_an_exception(manifest: str, note: str) -> None:
     hooks = [Hook(name="bad", kind="Pod", manifest=manifest, events=["test"])]
     plan = make_plan(make_release(hooks=hooks))
     assert plan.tests == []
-    assert note in plan.hook_notes[-1]
-    assert plan.hook_notes[-1].startswith("test hook bad:")
+    assert note in plan.refused_hooks[-1]
+    assert plan.refused_hooks
 
 
 def test_hook_names_are_sanitized_and_bad_timeouts_fall_back_to_the_default() -> None:
     manifest = POD_HOOK.replace("name: web-smoke", "name: Web.Smoke").replace('"42"', '"soon"')
     plan = make_plan(make_release(hooks=[Hook(name="x", kind="Pod", manifest=manifest, events=["test"])]))
-    assert plan.tests[0].name == "web-smoke"
+    assert plan.tests[0].name == "web-smoke"  # the pod's name, sanitized
     assert plan.tests[0].timeout_seconds == 600
 
 
 def test_chart_hooks_are_skipped_when_run_chart_hooks_is_off() -> None:
     plan = make_plan(run_chart_hooks=False, suites=[make_suite()])
     assert [t.source for t in plan.tests] == ["suite/api"]
-    assert plan.hook_notes == []
+    assert plan.refused_hooks == []
 
 
 # --- suite selection --------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def test_a_suite_tests_own_timeout_wins_over_the_default() -> None:
 
 def test_colliding_test_names_are_numbered_in_order() -> None:
     plan = make_plan(suites=[make_suite("a", tests=["web-smoke", "api"]), make_suite("b", tests=["api"])])
-    assert [t.name for t in plan.tests] == ["web-smoke", "web-legacy", "web-smoke-2", "api", "api-2"]
+    assert [t.name for t in plan.tests] == ["web-legacy", "web-smoke", "web-smoke-2", "api", "api-2"]
 
 
 def test_a_numbered_63_character_name_stays_a_dns_label() -> None:
@@ -282,7 +282,12 @@ def test_the_run_spec_carries_the_release_image_tag_and_tests() -> None:
         "trigger": "upgrade",
         "deployedAt": "2026-01-02T03:04:05Z",
     }
-    assert body["tests"][-1] == {"name": "api-smoke", "source": "suite/api", "timeoutSeconds": 600}
+    assert body["tests"][-1] == {
+        "name": "api-smoke",
+        "source": "suite/api",
+        "timeoutSeconds": 600,
+        "kind": "Pod",
+    }
     assert (body["deadlineSeconds"], body["report"]["to"]) == (900, ["t@x.io"])
 
 

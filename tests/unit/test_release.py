@@ -104,9 +104,12 @@ def test_secret_names_parse_into_release_and_revision() -> None:
     assert parse_secret_name("default-token-abc") is None
 
 
+META = {"name": "sh.helm.release.v1.x.v1", "namespace": "shop", "labels": {"name": "x", "version": "1"}}
+
+
 def _with_blob(blob: bytes) -> dict[str, Any]:
     return {
-        "metadata": {"name": "sh.helm.release.v1.x.v1"},
+        "metadata": META,
         "type": "helm.sh/release.v1",
         "data": {"release": base64.b64encode(blob).decode()},
     }
@@ -115,12 +118,9 @@ def _with_blob(blob: bytes) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("secret", "message"),
     [
-        ({"type": "Opaque", "metadata": {"name": "s"}}, "not helm.sh/release.v1"),
-        ({"type": "helm.sh/release.v1", "metadata": {"name": "s"}, "data": {}}, "data.release is missing"),
-        (
-            {"type": "helm.sh/release.v1", "metadata": {"name": "s"}, "data": {"release": "%%%"}},
-            "not valid base64",
-        ),
+        ({"type": "Opaque", "metadata": META}, "not helm.sh/release.v1"),
+        ({"type": "helm.sh/release.v1", "metadata": META, "data": {}}, "data.release is missing"),
+        ({"type": "helm.sh/release.v1", "metadata": META, "data": {"release": "%%%"}}, "not valid base64"),
         (_with_blob(b"!!!"), "release blob is not valid base64"),
         (_with_blob(base64.b64encode(b"\x1f\x8b\x08garbage")), "not valid gzip"),
         (_with_blob(base64.b64encode(gzip.compress(b'{"name": "x"}')[:-12])), "truncated"),

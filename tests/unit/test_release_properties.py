@@ -36,7 +36,7 @@ def _decodes_or_raises_cleanly(secret: dict[str, Any]) -> None:
 def test_arbitrary_bytes_never_escape_as_another_error(blob: bytes) -> None:
     for payload in (blob, base64.b64encode(blob), base64.b64encode(gzip.compress(blob))):
         with contextlib.suppress(ReleaseDecodeError):
-            decode_release_blob(payload)
+            decode_release_blob(payload, namespace="shop")
 
 
 @SETTINGS
@@ -71,7 +71,7 @@ def test_flipping_any_byte_of_a_valid_blob_never_escapes(position: int, byte: in
     blob = bytearray(base64.b64decode(encode_blob(helm_release_doc())))
     blob[position % len(blob)] = byte
     with contextlib.suppress(ReleaseDecodeError):
-        decode_release_blob(base64.b64encode(bytes(blob)))
+        decode_release_blob(base64.b64encode(bytes(blob)), namespace="shop")
 
 
 def test_gzip_bomb_keeps_peak_memory_near_the_limit() -> None:
@@ -80,7 +80,7 @@ def test_gzip_bomb_keeps_peak_memory_near_the_limit() -> None:
     payload = base64.b64encode(compressor)
     tracemalloc.start()
     try:
-        decode_release_blob(payload, max_decompressed_bytes=limit)
+        decode_release_blob(payload, namespace="shop", max_decompressed_bytes=limit)
         raise AssertionError("the bomb decoded")
     except ReleaseDecodeError:
         pass
@@ -93,5 +93,5 @@ def test_huge_values_within_limits_still_decode() -> None:
     doc = helm_release_doc()
     doc["config"] = {"blob": "x" * (3 * 2**20)}
     raw = json.dumps(doc).encode()
-    release = decode_release_blob(base64.b64encode(gzip.compress(raw)))
+    release = decode_release_blob(base64.b64encode(gzip.compress(raw)), namespace="shop")
     assert len(release.values["blob"]) == 3 * 2**20

@@ -24,6 +24,7 @@ from helm_e2e.core.report import (
     decide_recipients,
     render_report,
 )
+from helm_e2e.errors import MailError
 
 MakeRun = Callable[..., Run]  # the report_run fixture (conftest.py)
 HOSTILE = '<script>alert(1)</script>\n</pre><img src=x onerror="steal()">'
@@ -219,3 +220,26 @@ def test_docs_example_report_is_rendered_from_the_current_templates(report_run: 
         assert (DOCS / name).read_text(encoding="utf-8") == content, (
             f"{name} is stale: HELM_E2E_UPDATE_DOCS=1"
         )
+
+
+def test_a_subject_with_line_breaks_becomes_one_header_line(report_run: MakeRun) -> None:
+    report = render_report(report_run(), cluster="eu-1\r\nBcc: x@evil.test")
+    message = build_email(report, sender="e2e@x.io", recipients=["a@x.io"])
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    assert parsed["Bcc"] is None
+    assert "\n" not in parsed["Subject"]
+    assert "eu-1 Bcc: x@evil.test" in parsed["Subject"]
+
+
+@pytest.mark.parametrize(
+    ("sender", "recipients"),
+    [("e2e@x.io", ["a@x.io\r\nBcc: hidden@evil.test"]), ("e2e@x.io\nX: y", ["a@x.io"])],
+)
+def test_a_header_that_cannot_be_built_is_a_permanent_mail_error_without_its_value(
+    report_run: MakeRun, sender: str, recipients: list[str]
+) -> None:
+    with pytest.raises(MailError) as info:
+        build_email(render_report(report_run(), cluster=""), sender=sender, recipients=recipients)
+    assert info.value.permanent is True
+    assert "evil" not in str(info.value)
+    assert "X: y" not in str(info.value)

@@ -20,6 +20,7 @@ from helm_e2e.core.models import (
     Trigger,
 )
 from helm_e2e.core.results import (
+    TestObjects,
     decide_next_step,
     end_run,
     log_container,
@@ -170,7 +171,11 @@ def test_long_termination_messages_are_truncated() -> None:
 def test_new_run_with_running_pods_starts_and_posts_started_event() -> None:
     run = make_run("a", "b")
     step = decide_next_step(
-        run, {"a": pod("Running"), "b": pod("Pending")}, pod_names=pod_names(run), logs={}, now=T0
+        run,
+        TestObjects(pods={"a": pod("Running"), "b": pod("Pending")}),
+        pod_names=pod_names(run),
+        logs={},
+        now=T0,
     )
     assert step.status.phase == RunPhase.RUNNING
     assert step.status.started_at == T0
@@ -182,7 +187,9 @@ def test_new_run_with_running_pods_starts_and_posts_started_event() -> None:
 def test_run_fails_when_a_test_pod_exits_nonzero() -> None:
     run = make_run("a", "b", status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
     pods = {"a": pod("Succeeded", exit_code=0), "b": pod("Failed", exit_code=1)}
-    step = decide_next_step(run, pods, pod_names=pod_names(run), logs={"b": "AssertionError"}, now=T0)
+    step = decide_next_step(
+        run, TestObjects(pods=pods), pod_names=pod_names(run), logs={"b": "AssertionError"}, now=T0
+    )
     assert step.status.phase == RunPhase.FAILED
     assert step.status.summary.model_dump() == {
         "total": 2,
@@ -200,7 +207,7 @@ def test_run_fails_when_a_test_pod_exits_nonzero() -> None:
 def test_run_succeeds_when_every_test_pod_succeeds() -> None:
     run = make_run("a", status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
     step = decide_next_step(
-        run, {"a": pod("Succeeded", exit_code=0)}, pod_names=pod_names(run), logs={}, now=T0
+        run, TestObjects(pods={"a": pod("Succeeded", exit_code=0)}), pod_names=pod_names(run), logs={}, now=T0
     )
     assert step.status.phase == RunPhase.SUCCEEDED
     assert {c.type: c.status for c in step.status.conditions} == {"Complete": "True", "Succeeded": "True"}
@@ -209,7 +216,11 @@ def test_run_succeeds_when_every_test_pod_succeeds() -> None:
 def test_test_running_past_its_timeout_errors_and_its_pod_is_deleted() -> None:
     run = make_run("a", timeout=30, status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
     step = decide_next_step(
-        run, {"a": pod("Running")}, pod_names=pod_names(run), logs={}, now=T0 + timedelta(seconds=31)
+        run,
+        TestObjects(pods={"a": pod("Running")}),
+        pod_names=pod_names(run),
+        logs={},
+        now=T0 + timedelta(seconds=31),
     )
     assert step.status.tests[0].phase == TestPhase.ERROR
     assert step.status.tests[0].reason == "Timeout"
@@ -219,7 +230,9 @@ def test_test_running_past_its_timeout_errors_and_its_pod_is_deleted() -> None:
 
 def test_run_deadline_ends_tests_that_never_got_a_pod() -> None:
     run = make_run("a", timeout=10_000, deadline=60, status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
-    step = decide_next_step(run, {}, pod_names=pod_names(run), logs={}, now=T0 + timedelta(seconds=61))
+    step = decide_next_step(
+        run, TestObjects(pods={}), pod_names=pod_names(run), logs={}, now=T0 + timedelta(seconds=61)
+    )
     assert step.status.tests[0].reason == "Timeout"
     assert step.create_tests == []
 
@@ -231,7 +244,7 @@ def test_missing_pod_is_asked_for_and_a_lost_running_pod_is_an_error() -> None:
         tests=[TestResult(name="a", phase=TestPhase.RUNNING), TestResult(name="b")],
     )
     run = make_run("a", "b", status=running)
-    step = decide_next_step(run, {}, pod_names=pod_names(run), logs={}, now=T0)
+    step = decide_next_step(run, TestObjects(pods={}), pod_names=pod_names(run), logs={}, now=T0)
     assert step.create_tests == ["b"]
     assert step.status.tests[0].reason == "PodLost"
 
@@ -239,7 +252,12 @@ def test_missing_pod_is_asked_for_and_a_lost_running_pod_is_an_error() -> None:
 def test_tests_that_cannot_be_planned_again_become_errors() -> None:
     run = make_run("a")
     step = decide_next_step(
-        run, {}, pod_names=pod_names(run), logs={}, now=T0, unrunnable={"a": ("NotPlanned", "secret gone")}
+        run,
+        TestObjects(pods={}),
+        pod_names=pod_names(run),
+        logs={},
+        now=T0,
+        unrunnable={"a": ("NotPlanned", "secret gone")},
     )
     assert (step.status.tests[0].phase, step.status.tests[0].message) == (TestPhase.ERROR, "secret gone")
     assert step.status.phase == RunPhase.ERROR
@@ -248,7 +266,9 @@ def test_tests_that_cannot_be_planned_again_become_errors() -> None:
 def test_final_results_are_kept_and_final_runs_are_left_alone() -> None:
     done = RunStatus(phase=RunPhase.SUCCEEDED, tests=[TestResult(name="a", phase=TestPhase.SUCCEEDED)])
     run = make_run("a", status=done)
-    step = decide_next_step(run, {"a": pod("Failed", exit_code=1)}, pod_names=pod_names(run), logs={}, now=T0)
+    step = decide_next_step(
+        run, TestObjects(pods={"a": pod("Failed", exit_code=1)}), pod_names=pod_names(run), logs={}, now=T0
+    )
     assert step.status == done
     assert not step.changed
 
@@ -256,9 +276,13 @@ def test_final_results_are_kept_and_final_runs_are_left_alone() -> None:
 def test_deciding_twice_on_the_same_pods_changes_nothing_the_second_time() -> None:
     run = make_run("a", "b")
     pods = {"a": pod("Succeeded", exit_code=0), "b": pod("Running")}
-    first = decide_next_step(run, pods, pod_names=pod_names(run), logs={}, now=T0)
+    first = decide_next_step(run, TestObjects(pods=pods), pod_names=pod_names(run), logs={}, now=T0)
     again = decide_next_step(
-        run.model_copy(update={"status": first.status}), pods, pod_names=pod_names(run), logs={}, now=T0
+        run.model_copy(update={"status": first.status}),
+        TestObjects(pods=pods),
+        pod_names=pod_names(run),
+        logs={},
+        now=T0,
     )
     assert not again.changed
     assert again.events == []
@@ -267,9 +291,9 @@ def test_deciding_twice_on_the_same_pods_changes_nothing_the_second_time() -> No
 def test_logs_are_requested_once_per_finished_test() -> None:
     run = make_run("a", "b")
     pods = {"a": pod("Succeeded", exit_code=0), "b": pod("Running")}
-    assert needing_logs(run, pods) == ["a"]
-    step = decide_next_step(run, pods, pod_names=pod_names(run), logs={"a": "ok"}, now=T0)
-    assert needing_logs(run.model_copy(update={"status": step.status}), pods) == []
+    assert needing_logs(run, TestObjects(pods=pods)) == ["a"]
+    step = decide_next_step(run, TestObjects(pods=pods), pod_names=pod_names(run), logs={"a": "ok"}, now=T0)
+    assert needing_logs(run.model_copy(update={"status": step.status}), TestObjects(pods=pods)) == []
 
 
 def test_superseding_cancels_unfinished_tests_and_keeps_finished_ones() -> None:
@@ -317,7 +341,7 @@ def test_a_pod_that_can_never_start_errors_at_once_and_is_deleted() -> None:
         }
     ]
     run = make_run("a", status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
-    step = decide_next_step(run, {"a": stuck}, pod_names=pod_names(run), logs={}, now=T0)
+    step = decide_next_step(run, TestObjects(pods={"a": stuck}), pod_names=pod_names(run), logs={}, now=T0)
     result = step.status.tests[0]
     assert (result.phase, result.reason) == (TestPhase.ERROR, "CreateContainerConfigError")
     assert 'secret "jwt" not found' in result.message
@@ -330,6 +354,6 @@ def test_image_pull_backoff_keeps_waiting_for_the_timeout() -> None:
         {"name": "main", "state": {"waiting": {"reason": "ImagePullBackOff"}}}
     ]
     run = make_run("a", status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
-    step = decide_next_step(run, {"a": pulling}, pod_names=pod_names(run), logs={}, now=T0)
+    step = decide_next_step(run, TestObjects(pods={"a": pulling}), pod_names=pod_names(run), logs={}, now=T0)
     assert step.status.tests[0].phase == TestPhase.PENDING
     assert step.delete_pods == []

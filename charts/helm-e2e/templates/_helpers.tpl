@@ -43,32 +43,60 @@ select on labels, so secrets are readable in full; the operator itself only list
 secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never writes them.
 */}}
 {{- define "helm-e2e.rules" -}}
+# Exactly what the code uses (tests/unit/test_rbac.py derives it from the adapter and the kopf handlers).
 # Helm release secrets: read only
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch]
-# E2ERuns: created per (release, revision), pruned to historyLimit
+# E2ERuns: created per (release, revision), pruned to historyLimit; status written by patch
 - apiGroups: [helm-e2e.dev]
   resources: [e2eruns]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, watch, create, delete]
 - apiGroups: [helm-e2e.dev]
   resources: [e2eruns/status]
-  verbs: [get, update, patch]
+  verbs: [patch]
+# test pods carry an ownerReference to their E2ERun with blockOwnerDeletion
+- apiGroups: [helm-e2e.dev]
+  resources: [e2eruns/finalizers]
+  verbs: [update]
 # E2ESuites: read; the operator only writes their Valid condition
 - apiGroups: [helm-e2e.dev]
   resources: [e2esuites]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 - apiGroups: [helm-e2e.dev]
   resources: [e2esuites/status]
-  verbs: [get, update, patch]
-# test pods and their logs
+  verbs: [patch]
+# test pods and their logs (get: the readiness gate reads a release's own bare Pods)
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, create, delete]
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
-- apiGroups: ["", events.k8s.io]
+- apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
+# ServiceAccounts a namespace admin marked for tests (label helm-e2e.dev/test-account=true): names only
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [list]
+# A chart's test hooks as `helm test` runs them: their supporting objects (created with the chart's names,
+# owned by the E2ERun, checked by the trust rules in core/hook_trust.py first) and Job tests. Kubernetes
+# lets the operator create a Role only with rules the operator holds itself.
+- apiGroups: [""]
+  resources: [serviceaccounts, configmaps, services, persistentvolumeclaims]
+  verbs: [get, create, delete]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create, delete]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [get, create, delete]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, create, delete]
+# the readiness gate: GETs of exactly the objects of releases whose runs wait for their rollout
+- apiGroups: [apps]
+  resources: [deployments, statefulsets, daemonsets]
+  verbs: [get]
 {{- end }}

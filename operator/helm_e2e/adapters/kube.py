@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -23,9 +23,13 @@ from kubernetes.client.exceptions import ApiException
 
 from ..core import names
 from ..core.naming import label_value
+from ..core.readiness import ObjectKey
 from ..errors import ApiRefused, KubeError
+from .apierror import Body, api_error
+from .apierror import status_of as _status
+from .objects import HookObjects
+from .rollout import RolloutReader
 
-Body = dict[str, Any]
 REFUSALS = frozenset({400, 403, 404, 409, 422})  # answers to a create that no retry changes
 
 
@@ -53,26 +57,13 @@ def load_api_client() -> k8s.ApiClient:
     return k8s.ApiClient()
 
 
-def _status(e: ApiException) -> int:
-    return int(e.status or 0)
-
-
-def api_error(e: ApiException) -> KubeError:
-    """The API's own reason and message (a Status object), as a project error."""
-    status, reason, message = _status(e), str(e.reason or ""), ""
-    try:
-        body = json.loads(e.body or "{}")
-        reason, message = str(body.get("reason") or reason), str(body.get("message") or "")
-    except (ValueError, AttributeError):
-        pass
-    return KubeError(message[:1024] or f"HTTP {status} {reason}", status=status, reason=reason)
-
-
 class Kube:
     def __init__(self, api: k8s.ApiClient, *, timeout_seconds: float = 30.0) -> None:
         self.core = k8s.CoreV1Api(api)
         self.custom = k8s.CustomObjectsApi(api)
         self.timeout = timeout_seconds
+        self.objects = HookObjects(api, timeout_seconds=timeout_seconds)  # chart test hooks' objects, Jobs
+        self.rollout = RolloutReader(api, timeout_seconds=timeout_seconds)  # the readiness gate's GETs
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One API call in a worker thread, bounded in time; raises ApiException or KubeError."""
@@ -95,15 +86,18 @@ class Kube:
                 return None
             raise api_error(e) from e
 
-    async def _custom(self, verb: str, namespace: str, plural: str, *args: Any, **kw: Any) -> Any:
-        fn = getattr(self.custom, f"{verb}_namespaced_custom_object")
-        return await self._call(fn, names.GROUP, names.VERSION, namespace, plural, *args, **kw)
-
     # --- E2ERuns ---------------------------------------------------------------------------------------
     async def create_run(self, body: Body) -> Body | None:
         """Create an E2ERun; None when it already exists (its deterministic name is the lock)."""
         try:
-            created: Body = await self._custom("create", body["metadata"]["namespace"], names.RUNS, body)
+            created: Body = await self._call(
+                self.custom.create_namespaced_custom_object,
+                names.GROUP,
+                names.VERSION,
+                body["metadata"]["namespace"],
+                names.RUNS,
+                body,
+            )
         except ApiException as e:
             if _status(e) == 409:
                 return None
@@ -112,7 +106,14 @@ class Kube:
 
     async def get_run(self, namespace: str, name: str) -> Body | None:
         try:
-            run: Body = await self._custom("get", namespace, names.RUNS, name)
+            run: Body = await self._call(
+                self.custom.get_namespaced_custom_object,
+                names.GROUP,
+                names.VERSION,
+                namespace,
+                names.RUNS,
+                name,
+            )
         except ApiException as e:
             if _status(e) == 404:
                 return None
@@ -122,7 +123,14 @@ class Kube:
     async def list_runs(self, namespace: str, release: str) -> list[Body]:
         selector = f"{names.RELEASE_LABEL}={label_value(release)}"
         try:
-            result = await self._custom("list", namespace, names.RUNS, label_selector=selector)
+            result = await self._call(
+                self.custom.list_namespaced_custom_object,
+                names.GROUP,
+                names.VERSION,
+                namespace,
+                names.RUNS,
+                label_selector=selector,
+            )
         except ApiException as e:
             raise api_error(e) from e
         return [
@@ -153,20 +161,6 @@ class Kube:
                 return Patched.GONE
             raise api_error(e) from e
         return Patched.APPLIED
-
-    async def annotate_run(self, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
-        """Merge annotations into an E2ERun's metadata (the CLI's re-run request)."""
-        body = {"metadata": {"annotations": dict(annotations)}}
-        await self._checked(
-            self.custom.patch_namespaced_custom_object,
-            names.GROUP,
-            names.VERSION,
-            namespace,
-            names.RUNS,
-            name,
-            body,
-            ok=frozenset(),
-        )
 
     async def delete_run(self, namespace: str, name: str) -> None:
         await self._checked(
@@ -218,11 +212,17 @@ class Kube:
             raise api_error(e) from e
 
     async def _owned_by_run(self, meta: Mapping[str, Any]) -> bool:
-        pod = await self._checked(
-            self.core.read_namespaced_pod, meta["name"], meta["namespace"], ok=frozenset({404})
-        )
-        labels = (pod.metadata.labels or {}) if pod is not None else {}
-        return bool(labels.get(names.RUN_LABEL) == meta["labels"][names.RUN_LABEL])
+        """Whether the pod holding this name is ours (a list by name: no `get` on pods is needed)."""
+        try:
+            found = await self._raw(
+                self.core.list_namespaced_pod,
+                meta["namespace"],
+                field_selector=f"metadata.name={meta['name']}",
+            )
+        except ApiException as e:
+            raise api_error(e) from e
+        labels = [(p["metadata"].get("labels") or {}) for p in found.get("items", [])]
+        return any(lab.get(names.RUN_LABEL) == meta["labels"][names.RUN_LABEL] for lab in labels)
 
     async def list_run_pods(self, namespace: str, run: str) -> list[Body]:
         selector = f"{names.MANAGED_BY_SELECTOR},{names.RUN_LABEL}={label_value(run)}"
@@ -302,7 +302,7 @@ class Kube:
             result = await self._raw(
                 self.core.list_namespaced_service_account,
                 namespace,
-                label_selector=f"{names.TEST_ACCOUNT_LABEL}=true",
+                label_selector=names.TEST_ACCOUNT_SELECTOR,
             )
         except ApiException as e:
             raise api_error(e) from e
@@ -335,3 +335,24 @@ class Kube:
             await self._call(self.core.create_namespaced_event, ref.namespace, body)
         except (ApiException, KubeError):
             return
+
+    # --- chart test hooks' supporting objects and test Jobs (adapters/objects.py) ------------------------
+    async def create_hook_object(self, body: Body, *, replace_ours: bool) -> None:
+        await self.objects.create(body, replace_ours=replace_ours)
+
+    async def delete_hook_object(self, kind: str, namespace: str, name: str, *, run: str) -> None:
+        await self.objects.delete_if_run(kind, namespace, name, run=label_value(run))
+
+    async def create_job(self, body: Body) -> None:
+        await self.objects.create_job(body)
+
+    async def list_run_jobs(self, namespace: str, run: str) -> list[Body]:
+        return await self.objects.list_run_jobs(namespace, label_value(run))
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        await self.objects.delete("Job", namespace, name)
+
+    # --- the readiness gate (adapters/rollout.py) ----------------------------------------------------------
+    async def check_rollout(self, keys: Sequence[ObjectKey]) -> tuple[bool, str, str]:
+        """(all ready, what failed, what is pending) of exactly these objects: one GET each, no cache."""
+        return await self.rollout.check(keys)

@@ -1,15 +1,17 @@
-"""Sending the report over SMTP with aiosmtplib: TLS modes, optional auth, timeouts, retries.
+"""Sending the report over SMTP with aiosmtplib: TLS modes, optional auth, timeouts; one attempt per call.
 
-Transient failures (connection refused or lost, timeouts, 4xx answers) are retried here with exponential
-backoff; permanent ones (5xx answers, refused recipients, failed certificate verification, a server
-without STARTTLS or AUTH) raise MailError(permanent=True) at once. Messages never carry the password.
+`send_email` never retries and never sleeps: the single retry layer is the run's e-mail outbox in the
+controller (EmailSent=Retrying with the next attempt time). Transient failures (connection refused or
+lost, timeouts, 4xx answers) raise MailError(permanent=False); permanent ones (5xx answers, refused
+recipients, failed certificate verification, a server without STARTTLS or AUTH, a message that cannot
+be serialized, e.g. a header with CR/LF) raise MailError(permanent=True). Errors never carry the
+password, an address or a header value.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ssl
-from collections.abc import Awaitable, Callable
+from email.errors import MessageError
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -19,7 +21,6 @@ from ..config import Settings, SmtpTls
 from ..errors import MailError
 
 log = structlog.get_logger(__name__)
-Sleep = Callable[[float], Awaitable[None]]
 _SMTP_ERRORS = (aiosmtplib.SMTPException, OSError, TimeoutError)
 
 
@@ -75,25 +76,19 @@ def classify_smtp_error(error: BaseException) -> tuple[bool, str]:
     return False, f"{type(error).__name__}: {str(error)[:200] or 'no detail'}"
 
 
-async def send_email(message: EmailMessage, *, settings: Settings, sleep: Sleep = asyncio.sleep) -> None:
-    """Deliver once, retrying transient failures with exponential backoff; raise MailError otherwise."""
+async def send_email(message: EmailMessage, *, settings: Settings) -> None:
+    """One delivery attempt; MailError(permanent=...) when it fails."""
     where = f"SMTP {settings.smtp_host}:{settings.smtp_port}"
     tls_context = build_tls_context(settings)
-    attempts = settings.smtp_max_attempts
-    for attempt in range(attempts):
-        try:
-            refused = await _send_once(message, settings, tls_context)
-        except _SMTP_ERRORS as e:
-            permanent, why = classify_smtp_error(e)
-            if permanent:
-                raise MailError(f"{where}: {why}", permanent=True) from e
-            if attempt + 1 == attempts:
-                raise MailError(f"{where}: {why} (after {attempts} attempt(s))", permanent=False) from e
-            delay = settings.smtp_retry_base_seconds * 2**attempt
-            log.info("mail.retry", host=settings.smtp_host, attempt=attempt + 1, delay=delay, error=why)
-            await sleep(delay)
-            continue
-        if refused:  # the others have it: sending again would duplicate it for them
-            log.warning("mail.recipients_refused", host=settings.smtp_host, refused=refused)
-        log.debug("mail.delivered", host=settings.smtp_host, attempts=attempt + 1)
-        return
+    try:
+        refused = await _send_once(message, settings, tls_context)
+    except _SMTP_ERRORS as e:
+        permanent, why = classify_smtp_error(e)
+        raise MailError(f"{where}: {why}", permanent=permanent) from e
+    except (ValueError, TypeError, MessageError, UnicodeError) as e:  # e.g. CR/LF or bad address in a header
+        raise MailError(
+            f"{where}: the message cannot be sent as built ({type(e).__name__})", permanent=True
+        ) from e
+    if refused:  # the others have it: sending again would duplicate it for them
+        log.warning("mail.recipients_refused", host=settings.smtp_host, refused=refused)
+    log.debug("mail.delivered", host=settings.smtp_host)

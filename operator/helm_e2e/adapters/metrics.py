@@ -19,7 +19,9 @@ TRIGGER_LATENCY = Histogram(
 TESTS = Counter("helm_e2e_tests_total", "Finished tests by result", ["phase"])
 EMAILS = Counter("helm_e2e_emails_total", "Report e-mails by result", ["result"])
 RELEASE_DECODE_ERRORS = Counter(
-    "helm_e2e_release_decode_errors_total", "Helm release secrets that could not be decoded"
+    "helm_e2e_release_decode_errors_total",
+    "Helm release secrets refused: undecodable, or their identity disagrees with the Secret",
+    ["reason"],
 )
 RECONCILE_ERRORS = Counter(
     "helm_e2e_reconcile_errors_total", "Reconcile passes that raised, by error type", ["error"]

@@ -4,7 +4,7 @@
 to see more (log tails, a re-plan of tests whose pods are missing) it returns Fetch actions first and is
 called again with the answers; otherwise it returns, in the order they must be applied:
 
-    CreatePod* → PatchStatus → PostEvent* → DeletePods → SendReport → PruneHistory → Requeue
+    CreateHookObjects → CreateTest* → PatchStatus → PostEvent* → Delete* → SendReport → PruneHistory → Requeue
 
 A status patch carries the resourceVersion the decision was made on; when it conflicts, the executor
 drops the rest and decides again on a fresh read, so nothing after it happens twice. Pods are deleted only
@@ -13,16 +13,20 @@ after the status that explains why was written.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import attempts, names
-from .models import Condition, Run, RunPhase, RunStatus
+from .hooks import HookResource, build_resource_manifest
+from .jobs import build_job_manifest
+from .models import Condition, HookObject, ReadinessMode, Run, RunPhase, RunStatus
 from .plan import PlannedTest
+from .readiness import ObjectKey
 from .report import decide_mail
-from .results import decide_next_step, end_run, get_condition, set_condition, tests_needing_logs
+from .results import TestObjects, decide_next_step, end_run, get_condition, set_condition, tests_needing_logs
 
 Pod = Mapping[str, Any]
 EMAIL_DONE_REASONS = frozenset(
@@ -30,6 +34,7 @@ EMAIL_DONE_REASONS = frozenset(
     | {"NoTests"}
 )
 MAX_MAIL_BACKOFF_SECONDS = 300.0
+GATE_POLL_SECONDS = 1.0  # a rollout that completes is noticed within this (pod events wake the run sooner)
 
 
 # --- what the executor observed ---
@@ -38,11 +43,29 @@ class Observed:
     """Everything a decision may look at besides the run itself. None = not fetched yet."""
 
     now: datetime
-    pods: Mapping[str, Pod]  # by test name: the highest attempt's pod (core.attempts.index_pods)
+    objects: TestObjects  # the run's test pods and Jobs, by test name
     logs: Mapping[str, str] | None = None
-    plan: Mapping[str, PlannedTest | str] | None = None  # re-planned missing tests, or why they cannot be
+    plan: Replanned | None = None  # the plan of the tests that still need a pod or Job
     refused: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # test → (API reason, message)
-    earlier_pods: tuple[str, ...] = ()  # pods of earlier attempts: kept as evidence until the pod TTL
+    rollout: Rollout | None = None
+
+
+@dataclass(frozen=True)
+class Replanned:
+    """The planned tests asked for (or why each cannot be planned) and the hook objects they rely on."""
+
+    tests: Mapping[str, PlannedTest | str]
+    resources: Sequence[HookResource] = ()
+    rollout: Sequence[ObjectKey] = ()  # the release's objects the readiness gate waits for
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One look at the release's objects (core.readiness.summarize)."""
+
+    ready: bool
+    failed: str = ""  # an object that will never become ready, e.g. `job/migrate failed`
+    pending: str = ""  # what is still rolling out, e.g. `deployment/web 1/3 updated`
 
 
 @dataclass(frozen=True)
@@ -69,14 +92,30 @@ class FetchPlan:
 
 
 @dataclass(frozen=True)
-class CreatePod:
+class FetchRollout:
+    """Look at the objects of the re-plan's `rollout` (asked for together with, and after, FetchPlan)."""
+
+
+@dataclass(frozen=True)
+class CreateHookObjects:
+    """A chart's test hook objects (ServiceAccount, ConfigMap, ...), in Helm's order, before its tests."""
+
+    bodies: tuple[dict[str, Any], ...]
+    replace_ours: tuple[bool, ...]  # per body: before-hook-creation replaces an earlier run's object
+    tests: tuple[str, ...]  # the hook tests that rely on them: refused with them
+
+
+@dataclass(frozen=True)
+class CreateTest:
     test: str
+    kind: str  # Pod | Job
     body: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class PatchStatus:
     status: RunStatus
+    mail_outcome: str = ""  # the outbox decided not to send: counted by reason once the write is done
 
 
 @dataclass(frozen=True)
@@ -89,6 +128,16 @@ class PostEvent:
 @dataclass(frozen=True)
 class DeletePods:
     names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeleteJobs:
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeleteHookObjects:
+    objects: tuple[tuple[str, str], ...]  # (kind, name), once the run's results are saved
 
 
 @dataclass(frozen=True)
@@ -109,10 +158,14 @@ class Requeue:
 Action = (
     FetchLogs
     | FetchPlan
-    | CreatePod
+    | FetchRollout
+    | CreateHookObjects
+    | CreateTest
     | PatchStatus
     | PostEvent
     | DeletePods
+    | DeleteJobs
+    | DeleteHookObjects
     | SendReport
     | PruneHistory
     | Requeue
@@ -132,65 +185,148 @@ def _missing_tests(run: Run, observed: Observed) -> list[str]:
     return [
         t.name
         for t in run.spec.tests
-        if t.name not in observed.pods
+        if not observed.objects.exists(t)
         and t.name not in observed.refused
         and not (t.name in recorded and recorded[t.name].phase.is_final)
     ]
 
 
+def _gated(run: Run) -> bool:
+    """The readiness gate still stands: it is on, and the rollout was not seen complete yet."""
+    ready = get_condition(run.status, names.COND_RELEASE_READY)
+    return run.spec.readiness.mode == ReadinessMode.ROLLOUT and not (ready and ready.status == "True")
+
+
+def _decide_gate(run: Run, observed: Observed) -> tuple[Condition, str] | None:
+    """While gated: the ReleaseReady condition to record, and '' (open), 'wait' or 'fail'."""
+    rollout, now = observed.rollout or Rollout(ready=True), observed.now
+    waited = (now - (run.created_at or now)).total_seconds()
+    timeout = run.spec.readiness.timeout_seconds
+    if rollout.ready:
+        return _ready_condition("True", names.EVENT_ROLLED_OUT, "the release is rolled out", now), ""
+    if rollout.failed or waited >= timeout:
+        why = rollout.failed or f"not rolled out within {timeout}s: {rollout.pending}"
+        return _ready_condition("False", names.REASON_RELEASE_NOT_READY, why, now), "fail"
+    return _ready_condition("False", names.REASON_WAITING_FOR_ROLLOUT, rollout.pending, now), "wait"
+
+
+def _ready_condition(status: str, reason: str, message: str, now: datetime) -> Condition:
+    return Condition(
+        type=names.COND_RELEASE_READY, status=status, reason=reason, message=message, last_transition_time=now
+    )
+
+
 def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]:
-    observed = replace(observed, pods=attempts.current_pods(run, observed.pods))
+    current = attempts.current_pods(run, observed.objects.pods)  # an earlier attempt's pod is history
+    observed = dataclasses.replace(observed, objects=dataclasses.replace(observed.objects, pods=current))
     fetch: list[Action] = []
-    if observed.logs is None and (need := tests_needing_logs(run, observed.pods)):
+    if observed.logs is None and (need := tests_needing_logs(run, observed.objects)):
         fetch.append(FetchLogs(tuple(need)))
     missing = _missing_tests(run, observed)
-    if observed.plan is None and missing:
+    gated = _gated(run) and bool(run.spec.tests)
+    if observed.plan is None and (missing or gated):
         fetch.append(FetchPlan(tuple(missing)))
+    if gated and observed.rollout is None:
+        fetch.append(FetchRollout())
     if fetch:
         return fetch
-    plan = observed.plan or {}
+    plan = observed.plan.tests if observed.plan else {}
     unrunnable = dict(observed.refused)
+    before = run.status
+    gate = _decide_gate(run, observed) if gated else None
+    if gate is not None:
+        condition, verdict = gate
+        status = run.status.model_copy(deep=True)
+        status.conditions = set_condition(status.conditions, condition)
+        if verdict == "wait":  # no test starts, no clock of theirs runs: look again soon
+            waiting = [PatchStatus(status)] if status != run.status else []
+            return [*waiting, Requeue(GATE_POLL_SECONDS)]
+        run = run.model_copy(update={"status": status})
+        if verdict == "fail":
+            unrunnable |= dict.fromkeys(missing, (names.REASON_RELEASE_NOT_READY, condition.message))
     for name in missing:
         planned = plan.get(name, "the test is no longer part of the plan")
         if isinstance(planned, str):
             unrunnable[name] = (names.REASON_NOT_PLANNED, planned)
+        elif planned.blocked:
+            unrunnable[name] = (names.REASON_HOOK_REFUSED, planned.blocked)
         elif planned.policy_violation:
             unrunnable[name] = (names.REASON_POLICY_VIOLATION, planned.policy_violation)
     pod_names = attempts.pod_names(run)
     step = decide_next_step(
         run,
-        observed.pods,
+        observed.objects,
         pod_names=pod_names,
         logs=observed.logs or {},
         now=observed.now,
         unrunnable=unrunnable,
     )
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
-    at = attempts.current_attempts(run)
-    actions: list[Action] = [
-        CreatePod(t.name, attempts.build_attempt_pod(run=run, test=t, attempt=at.get(t.name, 1)))
-        for t in creatable
-    ]
-    if step.changed:
+    actions: list[Action] = _create_actions(run, creatable, observed.plan.resources if observed.plan else ())
+    if step.status != before:
         actions.append(PatchStatus(step.status))
+    if gate is not None and not gate[1]:
+        actions.append(PostEvent("Normal", names.EVENT_ROLLED_OUT, gate[0].message))
     actions += [PostEvent(e.type, e.reason, e.message) for e in step.events]
     if step.delete_pods:
         actions.append(DeletePods(tuple(step.delete_pods)))
+    if step.delete_jobs:
+        actions.append(DeleteJobs(tuple(step.delete_jobs)))
     if step.finished:
+        if cleanup := decide_hook_cleanup(run.spec.hook_objects):
+            actions.append(DeleteHookObjects(tuple(cleanup)))
         actions += [PruneHistory(run.spec.release.name), Requeue(0.0)]  # mail and TTL on a fresh read
     else:
         actions.append(Requeue(policy.resync_seconds))
     return actions
 
 
+def _create_actions(
+    run: Run, tests: Sequence[PlannedTest], resources: Sequence[HookResource]
+) -> list[Action]:
+    """The hook objects first (when a hook test is about to be created), then the tests' pods and Jobs."""
+    actions: list[Action] = []
+    at = attempts.current_attempts(run)
+    hook_tests = tuple(t.name for t in tests if t.source == "hook")
+    if hook_tests and resources:
+        bodies = tuple(build_resource_manifest(run, r) for r in resources)
+        replace = tuple(names.HOOK_BEFORE_CREATION in r.delete_policies for r in resources)
+        actions.append(CreateHookObjects(bodies, replace, hook_tests))
+    for test in tests:
+        body = (
+            build_job_manifest(run=run, test=test)
+            if test.kind == "Job"
+            else attempts.build_attempt_pod(run=run, test=test, attempt=at.get(test.name, 1))
+        )
+        actions.append(CreateTest(test.name, test.kind, body))
+    return actions
+
+
+def decide_hook_cleanup(objects: Sequence[HookObject]) -> list[tuple[str, str]]:
+    """(kind, name) of the hook objects to delete once the run has ended, in reverse creation order.
+
+    As Helm v3 `execHook` does: a `hook-succeeded` object goes whatever the outcome (a supporting object
+    succeeds once created; `hook-failed` applies only to the hook that failed, which is never one of them).
+    """
+    return [(o.kind, o.name) for o in reversed(objects) if names.HOOK_SUCCEEDED in o.delete_policies]
+
+
 def _decide_finished(run: Run, observed: Observed, policy: Policy) -> list[Action]:
-    """A final run: its unfinished pods go at once, the report goes out once, finished pods at the TTL."""
-    unfinished = tuple(
-        p["metadata"]["name"]
-        for p in observed.pods.values()
-        if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    """A final run: its unfinished pods and Jobs go at once, the report goes out once, finished pods at
+    the TTL."""
+    objects, tests = observed.objects, run.spec.tests
+    unfinished_pods = tuple(
+        objects.pods[t.name]["metadata"]["name"]
+        for t in tests
+        if t.kind == "Pod" and objects.exists(t) and not objects.finished(t)
     )
-    actions: list[Action] = [DeletePods(unfinished)] if unfinished else []
+    unfinished_jobs = tuple(
+        objects.jobs[t.name]["metadata"]["name"]
+        for t in tests
+        if t.kind == "Job" and objects.exists(t) and not objects.finished(t)
+    )
+    actions: list[Action] = [DeletePods(unfinished_pods)] if unfinished_pods else []
+    actions += [DeleteJobs(unfinished_jobs)] if unfinished_jobs else []
     outbox = decide_outbox(run, observed.now, policy)
     if any(isinstance(a, PatchStatus) for a in outbox):
         return [*actions, *outbox, Requeue(0.0)]  # one status write per pass: the rest on a fresh read
@@ -213,11 +349,8 @@ def decide_outbox(run: Run, now: datetime, policy: Policy) -> list[Action]:
     )
     if not decision.send:
         message = "SMTP is not configured" if decision.reason == names.MAIL_DISABLED else "not sent"
-        return [
-            PatchStatus(
-                _with_email(run.status, now, "False", decision.reason, f"{message}: {decision.reason}")
-            )
-        ]
+        status = _with_email(run.status, now, "False", decision.reason, f"{message}: {decision.reason}")
+        return [PatchStatus(status, mail_outcome=decision.reason)]
     if sent is None or sent.reason != names.MAIL_SENDING:
         return [
             PatchStatus(_with_email(run.status, now, "Unknown", names.MAIL_SENDING, "delivery in progress"))
@@ -260,9 +393,14 @@ def decide_pod_cleanup(run: Run, observed: Observed, policy: Policy) -> list[Act
     ).total_seconds()
     if wait > 0:
         return [Requeue(wait)]
-    pods = tuple(p["metadata"]["name"] for p in observed.pods.values()) + observed.earlier_pods
+    pods = (
+        tuple(p["metadata"]["name"] for p in observed.objects.pods.values()) + observed.objects.earlier_pods
+    )
+    jobs = tuple(j["metadata"]["name"] for j in observed.objects.jobs.values())
     status = run.status.model_copy(update={"pods_deleted_at": observed.now})
-    return [*([DeletePods(pods)] if pods else []), PatchStatus(status)]
+    deletes: list[Action] = [DeletePods(pods)] if pods else []
+    deletes += [DeleteJobs(jobs)] if jobs else []
+    return [*deletes, PatchStatus(status)]
 
 
 # --- decisions about other runs of the same release ---

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -80,6 +80,7 @@ class Release(BaseModel):
     app_version: str = ""
     values: dict[str, Any] = Field(default_factory=dict)  # chart defaults merged with user config
     hooks: list[Hook] = Field(default_factory=list)
+    manifest: str = ""  # the rendered objects (multi-document YAML): the readiness gate waits for them
     first_deployed: datetime | None = None
     last_deployed: datetime | None = None
     trigger: Trigger
@@ -110,7 +111,35 @@ class TestSource(WireModel):
     name: str
     source: str
     timeout_seconds: int
+    kind: Literal["Pod", "Job"] = "Pod"  # a chart's Job test hook runs as a Job
     retries: int | None = None  # attempts after a failed one (None: 0); see core.attempts
+
+
+class HookObject(WireModel):
+    """spec.hookObjects[]: a supporting object a chart's test hooks needed (created by the run)."""
+
+    kind: str
+    name: str
+    delete_policies: list[str] = Field(default_factory=list)
+
+
+class ReadinessMode(StrEnum):
+    ROLLOUT = "rollout"  # wait until the release's objects are rolled out (helm --wait / kstatus rules)
+    NONE = "none"  # start the tests at once
+
+
+class ReadinessSpec(WireModel):
+    """spec.readiness: the gate before the first test pod."""
+
+    mode: ReadinessMode = ReadinessMode.ROLLOUT
+    timeout_seconds: int = Field(default=600, ge=1)
+
+
+class SuiteReadiness(WireModel):
+    """An E2ESuite's say on the gate: `mode: none` turns it off for runs of this suite alone."""
+
+    mode: ReadinessMode | None = None
+    timeout_seconds: int | None = Field(default=None, ge=1)
 
 
 class ReportSpec(WireModel):
@@ -136,6 +165,8 @@ class RunSpec(WireModel):
     tests: list[TestSource] = Field(default_factory=list)
     deadline_seconds: int = 1800
     report: ReportSpec = Field(default_factory=ReportSpec)
+    hook_objects: list[HookObject] = Field(default_factory=list)
+    readiness: ReadinessSpec = Field(default_factory=lambda: ReadinessSpec(mode=ReadinessMode.NONE))
     attempt: int | None = None  # the revision's n-th run (None: the first, `<release>-<revision>`)
     request: RunRequest | None = None  # set on re-runs and scheduled runs
 
@@ -284,6 +315,7 @@ class SuiteSpec(WireModel):
     image_tag: ImageTagSource = Field(default_factory=ImageTagSource)
     tests: list[SuiteTest] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
+    readiness: SuiteReadiness = Field(default_factory=SuiteReadiness)
     schedule: SuiteSchedule | None = None  # re-verify the deployed revision on a cron schedule
 
 

@@ -40,7 +40,6 @@ TEST_LABEL: Final = f"{GROUP}/test"
 SOURCE_ANNOTATION: Final = f"{GROUP}/source"
 TIMEOUT_ANNOTATION: Final = f"{GROUP}/timeout-seconds"
 MANAGED_BY_SELECTOR: Final = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-TEST_ACCOUNT_LABEL: Final = f"{GROUP}/test-account"  # set by a namespace admin on accounts tests may use
 
 # --- E2ERun conditions ----------------------------------------------------------------------------------
 COND_COMPLETE: Final = "Complete"
@@ -78,3 +77,28 @@ MAIL_DISABLED: Final = "Disabled"
 SUITE_VALID: Final = "Valid"
 SUITE_SCHEMA_INVALID: Final = "SchemaInvalid"
 SUITE_TEMPLATE_ERROR: Final = "TemplateError"
+REASON_RELEASE_IDENTITY_MISMATCH: Final = "ReleaseIdentityMismatch"
+
+# --- trust boundary (docs/security.md) -----------------------------------------------------------------
+# A ServiceAccount a namespace admin labelled with this (value "true") may be named by a test pod.
+TEST_ACCOUNT_LABEL: Final = f"{GROUP}/test-account"
+TEST_ACCOUNT_SELECTOR: Final = f"{TEST_ACCOUNT_LABEL}=true"
+
+# --- chart test hooks run the way `helm test` runs them (core/hooks.py, core/jobs.py) -----------------
+HOOK_TEST_EVENTS: Final = frozenset({"test", "test-success"})  # test-success: Helm 2's name
+HOOK_BEFORE_CREATION: Final = "before-hook-creation"  # Helm's default when no policy is given
+HOOK_SUCCEEDED: Final = "hook-succeeded"
+HOOK_FAILED: Final = "hook-failed"
+JOB_NAME_LABEL: Final = "batch.kubernetes.io/job-name"  # set by the Job controller on its pods
+REASON_HOOK_REFUSED: Final = "HookRefused"  # a hook of the test's hook set was refused (trust rules)
+REASON_NAME_TAKEN: Final = "NameTaken"  # a hook object's name is held by an object that is not ours
+EVENT_HOOK_REFUSED: Final = "HookRefused"
+# Readiness gate (core/readiness.py): tests start only when the release's objects are rolled out
+REASON_WAITING_FOR_ROLLOUT: Final = "WaitingForRollout"
+REASON_ROLLOUT_FAILED: Final = "RolloutFailed"
+REASON_ROLLOUT_TIMEOUT: Final = "RolloutTimeout"
+EVENT_ROLLED_OUT: Final = "RolledOut"
+
+# --- the readiness gate (core/readiness.py, core/lifecycle.py) ---------------------------------------------
+COND_RELEASE_READY: Final = "ReleaseReady"
+REASON_RELEASE_NOT_READY: Final = "ReleaseNotReady"  # the rollout failed or did not finish in time

@@ -1,68 +1,45 @@
 """Release + chart test hooks + E2ESuites → planned tests → Pod manifests (pure).
 
-Suite templates are rendered with a sandboxed Jinja2 environment and StrictUndefined: an unknown
-variable, a syntax error, a sandbox violation or any other error raised by template code makes that
-suite invalid (a problem entry), never an exception that stops the hooks or the other suites.
-Error messages name the test, the field path and the variable, never a rendered value.
+Suite templates are rendered by core/templating.py (bounded, sandboxed Jinja2, StrictUndefined): an
+unknown variable, a syntax error, a sandbox violation or any other error raised by template code makes
+that suite invalid (a problem entry), never an exception that stops the hooks or the other suites.
+Error messages name the test, the field path and the kind of error, never a rendered value.
+Every planned pod is checked against the Pod Security Standards level and the ServiceAccount allow-list
+(core/podpolicy.py); a violating test is still planned, with `policy_violation` set, and never created.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
+from contextlib import AbstractContextManager
 from typing import Any
 
-import jinja2
-import yaml
-from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, Field, ValidationError
 
-from ..errors import SuiteInvalid
-from . import names
-from .models import Hook, Release, ReleaseRef, ReportSpec, Run, RunSpec, Suite, SuiteSpec, TestSource
-from .naming import MAX_NAME, build_pod_name, label_value, sanitize_test_name
+from ..errors import ReleaseDecodeError, SuiteInvalid
+from . import names, podpolicy, recipients, templating
+from .hooks import HookResource, HookSet, build_hook_set
+from .models import (
+    HookObject,
+    ReadinessMode,
+    ReadinessSpec,
+    Release,
+    ReleaseRef,
+    ReportSpec,
+    Run,
+    RunSpec,
+    Suite,
+    SuiteSpec,
+    TestSource,
+)
+from .naming import MAX_NAME, build_pod_name, label_value
+from .planned import PlannedTest as PlannedTest  # re-exported: callers use plan.PlannedTest
+from .readiness import ObjectKey, list_rollout_objects
 from .release import resolve_image_tag
 
-TEST_HOOK_EVENTS = frozenset({"test", "test-success"})  # test-success: Helm 2's name, still accepted
 TIMEOUT_ANNOTATION = names.TIMEOUT_ANNOTATION
-RETRIES_ANNOTATION = f"{names.GROUP}/retries"
-MAX_RETRIES = 10
-MAX_TEMPLATE_DEPTH = 64  # nesting of a suite's pod template; deeper is refused, not recursed into
-MAX_REPEAT = 100_000  # longest string/list a template may build with `*` (as jinja2's MAX_RANGE)
-MAX_EXPONENT = 1_024
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, plus a guard on `*` and `**` so a template cannot exhaust memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"exponent larger than {MAX_EXPONENT}")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
-                if sized and len(seq) * times > MAX_REPEAT:
-                    raise SecurityError(f"repetition longer than {MAX_REPEAT}")
-        return super().call_binop(context, operator, left, right)
-
-
-_ENV = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False)
-
-
-class PlannedTest(BaseModel):
-    name: str
-    source: str  # "hook" | "suite/<name>"
-    timeout_seconds: int
-    pod_spec: dict[str, Any]
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    policy_violation: str = ""  # non-empty: the pod policy forbids this pod (never created; the test errors)
-    retries: int | None = None  # further attempts after a Failed one; None: the operator default
 
 
 class SuiteProblem(BaseModel):
@@ -76,79 +53,12 @@ class Plan(BaseModel):
     report: ReportSpec = Field(default_factory=ReportSpec)
     used_suites: list[str] = Field(default_factory=list)
     problems: list[SuiteProblem] = Field(default_factory=list)
-    hook_notes: list[str] = Field(default_factory=list)
-
-
-# --- chart test hooks -----------------------------------------------------------------------------
-
-
-def _mapping(node: Any) -> Mapping[str, Any]:
-    return node if isinstance(node, Mapping) else {}
-
-
-def _strings(node: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in _mapping(node).items() if v is not None}
-
-
-def _timeout(annotations: Mapping[str, str], default: int) -> int:
-    try:
-        value = int(annotations.get(TIMEOUT_ANNOTATION, "").strip())
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
-def _retries(annotations: Mapping[str, str]) -> int | None:
-    """`helm-e2e.dev/retries` on a chart test hook: 0 to 10; absent or invalid = the operator default."""
-    try:
-        value = int(annotations.get(RETRIES_ANNOTATION, "").strip())
-    except ValueError:
-        return None
-    return value if 0 <= value <= MAX_RETRIES else None
-
-
-def _hook_test(hook: Hook, default_timeout: int) -> tuple[PlannedTest | None, list[str]]:
-    """One chart test hook → a planned test (or None) and notes worth an Event."""
-    try:
-        doc = yaml.safe_load(hook.manifest)
-    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: e.g. an impossible timestamp
-        return None, [f"test hook {hook.name}: manifest is not valid YAML, skipped"]
-    if not isinstance(doc, Mapping):
-        return None, [f"test hook {hook.name}: manifest is not a Kubernetes object, skipped"]
-    kind, spec, notes = doc.get("kind"), _mapping(doc.get("spec")), []
-    if kind == "Job":
-        spec = _mapping(_mapping(spec.get("template")).get("spec"))
-        notes.append(f"test hook {hook.name}: Job runs as a single pod from its template")
-    elif kind != "Pod":
-        return None, [f"test hook {hook.name}: kind {kind} is not run (only Pod and Job), skipped"]
-    if not spec:
-        return None, [*notes, f"test hook {hook.name}: no pod spec, skipped"]
-    meta = _mapping(doc.get("metadata"))
-    annotations = {
-        k: v for k, v in _strings(meta.get("annotations")).items() if not k.startswith("helm.sh/hook")
-    }
-    test = PlannedTest(
-        name=sanitize_test_name(str(meta.get("name") or hook.name)),
-        source="hook",
-        timeout_seconds=_timeout(annotations, default_timeout),
-        pod_spec=dict(spec),
-        labels=_strings(meta.get("labels")),
-        annotations=annotations,
-        retries=_retries(annotations),
-    )
-    return test, notes
-
-
-def _hook_tests(release: Release, default_timeout: int) -> tuple[list[PlannedTest], list[str]]:
-    tests: list[PlannedTest] = []
-    notes: list[str] = []
-    for hook in release.hooks:
-        if TEST_HOOK_EVENTS.isdisjoint(hook.events):
-            continue
-        test, hook_notes = _hook_test(hook, default_timeout)
-        tests += [test] if test else []
-        notes += hook_notes
-    return tests, notes
+    resources: list[HookResource] = Field(default_factory=list)  # chart test hooks' supporting objects
+    refused_hooks: list[str] = Field(default_factory=list)  # hooks we refuse to create, one line each
+    hook_service_accounts: frozenset[str] = frozenset()  # ServiceAccounts the hook set creates
+    readiness: ReadinessSpec = Field(default_factory=ReadinessSpec)  # the gate before the first test pod
+    rollout_objects: list[ObjectKey] = Field(default_factory=list)  # what the gate waits for
+    notes: list[str] = Field(default_factory=list)  # worth a Warning Event on the run (never a value)
 
 
 # --- suites -----------------------------------------------------------------------------------------
@@ -158,15 +68,23 @@ def _loc(loc: Sequence[int | str]) -> str:
     return "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
 
 
-def validate_suite(suite: Suite) -> SuiteSpec:
-    """The suite's spec as a SuiteSpec, or SuiteInvalid naming the first bad field in one line."""
+def validate_suite(suite: Suite, *, allowed_domains: frozenset[str] | None = None) -> SuiteSpec:
+    """The suite's spec as a SuiteSpec, or SuiteInvalid naming the first bad field in one line.
+
+    With `allowed_domains` (None = mail is off, nothing to check), every report.to address must be a
+    plain address in one of them."""
     try:
-        return SuiteSpec.model_validate(suite.spec)
+        spec = SuiteSpec.model_validate(suite.spec)
     except ValidationError as e:
         err = e.errors(include_url=False, include_input=False)[0]
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         message = " ".join(f"{_loc(err['loc'])}: {err['msg']}{more}".split())
         raise SuiteInvalid(suite.name, message) from e
+    if allowed_domains is not None:
+        problem = recipients.check_recipients(spec.report.to, allowed_domains=allowed_domains)
+        if problem:
+            raise SuiteInvalid(suite.name, f"spec.{problem}")
+    return spec
 
 
 def suite_matches(spec: SuiteSpec, release: Release) -> bool:
@@ -176,73 +94,26 @@ def suite_matches(spec: SuiteSpec, release: Release) -> bool:
     return selected and release.trigger in spec.triggers
 
 
-@functools.lru_cache(maxsize=1024)
-def _compile(source: str) -> jinja2.Template:
-    return _ENV.from_string(source)
-
-
-def _render_text(text: str, context: Mapping[str, Any], path: str) -> str:
-    if "{" not in text:  # no Jinja syntax: nothing to render (most leaves of a pod spec)
-        return text
-    try:
-        return _compile(text).render(context)
-    except jinja2.TemplateError as e:  # UndefinedError, TemplateSyntaxError, SecurityError
-        raise SuiteInvalid("", f"{path}: {e.message or type(e).__name__}") from e
-    except Exception as e:  # template code may raise anything (1/0, 'a' + 1): report the type only,
-        raise SuiteInvalid("", f"{path}: {type(e).__name__} while rendering") from e  # never a value
-
-
-def _render(node: Any, context: Mapping[str, Any], path: str, depth: int = 0) -> Any:
-    """Every string leaf (dict values, list items) rendered; keys and other scalars kept as they are."""
-    if depth > MAX_TEMPLATE_DEPTH:
-        raise SuiteInvalid("", f"{path}: nested deeper than {MAX_TEMPLATE_DEPTH} levels")
-    if isinstance(node, str):
-        return _render_text(node, context, path)
-    if isinstance(node, Mapping):
-        return {k: _render(v, context, f"{path}.{k}", depth + 1) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_render(v, context, f"{path}[{i}]", depth + 1) for i, v in enumerate(node)]
-    return node
-
-
-def _context(release: Release, image_tag: str) -> dict[str, Any]:
-    ctx: dict[str, Any] = {
-        "release": {
-            "name": release.name,
-            "namespace": release.namespace,
-            "revision": release.revision,
-            "trigger": release.trigger.value,
-        },
-        "chart": {
-            "name": release.chart_name,
-            "version": release.chart_version,
-            "app_version": release.app_version,
-        },
-        "app_version": release.app_version,
-        "values": release.values,  # the immutable sandbox forbids update(), append(), ...
-    }
-    if image_tag:  # missing tag: left undefined so a template using it fails with a clear message
-        ctx["image_tag"] = image_tag
-    return ctx
-
-
 def _suite_tests(
     suite: Suite, spec: SuiteSpec, release: Release, *, image_tag: str, values_path: str, default_timeout: int
 ) -> list[PlannedTest]:
     """All of the suite's tests, rendered, or SuiteInvalid for the first one that fails."""
-    context = _context(release, image_tag)
+    context = templating.build_context(release, image_tag)
+    budget = templating.OutputBudget()
     tests = []
     for i, test in enumerate(spec.tests):
         try:
-            pod_spec = _render(test.template, context, f"tests[{i}].template")
-            meta = _render(test.metadata.model_dump(), context, f"tests[{i}].metadata")
+            pod_spec = templating.render_tree(test.template, context, f"tests[{i}].template", budget=budget)
+            meta = templating.render_tree(
+                test.metadata.model_dump(), context, f"tests[{i}].metadata", budget=budget
+            )
         except SuiteInvalid as e:
             hint = (
                 f" (no image tag: values path {values_path!r} is empty and the chart has no appVersion)"
                 if not image_tag and "image_tag" in e.message
                 else ""
             )
-            raise SuiteInvalid(suite.name, f"test {test.name}: {e.message}{hint}") from e
+            raise SuiteInvalid(suite.name, f"test {test.name}: {e.message}{hint}") from None
         tests.append(
             PlannedTest(
                 name=test.name,
@@ -281,6 +152,39 @@ def _merge_reports(specs: Sequence[SuiteSpec]) -> ReportSpec:
     return ReportSpec(to=to, only_on_failure=bool(flags) and all(flags))
 
 
+def _plan_suite(
+    suite: Suite,
+    release: Release,
+    *,
+    values_path: str,
+    default_timeout: int,
+    allowed_domains: frozenset[str] | None,
+) -> tuple[SuiteSpec, str, list[PlannedTest]] | None:
+    """(spec, image tag, tests) of a suite that matches the release; None if it does not match."""
+    spec = validate_suite(suite, allowed_domains=allowed_domains)
+    if not suite_matches(spec, release):
+        return None
+    path = spec.image_tag.values_path or values_path
+    tag = resolve_image_tag(release.values, path, release.app_version)
+    tests = _suite_tests(
+        suite, spec, release, image_tag=tag, values_path=path, default_timeout=default_timeout
+    )
+    return spec, tag, tests
+
+
+def apply_pod_policy(
+    test: PlannedTest, *, level: podpolicy.PodSecurityLevel, accounts: Set[str]
+) -> PlannedTest:
+    """The test with `policy_violation` (one line, field paths only) and `token_allowed` filled in."""
+    violations = podpolicy.check_pod_spec(test.pod_spec, level=level, annotations=test.annotations)
+    violations += podpolicy.check_service_account(test.pod_spec, allowed_accounts=accounts)
+    update = {
+        "policy_violation": podpolicy.describe(violations),
+        "token_allowed": podpolicy.token_allowed(test.pod_spec, allowed_accounts=accounts),
+    }
+    return test.model_copy(update=update)
+
+
 def build_plan(
     release: Release,
     *,
@@ -288,41 +192,83 @@ def build_plan(
     image_tag_values_path: str,
     run_chart_hooks: bool,
     default_timeout_seconds: int,
+    pod_security: str = podpolicy.PodSecurityLevel.BASELINE,
+    test_accounts: frozenset[str] = frozenset(),
+    mail_allowed_domains: frozenset[str] | None = None,
+    suite_guard: Callable[[str], AbstractContextManager[None]] | None = None,
+    readiness: ReadinessMode = ReadinessMode.ROLLOUT,
+    ready_timeout_seconds: int = 600,
 ) -> Plan:
     """Hooks first, then the matching suites in name order; a bad suite is a problem, not an error.
 
     The run's image tag is the operator default's, unless a used suite names its own values path
-    (the first such suite, by name, wins).
+    (the first such suite, by name, wins). Every test is checked against `pod_security` and may name
+    only a ServiceAccount in `test_accounts` (chart hooks also those their test hooks create);
+    `mail_allowed_domains` (None = mail off) bounds the
+    suites' report recipients. `suite_guard(name)` wraps the planning of each suite: the sandbox passes
+    one that turns a suite running past its time into SuiteInvalid (core itself sets no timers).
     """
-    tests, notes = _hook_tests(release, default_timeout_seconds) if run_chart_hooks else ([], [])
+    level = podpolicy.PodSecurityLevel(pod_security)
+    hooks = build_hook_set(release, default_timeout=default_timeout_seconds) if run_chart_hooks else HookSet()
+    tests = list(hooks.tests)
     default_tag = resolve_image_tag(release.values, image_tag_values_path, release.app_version)
-    plan = Plan(image_tag=default_tag, hook_notes=notes)
+    plan = Plan(
+        image_tag=default_tag,
+        resources=hooks.resources,
+        refused_hooks=hooks.refused,
+        hook_service_accounts=hooks.service_accounts,
+    )
     used: list[SuiteSpec] = []
+    guard = suite_guard or (lambda _name: contextlib.nullcontext())
     for suite in sorted(suites, key=lambda s: s.name):
         try:
-            spec = validate_suite(suite)
-            if not suite_matches(spec, release):
-                continue
-            path = spec.image_tag.values_path or image_tag_values_path
-            tag = resolve_image_tag(release.values, path, release.app_version)
-            tests += _suite_tests(
-                suite,
-                spec,
-                release,
-                image_tag=tag,
-                values_path=path,
-                default_timeout=default_timeout_seconds,
-            )
+            with guard(suite.name):
+                planned = _plan_suite(
+                    suite,
+                    release,
+                    values_path=image_tag_values_path,
+                    default_timeout=default_timeout_seconds,
+                    allowed_domains=mail_allowed_domains,
+                )
         except SuiteInvalid as e:
             plan.problems.append(SuiteProblem(suite=suite.name, message=e.message))
             continue
+        if planned is None:
+            continue
+        spec, tag, suite_tests = planned
+        tests += suite_tests
         if spec.image_tag.values_path and not any(s.image_tag.values_path for s in used):
             plan.image_tag = tag
         used.append(spec)
         plan.used_suites.append(suite.name)
-    plan.tests = _unique(tests)
+    hook_accounts = test_accounts | hooks.service_accounts
+    plan.tests = [
+        apply_pod_policy(t, level=level, accounts=hook_accounts if t.source == "hook" else test_accounts)
+        for t in _unique(tests)
+    ]
     plan.report = _merge_reports(used)
+    plan.readiness = _merge_readiness(used, readiness, ready_timeout_seconds, chart_tests=bool(hooks.tests))
+    if plan.readiness.mode == ReadinessMode.ROLLOUT:
+        try:
+            plan.rollout_objects = list_rollout_objects(release.manifest, namespace=release.namespace)
+        except ReleaseDecodeError as e:  # the gate cannot see the rollout: say so, and do not wait blind
+            plan.notes.append(f"readiness gate off: {e}")
+            plan.readiness = ReadinessSpec(mode=ReadinessMode.NONE)
     return plan
+
+
+def _merge_readiness(
+    specs: Sequence[SuiteSpec], mode: ReadinessMode, timeout: int, *, chart_tests: bool
+) -> ReadinessSpec:
+    """Off when the setting says so, or when every used suite turns it off and the chart has no tests of
+    its own; the longest timeout asked for wins."""
+    modes = [s.readiness.mode for s in specs]
+    if mode == ReadinessMode.NONE or (
+        modes and not chart_tests and all(m == ReadinessMode.NONE for m in modes)
+    ):
+        return ReadinessSpec(mode=ReadinessMode.NONE, timeout_seconds=timeout)
+    timeouts = [s.readiness.timeout_seconds for s in specs if s.readiness.timeout_seconds]
+    return ReadinessSpec(mode=ReadinessMode.ROLLOUT, timeout_seconds=max([timeout, *timeouts]))
 
 
 def build_run_spec(
@@ -344,11 +290,23 @@ def build_run_spec(
             name=t.name,
             source=t.source,
             timeout_seconds=t.timeout_seconds,
-            retries=(default_retries if t.retries is None else t.retries) or None,
+            kind=t.kind,
+            # retries re-create a test's pod; a Job test keeps the Job's own backoffLimit instead
+            retries=((default_retries if t.retries is None else t.retries) if t.kind == "Pod" else 0) or None,
         )
         for t in plan.tests
     ]
-    return RunSpec(release=ref, tests=tests, deadline_seconds=deadline_seconds, report=plan.report)
+    hook_objects = [
+        HookObject(kind=r.kind, name=r.name, delete_policies=sorted(r.delete_policies))
+        for r in plan.resources
+    ]
+    return RunSpec(
+        release=ref,
+        tests=tests,
+        deadline_seconds=deadline_seconds,
+        report=plan.report,
+        hook_objects=hook_objects,
+    )
 
 
 # --- pod manifests ------------------------------------------------------------------------------------
@@ -379,8 +337,8 @@ def _pod_spec(run: Run, test: PlannedTest) -> dict[str, Any]:
         if isinstance(spec.get(key), list):
             spec[key] = [_with_env(c, env) for c in spec[key]]
     spec["restartPolicy"] = "Never"
-    if "serviceAccountName" not in spec:  # least privilege: no API token unless the test asks for one
-        spec.setdefault("automountServiceAccountToken", False)
+    if not test.token_allowed:  # least privilege: no API token unless an allowed account is named
+        spec["automountServiceAccountToken"] = False
     deadline = spec.get("activeDeadlineSeconds")
     keep = type(deadline) is int and 0 < deadline <= test.timeout_seconds
     if not keep:

@@ -1,7 +1,10 @@
 """Helm release secret → Release (pure). Every failure is one ReleaseDecodeError with a one-line reason.
 
 Storage facts (DESIGN.md §4): `data.release` = base64 (Kubernetes) of base64 of gzip of JSON; gunzip
-only when the bytes start with 1f 8b 08. Decompression is capped so a gzip bomb cannot exhaust memory.
+only when the bytes start with 1f 8b 08. Decompression and parsing are bounded (core/limits.py), so a
+gzip or JSON bomb is refused before it is built. Identity comes from the Secret, never from its content:
+the namespace is the Secret's, and the name and revision in its name, its labels and the JSON must agree
+(ReleaseIdentityError otherwise). Reasons never quote a value from the Secret.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import ReleaseDecodeError
+from ..errors import LimitExceeded, ReleaseDecodeError, ReleaseIdentityError
+from . import limits
 from .models import Hook, Release, Trigger
 
 HELM_SECRET_TYPE = "helm.sh/release.v1"  # noqa: S105 - a Secret type, not a password
 GZIP_MAGIC = b"\x1f\x8b\x08"
 MAX_INPUT_BYTES = 8 * 2**20  # a Secret is at most 1 MiB; leave room, refuse the absurd
-MAX_DECOMPRESSED_BYTES = 32 * 2**20
+# A Secret holds at most 1 MiB, so the gzip is at most ~768 KiB; real releases (chart files are stored
+# base64, which compresses poorly) decompress 2-10x. 16 MiB leaves a wide margin and bounds the peak.
+MAX_DECOMPRESSED_BYTES = 16 * 2**20
 _NAME = re.compile(r"^sh\.helm\.release\.v1\.(?P<release>.+)\.v(?P<revision>\d+)$")
 
 
@@ -32,13 +38,41 @@ def parse_secret_name(name: str) -> tuple[str, int] | None:
     return (match["release"], int(match["revision"])) if match else None
 
 
+def check_secret_identity(secret: Mapping[str, Any]) -> str | None:
+    """None when the Secret's name, namespace and Helm labels agree; else a one-line problem (no values)."""
+    meta = secret.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    parsed = parse_secret_name(str(meta.get("name") or ""))
+    if parsed is None:
+        return "secret name is not sh.helm.release.v1.<release>.v<revision>"
+    if not meta.get("namespace"):
+        return "secret has no metadata.namespace"
+    labels = meta.get("labels")
+    labels = labels if isinstance(labels, Mapping) else {}
+    release, revision = parsed
+    if labels.get("name") != release:
+        return "label 'name' does not match the release named by the secret"
+    if labels.get("version") != str(revision):
+        return "label 'version' does not match the revision named by the secret"
+    return None
+
+
 def decode_release_secret(
-    secret: Mapping[str, Any], *, max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES
+    secret: Mapping[str, Any],
+    *,
+    max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
+    max_items: int = limits.MAX_JSON_ITEMS,
 ) -> Release:
-    name = str((secret.get("metadata") or {}).get("name", "?"))
+    """The Release in a Helm Secret; ReleaseIdentityError when its identity is inconsistent."""
+    meta = secret.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    name = str(meta.get("name", "?"))
     where = f"release secret {name}"
     if secret.get("type") != HELM_SECRET_TYPE:
-        raise ReleaseDecodeError(f"{where}: type is {secret.get('type')!r}, not {HELM_SECRET_TYPE}")
+        raise ReleaseDecodeError(f"{where}: type is not {HELM_SECRET_TYPE}")
+    problem = check_secret_identity(secret)
+    if problem:
+        raise ReleaseIdentityError(f"{where}: {problem}")
     data = secret.get("data") or {}
     encoded = data.get("release") if isinstance(data, Mapping) else None
     if not isinstance(encoded, str) or not encoded:
@@ -49,13 +83,28 @@ def decode_release_secret(
         blob = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as e:
         raise ReleaseDecodeError(f"{where}: data.release is not valid base64") from e
-    return decode_release_blob(blob, where=where, max_decompressed_bytes=max_decompressed_bytes)
+    release = decode_release_blob(
+        blob,
+        where=where,
+        namespace=str(meta["namespace"]),
+        max_decompressed_bytes=max_decompressed_bytes,
+        max_items=max_items,
+    )
+    if (release.name, release.revision) != parse_secret_name(name):
+        raise ReleaseIdentityError(f"{where}: release JSON names another release or revision than the secret")
+    return release
 
 
 def decode_release_blob(
-    blob: bytes, *, where: str = "release", max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES
+    blob: bytes,
+    *,
+    namespace: str,
+    where: str = "release",
+    max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
+    max_items: int = limits.MAX_JSON_ITEMS,
 ) -> Release:
-    """Decode Helm's own encoding (base64 of optionally gzipped JSON) into a Release."""
+    """Decode Helm's own encoding (base64 of optionally gzipped JSON) into a Release in `namespace`
+    (the Secret's). ReleaseIdentityError when the JSON names another namespace."""
     if len(blob) > MAX_INPUT_BYTES:
         raise ReleaseDecodeError(f"{where}: release blob is larger than {MAX_INPUT_BYTES} bytes")
     try:
@@ -65,13 +114,21 @@ def decode_release_blob(
     if raw.startswith(GZIP_MAGIC):
         raw = _gunzip(raw, limit=max_decompressed_bytes, where=where)
     try:
-        doc = json.loads(raw)
+        limits.check_json(raw, max_bytes=max_decompressed_bytes, max_items=max_items)
+    except LimitExceeded as e:
+        raise ReleaseDecodeError(f"{where}: release refused: {e}") from e
+    try:
+        text = raw.decode("utf-8")
+        del raw  # peak memory: never the bytes, their text and the parsed document at once
+        doc = json.loads(text)
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
         raise ReleaseDecodeError(f"{where}: release is not valid JSON") from e
     if not isinstance(doc, dict):
         raise ReleaseDecodeError(f"{where}: release JSON is not an object")
+    if doc.get("namespace") not in (None, "", namespace):
+        raise ReleaseIdentityError(f"{where}: release JSON names another namespace than the secret")
     try:
-        return _to_release(doc)
+        return _to_release(doc, namespace)
     except (ValidationError, TypeError, ValueError, KeyError, AttributeError, RecursionError) as e:
         raise ReleaseDecodeError(f"{where}: unexpected release shape ({_short(e)})") from e
 
@@ -125,7 +182,7 @@ def _trigger(revision: int, description: str) -> Trigger:
     return Trigger.UPGRADE
 
 
-def _to_release(doc: Mapping[str, Any]) -> Release:
+def _to_release(doc: Mapping[str, Any], namespace: str) -> Release:
     info = doc.get("info") or {}
     chart = doc.get("chart") or {}
     meta = chart.get("metadata") or {}
@@ -139,7 +196,7 @@ def _to_release(doc: Mapping[str, Any]) -> Release:
     hooks = [Hook.model_validate(h) for h in doc.get("hooks") or []]
     return Release(
         name=doc["name"],
-        namespace=doc.get("namespace") or "default",
+        namespace=namespace,
         revision=revision,
         status=str(info.get("status") or "unknown"),
         description=description,
@@ -148,6 +205,7 @@ def _to_release(doc: Mapping[str, Any]) -> Release:
         app_version=str(meta.get("appVersion") or ""),
         values=merge_values(defaults, config),
         hooks=hooks,
+        manifest=str(doc.get("manifest") or ""),
         first_deployed=_time(info.get("first_deployed")),
         last_deployed=_time(info.get("last_deployed")),
         trigger=_trigger(revision, description),

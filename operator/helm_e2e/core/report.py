@@ -12,12 +12,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
 import jinja2
 
+from ..errors import MailError
+from . import names
 from .models import RequestTrigger, Run, RunPhase, TestPhase
 
 PHASE_COLORS = {
@@ -61,7 +64,7 @@ def clean_log(text: str) -> str:
 
 def build_message_id(run_uid: str) -> str:
     """Deterministic: a repeated send after a crash carries the same Message-ID and is recognisable."""
-    return f"<e2erun.{run_uid}@helm-e2e.dev>"
+    return f"<e2erun.{run_uid}@{names.GROUP}>"
 
 
 def build_subject(run: Run, *, cluster: str) -> str:
@@ -172,15 +175,19 @@ def render_report(run: Run, *, cluster: str) -> Report:
     )
 
 
-def build_email(
-    report: Report, *, sender: str, recipients: Sequence[str], date: datetime | None = None
-) -> EmailMessage:
-    """multipart/alternative, text first and HTML second (clients show the last part they can render)."""
-    when = date or report.date or datetime.now(UTC)  # the clock only when the run has no timestamps at all
+def build_email(report: Report, *, sender: str, recipients: Sequence[str]) -> EmailMessage:
+    """multipart/alternative, text first and HTML second (clients show the last part they can render).
+
+    The subject is one line whatever it holds; a sender or recipient that cannot be a header (CR/LF, a
+    malformed address) is a permanent MailError whose message names the header, not its value."""
+    when = report.date or datetime.now(UTC)  # the clock only when the run has no timestamps at all
     message = EmailMessage()
-    message["From"] = sender
-    message["To"] = ", ".join(recipients)
-    message["Subject"] = report.subject
+    for header, value in (("From", sender), ("To", ", ".join(recipients))):
+        try:
+            message[header] = value
+        except (ValueError, TypeError, IndexError, MessageError) as e:
+            raise MailError(f"report e-mail: the {header} header is malformed", permanent=True) from e
+    message["Subject"] = " ".join(report.subject.split())  # no CR/LF: one header line, no injection
     message["Date"] = format_datetime(when if when.tzinfo else when.replace(tzinfo=UTC))
     message["Message-ID"] = report.message_id
     message["Auto-Submitted"] = "auto-generated"

@@ -1,152 +1,72 @@
-"""Pod status → TestResult, and the pure decision of what a run needs next.
+"""A run's tests → their results, and the pure decision of what the run's tests need next.
 
-Pods arrive as plain dicts (the Kubernetes JSON). `decide_next_step` never performs I/O: the caller
-fetches pods and the log tails it asks for, then executes the returned Step.
+Pods and Jobs arrive as plain dicts (the Kubernetes JSON). `decide_next_step` never performs I/O: the
+caller fetches pods, Jobs and the log tails it asks for, then executes the returned Step.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from . import attempts, names
-from .models import (
-    Condition,
-    PytestSummary,
-    Run,
-    RunPhase,
-    RunStatus,
-    Summary,
-    TestPhase,
-    TestResult,
-    TestSource,
+from .jobs import job_finished, last_pod, result_from_job
+from .models import Condition, Run, RunPhase, RunStatus, Summary, TestPhase, TestResult, TestSource
+from .podstatus import (
+    MESSAGE_LIMIT,
+    log_container,
+    log_tail,
+    parse_pytest_summary,
+    parse_time,
+    result_from_pod,
 )
 
-MESSAGE_LIMIT = 1024  # bytes of a termination message kept when it is not the pytest plugin's JSON
+__all__ = [
+    "MESSAGE_LIMIT",
+    "log_container",
+    "log_tail",
+    "parse_pytest_summary",
+    "parse_time",
+    "result_from_pod",
+]
 Pod = Mapping[str, Any]
+FINISHED_POD_PHASES = ("Succeeded", "Failed")
 
 
-def parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+@dataclass(frozen=True)
+class TestObjects:
+    """What runs the tests of a run, by test name: plain pods, and Jobs with their pods."""
 
+    __test__ = False
 
-def parse_pytest_summary(message: str) -> PytestSummary | None:
-    """The helm-e2e pytest plugin writes a JSON object to the termination log; anything else is None."""
-    try:
-        data = json.loads(message)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not {"passed", "failed"} <= data.keys():
-        return None
-    try:
-        return PytestSummary.model_validate(data)
-    except ValidationError:
-        return None
+    pods: Mapping[str, Pod] = field(default_factory=dict)
+    jobs: Mapping[str, Pod] = field(default_factory=dict)
+    job_pods: Mapping[str, Sequence[Pod]] = field(default_factory=dict)
+    earlier_pods: tuple[str, ...] = ()  # pods of earlier attempts (core.attempts): evidence until the TTL
 
+    def exists(self, test: TestSource) -> bool:
+        return test.name in (self.jobs if test.kind == "Job" else self.pods)
 
-def _terminated(statuses: object) -> list[tuple[str, Mapping[str, Any]]]:
-    found = []
-    for status in statuses if isinstance(statuses, list) else []:
-        term = (status.get("state") or {}).get("terminated")
-        if term:
-            found.append((str(status.get("name", "")), term))
-    return found
+    def finished(self, test: TestSource) -> bool:
+        if test.kind == "Job":
+            job = self.jobs.get(test.name)
+            return job is not None and job_finished(job)
+        pod = self.pods.get(test.name)
+        return pod is not None and (pod.get("status") or {}).get("phase") in FINISHED_POD_PHASES
 
+    def log_pod(self, test: TestSource) -> Pod | None:
+        """The pod whose log explains the result (a Job's last pod)."""
+        if test.kind == "Job":
+            return last_pod(list(self.job_pods.get(test.name, [])))
+        return self.pods.get(test.name)
 
-def _failed_init(pod: Pod) -> tuple[str, Mapping[str, Any]] | None:
-    for name, term in _terminated(pod.get("status", {}).get("initContainerStatuses")):
-        if term.get("exitCode", 0) != 0:
-            return name, term
-    return None
-
-
-# Waiting reasons no amount of waiting fixes (ImagePullBackOff may be transient: it waits for the timeout)
-FATAL_WAITING = {
-    "InvalidImageName",
-    "ErrImageNeverPull",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-}
-
-
-def _fatal_waiting(status: Mapping[str, Any]) -> tuple[str, str] | None:
-    for key in ("initContainerStatuses", "containerStatuses"):
-        for container in status.get(key) or []:
-            waiting = (container.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in FATAL_WAITING:
-                message = f"container {container.get('name', '?')}: {waiting.get('message', '')}".strip()
-                return str(waiting["reason"]), _truncate(message, MESSAGE_LIMIT)
-    return None
-
-
-def _truncate(text: str, limit: int) -> str:
-    data = text.encode()
-    return text if len(data) <= limit else data[: limit - 3].decode(errors="ignore") + "..."
-
-
-def result_from_pod(test: TestSource, pod: Pod | None, *, pod_name: str, log_tail: str = "") -> TestResult:
-    """Project one test pod's status onto a TestResult (phase, exit code, reason, message, times)."""
-    result = TestResult(name=test.name, pod=pod_name)
-    if pod is None:
-        return result
-    status = pod.get("status") or {}
-    phase = status.get("phase", "Pending")
-    result.started_at = parse_time(status.get("startTime"))
-    if phase == "Running":
-        result.phase = TestPhase.RUNNING
-        return result
-    if phase not in ("Succeeded", "Failed"):
-        stuck = _fatal_waiting(status)
-        if stuck:  # it can never start: say so now instead of waiting for the timeout
-            result.phase, result.reason, result.message = TestPhase.ERROR, stuck[0], stuck[1]
-        return result
-
-    main = _terminated(status.get("containerStatuses"))
-    failing = [(n, t) for n, t in main if t.get("exitCode", 0) != 0]
-    name, term = (failing or main or [("", {})])[0]
-    starts = [t for t in (parse_time(x.get("startedAt")) for _, x in main) if t]
-    ends = [t for t in (parse_time(x.get("finishedAt")) for _, x in main) if t]
-    result.started_at = min(starts) if starts else result.started_at
-    result.completed_at = max(ends) if ends else None
-    if result.started_at and result.completed_at:
-        result.duration_seconds = round((result.completed_at - result.started_at).total_seconds(), 3)
-    result.log_tail = log_tail
-
-    init_failure = _failed_init(pod)
-    if init_failure:
-        init_name, init_term = init_failure
-        result.phase = TestPhase.ERROR
-        result.exit_code = int(init_term.get("exitCode", 1))
-        result.reason = names.REASON_INIT_FAILED
-        result.message = _truncate(
-            f"init container {init_name}: {init_term.get('message', '')}".strip(), MESSAGE_LIMIT
-        )
-        return result
-    if not term:  # Failed without a terminated container: evicted, deadline exceeded, rejected
-        result.phase = TestPhase.ERROR
-        result.reason = str(status.get("reason") or "PodFailed")
-        result.message = _truncate(str(status.get("message") or ""), MESSAGE_LIMIT)
-        return result
-
-    result.exit_code = int(term.get("exitCode", 0))
-    result.phase = TestPhase.SUCCEEDED if phase == "Succeeded" and result.exit_code == 0 else TestPhase.FAILED
-    result.reason = str(term.get("reason") or ("Completed" if result.exit_code == 0 else "Error"))
-    message = str(term.get("message") or "")
-    result.pytest = parse_pytest_summary(message)
-    result.message = "" if result.pytest else _truncate(message, MESSAGE_LIMIT)
-    if name and len(main) > 1 and failing:
-        result.reason = f"{result.reason} ({name})"
-    return result
+    def result(self, test: TestSource, *, name: str, log: str) -> TestResult:
+        if test.kind == "Job":
+            pods = list(self.job_pods.get(test.name, []))
+            return result_from_job(test, self.jobs.get(test.name), pods, job_name=name, log_tail=log)
+        return result_from_pod(test, self.pods.get(test.name), pod_name=name, log_tail=log)
 
 
 def summarize(results: Sequence[TestResult]) -> Summary:
@@ -199,6 +119,7 @@ class Step:
     status: RunStatus
     create_tests: list[str] = field(default_factory=list)
     delete_pods: list[str] = field(default_factory=list)
+    delete_jobs: list[str] = field(default_factory=list)
     events: list[RunEvent] = field(default_factory=list)
     changed: bool = False
 
@@ -207,16 +128,14 @@ class Step:
         return self.status.phase.is_final
 
 
-def tests_needing_logs(run: Run, pods: Mapping[str, Pod]) -> list[str]:
-    """Tests whose pod has terminated but whose log tail is not recorded yet."""
+def tests_needing_logs(run: Run, objects: TestObjects) -> list[str]:
+    """Tests whose pod (or Job) has finished but whose log tail is not recorded yet."""
     recorded = {r.name: r for r in run.status.tests}
-    names = []
-    for test in run.spec.tests:
-        pod = pods.get(test.name)
-        done = pod is not None and (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
-        if done and not (test.name in recorded and recorded[test.name].phase.is_final):
-            names.append(test.name)
-    return names
+    return [
+        t.name
+        for t in run.spec.tests
+        if objects.finished(t) and not (t.name in recorded and recorded[t.name].phase.is_final)
+    ]
 
 
 def _final_conditions(status: RunStatus, *, now: datetime) -> list[Condition]:
@@ -248,26 +167,16 @@ def _summary_text(status: RunStatus) -> str:
     return f"{s.passed}/{s.total} passed, {s.failed} failed, {s.errored} errored"
 
 
-def log_container(pod: Pod) -> str:
-    """The container whose log explains the result: the first failing one, else the first one."""
-    main = _terminated((pod.get("status") or {}).get("containerStatuses"))
-    failing = [name for name, term in main if term.get("exitCode", 0) != 0]
-    if failing:
-        return failing[0]
-    containers = (pod.get("spec") or {}).get("containers") or [{}]
-    return str(containers[0].get("name", ""))
-
-
 def decide_next_step(
     run: Run,
-    pods: Mapping[str, Pod],
+    objects: TestObjects,
     *,
     pod_names: Mapping[str, str],
     logs: Mapping[str, str],
     now: datetime,
     unrunnable: Mapping[str, tuple[str, str]] | None = None,
 ) -> Step:
-    """Decide the next state of an active run from its pods. Final runs are returned unchanged.
+    """Decide the next state of an active run from its pods and Jobs. Final runs are returned unchanged.
 
     `unrunnable` maps tests that have no pod and never will to (reason, message): the API refused the pod,
     the pod policy forbids it, or it can no longer be planned. They end `Error` at once.
@@ -285,15 +194,15 @@ def decide_next_step(
         if prev is not None and prev.phase.is_final:
             results.append(prev)
             continue
-        pod = pods.get(test.name)
-        result = result_from_pod(test, pod, pod_name=pod_names[test.name], log_tail=logs.get(test.name, ""))
-        if pod is None and prev is not None and prev.phase == TestPhase.RUNNING:
+        exists, name = objects.exists(test), pod_names[test.name]
+        result = objects.result(test, name=name, log=logs.get(test.name, ""))
+        if not exists and prev is not None and prev.phase == TestPhase.RUNNING:
             result.phase, result.reason = TestPhase.ERROR, names.REASON_POD_LOST
-            result.message = "the test pod disappeared before it finished"
-        elif pod is None and unrunnable and test.name in unrunnable:
+            result.message = f"the test {test.kind.lower()} disappeared before it finished"
+        elif not exists and unrunnable and test.name in unrunnable:
             result.phase, (result.reason, result.message) = TestPhase.ERROR, unrunnable[test.name]
             result.completed_at = now
-        elif pod is None:
+        elif not exists:
             step.create_tests.append(test.name)
         result, retried = attempts.continue_attempts(test, prev, result, now=now)
         if retried:
@@ -306,20 +215,10 @@ def decide_next_step(
                 result.phase, result.reason = TestPhase.ERROR, names.REASON_TIMEOUT
                 result.message = f"test did not finish within the {why}"
                 result.completed_at = now
-                if pod is not None:
-                    step.delete_pods.append(pod_names[test.name])
                 if test.name in step.create_tests:
                     step.create_tests.remove(test.name)
-        unfinished_pod = pod is not None and (pod.get("status") or {}).get("phase") not in (
-            "Succeeded",
-            "Failed",
-        )
-        if (
-            result.phase == TestPhase.ERROR
-            and unfinished_pod
-            and pod_names[test.name] not in step.delete_pods
-        ):
-            step.delete_pods.append(pod_names[test.name])
+        if result.phase == TestPhase.ERROR and exists and not objects.finished(test):
+            (step.delete_jobs if test.kind == "Job" else step.delete_pods).append(name)
         if result.phase == TestPhase.FAILED or result.phase == TestPhase.ERROR:
             step.events.append(RunEvent("Warning", names.EVENT_TEST_FAILED, _describe(result)))
         results.append(result)
@@ -384,13 +283,3 @@ def end_run(run: Run, *, phase: RunPhase, reason: str, message: str, now: dateti
     status.message = message
     status.conditions = _final_conditions(status, now=now)
     return status
-
-
-def log_tail(text: str, limit: int) -> str:
-    """The last `limit` bytes of a log, cut at a line start when possible."""
-    data = text.encode()
-    if len(data) <= limit:
-        return text
-    tail = data[-limit:].decode(errors="ignore")
-    newline = tail.find("\n")
-    return tail[newline + 1 :] if 0 <= newline < len(tail) - 1 else tail

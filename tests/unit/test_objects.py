@@ -1,0 +1,128 @@
+"""adapters/objects.py without a cluster: ownership checks, API refusals, and the 409 decisions of create."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from helm_e2e.adapters import objects
+from helm_e2e.adapters.objects import HookObjects, is_ours, same_run
+from helm_e2e.errors import ApiRefused, NameTaken
+
+
+def labelled(**labels: str) -> dict[str, Any]:
+    return {
+        "kind": "ConfigMap",
+        "metadata": {"name": "cm", "namespace": "shop", "uid": "u1", "labels": labels},
+    }
+
+
+OURS = {
+    "app.kubernetes.io/managed-by": "helm-e2e",
+    "helm-e2e.dev/release": "web",
+    "helm-e2e.dev/run": "web-2",
+}
+WANTED = labelled(**{**OURS, "helm-e2e.dev/run": "web-3"})
+
+
+@pytest.mark.parametrize(
+    ("existing", "ours", "same"),
+    [
+        (labelled(**OURS), True, False),
+        (labelled(**{**OURS, "helm-e2e.dev/run": "web-3"}), True, True),
+        (labelled(**{**OURS, "helm-e2e.dev/release": "api"}), False, False),
+        (labelled(**{**OURS, "app.kubernetes.io/managed-by": "Helm"}), False, False),
+        ({"metadata": {}}, False, False),
+    ],
+)
+def test_an_object_is_ours_when_managed_by_helm_e2e_for_the_same_release(
+    existing: dict[str, Any], ours: bool, same: bool
+) -> None:
+    assert is_ours(existing, WANTED) is ours
+    assert same_run(existing, WANTED) is same
+
+
+class FakeApi:
+    """Just enough of the typed client: one ConfigMap store, calls recorded."""
+
+    def __init__(self, existing: dict[str, Any] | None, create_status: int = 409) -> None:
+        self.existing, self.create_status = existing, create_status
+        self.calls: list[str] = []
+
+    def create_namespaced_config_map(self, namespace: str, body: dict[str, Any], **_: Any) -> None:
+        self.calls.append("create")
+        if self.existing is not None or self.create_status != 409:
+            raise ApiException(status=self.create_status, reason="x")
+        self.existing = body
+
+    def read_namespaced_config_map(self, name: str, namespace: str, **_: Any) -> Any:
+        if self.existing is None:
+            raise ApiException(status=404, reason="NotFound")
+        data = json.dumps(self.existing).encode()
+        return type("Resp", (), {"data": data})()
+
+    def delete_namespaced_config_map(self, name: str, namespace: str, **_: Any) -> None:
+        self.calls.append("delete")
+        self.existing = None
+
+
+def hook_objects(api: FakeApi) -> HookObjects:
+    store = HookObjects.__new__(HookObjects)
+    store._verbs = {
+        "ConfigMap": (
+            api.create_namespaced_config_map,
+            api.read_namespaced_config_map,
+            api.delete_namespaced_config_map,
+        )
+    }
+    store.timeout = 5.0
+    return store
+
+
+async def test_an_earlier_runs_object_is_replaced_under_before_hook_creation() -> None:
+    api = FakeApi(labelled(**OURS))
+    await hook_objects(api).create(WANTED, replace_ours=True)
+    assert api.calls == ["create", "delete", "create"]
+    assert api.existing == WANTED
+
+
+async def test_an_object_of_the_same_run_is_adopted() -> None:
+    api = FakeApi(labelled(**{**OURS, "helm-e2e.dev/run": "web-3"}))
+    await hook_objects(api).create(WANTED, replace_ours=True)
+    assert api.calls == ["create"]
+
+
+@pytest.mark.parametrize(
+    ("existing", "replace", "why"),
+    [
+        (labelled(**{"app.kubernetes.io/managed-by": "Helm"}), True, "did not create"),
+        (labelled(**OURS), False, "no before-hook-creation"),
+    ],
+)
+async def test_a_name_held_by_another_object_is_name_taken(
+    existing: dict[str, Any], replace: bool, why: str
+) -> None:
+    api = FakeApi(existing)
+    with pytest.raises(NameTaken, match=why):
+        await hook_objects(api).create(WANTED, replace_ours=replace)
+    assert "delete" not in api.calls
+
+
+async def test_an_api_refusal_carries_the_apis_reason_and_message() -> None:
+    api = FakeApi(None, create_status=403)
+    error = ApiException(status=403, reason="Forbidden")
+    error.body = json.dumps({"kind": "Status", "reason": "Forbidden", "message": "configmaps is forbidden"})
+    refused = objects._refused(error)
+    assert (refused.status, refused.reason, refused.message) == (403, "Forbidden", "configmaps is forbidden")
+    with pytest.raises(ApiRefused) as caught:
+        await hook_objects(api).create(WANTED, replace_ours=True)
+    assert caught.value.status == 403
+
+
+async def test_a_kind_we_do_not_create_is_refused_before_any_call() -> None:
+    with pytest.raises(ApiRefused, match="kind ClusterRole is not created") as caught:
+        await hook_objects(FakeApi(None)).create({**WANTED, "kind": "ClusterRole"}, replace_ours=True)
+    assert caught.value.reason == "KindNotSupported"

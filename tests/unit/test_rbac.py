@@ -1,0 +1,181 @@
+"""The chart grants exactly what the code uses: no missing rule, no extra one.
+
+What the code needs is derived, not listed by hand:
+- the Kube adapter's API calls: every `self.<api>.<method>` in operator/helm_e2e/adapters/*.py, where
+  <method> follows the kubernetes client's naming (`create_namespaced_pod`, `read_namespaced_pod_log`,
+  `patch_namespaced_custom_object_status`, ...) and custom objects take their plural from the call's
+  arguments (a module constant such as RUNS);
+- kopf's watches: every `kopf.on.event(*RESOURCE)` in handlers.py (list + watch), and, cluster-wide,
+  kopf's own scanning of CRDs (kopf._core.reactor.observation; namespaces are only scanned when kopf
+  serves namespace patterns, which helm-e2e never does);
+- ownerReferences with blockOwnerDeletion on test pods: `update` on the owner's `finalizers`.
+To support a new client API or method shape, extend API_GROUPS or VERBS below.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_chart_static import _render, _rules, needs_helm
+
+from helm_e2e.core import names
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "operator" / "helm_e2e"
+Rule = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb)
+
+API_GROUPS = {
+    "core": "",
+    "batch": "batch",
+    "apps": "apps",
+    "rbac": "rbac.authorization.k8s.io",
+    "events": "events.k8s.io",
+    "custom": None,
+}
+VERBS = {  # client method prefix → RBAC verb (longest first)
+    "delete_collection": "deletecollection",
+    "create": "create",
+    "read": "get",
+    "get": "get",
+    "list": "list",
+    "patch": "patch",
+    "replace": "update",
+    "delete": "delete",
+}
+SUBRESOURCES = ("status", "log", "scale", "eviction", "binding", "exec", "attach", "ephemeralcontainers")
+PLURALS = {"endpoints": "endpoints"}
+KOPF_CLUSTER_SCANNING = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
+
+
+def _plural(snake: str) -> str:
+    word = snake.replace("_", "")
+    return PLURALS.get(word) or (word[:-1] + "ies" if word.endswith("y") else word + "s")
+
+
+def _method_rule(method: str, group: str | None, custom_plural: str | None) -> Rule:
+    """`read_namespaced_pod_log` → ('', 'pods/log', 'get'); custom objects take group and plural."""
+    prefix = next(p for p in VERBS if method.startswith(p + "_"))
+    rest = method.removeprefix(prefix + "_").removeprefix("namespaced_").removesuffix("_for_all_namespaces")
+    whole = rest in ("role_binding", "cluster_role_binding")  # a resource, not roles/binding
+    sub = "" if whole else next((s for s in SUBRESOURCES if rest.endswith("_" + s)), "")
+    rest = rest.removesuffix("_" + sub) if sub else rest
+    if rest in ("custom_object", "cluster_custom_object"):
+        assert group is not None, method
+        assert custom_plural, f"{method}: no plural among its arguments"
+        resource = custom_plural
+    else:
+        resource = _plural(rest)
+    return (group or "", f"{resource}/{sub}" if sub else resource, VERBS[prefix])
+
+
+def _constant(module: Any, node: ast.expr) -> Any:
+    """A module-level name (`RUNS`) or a dotted one (`names.RUNS`) as the module sees it."""
+    if isinstance(node, ast.Name):
+        return getattr(module, node.id, None)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return getattr(getattr(module, node.value.id, None), node.attr, None)
+    return None
+
+
+def adapter_rules() -> set[Rule]:
+    """Every `self.<api>.<method>` the adapters reference, called or kept as a callable (a dispatch table)."""
+    rules: set[Rule] = set()
+    for path in sorted((PACKAGE / "adapters").glob("*.py")):
+        module = importlib.import_module(f"helm_e2e.adapters.{path.stem}")
+        tree = ast.parse(path.read_text())
+        calls = {id(n.func): n for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        calls |= {id(a): n for n in ast.walk(tree) if isinstance(n, ast.Call) for a in n.args}
+        for node in (n for n in ast.walk(tree) if isinstance(n, ast.Attribute)):
+            api = node.value
+            if not (isinstance(api, ast.Attribute) and isinstance(api.value, ast.Name)):
+                continue
+            if api.value.id != "self" or api.attr not in API_GROUPS:
+                continue
+            call = calls.get(id(node))
+            args = [_constant(module, a) for a in call.args] if call else []
+            group = API_GROUPS[api.attr]
+            if api.attr == "custom":
+                group = next((a for a in args if a == names.GROUP), None)
+            plural = next((a for a in args if a in (names.RUNS, names.SUITES)), None)
+            rules.add(_method_rule(node.attr, group, plural))
+    return rules
+
+
+def kopf_watch_rules() -> set[Rule]:
+    module = importlib.import_module("helm_e2e.handlers")
+    tree = ast.parse((PACKAGE / "handlers.py").read_text())
+    rules: set[Rule] = set()
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        if ast.unparse(call.func) == "kopf.on.event":
+            starred = [a.value for a in call.args if isinstance(a, ast.Starred)]
+            group, _version, plural = _constant(module, starred[0])
+            rules |= {(group, plural, "list"), (group, plural, "watch")}
+    return rules
+
+
+def owner_reference_rules() -> set[Rule]:
+    source = (PACKAGE / "core" / "plan.py").read_text()
+    if re.search(r'"blockOwnerDeletion": True', source):  # the owner is the E2ERun
+        return {(names.GROUP, f"{names.RUNS}/finalizers", "update")}
+    return set()
+
+
+def needed(*, cluster_wide: bool) -> set[Rule]:
+    rules = adapter_rules() | kopf_watch_rules() | owner_reference_rules()
+    return rules | KOPF_CLUSTER_SCANNING if cluster_wide else rules
+
+
+def granted(docs: list[dict[str, Any]], kind: str) -> set[Rule]:
+    out: set[Rule] = set()
+    for doc in (d for d in docs if d["kind"] == kind):
+        for (group, resource), verbs in _rules(doc).items():
+            out |= {(group, resource, verb) for verb in verbs}
+    return out
+
+
+def test_method_names_map_to_rbac_rules() -> None:
+    assert _method_rule("read_namespaced_pod_log", "", None) == ("", "pods/log", "get")
+    assert _method_rule("patch_namespaced_custom_object_status", "g", "xs") == ("g", "xs/status", "patch")
+    assert _method_rule("list_service_account_for_all_namespaces", "", None) == (
+        "",
+        "serviceaccounts",
+        "list",
+    )
+    assert _method_rule("replace_namespaced_network_policy", "n", None) == ("n", "networkpolicies", "update")
+    assert _method_rule("delete_collection_namespaced_pod", "", None) == ("", "pods", "deletecollection")
+
+
+def test_the_derivation_sees_the_calls_the_adapter_makes() -> None:
+    rules = adapter_rules()
+    assert ("", "pods", "create") in rules
+    assert (names.GROUP, f"{names.RUNS}/status", "patch") in rules
+    assert (names.GROUP, names.SUITES, "list") in rules
+    assert ("", "secrets", "watch") in kopf_watch_rules()
+
+
+def _diff(want: set[Rule], have: set[Rule]) -> str:
+    return f"missing: {sorted(want - have)}; unused: {sorted(have - want)}"
+
+
+@needs_helm
+def test_cluster_wide_roles_grant_exactly_what_the_code_needs() -> None:
+    docs = _render()
+    have = granted(docs, "ClusterRole")
+    want = needed(cluster_wide=True)
+    assert have == want, _diff(want, have)
+
+
+@needs_helm
+@pytest.mark.parametrize("namespaces", ["{a,b}"])
+def test_namespaced_roles_grant_exactly_what_the_code_needs(namespaces: str) -> None:
+    docs = _render(f"watchNamespaces={namespaces}")
+    assert granted(docs, "ClusterRole") == set()
+    for role in (d for d in docs if d["kind"] == "Role"):
+        have = granted([role], "Role")
+        want = needed(cluster_wide=False)
+        assert have == want, _diff(want, have)

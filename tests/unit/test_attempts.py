@@ -15,6 +15,7 @@ from test_controller import NS, RUN, Clock, deploy, deployed_secret, make_contro
 from helm_e2e.core import attempts, names
 from helm_e2e.core.attempts import ATTEMPT_LABEL, build_attempt_pod_name, continue_attempts, index_pods
 from helm_e2e.core.models import (
+    Release,
     ReleaseRef,
     Run,
     RunPhase,
@@ -240,3 +241,21 @@ def kube() -> FakeKube:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+def test_a_job_test_is_never_retried_by_the_operator_its_job_has_a_backoff_limit() -> None:
+
+    from helm_e2e.core.plan import Plan, build_run_spec
+
+    job = PlannedTest(name="j", source="hook", timeout_seconds=60, pod_spec={}, kind="Job", retries=3)
+    pod = PlannedTest(name="p", source="hook", timeout_seconds=60, pod_spec={})
+    run = make_run(0)
+    release = Release(
+        name="web", namespace="shop", revision=2, status="deployed", chart_name="c", chart_version="1",
+        trigger=Trigger.UPGRADE,
+    )  # fmt: skip
+    spec = build_run_spec(
+        release, Plan(image_tag="1", tests=[job, pod]), deadline_seconds=60, default_retries=2
+    )
+    assert [(t.name, t.retries) for t in spec.tests] == [("j", None), ("p", 2)]
+    assert run.spec.tests[0].retries is None

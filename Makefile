@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean
+.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -87,3 +87,6 @@ package: ## helm lint --strict the operator chart (defaults, then every optional
 	helm package charts/helm-e2e --destination out/charts
 
 test: package
+
+bench-hostile: install ## hostile inputs against the operator on the local cluster: peak RSS, time to outcome (BENCH_QUICK=1: one operator)
+	$(PY) tests/bench/hostile.py

@@ -6,9 +6,9 @@ Never read at import time: tests and the CLI build their own Settings.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .core.models import ReadinessMode
@@ -118,3 +118,34 @@ class Settings(BaseSettings):
     @property
     def smtp_enabled(self) -> bool:
         return bool(self.smtp_host)
+
+    # --- Leader election: two replicas, one active (adapters/leader.py) ---
+    # Wait for the coordination.k8s.io Lease before starting kopf; off for local runs, the chart turns it on.
+    leader_election: bool = False
+    # Namespace of the Lease; the chart fills it with the pod's own namespace (downward API).
+    leader_election_namespace: str = ""
+    # Name of the Lease; the chart names it after the release.
+    leader_election_lease_name: str = "helm-e2e-leader"
+    # A standby takes over this long (seconds) after it last saw the leader renew; a standby is active
+    # between lease - retry and lease + 2 x retry seconds after the leader dies (8-14 s with the defaults).
+    leader_election_lease_seconds: int = Field(default=10, ge=2)
+    # The leader exits when it could not renew for this long (seconds): below the lease, so it has stopped
+    # before any standby can take over.
+    leader_election_renew_deadline_seconds: int = Field(default=7, ge=1)
+    # Seconds between the leader's renewals and between a standby's attempts.
+    leader_election_retry_period_seconds: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _leader_election_is_consistent(self) -> Self:
+        if not self.leader_election:
+            return self
+        if not self.leader_election_namespace:
+            raise ValueError("leader_election needs leader_election_namespace (the chart sets the pod's own)")
+        lease, renew = self.leader_election_lease_seconds, self.leader_election_renew_deadline_seconds
+        retry = self.leader_election_retry_period_seconds
+        # the kubernetes client's own checks (electionconfig.Config), which would sys.exit() instead
+        if not lease > renew > 1.2 * retry:
+            raise ValueError(
+                "leader election needs lease_seconds > renew_deadline_seconds > 1.2 x retry_period_seconds"
+            )
+        return self

@@ -140,10 +140,12 @@ class Controller:
         await self.kube.post_event(
             run_ref(run), type="Normal", reason=names.EVENT_PLANNED, message=f"tests: {tests}"
         )
-        for note in plan.refused_hooks:
-            await self.kube.post_event(
-                run_ref(run), type="Warning", reason=names.EVENT_HOOK_REFUSED, message=note
-            )
+        for reason, notes in (
+            (names.EVENT_HOOK_REFUSED, plan.refused_hooks),
+            (names.EVENT_PLAN_NOTE, plan.notes),
+        ):
+            for note in notes:
+                await self.kube.post_event(run_ref(run), type="Warning", reason=reason, message=note)
         await self.supersede_older_runs(run)
         return True
 

@@ -8,9 +8,11 @@ the same pass as observations, so the run goes on without them.
 from __future__ import annotations
 
 import functools
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -30,6 +32,12 @@ from .core.runbody import run_from_body, status_body
 from .planner import Planner
 
 log = structlog.get_logger(__name__)
+
+
+def _where(error: BaseException) -> str:
+    """file:line where an unexpected error was raised (a place in our code, never a value)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
 
 
 def _is_create(action: Action) -> bool:
@@ -90,7 +98,9 @@ class Executor:
                 namespace=key[0],
                 failures=failures,
                 error=type(e).__name__,
-                detail=str(e)[:300],
+                where=_where(e),
+                # our own errors are value-free by design; any other's text may quote the input it choked on
+                detail=str(e)[:300] if isinstance(e, errors.HelmE2EError) else "",
             )
             if failures < MAX_RECONCILE_FAILURES:
                 return float(2**failures)
@@ -142,20 +152,22 @@ class Executor:
         return TestObjects(pods=pods, jobs=jobs, job_pods=job_pods, earlier_pods=earlier)
 
     async def _fetch(self, run: Run, observed: Observed, actions: Sequence[Action]) -> Observed | None:
-        """Answer the decision's Fetch actions; None when it asked for nothing."""
-        logs, plan = observed.logs, observed.plan
+        """Answer the decision's Fetch actions, in order; None when it asked for nothing."""
+        logs, plan, rollout = observed.logs, observed.plan, observed.rollout
         tests = {t.name: t for t in run.spec.tests}
         for action in actions:
             if isinstance(action, lifecycle.FetchLogs):
-                logs = {
-                    t: await self._log_tail(run, observed.objects.log_pod(tests[t])) for t in action.tests
-                }
+                pods = {t: observed.objects.log_pod(tests[t]) for t in action.tests}
+                logs = {t: await self._log_tail(run, pod) for t, pod in pods.items()}
             elif isinstance(action, lifecycle.FetchPlan):
                 plan = await self.planner.replan(run, action.tests)
-        if (logs, plan) == (observed.logs, observed.plan):
+            elif isinstance(action, lifecycle.FetchRollout):  # after FetchPlan: its objects are known
+                ready, failed, pending = await self.kube.check_rollout(list(plan.rollout if plan else ()))
+                rollout = lifecycle.Rollout(ready=ready, failed=failed, pending=pending)
+        if (logs, plan, rollout) == (observed.logs, observed.plan, observed.rollout):
             return None
         empty = lifecycle.Replanned(tests={})
-        return replace(observed, logs=logs or {}, plan=plan or empty)
+        return replace(observed, logs=logs or {}, plan=plan or empty, rollout=rollout)
 
     async def _apply(
         self, run: Run, body: Mapping[str, Any], actions: Sequence[Action], observed: Observed

@@ -1,4 +1,5 @@
-"""Start the operator: build Settings once, configure logging and metrics, run kopf."""
+"""Start the operator: build Settings once, configure logging and metrics, win the Lease if leader election
+is on, run kopf."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import socket
 
 import kopf
 
-from .adapters import metrics
+from .adapters import leader, metrics
+from .adapters.kube import load_api_client
+from .adapters.standby_health import serve_standby_health
 from .config import Settings
 from .handlers import build_registry
 from .logging_setup import configure_logging
@@ -17,19 +20,32 @@ def run_operator(*, liveness: str = "") -> None:
     settings = Settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     metrics.serve(settings.metrics_port)
+    identity = operator_identity()
+    elector = None
+    if settings.leader_election:
+        # A standby blocks here (alive and ready for the kubelet) and starts kopf only once it leads.
+        elector = leader.build_elector(api_client=load_api_client(), settings=settings, identity=identity)
+        with serve_standby_health(liveness):
+            if not elector.hold():  # the election ended without a win: never run kopf without the Lease
+                raise SystemExit(leader.LOST_LEADERSHIP_EXIT_CODE)
     namespaces = settings.watch_namespaces
-    kopf.run(
-        registry=build_registry(settings),
-        standalone=True,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        liveness_endpoint=liveness or None,
-        identity=operator_identity(),  # type: ignore[arg-type]  # kopf's Identity is NewType(str), not exported
-    )
+    try:
+        kopf.run(
+            registry=build_registry(settings),
+            standalone=True,  # kopf's peering is not leader election: the Lease above is
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            liveness_endpoint=liveness or None,
+            identity=identity,  # type: ignore[arg-type]  # kopf's Identity is NewType(str), not exported
+        )
+    finally:
+        if elector is not None:  # a clean stop (SIGTERM) hands the Lease over at once
+            elector.release()
 
 
 def operator_identity() -> str:
     """kopf's own default asks the passwd database for the user name, and the image's non-root uid
     (65532) has no entry there: the operator crashed at start in a real container. The pod name is
-    unique enough and needs no lookup."""
+    unique enough and needs no lookup; the pid tells two operators on one machine apart. The Lease's
+    holder is the same identity."""
     return f"helm-e2e@{socket.gethostname()}/{os.getpid()}"

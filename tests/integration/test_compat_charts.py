@@ -72,7 +72,13 @@ def planned_hook_set(cluster: Cluster, namespace: str) -> Any:
 
 
 def helm_test(cluster: Cluster, namespace: str) -> dict[str, str]:
-    """Run `helm test`; the phase of every test Pod/Job hook it ran (from the release it rewrote)."""
+    """Run `helm test`; the phase of every test Pod/Job hook it ran (from the release it rewrote).
+
+    Objects our run kept (a `hook-failed`-only policy keeps them, as Helm's own would after a `helm test`)
+    would make Helm's create fail with AlreadyExists: the oracle runs on a namespace without them."""
+    kinds = "configmaps,secrets,serviceaccounts,services,persistentvolumeclaims,roles,rolebindings,jobs"
+    selector = "app.kubernetes.io/managed-by=helm-e2e"
+    cluster.kubectl("delete", kinds, "-n", namespace, "-l", selector, "--wait=true", "--timeout=60s")
     cluster.helm("test", RELEASE, "-n", namespace, "--timeout", "3m", check=False, timeout=240)
     status = json.loads(cluster.helm("status", RELEASE, "-n", namespace, "-o", "json").stdout)
     return {

@@ -48,7 +48,9 @@ def test_install_runs_the_charts_test_hook_and_succeeds(
     assert run["status"]["phase"] == "Succeeded"
     release = run["spec"]["release"]
     assert (release["revision"], release["trigger"], release["imageTag"]) == (1, "install", "1.4.2")
-    assert run["spec"]["tests"] == [{"name": "web-smoke", "source": "hook", "timeoutSeconds": 600}]
+    assert run["spec"]["tests"] == [
+        {"name": "web-smoke", "source": "hook", "timeoutSeconds": 600, "kind": "Pod"}
+    ]
     test = run["status"]["tests"][0]
     assert (test["phase"], test["exitCode"], test["pod"]) == ("Succeeded", 0, "web-1-web-smoke")
     assert test["durationSeconds"] >= 0

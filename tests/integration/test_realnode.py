@@ -233,3 +233,29 @@ def test_operator_runs_in_cluster_from_its_chart_and_image_on_the_real_node(
 def pinned_chart_app_version() -> str:
     chart = yaml.safe_load((Path(CHART) / "Chart.yaml").read_text())
     return str(chart["appVersion"])
+
+
+BATS = str(ROOT / "tests" / "data" / "charts" / "realnode-bats")
+
+
+def test_a_charts_hook_serviceaccount_and_configmap_feed_its_real_test_pod_on_every_revision(
+    real_node: Cluster, namespace: str, start_operator: Any
+) -> None:
+    """The Grafana shape on real containers: the Pod really reads the hook ConfigMap and runs as the hook
+    ServiceAccount; revision 2 re-creates both (before-hook-creation) for its own run."""
+    cluster = real_node
+    start_operator()
+    for revision, command in ((1, "install"), (2, "upgrade")):
+        cluster.helm(command, "bats", BATS, "-n", namespace, *ON_REAL_NODE)
+        run = wait_run(cluster, namespace, f"bats-{revision}", timeout=180)
+        test = result(run, "bats-test")
+        assert (run["status"]["phase"], test["exitCode"]) == ("Succeeded", 0), json.dumps(run["status"])[
+            -2000:
+        ]
+        assert f"script of revision {revision} read from the hook ConfigMap" in test["logTail"]
+        assert "running as the hook ServiceAccount" in test["logTail"]
+        pod = cluster.get_json("pod", "-n", namespace, test["pod"])
+        assert (pod["spec"]["nodeName"], pod["spec"]["serviceAccountName"]) == (NODE_NAME, "bats-test")
+        config = cluster.get_json("configmap", "bats-test", "-n", namespace)
+        owner = config["metadata"]["ownerReferences"][0]
+        assert (owner["kind"], owner["name"]) == ("E2ERun", f"bats-{revision}")  # re-created for this run

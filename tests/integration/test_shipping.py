@@ -35,8 +35,8 @@ def test_operator_chart_installs_with_namespaced_rbac_and_becomes_available(
         "120s",
     )
     deployment = cluster.get_json("deployment", "-n", namespace, "ops-helm-e2e")
-    assert deployment["status"]["availableReplicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert deployment["status"]["availableReplicas"] == 2  # a leader and a standby (Lease election)
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     pod = cluster.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/name=helm-e2e")["items"][0]
     assert pod["spec"]["nodeName"].startswith("kwok-node-")
     container = pod["spec"]["containers"][0]

@@ -29,7 +29,12 @@ def test_example_suite_runs_with_the_upgraded_image_tag_and_its_jwt_init_contain
     cluster.helm("upgrade", "demo", DEMO, "-n", namespace, "--set", "image.tag=1.1.0")
     run = wait_run(cluster, namespace, "demo-2")
     assert run["spec"]["release"]["imageTag"] == "1.1.0"
-    assert run["spec"]["tests"][1] == {"name": "api", "source": "suite/demo-api", "timeoutSeconds": 300}
+    assert run["spec"]["tests"][1] == {
+        "name": "api",
+        "source": "suite/demo-api",
+        "timeoutSeconds": 300,
+        "kind": "Pod",
+    }
     assert run["spec"]["report"]["to"] == ["demo-team@example.com"]
     assert run["status"]["phase"] == "Succeeded"
     assert {t["name"]: t["phase"] for t in run["status"]["tests"]} == {

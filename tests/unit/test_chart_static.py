@@ -25,9 +25,18 @@ DEPLOYMENT = (CHART / "templates" / "deployment.yaml").read_text()
 # `- {name: HELM_E2E_X, value: {{ [join "," ].Values.a.b | quote }}}`
 ENV_FROM_VALUE = re.compile(r'name: (HELM_E2E_[A-Z_]+), value: \{\{ (?:join "," )?\.Values\.([\w.]+)')
 # the chart's deliberate departures from the operator's defaults (documented in values.yaml)
-CHART_DEFAULTS = {"HELM_E2E_SMTP_PORT": 587, "HELM_E2E_SMTP_TLS": "starttls"}
+CHART_DEFAULTS = {
+    "HELM_E2E_SMTP_PORT": 587,
+    "HELM_E2E_SMTP_TLS": "starttls",
+    "HELM_E2E_LEADER_ELECTION": True,
+}
 # set by the chart from something other than a plain value
-INDIRECT = {"HELM_E2E_SMTP_PASSWORD", "HELM_E2E_SMTP_CA_FILE"}
+INDIRECT = {
+    "HELM_E2E_SMTP_PASSWORD",
+    "HELM_E2E_SMTP_CA_FILE",
+    "HELM_E2E_LEADER_ELECTION_NAMESPACE",  # the pod's namespace (downward API)
+    "HELM_E2E_LEADER_ELECTION_LEASE_NAME",  # named after the release
+}
 
 
 def _values() -> dict[str, Any]:
@@ -101,6 +110,7 @@ def test_chart_defaults_are_valid_settings(monkeypatch: pytest.MonkeyPatch) -> N
     values = _values()
     for name, path in ENV_FROM_VALUE.findall(DEPLOYMENT):
         monkeypatch.setenv(name, _as_env(_lookup(values, path)))
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION_NAMESPACE", "ops")  # the pod's namespace
     settings = Settings()
     assert settings.watch_namespaces == []
     assert settings.metrics_port == values["metrics"]["port"]
@@ -218,6 +228,9 @@ def test_default_install_watches_the_whole_cluster_with_cluster_roles() -> None:
         ("ClusterRoleBinding", None),
         ("ClusterRoleBinding", None),
         ("Deployment", "ops"),
+        ("PodDisruptionBudget", "ops"),
+        ("Role", "ops"),  # the leader-election Lease
+        ("RoleBinding", "ops"),
         ("Service", "ops"),
         ("ServiceAccount", "ops"),
     ]
@@ -228,7 +241,7 @@ def test_default_install_watches_the_whole_cluster_with_cluster_roles() -> None:
 
 @needs_helm
 def test_watch_namespaces_switch_rbac_to_roles_in_exactly_those_namespaces() -> None:
-    docs = _render("watchNamespaces={a,b}")
+    docs = _render("watchNamespaces={a,b}", "leaderElection.enabled=false", "replicas=1")
     assert _kinds(docs) == [
         ("Deployment", "ops"),
         ("Role", "a"),
@@ -245,11 +258,9 @@ def test_watch_namespaces_switch_rbac_to_roles_in_exactly_those_namespaces() -> 
 
 
 @needs_helm
-def test_operator_runs_alone_locked_down_with_kopf_probes() -> None:
+def test_operator_runs_locked_down_with_kopf_probes() -> None:
     docs = _render()
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsUser"] == 65532
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -282,10 +293,93 @@ def test_rendered_env_builds_valid_settings(monkeypatch: pytest.MonkeyPatch) -> 
     env = _env(
         _render("watchNamespaces={a,b}", "smtp.to={x@example.com,y@example.com}", "smtp.caConfigMap=ca")
     )
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    resolved = {"POD_NAMESPACE": "ops"}  # what the kubelet puts there, and then expands $(POD_NAMESPACE) with
     for name, value in env.items():
         if isinstance(value, str):
+            value = re.sub(r"\$\((\w+)\)", lambda m: resolved[m.group(1)], value)
             monkeypatch.setenv(name, value)
     settings = Settings()
+    assert settings.leader_election is True
+    assert (settings.leader_election_namespace, settings.leader_election_lease_name) == (
+        "ops",
+        "ops-helm-e2e-leader",
+    )
     assert settings.watch_namespaces == ["a", "b"]
     assert settings.mail_to == ["x@example.com", "y@example.com"]
     assert settings.smtp_ca_file == "/etc/helm-e2e/smtp-ca/ca.crt"
+
+
+LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
+
+
+@needs_helm
+def test_default_install_runs_two_replicas_one_active_through_a_lease() -> None:
+    docs = _render()
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    env = _env(docs)
+    assert env["HELM_E2E_LEADER_ELECTION"] == "true"
+    assert env["HELM_E2E_LEADER_ELECTION_NAMESPACE"] == "$(POD_NAMESPACE)"
+    assert env["HELM_E2E_LEADER_ELECTION_LEASE_NAME"] == "ops-helm-e2e-leader"
+
+    (budget,) = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    selector = deployment["spec"]["selector"]
+    assert budget["spec"] == {"minAvailable": 1, "selector": selector}
+
+    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (preferred,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["podAffinityTerm"] == {
+        "topologyKey": "kubernetes.io/hostname",
+        "labelSelector": selector,
+    }
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti  # one node must still do
+
+    (role,) = [d for d in docs if d["kind"] == "Role"]
+    assert (role["metadata"]["name"], role["metadata"]["namespace"]) == (
+        "ops-helm-e2e-leader-election",
+        "ops",
+    )
+    assert _rules(role) == LEASE_RULES
+    named = [r for r in role["rules"] if r.get("resourceNames")]
+    assert named == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["ops-helm-e2e-leader"],
+            "verbs": ["get", "update"],
+        }
+    ]
+    (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
+    assert binding["roleRef"]["name"] == "ops-helm-e2e-leader-election"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ops-helm-e2e", "namespace": "ops"}]
+
+
+@needs_helm
+def test_without_leader_election_one_replica_is_recreated_with_no_lease_rights() -> None:
+    docs = _render("leaderElection.enabled=false", "replicas=1")
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert "affinity" not in deployment["spec"]["template"]["spec"]
+    assert not [d for d in docs if d["kind"] in ("PodDisruptionBudget", "Role", "RoleBinding")]
+    assert _env(docs)["HELM_E2E_LEADER_ELECTION"] == "false"
+
+
+@needs_helm
+def test_two_replicas_without_leader_election_refuse_to_render() -> None:
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        _render("leaderElection.enabled=false")
+    assert "replicas > 1 needs leaderElection.enabled" in failed.value.stderr
+
+
+@needs_helm
+def test_the_budget_can_be_turned_off_and_an_explicit_affinity_wins() -> None:
+    docs = _render("podDisruptionBudget.enabled=false", "affinity.nodeAffinity.x=y")
+    assert not [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["affinity"] == {"nodeAffinity": {"x": "y"}}

@@ -190,3 +190,24 @@ def test_an_unknown_pod_security_level_is_refused(monkeypatch: pytest.MonkeyPatc
         Settings()
     monkeypatch.setenv("HELM_E2E_POD_SECURITY", "restricted")
     assert Settings().pod_security == PodSecurityLevel.RESTRICTED
+
+
+@pytest.mark.parametrize(
+    ("lease", "renew", "retry"),
+    [(10, 10, 2), (10, 12, 2), (10, 2, 2)],  # renew deadline not below the lease; not above 1.2 x retry
+)
+def test_leader_election_timings_the_kubernetes_client_would_reject_are_refused(
+    monkeypatch: pytest.MonkeyPatch, lease: int, renew: int, retry: int
+) -> None:
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION", "true")
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION_NAMESPACE", "ops")
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION_LEASE_SECONDS", str(lease))
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION_RENEW_DEADLINE_SECONDS", str(renew))
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION_RETRY_PERIOD_SECONDS", str(retry))
+    with pytest.raises(ValidationError, match="lease_seconds > renew_deadline_seconds"):
+        Settings()
+
+
+def test_leader_election_timings_are_only_checked_when_it_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION_RENEW_DEADLINE_SECONDS", "30")
+    assert Settings().leader_election is False

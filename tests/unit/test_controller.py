@@ -100,7 +100,7 @@ async def test_a_deployed_revision_gets_a_run_whose_pods_are_created_by_the_reco
     await controller.reconcile((NS, RUN))
     assert sorted(kube.created_pods) == ["web-1-api", "web-1-smoke"]
     assert status(kube)["phase"] == "Running"
-    assert kube.reasons()[:2] == [names.EVENT_PLANNED, names.EVENT_STARTED]
+    assert kube.reasons()[:3] == [names.EVENT_PLANNED, names.EVENT_ROLLED_OUT, names.EVENT_STARTED]
 
 
 async def test_a_run_finishes_and_its_report_outbox_and_pod_ttl_complete(
@@ -337,3 +337,130 @@ async def test_the_namespace_comes_from_the_secret_never_from_the_release_json(
     await deploy(controller, kube, secret)
     assert [ns for ns, _ in kube.runs] in ([], [NS])
     assert all(ns == NS for ns, _ in kube.pods)
+
+
+def raw_hook(
+    kind: str, name: str, body: str, *, policy: str = "before-hook-creation,hook-succeeded"
+) -> dict[str, Any]:
+    manifest = (
+        f"apiVersion: {'batch/v1' if kind == 'Job' else 'v1'}\nkind: {kind}\nmetadata:\n  name: {name}\n"
+        f"  annotations:\n    helm.sh/hook: test\n    helm.sh/hook-delete-policy: {policy}\n{body}"
+    )
+    return {"name": name, "kind": kind, "path": f"t/{name}.yaml", "events": ["test"], "manifest": manifest}
+
+
+GRAFANA_SHAPE = [
+    raw_hook("ServiceAccount", "web-test", ""),
+    raw_hook("ConfigMap", "web-test", "data:\n  run.sh: echo ok\n"),
+    raw_hook(
+        "Pod",
+        "web-test",
+        "spec:\n  serviceAccountName: web-test\n  containers:\n  - name: t\n    image: bats\n"
+        "    volumeMounts: [{name: tests, mountPath: /tests}]\n"
+        "  volumes: [{name: tests, configMap: {name: web-test}}]\n",
+    ),
+]
+
+
+async def test_a_charts_hook_objects_are_created_before_its_test_and_hook_succeeded_ones_go_after(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=GRAFANA_SHAPE))
+    await controller.reconcile((NS, RUN))
+    assert sorted(k for _, k, _ in kube.hook_objects) == ["ConfigMap", "ServiceAccount"]
+    assert kube.created_pods == ["web-1-web-test"]
+    pod = kube.pods[(NS, "web-1-web-test")]
+    assert pod["spec"]["serviceAccountName"] == "web-test"  # the hook set's own account is allowed
+    kube.finish_pod(NS, "web-1-web-test", exit_code=0)
+    await controller.reconcile((NS, RUN))
+    assert status(kube)["phase"] == "Succeeded"
+    assert sorted(kube.deleted_hook_objects) == [("ConfigMap", "web-test"), ("ServiceAccount", "web-test")]
+
+
+async def test_a_hook_object_whose_name_is_taken_ends_the_charts_tests_name_taken(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    foreign = {
+        "kind": "ConfigMap",
+        "metadata": {"name": "web-test", "namespace": NS, "labels": {"owner": "someone"}},
+    }
+    kube.hook_objects[(NS, "ConfigMap", "web-test")] = foreign
+    hooks = [raw_hook("ConfigMap", "web-test", "data: {}\n", policy="hook-succeeded"), *GRAFANA_SHAPE[2:]]
+    hooks[1] = {**hooks[1], "manifest": hooks[1]["manifest"].replace("serviceAccountName: web-test\n  ", "")}
+    await deploy(controller, kube, deployed_secret(hooks=hooks))
+    await controller.reconcile((NS, RUN))
+    test = status(kube)["tests"][0]
+    assert (test["phase"], test["reason"]) == ("Error", "NameTaken")
+    assert kube.created_pods == []
+
+
+async def test_a_job_test_hook_runs_as_a_job_and_its_outcome_is_the_jobs(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    job = raw_hook(
+        "Job",
+        "migrate-check",
+        "spec:\n  backoffLimit: 2\n  template:\n    spec:\n      restartPolicy: Never\n"
+        "      containers: [{name: t, image: busybox}]\n",
+    )
+    await deploy(controller, kube, deployed_secret(hooks=[job]))
+    await controller.reconcile((NS, RUN))
+    created = kube.jobs[(NS, "web-1-migrate-check")]
+    assert created["spec"]["backoffLimit"] == 2
+    assert status(kube)["tests"][0]["phase"] == "Pending"
+    created["status"] = {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
+    await controller.reconcile((NS, RUN))
+    assert status(kube)["phase"] == "Succeeded"
+
+
+async def test_the_gate_holds_the_tests_until_the_rollout_is_done(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock, readiness="rollout")
+    doc_manifest = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    doc = helm_release_doc()
+    doc["manifest"] = doc_manifest
+    doc["hooks"] = [passing_hook("smoke")]
+    secret = helm_secret(doc, name="sh.helm.release.v1.web.v1")
+    secret["metadata"]["labels"] = {"owner": "helm", "name": "web", "status": "deployed", "version": "1"}
+    kube.runs.clear()
+    await deploy(controller, kube, secret)
+    kube.runs[(NS, RUN)]["metadata"]["creationTimestamp"] = NOW.isoformat()
+    kube.rollout_state = (False, "", "deployment/web 1/3 updated")
+    assert await controller.reconcile((NS, RUN)) == 1.0
+    assert kube.created_pods == []
+    ready = {c["type"]: c for c in status(kube)["conditions"]}["ReleaseReady"]
+    assert (ready["reason"], ready["message"]) == ("WaitingForRollout", "deployment/web 1/3 updated")
+    assert [k.ref for k in kube.rollout_checks[0]] == ["deployment/web"]
+    kube.rollout_state = (True, "", "")
+    await controller.reconcile((NS, RUN))
+    assert kube.created_pods == ["web-1-smoke"]
+    assert names.EVENT_ROLLED_OUT in kube.reasons()
+
+
+async def test_uninstalling_cancels_the_active_run(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock)
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, secret)
+    await controller.reconcile((NS, RUN))
+    kube.secrets.clear()
+    await controller.on_release_secret("DELETED", secret)
+    assert status(kube)["phase"] == "Cancelled"
+    await controller.reconcile((NS, RUN))
+    assert kube.deleted_pods == ["web-1-smoke"]
+
+
+async def test_a_corrupt_secret_is_warned_about_once_and_an_old_revision_gets_no_run(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    corrupt = deployed_secret()
+    corrupt["data"]["release"] = "bm90IGEgcmVsZWFzZQ=="
+    await deploy(controller, kube, corrupt)
+    await deploy(controller, kube, corrupt)
+    assert kube.reasons() == [names.EVENT_RELEASE_DECODE_FAILED]
+    clock.now += timedelta(days=1)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    assert kube.runs == {}

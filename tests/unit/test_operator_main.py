@@ -104,3 +104,75 @@ def test_an_invalid_setting_stops_the_start_before_kopf_runs(
     with pytest.raises(ValueError, match="pod_ttl_seconds"):
         run_operator()
     assert "kopf" not in kopf_run
+
+
+class RecordingElector:
+    def __init__(self, seen: dict[str, Any], **kwargs: Any) -> None:
+        self.seen = seen
+        seen["elector"] = kwargs
+
+    def hold(self) -> bool:
+        self.seen["order"].append("hold")
+        return bool(self.seen.get("wins", True))
+
+    def release(self) -> None:
+        self.seen["order"].append("release")
+
+
+@pytest.fixture
+def recorded_election(monkeypatch: pytest.MonkeyPatch, kopf_run: dict[str, Any]) -> dict[str, Any]:
+    from helm_e2e.adapters import leader
+
+    monkeypatch.setattr(operator_main, "load_api_client", lambda: "the-api-client")
+    monkeypatch.setattr(leader, "build_elector", lambda **kwargs: RecordingElector(kopf_run, **kwargs))
+    real_run = kopf.run
+    kopf_run["order"] = []
+
+    def run(**kwargs: Any) -> None:
+        kopf_run["order"].append("kopf")
+        real_run(**kwargs)
+
+    monkeypatch.setattr(kopf, "run", run)
+    return kopf_run
+
+
+def test_with_leader_election_the_operator_holds_the_lease_before_kopf_starts_and_releases_it_after(
+    monkeypatch: pytest.MonkeyPatch, recorded_election: dict[str, Any]
+) -> None:
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION", "true")
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION_NAMESPACE", "ops")
+    monkeypatch.setattr(socket, "gethostname", lambda: "op-1")
+    run_operator()
+    assert recorded_election["order"] == ["hold", "kopf", "release"]
+    elector = recorded_election["elector"]
+    assert elector["identity"] == recorded_election["kopf"]["identity"] == f"helm-e2e@op-1/{os.getpid()}"
+    assert elector["api_client"] == "the-api-client"
+    assert elector["settings"].leader_election_namespace == "ops"
+    assert recorded_election["kopf"]["standalone"] is True  # kopf's peering stays off
+
+
+def test_without_leader_election_kopf_starts_at_once(recorded_election: dict[str, Any]) -> None:
+    run_operator()
+    assert "elector" not in recorded_election
+    assert recorded_election["order"] == ["kopf"]
+
+
+def test_leader_election_without_a_lease_namespace_stops_the_start(
+    monkeypatch: pytest.MonkeyPatch, recorded_election: dict[str, Any]
+) -> None:
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION", "true")
+    with pytest.raises(ValueError, match="leader_election_namespace"):
+        run_operator()
+    assert "elector" not in recorded_election
+
+
+def test_an_election_that_ends_without_a_win_never_starts_kopf(
+    monkeypatch: pytest.MonkeyPatch, recorded_election: dict[str, Any]
+) -> None:
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION", "true")
+    monkeypatch.setenv("HELM_E2E_LEADER_ELECTION_NAMESPACE", "ops")
+    recorded_election["wins"] = False
+    with pytest.raises(SystemExit) as exited:
+        run_operator()
+    assert exited.value.code == 1
+    assert recorded_election["order"] == ["hold"]

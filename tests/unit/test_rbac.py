@@ -35,6 +35,7 @@ API_GROUPS = {
     "apps": "apps",
     "rbac": "rbac.authorization.k8s.io",
     "events": "events.k8s.io",
+    "coordination": "coordination.k8s.io",  # leader election's Lease (adapters/leader.py)
     "custom": None,
 }
 VERBS = {  # client method prefix → RBAC verb (longest first)
@@ -125,9 +126,16 @@ def owner_reference_rules() -> set[Rule]:
     return set()
 
 
+LEASES = "coordination.k8s.io"  # leader election: granted in the release namespace only, not where it watches
+
+
 def needed(*, cluster_wide: bool) -> set[Rule]:
-    rules = adapter_rules() | kopf_watch_rules() | owner_reference_rules()
+    rules = {r for r in adapter_rules() if r[0] != LEASES} | kopf_watch_rules() | owner_reference_rules()
     return rules | KOPF_CLUSTER_SCANNING if cluster_wide else rules
+
+
+def is_lease_role(doc: dict[str, Any]) -> bool:
+    return str(doc["metadata"]["name"]).endswith("-leader-election")
 
 
 def granted(docs: list[dict[str, Any]], kind: str) -> set[Rule]:
@@ -175,7 +183,16 @@ def test_cluster_wide_roles_grant_exactly_what_the_code_needs() -> None:
 def test_namespaced_roles_grant_exactly_what_the_code_needs(namespaces: str) -> None:
     docs = _render(f"watchNamespaces={namespaces}")
     assert granted(docs, "ClusterRole") == set()
-    for role in (d for d in docs if d["kind"] == "Role"):
+    for role in (d for d in docs if d["kind"] == "Role" and not is_lease_role(d)):
         have = granted([role], "Role")
         want = needed(cluster_wide=False)
         assert have == want, _diff(want, have)
+
+
+@needs_helm
+def test_the_lease_role_grants_exactly_what_leader_election_calls() -> None:
+    want = {r for r in adapter_rules() if r[0] == LEASES}
+    assert want == {(LEASES, "leases", "get"), (LEASES, "leases", "create"), (LEASES, "leases", "update")}
+    (role,) = [d for d in _render() if d["kind"] == "Role" and is_lease_role(d)]
+    assert role["metadata"]["namespace"] == "ops"  # the release's namespace, wherever it watches
+    assert granted([role], "Role") == want

@@ -100,3 +100,8 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
   resources: [deployments, statefulsets, daemonsets]
   verbs: [get]
 {{- end }}
+
+{{/* The leader-election Lease: one per release, in the release's namespace. */}}
+{{- define "helm-e2e.leaseName" -}}
+{{- printf "%s-leader" (include "helm-e2e.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}

@@ -64,7 +64,7 @@ EVENT_PLANNED: Final = "Planned"
 EVENT_STARTED: Final = "Started"
 EVENT_TEST_FAILED: Final = "TestFailed"
 EVENT_COMPLETED: Final = "Completed"
-EVENT_HOOK_NOTE: Final = "HookNote"
+EVENT_PLAN_NOTE: Final = "PlanNote"  # something about the plan worth a Warning (never a value)
 EVENT_RELEASE_DECODE_FAILED: Final = "ReleaseDecodeFailed"
 EVENT_RELEASE_IDENTITY_MISMATCH: Final = "ReleaseIdentityMismatch"
 # E-mail outbox (EmailSent reasons)

@@ -306,6 +306,7 @@ def build_run_spec(
         deadline_seconds=deadline_seconds,
         report=plan.report,
         hook_objects=hook_objects,
+        readiness=plan.readiness,
     )
 
 

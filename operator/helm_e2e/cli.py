@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from .adapters.kube import Kube, load_api_client
+from .core import names, reruns
 from .core.junit import build_junit_xml
 from .core.models import Run, RunPhase
 from .core.naming import build_run_name
@@ -36,12 +39,19 @@ def _parser() -> argparse.ArgumentParser:
     wait.add_argument(
         "--require-tests", action="store_true", help="exit 2 when the revision has no tests (default: exit 0)"
     )
+    rerun = sub.add_parser(
+        "rerun", help="run the deployed revision's tests again (annotates the release's latest E2ERun)"
+    )
+    rerun.add_argument("release")
+    rerun.add_argument("--wait", action="store_true", help="then wait for the new run, exit codes as wait")
+    rerun.add_argument("--timeout", type=float, default=1800, help="seconds to wait (default 1800)")
+    rerun.add_argument("--interval", type=float, default=2, help="seconds between polls (default 2)")
     junit = sub.add_parser("junit", help="print an E2ERun as JUnit XML")
     junit.add_argument("run", help="E2ERun name, e.g. web-3")
     logs = sub.add_parser("logs", help="print the recorded log tails of an E2ERun")
     logs.add_argument("run")
     logs.add_argument("test", nargs="?", help="only this test")
-    for sp in (wait, junit, logs):
+    for sp in (wait, rerun, junit, logs):
         sp.add_argument("-n", "--namespace", default=None, help="namespace (default: the kubeconfig's)")
     return p
 
@@ -68,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     require_tests=args.require_tests,
                 )
             )
+        if args.command == "rerun":
+            return asyncio.run(request_rerun(kube, namespace, args.release, args=args))
         run = asyncio.run(_get_run(kube, namespace, args.run))
     except Exception as e:  # a CLI turns every failure into one clear line and exit code 2
         print(f"helm-e2e: error: {e}", file=sys.stderr)
@@ -96,6 +108,40 @@ async def _get_run(kube: Kube, namespace: str, name: str) -> Run | None:
     return run_from_body(body) if body else None
 
 
+async def annotate_run(kube: Kube, namespace: str, name: str, annotations: dict[str, str]) -> None:
+    """A merge patch of an E2ERun's annotations with the *user's* credentials: the operator itself never
+    patches runs (so its RBAC has no such rule), it only reads the request."""
+    body = {"metadata": {"annotations": annotations}}
+    patch = kube.custom.patch_namespaced_custom_object
+    await asyncio.to_thread(patch, names.GROUP, names.VERSION, namespace, names.RUNS, name, body)
+
+
+async def request_rerun(kube: Kube, namespace: str, release: str, *, args: argparse.Namespace) -> int:
+    """A fresh token in helm-e2e.dev/rerun on the release's latest E2ERun; the operator does the rest."""
+    latest = reruns.newest_run([run_from_body(b) for b in await kube.list_runs(namespace, release)])
+    if latest is None:
+        print(f"helm-e2e: error: no E2ERun of release {release} in namespace {namespace}", file=sys.stderr)
+        return EXIT_ERROR
+    token = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    await annotate_run(kube, namespace, latest.name, {reruns.RERUN_ANNOTATION: token})
+    print(f"requested a re-run of {release} (token {token}, on E2ERun {latest.name})", flush=True)
+    if not args.wait:
+        return EXIT_OK
+    return await wait_for_run(
+        kube, namespace, release, revision=None, timeout=args.timeout, interval=args.interval, token=token
+    )
+
+
+async def _followed_run(
+    kube: Kube, namespace: str, release: str, *, revision: int, token: str, name: str
+) -> Run | None:
+    """The newest attempt of the revision (with `token`: the run made for that request, once it exists)."""
+    runs = [run_from_body(b) for b in await kube.list_runs(namespace, release)]
+    if token:
+        return next((r for r in runs if r.spec.request and r.spec.request.token == token), None)
+    return reruns.newest_run(runs, revision=revision) or await _get_run(kube, namespace, name)
+
+
 async def _latest_revision(kube: Kube, namespace: str, release: str) -> int | None:
     versions = [int(lab.get("version", 0)) for lab in await kube.release_secret_labels(namespace, release)]
     return max(versions) if versions else None
@@ -110,6 +156,7 @@ async def wait_for_run(
     timeout: float,  # noqa: ASYNC109 - a wall-clock budget, printed in the error
     interval: float,
     require_tests: bool = False,
+    token: str = "",
 ) -> int:
     deadline = time.monotonic() + timeout
     if revision is None:
@@ -122,21 +169,30 @@ async def wait_for_run(
     seen: dict[str, str] = {}
     found = False  # a run without tests yet (Pending) exists all the same
     while time.monotonic() < deadline:
-        run = await _get_run(kube, namespace, name)
+        run = await _followed_run(kube, namespace, release, revision=revision, token=token, name=name)
         if run is not None:
             found = True
+            if run.name != name:
+                name = run.name
+                print(f"following E2ERun {namespace}/{name} (attempt {run.spec.attempt or 1})", flush=True)
             for test in run.status.tests:
                 line = f"  {test.name}: {test.phase.value}"
                 if test.exit_code is not None and test.phase.is_final:
                     line += f" (exit code {test.exit_code}{', ' + test.reason if test.reason else ''})"
                 elif test.phase.is_final and test.reason:  # never ran: policy, API refusal, timeout
                     line += f" ({test.reason}{': ' + test.message if test.message else ''})"
+                if test.flaky:  # passed, but not at once: worth a look
+                    line += f" [flaky: passed on attempt {test.attempt or 1}]"
+                elif test.attempts and test.phase.is_final:
+                    line += f" [after {len(test.attempts)} attempts]"
+                elif test.attempt and not test.phase.is_final:
+                    line += f" [attempt {test.attempt}]"
                 if test.pytest and test.phase.is_final:  # what pytest itself counted, and what failed
                     p = test.pytest
                     line += f"; pytest: {p.passed} passed, {p.failed} failed, {p.errors} errors"
                     line += "".join(f"\n    FAILED {f}" for f in p.first_failures)
-                if seen.get(test.name) != line:
-                    seen[test.name] = line
+                if seen.get(f"{run.name}/{test.name}") != line:
+                    seen[f"{run.name}/{test.name}"] = line
                     print(line, flush=True)
             if run.status.phase.is_final:
                 print_summary(run)
@@ -163,7 +219,8 @@ def print_summary(run: Run) -> None:
     s = run.status.summary
     print(
         f"{run.name}: {run.status.phase.value} — {s.passed}/{s.total} passed, {s.failed} failed, "
-        f"{s.errored} errored (image tag {run.spec.release.image_tag or '-'})",
+        f"{s.errored} errored{f', {s.flaky} flaky' if s.flaky else ''} "
+        f"(image tag {run.spec.release.image_tag or '-'})",
         flush=True,
     )
 

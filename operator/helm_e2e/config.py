@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.JSON
     log_level: str = "INFO"
 
+    # Further attempts of a test whose container failed (exit code ≠ 0), when neither the suite test
+    # (`retries`) nor the chart hook (annotation helm-e2e.dev/retries) says; errors are never retried.
+    default_retries: int = Field(default=0, ge=0, le=10)
+
     @field_validator("watch_namespaces", "mail_to", "mail_allowed_domains", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

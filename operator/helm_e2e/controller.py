@@ -19,10 +19,10 @@ from .adapters.kube import ObjectRef
 from .adapters.port import KubePort
 from .adapters.sandbox import Sandbox
 from .config import Settings
-from .core import intake, lifecycle, names
+from .core import intake, lifecycle, names, reruns
 from .core import plan as planning
 from .core import release as releases
-from .core.models import Release, Run, RunPhase
+from .core.models import Release, RequestTrigger, Run, RunPhase, RunRequest
 from .core.naming import build_run_name
 from .core.runbody import build_run_body, run_from_body
 from .executor import MAX_RECONCILE_FAILURES, Executor, RunKey, run_ref
@@ -49,6 +49,7 @@ class Controller:
         self.executor = Executor(settings=settings, kube=kube, planner=self.planner, clock=self.now)
         self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
         self._warned: set[tuple[str, str, str]] = set()
+        self._requests_done: set[tuple[str, str, str]] = set()  # (namespace, release, token): seen done
 
     async def reconcile(self, key: RunKey) -> float | None:
         return await self.executor.reconcile(key)
@@ -86,19 +87,39 @@ class Controller:
         ref = ObjectRef("Secret", "v1", key[0], key[1], meta.get("uid", ""))
         await self.kube.post_event(ref, type="Warning", reason=reason, message=message)
 
-    async def ensure_run(self, release: Release, secret: Mapping[str, Any]) -> None:
-        name = build_run_name(release.name, release.revision)
+    async def ensure_run(
+        self,
+        release: Release,
+        secret: Mapping[str, Any],
+        *,
+        attempt: reruns.NewAttempt | None = None,
+        request: RunRequest | None = None,
+    ) -> bool:
+        """Plan and create the revision's run (or, with `attempt`, one more run of it); False: not created."""
+        name = attempt.name if attempt else build_run_name(release.name, release.revision)
         if await self.kube.get_run(release.namespace, name) is not None:
-            return  # already planned: operator restart, `helm test`, or a status-only rewrite
+            return False  # already planned: operator restart, `helm test`, or a status-only rewrite
         try:
             plan = (await self.planner.plan(secret, record_suites=True)).plan
         except errors.SandboxError as e:  # decoded a moment ago: the plan itself ran out of time or memory
             await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, f"planning failed: {e}")
-            return
-        spec = planning.build_run_spec(release, plan, deadline_seconds=self.settings.run_deadline_seconds)
+            return False
+        if request is not None and request.suite:  # a scheduled check runs its own suite's tests only
+            plan = plan.model_copy(update={"tests": reruns.suite_tests(plan.tests, request.suite)})
+            if not plan.tests:
+                return False  # the suite does not test this release
+        spec = planning.build_run_spec(
+            release,
+            plan,
+            deadline_seconds=self.settings.run_deadline_seconds,
+            default_retries=self.settings.default_retries,
+        )
+        if attempt is not None:
+            spec = spec.model_copy(update={"attempt": attempt.attempt if attempt.attempt > 1 else None})
+        spec = spec.model_copy(update={"request": request})
         created = await self.kube.create_run(build_run_body(spec, name=name, namespace=release.namespace))
         if created is None:
-            return  # someone else created it first: their run, their pods
+            return False  # someone else created it first: their run, their pods
         run = run_from_body(created)
         key = (run.namespace, run.name)
         self.planner.keep(key, plan)
@@ -112,6 +133,7 @@ class Controller:
             tests=len(plan.tests),
             trigger=release.trigger.value,
             image_tag=spec.release.image_tag,
+            request=request.trigger.value if request else None,
         )
         self.queue.add(key)
         tests = ", ".join(f"{t.name} ({t.source})" for t in plan.tests) or "none"
@@ -125,12 +147,56 @@ class Controller:
             for note in notes:
                 await self.kube.post_event(run_ref(run), type="Warning", reason=reason, message=note)
         await self.supersede_older_runs(run)
+        return True
+
+    # --- re-runs of the deployed revision: on demand (annotation) and scheduled ---------------------------
+    async def on_run_annotations(self, namespace: str, release: str, annotations: Mapping[str, str]) -> None:
+        """`helm-e2e.dev/rerun=<token>` on an E2ERun: run the release's deployed revision once more."""
+        token = reruns.rerun_token(annotations)
+        if token and (namespace, release, token) not in self._requests_done:
+            await self.request_attempt(
+                namespace, release, RunRequest(trigger=RequestTrigger.RERUN, token=token)
+            )
+            self._requests_done.add((namespace, release, token))
+
+    async def request_attempt(self, namespace: str, release: str, request: RunRequest) -> str | None:
+        """One more run of the deployed revision for `request`, at most once per token; its name or None."""
+        if reruns.is_done([r for r, _ in await self._runs_of(namespace, release)], request.token):
+            return None  # the cheap check first: every restart sees the annotation again
+        revision = reruns.deployed_revision(await self.kube.release_secret_labels(namespace, release))
+        if revision is None:
+            log.info("rerun.skipped", namespace=namespace, release=release, reason="no deployed revision")
+            return None
+        secret = await self.kube.get_secret(namespace, f"{names.HELM_SECRET_PREFIX}{release}.v{revision}")
+        if secret is None:
+            return None
+        problem = releases.check_secret_identity(secret)
+        if problem is not None:
+            await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, problem)
+            return None
+        try:
+            decoded = await self.planner.decode(secret)
+        except (errors.ReleaseDecodeError, errors.SandboxError) as e:  # identity errors are decode errors
+            await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, str(e))
+            return None
+        for _ in range(3):  # a different request may take the same attempt number first (409): decide again
+            runs = [r for r, _ in await self._runs_of(namespace, release)]
+            attempt = reruns.decide_new_attempt(runs, release=release, revision=revision, request=request)
+            if attempt is None:
+                return None
+            if await self.ensure_run(decoded, secret, attempt=attempt, request=request):
+                return attempt.name
+            if await self.kube.get_run(namespace, attempt.name) is None:
+                return None  # nothing to run (a scheduled suite that does not test this release)
+        return None
 
     # --- ending runs: supersede, cancel ----------------------------------------------------------------
     async def supersede_older_runs(self, run: Run) -> None:
         revision = run.spec.release.revision
         for older, body in await self._runs_of(run.namespace, run.spec.release.name):
-            if older in lifecycle.decide_superseded([older], revision=revision):
+            if older in lifecycle.decide_superseded(
+                [older], revision=revision, attempt=run.spec.attempt or 1
+            ):
                 await self._end(
                     older,
                     body,

@@ -23,7 +23,7 @@ from .adapters.kube import ObjectRef, Patched
 from .adapters.mail import send_email
 from .adapters.port import KubePort
 from .config import Settings
-from .core import lifecycle, names
+from .core import attempts, lifecycle, names
 from .core import report as reporting
 from .core.lifecycle import Action, Observed
 from .core.models import Run, RunPhase, RunStatus, TestPhase
@@ -135,7 +135,7 @@ class Executor:
 
     async def _observe_objects(self, run: Run) -> TestObjects:
         """The run's pods by test; Jobs and their pods only when the run has Job tests (one more list)."""
-        pods: dict[str, Any] = {}
+        plain: list[Any] = []
         job_pods: dict[str, list[Any]] = {}
         for pod in await self.kube.list_run_pods(run.namespace, run.name):
             labels = pod["metadata"].get("labels") or {}
@@ -143,12 +143,13 @@ class Executor:
             if names.JOB_NAME_LABEL in labels:
                 job_pods.setdefault(test, []).append(pod)
             else:
-                pods[test] = pod
+                plain.append(pod)
+        pods, earlier = attempts.index_pods(plain)  # per test, the highest attempt's pod
         jobs: dict[str, Any] = {}
         if any(t.kind == "Job" for t in run.spec.tests):
             for job in await self.kube.list_run_jobs(run.namespace, run.name):
                 jobs[(job["metadata"].get("labels") or {}).get(names.TEST_LABEL, "")] = job
-        return TestObjects(pods=pods, jobs=jobs, job_pods=job_pods)
+        return TestObjects(pods=pods, jobs=jobs, job_pods=job_pods, earlier_pods=earlier)
 
     async def _fetch(self, run: Run, observed: Observed, actions: Sequence[Action]) -> Observed | None:
         """Answer the decision's Fetch actions, in order; None when it asked for nothing."""

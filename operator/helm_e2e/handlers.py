@@ -15,6 +15,7 @@ from .adapters.sandbox import Sandbox
 from .config import Settings
 from .controller import Controller
 from .core import names
+from .scheduler import Scheduler
 from .suites import on_suite_event
 
 HELM_SECRETS = ("", "v1", "secrets")
@@ -29,6 +30,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     # release decoding and template rendering run in bounded worker processes, never on the event loop
     sandbox = Sandbox(memory_mib=settings.sandbox_memory_mib)
     controller = Controller(settings=settings, kube=kube, sandbox=sandbox)
+    scheduler = Scheduler(controller=controller, clock=lambda: datetime.now(UTC))
     namespaced = bool(settings.watch_namespaces)
 
     @kopf.on.login(registry=registry)
@@ -50,9 +52,11 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         settings.scanning.disabled = namespaced
         metrics.WATCH_RESTARTS.inc()
         controller.queue.start()
+        scheduler.start()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        await scheduler.stop()
         await controller.queue.stop()
         sandbox.close()
 
@@ -61,9 +65,13 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         await controller.on_release_secret(type, body)
 
     @kopf.on.event(*RUNS, registry=registry)
-    async def e2erun(type: str, name: str, namespace: str | None, **_: Any) -> None:
+    async def e2erun(
+        type: str, name: str, namespace: str | None, body: kopf.Body, annotations: kopf.Annotations, **_: Any
+    ) -> None:
         if type != "DELETED" and namespace:
             controller.queue.add((namespace, name))
+            release = str(body.get("spec", {}).get("release", {}).get("name", ""))
+            await controller.on_run_annotations(namespace, release, annotations)
 
     @kopf.on.event(*TEST_PODS, registry=registry)
     async def test_pod(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
@@ -73,6 +81,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
 
     @kopf.on.event(*SUITES, registry=registry)
     async def e2esuite(type: str, body: kopf.Body, **_: Any) -> None:
+        scheduler.observe(type, body)
         if type != "DELETED":
             await on_suite_event(controller.kube, body, now=datetime.now(UTC))
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from helm_e2e.core.models import (
+    AttemptRecord,
     PytestSummary,
     ReleaseRef,
     ReportSpec,
@@ -95,11 +96,17 @@ def build_run(
         ),
         TestResult(
             name="load",
-            pod="webhooks-12-load",
+            pod="webhooks-12-load-a2",
             phase=TestPhase.SUCCEEDED,
             exit_code=0,
             reason="Completed",
             duration_seconds=30,
+            attempt=2,
+            flaky=True,
+            attempts=[
+                AttemptRecord(attempt=1, phase=TestPhase.FAILED, exit_code=1, reason="Error"),
+                AttemptRecord(attempt=2, phase=TestPhase.SUCCEEDED, exit_code=0, reason="Completed"),
+            ],
         ),
     ]
     passed = sum(t.phase == TestPhase.SUCCEEDED for t in tests)
@@ -109,7 +116,7 @@ def build_run(
         started_at=T0,
         completed_at=T0 + timedelta(seconds=42),
         tests=tests,
-        summary=Summary(total=3, passed=passed, failed=failed, errored=3 - passed - failed),
+        summary=Summary(total=3, passed=passed, failed=failed, errored=3 - passed - failed, flaky=1),
         message={
             RunPhase.SUPERSEDED: "revision 13 was deployed before this run finished",
             RunPhase.CANCELLED: "the release was uninstalled",
@@ -120,7 +127,7 @@ def build_run(
         tests=[
             TestSource(name="webhooks-test-connection", source="hook", timeout_seconds=60),
             TestSource(name="api", source="suite/webhooks-e2e", timeout_seconds=300),
-            TestSource(name="load", source="suite/webhooks-e2e", timeout_seconds=300),
+            TestSource(name="load", source="suite/webhooks-e2e", timeout_seconds=300, retries=1),
         ],
         report=ReportSpec(to=to or [], only_on_failure=only_on_failure),
     )

@@ -90,7 +90,7 @@ class FakeKube:
     async def patch_suite_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         for suite in self.suites.get(namespace, []):
             if suite["metadata"]["name"] == name:
-                suite["status"] = dict(status)
+                suite["status"] = {**suite.get("status", {}), **dict(status)}  # a merge patch, as the API
 
     # --- Pods ---
     async def create_pod(self, body: Body) -> None:
@@ -128,6 +128,10 @@ class FakeKube:
             for (ns, _), s in self.secrets.items()
             if ns == namespace and (s["metadata"].get("labels") or {}).get("name") == release
         ]
+
+    async def list_release_names(self, namespace: str) -> list[str]:
+        labels = [s["metadata"].get("labels") or {} for (ns, _), s in self.secrets.items() if ns == namespace]
+        return sorted({lab["name"] for lab in labels if lab.get("name")})
 
     async def count_release_secrets(self, namespace: str, release: str) -> int:
         labels = await self.release_secret_labels(namespace, release)

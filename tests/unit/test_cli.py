@@ -49,6 +49,27 @@ class FakeKube:
         self.releases = releases or {}
         self.error = error
         self.polls: list[tuple[str, str]] = []
+        self.listed: list[Body] = []  # what list_runs returns (attempts of a revision, re-runs)
+        self.annotated: list[tuple[str, str, dict[str, str]]] = []
+
+    async def list_runs(self, namespace: str, release: str) -> list[Body]:
+        if self.error:
+            raise self.error
+        return [b for b in self.listed if b["metadata"]["namespace"] == namespace]
+
+    @property
+    def custom(self) -> Any:  # the CustomObjectsApi the CLI patches a run's annotations with
+        kube = self
+
+        class Custom:
+            def patch_namespaced_custom_object(self, *args: Any) -> None:
+                namespace, name, body = args[2], args[4], args[5]
+                kube.annotate(namespace, name, body["metadata"]["annotations"])
+
+        return Custom()
+
+    def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        self.annotated.append((namespace, name, dict(annotations)))
 
     async def get_run(self, namespace: str, name: str) -> Body | None:
         self.polls.append((namespace, name))
@@ -356,3 +377,68 @@ def test_run_starts_the_operator_with_the_liveness_endpoint(monkeypatch: pytest.
     monkeypatch.setattr(operator_main, "run_operator", lambda *, liveness: started.append(liveness))
     assert cli.main(["run", "--liveness", "http://0.0.0.0:8080/healthz"]) == cli.EXIT_OK
     assert started == ["http://0.0.0.0:8080/healthz"]
+
+
+# --- re-runs and attempts ------------------------------------------------------------------------------
+
+
+def attempt_body(phase: RunPhase, attempt: int, *tests: TestResult, key: str = "t") -> Body:
+    body = run_body(phase, *tests, name=f"web-3-r{attempt}")
+    body["spec"]["attempt"] = attempt
+    body["spec"]["request"] = {"trigger": "rerun", "token": key}
+    return body
+
+
+async def test_wait_follows_the_newest_attempt_of_the_revision_and_shows_flaky_tests(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kube = FakeKube(releases={("shop", "web"): [3]})
+    flaky = passed("smoke").model_copy(update={"flaky": True, "attempt": 2})
+    kube.listed = [run_body(RunPhase.FAILED, failed("smoke")), attempt_body(RunPhase.SUCCEEDED, 2, flaky)]
+    assert await wait(kube) == cli.EXIT_OK
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "following E2ERun shop/web-3-r2 (attempt 2)"
+    assert out[2] == "  smoke: Succeeded (exit code 0, Completed) [flaky: passed on attempt 2]"
+
+
+def test_rerun_annotates_the_latest_run_with_a_fresh_token(
+    use_kube: UseKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kube = FakeKube()
+    kube.listed = [
+        run_body(RunPhase.FAILED, failed("smoke")),
+        attempt_body(RunPhase.FAILED, 2, failed("smoke")),
+    ]
+    use_kube(kube)
+    assert cli.main(["rerun", "web", "-n", "shop"]) == cli.EXIT_OK
+    assert cli.main(["rerun", "web", "-n", "shop"]) == cli.EXIT_OK
+    (ns1, name1, ann1), (_, _, ann2) = kube.annotated
+    assert (ns1, name1) == ("shop", "web-3-r2")
+    assert ann1["helm-e2e.dev/rerun"] != ann2["helm-e2e.dev/rerun"]
+    assert "requested a re-run of web" in capsys.readouterr().out
+
+
+def test_rerun_of_a_release_without_runs_exits_2(
+    use_kube: UseKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_kube(FakeKube())
+    assert cli.main(["rerun", "web", "-n", "shop"]) == cli.EXIT_ERROR
+    assert "no E2ERun of release web" in capsys.readouterr().err
+
+
+def test_rerun_with_wait_follows_the_run_made_for_its_token(
+    use_kube: UseKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Operator(FakeKube):  # the operator answers the annotation with a new attempt carrying the token
+        def annotate(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+            super().annotate(namespace, name, annotations)
+            token = annotations["helm-e2e.dev/rerun"]
+            self.listed.append(attempt_body(RunPhase.FAILED, 2, failed("smoke"), key=token))
+
+    kube = Operator(releases={("shop", "web"): [3]})
+    kube.listed = [run_body(RunPhase.SUCCEEDED, passed("smoke"))]
+    use_kube(kube)
+    assert cli.main(["rerun", "web", "-n", "shop", "--wait", "--interval", "0", "--timeout", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "following E2ERun shop/web-3-r2 (attempt 2)" in out
+    assert "web-3-r2: Failed" in out

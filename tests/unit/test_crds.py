@@ -10,13 +10,17 @@ import pytest
 import yaml
 
 from helm_e2e.core.models import (
+    AttemptRecord,
     Condition,
     PytestSummary,
     ReleaseRef,
     ReportSpec,
+    RequestTrigger,
     RunPhase,
+    RunRequest,
     RunSpec,
     RunStatus,
+    SuiteSchedule,
     SuiteSpec,
     SuiteTest,
     Summary,
@@ -72,7 +76,7 @@ def _full_status() -> dict[str, Any]:
         started_at=NOW,
         completed_at=NOW,
         message="1 of 1 tests failed",
-        summary=Summary(total=1, failed=1),
+        summary=Summary(total=1, failed=1, flaky=1),
         email_attempts=1,
         email_next_attempt_at=NOW,
         pods_deleted_at=NOW,
@@ -88,6 +92,21 @@ def _full_status() -> dict[str, Any]:
                 completed_at=NOW,
                 duration_seconds=1.5,
                 log_tail="FAILED test_api.py::test_health",
+                attempt=2,
+                flaky=True,
+                failed_log_tail="FAILED test_api.py::test_health (attempt 1)",
+                attempts=[
+                    AttemptRecord(
+                        attempt=1,
+                        pod="shop-3-api-smoke",
+                        phase=TestPhase.FAILED,
+                        exit_code=1,
+                        reason="Error",
+                        started_at=NOW,
+                        completed_at=NOW,
+                        duration_seconds=1.0,
+                    )
+                ],
                 pytest=PytestSummary(
                     passed=3, failed=1, skipped=1, errors=0, duration_seconds=1.2, first_failures=["t"]
                 ),
@@ -110,8 +129,10 @@ def _full_spec() -> dict[str, Any]:
             trigger=Trigger.UPGRADE,
             deployed_at=NOW,
         ),
-        tests=[TestSource(name="api-smoke", source="suite/api", timeout_seconds=300)],
+        tests=[TestSource(name="api-smoke", source="suite/api", timeout_seconds=300, retries=2)],
         report=ReportSpec(to=["team@example.com"], only_on_failure=True),
+        attempt=2,
+        request=RunRequest(trigger=RequestTrigger.SCHEDULE, token="api@2026-11-27T10:00:00Z", suite="api"),
     ).model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
@@ -144,6 +165,10 @@ def test_e2erun_names_and_printer_columns() -> None:
         "FAILED": (".status.summary.failed", "integer"),
         "ROLLOUT": ('.status.conditions[?(@.type=="ReleaseReady")].reason', "string"),
         "AGE": (".metadata.creationTimestamp", "date"),
+        # -o wide only (priority 1): retries and re-runs
+        "FLAKY": (".status.summary.flaky", "integer"),
+        "ATTEMPT": (".spec.attempt", "integer"),
+        "REQUEST": (".spec.request.trigger", "string"),
     }
 
 
@@ -207,12 +232,14 @@ def test_every_suite_field_the_model_reads_is_declared_in_the_e2esuite_schema() 
                 {
                     "name": "api-smoke",
                     "timeoutSeconds": 60,
+                    "retries": 2,
                     "metadata": {"labels": {"a": "b"}, "annotations": {"c": "d"}},
                     "template": {"containers": [{"name": "t", "image": "{{ image_tag }}"}]},
                 }
             )
         ],
         report=ReportSpec(to=["a@example.com"]),
+        schedule=SuiteSchedule(cron="*/30 * * * *", time_zone="Europe/Berlin"),
     ).model_dump(by_alias=True, exclude_none=True, mode="json")
     spec["imageTag"] = {"valuesPath": "image.tag"}
     assert _undeclared(spec, _schema(SUITES)["properties"]["spec"]) == []
@@ -244,3 +271,17 @@ def test_chart_crds_are_byte_identical_to_the_repository_crds() -> None:
     chart = {p.name: p.read_bytes() for p in (ROOT / "charts" / "helm-e2e" / "crds").iterdir()}
     assert set(repo) == {RUNS, SUITES}
     assert chart == repo
+
+
+def test_suite_schedule_status_is_declared() -> None:
+    status = _schema(SUITES)["properties"]["status"]["properties"]
+    assert status["lastScheduleTime"] == {
+        "type": "string",
+        "format": "date-time",
+        "description": status["lastScheduleTime"]["description"],
+    }
+
+
+def test_run_request_trigger_enum_matches_the_model() -> None:
+    request = _schema(RUNS)["properties"]["spec"]["properties"]["request"]
+    assert request["properties"]["trigger"]["enum"] == [t.value for t in RequestTrigger]

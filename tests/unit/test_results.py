@@ -191,7 +191,13 @@ def test_run_fails_when_a_test_pod_exits_nonzero() -> None:
         run, TestObjects(pods=pods), pod_names=pod_names(run), logs={"b": "AssertionError"}, now=T0
     )
     assert step.status.phase == RunPhase.FAILED
-    assert step.status.summary.model_dump() == {"total": 2, "passed": 1, "failed": 1, "errored": 0}
+    assert step.status.summary.model_dump() == {
+        "total": 2,
+        "passed": 1,
+        "failed": 1,
+        "errored": 0,
+        "flaky": 0,
+    }
     assert [(e.type, e.reason) for e in step.events] == [("Warning", "TestFailed"), ("Warning", "Completed")]
     conds = {c.type: c.status for c in step.status.conditions}
     assert conds == {"Complete": "True", "Succeeded": "False"}

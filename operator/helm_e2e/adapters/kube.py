@@ -280,6 +280,20 @@ class Kube:
             raise api_error(e) from e
         return [dict(s["metadata"].get("labels") or {}) for s in result.get("items", [])]
 
+    async def list_release_names(self, namespace: str) -> list[str]:
+        """The names of the Helm releases stored in a namespace (scheduled suites re-verify them)."""
+        try:
+            result = await self._raw(
+                self.core.list_namespaced_secret,
+                namespace,
+                label_selector=f"{names.HELM_OWNER_LABEL}={names.HELM_OWNER}",
+                field_selector=f"type={names.HELM_SECRET_TYPE}",
+            )
+        except ApiException as e:
+            raise api_error(e) from e
+        labels = [s["metadata"].get("labels") or {} for s in result.get("items", [])]
+        return sorted({lab[names.HELM_NAME_LABEL] for lab in labels if lab.get(names.HELM_NAME_LABEL)})
+
     async def count_release_secrets(self, namespace: str, release: str) -> int:
         """How many revisions of a release are still installed (0 = uninstalled)."""
         labels = await self.release_secret_labels(namespace, release)

@@ -39,6 +39,8 @@ INSTALL_ORDER = (
 )  # fmt: skip
 _KIND_RANK = {kind: i for i, kind in enumerate(INSTALL_ORDER)}
 _GO_INT = re.compile(r"^[+-]?[0-9]+$")  # what Go's strconv.Atoi accepts
+RETRIES_ANNOTATION = f"{names.GROUP}/retries"  # on a chart test hook: further attempts after a Failed one
+MAX_RETRIES = 10
 _INT64 = 2**63
 # Job fields dropped: the Job controller picks the selector; we own the Job's lifetime and start
 DROPPED_JOB_FIELDS = (
@@ -104,6 +106,12 @@ def _timeout(default: int, *annotation_sets: Mapping[str, str]) -> int:
     return default
 
 
+def _retries(annotations: Mapping[str, str]) -> int | None:
+    """`helm-e2e.dev/retries` on a chart test hook: 0 to 10; absent or invalid = the operator default."""
+    text = annotations.get(RETRIES_ANNOTATION, "").strip()
+    return int(text) if text.isdigit() and int(text) <= MAX_RETRIES else None
+
+
 def _test(doc: Mapping[str, Any], *, default_timeout: int) -> PlannedTest | str:
     """A test Pod or Job → PlannedTest, or why it cannot run."""
     meta, spec = _mapping(doc.get("metadata")), _mapping(doc.get("spec"))
@@ -119,6 +127,7 @@ def _test(doc: Mapping[str, Any], *, default_timeout: int) -> PlannedTest | str:
             pod_spec=dict(spec),
             labels=_strings(meta.get("labels")),
             annotations=annotations,
+            retries=_retries(annotations),
         )
     template = _mapping(spec.get("template"))
     pod_meta, pod_spec = _mapping(template.get("metadata")), _mapping(template.get("spec"))

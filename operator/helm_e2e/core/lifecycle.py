@@ -13,17 +13,17 @@ after the status that explains why was written.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import names
+from . import attempts, names
 from .hooks import HookResource, build_resource_manifest
 from .jobs import build_job_manifest
 from .models import Condition, HookObject, ReadinessMode, Run, RunPhase, RunStatus
-from .naming import build_pod_name
-from .plan import PlannedTest, build_pod_manifest
+from .plan import PlannedTest
 from .readiness import ObjectKey
 from .report import decide_mail
 from .results import TestObjects, decide_next_step, end_run, get_condition, set_condition, tests_needing_logs
@@ -217,6 +217,8 @@ def _ready_condition(status: str, reason: str, message: str, now: datetime) -> C
 
 
 def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]:
+    current = attempts.current_pods(run, observed.objects.pods)  # an earlier attempt's pod is history
+    observed = dataclasses.replace(observed, objects=dataclasses.replace(observed.objects, pods=current))
     fetch: list[Action] = []
     if observed.logs is None and (need := tests_needing_logs(run, observed.objects)):
         fetch.append(FetchLogs(tuple(need)))
@@ -250,7 +252,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
             unrunnable[name] = (names.REASON_HOOK_REFUSED, planned.blocked)
         elif planned.policy_violation:
             unrunnable[name] = (names.REASON_POLICY_VIOLATION, planned.policy_violation)
-    pod_names = {t.name: build_pod_name(run.name, t.name) for t in run.spec.tests}
+    pod_names = attempts.pod_names(run)
     step = decide_next_step(
         run,
         observed.objects,
@@ -284,6 +286,7 @@ def _create_actions(
 ) -> list[Action]:
     """The hook objects first (when a hook test is about to be created), then the tests' pods and Jobs."""
     actions: list[Action] = []
+    at = attempts.current_attempts(run)
     hook_tests = tuple(t.name for t in tests if t.source == "hook")
     if hook_tests and resources:
         bodies = tuple(build_resource_manifest(run, r) for r in resources)
@@ -293,7 +296,7 @@ def _create_actions(
         body = (
             build_job_manifest(run=run, test=test)
             if test.kind == "Job"
-            else build_pod_manifest(run=run, test=test)
+            else attempts.build_attempt_pod(run=run, test=test, attempt=at.get(test.name, 1))
         )
         actions.append(CreateTest(test.name, test.kind, body))
     return actions
@@ -390,7 +393,9 @@ def decide_pod_cleanup(run: Run, observed: Observed, policy: Policy) -> list[Act
     ).total_seconds()
     if wait > 0:
         return [Requeue(wait)]
-    pods = tuple(p["metadata"]["name"] for p in observed.objects.pods.values())
+    pods = (
+        tuple(p["metadata"]["name"] for p in observed.objects.pods.values()) + observed.objects.earlier_pods
+    )
     jobs = tuple(j["metadata"]["name"] for j in observed.objects.jobs.values())
     status = run.status.model_copy(update={"pods_deleted_at": observed.now})
     deletes: list[Action] = [DeletePods(pods)] if pods else []
@@ -408,12 +413,17 @@ def decide_end(run: Run, *, phase: RunPhase, reason: str, message: str, now: dat
     return [PatchStatus(status), PostEvent(kind, reason, message)]
 
 
-def decide_superseded(runs: Sequence[Run], *, revision: int) -> list[Run]:
-    """Active runs of older revisions: a newer revision replaces them."""
-    return [r for r in runs if r.spec.release.revision < revision and not r.status.phase.is_final]
+def decide_superseded(runs: Sequence[Run], *, revision: int, attempt: int = 1) -> list[Run]:
+    """Active runs of older revisions, or older attempts of this one: a newer run replaces them."""
+    newer = (revision, attempt)
+    return [
+        r
+        for r in runs
+        if (r.spec.release.revision, r.spec.attempt or 1) < newer and not r.status.phase.is_final
+    ]
 
 
 def decide_prune(runs: Sequence[Run], *, limit: int, keep: str) -> list[str]:
     """Names of the runs beyond the newest `limit` (by revision); active runs and `keep` are never pruned."""
-    ordered = sorted(runs, key=lambda r: (r.spec.release.revision, r.name), reverse=True)
+    ordered = sorted(runs, key=lambda r: (r.spec.release.revision, r.spec.attempt or 1, r.name), reverse=True)
     return [r.name for r in ordered[limit:] if r.status.phase.is_final and r.name != keep]

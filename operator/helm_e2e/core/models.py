@@ -6,11 +6,13 @@ Field names are snake_case in Python and camelCase on the wire (the CRD schema i
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from cronsim import CronSim, CronSimError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -110,6 +112,7 @@ class TestSource(WireModel):
     source: str
     timeout_seconds: int
     kind: Literal["Pod", "Job"] = "Pod"  # a chart's Job test hook runs as a Job
+    retries: int | None = None  # attempts after a failed one (None: 0); see core.attempts
 
 
 class HookObject(WireModel):
@@ -144,6 +147,19 @@ class ReportSpec(WireModel):
     only_on_failure: bool = False
 
 
+class RequestTrigger(StrEnum):
+    RERUN = "rerun"  # `helm-e2e rerun` / the helm-e2e.dev/rerun annotation
+    SCHEDULE = "schedule"  # an E2ESuite's spec.schedule
+
+
+class RunRequest(WireModel):
+    """spec.request: why a revision that already had a run is tested again (see core.reruns)."""
+
+    trigger: RequestTrigger
+    token: str  # rerun: the annotation's token; schedule: "<suite>@<slot>"; the idempotence key
+    suite: str | None = None  # schedule: the E2ESuite whose tests run
+
+
 class RunSpec(WireModel):
     release: ReleaseRef
     tests: list[TestSource] = Field(default_factory=list)
@@ -151,6 +167,8 @@ class RunSpec(WireModel):
     report: ReportSpec = Field(default_factory=ReportSpec)
     hook_objects: list[HookObject] = Field(default_factory=list)
     readiness: ReadinessSpec = Field(default_factory=lambda: ReadinessSpec(mode=ReadinessMode.NONE))
+    attempt: int | None = None  # the revision's n-th run (None: the first, `<release>-<revision>`)
+    request: RunRequest | None = None  # set on re-runs and scheduled runs
 
 
 class PytestSummary(WireModel):
@@ -162,6 +180,19 @@ class PytestSummary(WireModel):
     errors: int = 0
     duration_seconds: float | None = None
     first_failures: list[str] = Field(default_factory=list)
+
+
+class AttemptRecord(WireModel):
+    """status.tests[].attempts[]: one finished attempt of a test that may be retried."""
+
+    attempt: int
+    pod: str = ""
+    phase: TestPhase = TestPhase.FAILED
+    exit_code: int | None = None
+    reason: str = ""
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_seconds: float | None = None
 
 
 class TestResult(WireModel):
@@ -178,6 +209,10 @@ class TestResult(WireModel):
     duration_seconds: float | None = None
     pytest: PytestSummary | None = None
     log_tail: str = ""
+    attempt: int | None = None  # the attempt running or recorded (None: 1); see core.attempts
+    attempts: list[AttemptRecord] = Field(default_factory=list)  # every finished attempt of a retried test
+    flaky: bool = False  # Succeeded on a retry after a failed attempt
+    failed_log_tail: str = ""  # the log tail of the last failed attempt that was retried
 
 
 class Summary(WireModel):
@@ -185,6 +220,7 @@ class Summary(WireModel):
     passed: int = 0
     failed: int = 0
     errored: int = 0
+    flaky: int = 0  # Succeeded tests that needed a retry
 
 
 class Condition(WireModel):
@@ -243,8 +279,34 @@ class SuiteTest(WireModel):
 
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)
     timeout_seconds: int | None = Field(default=None, ge=1)
+    retries: int | None = Field(default=None, ge=0, le=10)  # None: HELM_E2E_DEFAULT_RETRIES
     metadata: PodMetadata = Field(default_factory=PodMetadata)  # extra pod labels/annotations (templated)
     template: dict[str, Any]  # a PodSpec whose string leaves are Jinja2 templates
+
+
+class SuiteSchedule(WireModel):
+    """spec.schedule: a standard 5-field cron expression, evaluated in `timeZone` (IANA, default UTC)."""
+
+    cron: str = Field(min_length=1, max_length=200)
+    time_zone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            CronSim(value, datetime(2000, 1, 1, tzinfo=UTC))
+        except CronSimError as e:
+            raise ValueError(f"not a cron expression: {e}") from e
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {value!r}") from e
+        return value
 
 
 class SuiteSpec(WireModel):
@@ -254,6 +316,7 @@ class SuiteSpec(WireModel):
     tests: list[SuiteTest] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
     readiness: SuiteReadiness = Field(default_factory=SuiteReadiness)
+    schedule: SuiteSchedule | None = None  # re-verify the deployed revision on a cron schedule
 
 
 class Suite(BaseModel):

@@ -59,3 +59,12 @@ def label_value(value: str) -> str:
     if len(safe) <= MAX_NAME:
         return safe
     return f"{safe[: MAX_NAME - _HASH_LEN - 1].rstrip('-._')}-{_digest(value)}"
+
+
+def build_attempt_run_name(release: str, revision: int, attempt: int) -> str:
+    """A revision's n-th run: `<release>-<revision>` first, then `<release>-<revision>-r<n>`.
+
+    The `r` keeps attempts apart from other revisions: `shop-12-2` would be release `shop-12` revision 2,
+    while a first run's name always ends in `-<digits>`, never in `-r<digits>`.
+    """
+    return build_run_name(release, revision) if attempt <= 1 else _fit(f"{release}-{revision}-r{attempt}")

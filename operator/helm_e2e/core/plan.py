@@ -122,6 +122,7 @@ def _suite_tests(
                 pod_spec=pod_spec,
                 labels=meta["labels"],
                 annotations=meta["annotations"],
+                retries=test.retries,
             )
         )
     return tests
@@ -270,7 +271,9 @@ def _merge_readiness(
     return ReadinessSpec(mode=ReadinessMode.ROLLOUT, timeout_seconds=max([timeout, *timeouts]))
 
 
-def build_run_spec(release: Release, plan: Plan, *, deadline_seconds: int) -> RunSpec:
+def build_run_spec(
+    release: Release, plan: Plan, *, deadline_seconds: int, default_retries: int = 0
+) -> RunSpec:
     ref = ReleaseRef(
         name=release.name,
         namespace=release.namespace,
@@ -283,7 +286,14 @@ def build_run_spec(release: Release, plan: Plan, *, deadline_seconds: int) -> Ru
         deployed_at=release.last_deployed,
     )
     tests = [
-        TestSource(name=t.name, source=t.source, timeout_seconds=t.timeout_seconds, kind=t.kind)
+        TestSource(
+            name=t.name,
+            source=t.source,
+            timeout_seconds=t.timeout_seconds,
+            kind=t.kind,
+            # retries re-create a test's pod; a Job test keeps the Job's own backoffLimit instead
+            retries=((default_retries if t.retries is None else t.retries) if t.kind == "Pod" else 0) or None,
+        )
         for t in plan.tests
     ]
     hook_objects = [

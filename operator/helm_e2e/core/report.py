@@ -21,7 +21,7 @@ import jinja2
 
 from ..errors import MailError
 from . import names
-from .models import Run, RunPhase, TestPhase
+from .models import RequestTrigger, Run, RunPhase, TestPhase
 
 PHASE_COLORS = {
     "Succeeded": "#1a7f37",
@@ -70,9 +70,21 @@ def build_message_id(run_uid: str) -> str:
 def build_subject(run: Run, *, cluster: str) -> str:
     ref, summary, phase = run.spec.release, run.status.summary, run.status.phase
     head = f"[helm-e2e] {ref.name} r{ref.revision} in {cluster or ref.namespace}"
+    if run.spec.request is not None:
+        head += f" ({describe_request(run)})"
     if phase in _SUBJECT_LABELS:
         return f"{head}: {_SUBJECT_LABELS[phase]} {summary.passed}/{summary.total}"
     return f"{head}: {phase.value.upper()}"
+
+
+def describe_request(run: Run) -> str:
+    """Why an already tested revision ran again: "" for the revision's own run."""
+    request = run.spec.request
+    if request is None:
+        return ""
+    if request.trigger == RequestTrigger.SCHEDULE:
+        return f"scheduled check, suite {request.suite}" if request.suite else "scheduled check"
+    return f"re-run, attempt {run.spec.attempt or 1}"
 
 
 def decide_recipients(run: Run, *, mail_to: Sequence[str]) -> list[str]:
@@ -146,6 +158,7 @@ def _context(run: Run, *, cluster: str, subject: str) -> dict[str, Any]:
         "duration": took,
         "colors": PHASE_COLORS,
         "subject": subject,
+        "request": describe_request(run),
         "started": status.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if status.started_at else "-",
     }
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import names
+from . import attempts, names
 from .jobs import job_finished, last_pod, result_from_job
 from .models import Condition, Run, RunPhase, RunStatus, Summary, TestPhase, TestResult, TestSource
 from .podstatus import (
@@ -44,6 +44,7 @@ class TestObjects:
     pods: Mapping[str, Pod] = field(default_factory=dict)
     jobs: Mapping[str, Pod] = field(default_factory=dict)
     job_pods: Mapping[str, Sequence[Pod]] = field(default_factory=dict)
+    earlier_pods: tuple[str, ...] = ()  # pods of earlier attempts (core.attempts): evidence until the TTL
 
     def exists(self, test: TestSource) -> bool:
         return test.name in (self.jobs if test.kind == "Job" else self.pods)
@@ -74,6 +75,7 @@ def summarize(results: Sequence[TestResult]) -> Summary:
         passed=sum(r.phase == TestPhase.SUCCEEDED for r in results),
         failed=sum(r.phase == TestPhase.FAILED for r in results),
         errored=sum(r.phase in (TestPhase.ERROR, TestPhase.CANCELLED) for r in results),
+        flaky=sum(r.flaky for r in results),
     )
 
 
@@ -202,6 +204,10 @@ def decide_next_step(
             result.completed_at = now
         elif not exists:
             step.create_tests.append(test.name)
+        result, retried = attempts.continue_attempts(test, prev, result, now=now)
+        if retried:
+            message = f"test {test.name}: {result.message}"
+            step.events.append(RunEvent("Normal", attempts.EVENT_TEST_RETRIED, message))
         if not result.phase.is_final:
             limit = (result.started_at or started) + timedelta(seconds=test.timeout_seconds)
             if now >= deadline or now >= limit:

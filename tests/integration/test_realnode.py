@@ -122,7 +122,10 @@ def test_real_upgrade_runs_jwt_setup_and_pytest_in_real_containers_and_reports_a
     real_node: Cluster, namespace: str, start_operator: Any, node_sink: tuple[Sink, str, int]
 ) -> None:
     cluster, (sink, host, port) = real_node, node_sink
-    op = start_operator(smtp_host=host, smtp_port=str(port), mail_from="helm-e2e@example.com")
+    # MAIL_TO's domain is what suites may mail (the example suite reports to demo-team@example.com)
+    op = start_operator(
+        smtp_host=host, smtp_port=str(port), mail_from="helm-e2e@example.com", mail_to="platform@example.com"
+    )
     cluster.apply(pinned_example_suite(namespace), namespace)
     install_demo(cluster, namespace, "--set", "image.tag=1.0.0")
     deployment = cluster.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/instance=demo")["items"]
@@ -199,6 +202,7 @@ def test_operator_runs_in_cluster_from_its_chart_and_image_on_the_real_node(
         "--set", f"smtp.host={host}",
         "--set", f"smtp.port={port}",
         "--set", "smtp.from=helm-e2e@example.com",
+        "--set", "smtp.to={platform@example.com}",
         "--set", "smtp.tls=none",  # the test sink speaks plain SMTP; the chart defaults to STARTTLS
         "--set", "config.resyncSeconds=2",
         "--set-json", f"extraEnv={json.dumps(extra_env)}",

@@ -120,7 +120,7 @@ def kopf_watch_rules() -> set[Rule]:
 
 
 def owner_reference_rules() -> set[Rule]:
-    source = (PACKAGE / "core" / "plan.py").read_text()
+    source = "".join(p.read_text() for p in sorted((PACKAGE / "core").glob("*.py")))
     if re.search(r'"blockOwnerDeletion": True', source):  # the owner is the E2ERun
         return {(names.GROUP, f"{names.RUNS}/finalizers", "update")}
     return set()

@@ -1,11 +1,14 @@
-"""The Kubernetes API's answers as project errors (shared by the adapters)."""
+"""Calling the Kubernetes client, and its answers as project errors (shared by the adapters)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pydantic
+import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from ..errors import ApiRefused, KubeError
@@ -32,3 +35,17 @@ def client_refusal(e: pydantic.ValidationError) -> ApiRefused:
     """The client refused to send a body (e.g. a list where a string belongs): which fields, never values."""
     where = ", ".join(".".join(str(p) for p in err["loc"]) for err in e.errors(include_input=False)[:3])
     return ApiRefused(f"the object is not valid ({where or 'its shape'})", status=422, reason="Invalid")
+
+
+async def call(fn: Callable[..., Any], *args: Any, request_timeout: float, **kwargs: Any) -> Any:
+    """One call of the synchronous client in a worker thread (never on the event loop), bounded in time.
+
+    Raises ApiException for the API's answers, ApiRefused when the client itself rejects the body, and
+    KubeError when no answer came."""
+    kwargs.setdefault("_request_timeout", request_timeout)
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except pydantic.ValidationError as e:  # the client's own check of what we send
+        raise client_refusal(e) from None
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        raise KubeError(f"no answer from the API: {type(e).__name__}", status=0) from e

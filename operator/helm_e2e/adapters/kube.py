@@ -8,7 +8,6 @@ project error (`errors.KubeError`, or `errors.ApiRefused` for a create no retry 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,15 +17,13 @@ from typing import Any
 
 import kubernetes.client as k8s
 import kubernetes.config as k8s_config
-import pydantic
-import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from ..core import names
 from ..core.naming import label_value
 from ..core.readiness import ObjectKey
 from ..errors import ApiRefused, KubeError
-from .apierror import Body, api_error, client_refusal
+from .apierror import Body, api_error, call
 from .apierror import status_of as _status
 from .objects import HookObjects
 from .rollout import RolloutReader
@@ -67,14 +64,7 @@ class Kube:
         self.rollout = RolloutReader(api, timeout_seconds=timeout_seconds)  # the readiness gate's GETs
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """One API call in a worker thread, bounded in time; raises ApiException or KubeError."""
-        kwargs.setdefault("_request_timeout", self.timeout)
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except pydantic.ValidationError as e:  # the client's own check of what we send
-            raise client_refusal(e) from None
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise KubeError(f"no answer from the API: {type(e).__name__}", status=0) from e
+        return await call(fn, *args, request_timeout=self.timeout, **kwargs)
 
     async def _raw(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         resp = await self._call(fn, *args, _preload_content=False, **kwargs)

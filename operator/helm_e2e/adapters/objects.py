@@ -16,12 +16,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import kubernetes.client as k8s
-import pydantic
 from kubernetes.client.exceptions import ApiException
 
 from ..core import names
 from ..errors import ApiRefused, NameTaken
-from .apierror import client_refusal
+from .apierror import call
 
 Body = dict[str, Any]
 DELETE_WAIT_SECONDS = 30.0  # how long a replaced object may take to disappear
@@ -118,11 +117,7 @@ class HookObjects:
             ) from None
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("_request_timeout", self.timeout)
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except pydantic.ValidationError as e:  # the client's own check of what we send
-            raise client_refusal(e) from None
+        return await call(fn, *args, request_timeout=self.timeout, **kwargs)
 
     async def _raw(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         resp = await self._call(fn, *args, _preload_content=False, **kwargs)

@@ -27,6 +27,7 @@ from .hook_yaml import HookManifestInvalid, parse_hook_manifest
 from .models import Hook, Release, Run, RunPhase
 from .naming import label_value, sanitize_test_name
 from .planned import PlannedTest
+from .runbody import build_owner_reference
 
 # Helm v3.19 pkg/releaseutil/kind_sorter.go InstallOrder (ties of weight and name are broken by it)
 INSTALL_ORDER = (
@@ -257,16 +258,7 @@ def build_resource_manifest(run: Run, resource: HookResource) -> dict[str, Any]:
     meta = body["metadata"]
     meta["namespace"] = run.namespace
     meta["labels"][names.RUN_LABEL] = label_value(run.name)
-    meta["ownerReferences"] = [
-        {
-            "apiVersion": names.API_VERSION,
-            "kind": names.RUN_KIND,
-            "name": run.name,
-            "uid": run.uid,
-            "controller": False,
-            "blockOwnerDeletion": True,
-        }
-    ]
+    meta["ownerReferences"] = [build_owner_reference(run, controller=False)]
     return body
 
 

@@ -18,6 +18,7 @@ from .naming import build_pod_name, label_value
 from .plan import _pod_spec
 from .planned import PlannedTest
 from .podstatus import MESSAGE_LIMIT, result_from_pod
+from .runbody import build_owner_reference
 
 Body = Mapping[str, Any]
 TIMEOUT_REASONS = frozenset({"DeadlineExceeded"})  # the Job ran out of time: Error, like a pod timeout
@@ -53,16 +54,7 @@ def build_job_manifest(*, run: Run, test: PlannedTest) -> dict[str, Any]:
             "namespace": run.namespace,
             "labels": {**test.job_labels, **ours},
             "annotations": {**test.job_annotations, names.SOURCE_ANNOTATION: test.source},
-            "ownerReferences": [
-                {
-                    "apiVersion": names.API_VERSION,
-                    "kind": names.RUN_KIND,
-                    "name": run.name,
-                    "uid": run.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [build_owner_reference(run)],
         },
         "spec": spec,
     }

@@ -38,6 +38,7 @@ from .naming import MAX_NAME, build_pod_name, label_value
 from .planned import PlannedTest as PlannedTest  # re-exported: callers use plan.PlannedTest
 from .readiness import ObjectKey, list_rollout_objects
 from .release import resolve_image_tag
+from .runbody import build_owner_reference
 
 TIMEOUT_ANNOTATION = names.TIMEOUT_ANNOTATION
 
@@ -366,16 +367,7 @@ def build_pod_manifest(*, run: Run, test: PlannedTest) -> dict[str, Any]:
             "namespace": run.namespace,
             "labels": labels,
             "annotations": {**test.annotations, names.SOURCE_ANNOTATION: test.source},
-            "ownerReferences": [
-                {
-                    "apiVersion": names.API_VERSION,
-                    "kind": names.RUN_KIND,
-                    "name": run.name,
-                    "uid": run.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [build_owner_reference(run)],
         },
         "spec": _pod_spec(run, test),
     }

@@ -28,6 +28,18 @@ def build_run_body(spec: RunSpec, *, name: str, namespace: str) -> dict[str, Any
     }
 
 
+def build_owner_reference(run: Run, *, controller: bool = True) -> dict[str, Any]:
+    """What the run owns is garbage-collected with it; blockOwnerDeletion keeps it until then."""
+    return {
+        "apiVersion": names.API_VERSION,
+        "kind": names.RUN_KIND,
+        "name": run.name,
+        "uid": run.uid,
+        "controller": controller,
+        "blockOwnerDeletion": True,
+    }
+
+
 def run_from_body(body: Mapping[str, Any]) -> Run:
     meta = body.get("metadata", {})
     return Run(

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile
+.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile bench-readiness
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -64,8 +64,10 @@ realnode: install node-up ## the real tier: real containers on the real node (ro
 
 test: lint coverage bench-quick integration realnode ## everything CI runs
 
-bench: install ## benchmarks: print numbers, never fail on timing
+bench: install cluster-up ## benchmarks: the pure core, then the readiness gate and hostile inputs on the local cluster; print numbers, never fail on timing
 	$(PY) tests/bench/run.py
+	$(PY) tests/bench/readiness.py
+	$(PY) tests/bench/hostile.py
 
 bench-quick: install ## every benchmark once (CI: the bench cannot rot), numbers printed but meaningless
 	BENCH_QUICK=1 $(PY) tests/bench/run.py
@@ -87,6 +89,9 @@ package: ## helm lint --strict the operator chart (defaults, then every optional
 	helm package charts/helm-e2e --destination out/charts
 
 test: package
+
+bench-readiness: install cluster-up ## the readiness gate: API calls and time per check, delay from rollout to first test pod
+	$(PY) tests/bench/readiness.py
 
 bench-hostile: install ## hostile inputs against the operator on the local cluster: peak RSS, time to outcome (BENCH_QUICK=1: one operator)
 	$(PY) tests/bench/hostile.py

@@ -77,8 +77,11 @@ def pinned_example_suite(namespace: str) -> str:
     return json.dumps(suite)
 
 
-def install_demo(cluster: Cluster, namespace: str, *args: str, command: str = "install") -> None:
-    cluster.helm(command, "demo", DEMO, "-n", namespace, *ON_REAL_NODE, *args, "--wait", "--timeout", "120s")
+def install_demo(
+    cluster: Cluster, namespace: str, *args: str, command: str = "install", wait: bool = True
+) -> None:
+    waiting = ("--wait", "--timeout", "120s") if wait else ()
+    cluster.helm(command, "demo", DEMO, "-n", namespace, *ON_REAL_NODE, *args, *waiting)
 
 
 def result(run: dict[str, Any], name: str) -> dict[str, Any]:
@@ -139,7 +142,9 @@ def test_real_upgrade_runs_jwt_setup_and_pytest_in_real_containers_and_reports_a
     assert "Succeeded" in text
     assert f"{len(DEMO_TESTS)} passed" in text
 
-    # the service now expects another audience: the token minted by jwt-setup is refused for real
+    # the service now expects another audience: the token minted by jwt-setup is refused for real. Without
+    # --wait the revision is `deployed` while the old pods still serve; the readiness gate holds the tests
+    # until the new ones do, so the failure is the new version's (the old pods would accept the token).
     install_demo(
         cluster,
         namespace,
@@ -148,9 +153,12 @@ def test_real_upgrade_runs_jwt_setup_and_pytest_in_real_containers_and_reports_a
         "--set",
         "jwt.audience=someone-else",
         command="upgrade",
+        wait=False,
     )
     failed = wait_run(cluster, namespace, "demo-3", timeout=180)
     assert failed["status"]["phase"] == "Failed"
+    rolled = next(c for c in failed["status"]["conditions"] if c["type"] == "ReleaseReady")
+    assert rolled["reason"] == "RolledOut"
     api = result(failed, "api")
     assert api["phase"] == "Failed"
     assert api["exitCode"] == 1

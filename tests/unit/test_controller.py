@@ -14,12 +14,13 @@ import pytest
 from fake_kube import FakeKube
 from helm_encoding import helm_release_doc, helm_secret
 
+from helm_e2e import errors
 from helm_e2e.adapters.kube import Kube
 from helm_e2e.adapters.port import KubePort
 from helm_e2e.config import Settings
 from helm_e2e.controller import MAX_RECONCILE_FAILURES, Controller
 from helm_e2e.core import names
-from helm_e2e.core.models import RunPhase, TestPhase
+from helm_e2e.core.models import RequestTrigger, RunPhase, RunRequest, TestPhase
 
 NOW = datetime(2026, 11, 25, 10, 5, 10, tzinfo=UTC)
 NS, RUN = "shop", "web-1"
@@ -464,3 +465,81 @@ async def test_a_corrupt_secret_is_warned_about_once_and_an_old_revision_gets_no
     clock.now += timedelta(days=1)
     await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
     assert kube.runs == {}
+
+
+async def test_a_revision_seen_again_after_a_restart_keeps_its_one_run(kube: FakeKube, clock: Clock) -> None:
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    await deploy(make_controller(kube, clock), kube, secret)
+    await deploy(make_controller(kube, clock), kube, secret)  # a new operator re-lists the same Secret
+    assert list(kube.runs) == [(NS, RUN)]
+
+
+async def test_planning_that_runs_out_of_its_sandbox_limits_is_a_warning_not_a_run(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    controller = make_controller(kube, clock)
+
+    async def too_slow(secret: Any, *, record_suites: bool) -> Any:
+        raise errors.SandboxTimeout("sandboxed work ran longer than 10s; worker killed")
+
+    monkeypatch.setattr(controller.planner, "plan", too_slow)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    assert kube.runs == {}
+    assert kube.reasons() == [names.EVENT_RELEASE_DECODE_FAILED]
+    assert "planning failed" in kube.events[0][3]
+
+
+async def test_a_missing_pod_whose_release_cannot_be_planned_again_ends_not_planned(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await deploy(make_controller(kube, clock), kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    restarted = make_controller(kube, clock)
+
+    async def out_of_memory(secret: Any, *, record_suites: bool) -> Any:
+        raise errors.SandboxMemory("sandboxed work exceeded its memory (MemoryError)")
+
+    monkeypatch.setattr(restarted.planner, "plan", out_of_memory)
+    await restarted.reconcile((NS, RUN))
+    test = status(kube)["tests"][0]
+    assert (test["reason"], "could not be planned again" in test["message"]) == (
+        names.REASON_NOT_PLANNED,
+        True,
+    )
+
+
+@pytest.mark.parametrize("problem", ["no-deployed-revision", "secret-gone", "identity", "corrupt"])
+async def test_a_rerun_request_that_cannot_be_planned_makes_no_run(
+    kube: FakeKube, clock: Clock, problem: str
+) -> None:
+    controller = make_controller(kube, clock)
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, secret)
+    key = (NS, "sh.helm.release.v1.web.v1")
+    if problem == "no-deployed-revision":
+        kube.secrets[key]["metadata"]["labels"]["status"] = "superseded"
+    elif problem == "secret-gone":
+        kube.secrets[key] = {**kube.secrets[key], "metadata": {**kube.secrets[key]["metadata"], "name": "x"}}
+        kube.secrets[(NS, "x")] = kube.secrets.pop(key)
+    elif problem == "identity":
+        kube.secrets[key]["metadata"]["labels"]["name"] = "other"
+        kube.secrets[key]["metadata"]["labels"]["name"] = "web"
+        kube.secrets[key]["metadata"]["name"] = "sh.helm.release.v1.web.v1"
+        kube.secrets[key]["metadata"]["labels"]["version"] = "1"
+        kube.secrets[key]["metadata"]["namespace"] = ""
+    else:
+        kube.secrets[key]["data"]["release"] = "bm90IGEgcmVsZWFzZQ=="
+    request = RunRequest(trigger=RequestTrigger.RERUN, token="tok-1")
+    assert await controller.request_attempt(NS, "web", request) is None
+    assert list(kube.runs) == [(NS, RUN)]
+
+
+async def test_history_pruning_of_an_uninstall_keeps_runs_while_a_revision_remains(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    first = deployed_secret(1, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, first)
+    await deploy(controller, kube, deployed_secret(2, hooks=[passing_hook("smoke")]))
+    kube.secrets.pop((NS, "sh.helm.release.v1.web.v1"))
+    await controller.on_release_secret("DELETED", first)  # --history-max pruned revision 1 only
+    assert status(kube, "web-2").get("phase", "Pending") != "Cancelled"

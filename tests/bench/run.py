@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from helm_e2e.core.junit import build_junit_xml
+from helm_e2e.core.lifecycle import Observed, Policy, Replanned, decide_run
 from helm_e2e.core.models import (
     ReleaseRef,
     Run,
@@ -35,7 +36,7 @@ from helm_e2e.core.models import (
 from helm_e2e.core.plan import build_plan
 from helm_e2e.core.release import MAX_DECOMPRESSED_BYTES, decode_release_blob, decode_release_secret
 from helm_e2e.core.report import render_report
-from helm_e2e.core.results import decide_next_step
+from helm_e2e.core.results import TestObjects, decide_next_step
 from helm_e2e.errors import ReleaseDecodeError
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
@@ -62,7 +63,16 @@ def build_release_secret(doc: dict[str, Any]) -> dict[str, Any]:
     """A release exactly as Helm stores it: JSON → gzip → base64 (Helm) → base64 (the Secret's data)."""
     helm_blob = base64.b64encode(gzip.compress(json.dumps(doc).encode()))
     return {
-        "metadata": {"name": f"sh.helm.release.v1.{doc['name']}.v{doc['version']}", "namespace": "shop"},
+        "metadata": {
+            "name": f"sh.helm.release.v1.{doc['name']}.v{doc['version']}",
+            "namespace": "shop",
+            "labels": {
+                "owner": "helm",
+                "name": doc["name"],
+                "version": str(doc["version"]),
+                "status": "deployed",
+            },
+        },
         "type": "helm.sh/release.v1",
         "data": {"release": base64.b64encode(helm_blob).decode()},
     }
@@ -206,11 +216,23 @@ def main() -> None:
     )
 
     running = build_run(100, finished=False)
-    pods = {t.name: build_succeeded_pod() for t in running.spec.tests}
+    pods = TestObjects(pods={t.name: build_succeeded_pod() for t in running.spec.tests})
     pod_names = {t.name: f"{running.name}-{t.name}" for t in running.spec.tests}
     measure(
         "decide_next_step (100 finished tests)",
         lambda: decide_next_step(running, pods, pod_names=pod_names, logs={}, now=T0),
+    )
+    policy = Policy(
+        resync_seconds=5,
+        pod_ttl_seconds=3600,
+        mail_to=("ops@example.com",),
+        report_cancelled=True,
+        smtp_enabled=True,
+        mail_retry_base_seconds=2,
+    )
+    observed = Observed(now=T0, objects=pods, logs={}, plan=Replanned(tests={}))
+    measure(
+        "decide_run (the whole lifecycle, 100 finished tests)", lambda: decide_run(running, observed, policy)
     )
 
     finished = build_run(100, finished=True)

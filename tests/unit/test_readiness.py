@@ -409,3 +409,13 @@ def test_manifest_fields_reads_any_wanted_paths_and_nothing_else() -> None:
     text = "a:\n  b:\n    c: deep\n    d: [x]\n  e: no\n---\nplain scalar\n---\n- a\n"
     wanted = frozenset({("a", "b", "c"), ("a", "b", "d"), ("z",)})
     assert list(manifest_fields(text, wanted=wanted, max_documents=3)) == [{("a", "b", "c"): "deep"}, {}, {}]
+
+
+def test_documents_of_kinds_that_never_block_are_skipped_before_the_yaml_scan() -> None:
+    configmaps = "".join(
+        f"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n" for i in range(6000)
+    )
+    flow = '---\n{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "flow"}}\n'
+    manifest = configmaps + "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n" + flow
+    keys = list_rollout_objects(manifest, namespace="shop")  # more documents than MAX_DOCUMENTS: none parsed
+    assert [k.ref for k in keys] == ["deployment/web", "deployment/flow"]

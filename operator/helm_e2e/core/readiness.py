@@ -14,6 +14,7 @@ never block. Messages carry kinds, names, counts and phases only: never values o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,21 @@ def _kept(fields: Mapping[FieldPath, str]) -> bool:
     return (group, kind) in CHECKS
 
 
+_DOCUMENT_START = re.compile(r"^---[ \t]*$", re.MULTILINE)
+_KIND_LINE = re.compile(r"^kind:[ \t]*([A-Za-z0-9]+)[ \t]*$", re.MULTILINE)
+
+
+def _watched_documents(manifest: str) -> str:
+    """The manifest without the documents whose top-level `kind:` line names a kind that never blocks.
+
+    A cheap text pass before the YAML scan (a release of 20,000 ConfigMaps costs a regex, not a parse);
+    a document without such a line (flow style, unusual layout) is kept, so nothing that blocks is lost."""
+    watched = {kind for _, kind in CHECKS} | {"Service"}
+    documents = _DOCUMENT_START.split(manifest)
+    kept = [d for d in documents if (m := _KIND_LINE.search(d)) is None or m.group(1) in watched]
+    return manifest if len(kept) == len(documents) else "\n---\n".join(kept)
+
+
 def list_rollout_objects(manifest: str, *, namespace: str, other_namespaces: bool = False) -> list[ObjectKey]:
     """The objects of a Helm manifest the gate waits for, in manifest order, without duplicates.
 
@@ -83,7 +99,7 @@ def list_rollout_objects(manifest: str, *, namespace: str, other_namespaces: boo
     if len(manifest.encode()) > MAX_MANIFEST_BYTES:
         raise ReleaseDecodeError(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
     keys: dict[ObjectKey, None] = {}
-    for fields in manifest_fields(manifest, wanted=WANTED, max_documents=MAX_DOCUMENTS):
+    for fields in manifest_fields(_watched_documents(manifest), wanted=WANTED, max_documents=MAX_DOCUMENTS):
         name, ns = fields.get(("metadata", "name")), fields.get(("metadata", "namespace")) or namespace
         if not _kept(fields) or not name or (ns != namespace and not other_namespaces):
             continue

@@ -121,21 +121,27 @@ class Controller:
         if created is None:
             return False  # someone else created it first: their run, their pods
         run = run_from_body(created)
-        key = (run.namespace, run.name)
-        self.planner.keep(key, plan)
+        self.planner.keep((run.namespace, run.name), plan)
+        self.queue.add((run.namespace, run.name))
+        await self._announce(run, release, plan)
+        await self.supersede_older_runs(run)
+        return True
+
+    async def _announce(self, run: Run, release: Release, plan: planning.Plan) -> None:
+        """Metrics, the log line and the Events of a new run (what was planned, what was refused)."""
         metrics.RUNS_CREATED.labels(trigger=release.trigger.value).inc()
         if release.last_deployed:
             metrics.TRIGGER_LATENCY.observe(max(0.0, (self.now() - release.last_deployed).total_seconds()))
+        request = run.spec.request
         log.info(
             "run.created",
             run=run.name,
             namespace=run.namespace,
             tests=len(plan.tests),
             trigger=release.trigger.value,
-            image_tag=spec.release.image_tag,
+            image_tag=run.spec.release.image_tag,
             request=request.trigger.value if request else None,
         )
-        self.queue.add(key)
         tests = ", ".join(f"{t.name} ({t.source})" for t in plan.tests) or "none"
         await self.kube.post_event(
             run_ref(run), type="Normal", reason=names.EVENT_PLANNED, message=f"tests: {tests}"
@@ -146,8 +152,6 @@ class Controller:
         ):
             for note in notes:
                 await self.kube.post_event(run_ref(run), type="Warning", reason=reason, message=note)
-        await self.supersede_older_runs(run)
-        return True
 
     # --- re-runs of the deployed revision: on demand (annotation) and scheduled ---------------------------
     async def on_run_annotations(self, namespace: str, release: str, annotations: Mapping[str, str]) -> None:

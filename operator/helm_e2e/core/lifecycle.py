@@ -26,7 +26,15 @@ from .models import Condition, HookObject, ReadinessMode, Run, RunPhase, RunStat
 from .plan import PlannedTest
 from .readiness import ObjectKey
 from .report import decide_mail
-from .results import TestObjects, decide_next_step, end_run, get_condition, set_condition, tests_needing_logs
+from .results import (
+    Step,
+    TestObjects,
+    decide_next_step,
+    end_run,
+    get_condition,
+    set_condition,
+    tests_needing_logs,
+)
 
 Pod = Mapping[str, Any]
 EMAIL_DONE_REASONS = frozenset(
@@ -197,7 +205,7 @@ def _gated(run: Run) -> bool:
     return run.spec.readiness.mode == ReadinessMode.ROLLOUT and not (ready and ready.status == "True")
 
 
-def _decide_gate(run: Run, observed: Observed) -> tuple[Condition, str] | None:
+def _decide_gate(run: Run, observed: Observed) -> tuple[Condition, str]:
     """While gated: the ReleaseReady condition to record, and '' (open), 'wait' or 'fail'."""
     rollout, now = observed.rollout or Rollout(ready=True), observed.now
     waited = (now - (run.created_at or now)).total_seconds()
@@ -219,66 +227,75 @@ def _ready_condition(status: str, reason: str, message: str, now: datetime) -> C
 def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]:
     current = attempts.current_pods(run, observed.objects.pods)  # an earlier attempt's pod is history
     observed = dataclasses.replace(observed, objects=dataclasses.replace(observed.objects, pods=current))
-    fetch: list[Action] = []
-    if observed.logs is None and (need := tests_needing_logs(run, observed.objects)):
-        fetch.append(FetchLogs(tuple(need)))
     missing = _missing_tests(run, observed)
     gated = _gated(run) and bool(run.spec.tests)
-    if observed.plan is None and (missing or gated):
-        fetch.append(FetchPlan(tuple(missing)))
-    if gated and observed.rollout is None:
-        fetch.append(FetchRollout())
-    if fetch:
+    if fetch := _fetches(run, observed, missing, gated=gated):
         return fetch
     plan = observed.plan.tests if observed.plan else {}
-    unrunnable = dict(observed.refused)
-    before = run.status
-    gate = _decide_gate(run, observed) if gated else None
-    if gate is not None:
-        condition, verdict = gate
+    unrunnable = {**observed.refused, **_unrunnable(missing, plan)}
+    before, opened = run.status, None
+    if gated:
+        condition, verdict = _decide_gate(run, observed)
         status = run.status.model_copy(deep=True)
         status.conditions = set_condition(status.conditions, condition)
         if verdict == "wait":  # no test starts, no clock of theirs runs: look again soon
-            waiting = [PatchStatus(status)] if status != run.status else []
-            return [*waiting, Requeue(GATE_POLL_SECONDS)]
+            return [*([PatchStatus(status)] if status != before else []), Requeue(GATE_POLL_SECONDS)]
         run = run.model_copy(update={"status": status})
         if verdict == "fail":
             unrunnable |= dict.fromkeys(missing, (names.REASON_RELEASE_NOT_READY, condition.message))
-    for name in missing:
-        planned = plan.get(name, "the test is no longer part of the plan")
-        if isinstance(planned, str):
-            unrunnable[name] = (names.REASON_NOT_PLANNED, planned)
-        elif planned.blocked:
-            unrunnable[name] = (names.REASON_HOOK_REFUSED, planned.blocked)
-        elif planned.policy_violation:
-            unrunnable[name] = (names.REASON_POLICY_VIOLATION, planned.policy_violation)
-    pod_names = attempts.pod_names(run)
+        else:
+            opened = PostEvent("Normal", names.EVENT_ROLLED_OUT, condition.message)
     step = decide_next_step(
         run,
         observed.objects,
-        pod_names=pod_names,
+        pod_names=attempts.pod_names(run),
         logs=observed.logs or {},
         now=observed.now,
         unrunnable=unrunnable,
     )
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
-    actions: list[Action] = _create_actions(run, creatable, observed.plan.resources if observed.plan else ())
-    if step.status != before:
-        actions.append(PatchStatus(step.status))
-    if gate is not None and not gate[1]:
-        actions.append(PostEvent("Normal", names.EVENT_ROLLED_OUT, gate[0].message))
-    actions += [PostEvent(e.type, e.reason, e.message) for e in step.events]
-    if step.delete_pods:
-        actions.append(DeletePods(tuple(step.delete_pods)))
-    if step.delete_jobs:
-        actions.append(DeleteJobs(tuple(step.delete_jobs)))
-    if step.finished:
-        if cleanup := decide_hook_cleanup(run.spec.hook_objects):
-            actions.append(DeleteHookObjects(tuple(cleanup)))
-        actions += [PruneHistory(run.spec.release.name), Requeue(0.0)]  # mail and TTL on a fresh read
-    else:
-        actions.append(Requeue(policy.resync_seconds))
-    return actions
+    actions = _create_actions(run, creatable, observed.plan.resources if observed.plan else ())
+    actions += [PatchStatus(step.status)] if step.status != before else []
+    actions += [opened] if opened else []
+    return actions + _after_patch(run, step, policy)
+
+
+def _fetches(run: Run, observed: Observed, missing: Sequence[str], *, gated: bool) -> list[Action]:
+    """What the decision needs to see first: log tails, the plan of missing tests, the rollout."""
+    fetch: list[Action] = []
+    if observed.logs is None and (need := tests_needing_logs(run, observed.objects)):
+        fetch.append(FetchLogs(tuple(need)))
+    if observed.plan is None and (missing or gated):
+        fetch.append(FetchPlan(tuple(missing)))
+    if gated and observed.rollout is None:
+        fetch.append(FetchRollout())
+    return fetch
+
+
+def _unrunnable(missing: Sequence[str], plan: Mapping[str, PlannedTest | str]) -> dict[str, tuple[str, str]]:
+    """Missing tests that will never get a pod, and why: not planned, a refused hook, the pod policy."""
+    out: dict[str, tuple[str, str]] = {}
+    for name in missing:
+        planned = plan.get(name, "the test is no longer part of the plan")
+        if isinstance(planned, str):
+            out[name] = (names.REASON_NOT_PLANNED, planned)
+        elif planned.blocked:
+            out[name] = (names.REASON_HOOK_REFUSED, planned.blocked)
+        elif planned.policy_violation:
+            out[name] = (names.REASON_POLICY_VIOLATION, planned.policy_violation)
+    return out
+
+
+def _after_patch(run: Run, step: Step, policy: Policy) -> list[Action]:
+    """Events, deletions (after the status that explains them), and what comes next."""
+    actions: list[Action] = [PostEvent(e.type, e.reason, e.message) for e in step.events]
+    actions += [DeletePods(tuple(step.delete_pods))] if step.delete_pods else []
+    actions += [DeleteJobs(tuple(step.delete_jobs))] if step.delete_jobs else []
+    if not step.finished:
+        return [*actions, Requeue(policy.resync_seconds)]
+    if cleanup := decide_hook_cleanup(run.spec.hook_objects):
+        actions.append(DeleteHookObjects(tuple(cleanup)))
+    return [*actions, PruneHistory(run.spec.release.name), Requeue(0.0)]  # mail and TTL on a fresh read
 
 
 def _create_actions(

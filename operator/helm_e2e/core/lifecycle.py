@@ -373,7 +373,10 @@ def decide_outboxes(run: Run, now: datetime, policy: Policy) -> list[Action]:
     mail = decide_outbox(run, now, policy)
     if any(isinstance(a, PatchStatus) for a in mail):
         return mail  # the notifications' intent goes on the next (fresh) read
-    return [*mail, *decide_notifications(run, now, policy)]
+    notes = decide_notifications(run, now, policy)
+    if any(isinstance(a, SendReport) for a in mail) and any(isinstance(a, PatchStatus) for a in notes):
+        return [*mail, Requeue(0.0)]  # the mail's outcome is written first: the intent on a fresh read
+    return [*mail, *notes]
 
 
 def decide_notifications(run: Run, now: datetime, policy: Policy) -> list[Action]:

@@ -90,12 +90,14 @@ def test_an_unusable_target_says_which_field_never_its_value(spec: str, problem:
     result = notify.parse_targets({"t": spec})["t"]
     assert isinstance(result, str)
     assert problem in result
-    assert "x.example" not in result and "passwd" not in result
+    assert "x.example" not in result
+    assert "passwd" not in result
 
 
 def test_a_target_never_shows_its_url_or_key_in_a_repr() -> None:
     target = Target("ops", TargetType.CLOUDEVENTS, "https://hooks.example/T0KEN", b"s3cret")
-    assert "T0KEN" not in repr(target) and "s3cret" not in repr(target)
+    assert "T0KEN" not in repr(target)
+    assert "s3cret" not in repr(target)
 
 
 # --- the decision table ---------------------------------------------------------------------------------
@@ -199,7 +201,8 @@ def test_the_intent_keeps_the_attempts_so_far() -> None:
 def test_the_intent_is_written_first_then_each_target_is_sent_once() -> None:
     run = finished(webhooks=("chat",))
     actions = lifecycle.decide_notifications(run, T0, POLICY)
-    assert len(actions) == 1 and isinstance(actions[0], PatchStatus)
+    assert len(actions) == 1
+    assert isinstance(actions[0], PatchStatus)
     states = {n.target: n.state for n in actions[0].status.notifications}
     assert states == {"ops": S.SENDING, "chat": S.SENDING}
     sending = run.model_copy(update={"status": actions[0].status})

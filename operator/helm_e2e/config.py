@@ -151,6 +151,12 @@ class Settings(BaseSettings):
     leader_election_retry_period_seconds: int = Field(default=2, ge=1)
 
     @model_validator(mode="after")
+    def _webhooks_secret_has_a_namespace(self) -> Self:
+        if self.webhooks_secret and not self.webhooks_namespace:
+            raise ValueError("webhooks_secret needs webhooks_namespace (the chart sets the pod's own)")
+        return self
+
+    @model_validator(mode="after")
     def _leader_election_is_consistent(self) -> Self:
         if not self.leader_election:
             return self

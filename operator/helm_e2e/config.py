@@ -80,6 +80,21 @@ class Settings(BaseSettings):
     # Cluster name shown in the subject ("... in prod: PASSED 5/5"); defaults to the namespace.
     cluster_name: str = ""
 
+    # Webhook notifications (CloudEvents, Slack, Teams) go through an outbox like the e-mail's. The targets
+    # live in this Secret (in webhooks_namespace), one key per target holding JSON
+    # {"type": "cloudevents"|"slack"|"teams", "url": "...", "secretKey": "<key holding the HMAC key>"}:
+    # URLs come from the Secret only, never from settings or CRDs. Empty = no webhooks.
+    webhooks_secret: str = ""
+    # Namespace of webhooks_secret; the chart fills it with the operator's own namespace.
+    webhooks_namespace: str = ""
+    # Targets (names in webhooks_secret) notified of every report (comma-separated), merged with the
+    # suites' report.webhooks.
+    webhooks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Timeout (seconds) of one webhook delivery, connect to the end of the (bounded) reply.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # One POST is one attempt; the channel retries later, backing off from this many seconds.
+    webhook_retry_base_seconds: float = Field(default=2.0, ge=0)
+
     # Before any test pod: wait until the release's objects are rolled out (`rollout`, the rules of
     # `helm --wait`), or not at all (`none`). A suite may turn it off (readiness.mode) or wait longer.
     readiness: ReadinessMode = ReadinessMode.ROLLOUT
@@ -104,7 +119,7 @@ class Settings(BaseSettings):
     # (`retries`) nor the chart hook (annotation helm-e2e.dev/retries) says; errors are never retried.
     default_retries: int = Field(default=0, ge=0, le=10)
 
-    @field_validator("watch_namespaces", "mail_to", "mail_allowed_domains", mode="before")
+    @field_validator("watch_namespaces", "mail_to", "mail_allowed_domains", "webhooks", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -134,6 +149,12 @@ class Settings(BaseSettings):
     leader_election_renew_deadline_seconds: int = Field(default=7, ge=1)
     # Seconds between the leader's renewals and between a standby's attempts.
     leader_election_retry_period_seconds: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _webhooks_secret_has_a_namespace(self) -> Self:
+        if self.webhooks_secret and not self.webhooks_namespace:
+            raise ValueError("webhooks_secret needs webhooks_namespace (the chart sets the pod's own)")
+        return self
 
     @model_validator(mode="after")
     def _leader_election_is_consistent(self) -> Self:

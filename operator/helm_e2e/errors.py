@@ -28,6 +28,14 @@ class MailError(HelmE2EError):
         self.permanent = permanent
 
 
+class NotifyError(HelmE2EError):
+    """Delivering a webhook notification failed; the message never holds the URL or the signing key."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
 class KubeError(HelmE2EError):
     """The Kubernetes API answered with an error (or did not answer in time).
 

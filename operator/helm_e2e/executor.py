@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from . import errors
+from . import errors, notifier
 from .adapters import metrics
 from .adapters.kube import ObjectRef, Patched
 from .adapters.mail import send_email
@@ -61,6 +61,8 @@ def build_policy(settings: Settings) -> lifecycle.Policy:
         report_cancelled=settings.mail_report_cancelled,
         smtp_enabled=settings.smtp_enabled,
         mail_retry_base_seconds=settings.smtp_retry_base_seconds,
+        webhooks=tuple(settings.webhooks),
+        webhook_retry_base_seconds=settings.webhook_retry_base_seconds,
     )
 
 
@@ -196,6 +198,12 @@ class Executor:
                 await self._delete(run, action)
             elif isinstance(action, lifecycle.SendReport):
                 again = await self._send_report(run, action.recipients)
+            elif isinstance(action, lifecycle.SendNotification):
+                after = await notifier.send_notification(
+                    run, action.target, kube=self.kube, settings=self.settings, now=self.now
+                )
+                if after is not None:
+                    again = after if again is None else min(again, after)
             elif isinstance(action, lifecycle.PruneHistory):
                 await self._prune(run)
             elif isinstance(action, lifecycle.Requeue):

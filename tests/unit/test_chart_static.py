@@ -35,6 +35,7 @@ INDIRECT = {
     "HELM_E2E_SMTP_PASSWORD",
     "HELM_E2E_SMTP_CA_FILE",
     "HELM_E2E_LEADER_ELECTION_NAMESPACE",  # the pod's namespace (downward API)
+    "HELM_E2E_WEBHOOKS_NAMESPACE",  # the pod's namespace (downward API)
     "HELM_E2E_LEADER_ELECTION_LEASE_NAME",  # named after the release
 }
 

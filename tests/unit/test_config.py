@@ -211,3 +211,16 @@ def test_leader_election_timings_the_kubernetes_client_would_reject_are_refused(
 def test_leader_election_timings_are_only_checked_when_it_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HELM_E2E_LEADER_ELECTION_RENEW_DEADLINE_SECONDS", "30")
     assert Settings().leader_election is False
+
+
+def test_webhooks_are_a_list_of_target_names_and_their_secret_needs_a_namespace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HELM_E2E_WEBHOOKS", " ops, ,chat ")
+    monkeypatch.setenv("HELM_E2E_WEBHOOKS_SECRET", "hooks")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert "webhooks_namespace" in str(refused.value)
+    monkeypatch.setenv("HELM_E2E_WEBHOOKS_NAMESPACE", "helm-e2e")
+    settings = Settings()
+    assert (settings.webhooks, settings.webhooks_secret) == (["ops", "chat"], "hooks")

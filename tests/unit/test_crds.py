@@ -12,6 +12,8 @@ import yaml
 from helm_e2e.core.models import (
     AttemptRecord,
     Condition,
+    NotificationState,
+    NotificationStatus,
     PytestSummary,
     ReleaseRef,
     ReportSpec,
@@ -80,6 +82,17 @@ def _full_status() -> dict[str, Any]:
         email_attempts=1,
         email_next_attempt_at=NOW,
         pods_deleted_at=NOW,
+        notifications=[
+            NotificationStatus(
+                target="ops-events",
+                state=NotificationState.RETRYING,
+                type="cloudevents",
+                attempts=1,
+                next_attempt_at=NOW,
+                message="attempt 1: webhook ops-events (cloudevents): answered 503",
+                last_transition_time=NOW,
+            )
+        ],
         tests=[
             TestResult(
                 name="api-smoke",
@@ -130,7 +143,7 @@ def _full_spec() -> dict[str, Any]:
             deployed_at=NOW,
         ),
         tests=[TestSource(name="api-smoke", source="suite/api", timeout_seconds=300, retries=2)],
-        report=ReportSpec(to=["team@example.com"], only_on_failure=True),
+        report=ReportSpec(to=["team@example.com"], only_on_failure=True, webhooks=["ops-events"]),
         attempt=2,
         request=RunRequest(trigger=RequestTrigger.SCHEDULE, token="api@2026-11-27T10:00:00Z", suite="api"),
     ).model_dump(by_alias=True, exclude_none=True, mode="json")

@@ -259,6 +259,19 @@ def test_report_recipients_are_merged_case_insensitively_across_used_suites() ->
     assert plan.report.only_on_failure is True
 
 
+def test_webhook_targets_are_merged_by_name_across_used_suites() -> None:
+    a = make_suite("a", report={"webhooks": ["chat", "ops"]})
+    b = make_suite("b", tests=["b"], report={"webhooks": ["ops", "teams"]})
+    assert make_plan(suites=[a, b]).report.webhooks == ["chat", "ops", "teams"]
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/hook", "Ops", "a" * 64, ""])
+def test_a_suite_names_a_webhook_target_never_a_url(target: str) -> None:
+    suite = make_suite("s", report={"webhooks": [target]})
+    with pytest.raises(SuiteInvalid, match=r"spec\.report\.webhooks\[0\]"):
+        validate_suite(suite)
+
+
 def test_only_on_failure_is_off_when_one_suite_wants_every_report() -> None:
     a = make_suite("a", report={"to": ["a@x.io"], "onlyOnFailure": True})
     b = make_suite("b", tests=["b"], report={"to": ["b@x.io"]})

@@ -138,6 +138,10 @@ def is_lease_role(doc: dict[str, Any]) -> bool:
     return str(doc["metadata"]["name"]).endswith("-leader-election")
 
 
+def is_webhooks_role(doc: dict[str, Any]) -> bool:
+    return str(doc["metadata"]["name"]).endswith("-webhooks")
+
+
 def granted(docs: list[dict[str, Any]], kind: str) -> set[Rule]:
     out: set[Rule] = set()
     for doc in (d for d in docs if d["kind"] == kind):
@@ -183,7 +187,7 @@ def test_cluster_wide_roles_grant_exactly_what_the_code_needs() -> None:
 def test_namespaced_roles_grant_exactly_what_the_code_needs(namespaces: str) -> None:
     docs = _render(f"watchNamespaces={namespaces}")
     assert granted(docs, "ClusterRole") == set()
-    for role in (d for d in docs if d["kind"] == "Role" and not is_lease_role(d)):
+    for role in (d for d in docs if d["kind"] == "Role" and not is_lease_role(d) and not is_webhooks_role(d)):
         have = granted([role], "Role")
         want = needed(cluster_wide=False)
         assert have == want, _diff(want, have)
@@ -196,3 +200,18 @@ def test_the_lease_role_grants_exactly_what_leader_election_calls() -> None:
     (role,) = [d for d in _render() if d["kind"] == "Role" and is_lease_role(d)]
     assert role["metadata"]["namespace"] == "ops"  # the release's namespace, wherever it watches
     assert granted([role], "Role") == want
+
+
+@needs_helm
+def test_the_webhooks_role_grants_get_on_the_one_targets_secret_only() -> None:
+    assert not [d for d in _render() if d["metadata"]["name"].endswith("-webhooks")]  # off by default
+    docs = _render("webhooks.existingSecret=hooks", "watchNamespaces={a,b}")
+    (role,) = [d for d in docs if d["kind"] == "Role" and is_webhooks_role(d)]
+    assert role["metadata"]["namespace"] == "ops"  # the operator's own namespace, wherever it watches
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["hooks"], "verbs": ["get"]}
+    ]
+    (binding,) = [
+        d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"].endswith("-webhooks")
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]

@@ -18,6 +18,11 @@ TRIGGER_LATENCY = Histogram(
 )
 TESTS = Counter("helm_e2e_tests_total", "Finished tests by result", ["phase"])
 EMAILS = Counter("helm_e2e_emails_total", "Report e-mails by result", ["result"])
+NOTIFICATIONS = Counter(
+    "helm_e2e_notifications_total",
+    "Webhook notification attempts by target type and result",
+    ["type", "result"],
+)
 RELEASE_DECODE_ERRORS = Counter(
     "helm_e2e_release_decode_errors_total",
     "Helm release secrets refused: undecodable, or their identity disagrees with the Secret",

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import attempts, names
+from . import attempts, names, notify
 from .hooks import HookResource, build_resource_manifest
 from .jobs import build_job_manifest
 from .models import Condition, HookObject, ReadinessMode, Run, RunPhase, RunStatus
@@ -86,6 +86,8 @@ class Policy:
     report_cancelled: bool
     smtp_enabled: bool
     mail_retry_base_seconds: float
+    webhooks: tuple[str, ...] = ()  # notification targets of every report (core.notify)
+    webhook_retry_base_seconds: float = 2.0
 
 
 # --- actions ---
@@ -154,6 +156,13 @@ class SendReport:
 
 
 @dataclass(frozen=True)
+class SendNotification:
+    """Deliver the run's notification to one webhook target (its channel is in Sending)."""
+
+    target: str
+
+
+@dataclass(frozen=True)
 class PruneHistory:
     release: str
 
@@ -175,6 +184,7 @@ Action = (
     | DeleteJobs
     | DeleteHookObjects
     | SendReport
+    | SendNotification
     | PruneHistory
     | Requeue
 )
@@ -344,7 +354,7 @@ def _decide_finished(run: Run, observed: Observed, policy: Policy) -> list[Actio
     )
     actions: list[Action] = [DeletePods(unfinished_pods)] if unfinished_pods else []
     actions += [DeleteJobs(unfinished_jobs)] if unfinished_jobs else []
-    outbox = decide_outbox(run, observed.now, policy)
+    outbox = decide_outboxes(run, observed.now, policy)
     if any(isinstance(a, PatchStatus) for a in outbox):
         return [*actions, *outbox, Requeue(0.0)]  # one status write per pass: the rest on a fresh read
     ttl = decide_pod_cleanup(run, observed, policy)
@@ -373,6 +383,29 @@ def decide_outbox(run: Run, now: datetime, policy: Policy) -> list[Action]:
             PatchStatus(_with_email(run.status, now, "Unknown", names.MAIL_SENDING, "delivery in progress"))
         ]
     return [SendReport(tuple(decision.recipients))]
+
+
+def decide_outboxes(run: Run, now: datetime, policy: Policy) -> list[Action]:
+    """The e-mail's outbox and the webhooks' (core.notify), at most one status write between them."""
+    mail = decide_outbox(run, now, policy)
+    if any(isinstance(a, PatchStatus) for a in mail):
+        return mail  # the notifications' intent goes on the next (fresh) read
+    notes = decide_notifications(run, now, policy)
+    if any(isinstance(a, SendReport) for a in mail) and any(isinstance(a, PatchStatus) for a in notes):
+        return [*mail, Requeue(0.0)]  # the mail's outcome is written first: the intent on a fresh read
+    return [*mail, *notes]
+
+
+def decide_notifications(run: Run, now: datetime, policy: Policy) -> list[Action]:
+    """Record the intent (Sending) of every channel due, then send each once; the outcome is recorded
+    by `core.notify.record_outcome`."""
+    channels = notify.decide_channels(
+        run, defaults=policy.webhooks, now=now, report_cancelled=policy.report_cancelled
+    )
+    wait = [Requeue(channels.wait)] if channels.wait is not None else []
+    if channels.begin:
+        return [PatchStatus(notify.with_sending(run.status, channels.begin, now=now)), *wait]
+    return [*(SendNotification(t) for t in channels.send), *wait]
 
 
 def record_mail_outcome(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -142,9 +142,15 @@ class SuiteReadiness(WireModel):
     timeout_seconds: int | None = Field(default=None, ge=1)
 
 
+TargetName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+
+
 class ReportSpec(WireModel):
     to: list[str] = Field(default_factory=list)
     only_on_failure: bool = False
+    # notification targets by name: the admin defines them (URL, type, signing key) in the webhooks Secret;
+    # a suite can only pick among them, never give a URL
+    webhooks: list[TargetName] = Field(default_factory=list, max_length=20)
 
 
 class RequestTrigger(StrEnum):
@@ -233,6 +239,25 @@ class Condition(WireModel):
     last_transition_time: datetime | None = None
 
 
+class NotificationState(StrEnum):
+    SENDING = "Sending"  # the intent is recorded: the next pass sends
+    SENT = "Sent"
+    RETRYING = "Retrying"  # a transient failure: sent again at nextAttemptAt
+    FAILED = "Failed"  # permanent: never sent again
+
+
+class NotificationStatus(WireModel):
+    """status.notifications[]: the outbox channel of one notification target."""
+
+    target: str
+    state: NotificationState
+    type: str = ""  # cloudevents | slack | teams, once the target was read
+    attempts: int = 0  # failed delivery attempts so far (drives the retry backoff)
+    next_attempt_at: datetime | None = None
+    message: str = ""  # what happened, never the URL or a reply beyond a short cleaned excerpt
+    last_transition_time: datetime | None = None
+
+
 class RunStatus(WireModel):
     phase: RunPhase = RunPhase.PENDING
     started_at: datetime | None = None
@@ -244,6 +269,7 @@ class RunStatus(WireModel):
     email_attempts: int = 0  # failed delivery attempts so far (drives the retry backoff)
     email_next_attempt_at: datetime | None = None  # backoff: no new attempt before this
     pods_deleted_at: datetime | None = None  # test pods removed after podTTLSeconds
+    notifications: list[NotificationStatus] = Field(default_factory=list)  # webhook outbox, one per target
 
 
 class Run(BaseModel):

@@ -149,8 +149,9 @@ def _merge_reports(specs: Sequence[SuiteSpec]) -> ReportSpec:
     to: list[str] = []
     for spec in specs:
         to += [r for r in spec.report.to if r.lower() not in {x.lower() for x in to}]
+    webhooks = list(dict.fromkeys(w for spec in specs for w in spec.report.webhooks))
     flags = [s.report.only_on_failure for s in specs if "report" in s.model_fields_set]
-    return ReportSpec(to=to, only_on_failure=bool(flags) and all(flags))
+    return ReportSpec(to=to, only_on_failure=bool(flags) and all(flags), webhooks=webhooks)
 
 
 def _plan_suite(

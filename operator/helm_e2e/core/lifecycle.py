@@ -42,6 +42,7 @@ EMAIL_DONE_REASONS = frozenset(
     | {"NoTests"}
 )
 MAX_MAIL_BACKOFF_SECONDS = 300.0
+OUTBOX_FALLBACK_SECONDS = 1.0
 GATE_POLL_SECONDS = 1.0  # a rollout that completes is noticed within this (pod events wake the run sooner)
 
 
@@ -356,7 +357,9 @@ def _decide_finished(run: Run, observed: Observed, policy: Policy) -> list[Actio
     actions += [DeleteJobs(unfinished_jobs)] if unfinished_jobs else []
     outbox = decide_outboxes(run, observed.now, policy)
     if any(isinstance(a, PatchStatus) for a in outbox):
-        return [*actions, *outbox, Requeue(0.0)]  # one status write per pass: the rest on a fresh read
+        # one status write per pass: the rest on a fresh read. The run's own watch event wakes it at once;
+        # the requeue is the fallback, not 0 (a CRD that prunes the field would otherwise make it spin)
+        return [*actions, *outbox, Requeue(OUTBOX_FALLBACK_SECONDS)]
     ttl = decide_pod_cleanup(run, observed, policy)
     waits = [a.after for a in (*outbox, *ttl) if isinstance(a, Requeue)]
     others = [a for a in (*outbox, *ttl) if not isinstance(a, Requeue)]

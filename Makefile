@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile bench-readiness
+.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-trigger bench-kill
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -95,3 +95,9 @@ bench-readiness: install cluster-up ## the readiness gate: API calls and time pe
 
 bench-hostile: install ## hostile inputs against the operator on the local cluster: peak RSS, time to outcome (BENCH_QUICK=1: one operator)
 	$(PY) tests/bench/hostile.py
+
+bench-scale: install cluster-up ## N releases (BENCH_SCALE_N=100) x H revisions, a burst of upgrades: trigger latency, CPU and API requests per run, peak RSS
+	$(PY) tests/bench/scale.py
+
+bench-trigger: install cluster-up ## 20 sequential upgrades (BENCH_TRIGGER_N) after a fresh start: trigger latency and the operator's intake timings
+	$(PY) tests/bench/scale.py sequential

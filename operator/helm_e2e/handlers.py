@@ -4,6 +4,7 @@ configuration is read at import time; each handler hands its event to the Contro
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     controller = Controller(settings=settings, kube=kube, sandbox=sandbox)
     scheduler = Scheduler(controller=controller, clock=lambda: datetime.now(UTC))
     namespaced = bool(settings.watch_namespaces)
+    background: list[asyncio.Task[None]] = []
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -53,6 +55,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         metrics.WATCH_RESTARTS.inc()
         controller.queue.start()
         scheduler.start()
+        background.append(asyncio.create_task(sandbox.warm()))  # no cold first decode; kopf starts meanwhile
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:

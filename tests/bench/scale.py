@@ -214,8 +214,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @contextlib.contextmanager
-def operator(cluster: Cluster, namespace: str, workdir: Path, **env: str) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster, namespace, workdir, {f"HELM_E2E_{k.upper()}": v for k, v in env.items()})
+def operator(cluster: Cluster, namespace: str, workdir: Path) -> Iterator[OperatorProcess]:
+    env = {k: v for k, v in os.environ.items() if k.startswith("HELM_E2E_")}  # e.g. HELM_E2E_API_THREADS
+    op = OperatorProcess(cluster, namespace, workdir, env)
     op.start()
     try:
         wait_until(lambda: "startup" in op.logs() and "succeeded" in op.logs(), timeout=60, what="kopf up")
@@ -275,6 +276,20 @@ def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int)
             flush=True,
         )
         print_requests(requests1 - requests0, n)
+        print_intake(op.logs())
+
+
+def print_intake(logs: str) -> None:
+    """p50/p99 of each intake step the operator logged in `run.created` (ms)."""
+    steps: dict[str, list[float]] = collections.defaultdict(list)
+    for line in logs.splitlines():
+        if "run.created" in line:
+            for key, value in re.findall(r"\b(\w+)_ms=([\d.]+)", line):
+                steps[key].append(float(value))
+    summary = ", ".join(
+        f"{k} {percentile(v, 0.5):.0f}/{percentile(v, 0.99):.0f}" for k, v in sorted(steps.items())
+    )
+    print(f"  operator intake steps, ms p50/p99: {summary}", flush=True)
 
 
 OPERATOR_RESOURCES = {"e2eruns", "e2esuites", "serviceaccounts"}  # only the operator touches these here

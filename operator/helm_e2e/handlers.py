@@ -56,7 +56,8 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         settings.scanning.disabled = namespaced
         metrics.WATCH_RESTARTS.inc()
         # the Kubernetes client blocks: its calls run in this pool (asyncio.to_thread), sized by config
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads))
+        if threads:
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads))
         controller.queue.start()
         scheduler.start()
         background.append(asyncio.create_task(sandbox.warm()))  # no cold first decode; kopf starts meanwhile

@@ -25,7 +25,7 @@ from aiosmtpd.controller import Controller
 from harness import ROOT, Cluster, OperatorProcess, wait_until
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
-RELEASES, REVISIONS, KILL_EVERY, KILLS = 5, 4, 1.5, 16
+RELEASES, REVISIONS, KILL_EVERY, AFTER = 5, 4, 1.5, 6
 FINISHED = {"Succeeded", "Failed", "Error", "NoTests", "Cancelled", "Superseded"}
 SEND_TO_RECORD = 2.0  # generous bound (s) on one status PATCH after the sink's 250 OK
 
@@ -52,9 +52,17 @@ def sink(unused_tcp_port: int) -> Iterator[tuple[Sink, int]]:
 
 
 def deploy(cluster: Cluster, namespace: str, release: str) -> None:
-    cluster.helm("install", release, TINY, "-n", namespace)
-    for revision in range(2, REVISIONS + 1):
-        cluster.helm("upgrade", release, TINY, "-n", namespace, "--set", f"message=r{revision}")
+    """Install and upgrade; each next revision once the last one has its run (else it would only be
+    superseded before any operator saw it, and its report never be at stake)."""
+    for revision in range(1, REVISIONS + 1):
+        verb = "install" if revision == 1 else "upgrade"
+        cluster.helm(verb, release, TINY, "-n", namespace, "--set", f"message=r{revision}")
+        run = f"{release}-{revision}"
+        wait_until(
+            lambda run=run: cluster.try_get_json("e2erun", run, "-n", namespace),  # type: ignore[misc]
+            timeout=90,
+            what=run,
+        )
 
 
 def kill_loop(op: OperatorProcess, stop: threading.Event, kills: list[float]) -> None:
@@ -81,7 +89,8 @@ def test_no_duplicate_report_while_the_operator_is_killed_every_one_and_a_half_s
         with ThreadPoolExecutor(RELEASES) as pool:
             list(pool.map(lambda i: deploy(cluster, namespace, f"k{i}"), range(RELEASES)))
         # a few more kills while the last revisions' runs are under way
-        wait_until(lambda: len(kills) >= KILLS, timeout=KILLS * KILL_EVERY * 3, what=f"{KILLS} kills")
+        more = len(kills) + AFTER
+        wait_until(lambda: len(kills) >= more, timeout=AFTER * KILL_EVERY * 3, what=f"{AFTER} more kills")
     finally:
         stop.set()
         killer.join(timeout=30)
@@ -104,6 +113,7 @@ def test_no_duplicate_report_while_the_operator_is_killed_every_one_and_a_half_s
     for at, message_id, _ in box.received:
         copies[message_id].append(at)
 
+    assert len(runs) == RELEASES * REVISIONS
     assert set(copies) == set(uids), "one Message-ID per run, each run's own"
     duplicates = {uids[m]: len(at) for m, at in copies.items() if len(at) > 1}
     unexplained = [uids[m] for m, at in copies.items() if len(at) > 1 and not explained(at[0], kills)]

@@ -120,19 +120,18 @@ class Watcher:
         self._stop.set()
 
     def _stream(self, fn: Any, *args: Any, **kw: Any) -> Iterator[dict[str, Any]]:
-        first = True
+        """List once, then watch from there, resuming each watch from the last resourceVersion seen."""
+        listed = fn(*args, **kw)
+        version = listed["metadata"]["resourceVersion"] if isinstance(listed, dict) else ""
+        version = version or listed.metadata.resource_version
+        self.ready.wait(timeout=30)
         while not self._stop.is_set():
-            listed = fn(*args, **kw)
-            version = listed["metadata"]["resourceVersion"] if isinstance(listed, dict) else ""
-            version = version or listed.metadata.resource_version
-            if first:
-                self.ready.wait(timeout=30)
-                first = False
             w = watch.Watch()
-            for event in w.stream(fn, *args, resource_version=version, timeout_seconds=60, **kw):
+            for event in w.stream(fn, *args, resource_version=version, timeout_seconds=300, **kw):
                 yield event
                 if self._stop.is_set():
                     w.stop()
+            version = w.resource_version or version
 
     def _secrets(self) -> None:
         for event in self._stream(
@@ -253,14 +252,14 @@ def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int)
         cpu1, requests1 = tree_cpu_seconds(op.proc.pid), api_requests(cluster)
         hwm = vm_hwm_mib(op.proc.pid)
         lat = seen.latencies(target)
-        last_deployed = max(seen.deployed[(r, v)] for r, v in target.items())
+        last_deployed = max(seen.deployed.get((r, v), 0.0) for r, v in target.items())
         last_finished = max(seen.finished[r] for r in runs)
         print(
             f"N={n} H={history}: {n} upgrades ({PARALLEL} at a time) took {t_helm - t_burst:.1f} s",
             flush=True,
         )
         print(
-            f"  trigger latency (deployed event -> E2ERun ADDED event, {len(lat)} runs): "
+            f"  trigger latency (deployed event -> E2ERun ADDED event, {len(lat)} of {n} runs): "
             f"p50 {percentile(lat, 0.5) * 1000:.0f} ms, p99 {percentile(lat, 0.99) * 1000:.0f} ms, "
             f"max {max(lat) * 1000:.0f} ms",
             flush=True,
@@ -276,7 +275,18 @@ def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int)
             flush=True,
         )
         print_requests(requests1 - requests0, n)
+        print_events(cluster, namespace, n)
         print_intake(op.logs())
+
+
+def print_events(cluster: Cluster, namespace: str, runs: int) -> None:
+    """Who posted the namespace's Events (the apiserver's count of POST events is everyone's)."""
+    by: collections.Counter[str] = collections.Counter()
+    for event in cluster.get_json("events", "-n", namespace)["items"]:
+        who = event.get("reportingComponent") or (event.get("source") or {}).get("component") or "?"
+        by[f"{who}/{event.get('reason', '')}"] += int(event.get("count") or 1)
+    summary = ", ".join(f"{k} {v / runs:.1f}" for k, v in by.most_common(8))
+    print(f"  Events in the namespace per run, by component/reason: {summary}", flush=True)
 
 
 def print_intake(logs: str) -> None:

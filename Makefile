@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile bench-readiness
+.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-trigger bench-kill
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -57,7 +57,7 @@ coverage: install ## unit tests under coverage: a per-module report of operator/
 	$(PYTEST) tests/unit -q --cov --cov-report=term-missing
 
 integration: install cluster-up ## integration tests against the local cluster (real helm, kubectl, SMTP)
-	$(PYTEST) tests/integration -q -m "not realnode"
+	$(PYTEST) tests/integration -q -m "not realnode and not bench"
 
 realnode: install node-up ## the real tier: real containers on the real node (root; see make node-preflight)
 	$(PYTEST) tests/integration -q -m realnode
@@ -68,6 +68,7 @@ bench: install cluster-up ## benchmarks: the pure core, then the readiness gate 
 	$(PY) tests/bench/run.py
 	$(PY) tests/bench/readiness.py
 	$(PY) tests/bench/hostile.py
+	$(PYTEST) tests/integration -q -s -m bench
 
 bench-quick: install ## every benchmark once (CI: the bench cannot rot), numbers printed but meaningless
 	BENCH_QUICK=1 $(PY) tests/bench/run.py
@@ -95,3 +96,12 @@ bench-readiness: install cluster-up ## the readiness gate: API calls and time pe
 
 bench-hostile: install ## hostile inputs against the operator on the local cluster: peak RSS, time to outcome (BENCH_QUICK=1: one operator)
 	$(PY) tests/bench/hostile.py
+
+bench-scale: install cluster-up ## N releases (BENCH_SCALE_N=100) x H revisions, a burst of upgrades: trigger latency, CPU and API requests per run, peak RSS
+	$(PY) tests/bench/scale.py
+
+bench-trigger: install cluster-up ## 20 sequential upgrades (BENCH_TRIGGER_N) after a fresh start: trigger latency and the operator's intake timings
+	$(PY) tests/bench/scale.py sequential
+
+bench-kill: install cluster-up ## 5 releases x 4 revisions while the operator is SIGKILLed every 1.5 s: duplicate report e-mails (asserts 0 unexplained; ~2.5 min)
+	$(PYTEST) tests/integration -q -s -m bench

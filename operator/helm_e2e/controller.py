@@ -7,6 +7,7 @@ active runs, and queues the new run, whose first reconcile creates the pods.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +56,11 @@ class Controller:
         return await self.executor.reconcile(key)
 
     # --- intake: Helm release secrets -----------------------------------------------------------------
-    async def on_release_secret(self, event_type: str | None, secret: Mapping[str, Any]) -> None:
+    async def on_release_secret(
+        self, event_type: str | None, secret: Mapping[str, Any], *, received: float | None = None
+    ) -> None:
+        """`received`: time.monotonic() when the handler got the event (the run.created line's timings)."""
+        received = time.monotonic() if received is None else received
         event = intake.classify_secret_event(event_type, secret)
         if event.kind == intake.IntakeKind.CANCEL:
             await self.cancel_if_uninstalled(event.namespace, event.release)
@@ -65,6 +70,7 @@ class Controller:
         if problem is not None:
             await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, problem)
             return
+        start = time.monotonic()
         try:
             release = await self.planner.decode(secret)
         except errors.ReleaseIdentityError as e:
@@ -74,7 +80,8 @@ class Controller:
             await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, str(e))
             return
         if intake.is_recent(release, now=self.now(), grace_seconds=self.settings.startup_grace_seconds):
-            await self.ensure_run(release, secret)
+            timing = intake_timing(received=received, decode_started=start)
+            await self.ensure_run(release, secret, timing=timing)
 
     async def _warn_secret(self, secret: Mapping[str, Any], reason: str, message: str) -> None:
         meta = secret.get("metadata") or {}
@@ -94,11 +101,13 @@ class Controller:
         *,
         attempt: reruns.NewAttempt | None = None,
         request: RunRequest | None = None,
+        timing: dict[str, float] | None = None,
     ) -> bool:
         """Plan and create the revision's run (or, with `attempt`, one more run of it); False: not created."""
         name = attempt.name if attempt else build_run_name(release.name, release.revision)
         if await self.kube.get_run(release.namespace, name) is not None:
             return False  # already planned: operator restart, `helm test`, or a status-only rewrite
+        planned_at = time.monotonic()
         try:
             plan = (await self.planner.plan(secret, record_suites=True)).plan
         except errors.SandboxError as e:  # decoded a moment ago: the plan itself ran out of time or memory
@@ -117,21 +126,28 @@ class Controller:
         if attempt is not None:
             spec = spec.model_copy(update={"attempt": attempt.attempt if attempt.attempt > 1 else None})
         spec = spec.model_copy(update={"request": request})
+        creating_at = time.monotonic()
         created = await self.kube.create_run(build_run_body(spec, name=name, namespace=release.namespace))
         if created is None:
             return False  # someone else created it first: their run, their pods
+        timings = finish_timing(timing, planned_at=planned_at, creating_at=creating_at)
         run = run_from_body(created)
         self.planner.keep((run.namespace, run.name), plan)
         self.queue.add((run.namespace, run.name))
-        await self._announce(run, release, plan)
+        await self._announce(run, release, plan, timings=timings)
         await self.supersede_older_runs(run)
         return True
 
-    async def _announce(self, run: Run, release: Release, plan: planning.Plan) -> None:
-        """Metrics, the log line and the Events of a new run (what was planned, what was refused)."""
+    async def _announce(
+        self, run: Run, release: Release, plan: planning.Plan, *, timings: Mapping[str, float]
+    ) -> None:
+        """Metrics, the log line (with the intake's `timings`, ms) and the Events of a new run (what was
+        planned, what was refused)."""
         metrics.RUNS_CREATED.labels(trigger=release.trigger.value).inc()
+        since_deployed = None
         if release.last_deployed:
-            metrics.TRIGGER_LATENCY.observe(max(0.0, (self.now() - release.last_deployed).total_seconds()))
+            since_deployed = max(0.0, (self.now() - release.last_deployed).total_seconds())
+            metrics.TRIGGER_LATENCY.observe(since_deployed)
         request = run.spec.request
         log.info(
             "run.created",
@@ -141,6 +157,8 @@ class Controller:
             trigger=release.trigger.value,
             image_tag=run.spec.release.image_tag,
             request=request.trigger.value if request else None,
+            since_deployed_ms=round(since_deployed * 1000, 1) if since_deployed is not None else None,
+            **timings,
         )
         tests = ", ".join(f"{t.name} ({t.source})" for t in plan.tests) or "none"
         await self.kube.post_event(
@@ -225,3 +243,31 @@ class Controller:
     ) -> None:
         await self.executor.end(run, body, phase, reason, message)
         self.queue.add((run.namespace, run.name))  # its pods go on its own next pass
+
+
+def intake_timing(*, received: float, decode_started: float) -> dict[str, float]:
+    """Monotonic marks of one intake (seconds), finished by `finish_timing` into the run.created line."""
+    return {"received": received, "decode_started": decode_started, "decoded": time.monotonic()}
+
+
+def finish_timing(
+    timing: dict[str, float] | None, *, planned_at: float, creating_at: float
+) -> dict[str, float]:
+    """Milliseconds of each intake step, for finding where trigger latency goes: waiting for the
+    sandbox/thread pool before decoding, decoding, the GET of the run, planning (suites, accounts,
+    sandbox), creating the run; `intake_ms` is the handler's receipt to the run's creation."""
+    now = time.monotonic()
+    if timing is None:
+        return {"plan_ms": _ms(planned_at, creating_at), "create_ms": _ms(creating_at, now)}
+    return {
+        "wait_ms": _ms(timing["received"], timing["decode_started"]),
+        "decode_ms": _ms(timing["decode_started"], timing["decoded"]),
+        "get_ms": _ms(timing["decoded"], planned_at),
+        "plan_ms": _ms(planned_at, creating_at),
+        "create_ms": _ms(creating_at, now),
+        "intake_ms": _ms(timing["received"], now),
+    }
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000, 1)

@@ -4,6 +4,8 @@ configuration is read at import time; each handler hands its event to the Contro
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,12 +28,14 @@ SUITES = (names.GROUP, names.VERSION, names.SUITES)
 
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    kube = Kube(load_api_client(), timeout_seconds=settings.api_timeout_seconds)
+    threads = settings.api_threads  # `settings` in startup() is kopf's
+    kube = Kube(load_api_client(connections=threads), timeout_seconds=settings.api_timeout_seconds)
     # release decoding and template rendering run in bounded worker processes, never on the event loop
     sandbox = Sandbox(memory_mib=settings.sandbox_memory_mib)
     controller = Controller(settings=settings, kube=kube, sandbox=sandbox)
     scheduler = Scheduler(controller=controller, clock=lambda: datetime.now(UTC))
     namespaced = bool(settings.watch_namespaces)
+    background: list[asyncio.Task[None]] = []
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -51,8 +55,12 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         # without this kopf logs a 403 warning at every start.
         settings.scanning.disabled = namespaced
         metrics.WATCH_RESTARTS.inc()
+        # the Kubernetes client blocks: its calls run in this pool (asyncio.to_thread), sized by config
+        if threads:
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads))
         controller.queue.start()
         scheduler.start()
+        background.append(asyncio.create_task(sandbox.warm()))  # no cold first decode; kopf starts meanwhile
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:

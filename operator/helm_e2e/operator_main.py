@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 import kopf
+import structlog
 
 from .adapters import leader, metrics
 from .adapters.kube import load_api_client
+from .adapters.shard import ShardWatch
 from .adapters.standby_health import serve_standby_health
 from .config import Settings
 from .handlers import build_registry
 from .logging_setup import configure_logging
+
+log = structlog.get_logger(__name__)
 
 
 def run_operator(*, liveness: str = "") -> None:
@@ -28,19 +33,38 @@ def run_operator(*, liveness: str = "") -> None:
         with serve_standby_health(liveness):
             if not elector.hold():  # the election ended without a win: never run kopf without the Lease
                 raise SystemExit(leader.LOST_LEADERSHIP_EXIT_CODE)
-    namespaces = settings.watch_namespaces
     try:
-        kopf.run(
-            registry=build_registry(settings),
-            standalone=True,  # kopf's peering is not leader election: the Lease above is
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-            liveness_endpoint=liveness or None,
-            identity=identity,  # type: ignore[arg-type]  # kopf's Identity is NewType(str), not exported
-        )
+        if not settings.namespace_selector:
+            _run_kopf(settings, liveness=liveness, identity=identity)
+        while settings.namespace_selector:  # a shard: kopf runs again whenever its namespaces change
+            shard = ShardWatch(load_api_client(), settings.namespace_selector).start()
+            try:
+                if shard.namespaces:
+                    shard_settings = settings.model_copy(update={"watch_namespaces": shard.namespaces})
+                    _run_kopf(shard_settings, liveness=liveness, identity=identity, stop_flag=shard.changed)
+                else:  # nothing to serve yet (and kopf needs at least one namespace)
+                    shard.changed.wait()
+            finally:
+                shard.stop()
+            if not shard.changed.is_set():
+                break  # kopf stopped for another reason (SIGTERM): the operator ends
+            log.info("shard.restarting", selector=settings.namespace_selector)
     finally:
         if elector is not None:  # a clean stop (SIGTERM) hands the Lease over at once
             elector.release()
+
+
+def _run_kopf(settings: Settings, *, liveness: str, identity: str, stop_flag: Any = None) -> None:
+    namespaces = settings.watch_namespaces
+    kopf.run(
+        registry=build_registry(settings),
+        standalone=True,  # kopf's peering is not leader election: the Lease above is
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=liveness or None,
+        identity=identity,  # type: ignore[arg-type]  # kopf's Identity is NewType(str), not exported
+        **({"stop_flag": stop_flag} if stop_flag is not None else {}),
+    )
 
 
 def operator_identity() -> str:

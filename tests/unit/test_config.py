@@ -224,3 +224,13 @@ def test_webhooks_are_a_list_of_target_names_and_their_secret_needs_a_namespace(
     monkeypatch.setenv("HELM_E2E_WEBHOOKS_NAMESPACE", "helm-e2e")
     settings = Settings()
     assert (settings.webhooks, settings.webhooks_secret) == (["ops", "chat"], "hooks")
+
+
+def test_a_namespace_selector_and_namespace_names_are_refused_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HELM_E2E_NAMESPACE_SELECTOR", "helm-e2e.dev/shard=a")
+    assert Settings().namespace_selector == "helm-e2e.dev/shard=a"
+    monkeypatch.setenv("HELM_E2E_WATCH_NAMESPACES", "shop")
+    with pytest.raises(ValidationError, match="not both"):
+        Settings()

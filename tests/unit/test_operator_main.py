@@ -176,3 +176,37 @@ def test_an_election_that_ends_without_a_win_never_starts_kopf(
         run_operator()
     assert exited.value.code == 1
     assert recorded_election["order"] == ["hold"]
+
+
+class FakeShard:
+    """Two rounds: kopf stops because the shard changed, then for another reason (SIGTERM)."""
+
+    rounds = [["a1"], ["a1", "a2"]]
+
+    def __init__(self, api: Any, selector: str) -> None:
+        import threading
+
+        self.selector, self.namespaces = selector, self.rounds.pop(0)
+        self.changed = threading.Event()
+        if self.rounds:
+            self.changed.set()
+
+    def start(self) -> FakeShard:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_namespace_selector_runs_kopf_on_the_matching_namespaces_again_when_they_change(
+    monkeypatch: pytest.MonkeyPatch, kopf_run: dict[str, Any]
+) -> None:
+    runs: list[dict[str, Any]] = []
+    monkeypatch.setenv("HELM_E2E_NAMESPACE_SELECTOR", "helm-e2e.dev/shard=a")
+    monkeypatch.setattr(operator_main, "load_api_client", lambda: "the-api-client")
+    monkeypatch.setattr(operator_main, "ShardWatch", FakeShard)
+    monkeypatch.setattr(kopf, "run", lambda **kwargs: runs.append(kwargs))
+    run_operator()
+    assert [(r["namespaces"], r["clusterwide"]) for r in runs] == [(["a1"], False), (["a1", "a2"], False)]
+    assert all("stop_flag" in r for r in runs)
+    assert kopf_run["settings"].watch_namespaces == ["a1", "a2"]  # handlers see the exact list

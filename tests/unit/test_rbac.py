@@ -127,10 +127,12 @@ def owner_reference_rules() -> set[Rule]:
 
 
 LEASES = "coordination.k8s.io"  # leader election: granted in the release namespace only, not where it watches
+SHARD = {("", "namespaces", "list"), ("", "namespaces", "watch")}  # adapters/shard.py, only with a selector
 
 
 def needed(*, cluster_wide: bool) -> set[Rule]:
     rules = {r for r in adapter_rules() if r[0] != LEASES} | kopf_watch_rules() | owner_reference_rules()
+    rules -= SHARD
     return rules | KOPF_CLUSTER_SCANNING if cluster_wide else rules
 
 
@@ -215,3 +217,12 @@ def test_the_webhooks_role_grants_get_on_the_one_targets_secret_only() -> None:
         d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"].endswith("-webhooks")
     ]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
+
+
+@needs_helm
+def test_a_shard_lists_and_watches_namespaces_cluster_wide_and_works_only_in_its_namespaces() -> None:
+    assert {("", "namespaces", "list")} <= adapter_rules()  # the shard's list (its watch goes through it)
+    docs = _render("namespaceSelector=helm-e2e.dev/shard=a", "watchNamespaces={a1}")
+    assert granted(docs, "ClusterRole") == SHARD
+    for role in (d for d in docs if d["kind"] == "Role" and not is_lease_role(d)):
+        assert granted([role], "Role") == needed(cluster_wide=False)

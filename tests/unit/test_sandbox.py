@@ -120,3 +120,12 @@ def test_release_and_plan_cross_the_process_boundary_intact() -> None:
     plan = planjob.plan_release(release, suites=[suite("x")], options=OPTIONS)
     result = planjob.ReleasePlan(release=release, plan=plan)
     assert pickle.loads(pickle.dumps(result)) == result  # noqa: S301 - our own bytes
+
+
+async def test_warming_starts_every_worker_so_the_first_decode_finds_one_idle(
+    box: sandboxing.Sandbox,
+) -> None:
+    await box.warm()
+    assert len(box._idle) == 2
+    await sandboxing.decode_release(box, secret(), time_limit=30)
+    assert len(box._idle) == 2  # the decode used a warm worker and gave it back

@@ -46,13 +46,19 @@ class ObjectRef:
     uid: str = ""
 
 
-def load_api_client() -> k8s.ApiClient:
-    """In-cluster credentials when running in a pod, else the current kubeconfig (KUBECONFIG)."""
+def load_api_client(*, connections: int = 0) -> k8s.ApiClient:
+    """In-cluster credentials when running in a pod, else the current kubeconfig (KUBECONFIG).
+
+    `connections`: the HTTP connection pool's size (0: the client's default, 5 per CPU); as large as the
+    thread pool the calls run in, or connections are opened and thrown away under load."""
     try:
         k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
     except k8s_config.ConfigException:
         k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
-    return k8s.ApiClient()
+    configuration = k8s.Configuration.get_default_copy()
+    if connections:
+        configuration.connection_pool_maxsize = connections
+    return k8s.ApiClient(configuration)
 
 
 class Kube:

@@ -1,0 +1,362 @@
+"""`make bench-scale`: one operator against many releases on the local cluster. Prints numbers; never fails.
+
+`scale.py` (burst): N releases (`BENCH_SCALE_N`, 100) with H revisions of history each (`BENCH_SCALE_H`, 3),
+written directly as Helm release Secrets (copies of one real `helm install`, the same encoding as
+tests/unit/helm_encoding.py, older revisions `superseded`, deployed an hour ago so no run is due), then the
+operator starts and a burst of real `helm upgrade`s, 8 at a time. A raw watch of the Secrets and one of the
+E2ERuns (in this process) time each revision's `deployed` event to its E2ERun's creation event.
+Printed: trigger latency p50/p99, from the last `deployed` to the last run finished, the operator's CPU
+seconds per run (its process tree, /proc/<pid>/stat), its peak RSS (VmHWM), and API requests per run from
+the apiserver's own `apiserver_request_total` (diffed; the metric has no user-agent label, so requests are
+listed by verb and resource and attributed by resource; the cluster is shared, so others' requests are
+noise in the shared resources).
+
+`scale.py sequential` (`make bench-trigger`): `BENCH_TRIGGER_N` (20) sequential upgrades of one release
+after a fresh operator start; per upgrade the bench's latency and the operator's own intake timings (the
+`run.created` line: wait/decode/get/plan/create ms), to find where trigger latency's p99 comes from.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import contextlib
+import gzip
+import json
+import os
+import re
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from harness import ROOT, Cluster, OperatorProcess, start_cluster, wait_until
+from kubernetes import client as k8s
+from kubernetes import watch
+from kubernetes.config import new_client_from_config
+
+TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
+TEMPLATE = "scaletmpl"
+FINISHED = {"Succeeded", "Failed", "Error", "NoTests", "Cancelled", "Superseded"}
+PARALLEL = 8
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- release history, written directly -------------------------------------------------------------------
+
+
+def decode_doc(secret: dict[str, Any]) -> dict[str, Any]:
+    raw = base64.b64decode(base64.b64decode(secret["data"]["release"]))
+    return dict(json.loads(gzip.decompress(raw)))
+
+
+def history_secret(template: dict[str, Any], *, namespace: str, release: str, revision: int, deployed: bool):  # type: ignore[no-untyped-def]
+    """Helm's Secret for `release` revision `revision`: the template release renamed, deployed an hour ago."""
+    doc = json.loads(json.dumps(template).replace(TEMPLATE, release))
+    doc.update(name=release, namespace=namespace, version=revision)
+    status = "deployed" if deployed else "superseded"
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    doc["info"].update(status=status, last_deployed=an_hour_ago, first_deployed=an_hour_ago)
+    blob = base64.b64encode(gzip.compress(json.dumps(doc).encode()))
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "helm.sh/release.v1",
+        "metadata": {
+            "name": f"sh.helm.release.v1.{release}.v{revision}",
+            "namespace": namespace,
+            "labels": {"owner": "helm", "name": release, "version": str(revision), "status": status},
+        },
+        "data": {"release": base64.b64encode(blob).decode()},
+    }
+
+
+def write_history(cluster: Cluster, namespace: str, releases: list[str], revisions: int) -> None:
+    cluster.helm("install", TEMPLATE, TINY, "-n", namespace)
+    template = decode_doc(cluster.get_json("secret", f"sh.helm.release.v1.{TEMPLATE}.v1", "-n", namespace))
+    cluster.helm("uninstall", TEMPLATE, "-n", namespace)
+    items = [
+        history_secret(template, namespace=namespace, release=r, revision=v, deployed=v == revisions)
+        for r in releases
+        for v in range(1, revisions + 1)
+    ]
+    for i in range(0, len(items), 150):
+        cluster.apply(
+            json.dumps({"apiVersion": "v1", "kind": "List", "items": items[i : i + 150]}), namespace
+        )
+
+
+# --- what the bench observes ---------------------------------------------------------------------------------
+
+
+class Watcher:
+    """Raw watches of the namespace's Helm Secrets and E2ERuns in threads, timestamped on receipt."""
+
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
+        api = new_client_from_config(config_file=str(cluster.kubeconfig))
+        self.core, self.custom, self.namespace = k8s.CoreV1Api(api), k8s.CustomObjectsApi(api), namespace
+        self.deployed: dict[tuple[str, int], float] = {}  # (release, revision) -> first `deployed` event
+        self.created: dict[str, float] = {}  # run name -> ADDED event
+        self.finished: dict[str, float] = {}  # run name -> first event in a finished phase
+        self.phases: collections.Counter[str] = collections.Counter()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=f, daemon=True) for f in (self._secrets, self._runs)]
+        self.ready = threading.Barrier(3)
+
+    def __enter__(self) -> Watcher:
+        for t in self._threads:
+            t.start()
+        self.ready.wait(timeout=30)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+
+    def _stream(self, fn: Any, *args: Any, **kw: Any) -> Iterator[dict[str, Any]]:
+        """List once, then watch from there, resuming each watch from the last resourceVersion seen."""
+        listed = fn(*args, **kw)
+        version = listed["metadata"]["resourceVersion"] if isinstance(listed, dict) else ""
+        version = version or listed.metadata.resource_version
+        self.ready.wait(timeout=30)
+        while not self._stop.is_set():
+            w = watch.Watch()
+            for event in w.stream(fn, *args, resource_version=version, timeout_seconds=300, **kw):
+                yield event
+                if self._stop.is_set():
+                    w.stop()
+            version = w.resource_version or version
+
+    def _secrets(self) -> None:
+        for event in self._stream(
+            self.core.list_namespaced_secret, self.namespace, label_selector="owner=helm"
+        ):
+            now = time.monotonic()
+            labels = event["object"].metadata.labels or {}
+            if labels.get("status") == "deployed":
+                self.deployed.setdefault((labels["name"], int(labels["version"])), now)
+
+    def _runs(self) -> None:
+        fn = self.custom.list_namespaced_custom_object
+        for event in self._stream(fn, "helm-e2e.dev", "v1alpha1", self.namespace, "e2eruns"):
+            now = time.monotonic()
+            body = event["object"]
+            name = body["metadata"]["name"]
+            if event["type"] == "ADDED":
+                self.created.setdefault(name, now)
+            phase = (body.get("status") or {}).get("phase", "")
+            if phase in FINISHED and name not in self.finished:
+                self.finished[name] = now
+                self.phases[phase] += 1
+
+    def latencies(self, revisions: dict[str, int]) -> list[float]:
+        return [
+            self.created[f"{r}-{v}"] - self.deployed[(r, v)]
+            for r, v in revisions.items()
+            if (r, v) in self.deployed and f"{r}-{v}" in self.created
+        ]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` and its living descendants (the sandbox's fork server and workers)."""
+    stats: dict[int, tuple[int, float]] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                stats[int(proc.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    tree, total = {pid}, 0.0
+    for _ in range(4):
+        tree |= {p for p, (ppid, _) in stats.items() if ppid in tree}
+    for p in tree:
+        total += stats.get(p, (0, 0.0))[1]
+    return total
+
+
+def vm_hwm_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+METRIC = re.compile(r"^apiserver_request_total\{(.*)\} (\S+)$")
+
+
+def api_requests(cluster: Cluster) -> collections.Counter[tuple[str, str, str]]:
+    """apiserver_request_total by (verb, resource, subresource), summed over codes, scopes and groups."""
+    counts: collections.Counter[tuple[str, str, str]] = collections.Counter()
+    for line in cluster.kubectl("get", "--raw", "/metrics").stdout.splitlines():
+        if m := METRIC.match(line):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            if labels.get("resource"):
+                counts[(labels["verb"], labels["resource"], labels.get("subresource", ""))] += int(
+                    float(m.group(2))
+                )
+    return counts
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return (
+        ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))] if ordered else float("nan")
+    )
+
+
+# --- the benches -----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def operator(cluster: Cluster, namespace: str, workdir: Path) -> Iterator[OperatorProcess]:
+    env = {k: v for k, v in os.environ.items() if k.startswith("HELM_E2E_")}  # e.g. HELM_E2E_API_THREADS
+    op = OperatorProcess(cluster, namespace, workdir, env)
+    op.start()
+    try:
+        wait_until(lambda: "startup" in op.logs() and "succeeded" in op.logs(), timeout=60, what="kopf up")
+        yield op
+    finally:
+        op.stop()
+
+
+def upgrade(cluster: Cluster, namespace: str, release: str) -> None:
+    cluster.helm("upgrade", release, TINY, "-n", namespace, "--set", "message=burst", timeout=300)
+
+
+def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int) -> None:
+    releases = [f"r{i:03d}" for i in range(n)]
+    t0 = time.monotonic()
+    write_history(cluster, namespace, releases, history)
+    print(f"history: {n} releases x {history} revisions written in {time.monotonic() - t0:.1f} s", flush=True)
+    target = dict.fromkeys(releases, history + 1)
+    with operator(cluster, namespace, workdir) as op, Watcher(cluster, namespace) as seen:
+        assert op.proc is not None
+        time.sleep(2)  # not a wait for a condition: the operator's initial listing of old history settles
+        cpu0, requests0 = tree_cpu_seconds(op.proc.pid), api_requests(cluster)
+        t_burst = time.monotonic()
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            list(pool.map(lambda r: upgrade(cluster, namespace, r), releases))
+        t_helm = time.monotonic()
+        runs = [f"{r}-{v}" for r, v in target.items()]
+        wait_until(
+            lambda: all(r in seen.finished for r in runs),
+            timeout=120 + 3 * n,
+            interval=0.5,
+            what=f"all {n} runs finished",
+        )
+        cpu1, requests1 = tree_cpu_seconds(op.proc.pid), api_requests(cluster)
+        hwm = vm_hwm_mib(op.proc.pid)
+        lat = seen.latencies(target)
+        last_deployed = max(seen.deployed.get((r, v), 0.0) for r, v in target.items())
+        last_finished = max(seen.finished[r] for r in runs)
+        print(
+            f"N={n} H={history}: {n} upgrades ({PARALLEL} at a time) took {t_helm - t_burst:.1f} s",
+            flush=True,
+        )
+        print(
+            f"  trigger latency (deployed event -> E2ERun ADDED event, {len(lat)} of {n} runs): "
+            f"p50 {percentile(lat, 0.5) * 1000:.0f} ms, p99 {percentile(lat, 0.99) * 1000:.0f} ms, "
+            f"max {max(lat) * 1000:.0f} ms",
+            flush=True,
+        )
+        print(
+            f"  last deployed -> last run finished: {last_finished - last_deployed:.1f} s "
+            f"(phases {dict(seen.phases)})",
+            flush=True,
+        )
+        print(
+            f"  operator CPU (process tree): {cpu1 - cpu0:.1f} s, {(cpu1 - cpu0) / n * 1000:.0f} ms per run; "
+            f"peak RSS (VmHWM) {hwm:.0f} MiB",
+            flush=True,
+        )
+        print_requests(requests1 - requests0, n)
+        print_events(cluster, namespace, n)
+        print_intake(op.logs())
+
+
+def print_events(cluster: Cluster, namespace: str, runs: int) -> None:
+    """Who posted the namespace's Events (the apiserver's count of POST events is everyone's)."""
+    by: collections.Counter[str] = collections.Counter()
+    for event in cluster.get_json("events", "-n", namespace)["items"]:
+        who = event.get("reportingComponent") or (event.get("source") or {}).get("component") or "?"
+        by[f"{who}/{event.get('reason', '')}"] += int(event.get("count") or 1)
+    summary = ", ".join(f"{k} {v / runs:.1f}" for k, v in by.most_common(8))
+    print(f"  Events in the namespace per run, by component/reason: {summary}", flush=True)
+
+
+def print_intake(logs: str) -> None:
+    """p50/p99 of each intake step the operator logged in `run.created` (ms)."""
+    steps: dict[str, list[float]] = collections.defaultdict(list)
+    for line in logs.splitlines():
+        if "run.created" in line:
+            for key, value in re.findall(r"\b(\w+)_ms=([\d.]+)", line):
+                steps[key].append(float(value))
+    summary = ", ".join(
+        f"{k} {percentile(v, 0.5):.0f}/{percentile(v, 0.99):.0f}" for k, v in sorted(steps.items())
+    )
+    print(f"  operator intake steps, ms p50/p99: {summary}", flush=True)
+
+
+OPERATOR_RESOURCES = {"e2eruns", "e2esuites", "serviceaccounts"}  # only the operator touches these here
+
+
+def print_requests(diff: collections.Counter[tuple[str, str, str]], runs: int) -> None:
+    total = sum(diff.values())
+    print(
+        f"  apiserver requests during the burst: {total} ({total / runs:.1f} per run, everyone's)", flush=True
+    )
+    for (verb, resource, sub), count in sorted(diff.items(), key=lambda kv: -kv[1]):
+        if count >= max(2, runs // 10):
+            name = f"{resource}/{sub}" if sub else resource
+            who = "operator" if resource in OPERATOR_RESOURCES else "shared"
+            print(f"    {verb:7} {name:28} {count:6}  {count / runs:5.1f}/run  ({who})", flush=True)
+
+
+RUN_CREATED = re.compile(r"run\.created.*")
+
+
+def sequential(cluster: Cluster, namespace: str, workdir: Path, n: int) -> None:
+    with operator(cluster, namespace, workdir) as op, Watcher(cluster, namespace) as seen:
+        cluster.helm("install", "seq", TINY, "-n", namespace)
+        wait_until(lambda: "seq-1" in seen.created, what="seq-1")
+        for _ in range(n):
+            revision = len(seen.created) + 1
+            upgrade(cluster, namespace, "seq")
+            run = f"seq-{revision}"
+            wait_until(lambda run=run: run in seen.created, what=run)  # type: ignore[misc]
+        lat = [seen.created[f"seq-{v}"] - seen.deployed[("seq", v)] for v in range(1, n + 2)]
+        lines = [line for line in op.logs().splitlines() if "run.created" in line]
+    print(
+        f"{n + 1} sequential revisions (install + {n} upgrades) of one release, fresh operator:", flush=True
+    )
+    for v, (latency, line) in enumerate(zip(lat, lines, strict=False), start=1):
+        fields = " ".join(re.findall(r"\b(\w+_ms=[\d.]+)", line))
+        print(f"  r{v:<3} {latency * 1000:7.0f} ms   operator: {fields}", flush=True)
+    print(
+        f"  p50 {percentile(lat, 0.5) * 1000:.0f} ms, p99 {percentile(lat, 0.99) * 1000:.0f} ms", flush=True
+    )
+
+
+def main() -> None:
+    cluster = start_cluster()
+    cluster.kubectl("apply", "-f", str(ROOT / "crds"))
+    namespace = f"scale-{secrets.token_hex(3)}"
+    cluster.kubectl("create", "namespace", namespace)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+            if sys.argv[1:] == ["sequential"]:
+                sequential(cluster, namespace, Path(tmp), int(os.environ.get("BENCH_TRIGGER_N", "20")))
+            else:
+                n, h = int(os.environ.get("BENCH_SCALE_N", "100")), int(os.environ.get("BENCH_SCALE_H", "3"))
+                burst(cluster, namespace, Path(tmp), n, h)
+    finally:
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -138,9 +138,11 @@ def test_metrics_count_runs_tests_emails_and_trigger_latency(
             )
         except OSError:
             return None
-        return text if 'helm_e2e_runs_total{phase="Succeeded"} 1.0' in text else None
+        done = 'helm_e2e_runs_total{phase="Succeeded"}' in text and "helm_e2e_emails_total{" in text
+        return text if done else None  # the outbox records its outcome on the pass after the result
 
-    metrics = wait_until(scrape, what="metrics after the run")
+    metrics = wait_until(scrape, what="metrics after the run and its outbox")
+    assert 'helm_e2e_runs_total{phase="Succeeded"} 1.0' in metrics
     assert 'helm_e2e_tests_total{phase="Succeeded"} 1.0' in metrics
     assert 'helm_e2e_triggered_runs_total{trigger="install"} 1.0' in metrics
     assert "helm_e2e_trigger_latency_seconds_count 1.0" in metrics

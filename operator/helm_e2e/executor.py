@@ -378,7 +378,14 @@ class Executor:
         record = action.status.rollback or RollbackRecord(target=action.target, attempts=1)
         log.info("rollback.started", run=run.name, namespace=run.namespace, target=action.target)
         result = await self.helm.rollback(release=ref.name, namespace=ref.namespace, revision=action.target)
-        outcome = rollbacks.record_rollback_outcome(action.status, record, now=self.now(), error=result.error)
+        created = None
+        if result.ok:  # the revision helm wrote: the deployed one now, newer than the failing one
+            labels = await self.kube.release_secret_labels(ref.namespace, ref.name)
+            deployed = reruns.deployed_revision(labels)
+            created = deployed if deployed and deployed > ref.revision else None
+        outcome = rollbacks.record_rollback_outcome(
+            action.status, record, now=self.now(), error=result.error, revision=created
+        )
         await self.kube.patch_run_status(run.namespace, run.name, status_body(outcome.status))
         await self.kube.post_event(
             run_ref(run), type=outcome.event[0], reason=names.EVENT_ROLLED_BACK, message=outcome.event[1]

@@ -114,8 +114,13 @@ async def test_pass_pass_fail_rolls_back_to_two_once_reports_it_and_the_rollback
     rolled = condition(kube, "web-3")
     assert rolled is not None
     assert (rolled["status"], rolled["reason"]) == ("True", names.REASON_ROLLED_BACK)
-    assert status(kube, "web-3")["rollback"] == {"target": 2, "attempts": 1}
-    assert (("web-3", "Normal", names.EVENT_ROLLED_BACK, "rolled back to revision 2")) in kube.events
+    assert status(kube, "web-3")["rollback"] == {"target": 2, "attempts": 1, "revision": 4}
+    assert (
+        "web-3",
+        "Normal",
+        names.EVENT_ROLLED_BACK,
+        "rolled back to revision 2 (revision 4)",
+    ) in kube.events
     report = sent[-1]
     assert report["Subject"].endswith("FAILED 0/1, rolled back to r2")
     assert "rolled back to revision 2" in report.get_body(("plain",)).get_content()

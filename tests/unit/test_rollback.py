@@ -34,6 +34,7 @@ from helm_e2e.core.models import (
     Trigger,
 )
 from helm_e2e.core.results import TestObjects, get_condition
+from helm_e2e.core.runbody import build_run_body, run_from_body
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 POLICY = lifecycle.Policy(
@@ -305,3 +306,25 @@ def test_a_summarized_helm_error_is_one_bounded_line(stderr: str) -> None:
 def test_helm_rollback_is_called_as_a_person_would_without_waiting() -> None:
     argv = rb.build_rollback_argv("/usr/local/bin/helm", release="web", namespace="shop", revision=2)
     assert argv == ["/usr/local/bin/helm", "rollback", "web", "2", "--namespace", "shop", "--wait=false"]
+
+
+def test_a_rolling_back_run_whose_record_was_pruned_never_calls_helm_again() -> None:
+    r = rolling_back(1)
+    pruned = r.model_copy(update={"status": r.status.model_copy(update={"rollback": None})})
+    actions = decide(pruned, history(run(2, PASS), pruned, deployed=3, revisions={2, 3}))
+    assert not any(isinstance(a, Rollback) for a in actions)
+    assert isinstance(actions[0], PatchStatus)
+    cond = get_condition(actions[0].status, names.COND_ROLLED_BACK)
+    assert cond is not None
+    assert (cond.status, cond.reason) == ("False", names.REASON_ROLLBACK_FAILED)
+
+
+def test_the_opt_in_survives_a_crd_that_prunes_spec_on_failure() -> None:
+    spec = run(3).spec
+    body = build_run_body(spec, name="web-3", namespace="shop")
+    assert body["metadata"]["annotations"] == {names.ON_FAILURE_ANNOTATION: "rollback"}
+    del body["spec"]["onFailure"]  # what an older schema does to it
+    assert run_from_body(body).spec.on_failure == OnFailure.ROLLBACK
+    plain = build_run_body(run(3, on_failure=None).spec, name="web-3", namespace="shop")
+    assert "annotations" not in plain["metadata"]
+    assert run_from_body(plain).spec.on_failure is None

@@ -144,6 +144,12 @@ def decide_rollback_step(run: Run, history: History, *, now: datetime) -> Rollba
     cond = get_condition(run.status, names.COND_ROLLED_BACK)
     record = run.status.rollback
     revision = run.spec.release.revision
+    if cond is not None and record is None:  # an older CRD pruned status.rollback: never call helm blindly
+        message = (
+            "the rollback's record was not stored (is the E2ERun CRD up to date?): helm is not called again"
+        )
+        status = with_rollback(run.status, now, "False", names.REASON_ROLLBACK_FAILED, message)
+        return RollbackStep(status=status, event=("Warning", message), result=names.REASON_ROLLBACK_FAILED)
     if cond is None or record is None:
         decision = decide_rollback(
             run, history.runs, deployed_revision=history.deployed, revisions=history.revisions

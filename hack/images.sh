@@ -97,7 +97,7 @@ python_base() {
 build() {  # name tag context [build-arg ...]: the project's Dockerfile in <context>
   local name=$1 tag=$2 context=$3; shift 3
   local sources=("$context")  # the repository root: only what its Dockerfile copies
-  [ "$context" != . ] || sources=(Dockerfile pyproject.toml README.md operator)
+  [ "$context" != . ] || sources=(Dockerfile pyproject.toml README.md operator bin)
   local deps=""  # a base built here (BASE_IMAGE=localhost/<x>:...) rebuilds what is built on it
   for a in "$@"; do
     local ref=${a#*=}; [[ $ref == localhost/* ]] || continue
@@ -159,7 +159,9 @@ if [ "${1:-all}" = all ]; then
   build pytest-runner "$(version_of images/pytest-runner/pyproject.toml)" images/pytest-runner "BASE_IMAGE=$BASE"
   build demo-service dev images/demo-service "BASE_IMAGE=$BASE"
   build demo-e2e dev images/demo-e2e "RUNNER_IMAGE=localhost/pytest-runner:$(version_of images/pytest-runner/pyproject.toml)"
-  build helm-e2e "$(version_of pyproject.toml)" . "PYTHON_IMAGE=$BASE"
+  # the operator runs `helm rollback` (rollback on failure): it carries the helm built by `make binaries`
+  install -m 0755 "$HELM_E2E_CACHE/bin/current/helm" "$root/bin/helm"
+  build helm-e2e "$(version_of pyproject.toml)" . "PYTHON_IMAGE=$BASE" "HELM_BINARY=bin/helm"
   retag demo-service "${DEMO_TAGS[@]}"
   retag demo-e2e "${DEMO_TAGS[@]}"
 fi

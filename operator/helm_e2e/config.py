@@ -14,13 +14,18 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from .core.models import ReadinessMode
 from .core.podpolicy import PodSecurityLevel
 
-__all__ = ["LogFormat", "PodSecurityLevel", "Settings", "SmtpTls"]
+__all__ = ["LogFormat", "PodSecurityLevel", "RollbackMode", "Settings", "SmtpTls"]
 
 
 class SmtpTls(StrEnum):
     NONE = "none"
     STARTTLS = "starttls"
     TLS = "tls"
+
+
+class RollbackMode(StrEnum):
+    OFF = "off"
+    ON_FAILURE = "on-failure"
 
 
 class LogFormat(StrEnum):
@@ -124,6 +129,15 @@ class Settings(BaseSettings):
     # Further attempts of a test whose container failed (exit code ≠ 0), when neither the suite test
     # (`retries`) nor the chart hook (annotation helm-e2e.dev/retries) says; errors are never retried.
     default_retries: int = Field(default=0, ge=0, le=10)
+
+    # --- Rollback on failure (core/rollback.py; opt-in, see docs/security.md) ---
+    # `on-failure`: every release's Failed run rolls it back to the newest earlier revision whose run
+    # Succeeded (`helm rollback`); `off`: only suites (spec.onFailure) and charts (annotation) may opt in.
+    rollback: RollbackMode = RollbackMode.OFF
+    # The helm binary that runs `helm rollback` (a path, or a name looked up on PATH).
+    helm_binary: str = "helm"
+    # Wall-clock limit (seconds) of one `helm rollback` call; the process is then killed.
+    rollback_timeout_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("watch_namespaces", "mail_to", "mail_allowed_domains", "webhooks", mode="before")
     @classmethod

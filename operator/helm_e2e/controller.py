@@ -16,6 +16,7 @@ import structlog
 
 from . import errors
 from .adapters import metrics
+from .adapters.helm import HelmPort
 from .adapters.kube import ObjectRef
 from .adapters.port import KubePort
 from .adapters.sandbox import Sandbox
@@ -42,12 +43,15 @@ class Controller:
         kube: KubePort,
         clock: Callable[[], datetime] | None = None,
         sandbox: Sandbox | None = None,
+        helm: HelmPort | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube
         self.now = clock or (lambda: datetime.now(UTC))
         self.planner = Planner(settings=settings, kube=kube, clock=self.now, sandbox=sandbox)
-        self.executor = Executor(settings=settings, kube=kube, planner=self.planner, clock=self.now)
+        self.executor = Executor(
+            settings=settings, kube=kube, planner=self.planner, clock=self.now, helm=helm
+        )
         self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
         self._warned: set[tuple[str, str, str]] = set()
         self._requests_done: set[tuple[str, str, str]] = set()  # (namespace, release, token): seen done

@@ -19,14 +19,16 @@ import structlog
 
 from . import errors, notifier
 from .adapters import metrics
+from .adapters.helm import Helm, HelmPort
 from .adapters.kube import ObjectRef, Patched
 from .adapters.mail import send_email
 from .adapters.port import KubePort
 from .config import Settings
-from .core import attempts, lifecycle, names
+from .core import attempts, lifecycle, names, reruns
 from .core import report as reporting
+from .core import rollback as rollbacks
 from .core.lifecycle import Action, Observed
-from .core.models import Run, RunPhase, RunStatus, TestPhase
+from .core.models import RollbackRecord, Run, RunPhase, RunStatus, TestPhase
 from .core.results import TestObjects, log_container, log_tail
 from .core.runbody import run_from_body, status_body
 from .planner import Planner
@@ -68,10 +70,19 @@ def build_policy(settings: Settings) -> lifecycle.Policy:
 
 class Executor:
     def __init__(
-        self, *, settings: Settings, kube: KubePort, planner: Planner, clock: Callable[[], datetime]
+        self,
+        *,
+        settings: Settings,
+        kube: KubePort,
+        planner: Planner,
+        clock: Callable[[], datetime],
+        helm: HelmPort | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube
+        self.helm = helm or Helm(
+            binary=settings.helm_binary, timeout_seconds=settings.rollback_timeout_seconds
+        )
         self.planner = planner
         self.policy = build_policy(settings)
         self.now = clock
@@ -155,7 +166,7 @@ class Executor:
 
     async def _fetch(self, run: Run, observed: Observed, actions: Sequence[Action]) -> Observed | None:
         """Answer the decision's Fetch actions, in order; None when it asked for nothing."""
-        logs, plan, rollout = observed.logs, observed.plan, observed.rollout
+        logs, plan, rollout, history = observed.logs, observed.plan, observed.rollout, observed.history
         tests = {t.name: t for t in run.spec.tests}
         for action in actions:
             if isinstance(action, lifecycle.FetchLogs):
@@ -166,10 +177,39 @@ class Executor:
             elif isinstance(action, lifecycle.FetchRollout):  # after FetchPlan: its objects are known
                 ready, failed, pending = await self.kube.check_rollout(list(plan.rollout if plan else ()))
                 rollout = lifecycle.Rollout(ready=ready, failed=failed, pending=pending)
-        if (logs, plan, rollout) == (observed.logs, observed.plan, observed.rollout):
+            elif isinstance(action, lifecycle.FetchReleaseHistory):
+                history = await self._history(run, descriptions=action.descriptions)
+        if (logs, plan, rollout, history) == (
+            observed.logs,
+            observed.plan,
+            observed.rollout,
+            observed.history,
+        ):
             return None
         empty = lifecycle.Replanned(tests={})
-        return replace(observed, logs=logs or {}, plan=plan or empty, rollout=rollout)
+        return replace(observed, logs=logs or {}, plan=plan or empty, rollout=rollout, history=history)
+
+    async def _history(self, run: Run, *, descriptions: bool) -> rollbacks.History:
+        """The release's stored revisions (secret labels: metadata only) and runs; with `descriptions`, the
+        descriptions of revisions newer than the run's (decoded in the sandbox), to recognise a rollback."""
+        ref = run.spec.release
+        labels = await self.kube.release_secret_labels(ref.namespace, ref.name)
+        revisions = {int(v) for lab in labels if (v := lab.get(names.HELM_VERSION_LABEL, "")).isdigit()}
+        runs = [run_from_body(b) for b in await self.kube.list_runs(ref.namespace, ref.name)]
+        described: dict[int, str] = {}
+        for revision in sorted(r for r in revisions if r > ref.revision) if descriptions else ():
+            secret = await self.kube.get_secret(
+                ref.namespace, f"{names.HELM_SECRET_PREFIX}{ref.name}.v{revision}"
+            )
+            if secret is None:
+                continue
+            try:
+                described[revision] = (await self.planner.decode(secret)).description
+            except (errors.ReleaseDecodeError, errors.SandboxError):
+                continue  # not Helm's own rollback revision, as far as we can tell
+        return rollbacks.History(
+            deployed=reruns.deployed_revision(labels), revisions=revisions, runs=runs, descriptions=described
+        )
 
     async def _apply(
         self, run: Run, body: Mapping[str, Any], actions: Sequence[Action], observed: Observed
@@ -188,6 +228,8 @@ class Executor:
                 self._log_transitions(run, action.status)
                 if action.mail_outcome:
                     metrics.EMAILS.labels(result=action.mail_outcome).inc()
+                if action.rollback_outcome:
+                    metrics.ROLLBACKS.labels(result=action.rollback_outcome).inc()
             elif isinstance(action, lifecycle.PostEvent):
                 await self.kube.post_event(
                     run_ref(run), type=action.type, reason=action.reason, message=action.message
@@ -204,6 +246,8 @@ class Executor:
                 )
                 if after is not None:
                     again = after if again is None else min(again, after)
+            elif isinstance(action, lifecycle.Rollback):
+                again = await self._rollback(run, action)
             elif isinstance(action, lifecycle.PruneHistory):
                 await self._prune(run)
             elif isinstance(action, lifecycle.Requeue):
@@ -334,6 +378,32 @@ class Executor:
         else:
             log.info("mail.sent", run=run.name, namespace=run.namespace, recipients=len(recipients))
         return again
+
+    async def _rollback(self, run: Run, action: lifecycle.Rollback) -> float:
+        """Run helm once (the intent is already recorded), then record the outcome at once with a write that
+        cannot conflict: a status conflict after the call must never lead to a second call."""
+        ref = run.spec.release
+        record = action.status.rollback or RollbackRecord(target=action.target, attempts=1)
+        log.info("rollback.started", run=run.name, namespace=run.namespace, target=action.target)
+        result = await self.helm.rollback(release=ref.name, namespace=ref.namespace, revision=action.target)
+        created = None
+        if result.ok:  # the revision helm wrote: the deployed one now, newer than the failing one
+            labels = await self.kube.release_secret_labels(ref.namespace, ref.name)
+            deployed = reruns.deployed_revision(labels)
+            created = deployed if deployed and deployed > ref.revision else None
+        outcome = rollbacks.record_rollback_outcome(
+            action.status, record, now=self.now(), error=result.error, revision=created
+        )
+        await self.kube.patch_run_status(run.namespace, run.name, status_body(outcome.status))
+        await self.kube.post_event(
+            run_ref(run), type=outcome.event[0], reason=names.EVENT_ROLLED_BACK, message=outcome.event[1]
+        )
+        metrics.ROLLBACKS.labels(result=outcome.result).inc()
+        log_call = log.info if result.ok else log.warning
+        log_call(
+            "rollback.done", run=run.name, namespace=run.namespace, target=action.target, error=result.error
+        )
+        return 0.0
 
     async def _prune(self, run: Run) -> None:
         runs = [run_from_body(b) for b in await self.kube.list_runs(run.namespace, run.spec.release.name)]

@@ -14,7 +14,7 @@ from typing import Any
 from . import errors
 from .adapters import sandbox as sandboxing
 from .adapters.port import KubePort
-from .config import Settings
+from .config import RollbackMode, Settings
 from .core import lifecycle, names, planjob
 from .core import plan as planning
 from .core.models import Release, Run, Suite
@@ -35,6 +35,7 @@ def build_plan_options(settings: Settings, test_accounts: frozenset[str]) -> pla
         mail_allowed_domains=settings.allowed_mail_domains if settings.smtp_enabled else None,
         readiness=settings.readiness,
         ready_timeout_seconds=settings.ready_timeout_seconds,
+        rollback_on_failure=settings.rollback == RollbackMode.ON_FAILURE,
     )
 
 

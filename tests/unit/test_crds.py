@@ -14,10 +14,12 @@ from helm_e2e.core.models import (
     Condition,
     NotificationState,
     NotificationStatus,
+    OnFailure,
     PytestSummary,
     ReleaseRef,
     ReportSpec,
     RequestTrigger,
+    RollbackRecord,
     RunPhase,
     RunRequest,
     RunSpec,
@@ -93,6 +95,7 @@ def _full_status() -> dict[str, Any]:
                 last_transition_time=NOW,
             )
         ],
+        rollback=RollbackRecord(target=2, attempts=1, revision=4),
         tests=[
             TestResult(
                 name="api-smoke",
@@ -146,6 +149,7 @@ def _full_spec() -> dict[str, Any]:
         report=ReportSpec(to=["team@example.com"], only_on_failure=True, webhooks=["ops-events"]),
         attempt=2,
         request=RunRequest(trigger=RequestTrigger.SCHEDULE, token="api@2026-11-27T10:00:00Z", suite="api"),
+        on_failure=OnFailure.ROLLBACK,
     ).model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
@@ -253,6 +257,7 @@ def test_every_suite_field_the_model_reads_is_declared_in_the_e2esuite_schema() 
         ],
         report=ReportSpec(to=["a@example.com"]),
         schedule=SuiteSchedule(cron="*/30 * * * *", time_zone="Europe/Berlin"),
+        on_failure=OnFailure.ROLLBACK,
     ).model_dump(by_alias=True, exclude_none=True, mode="json")
     spec["imageTag"] = {"valuesPath": "image.tag"}
     assert _undeclared(spec, _schema(SUITES)["properties"]["spec"]) == []
@@ -293,6 +298,12 @@ def test_suite_schedule_status_is_declared() -> None:
         "format": "date-time",
         "description": status["lastScheduleTime"]["description"],
     }
+
+
+def test_on_failure_enums_match_the_model() -> None:
+    run = _schema(RUNS)["properties"]["spec"]["properties"]["onFailure"]
+    suite = _schema(SUITES)["properties"]["spec"]["properties"]["onFailure"]
+    assert run["enum"] == suite["enum"] == [o.value for o in OnFailure]
 
 
 def test_run_request_trigger_enum_matches_the_model() -> None:

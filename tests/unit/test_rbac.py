@@ -226,3 +226,53 @@ def test_a_shard_lists_and_watches_namespaces_cluster_wide_and_works_only_in_its
     assert granted(docs, "ClusterRole") == SHARD
     for role in (d for d in docs if d["kind"] == "Role" and not is_lease_role(d)):
         assert granted([role], "Role") == needed(cluster_wide=False)
+
+
+# --- rollback on failure: `helm rollback` is a subprocess, not an adapter call; its rights are a separate value
+ROLLBACK_VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
+
+
+def is_rollback_role(doc: dict[str, Any]) -> bool:
+    return str(doc["metadata"]["name"]).endswith("-rollback")
+
+
+@needs_helm
+def test_the_default_chart_grants_nothing_for_rollbacks() -> None:
+    docs = _render()
+    assert not [d for d in docs if is_rollback_role(d)]
+    assert not [
+        d for d in _render("rollback.mode=on-failure") if is_rollback_role(d)
+    ]  # RBAC is its own value
+
+
+@needs_helm
+def test_rollback_rbac_is_one_cluster_role_on_every_kind_bound_to_the_operator() -> None:
+    docs = [d for d in _render("rollback.rbac.create=true") if is_rollback_role(d)]
+    assert sorted(d["kind"] for d in docs) == ["ClusterRole", "ClusterRoleBinding"]
+    (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    assert granted([role], "ClusterRole") == {("*", "*", v) for v in ROLLBACK_VERBS}
+    assert not {"escalate", "bind", "impersonate"} & {v for r in role["rules"] for v in r["verbs"]}
+    (binding,) = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"] == "ops-helm-e2e-rollback"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ops-helm-e2e", "namespace": "ops"}]
+
+
+@needs_helm
+def test_rollback_rbac_with_watch_namespaces_is_roles_there_and_rules_can_be_narrowed() -> None:
+    docs = _render(
+        "rollback.rbac.create=true",
+        "watchNamespaces={a,b}",
+        "rollback.rbac.rules[0].apiGroups={apps}",
+        "rollback.rbac.rules[0].resources={deployments}",
+        "rollback.rbac.rules[0].verbs={get,patch}",
+    )
+    roles = [d for d in docs if is_rollback_role(d)]
+    assert sorted((d["kind"], d["metadata"]["namespace"]) for d in roles) == [
+        ("Role", "a"),
+        ("Role", "b"),
+        ("RoleBinding", "a"),
+        ("RoleBinding", "b"),
+    ]
+    for role in (d for d in roles if d["kind"] == "Role"):
+        assert granted([role], "Role") == {("apps", "deployments", "get"), ("apps", "deployments", "patch")}
+    assert not [d for d in docs if d["kind"] == "ClusterRole"]

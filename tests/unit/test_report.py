@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core.models import Run, RunPhase, TestPhase
+from helm_e2e.core import rollback as rollbacks
+from helm_e2e.core.models import RollbackRecord, Run, RunPhase, TestPhase
 from helm_e2e.core.report import (
     build_email,
     build_message_id,
@@ -28,6 +29,7 @@ from helm_e2e.errors import MailError
 
 MakeRun = Callable[..., Run]  # the report_run fixture (conftest.py)
 HOSTILE = '<script>alert(1)</script>\n</pre><img src=x onerror="steal()">'
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
@@ -208,7 +210,7 @@ def test_mail_decision(
 
 def test_docs_example_report_is_rendered_from_the_current_templates(report_run: MakeRun) -> None:
     """HELM_E2E_UPDATE_DOCS=1 pytest tests/unit/test_report.py rewrites docs/example-report.{html,txt}."""
-    report = render_report(report_run(), cluster="prod-eu-1")
+    report = render_report(rolled_back(report_run()), cluster="prod-eu-1")
     expected = {
         "example-report.html": report.html,
         "example-report.txt": f"Subject: {report.subject}\n\n{report.text}",
@@ -243,3 +245,33 @@ def test_a_header_that_cannot_be_built_is_a_permanent_mail_error_without_its_val
     assert info.value.permanent is True
     assert "evil" not in str(info.value)
     assert "X: y" not in str(info.value)
+
+
+def rolled_back(run: Run) -> Run:
+    """The example run, rolled back to revision 11 (core/rollback.py) by the operator."""
+    outcome = rollbacks.record_rollback_outcome(
+        run.status, RollbackRecord(target=11, attempts=1), now=T0, revision=13
+    )
+    return run.model_copy(update={"status": outcome.status})
+
+
+def test_a_rolled_back_run_says_so_in_the_subject_and_both_parts(report_run: MakeRun) -> None:
+    report = render_report(rolled_back(report_run(RunPhase.FAILED)), cluster="prod")
+    assert report.subject == "[helm-e2e] webhooks r12 in prod: FAILED 2/3, rolled back to r11"
+    for part in (report.text, report.html):
+        assert "rolled back to revision 11 (revision 13)" in part
+
+
+def test_a_run_that_could_not_roll_back_says_why(report_run: MakeRun) -> None:
+    run = report_run(RunPhase.FAILED)
+    status = rollbacks.with_rollback(
+        run.status,
+        T0,
+        "False",
+        "NoPassingRevision",
+        "no revision before 12 passed its tests: not rolled back",
+    )
+    report = render_report(run.model_copy(update={"status": status}), cluster="prod")
+    assert report.subject.endswith("FAILED 2/3")
+    for part in (report.text, report.html):
+        assert "no revision before 12 passed its tests: not rolled back" in part

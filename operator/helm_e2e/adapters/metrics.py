@@ -34,6 +34,11 @@ RECONCILE_ERRORS = Counter(
 CREATE_REFUSED = Counter(
     "helm_e2e_create_refused_total", "Test objects the API refused to create, by the API's reason", ["reason"]
 )
+ROLLBACKS = Counter(
+    "helm_e2e_rollbacks_total",
+    "Rollback decisions on Failed runs, by result (RolledBack, RollbackFailed, or why none was made)",
+    ["result"],
+)
 WATCH_RESTARTS = Counter("helm_e2e_watch_restarts_total", "Operator (re)starts of the Helm release watch")
 
 

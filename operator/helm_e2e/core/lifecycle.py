@@ -6,6 +6,10 @@ called again with the answers; otherwise it returns, in the order they must be a
 
     CreateHookObjects → CreateTest* → PatchStatus → PostEvent* → Delete* → SendReport → PruneHistory → Requeue
 
+A final run that asks for a rollback (core/rollback.py) settles it before its report goes out:
+FetchReleaseHistory, then PatchStatus (the intent) → Rollback (helm) on one pass, so the e-mail can say
+what happened.
+
 A status patch carries the resourceVersion the decision was made on; when it conflicts, the executor
 drops the rest and decides again on a fresh read, so nothing after it happens twice. Pods are deleted only
 after the status that explains why was written.
@@ -20,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import attempts, names, notify
+from . import rollback as rollbacks
 from .hooks import HookResource, build_resource_manifest
 from .jobs import build_job_manifest
 from .models import Condition, HookObject, ReadinessMode, Run, RunPhase, RunStatus
@@ -57,6 +62,7 @@ class Observed:
     plan: Replanned | None = None  # the plan of the tests that still need a pod or Job
     refused: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # test → (API reason, message)
     rollout: Rollout | None = None
+    history: rollbacks.History | None = None  # the release's revisions and runs (rollback decisions)
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,21 @@ class FetchRollout:
 
 
 @dataclass(frozen=True)
+class FetchReleaseHistory:
+    """The release's revisions (secret labels) and runs; `descriptions`: newer revisions' descriptions too."""
+
+    descriptions: bool = False
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """Run `helm rollback <release> <target>`; `status` (the intent) was written just before."""
+
+    target: int
+    status: RunStatus
+
+
+@dataclass(frozen=True)
 class CreateHookObjects:
     """A chart's test hook objects (ServiceAccount, ConfigMap, ...), in Helm's order, before its tests."""
 
@@ -127,6 +148,7 @@ class CreateTest:
 class PatchStatus:
     status: RunStatus
     mail_outcome: str = ""  # the outbox decided not to send: counted by reason once the write is done
+    rollback_outcome: str = ""  # a final rollback outcome: counted by result once the write is done
 
 
 @dataclass(frozen=True)
@@ -177,6 +199,8 @@ Action = (
     FetchLogs
     | FetchPlan
     | FetchRollout
+    | FetchReleaseHistory
+    | Rollback
     | CreateHookObjects
     | CreateTest
     | PatchStatus
@@ -355,6 +379,10 @@ def _decide_finished(run: Run, observed: Observed, policy: Policy) -> list[Actio
     )
     actions: list[Action] = [DeletePods(unfinished_pods)] if unfinished_pods else []
     actions += [DeleteJobs(unfinished_jobs)] if unfinished_jobs else []
+    if not rollbacks.settled(run):  # the report waits for the rollback's outcome, so it can say it
+        if observed.history is None:
+            return [FetchReleaseHistory(descriptions=run.status.rollback is not None)]
+        return [*actions, *decide_rollback_actions(run, observed.history, observed.now), Requeue(0.0)]
     outbox = decide_outboxes(run, observed.now, policy)
     if any(isinstance(a, PatchStatus) for a in outbox):
         # one status write per pass: the rest on a fresh read. The run's own watch event wakes it at once;
@@ -364,6 +392,19 @@ def _decide_finished(run: Run, observed: Observed, policy: Policy) -> list[Actio
     waits = [a.after for a in (*outbox, *ttl) if isinstance(a, Requeue)]
     others = [a for a in (*outbox, *ttl) if not isinstance(a, Requeue)]
     return actions + others + ([Requeue(min(waits))] if waits else [])
+
+
+def decide_rollback_actions(run: Run, history: rollbacks.History, now: datetime) -> list[Action]:
+    """The status first (the decision, or the intent before helm runs), then its Event or the helm call."""
+    step = rollbacks.decide_rollback_step(run, history, now=now)
+    if step.status is None:
+        return []
+    actions: list[Action] = [PatchStatus(step.status, rollback_outcome=step.result)]
+    if step.event is not None:
+        actions.append(PostEvent(step.event[0], names.EVENT_ROLLED_BACK, step.event[1]))
+    if step.call is not None:
+        actions.append(Rollback(step.call, step.status))
+    return actions
 
 
 def decide_outbox(run: Run, now: datetime, policy: Policy) -> list[Action]:

@@ -28,6 +28,13 @@ class Trigger(StrEnum):
     ROLLBACK = "rollback"
 
 
+class OnFailure(StrEnum):
+    """What happens when a revision's own run ends Failed (core/rollback.py)."""
+
+    ROLLBACK = "rollback"  # `helm rollback` to the newest earlier revision whose run Succeeded
+    NONE = "none"
+
+
 class RunPhase(StrEnum):
     PENDING = "Pending"
     RUNNING = "Running"
@@ -81,6 +88,7 @@ class Release(BaseModel):
     values: dict[str, Any] = Field(default_factory=dict)  # chart defaults merged with user config
     hooks: list[Hook] = Field(default_factory=list)
     manifest: str = ""  # the rendered objects (multi-document YAML): the readiness gate waits for them
+    chart_annotations: dict[str, str] = Field(default_factory=dict)  # Chart.yaml `annotations` (strings)
     first_deployed: datetime | None = None
     last_deployed: datetime | None = None
     trigger: Trigger
@@ -175,6 +183,9 @@ class RunSpec(WireModel):
     readiness: ReadinessSpec = Field(default_factory=lambda: ReadinessSpec(mode=ReadinessMode.NONE))
     attempt: int | None = None  # the revision's n-th run (None: the first, `<release>-<revision>`)
     request: RunRequest | None = None  # set on re-runs and scheduled runs
+    on_failure: OnFailure | None = (
+        None  # decided at planning (core/rollback.py); None: runs before it existed
+    )
 
 
 class PytestSummary(WireModel):
@@ -258,6 +269,14 @@ class NotificationStatus(WireModel):
     last_transition_time: datetime | None = None
 
 
+class RollbackRecord(WireModel):
+    """status.rollback: written before every `helm rollback` call, so a restart never calls it blindly."""
+
+    target: int  # the revision rolled back to
+    attempts: int = 0  # helm calls started so far (each recorded before it starts)
+    revision: int | None = None  # the revision the rollback created, once seen
+
+
 class RunStatus(WireModel):
     phase: RunPhase = RunPhase.PENDING
     started_at: datetime | None = None
@@ -270,6 +289,7 @@ class RunStatus(WireModel):
     email_next_attempt_at: datetime | None = None  # backoff: no new attempt before this
     pods_deleted_at: datetime | None = None  # test pods removed after podTTLSeconds
     notifications: list[NotificationStatus] = Field(default_factory=list)  # webhook outbox, one per target
+    rollback: RollbackRecord | None = None  # the rollback this Failed run asked for (condition RolledBack)
 
 
 class Run(BaseModel):
@@ -343,6 +363,7 @@ class SuiteSpec(WireModel):
     report: ReportSpec = Field(default_factory=ReportSpec)
     readiness: SuiteReadiness = Field(default_factory=SuiteReadiness)
     schedule: SuiteSchedule | None = None  # re-verify the deployed revision on a cron schedule
+    on_failure: OnFailure | None = None  # `rollback`: a Failed run of a release it tests rolls it back
 
 
 class Suite(BaseModel):

@@ -102,3 +102,14 @@ EVENT_ROLLED_OUT: Final = "RolledOut"
 # --- the readiness gate (core/readiness.py, core/lifecycle.py) ---------------------------------------------
 COND_RELEASE_READY: Final = "ReleaseReady"
 REASON_RELEASE_NOT_READY: Final = "ReleaseNotReady"  # the rollout failed or did not finish in time
+
+# --- rollback on failure (core/rollback.py) ------------------------------------------------------------
+ON_FAILURE_ANNOTATION: Final = f"{GROUP}/on-failure"  # in Chart.yaml `annotations`: "rollback" opts in
+COND_ROLLED_BACK: Final = "RolledBack"
+REASON_ROLLING_BACK: Final = "RollingBack"  # Unknown: intent recorded, helm called or about to be
+REASON_ROLLED_BACK: Final = "RolledBack"
+REASON_ROLLBACK_FAILED: Final = "RollbackFailed"
+REASON_NO_PASSING_REVISION: Final = "NoPassingRevision"
+REASON_NEWER_REVISION: Final = "NewerRevision"  # the failing revision is no longer the deployed one
+REASON_ROLLBACK_REVISION: Final = "RollbackRevision"  # a rollback's own failing run never rolls back
+EVENT_ROLLED_BACK: Final = "RolledBack"

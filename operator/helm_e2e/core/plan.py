@@ -23,6 +23,7 @@ from . import names, podpolicy, recipients, templating
 from .hooks import HookResource, HookSet, build_hook_set
 from .models import (
     HookObject,
+    OnFailure,
     ReadinessMode,
     ReadinessSpec,
     Release,
@@ -35,6 +36,7 @@ from .models import (
     TestSource,
 )
 from .naming import MAX_NAME, build_pod_name, label_value
+from .onfailure import decide_on_failure
 from .planned import PlannedTest as PlannedTest  # re-exported: callers use plan.PlannedTest
 from .readiness import ObjectKey, list_rollout_objects
 from .release import resolve_image_tag
@@ -60,6 +62,7 @@ class Plan(BaseModel):
     readiness: ReadinessSpec = Field(default_factory=ReadinessSpec)  # the gate before the first test pod
     rollout_objects: list[ObjectKey] = Field(default_factory=list)  # what the gate waits for
     notes: list[str] = Field(default_factory=list)  # worth a Warning Event on the run (never a value)
+    on_failure: OnFailure = OnFailure.NONE  # a Failed run rolls the release back (core/rollback.py)
 
 
 # --- suites -----------------------------------------------------------------------------------------
@@ -200,6 +203,7 @@ def build_plan(
     suite_guard: Callable[[str], AbstractContextManager[None]] | None = None,
     readiness: ReadinessMode = ReadinessMode.ROLLOUT,
     ready_timeout_seconds: int = 600,
+    rollback_on_failure: bool = False,
 ) -> Plan:
     """Hooks first, then the matching suites in name order; a bad suite is a problem, not an error.
 
@@ -249,6 +253,7 @@ def build_plan(
         for t in _unique(tests)
     ]
     plan.report = _merge_reports(used)
+    plan.on_failure = decide_on_failure(release, used, enabled=rollback_on_failure)
     plan.readiness = _merge_readiness(used, readiness, ready_timeout_seconds, chart_tests=bool(hooks.tests))
     if plan.readiness.mode == ReadinessMode.ROLLOUT:
         try:
@@ -309,6 +314,7 @@ def build_run_spec(
         report=plan.report,
         hook_objects=hook_objects,
         readiness=plan.readiness,
+        on_failure=plan.on_failure,
     )
 
 

@@ -30,6 +30,7 @@ class PlanOptions:
     mail_allowed_domains: frozenset[str] | None = None
     readiness: ReadinessMode = ReadinessMode.ROLLOUT
     ready_timeout_seconds: int = 600
+    rollback_on_failure: bool = False  # HELM_E2E_ROLLBACK=on-failure
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def plan_release(
         suite_guard=suite_guard,
         readiness=options.readiness,
         ready_timeout_seconds=options.ready_timeout_seconds,
+        rollback_on_failure=options.rollback_on_failure,
     )
 
 

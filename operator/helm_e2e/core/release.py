@@ -182,6 +182,15 @@ def _trigger(revision: int, description: str) -> Trigger:
     return Trigger.UPGRADE
 
 
+def _annotations(value: object) -> dict[str, str]:
+    """Chart.yaml `annotations`: string keys and values only, each bounded (never a crash on odd input)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {
+        k[:253]: v[:1024] for k, v in list(value.items())[:64] if isinstance(k, str) and isinstance(v, str)
+    }
+
+
 def _to_release(doc: Mapping[str, Any], namespace: str) -> Release:
     info = doc.get("info") or {}
     chart = doc.get("chart") or {}
@@ -206,6 +215,7 @@ def _to_release(doc: Mapping[str, Any], namespace: str) -> Release:
         values=merge_values(defaults, config),
         hooks=hooks,
         manifest=str(doc.get("manifest") or ""),
+        chart_annotations=_annotations(meta.get("annotations")),
         first_deployed=_time(info.get("first_deployed")),
         last_deployed=_time(info.get("last_deployed")),
         trigger=_trigger(revision, description),

@@ -73,7 +73,9 @@ def build_subject(run: Run, *, cluster: str) -> str:
     if run.spec.request is not None:
         head += f" ({describe_request(run)})"
     if phase in _SUBJECT_LABELS:
-        return f"{head}: {_SUBJECT_LABELS[phase]} {summary.passed}/{summary.total}"
+        target = rolled_back_to(run)
+        tail = f", rolled back to r{target}" if target else ""
+        return f"{head}: {_SUBJECT_LABELS[phase]} {summary.passed}/{summary.total}{tail}"
     return f"{head}: {phase.value.upper()}"
 
 
@@ -85,6 +87,19 @@ def describe_request(run: Run) -> str:
     if request.trigger == RequestTrigger.SCHEDULE:
         return f"scheduled check, suite {request.suite}" if request.suite else "scheduled check"
     return f"re-run, attempt {run.spec.attempt or 1}"
+
+
+def rolled_back_to(run: Run) -> int | None:
+    """The revision the release was rolled back to because of this run, if it was (core/rollback.py)."""
+    cond = next((c for c in run.status.conditions if c.type == names.COND_ROLLED_BACK), None)
+    record = run.status.rollback
+    return record.target if cond is not None and cond.status == "True" and record is not None else None
+
+
+def describe_rollback(run: Run) -> str:
+    """What happened about a rollback, one line ("" when the run did not ask for one)."""
+    cond = next((c for c in run.status.conditions if c.type == names.COND_ROLLED_BACK), None)
+    return " ".join(cond.message.split()) if cond is not None else ""
 
 
 def decide_recipients(run: Run, *, mail_to: Sequence[str]) -> list[str]:
@@ -159,6 +174,7 @@ def _context(run: Run, *, cluster: str, subject: str) -> dict[str, Any]:
         "colors": PHASE_COLORS,
         "subject": subject,
         "request": describe_request(run),
+        "rollback": describe_rollback(run),
         "started": status.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if status.started_at else "-",
     }
 

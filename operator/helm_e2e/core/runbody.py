@@ -6,12 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import names
-from .models import Run, RunSpec, RunStatus
+from .models import OnFailure, Run, RunSpec, RunStatus
 from .naming import label_value
 
 
 def build_run_body(spec: RunSpec, *, name: str, namespace: str) -> dict[str, Any]:
+    """The E2ERun to create. `spec.onFailure` is repeated as an annotation: an E2ERun CRD older than the
+    operator (Helm never upgrades a chart's crds/) prunes the field, and the opt-in must not vanish."""
     release = spec.release
+    annotations = {names.ON_FAILURE_ANNOTATION: spec.on_failure.value} if spec.on_failure else {}
     return {
         "apiVersion": names.API_VERSION,
         "kind": names.RUN_KIND,
@@ -23,6 +26,7 @@ def build_run_body(spec: RunSpec, *, name: str, namespace: str) -> dict[str, Any
                 names.RELEASE_LABEL: label_value(release.name),
                 names.REVISION_LABEL: str(release.revision),
             },
+            **({"annotations": annotations} if annotations else {}),
         },
         "spec": spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
     }
@@ -42,12 +46,16 @@ def build_owner_reference(run: Run, *, controller: bool = True) -> dict[str, Any
 
 def run_from_body(body: Mapping[str, Any]) -> Run:
     meta = body.get("metadata", {})
+    spec = RunSpec.model_validate(body["spec"])
+    recorded = (meta.get("annotations") or {}).get(names.ON_FAILURE_ANNOTATION)
+    if spec.on_failure is None and recorded in {o.value for o in OnFailure}:
+        spec.on_failure = OnFailure(recorded)  # the field was pruned by an older CRD schema
     return Run(
         name=meta["name"],
         namespace=meta["namespace"],
         uid=meta.get("uid", ""),
         created_at=meta.get("creationTimestamp"),
-        spec=RunSpec.model_validate(body["spec"]),
+        spec=spec,
         status=RunStatus.model_validate(body.get("status") or {}),
     )
 

@@ -2,8 +2,9 @@
 
 cluster (already up via make) → the real node when this host can run one (hack/node.sh up), else kwok →
 SMTP sink (aiosmtpd, mails saved as .eml) → operator (`helm-e2e run`) → example E2ESuite + demo-service
-chart: install, a passing upgrade, a failing upgrade → `kubectl get e2eruns`, `helm-e2e wait` for each
-revision, and the received reports.
+chart: install, a passing upgrade, a failing upgrade that the operator rolls back by itself (revision 4,
+`HELM_E2E_ROLLBACK=on-failure`) → `kubectl get e2eruns`, `helm history`, `helm-e2e wait` for each revision,
+and the received reports.
 
 On the real node every container really runs: the service, the JWT init container, the pytest runner;
 the failing revision changes the service's JWT audience, so the token is refused for real. On kwok the
@@ -119,6 +120,9 @@ def main() -> int:
             "HELM_E2E_MAIL_TO": "platform@example.com",
             "HELM_E2E_CLUSTER_NAME": "local-real-node" if real else "local-kwok",
             "HELM_E2E_RESYNC_SECONDS": "1",
+            # a Failed run of the deployed revision rolls the release back to the last passing revision
+            "HELM_E2E_ROLLBACK": "on-failure",
+            "HELM_E2E_HELM_BINARY": str(cluster.bin / "helm"),
         },
     )
     operator.log_path.unlink(missing_ok=True)
@@ -152,10 +156,30 @@ def main() -> int:
             codes.append(
                 show([helm_e2e, "wait", "demo", "-n", NS, "--timeout", "300", "--interval", "1"], env)
             )
+        step("the operator rolled the failing revision back to the last passing one (revision 4)")
+        codes.append(
+            show(
+                [
+                    helm_e2e,
+                    "wait",
+                    "demo",
+                    "-n",
+                    NS,
+                    "--revision",
+                    "4",
+                    "--timeout",
+                    "300",
+                    "--interval",
+                    "1",
+                ],
+                env,
+            )
+        )
+        show([str(cluster.bin / "helm"), "history", "demo", "-n", NS], env)
         step("kubectl get e2eruns")
         show([str(cluster.bin / "kubectl"), "get", "e2eruns", "-n", NS], env)
         deadline = time.monotonic() + 30
-        while sink.count < 3 and time.monotonic() < deadline:
+        while sink.count < 4 and time.monotonic() < deadline:
             time.sleep(0.5)
         step(f"reports received by the SMTP sink: {sink.count}, saved under {OUT.relative_to(ROOT)}/mail/")
         for eml in sorted((OUT / "mail").glob("*.eml")):
@@ -168,7 +192,8 @@ def main() -> int:
         for test in failed:
             step(f"the failing test's recorded log tail (helm-e2e logs demo-3 {test['name']})")
             show([helm_e2e, "logs", "demo-3", test["name"], "-n", NS], env)
-        ok = codes == [0, 0, 1] and sink.count == 3 and len(failed) == 1
+        rolled = {c["type"]: c for c in run["status"]["conditions"]}.get("RolledBack", {})
+        ok = codes == [0, 0, 1, 0] and sink.count == 4 and len(failed) == 1 and rolled.get("status") == "True"
     finally:
         operator.stop()
         smtp.stop()

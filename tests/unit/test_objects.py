@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from helm_e2e.adapters import objects
+from helm_e2e.adapters.apierror import api_refusal
 from helm_e2e.adapters.objects import HookObjects, is_ours, same_run
 from helm_e2e.errors import ApiRefused, NameTaken
 
@@ -115,7 +115,7 @@ async def test_an_api_refusal_carries_the_apis_reason_and_message() -> None:
     api = FakeApi(None, create_status=403)
     error = ApiException(status=403, reason="Forbidden")
     error.body = json.dumps({"kind": "Status", "reason": "Forbidden", "message": "configmaps is forbidden"})
-    refused = objects._refused(error)
+    refused = api_refusal(error)
     assert (refused.status, refused.reason, refused.message) == (403, "Forbidden", "configmaps is forbidden")
     with pytest.raises(ApiRefused) as caught:
         await hook_objects(api).create(WANTED, replace_ours=True)

@@ -31,6 +31,12 @@ def api_error(e: ApiException) -> KubeError:
     return KubeError(message[:1024] or f"HTTP {status} {reason}", status=status, reason=reason)
 
 
+def api_refusal(e: ApiException) -> ApiRefused:
+    """The API refused (403, 422, 409, ...): its own reason and message, never our request's content."""
+    err = api_error(e)
+    return ApiRefused(err.message, status=err.status, reason=err.reason)
+
+
 def client_refusal(e: pydantic.ValidationError) -> ApiRefused:
     """The client refused to send a body (e.g. a list where a string belongs): which fields, never values."""
     where = ", ".join(".".join(str(p) for p in err["loc"]) for err in e.errors(include_input=False)[:3])

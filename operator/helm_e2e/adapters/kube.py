@@ -22,8 +22,8 @@ from kubernetes.client.exceptions import ApiException
 from ..core import names
 from ..core.naming import label_value
 from ..core.readiness import ObjectKey
-from ..errors import ApiRefused, KubeError
-from .apierror import Body, api_error, call
+from ..errors import KubeError
+from .apierror import Body, api_error, api_refusal, call
 from .apierror import status_of as _status
 from .objects import HookObjects
 from .rollout import RolloutReader
@@ -206,8 +206,7 @@ class Kube:
             if _status(e) == 409 and await self._owned_by_run(meta):
                 return  # created by an earlier attempt: adopt it
             if _status(e) in REFUSALS:
-                err = api_error(e)
-                raise ApiRefused(err.message, status=err.status, reason=err.reason) from e
+                raise api_refusal(e) from e
             raise api_error(e) from e
 
     async def _owned_by_run(self, meta: Mapping[str, Any]) -> bool:
@@ -263,31 +262,27 @@ class Kube:
             raise api_error(e) from e
         return secret
 
-    async def release_secret_labels(self, namespace: str, release: str) -> list[dict[str, str]]:
-        """Labels (owner, name, status, version) of each stored revision of a release. Metadata only."""
+    async def _helm_secret_labels(self, namespace: str, selector: str) -> list[dict[str, str]]:
+        """Labels of Helm's release Secrets matching `selector` (metadata only; server-side selectors)."""
+        owner = f"{names.HELM_OWNER_LABEL}={names.HELM_OWNER}"
         try:
             result = await self._raw(
                 self.core.list_namespaced_secret,
                 namespace,
-                label_selector=f"{names.HELM_OWNER_LABEL}={names.HELM_OWNER},{names.HELM_NAME_LABEL}={release}",
+                label_selector=f"{owner},{selector}" if selector else owner,
                 field_selector=f"type={names.HELM_SECRET_TYPE}",
             )
         except ApiException as e:
             raise api_error(e) from e
         return [dict(s["metadata"].get("labels") or {}) for s in result.get("items", [])]
 
+    async def release_secret_labels(self, namespace: str, release: str) -> list[dict[str, str]]:
+        """Labels (owner, name, status, version) of each stored revision of a release."""
+        return await self._helm_secret_labels(namespace, f"{names.HELM_NAME_LABEL}={release}")
+
     async def list_release_names(self, namespace: str) -> list[str]:
         """The names of the Helm releases stored in a namespace (scheduled suites re-verify them)."""
-        try:
-            result = await self._raw(
-                self.core.list_namespaced_secret,
-                namespace,
-                label_selector=f"{names.HELM_OWNER_LABEL}={names.HELM_OWNER}",
-                field_selector=f"type={names.HELM_SECRET_TYPE}",
-            )
-        except ApiException as e:
-            raise api_error(e) from e
-        labels = [s["metadata"].get("labels") or {} for s in result.get("items", [])]
+        labels = await self._helm_secret_labels(namespace, "")
         return sorted({lab[names.HELM_NAME_LABEL] for lab in labels if lab.get(names.HELM_NAME_LABEL)})
 
     async def count_release_secrets(self, namespace: str, release: str) -> int:

@@ -20,25 +20,11 @@ from kubernetes.client.exceptions import ApiException
 
 from ..core import names
 from ..errors import ApiRefused, NameTaken
-from .apierror import call
+from .apierror import api_refusal, call
 
 Body = dict[str, Any]
 DELETE_WAIT_SECONDS = 30.0  # how long a replaced object may take to disappear
 DELETE_POLL_SECONDS = 0.25
-
-
-def _refused(e: ApiException) -> ApiRefused:
-    """The API's own reason and message (a Status body), never our request's content."""
-    try:
-        status = json.loads(e.body or "{}")
-    except ValueError:
-        status = {}
-    status = status if isinstance(status, dict) else {}
-    return ApiRefused(
-        status=int(e.status or 0),
-        reason=str(status.get("reason") or e.reason or "Unknown"),
-        message=str(status.get("message") or e.reason or "")[:1024],
-    )
 
 
 def is_ours(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
@@ -130,7 +116,7 @@ class HookObjects:
         except ApiException as e:
             if e.status == 404:
                 return None
-            raise _refused(e) from e
+            raise api_refusal(e) from e
         return found
 
     async def create(self, body: Mapping[str, Any], *, replace_ours: bool) -> None:
@@ -144,7 +130,7 @@ class HookObjects:
             return
         except ApiException as e:
             if e.status != 409:
-                raise _refused(e) from e
+                raise api_refusal(e) from e
         existing = await self.get(kind, namespace, name)
         if existing is None:  # deleted in between: one more try
             return await self.create(body, replace_ours=False)
@@ -172,7 +158,7 @@ class HookObjects:
                 return
             if e.status == 409 and uid:  # precondition failed: someone replaced it already
                 return
-            raise _refused(e) from e
+            raise api_refusal(e) from e
 
     async def delete_if_run(self, kind: str, namespace: str, name: str, *, run: str) -> None:
         """Delete a hook object only if it carries this run's label (a newer run may own the name now)."""
@@ -196,22 +182,13 @@ class HookObjects:
             await self._call(self.batch.create_namespaced_job, body["metadata"]["namespace"], dict(body))
         except ApiException as e:
             if e.status != 409:
-                raise _refused(e) from e
+                raise api_refusal(e) from e
 
     async def list_run_jobs(self, namespace: str, run: str) -> list[Body]:
         selector = f"{names.MANAGED_BY_SELECTOR},{names.RUN_LABEL}={run}"
         try:
             result = await self._raw(self.batch.list_namespaced_job, namespace, label_selector=selector)
         except ApiException as e:
-            raise _refused(e) from e
-        items: list[Body] = result.get("items", [])
-        return items
-
-    async def list_job_pods(self, namespace: str, job: str) -> list[Body]:
-        selector = f"{names.MANAGED_BY_SELECTOR},{names.JOB_NAME_LABEL}={job}"
-        try:
-            result = await self._raw(self.core.list_namespaced_pod, namespace, label_selector=selector)
-        except ApiException as e:
-            raise _refused(e) from e
+            raise api_refusal(e) from e
         items: list[Body] = result.get("items", [])
         return items

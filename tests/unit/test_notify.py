@@ -23,6 +23,7 @@ from helm_e2e.core.models import (
     Trigger,
 )
 from helm_e2e.core.notify import Channels, Target, TargetType
+from helm_e2e.core.results import TestObjects
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 POLICY = Policy(
@@ -232,7 +233,7 @@ def test_a_pending_mail_send_and_the_webhooks_intent_never_share_a_pass() -> Non
 
 def test_a_retry_not_due_yet_requeues_at_its_time() -> None:
     run = finished(RunPhase.FAILED, channel("ops", S.RETRYING, due=T0 + timedelta(seconds=30)))
-    observed = lifecycle.Observed(now=T0, objects=lifecycle.TestObjects())
+    observed = lifecycle.Observed(now=T0, objects=TestObjects())
     actions = lifecycle.decide_run(run, observed, POLICY)
     assert Requeue(30.0) in actions
     assert not any(isinstance(a, SendNotification | PatchStatus) for a in actions)

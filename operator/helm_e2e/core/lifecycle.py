@@ -19,21 +19,81 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import attempts, names, notify
 from . import rollback as rollbacks
+from .actions import (
+    Action as Action,
+)
+from .actions import (
+    CreateHookObjects as CreateHookObjects,
+)
+from .actions import (
+    CreateTest as CreateTest,
+)
+from .actions import (
+    DeleteHookObjects as DeleteHookObjects,
+)
+from .actions import (
+    DeleteJobs as DeleteJobs,
+)
+from .actions import (
+    DeletePods as DeletePods,
+)
+from .actions import (
+    FetchLogs as FetchLogs,
+)
+from .actions import (
+    FetchPlan as FetchPlan,
+)
+from .actions import (
+    FetchReleaseHistory as FetchReleaseHistory,
+)
+from .actions import (
+    FetchRollout as FetchRollout,
+)
+from .actions import (  # re-exported: the executor and tests use lifecycle.<Action>
+    Observed as Observed,
+)
+from .actions import (
+    PatchStatus as PatchStatus,
+)
+from .actions import (
+    Policy as Policy,
+)
+from .actions import (
+    PostEvent as PostEvent,
+)
+from .actions import (
+    PruneHistory as PruneHistory,
+)
+from .actions import (
+    Replanned as Replanned,
+)
+from .actions import (
+    Requeue as Requeue,
+)
+from .actions import (
+    Rollback as Rollback,
+)
+from .actions import (
+    Rollout as Rollout,
+)
+from .actions import (
+    SendNotification as SendNotification,
+)
+from .actions import (
+    SendReport as SendReport,
+)
 from .hooks import HookResource, build_resource_manifest
 from .jobs import build_job_manifest
 from .models import Condition, HookObject, ReadinessMode, Run, RunPhase, RunStatus
 from .plan import PlannedTest
-from .readiness import ObjectKey
 from .report import decide_mail
 from .results import (
     Step,
-    TestObjects,
     decide_next_step,
     end_run,
     get_condition,
@@ -49,170 +109,6 @@ EMAIL_DONE_REASONS = frozenset(
 MAX_MAIL_BACKOFF_SECONDS = 300.0
 OUTBOX_FALLBACK_SECONDS = 1.0
 GATE_POLL_SECONDS = 1.0  # a rollout that completes is noticed within this (pod events wake the run sooner)
-
-
-# --- what the executor observed ---
-@dataclass(frozen=True)
-class Observed:
-    """Everything a decision may look at besides the run itself. None = not fetched yet."""
-
-    now: datetime
-    objects: TestObjects  # the run's test pods and Jobs, by test name
-    logs: Mapping[str, str] | None = None
-    plan: Replanned | None = None  # the plan of the tests that still need a pod or Job
-    refused: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # test → (API reason, message)
-    rollout: Rollout | None = None
-    history: rollbacks.History | None = None  # the release's revisions and runs (rollback decisions)
-
-
-@dataclass(frozen=True)
-class Replanned:
-    """The planned tests asked for (or why each cannot be planned) and the hook objects they rely on."""
-
-    tests: Mapping[str, PlannedTest | str]
-    resources: Sequence[HookResource] = ()
-    rollout: Sequence[ObjectKey] = ()  # the release's objects the readiness gate waits for
-
-
-@dataclass(frozen=True)
-class Rollout:
-    """One look at the release's objects (core.readiness.summarize)."""
-
-    ready: bool
-    failed: str = ""  # an object that will never become ready, e.g. `job/migrate failed`
-    pending: str = ""  # what is still rolling out, e.g. `deployment/web 1/3 updated`
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The settings a decision depends on (built from Settings by the executor)."""
-
-    resync_seconds: float
-    pod_ttl_seconds: int
-    mail_to: tuple[str, ...]
-    report_cancelled: bool
-    smtp_enabled: bool
-    mail_retry_base_seconds: float
-    webhooks: tuple[str, ...] = ()  # notification targets of every report (core.notify)
-    webhook_retry_base_seconds: float = 2.0
-
-
-# --- actions ---
-@dataclass(frozen=True)
-class FetchLogs:
-    tests: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class FetchPlan:
-    tests: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class FetchRollout:
-    """Look at the objects of the re-plan's `rollout` (asked for together with, and after, FetchPlan)."""
-
-
-@dataclass(frozen=True)
-class FetchReleaseHistory:
-    """The release's revisions (secret labels) and runs; `descriptions`: newer revisions' descriptions too."""
-
-    descriptions: bool = False
-
-
-@dataclass(frozen=True)
-class Rollback:
-    """Run `helm rollback <release> <target>`; `status` (the intent) was written just before."""
-
-    target: int
-    status: RunStatus
-
-
-@dataclass(frozen=True)
-class CreateHookObjects:
-    """A chart's test hook objects (ServiceAccount, ConfigMap, ...), in Helm's order, before its tests."""
-
-    bodies: tuple[dict[str, Any], ...]
-    replace_ours: tuple[bool, ...]  # per body: before-hook-creation replaces an earlier run's object
-    tests: tuple[str, ...]  # the hook tests that rely on them: refused with them
-
-
-@dataclass(frozen=True)
-class CreateTest:
-    test: str
-    kind: str  # Pod | Job
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class PatchStatus:
-    status: RunStatus
-    mail_outcome: str = ""  # the outbox decided not to send: counted by reason once the write is done
-    rollback_outcome: str = ""  # a final rollback outcome: counted by result once the write is done
-
-
-@dataclass(frozen=True)
-class PostEvent:
-    type: str  # Normal | Warning
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class DeletePods:
-    names: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class DeleteJobs:
-    names: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class DeleteHookObjects:
-    objects: tuple[tuple[str, str], ...]  # (kind, name), once the run's results are saved
-
-
-@dataclass(frozen=True)
-class SendReport:
-    recipients: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SendNotification:
-    """Deliver the run's notification to one webhook target (its channel is in Sending)."""
-
-    target: str
-
-
-@dataclass(frozen=True)
-class PruneHistory:
-    release: str
-
-
-@dataclass(frozen=True)
-class Requeue:
-    after: float  # seconds
-
-
-Action = (
-    FetchLogs
-    | FetchPlan
-    | FetchRollout
-    | FetchReleaseHistory
-    | Rollback
-    | CreateHookObjects
-    | CreateTest
-    | PatchStatus
-    | PostEvent
-    | DeletePods
-    | DeleteJobs
-    | DeleteHookObjects
-    | SendReport
-    | SendNotification
-    | PruneHistory
-    | Requeue
-)
 
 
 # --- the decision ---

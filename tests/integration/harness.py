@@ -6,7 +6,8 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -188,3 +189,16 @@ class OperatorProcess:
     def assert_alive(self) -> None:
         assert self.proc is not None
         assert self.proc.poll() is None, f"operator exited:\n{self.logs()[-3000:]}"
+
+
+@contextmanager
+def smtp_server(handler: Any, *, port: int, host: str = "127.0.0.1") -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) delivering to `handler` while the block runs."""
+    from aiosmtpd.controller import Controller  # test-only dependency
+
+    controller = Controller(handler, hostname=host, port=port)
+    controller.start()
+    try:
+        yield handler
+    finally:
+        controller.stop()

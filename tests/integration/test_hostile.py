@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from harness import ROOT, Cluster, OperatorProcess, assert_stays, wait_until
+from harness import ROOT, Cluster, OperatorProcess, assert_stays, smtp_server, wait_until
 from test_operator import runs, wait_run
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
@@ -270,11 +269,8 @@ class Sink:
 
 @pytest.fixture
 def sink(unused_tcp_port: int) -> Iterator[tuple[Sink, int]]:
-    s = Sink()
-    controller = Controller(s, hostname="127.0.0.1", port=unused_tcp_port)
-    controller.start()
-    yield s, unused_tcp_port
-    controller.stop()
+    with smtp_server(Sink(), port=unused_tcp_port) as s:
+        yield s, unused_tcp_port
 
 
 def mail_settings(port: int) -> dict[str, str]:

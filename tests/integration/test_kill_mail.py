@@ -24,8 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from harness import ROOT, Cluster, OperatorProcess, wait_until
+from harness import ROOT, Cluster, OperatorProcess, smtp_server, wait_until
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 RELEASES, REVISIONS, KILL_EVERY, AFTER = 5, 4, 1.5, 6
@@ -47,11 +46,8 @@ class Sink:
 
 @pytest.fixture
 def sink(unused_tcp_port: int) -> Iterator[tuple[Sink, int]]:
-    s = Sink()
-    controller = Controller(s, hostname="127.0.0.1", port=unused_tcp_port)
-    controller.start()
-    yield s, unused_tcp_port
-    controller.stop()
+    with smtp_server(Sink(), port=unused_tcp_port) as s:
+        yield s, unused_tcp_port
 
 
 def deploy(cluster: Cluster, namespace: str, release: str) -> None:

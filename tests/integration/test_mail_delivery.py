@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from harness import ROOT, Cluster, assert_stays, wait_until
+from harness import ROOT, Cluster, assert_stays, smtp_server, wait_until
 
 from tlsutil import self_signed, server_context
 
@@ -35,11 +35,8 @@ def smtp_port(unused_tcp_port: int) -> int:
 
 @pytest.fixture
 def sink(smtp_port: int) -> Iterator[Sink]:
-    s = Sink()
-    controller = Controller(s, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    yield s
-    controller.stop()
+    with smtp_server(Sink(), port=smtp_port) as s:
+        yield s
 
 
 def condition(cluster: Cluster, namespace: str, run: str, kind: str) -> dict[str, Any] | None:

@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
-from harness import ROOT, Cluster, wait_until
+from harness import ROOT, Cluster, smtp_server, wait_until
 from test_mail_delivery import Sink
 from test_operator import wait_run
 from test_shipping import cli
@@ -63,11 +62,9 @@ def real_node(crds: Cluster) -> Cluster:
 @pytest.fixture
 def node_sink(unused_tcp_port: int) -> Iterator[tuple[Sink, str, int]]:
     """A real SMTP server on the node's address, reachable from the host and from pods."""
-    sink, host = Sink(), node_ip()
-    controller = Controller(sink, hostname=host, port=unused_tcp_port)
-    controller.start()
-    yield sink, host, unused_tcp_port
-    controller.stop()
+    host = node_ip()
+    with smtp_server(Sink(), port=unused_tcp_port, host=host) as sink:
+        yield sink, host, unused_tcp_port
 
 
 def pinned_example_suite(namespace: str) -> str:

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from harness import Cluster, wait_until
+from harness import Cluster, smtp_server, wait_until
 from test_mail_delivery import TINY, Sink
 from test_operator import wait_run
 from test_shipping import cli
@@ -16,11 +15,8 @@ from test_shipping import cli
 
 @pytest.fixture
 def mail(unused_tcp_port: int) -> Iterator[tuple[Sink, int]]:
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=unused_tcp_port)
-    controller.start()
-    yield sink, unused_tcp_port
-    controller.stop()
+    with smtp_server(Sink(), port=unused_tcp_port) as sink:
+        yield sink, unused_tcp_port
 
 
 def test_a_pod_refused_by_a_quota_ends_error_with_the_apis_reason_in_status_event_wait_and_mail(

@@ -10,12 +10,18 @@ import pytest
 import yaml
 
 from helm_e2e.core.models import (
+    ArtifactFile,
     AttemptRecord,
     Condition,
+    ContainerDiagnosis,
+    Diagnostics,
     NotificationState,
     NotificationStatus,
     OnFailure,
+    PodEventRecord,
+    PytestFailure,
     PytestSummary,
+    Regression,
     ReleaseRef,
     ReportSpec,
     RequestTrigger,
@@ -96,6 +102,9 @@ def _full_status() -> dict[str, Any]:
             )
         ],
         rollback=RollbackRecord(target=2, attempts=1, revision=4),
+        regression=Regression(
+            compared_with="shop-2", revision=2, newly_failing=["a"], fixed=["b"], still_failing=["c"]
+        ),
         tests=[
             TestResult(
                 name="api-smoke",
@@ -125,6 +134,26 @@ def _full_status() -> dict[str, Any]:
                 ],
                 pytest=PytestSummary(
                     passed=3, failed=1, skipped=1, errors=0, duration_seconds=1.2, first_failures=["t"]
+                ),
+                log_container="jwt-setup",
+                artifacts=[ArtifactFile(name="junit.xml", size=10, sha256="ab" * 32)],
+                artifacts_message="screens/big.png: over the per-test quota",
+                failures=[PytestFailure(id="test_api.py::test_health", message="assert 500 == 200")],
+                diagnostics=Diagnostics(
+                    containers=[
+                        ContainerDiagnosis(
+                            name="jwt-setup",
+                            init=True,
+                            state="terminated",
+                            reason="Error",
+                            exit_code=1,
+                            message="m",
+                            restart_count=0,
+                        )
+                    ],
+                    events=[
+                        PodEventRecord(type="Warning", reason="BackOff", message="m", count=2, last_seen=NOW)
+                    ],
                 ),
             )
         ],

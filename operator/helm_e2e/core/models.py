@@ -212,6 +212,50 @@ class AttemptRecord(WireModel):
     duration_seconds: float | None = None
 
 
+class ArtifactFile(WireModel):
+    """status.tests[].artifacts[]: one file a test left in its artifacts directory, stored with the run."""
+
+    name: str  # the path relative to the artifacts directory, e.g. `junit.xml` or `screens/login.png`
+    size: int
+    sha256: str
+
+
+class PytestFailure(WireModel):
+    """status.tests[].failures[]: one failing pytest test (from the test's junit.xml)."""
+
+    id: str  # pytest node id, e.g. `tests/test_api.py::test_token`
+    message: str = ""
+
+
+class ContainerDiagnosis(WireModel):
+    """One container's (or init container's) last state, for a test that did not pass."""
+
+    name: str
+    init: bool = False
+    state: str = ""  # waiting | running | terminated
+    reason: str = ""
+    exit_code: int | None = None
+    message: str = ""
+    restart_count: int | None = None
+
+
+class PodEventRecord(WireModel):
+    """One Kubernetes Event about a test's pod (ImagePullBackOff, OOMKilled, FailedMount, ...)."""
+
+    type: str = ""
+    reason: str = ""
+    message: str = ""
+    count: int | None = None
+    last_seen: datetime | None = None
+
+
+class Diagnostics(WireModel):
+    """status.tests[].diagnostics: what explains a test that did not pass, kept after its pod is gone."""
+
+    containers: list[ContainerDiagnosis] = Field(default_factory=list)
+    events: list[PodEventRecord] = Field(default_factory=list)
+
+
 class TestResult(WireModel):
     __test__ = False
 
@@ -230,6 +274,11 @@ class TestResult(WireModel):
     attempts: list[AttemptRecord] = Field(default_factory=list)  # every finished attempt of a retried test
     flaky: bool = False  # Succeeded on a retry after a failed attempt
     failed_log_tail: str = ""  # the log tail of the last failed attempt that was retried
+    log_container: str = ""  # whose log `log_tail` is: an init container when one failed
+    artifacts: list[ArtifactFile] = Field(default_factory=list)  # see docs/artifacts.md
+    artifacts_message: str = ""  # why an upload was refused or artifacts are missing
+    failures: list[PytestFailure] = Field(default_factory=list)  # failing pytest ids (junit.xml), bounded
+    diagnostics: Diagnostics | None = None  # for a test that did not pass
 
 
 class Summary(WireModel):
@@ -277,6 +326,16 @@ class RollbackRecord(WireModel):
     revision: int | None = None  # the revision the rollback created, once seen
 
 
+class Regression(WireModel):
+    """status.regression: this run against the previous revision's finished run of the same release."""
+
+    compared_with: str  # the E2ERun compared with
+    revision: int
+    newly_failing: list[str] = Field(default_factory=list)  # pytest ids where known, else test names
+    fixed: list[str] = Field(default_factory=list)
+    still_failing: list[str] = Field(default_factory=list)
+
+
 class RunStatus(WireModel):
     phase: RunPhase = RunPhase.PENDING
     started_at: datetime | None = None
@@ -290,6 +349,7 @@ class RunStatus(WireModel):
     pods_deleted_at: datetime | None = None  # test pods removed after podTTLSeconds
     notifications: list[NotificationStatus] = Field(default_factory=list)  # webhook outbox, one per target
     rollback: RollbackRecord | None = None  # the rollback this Failed run asked for (condition RolledBack)
+    regression: Regression | None = None  # see core/regressions.py
 
 
 class Run(BaseModel):

@@ -132,7 +132,7 @@ class Artifacts:
         )
         await self._write_manifest(claims, manifest)  # the commit point
         if old is not None and old.bundle and old.bundle != key:
-            await self.store.delete_prefix(old.bundle)
+            await self.store.delete(old.bundle)
         metrics.ARTIFACT_UPLOADS.labels(result="stored").inc()
         metrics.ARTIFACT_BYTES.inc(report.total_bytes)
         return manifest
@@ -143,7 +143,7 @@ class Artifacts:
         old = await self.manifest(claims.namespace, claims.run, claims.uid, claims.test)
         await self._write_manifest(claims, artifacts.Manifest(refused=why, uploaded_at=now))
         if old is not None and old.bundle:
-            await self.store.delete_prefix(old.bundle)
+            await self.store.delete(old.bundle)
         metrics.ARTIFACT_UPLOADS.labels(result="refused").inc()
 
     async def _write_manifest(self, claims: UploadClaims, manifest: artifacts.Manifest) -> None:

@@ -121,7 +121,7 @@ def start_output_copy(config: pytest.Config) -> None:
         original(s, **kwargs)
         tail.write(s)
 
-    writer.write = tee  # type: ignore[method-assign]
+    writer.write = tee
 
 
 def write_output(config: pytest.Config) -> None:

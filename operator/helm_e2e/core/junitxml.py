@@ -27,7 +27,7 @@ MAX_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 32
 MAX_ELEMENTS = 500_000
 MAX_CASES = 5000  # cases kept; further ones are only counted
-MAX_ID_CHARS = 500
+MAX_ID_BYTES = 500
 MAX_MESSAGE_BYTES = 500
 MAX_DETAIL_CHARS = 4096  # of a failure's text (the traceback), the start kept
 _ROOTS = ("testsuites", "testsuite")
@@ -82,7 +82,7 @@ def node_id(*, classname: str, name: str, file: str) -> str:
         node = "::".join([file, *[c for c in classes if c], name])
     else:
         node = f"{classname}::{name}" if classname else name
-    return cut_bytes(node, MAX_ID_CHARS)
+    return cut_bytes(node, MAX_ID_BYTES)
 
 
 def _seconds(value: str | None) -> float | None:
@@ -122,7 +122,9 @@ class _Reader:
         if self.depth == 1 and tag not in _ROOTS:
             raise JunitInvalid(f"not a JUnit document: the root element is <{tag[:40]}>")
         if self.depth > MAX_DEPTH or self.elements > MAX_ELEMENTS:
-            raise JunitInvalid(f"JUnit document too complex (over {MAX_DEPTH} deep or {MAX_ELEMENTS} elements)")
+            raise JunitInvalid(
+                f"JUnit document too complex (over {MAX_DEPTH} deep or {MAX_ELEMENTS} elements)"
+            )
         if tag == "testcase" and self.case is None:
             self.case, self.case_depth = _Open(attrs=attrs), self.depth
         elif self.case is not None and self.depth == self.case_depth + 1 and tag in _CHILD_OUTCOMES:

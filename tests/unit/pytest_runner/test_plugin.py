@@ -197,7 +197,9 @@ def test_a_junitxml_given_by_the_user_is_kept(tmp_path: Path) -> None:
     out = tmp_path / "artifacts"
     out.mkdir()
     mine = tmp_path / "mine.xml"
-    code, _, _ = run_pytest(tmp_path, "def test_ok():\n    pass\n", f"--junitxml={mine}", env=artifacts_env(out))
+    code, _, _ = run_pytest(
+        tmp_path, "def test_ok():\n    pass\n", f"--junitxml={mine}", env=artifacts_env(out)
+    )
     assert code == 0
     assert mine.exists()
     assert not (out / "junit.xml").exists()

@@ -74,6 +74,10 @@ class LimitExceeded(HelmE2EError):
     """Untrusted input is larger or more complex than the operator is willing to parse."""
 
 
+class JunitInvalid(HelmE2EError, ValueError):
+    """A JUnit XML document (a test's junit.xml) is malformed, too large, or declares a DTD/entities."""
+
+
 class NameTaken(ApiRefused):
     """A chart test hook's object cannot be created: its name is held by an object that is not ours."""
 

@@ -71,7 +71,9 @@ class Fetcher:
         except Exception as e:  # the client raises ApiException with the proxied reply's status
             status = getattr(e, "status", None)
             body = str(getattr(e, "body", "") or "")[:300]
-            raise FetchError(f"the operator's artifacts server answered {status or type(e).__name__}: {body}") from None
+            raise FetchError(
+                f"the operator's artifacts server answered {status or type(e).__name__}: {body}"
+            ) from None
         try:
             yield response
         finally:

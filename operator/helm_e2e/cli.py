@@ -100,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if run is not None and args.command == "artifacts":
             operator = Operator(args.operator_namespace, args.operator_service)
             into = Path(args.output)
-            return asyncio.run(fetch_artifacts(kube, operator, namespace, run.name, test=args.test, into=into))
+            return asyncio.run(
+                fetch_artifacts(kube, operator, namespace, run.name, test=args.test, into=into)
+            )
         reports = asyncio.run(_junit_reports(kube, args, namespace, run)) if args.command == "junit" else {}
     except Exception as e:  # a CLI turns every failure into one clear line and exit code 2
         print(f"helm-e2e: error: {e}", file=sys.stderr)
@@ -114,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return print_logs(run, args.test)
 
 
-async def _junit_reports(kube: Kube, args: argparse.Namespace, namespace: str, run: Run | None) -> dict[str, bytes]:
+async def _junit_reports(
+    kube: Kube, args: argparse.Namespace, namespace: str, run: Run | None
+) -> dict[str, bytes]:
     """The tests' junit.xml artifacts; without them (no artifacts, no access) one testcase per test."""
     if run is None or not any(t.artifacts for t in run.status.tests):
         return {}
@@ -122,7 +126,10 @@ async def _junit_reports(kube: Kube, args: argparse.Namespace, namespace: str, r
     try:
         return await fetch_junit_reports(kube, operator, namespace, run.name)
     except Exception as e:  # the run's own results still make a report
-        print(f"helm-e2e: warning: junit.xml artifacts not fetched ({e}); one testcase per test", file=sys.stderr)
+        print(
+            f"helm-e2e: warning: junit.xml artifacts not fetched ({e}); one testcase per test",
+            file=sys.stderr,
+        )
         return {}
 
 

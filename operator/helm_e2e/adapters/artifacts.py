@@ -61,7 +61,9 @@ class Artifacts:
                 await self.store.put_bytes_if_absent(KEY_PATH, secrets.token_bytes(32))
                 key = await self.store.get_bytes(KEY_PATH, max_bytes=1024)
                 if not key or len(key) < 32:
-                    raise errors.StoreError("the artifact store holds no usable upload signing key")
+                    raise errors.StoreError(
+                        "the artifact store holds no usable upload signing key", reason="NoKey"
+                    )
                 self._key = key
             return self._key
 

@@ -20,6 +20,7 @@ import pytest
 from helm_e2e.core.junitxml import Outcome, failures_from_junit, parse_junit
 
 ROOT = Path(__file__).resolve().parents[2]
+PYTEST = [sys.executable, "-m", "pytest", "-p", "helm_e2e_pytest.plugin", "-p", "no:cacheprovider"]
 SECRET = "s" * 43
 JWKS = {
     "keys": [
@@ -91,8 +92,7 @@ def run_demo_tests(tmp_path: Path, url: str, *, audience: str) -> tuple[int, Pat
         }
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "helm_e2e_pytest.plugin", "-p", "no:cacheprovider"]
-        + ["-q", "-c", os.devnull, "--rootdir", str(tests), str(tests)],
+        [*PYTEST, "-q", "-c", os.devnull, "--rootdir", str(tests), str(tests)],
         cwd=tests,
         env=env,
         capture_output=True,

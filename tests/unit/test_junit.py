@@ -221,3 +221,17 @@ def test_the_tests_to_fetch_a_junit_xml_for_are_those_that_stored_one(report_run
     run.status.tests[2].artifacts = [ArtifactFile(name="junit.xml", size=MAX_BYTES + 1, sha256="c" * 64)]
     run.status.tests[0].artifacts = [ArtifactFile(name="reports/junit.xml", size=9, sha256="d" * 64)]
     assert junit.junit_artifacts(run) == ["api"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.binary(max_size=1000) | st.builds(lambda b: API_JUNIT[: len(b)], st.binary(max_size=len(API_JUNIT)))
+)
+def test_any_report_bytes_give_well_formed_xml_with_the_run_s_tests(
+    report_run: MakeRun, report: bytes
+) -> None:
+    suite = parse(build_junit_xml(report_run(), {"api": report, "load": report}))
+    names = [c.attrib["name"] for c in suite.iter("testcase")]
+    assert names[0] == "webhooks-test-connection"
+    assert suite.attrib["tests"] == str(len(names))
+    assert int(suite.attrib["failures"]) >= 1  # the failed api test is never lost

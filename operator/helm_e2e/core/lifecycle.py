@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import attempts, names, notify
+from . import artifacts, attempts, names, notify
 from . import rollback as rollbacks
 from .actions import (
     Action as Action,
@@ -184,6 +184,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         now=observed.now,
         unrunnable=unrunnable,
     )
+    step.status = artifacts.record(run.status, step.status, observed.artifacts)
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
     actions = _create_actions(run, creatable, observed.plan.resources if observed.plan else ())
     actions += [PatchStatus(step.status)] if step.status != before else []

@@ -93,7 +93,8 @@ def configure(config: pytest.Config, *, junit_default: str) -> None:
         config.stash[_note_key] = note
     user_path = getattr(config.option, "xmlpath", None)
     if directory is not None:
-        config.stash[_tail_key] = OutputTail()
+        if not hasattr(config, "workerinput"):  # pytest-xdist: the controller keeps the output
+            config.stash[_tail_key] = OutputTail()
         if not user_path:
             config.option.xmlpath = str(directory / JUNIT_NAME)
     elif not user_path and junit_default:

@@ -23,6 +23,7 @@ from xml.parsers import expat
 from ..errors import JunitInvalid
 from .models import PytestFailure
 
+JUNIT_ARTIFACT = "junit.xml"  # what the helm-e2e pytest plugin writes in the artifacts directory
 MAX_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 32
 MAX_ELEMENTS = 500_000

@@ -206,13 +206,12 @@ def test_a_junitxml_given_by_the_user_is_kept(tmp_path: Path) -> None:
     assert (out / "pytest-output.txt").exists()
 
 
-def test_a_chosen_junit_family_is_kept(tmp_path: Path) -> None:
-    out = tmp_path / "artifacts"
-    out.mkdir()
-    run_pytest(tmp_path, "def test_ok():\n    pass\n", "-o", "junit_family=legacy", env=artifacts_env(out))
-    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
-    assert suite is not None
-    assert suite.get("tests") == "1"
+def test_without_an_artifacts_directory_junit_goes_to_the_junit_file_with_file_paths(tmp_path: Path) -> None:
+    code, _, junit = run_pytest(tmp_path, "def test_ok():\n    pass\n")
+    assert code == 0
+    (case,) = ET.parse(junit).getroot().iter("testcase")
+    assert (case.get("file"), case.get("name")) == ("tests/test_sample.py", "test_ok")
+    assert not (tmp_path / "pytest-output.txt").exists()
 
 
 def test_a_missing_artifacts_directory_is_one_line_and_the_run_goes_on(tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture(params=["file", "s3"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """A fresh, empty store per test: a tmp directory, or a fresh prefix in the real S3 server's bucket."""
     if request.param == "file":
         yield f"file://{tmp_path / 'store'}"

@@ -104,6 +104,16 @@ async def test_download_of_an_absent_key_is_false_and_creates_no_file(
     assert os.listdir(tmp_path) == ["store"]
 
 
+async def test_a_download_into_a_missing_directory_says_the_local_side_failed(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    await store.put_bytes("k", b"x")
+    with pytest.raises(StoreError) as failed:
+        await store.download("k", tmp_path / "no" / "such" / "dir", max_bytes=1)
+    assert failed.value.reason == "LocalIO"
+    assert str(failed.value).endswith("download 'k': local file: ENOENT")
+
+
 async def test_download_over_the_limit_leaves_neither_the_file_nor_a_partial_one(
     store: ArtifactStore, tmp_path: Path
 ) -> None:
@@ -157,7 +167,8 @@ async def test_a_put_of_a_missing_source_file_fails_and_stores_nothing(
 ) -> None:
     with pytest.raises(StoreError) as failed:
         await store.put_file("k", tmp_path / "does-not-exist")
-    assert failed.value.reason == "NotFound"
+    assert failed.value.reason == "LocalIO"
+    assert str(failed.value).endswith("put 'k': local file: ENOENT")
     assert files_under(root) == []
 
 

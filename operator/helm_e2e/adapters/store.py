@@ -24,12 +24,12 @@ import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import obstore
 from obstore.exceptions import (
@@ -53,6 +53,7 @@ PART_SIZE = 8 * 1024 * 1024  # multipart part size (S3's minimum is 5 MiB) and d
 PART_CONCURRENCY = 4  # parts in flight per upload: at most ~32 MiB buffered
 LIST_PAGE = 1000  # S3's own page size for ListObjectsV2 and DeleteObjects
 MAX_LISTED = 100_000  # list() refuses to hold more keys than this in memory
+T = TypeVar("T")
 _HTTP_STATUS = re.compile(r"\b(?:status(?: code)?|HTTP)[: ]+([1-5]\d\d)\b", re.IGNORECASE)
 
 
@@ -148,7 +149,7 @@ class ArtifactStore:
         """Upload a local file, streamed in parts; readers see the whole object or nothing."""
         check_key(key)
         async with self._call("put", key, seconds=self.transfer_timeout):
-            size = (await asyncio.to_thread(path.stat)).st_size
+            size = (await self._local("put", key, path.stat)).st_size
             await obstore.put_async(
                 self._store,
                 key,
@@ -209,14 +210,14 @@ class ArtifactStore:
                     return False
                 if result.meta["size"] > max_bytes:
                     raise self._too_large("download", key, result.meta["size"], max_bytes)
-                out = await asyncio.to_thread(partial.open, "xb")
+                out = await self._local("download", key, lambda: partial.open("xb"))
                 try:
                     await self._copy(
                         result.stream(min_chunk_size=PART_SIZE), out, key=key, max_bytes=max_bytes
                     )
                 finally:
-                    await asyncio.to_thread(out.close)
-                await asyncio.to_thread(os.replace, partial, path)
+                    await self._local("download", key, out.close)
+                await self._local("download", key, os.replace, partial, path)
                 return True
         finally:
             with suppress(FileNotFoundError):
@@ -228,7 +229,17 @@ class ArtifactStore:
             written += len(chunk)
             if written > max_bytes:
                 raise self._too_large("download", key, written, max_bytes)
-            await asyncio.to_thread(out.write, chunk)
+            await self._local("download", key, out.write, chunk)
+
+    async def _local(self, op: str, key: str, call: Callable[..., T], *args: object) -> T:
+        """A local-file step off the event loop; its OSError is the local side's, not the store's."""
+        try:
+            return await asyncio.to_thread(call, *args)
+        except OSError as e:
+            what = errno.errorcode.get(e.errno, str(e.errno)) if e.errno is not None else type(e).__name__
+            raise StoreError(
+                f"artifact store {self.description}: {op} {key!r}: local file: {what}", reason="LocalIO"
+            ) from None
 
     async def list(self, prefix: str) -> list[StoredObject]:
         """Every object under `prefix` (whole segments: 'runs/a' lists 'runs/a/...', not 'runs/ab'),

@@ -162,3 +162,17 @@ async def test_wrong_credentials_are_refused_without_echoing_them(
     assert "wrong-secret" not in message
     assert s3_server.access_key not in message
     assert s3_server.endpoint not in message
+
+
+async def test_the_probe_passes_on_a_usable_store_and_fails_on_a_missing_bucket(
+    store: ArtifactStore, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.probe()
+    assert await store.list("") == []
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    missing = open_store(s3_server.url().replace(f"s3://{s3_server.bucket}", "s3://no-such-bucket"), timeout=20)
+    with pytest.raises(StoreError) as failed:
+        await missing.probe()
+    assert failed.value.reason in {"NotFound", "Unavailable"}
+    assert str(failed.value).startswith("artifact store s3://no-such-bucket: put '_probe/")

@@ -54,6 +54,13 @@ PART_CONCURRENCY = 4  # parts in flight per upload: at most ~32 MiB buffered
 LIST_PAGE = 1000  # S3's own page size for ListObjectsV2 and DeleteObjects
 MAX_LISTED = 100_000  # list() refuses to hold more keys than this in memory
 T = TypeVar("T")
+# only these are read from obstore's error text (which is never passed on): a status code, a connect failure
+_BY_STATUS = {
+    "401": ("Unauthenticated", "the store refused the credentials (HTTP 401)"),
+    "403": ("PermissionDenied", "permission denied (HTTP 403)"),
+    "404": ("NotFound", "not found (HTTP 404: a missing bucket?)"),
+}
+_CONNECT_FAILURES = ("error trying to connect", "Connection refused", "dns error", "tcp connect error")
 _HTTP_STATUS = re.compile(r"\b(?:status(?: code)?|HTTP)[: ]+([1-5]\d\d)\b", re.IGNORECASE)
 
 
@@ -83,9 +90,15 @@ def _reason(error: BaseException) -> tuple[str, str]:
         return "InvalidKey", "invalid path"
     if isinstance(error, OSError) and error.errno is not None:
         return "Unavailable", f"local I/O error {errno.errorcode.get(error.errno, error.errno)}"
-    status = _HTTP_STATUS.search(str(error)) if isinstance(error, BaseError) else None
-    suffix = f" (HTTP {status.group(1)})" if status else ""
-    return "Unavailable", f"{type(error).__name__}{suffix}"
+    text = str(error) if isinstance(error, BaseError) else ""
+    status = _HTTP_STATUS.search(text)
+    if status and status.group(1) in _BY_STATUS:
+        return _BY_STATUS[status.group(1)]
+    if status:
+        return "Unavailable", f"HTTP {status.group(1)} ({type(error).__name__})"
+    if any(sign in text for sign in _CONNECT_FAILURES):
+        return "Unavailable", "cannot connect to the endpoint"
+    return "Unavailable", type(error).__name__
 
 
 _last_call_ended = 0.0
@@ -256,6 +269,26 @@ class ArtifactStore:
                     )
         return found
 
+    async def delete(self, key: str) -> None:
+        """Delete one object; an absent key is fine (idempotent)."""
+        check_key(key)
+        async with self._call("delete", key, seconds=self.timeout):
+            with suppress(FileNotFoundError):
+                await obstore.delete_async(self._store, key)
+
+    async def probe(self) -> None:
+        """Write, read back and delete a small object under `_probe/`: StoreError if the store is not
+        usable (wrong endpoint, bucket, credentials, a read-only volume). For startup and readiness."""
+        key = f"_probe/{secrets.token_hex(8)}"
+        await self.put_bytes(key, b"helm-e2e")
+        try:
+            if await self.get_bytes(key, max_bytes=16) != b"helm-e2e":
+                raise StoreError(
+                    f"artifact store {self.description}: probe read back other data", reason="Unavailable"
+                )
+        finally:
+            await self.delete(key)
+
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object under `prefix` (never '': the whole store is not deletable this way), page
         by page (bulk DeleteObjects on S3); returns how many were deleted."""
@@ -279,9 +312,14 @@ class ArtifactStore:
             return count
 
 
-def _s3_store(location: S3Location, *, timeout: float) -> S3Store:
+def _s3_store(location: S3Location, *, timeout: float, transfer_timeout: float) -> S3Store:
     config: S3Config = {}
-    client: ClientConfig = {"connect_timeout": timedelta(seconds=5), "timeout": timedelta(seconds=timeout)}
+    # the HTTP client's own limit covers a whole request and its body (a download streams in one GET):
+    # the per-call deadlines of ArtifactStore are the real limits; this one only stops a runaway request
+    client: ClientConfig = {
+        "connect_timeout": timedelta(seconds=min(timeout, 10)),
+        "timeout": timedelta(seconds=transfer_timeout),
+    }
     if location.endpoint:
         config["endpoint"] = location.endpoint
         config["virtual_hosted_style_request"] = False  # path-style: http://host:port/bucket/key
@@ -319,7 +357,7 @@ def open_store(url: str, *, timeout: float = 30.0, transfer_timeout: float = 600
             ) from None
     else:
         try:
-            store = _s3_store(location, timeout=timeout)
+            store = _s3_store(location, timeout=timeout, transfer_timeout=transfer_timeout)
         except (BaseError, ValueError) as e:
             raise StoreError(
                 f"artifact store {location.description}: cannot configure the S3 client: {_reason(e)[1]}",

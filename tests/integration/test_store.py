@@ -171,7 +171,9 @@ async def test_the_probe_passes_on_a_usable_store_and_fails_on_a_missing_bucket(
     assert await store.list("") == []
     for name, value in s3_server.env.items():
         monkeypatch.setenv(name, value)
-    missing = open_store(s3_server.url().replace(f"s3://{s3_server.bucket}", "s3://no-such-bucket"), timeout=20)
+    missing = open_store(
+        s3_server.url().replace(f"s3://{s3_server.bucket}", "s3://no-such-bucket"), timeout=20
+    )
     with pytest.raises(StoreError) as failed:
         await missing.probe()
     assert failed.value.reason in {"NotFound", "Unavailable"}

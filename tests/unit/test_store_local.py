@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import obstore.exceptions as obstore_errors
 import pytest
 
 from helm_e2e.adapters import store as store_module
@@ -303,3 +304,53 @@ async def test_delete_removes_one_object_and_an_absent_key_is_fine(store: Artifa
 async def test_the_probe_leaves_nothing_behind_in_a_usable_store(store: ArtifactStore, root: Path) -> None:
     await store.probe()
     assert files_under(root) == []
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "what"),
+    [
+        (TimeoutError(), "Timeout", "timed out"),
+        (FileNotFoundError(2, "No such file: /secret/path"), "NotFound", "not found"),
+        (obstore_errors.AlreadyExistsError("exists at http://minio/b/k"), "AlreadyExists", "already exists"),
+        (
+            obstore_errors.PreconditionError("If-None-Match http://minio"),
+            "AlreadyExists",
+            "precondition failed",
+        ),
+        (
+            obstore_errors.PermissionDeniedError("body <Error>AKIA</Error>"),
+            "PermissionDenied",
+            "permission denied",
+        ),
+        (obstore_errors.UnauthenticatedError("body"), "Unauthenticated", "the store refused the credentials"),
+        (obstore_errors.NotSupportedError("x"), "NotSupported", "not supported by this store"),
+        (obstore_errors.InvalidPathError("x"), "InvalidKey", "invalid path"),
+        (OSError(28, "No space left on /secret"), "Unavailable", "local I/O error ENOSPC"),
+        (
+            obstore_errors.GenericError("Client error with status 401 Unauthorized: <body>AKIA</body>"),
+            "Unauthenticated",
+            "the store refused the credentials (HTTP 401)",
+        ),
+        (
+            obstore_errors.GenericError("Server returned non-2xx status code: 503 Service Unavailable: body"),
+            "Unavailable",
+            "HTTP 503 (GenericError)",
+        ),
+        (
+            obstore_errors.GenericError(
+                "error sending request for url (http://10.0.0.1:9000/b): tcp connect error"
+            ),
+            "Unavailable",
+            "cannot connect to the endpoint",
+        ),
+        (
+            obstore_errors.GenericError("anything http://user@minio/with?X-Amz-Signature=abc"),
+            "Unavailable",
+            "GenericError",
+        ),
+    ],
+)
+def test_a_failure_is_described_by_its_type_status_or_errno_never_by_its_text(
+    error: BaseException, reason: str, what: str
+) -> None:
+    assert store_module._reason(error) == (reason, what)

@@ -69,6 +69,12 @@ async def test_bytes_round_trip_absent_keys_and_create_only_puts(store: Artifact
     assert await store.get_bytes("runs/r1/api/junit.xml", max_bytes=100) == b"<testsuites/>"
 
 
+async def test_concurrent_create_only_puts_let_exactly_one_writer_win(store: ArtifactStore) -> None:
+    results = await asyncio.gather(*(store.put_bytes_if_absent("runs/r1/lock", b"%d" % i) for i in range(12)))
+    assert sorted(results) == [False] * 11 + [True]
+    assert await store.get_bytes("runs/r1/lock", max_bytes=10) == b"%d" % results.index(True)
+
+
 async def test_a_50_mib_artifact_goes_up_in_parts_and_comes_back_identical(
     store: ArtifactStore, tmp_path: Path
 ) -> None:

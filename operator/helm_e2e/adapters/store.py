@@ -59,6 +59,7 @@ _BY_STATUS = {
     "401": ("Unauthenticated", "the store refused the credentials (HTTP 401)"),
     "403": ("PermissionDenied", "permission denied (HTTP 403)"),
     "404": ("NotFound", "not found (HTTP 404: a missing bucket?)"),
+    "501": ("NotSupported", "not supported by this store (HTTP 501)"),
 }
 _CONNECT_FAILURES = ("error trying to connect", "Connection refused", "dns error", "tcp connect error")
 _HTTP_STATUS = re.compile(r"\b(?:status(?: code)?|HTTP)[: ]+([1-5]\d\d)\b", re.IGNORECASE)
@@ -181,9 +182,10 @@ class ArtifactStore:
         """Create-only put: False if the key already exists.
 
         Atomic on both backends: local stores link the staged file without replacing; S3 sends
-        `If-None-Match: *` (AWS since 2024, versitygw, MinIO, SeaweedFS). A server that does not implement
-        conditional writes answers 501 and this raises StoreError(reason=NotSupported): there is no racy
-        check-then-put fallback.
+        `If-None-Match: *` (honoured by AWS since 2024 and by versitygw, proven in tests/integration). A
+        server that does not implement conditional writes answers 501 and this raises
+        StoreError(reason=NotSupported): deliberately no check-then-put fallback, which two writers could
+        both pass. (A server that ignored the header would overwrite: use one that honours it.)
         """
         check_key(key)
         async with self._call("create", key, seconds=self.timeout):

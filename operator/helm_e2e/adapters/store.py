@@ -24,12 +24,12 @@ import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import obstore
 from obstore.exceptions import (
@@ -53,6 +53,15 @@ PART_SIZE = 8 * 1024 * 1024  # multipart part size (S3's minimum is 5 MiB) and d
 PART_CONCURRENCY = 4  # parts in flight per upload: at most ~32 MiB buffered
 LIST_PAGE = 1000  # S3's own page size for ListObjectsV2 and DeleteObjects
 MAX_LISTED = 100_000  # list() refuses to hold more keys than this in memory
+T = TypeVar("T")
+# only these are read from obstore's error text (which is never passed on): a status code, a connect failure
+_BY_STATUS = {
+    "401": ("Unauthenticated", "the store refused the credentials (HTTP 401)"),
+    "403": ("PermissionDenied", "permission denied (HTTP 403)"),
+    "404": ("NotFound", "not found (HTTP 404: a missing bucket?)"),
+    "501": ("NotSupported", "not supported by this store (HTTP 501)"),
+}
+_CONNECT_FAILURES = ("error trying to connect", "Connection refused", "dns error", "tcp connect error")
 _HTTP_STATUS = re.compile(r"\b(?:status(?: code)?|HTTP)[: ]+([1-5]\d\d)\b", re.IGNORECASE)
 
 
@@ -82,9 +91,15 @@ def _reason(error: BaseException) -> tuple[str, str]:
         return "InvalidKey", "invalid path"
     if isinstance(error, OSError) and error.errno is not None:
         return "Unavailable", f"local I/O error {errno.errorcode.get(error.errno, error.errno)}"
-    status = _HTTP_STATUS.search(str(error)) if isinstance(error, BaseError) else None
-    suffix = f" (HTTP {status.group(1)})" if status else ""
-    return "Unavailable", f"{type(error).__name__}{suffix}"
+    text = str(error) if isinstance(error, BaseError) else ""
+    status = _HTTP_STATUS.search(text)
+    if status and status.group(1) in _BY_STATUS:
+        return _BY_STATUS[status.group(1)]
+    if status:
+        return "Unavailable", f"HTTP {status.group(1)} ({type(error).__name__})"
+    if any(sign in text for sign in _CONNECT_FAILURES):
+        return "Unavailable", "cannot connect to the endpoint"
+    return "Unavailable", type(error).__name__
 
 
 _last_call_ended = 0.0
@@ -148,7 +163,7 @@ class ArtifactStore:
         """Upload a local file, streamed in parts; readers see the whole object or nothing."""
         check_key(key)
         async with self._call("put", key, seconds=self.transfer_timeout):
-            size = (await asyncio.to_thread(path.stat)).st_size
+            size = (await self._local("put", key, path.stat)).st_size
             await obstore.put_async(
                 self._store,
                 key,
@@ -167,9 +182,10 @@ class ArtifactStore:
         """Create-only put: False if the key already exists.
 
         Atomic on both backends: local stores link the staged file without replacing; S3 sends
-        `If-None-Match: *` (AWS since 2024, versitygw, MinIO, SeaweedFS). A server that does not implement
-        conditional writes answers 501 and this raises StoreError(reason=NotSupported): there is no racy
-        check-then-put fallback.
+        `If-None-Match: *` (honoured by AWS since 2024 and by versitygw, proven in tests/integration). A
+        server that does not implement conditional writes answers 501 and this raises
+        StoreError(reason=NotSupported): deliberately no check-then-put fallback, which two writers could
+        both pass. (A server that ignored the header would overwrite: use one that honours it.)
         """
         check_key(key)
         async with self._call("create", key, seconds=self.timeout):
@@ -209,14 +225,14 @@ class ArtifactStore:
                     return False
                 if result.meta["size"] > max_bytes:
                     raise self._too_large("download", key, result.meta["size"], max_bytes)
-                out = await asyncio.to_thread(partial.open, "xb")
+                out = await self._local("download", key, lambda: partial.open("xb"))
                 try:
                     await self._copy(
                         result.stream(min_chunk_size=PART_SIZE), out, key=key, max_bytes=max_bytes
                     )
                 finally:
-                    await asyncio.to_thread(out.close)
-                await asyncio.to_thread(os.replace, partial, path)
+                    await self._local("download", key, out.close)
+                await self._local("download", key, os.replace, partial, path)
                 return True
         finally:
             with suppress(FileNotFoundError):
@@ -228,7 +244,17 @@ class ArtifactStore:
             written += len(chunk)
             if written > max_bytes:
                 raise self._too_large("download", key, written, max_bytes)
-            await asyncio.to_thread(out.write, chunk)
+            await self._local("download", key, out.write, chunk)
+
+    async def _local(self, op: str, key: str, call: Callable[..., T], *args: object) -> T:
+        """A local-file step off the event loop; its OSError is the local side's, not the store's."""
+        try:
+            return await asyncio.to_thread(call, *args)
+        except OSError as e:
+            what = errno.errorcode.get(e.errno, str(e.errno)) if e.errno is not None else type(e).__name__
+            raise StoreError(
+                f"artifact store {self.description}: {op} {key!r}: local file: {what}", reason="LocalIO"
+            ) from None
 
     async def list(self, prefix: str) -> list[StoredObject]:
         """Every object under `prefix` (whole segments: 'runs/a' lists 'runs/a/...', not 'runs/ab'),
@@ -244,6 +270,26 @@ class ArtifactStore:
                         reason="TooMany",
                     )
         return found
+
+    async def delete(self, key: str) -> None:
+        """Delete one object; an absent key is fine (idempotent)."""
+        check_key(key)
+        async with self._call("delete", key, seconds=self.timeout):
+            with suppress(FileNotFoundError):
+                await obstore.delete_async(self._store, key)
+
+    async def probe(self) -> None:
+        """Write, read back and delete a small object under `_probe/`: StoreError if the store is not
+        usable (wrong endpoint, bucket, credentials, a read-only volume). For startup and readiness."""
+        key = f"_probe/{secrets.token_hex(8)}"
+        await self.put_bytes(key, b"helm-e2e")
+        try:
+            if await self.get_bytes(key, max_bytes=16) != b"helm-e2e":
+                raise StoreError(
+                    f"artifact store {self.description}: probe read back other data", reason="Unavailable"
+                )
+        finally:
+            await self.delete(key)
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object under `prefix` (never '': the whole store is not deletable this way), page
@@ -272,9 +318,14 @@ class ArtifactStore:
             return count
 
 
-def _s3_store(location: S3Location, *, timeout: float) -> S3Store:
+def _s3_store(location: S3Location, *, timeout: float, transfer_timeout: float) -> S3Store:
     config: S3Config = {}
-    client: ClientConfig = {"connect_timeout": timedelta(seconds=5), "timeout": timedelta(seconds=timeout)}
+    # the HTTP client's own limit covers a whole request and its body (a download streams in one GET):
+    # the per-call deadlines of ArtifactStore are the real limits; this one only stops a runaway request
+    client: ClientConfig = {
+        "connect_timeout": timedelta(seconds=min(timeout, 10)),
+        "timeout": timedelta(seconds=transfer_timeout),
+    }
     if location.endpoint:
         config["endpoint"] = location.endpoint
         config["virtual_hosted_style_request"] = False  # path-style: http://host:port/bucket/key
@@ -312,7 +363,7 @@ def open_store(url: str, *, timeout: float = 30.0, transfer_timeout: float = 600
             ) from None
     else:
         try:
-            store = _s3_store(location, timeout=timeout)
+            store = _s3_store(location, timeout=timeout, transfer_timeout=transfer_timeout)
         except (BaseError, ValueError) as e:
             raise StoreError(
                 f"artifact store {location.description}: cannot configure the S3 client: {_reason(e)[1]}",

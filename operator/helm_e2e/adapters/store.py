@@ -301,10 +301,6 @@ class ArtifactStore:
                 deleted += await self._delete_page([meta["path"] for meta in page])
         return deleted
 
-    async def delete(self, key: str) -> int:
-        """Delete one object (1, or 0 when it was not there). A prefix is a path: it never names an object."""
-        return await self._delete_page([key])
-
     async def _delete_page(self, keys: Sequence[str]) -> int:
         try:
             await obstore.delete_async(self._store, keys)

@@ -29,6 +29,7 @@ from test_operator import wait_run
 from helm_e2e.core import names
 
 DEMO = str(ROOT / "charts" / "examples" / "demo-service")
+STAND_IN_NODE = "helm-e2e-operator-host"
 JUNIT = b"""<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" tests="2" failures="1">
 <testcase classname="tests.test_ui" name="test_login" file="tests/test_ui.py" time="0.1">
 <failure message="AssertionError: expected 200, got 500">trace</failure></testcase>
@@ -81,7 +82,8 @@ def upload(url: str, token: str, body: bytes) -> tuple[int, str]:
         with urllib.request.urlopen(request, timeout=30) as reply:
             return reply.status, reply.read().decode()
     except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+        with e:
+            return e.code, e.read().decode()
 
 
 def collector_env(cluster: Cluster, namespace: str, pod: str) -> dict[str, str]:
@@ -98,13 +100,15 @@ def expose_operator(cluster: Cluster, namespace: str, port: int) -> None:
     apiserver's service proxy reaches it exactly as it reaches the in-cluster one. The proxy only dials an
     endpoint whose target Pod has that IP: a stand-in Pod on no node carries the host's address."""
     ip = host_ip()
+    # a Node nobody runs (kwok simulates only annotated ones): the pod GC keeps pods of existing nodes
+    cluster.apply(json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": STAND_IN_NODE}}))
     cluster.apply(
         json.dumps(
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "metadata": {"name": "operator-stand-in"},
-                "spec": {"nodeName": "no-such-node", "containers": [{"name": "c", "image": "none"}]},
+                "spec": {"nodeName": STAND_IN_NODE, "containers": [{"name": "c", "image": "none"}]},
             }
         ),
         namespace,
@@ -142,6 +146,12 @@ def expose_operator(cluster: Cluster, namespace: str, port: int) -> None:
         },
     ):
         cluster.apply(json.dumps(manifest), namespace)
+    health = f"/api/v1/namespaces/{namespace}/services/helm-e2e:artifacts/proxy/healthz"
+    wait_until(
+        lambda: cluster.kubectl("get", "--raw", health, check=False).returncode == 0,
+        timeout=30,
+        what="the service proxy reaching the operator",
+    )
 
 
 @pytest.fixture
@@ -269,6 +279,7 @@ def test_artifacts_are_uploaded_with_their_token_listed_mailed_fetched_and_delet
         with pytest.raises(urllib.error.HTTPError) as denied:
             urllib.request.urlopen(f"http://{host_ip()}:{port}/v1/runs/{namespace}/demo-1", timeout=10)
         assert denied.value.code == 403
+        denied.value.close()
 
         # deleted with the run: nothing orphaned
         assert any(path.endswith("manifest.json") for path in stored())

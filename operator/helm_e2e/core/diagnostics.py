@@ -113,7 +113,7 @@ def _record(event: Mapping[str, Any]) -> PodEventRecord:
 
 
 def pod_events(pod: Mapping[str, Any], events: Iterable[object]) -> list[PodEventRecord]:
-    """The pod's Events, newest first, at most MAX_EVENTS; anything that is not an Event about it is dropped."""
+    """The pod's Events, newest first, at most MAX_EVENTS; what is not an Event about it is dropped."""
     about = [e for e in events if isinstance(e, Mapping) and _is_about(e, pod)]
     newest = heapq.nlargest(MAX_EVENTS, about, key=lambda e: _last_seen(e) or _EPOCH)
     return [_record(e) for e in newest]

@@ -149,9 +149,10 @@ def tests_needing_diagnostics(run: Run, objects: TestObjects, *, now: datetime) 
         if (prev is not None and prev.phase.is_final) or objects.log_pod(test) is None:
             continue
         result, _ = attempts.continue_attempts(test, prev, objects.result(test, name="", log=""), now=now)
-        if result.phase.is_final and result.phase != TestPhase.SUCCEEDED:
-            need.append(test.name)
-        elif not result.phase.is_final and _overdue(run, test, result, now=now):
+        final = result.phase.is_final
+        if (final and result.phase != TestPhase.SUCCEEDED) or (
+            not final and _overdue(run, test, result, now=now)
+        ):
             need.append(test.name)
     return need
 

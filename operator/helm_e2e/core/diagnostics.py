@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .models import ContainerDiagnosis, Diagnostics, PodEventRecord
+from .models import ContainerDiagnosis, Diagnostics, PodEventRecord, TestResult
 from .podstatus import parse_time
+from .report import clean_log
 
 MAX_EVENTS = 20  # Events kept per test, newest first
 MAX_CONTAINERS = 16  # containers (init containers first) kept per test
@@ -124,3 +125,31 @@ def build_diagnostics(pod: Mapping[str, Any] | None, events: Iterable[object] = 
     if not isinstance(pod, Mapping):
         return None
     return Diagnostics(containers=diagnose_containers(pod), events=pod_events(pod, events))
+
+
+def format_diagnostics(test: TestResult) -> list[str]:
+    """A test's diagnostics as terminal lines (`helm-e2e logs`), ending with whose log follows; [] without
+    diagnostics. Control characters and ANSI sequences are removed: the text came from the cluster."""
+    if test.diagnostics is None:
+        return []
+    lines = ["containers:"]
+    for c in test.diagnostics.containers:
+        line = f"  {c.state or 'unknown':<10} {clean_log(c.name)}{' (init)' if c.init else ''}"
+        line += f" - {clean_log(c.reason)}" if c.reason else ""
+        line += f" (exit {c.exit_code})" if c.exit_code is not None else ""
+        line += f", {c.restart_count} restart(s)" if c.restart_count else ""
+        lines.append(line)
+        lines += [f"      {_one_line(c.message)}"] if c.message else []
+    lines.append("events (newest first):" if test.diagnostics.events else "events: none recorded")
+    for e in test.diagnostics.events:
+        when = e.last_seen.strftime("%Y-%m-%d %H:%M:%S") if e.last_seen else "-"
+        times = f" (x{e.count})" if e.count and e.count > 1 else ""
+        lines.append(f"  {when} {clean_log(e.type)} {clean_log(e.reason)}{times}: {_one_line(e.message)}")
+    init = any(c.init and c.name == test.log_container for c in test.diagnostics.containers)
+    if test.log_container:
+        lines.append(f"log of container {clean_log(test.log_container)}{' (init)' if init else ''}:")
+    return lines
+
+
+def _one_line(text: str) -> str:
+    return clean_log(text).replace("\n", " ")

@@ -109,7 +109,7 @@ def result_from_pod(test: TestSource, pod: Pod | None, *, pod_name: str, log_tai
     if result.started_at and result.completed_at:
         result.duration_seconds = round((result.completed_at - result.started_at).total_seconds(), 3)
     result.log_tail = log_tail
-    result.log_container = log_container(pod) if log_tail else ""
+    result.log_container = log_container(pod)  # whose log `log_tail` is (or would be: it may be empty)
 
     init_failure = _failed_init(pod)
     if init_failure:

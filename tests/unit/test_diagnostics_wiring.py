@@ -10,10 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import test_results
 from fake_kube import FakeKube
 from test_controller import NS, RUN, Clock, deploy, deployed_secret, make_controller, passing_hook, status
 
 from helm_e2e.core import lifecycle, names, results
+from helm_e2e.core.models import TestSource
 from helm_e2e.core.results import TestObjects
 from helm_e2e.core.runbody import run_from_body
 
@@ -136,3 +138,53 @@ async def test_the_decision_asks_for_events_only_of_tests_that_end_without_passi
     assert actions[0] == lifecycle.FetchEvents(("smoke",))
     answered = lifecycle.decide_run(run, dataclasses.replace(observed, events={}), policy)
     assert not any(isinstance(a, lifecycle.FetchEvents) for a in answered)
+
+
+# --- the decision alone (core/results.py), over the pod shapes of tests/unit/test_results.py ---------------
+
+
+@pytest.mark.parametrize(
+    ("pod_args", "retries", "diagnosed", "log_container"),
+    [
+        ({"phase": "Succeeded", "exit_code": 0}, 0, False, "main"),
+        ({"phase": "Failed", "exit_code": 1}, 0, True, "main"),
+        ({"phase": "Failed", "exit_code": 1}, 1, False, ""),  # retried: the next attempt explains itself
+        ({"phase": "Failed", "init_exit": 2}, 0, True, "jwt-setup"),
+    ],
+)
+def test_only_a_test_that_ends_without_passing_keeps_diagnostics(
+    pod_args: dict[str, Any], retries: int, diagnosed: bool, log_container: str
+) -> None:
+    run = test_results.make_run("a")
+    run.spec.tests[0].retries = retries
+    phase = pod_args.pop("phase")
+    objects = TestObjects(pods={"a": test_results.pod(phase, **pod_args)})
+    events = {"a": [{"involvedObject": {"name": "p"}, "reason": "BackOff", "message": "m"}]}
+    need = results.tests_needing_diagnostics(run, objects, now=test_results.T0)
+    assert need == (["a"] if diagnosed else [])
+    step = results.decide_next_step(
+        run, objects, pod_names={"a": "web-2-a"}, logs={"a": "tail"}, now=test_results.T0, events=events
+    )
+    [result] = step.status.tests
+    assert (result.diagnostics is not None) == diagnosed
+    assert result.log_container == log_container
+    if diagnosed:
+        assert result.diagnostics is not None
+        assert [e.reason for e in result.diagnostics.events] == ["BackOff"]
+
+
+def test_a_job_tests_diagnostics_come_from_its_last_pod() -> None:
+    test = TestSource(name="j", source="hook", timeout_seconds=60, kind="Job")
+    run = test_results.make_run("j")
+    run.spec.tests[0] = test
+    job = {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}
+    older = test_results.pod("Failed", exit_code=1)
+    newer = test_results.pod("Failed", exit_code=7)
+    older["metadata"] = {"name": "j-1", "creationTimestamp": "2026-11-25T10:00:00Z"}
+    newer["metadata"] = {"name": "j-2", "creationTimestamp": "2026-11-25T10:01:00Z"}
+    objects = TestObjects(jobs={"j": job}, job_pods={"j": [older, newer]})
+    assert results.tests_needing_diagnostics(run, objects, now=test_results.T0) == ["j"]
+    step = results.decide_next_step(run, objects, pod_names={"j": "web-2-j"}, logs={}, now=test_results.T0)
+    diagnostics = step.status.tests[0].diagnostics
+    assert diagnostics is not None
+    assert [c.exit_code for c in diagnostics.containers] == [7]

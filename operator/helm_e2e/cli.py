@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .adapters.kube import Kube, load_api_client
 from .artifacts_client import Operator, fetch_artifacts, fetch_junit_reports
-from .core import names, reruns
+from .core import diagnostics, names, reruns
 from .core.junit import build_junit_xml
 from .core.models import Run, RunPhase
 from .core.naming import build_run_name
@@ -50,7 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     rerun.add_argument("--interval", type=float, default=2, help="seconds between polls (default 2)")
     junit = sub.add_parser("junit", help="print an E2ERun as JUnit XML")
     junit.add_argument("run", help="E2ERun name, e.g. web-3")
-    logs = sub.add_parser("logs", help="print the recorded log tails of an E2ERun")
+    logs = sub.add_parser(
+        "logs",
+        help="print the recorded log tails of an E2ERun (after the diagnostics of a test that did not pass)",
+    )
     logs.add_argument("run")
     logs.add_argument("test", nargs="?", help="only this test")
     fetch = sub.add_parser(
@@ -273,6 +276,8 @@ def print_logs(run: Run, test: str | None) -> int:
     for t in tests:
         if test is None:
             print(f"==> {t.name} ({t.phase.value}) <==")
+        for line in diagnostics.format_diagnostics(t):  # a test that did not pass: what explains it
+            print(line)
         print(t.log_tail or "(no log recorded)")
     return EXIT_OK
 

@@ -171,6 +171,7 @@ class Executor:
     async def _fetch(self, run: Run, observed: Observed, actions: Sequence[Action]) -> Observed | None:
         """Answer the decision's Fetch actions, in order; None when it asked for nothing."""
         logs, plan, rollout, history = observed.logs, observed.plan, observed.rollout, observed.history
+        events = observed.events
         tests = {t.name: t for t in run.spec.tests}
         for action in actions:
             if isinstance(action, lifecycle.FetchLogs):
@@ -179,6 +180,13 @@ class Executor:
                 if self.artifacts is not None:  # uploaded before the pod ended: the collector stops last
                     found = await self.artifacts.manifests(run, action.tests)
                     observed = replace(observed, artifacts={**observed.artifacts, **found})
+            elif isinstance(action, lifecycle.FetchEvents):
+                pods = {t: observed.objects.log_pod(tests[t]) for t in action.tests}
+                events = {
+                    t: await self.kube.list_pod_events(run.namespace, pod["metadata"]["name"])
+                    for t, pod in pods.items()
+                    if pod is not None
+                }
             elif isinstance(action, lifecycle.FetchPlan):
                 plan = await self.planner.replan(run, action.tests)
             elif isinstance(action, lifecycle.FetchRollout):  # after FetchPlan: its objects are known
@@ -186,15 +194,18 @@ class Executor:
                 rollout = lifecycle.Rollout(ready=ready, failed=failed, pending=pending)
             elif isinstance(action, lifecycle.FetchReleaseHistory):
                 history = await self._history(run, descriptions=action.descriptions)
-        if (logs, plan, rollout, history) == (
+        if (logs, plan, rollout, history, events) == (
             observed.logs,
             observed.plan,
             observed.rollout,
             observed.history,
+            observed.events,
         ):
             return None
         empty = lifecycle.Replanned(tests={})
-        return replace(observed, logs=logs or {}, plan=plan or empty, rollout=rollout, history=history)
+        return replace(
+            observed, logs=logs or {}, plan=plan or empty, rollout=rollout, history=history, events=events
+        )
 
     async def _history(self, run: Run, *, descriptions: bool) -> rollbacks.History:
         """The release's stored revisions (secret labels: metadata only) and runs; with `descriptions`, the

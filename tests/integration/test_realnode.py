@@ -270,3 +270,38 @@ def test_a_charts_hook_serviceaccount_and_configmap_feed_its_real_test_pod_on_ev
         config = cluster.get_json("configmap", "bats-test", "-n", namespace)
         owner = config["metadata"]["ownerReferences"][0]
         assert (owner["kind"], owner["name"]) == ("E2ERun", f"bats-{revision}")  # re-created for this run
+
+
+def test_a_failing_jwt_setup_init_container_shows_its_own_log_line_and_terminated_state(
+    real_node: Cluster, namespace: str, start_operator: Any
+) -> None:
+    """jwt-setup refuses a bad argument for real: the run keeps *its* log (not the never-started pytest
+    container's), names it as the log container, and keeps its terminated state and the kubelet's Events."""
+    cluster = real_node
+    start_operator()
+    suite = json.loads(pinned_example_suite(namespace))
+    init = suite["spec"]["tests"][0]["template"]["initContainers"][0]
+    init["args"] = [("--expires-in=0" if a.startswith("--expires-in=") else a) for a in init["args"]]
+    cluster.apply(json.dumps(suite), namespace)
+    install_demo(cluster, namespace, "--set", "image.tag=1.0.0")
+    run = wait_run(cluster, namespace, "demo-1", timeout=180)
+
+    api = result(run, "api")
+    assert (api["phase"], api["reason"], api["exitCode"]) == ("Error", "InitContainerFailed", 1), json.dumps(
+        api
+    )[-2000:]
+    assert api["logContainer"] == "jwt-setup"
+    assert "jwt-setup: error: --expires-in must be positive" in api["logTail"]  # its own stderr line
+    containers = {c["name"]: c for c in api["diagnostics"]["containers"]}
+    jwt_setup = containers["jwt-setup"]
+    assert (jwt_setup["init"], jwt_setup["state"], jwt_setup["exitCode"]) == (True, "terminated", 1)
+    assert jwt_setup["reason"] == "Error"
+    assert containers["pytest"]["state"] == "waiting"  # it never started
+    kubelet = {e["reason"] for e in api["diagnostics"]["events"]}
+    assert {"Created", "Started"} <= kubelet, kubelet  # the real kubelet's Events about the pod
+    assert "diagnostics" not in result(run, "demo-health")  # a passing test keeps none
+    shown = cli(cluster, "logs", "demo-1", "api", "-n", namespace)
+    assert shown.returncode == 0
+    assert shown.stdout.index("terminated jwt-setup (init) - Error (exit 1)") < shown.stdout.index(
+        "jwt-setup: error: --expires-in must be positive"
+    )

@@ -27,6 +27,8 @@ class FakeKube:
         self.suites: dict[str, list[Body]] = {}
         self.accounts: dict[str, frozenset[str]] = {}
         self.logs: dict[str, str] = {}
+        self.pod_events: dict[str, list[Body]] = {}  # pod name → the Events about it (list_pod_events)
+        self.pod_event_lists: list[str] = []  # pods whose Events were listed, in order
         self.events: list[tuple[str, str, str, str]] = []  # (object name, type, reason, message)
         self.refuse: dict[str, tuple[int, str, str]] = {}  # pod/object name → (status, reason, message)
         self.hook_objects: dict[tuple[str, str, str], Body] = {}  # (namespace, kind, name)
@@ -116,6 +118,10 @@ class FakeKube:
 
     async def read_log(self, namespace: str, pod: str, container: str, *, limit_bytes: int) -> str:
         return self.logs.get(pod, "")[-limit_bytes * 4 :]
+
+    async def list_pod_events(self, namespace: str, pod: str) -> list[Body]:
+        self.pod_event_lists.append(pod)
+        return copy.deepcopy(self.pod_events.get(pod, []))
 
     # --- secrets, accounts, events ---
     async def get_secret(self, namespace: str, name: str) -> Body | None:

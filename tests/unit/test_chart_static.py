@@ -195,7 +195,7 @@ OPERATOR_RULES = {  # tests/unit/test_rbac.py checks these against what the code
     ("helm-e2e.dev", "e2esuites/status"): {"patch"},
     ("", "pods"): {"get", "list", "watch", "create", "delete"},
     ("", "pods/log"): {"get"},
-    ("", "events"): {"create"},
+    ("", "events"): {"create", "list"},
     ("", "serviceaccounts"): {"list", "get", "create", "delete"},
     ("", "configmaps"): {"get", "create", "delete"},
     ("", "services"): {"get", "create", "delete"},

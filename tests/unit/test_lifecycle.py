@@ -13,6 +13,7 @@ from helm_e2e.core import lifecycle, names
 from helm_e2e.core.lifecycle import (
     CreateTest,
     DeletePods,
+    FetchEvents,
     FetchLogs,
     FetchPlan,
     FetchRollout,
@@ -88,7 +89,10 @@ def planned(name: str, violation: str = "") -> PlannedTest:
 
 
 def observe(now: datetime, pods: dict[str, Any], **kw: Any) -> Observed:
-    """An observation of plain test pods; a `plan` dict is the re-plan of the missing tests."""
+    """An observation of plain test pods; a `plan` dict is the re-plan of the missing tests; with `logs`
+    given, the pod Events count as fetched too (none) unless `events` is."""
+    if "logs" in kw:
+        kw.setdefault("events", {})
     if isinstance(kw.get("plan"), dict):
         kw["plan"] = Replanned(tests=kw["plan"])
     return Observed(now=now, objects=TestObjects(pods=pods), **kw)
@@ -101,7 +105,7 @@ def kinds(actions: list[lifecycle.Action]) -> list[str]:
 def test_an_active_run_asks_for_log_tails_and_a_plan_before_deciding() -> None:
     run = make_run("a", "b")
     actions = decide_run(run, observe(T0, {"a": pod("a", "Failed", 1)}), POLICY)
-    assert actions == [FetchLogs(("a",)), FetchPlan(("b",))]
+    assert actions == [FetchLogs(("a",)), FetchEvents(("a",)), FetchPlan(("b",))]
 
 
 def test_actions_come_in_order_create_patch_events_then_requeue() -> None:

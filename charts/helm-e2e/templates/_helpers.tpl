@@ -73,9 +73,10 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
+# Events: posted about runs; listed about a failed test's pod (its diagnostics)
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, list]
 # ServiceAccounts a namespace admin marked for tests (label helm-e2e.dev/test-account=true): names only
 - apiGroups: [""]
   resources: [serviceaccounts]

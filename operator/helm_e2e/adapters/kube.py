@@ -29,6 +29,7 @@ from .objects import HookObjects
 from .rollout import RolloutReader
 
 REFUSALS = frozenset({400, 403, 404, 409, 422})  # answers to a create that no retry changes
+POD_EVENTS_LIMIT = 100  # Events listed per failed test's pod (core.diagnostics keeps the newest 20)
 
 
 class Patched(StrEnum):
@@ -329,6 +330,21 @@ class Kube:
             await self._call(self.core.create_namespaced_event, ref.namespace, body)
         except (ApiException, KubeError):
             return
+
+    async def list_pod_events(self, namespace: str, pod: str) -> list[Body]:
+        """The Events about one pod (server-side field selector; at most POD_EVENTS_LIMIT); [] if unavailable:
+        they explain a failure, they never decide one."""
+        try:
+            result = await self._raw(
+                self.core.list_namespaced_event,
+                namespace,
+                field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod}",
+                limit=POD_EVENTS_LIMIT,
+            )
+        except (ApiException, KubeError):
+            return []
+        items = result.get("items") if isinstance(result, dict) else None
+        return list(items) if isinstance(items, list) else []
 
     # --- chart test hooks' supporting objects and test Jobs (adapters/objects.py) ------------------------
     async def create_hook_object(self, body: Body, *, replace_ours: bool) -> None:

@@ -27,6 +27,7 @@ class Observed:
     now: datetime
     objects: TestObjects  # the run's test pods and Jobs, by test name
     logs: Mapping[str, str] | None = None
+    events: Mapping[str, Sequence[object]] | None = None  # test → its pod's Events (FetchEvents)
     plan: Replanned | None = None  # the plan of the tests that still need a pod or Job
     refused: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # test → (API reason, message)
     rollout: Rollout | None = None
@@ -69,6 +70,13 @@ class Policy:
 # --- actions ---
 @dataclass(frozen=True)
 class FetchLogs:
+    tests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FetchEvents:
+    """The Kubernetes Events of these tests' pods: they end this pass without passing (diagnostics)."""
+
     tests: tuple[str, ...]
 
 
@@ -166,6 +174,7 @@ class Requeue:
 
 Action = (
     FetchLogs
+    | FetchEvents
     | FetchPlan
     | FetchRollout
     | FetchReleaseHistory

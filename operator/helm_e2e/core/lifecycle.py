@@ -43,6 +43,9 @@ from .actions import (
     DeletePods as DeletePods,
 )
 from .actions import (
+    FetchEvents as FetchEvents,
+)
+from .actions import (
     FetchLogs as FetchLogs,
 )
 from .actions import (
@@ -98,6 +101,7 @@ from .results import (
     end_run,
     get_condition,
     set_condition,
+    tests_needing_diagnostics,
     tests_needing_logs,
 )
 
@@ -183,6 +187,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         logs=observed.logs or {},
         now=observed.now,
         unrunnable=unrunnable,
+        events=observed.events,
     )
     step.status = artifacts.record(run.status, step.status, observed.artifacts)
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
@@ -197,6 +202,10 @@ def _fetches(run: Run, observed: Observed, missing: Sequence[str], *, gated: boo
     fetch: list[Action] = []
     if observed.logs is None and (need := tests_needing_logs(run, observed.objects)):
         fetch.append(FetchLogs(tuple(need)))
+    if observed.events is None and (
+        failing := tests_needing_diagnostics(run, observed.objects, now=observed.now)
+    ):
+        fetch.append(FetchEvents(tuple(failing)))
     if observed.plan is None and (missing or gated):
         fetch.append(FetchPlan(tuple(missing)))
     if gated and observed.rollout is None:

@@ -109,6 +109,7 @@ def result_from_pod(test: TestSource, pod: Pod | None, *, pod_name: str, log_tai
     if result.started_at and result.completed_at:
         result.duration_seconds = round((result.completed_at - result.started_at).total_seconds(), 3)
     result.log_tail = log_tail
+    result.log_container = log_container(pod)  # whose log `log_tail` is (or would be: it may be empty)
 
     init_failure = _failed_init(pod)
     if init_failure:
@@ -138,7 +139,11 @@ def result_from_pod(test: TestSource, pod: Pod | None, *, pod_name: str, log_tai
 
 
 def log_container(pod: Pod) -> str:
-    """The container whose log explains the result: the first failing one, else the first one."""
+    """The container whose log explains the result: a failed init container (the main ones never ran),
+    else the first failing main container, else the first one."""
+    init_failure = _failed_init(pod)
+    if init_failure:
+        return init_failure[0]
     main = _terminated((pod.get("status") or {}).get("containerStatuses"))
     failing = [name for name, term in main if term.get("exitCode", 0) != 0]
     if failing:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import attempts, names
+from .diagnostics import build_diagnostics
 from .jobs import job_finished, last_pod, result_from_job
 from .models import Condition, Run, RunPhase, RunStatus, Summary, TestPhase, TestResult, TestSource
 from .podstatus import (
@@ -138,6 +139,34 @@ def tests_needing_logs(run: Run, objects: TestObjects) -> list[str]:
     ]
 
 
+def tests_needing_diagnostics(run: Run, objects: TestObjects, *, now: datetime) -> list[str]:
+    """Tests that end this pass without passing while their pod is still there to explain it: finished and
+    not passed, unable to ever start, or out of time. Their pod's Events are fetched once, for this pass."""
+    recorded = {r.name: r for r in run.status.tests}
+    need = []
+    for test in run.spec.tests:
+        prev = recorded.get(test.name)
+        if (prev is not None and prev.phase.is_final) or objects.log_pod(test) is None:
+            continue
+        result, _ = attempts.continue_attempts(test, prev, objects.result(test, name="", log=""), now=now)
+        final = result.phase.is_final
+        if (final and result.phase != TestPhase.SUCCEEDED) or (
+            not final and _overdue(run, test, result, now=now)
+        ):
+            need.append(test.name)
+    return need
+
+
+def _overdue(run: Run, test: TestSource, result: TestResult, *, now: datetime) -> str:
+    """Why a test that has not finished is out of time ('' while it is not)."""
+    started = run.status.started_at or now
+    if now >= started + timedelta(seconds=run.spec.deadline_seconds):
+        return "run deadline"
+    if now >= (result.started_at or started) + timedelta(seconds=test.timeout_seconds):
+        return f"timeout of {test.timeout_seconds}s"
+    return ""
+
+
 def _final_conditions(status: RunStatus, *, now: datetime) -> list[Condition]:
     succeeded = status.phase == RunPhase.SUCCEEDED
     conds = set_condition(
@@ -175,11 +204,14 @@ def decide_next_step(
     logs: Mapping[str, str],
     now: datetime,
     unrunnable: Mapping[str, tuple[str, str]] | None = None,
+    events: Mapping[str, Sequence[object]] | None = None,
 ) -> Step:
     """Decide the next state of an active run from its pods and Jobs. Final runs are returned unchanged.
 
     `unrunnable` maps tests that have no pod and never will to (reason, message): the API refused the pod,
     the pod policy forbids it, or it can no longer be planned. They end `Error` at once.
+    `events`: the pod Events fetched for `tests_needing_diagnostics`; a test that ends without passing keeps
+    its pod's container states and these Events as `diagnostics`.
     """
     old = run.status
     if old.phase.is_final:
@@ -188,7 +220,6 @@ def decide_next_step(
     results: list[TestResult] = []
     step = Step(status=old)
     started = old.started_at or now
-    deadline = started + timedelta(seconds=run.spec.deadline_seconds)
     for test in run.spec.tests:
         prev = recorded.get(test.name)
         if prev is not None and prev.phase.is_final:
@@ -208,17 +239,16 @@ def decide_next_step(
         if retried:
             message = f"test {test.name}: {result.message}"
             step.events.append(RunEvent("Normal", attempts.EVENT_TEST_RETRIED, message))
-        if not result.phase.is_final:
-            limit = (result.started_at or started) + timedelta(seconds=test.timeout_seconds)
-            if now >= deadline or now >= limit:
-                why = "run deadline" if now >= deadline else f"timeout of {test.timeout_seconds}s"
-                result.phase, result.reason = TestPhase.ERROR, names.REASON_TIMEOUT
-                result.message = f"test did not finish within the {why}"
-                result.completed_at = now
-                if test.name in step.create_tests:
-                    step.create_tests.remove(test.name)
+        if not result.phase.is_final and (why := _overdue(run, test, result, now=now)):
+            result.phase, result.reason = TestPhase.ERROR, names.REASON_TIMEOUT
+            result.message = f"test did not finish within the {why}"
+            result.completed_at = now
+            if test.name in step.create_tests:
+                step.create_tests.remove(test.name)
         if result.phase == TestPhase.ERROR and exists and not objects.finished(test):
             (step.delete_jobs if test.kind == "Job" else step.delete_pods).append(name)
+        if result.phase.is_final and result.phase != TestPhase.SUCCEEDED and exists:
+            result.diagnostics = build_diagnostics(objects.log_pod(test), (events or {}).get(test.name, ()))
         if result.phase == TestPhase.FAILED or result.phase == TestPhase.ERROR:
             step.events.append(RunEvent("Warning", names.EVENT_TEST_FAILED, _describe(result)))
         results.append(result)

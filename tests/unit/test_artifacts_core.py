@@ -161,3 +161,21 @@ def test_a_ticket_matches_only_its_nonce_and_only_for_a_few_minutes() -> None:
     assert not artifacts.ticket_matches(annotation, "nonce-1", NOW + timedelta(minutes=6))
     assert not artifacts.ticket_matches("garbage", "nonce-1", NOW)
     assert not artifacts.ticket_matches("", "nonce-1", NOW)
+
+
+def test_the_collector_exiting_badly_never_turns_a_passed_test_into_an_init_failure() -> None:
+    from helm_e2e.core.models import TestSource
+    from helm_e2e.core.podstatus import log_container, result_from_pod
+
+    term = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": "2026-11-27T12:00:00Z"}}
+    pod = artifacts.inject_collector({"spec": {"containers": [{"name": "t", "image": "i"}]}}, "Pod", SPEC)
+    pod["status"] = {
+        "phase": "Succeeded",
+        "initContainerStatuses": [
+            {"name": names.COLLECTOR_CONTAINER, "state": {"terminated": {"exitCode": 143}}}
+        ],
+        "containerStatuses": [{"name": "t", "state": term}],
+    }
+    result = result_from_pod(TestSource(name="t", source="hook", timeout_seconds=9), pod, pod_name="p")
+    assert (result.phase, result.exit_code) == (TestPhase.SUCCEEDED, 0)
+    assert log_container(pod) == "t"

@@ -51,9 +51,22 @@ def _terminated(statuses: object) -> list[tuple[str, Mapping[str, Any]]]:
     return found
 
 
+def _sidecars(pod: Pod) -> set[str]:
+    """Init containers that run beside the test (`restartPolicy: Always`), the artifacts collector among
+    them: the kubelet stops them after the test, so how they exit never says how the test went."""
+    spec = pod.get("spec") or {}
+    inits = spec.get("initContainers") if isinstance(spec, Mapping) else None
+    found = {names.COLLECTOR_CONTAINER}
+    for c in inits if isinstance(inits, list) else []:
+        if isinstance(c, Mapping) and c.get("restartPolicy") == "Always":
+            found.add(str(c.get("name", "")))
+    return found
+
+
 def _failed_init(pod: Pod) -> tuple[str, Mapping[str, Any]] | None:
+    sidecars = _sidecars(pod)
     for name, term in _terminated(pod.get("status", {}).get("initContainerStatuses")):
-        if term.get("exitCode", 0) != 0:
+        if term.get("exitCode", 0) != 0 and name not in sidecars:
             return name, term
     return None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from harness import ROOT, Cluster, smtp_server, wait_until
+from harness import ROOT, Cluster, free_tcp_port, smtp_server, wait_until
 from test_mail_delivery import Sink
 from test_operator import wait_run
 from test_shipping import cli
@@ -24,6 +25,8 @@ from test_shipping import cli
 pytestmark = pytest.mark.realnode
 
 DEMO = str(ROOT / "charts" / "examples" / "demo-service")
+# the tag hack/images.sh gives the operator image: the package's version
+OPERATOR_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 CHART = str(ROOT / "charts" / "helm-e2e")
 NODE_NAME = "helm-e2e-node"
 NODE_SELECTOR = {"helm-e2e.dev/node": "real"}
@@ -119,12 +122,25 @@ def assert_real_pytest_pass(cluster: Cluster, namespace: str, run: dict[str, Any
 
 
 def test_real_upgrade_runs_jwt_setup_and_pytest_in_real_containers_and_reports_a_real_failure(
-    real_node: Cluster, namespace: str, start_operator: Any, node_sink: tuple[Sink, str, int]
+    real_node: Cluster,
+    namespace: str,
+    start_operator: Any,
+    node_sink: tuple[Sink, str, int],
+    tmp_path: Path,
 ) -> None:
     cluster, (sink, host, port) = real_node, node_sink
     # MAIL_TO's domain is what suites may mail (the example suite reports to demo-team@example.com)
+    artifacts_port = free_tcp_port()
     op = start_operator(
-        smtp_host=host, smtp_port=str(port), mail_from="helm-e2e@example.com", mail_to="platform@example.com"
+        smtp_host=host,
+        smtp_port=str(port),
+        mail_from="helm-e2e@example.com",
+        mail_to="platform@example.com",
+        # the real collector sidecar (the operator's own image) ships to this out-of-cluster operator
+        artifacts_store=str(tmp_path / "artifacts"),
+        artifacts_url=f"http://{host}:{artifacts_port}",
+        artifacts_port=str(artifacts_port),
+        collector_image=f"localhost/helm-e2e:{OPERATOR_VERSION}",
     )
     cluster.apply(pinned_example_suite(namespace), namespace)
     install_demo(cluster, namespace, "--set", "image.tag=1.0.0")
@@ -169,8 +185,21 @@ def test_real_upgrade_runs_jwt_setup_and_pytest_in_real_containers_and_reports_a
     assert gate.returncode == 1
     assert "api: Failed (exit code 1, Error); pytest: 3 passed, 1 failed, 0 errors" in gate.stdout
     assert "FAILED test_demo_api.py::test_api_accepts_the_minted_token" in gate.stdout
-    failure_mail = text_part(mail_for(sink, "demo", 3))
+    failure_message = mail_for(sink, "demo", 3)
+    failure_mail = text_part(failure_message)
     assert "test_api_accepts_the_minted_token" in failure_mail
+    # evidence that outlived the pods: the runner's junit.xml and the demo tests' own file, shipped by the
+    # real collector sidecar, listed in the run and attached to the failing revision's e-mail
+    stored = {f["name"] for f in api["artifacts"]}
+    assert {"junit.xml", "pytest-output.txt", "responses.json"} <= stored, api
+    attached = {p.get_filename(): p.get_content() for p in failure_message.iter_attachments()}
+    assert {"api_junit.xml", "api_responses.json"} <= set(attached), sorted(attached)
+    assert any("test_api_accepts_the_minted_token" in f["id"] for f in api["failures"])
+    # the regression names the newly failing pytest test against revision 2's run
+    regression = failed["status"]["regression"]
+    assert regression["comparedWith"] == "demo-2"
+    assert any("test_api_accepts_the_minted_token" in t for t in regression["newlyFailing"])
+    assert "(1 new)" in str(failure_message["Subject"])
     token = subprocess.run(  # the token never leaves the pod: not in the run, not in the mail
         [str(cluster.bin / "kubectl"), "get", "secret", "demo-jwt-keys", "-n", namespace, "-o", "json"],
         env=cluster.env,

@@ -138,11 +138,16 @@ class Executor:
             return None
         run = run_from_body(body)
         observed = Observed(now=self.now(), objects=await self._observe_objects(run))
+        return await self._apply(run, body, await self._decide(run, observed), observed)
+
+    async def _decide(self, run: Run, observed: Observed) -> list[Action]:
+        """The decision, once everything it asked to see was fetched (answered into `observed` in place of
+        the Fetch actions: the returned list asks for nothing more)."""
         for _ in range(MAX_PASSES):
             actions = lifecycle.decide_run(run, observed, self.policy)
             fetched = await self._fetch(run, observed, actions)
             if fetched is None:
-                return await self._apply(run, body, actions, observed)
+                return actions
             observed = fetched
         raise errors.HelmE2EError(f"no decision after {MAX_PASSES} passes")
 
@@ -219,7 +224,7 @@ class Executor:
         refused = await self._create(run, actions)
         if refused:
             observed = replace(observed, refused={**observed.refused, **refused})
-            actions = [a for a in lifecycle.decide_run(run, observed, self.policy) if not _is_create(a)]
+            actions = [a for a in await self._decide(run, observed) if not _is_create(a)]
         again: float | None = None
         for action in actions:
             if isinstance(action, lifecycle.PatchStatus):

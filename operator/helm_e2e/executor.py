@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 
 from . import errors, notifier
 from .adapters import metrics
@@ -352,8 +353,9 @@ class Executor:
         """Send once, then record the outcome at once with a write that cannot conflict (no precondition):
         a status conflict after a send must never lead to a second send."""
         error, permanent = "", False
+        history = await self._report_history(run)
         try:
-            report = reporting.render_report(run, cluster=self.settings.cluster_name)
+            report = reporting.render_report(run, cluster=self.settings.cluster_name, history=history)
             message = reporting.build_email(report, sender=self.settings.mail_from, recipients=recipients)
             await send_email(message, settings=self.settings)
         except errors.MailError as e:
@@ -383,6 +385,17 @@ class Executor:
         else:
             log.info("mail.sent", run=run.name, namespace=run.namespace, recipients=len(recipients))
         return again
+
+    async def _report_history(self, run: Run) -> list[Run]:
+        """The release's runs for the report's history strip; without them (the API failed, a run that does
+        not parse) the report goes out without the strip rather than not at all."""
+        try:
+            return [run_from_body(b) for b in await self.kube.list_runs(run.namespace, run.spec.release.name)]
+        except (errors.KubeError, ValidationError, KeyError) as e:
+            log.warning(
+                "report.history_unavailable", run=run.name, namespace=run.namespace, error=type(e).__name__
+            )
+            return []
 
     async def _rollback(self, run: Run, action: lifecycle.Rollback) -> float:
         """Run helm once (the intent is already recorded), then record the outcome at once with a write that

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-trigger bench-kill
+.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-trigger bench-kill bench-store
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -68,10 +68,12 @@ bench: install cluster-up ## benchmarks: the pure core, then the readiness gate 
 	$(PY) tests/bench/run.py
 	$(PY) tests/bench/readiness.py
 	$(PY) tests/bench/hostile.py
+	$(PY) tests/bench/store.py
 	$(PYTEST) tests/integration -q -s -m bench
 
 bench-quick: install ## every benchmark once (CI: the bench cannot rot), numbers printed but meaningless
 	BENCH_QUICK=1 $(PY) tests/bench/run.py
+	$(PY) tests/bench/store.py
 
 demo: install cluster-up ## end to end: operator + SMTP sink + example chart install/upgrade
 	$(PY) hack/demo.py
@@ -102,6 +104,9 @@ bench-scale: install cluster-up ## N releases (BENCH_SCALE_N=100) x H revisions,
 
 bench-trigger: install cluster-up ## 20 sequential upgrades (BENCH_TRIGGER_N) after a fresh start: trigger latency and the operator's intake timings
 	$(PY) tests/bench/scale.py sequential
+
+bench-store: install ## the artifact store, file:// and a local versitygw: time and peak RSS to put 50 MiB (1 tar.gz; 500 files), read 5 MiB (~5 s)
+	$(PY) tests/bench/store.py
 
 bench-kill: install cluster-up ## 5 releases x 4 revisions while the operator is SIGKILLed every 1.5 s: duplicate report e-mails (asserts 0 unexplained; ~2.5 min)
 	$(PYTEST) tests/integration -q -s -m bench

@@ -4,7 +4,8 @@
 # symlinks so PATH can point at one directory.
 #
 # Usage: hack/build-binaries.sh [component ...]   (default: all control-plane components + tools;
-#        `node` = kubelet, kube-proxy, containerd, its runc shim, ctr and crictl for make node-up)
+#        `node` = kubelet, kube-proxy, containerd, its runc shim, ctr and crictl for make node-up;
+#        versitygw = the S3-compatible server the integration tests start, built with the default set)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=hack/versions.sh
@@ -123,13 +124,15 @@ build_one() {
         "-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" ;;
     crictl) go_install crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl \
         "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" ;;
+    versitygw) go_install versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw \
+        "-X main.Version=$VERSITYGW_VERSION" ;;
     node) for c in kubelet kube-proxy containerd containerd-shim-runc-v2 ctr crictl; do build_one "$c"; done ;;
     *) echo "unknown component: $1" >&2; exit 2 ;;
   esac
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(etcd helm kwok kwokctl kubectl kube-apiserver kube-controller-manager kube-scheduler)
+[ ${#components[@]} -gt 0 ] || components=(etcd helm kwok kwokctl kubectl kube-apiserver kube-controller-manager kube-scheduler versitygw)
 t_all=$(date +%s)
 for c in "${components[@]}"; do build_one "$c"; done
 log "all binaries ready in $HELM_E2E_BIN/current ($(( $(date +%s) - t_all ))s)"

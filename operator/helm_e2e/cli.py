@@ -1,4 +1,4 @@
-"""`helm-e2e run | wait | junit | logs`.
+"""`helm-e2e run | wait | rerun | junit | logs | artifacts`.
 
 Exit codes of `wait`: 0 the run Succeeded, 1 it Failed, 2 anything else (Error, Cancelled, Superseded,
 timeout, no run, API error) — so a pipeline can gate on `helm upgrade ... && helm-e2e wait RELEASE`.
@@ -14,7 +14,10 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from pathlib import Path
+
 from .adapters.kube import Kube, load_api_client
+from .artifacts_client import Operator, fetch_artifacts, fetch_junit_reports
 from .core import names, reruns
 from .core.junit import build_junit_xml
 from .core.models import Run, RunPhase
@@ -51,8 +54,21 @@ def _parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="print the recorded log tails of an E2ERun")
     logs.add_argument("run")
     logs.add_argument("test", nargs="?", help="only this test")
-    for sp in (wait, rerun, junit, logs):
+    fetch = sub.add_parser(
+        "artifacts", help="fetch the files an E2ERun's tests left (through the apiserver's service proxy)"
+    )
+    fetch.add_argument("run")
+    fetch.add_argument("test", nargs="?", help="only this test")
+    fetch.add_argument("-o", "--output", default=".", help="directory to write <test>/... into (default .)")
+    for sp in (wait, rerun, junit, logs, fetch):
         sp.add_argument("-n", "--namespace", default=None, help="namespace (default: the kubeconfig's)")
+    for sp in (junit, fetch):
+        sp.add_argument(
+            "--operator-namespace", default="helm-e2e", help="the operator's namespace (default helm-e2e)"
+        )
+        sp.add_argument(
+            "--operator-service", default="helm-e2e", help="the operator's Service (default helm-e2e)"
+        )
     return p
 
 
@@ -81,6 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rerun":
             return asyncio.run(request_rerun(kube, namespace, args.release, args=args))
         run = asyncio.run(_get_run(kube, namespace, args.run))
+        if run is not None and args.command == "artifacts":
+            operator = Operator(args.operator_namespace, args.operator_service)
+            into = Path(args.output)
+            return asyncio.run(
+                fetch_artifacts(kube, operator, namespace, run.name, test=args.test, into=into)
+            )
+        reports = asyncio.run(_junit_reports(kube, args, namespace, run)) if args.command == "junit" else {}
     except Exception as e:  # a CLI turns every failure into one clear line and exit code 2
         print(f"helm-e2e: error: {e}", file=sys.stderr)
         return EXIT_ERROR
@@ -88,9 +111,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"helm-e2e: error: E2ERun {namespace}/{args.run} not found", file=sys.stderr)
         return EXIT_ERROR
     if args.command == "junit":
-        print(build_junit_xml(run))
+        print(build_junit_xml(run, reports))
         return EXIT_OK
     return print_logs(run, args.test)
+
+
+async def _junit_reports(
+    kube: Kube, args: argparse.Namespace, namespace: str, run: Run | None
+) -> dict[str, bytes]:
+    """The tests' junit.xml artifacts; without them (no artifacts, no access) one testcase per test."""
+    if run is None or not any(t.artifacts for t in run.status.tests):
+        return {}
+    operator = Operator(args.operator_namespace, args.operator_service)
+    try:
+        return await fetch_junit_reports(kube, operator, namespace, run.name)
+    except Exception as e:  # the run's own results still make a report
+        print(
+            f"helm-e2e: warning: junit.xml artifacts not fetched ({e}); one testcase per test",
+            file=sys.stderr,
+        )
+        return {}
 
 
 def _default_namespace() -> str:

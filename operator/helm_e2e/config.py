@@ -139,6 +139,34 @@ class Settings(BaseSettings):
     # Wall-clock limit (seconds) of one `helm rollback` call; the process is then killed.
     rollback_timeout_seconds: float = Field(default=120.0, gt=0)
 
+    # --- Artifacts (docs/artifacts.md): files tests leave in HELM_E2E_ARTIFACTS_DIR, kept with the run ---
+    # Where artifacts are stored: a directory (`/var/lib/helm-e2e/artifacts` or `file:///...`, the chart's
+    # PVC) or an S3-compatible bucket (`s3://bucket/prefix?endpoint=https://...&region=...`, credentials from
+    # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). Empty = no artifacts (no collector, no upload server).
+    artifacts_store: str = ""
+    # The URL test pods reach the operator's upload server at; the chart sets its Service's DNS name.
+    artifacts_url: str = ""
+    # The image of the collector sidecar (`python -m helm_e2e.collector`): the operator's own image.
+    collector_image: str = ""
+    # The directory every test container gets (an emptyDir the operator adds), also in HELM_E2E_ARTIFACTS_DIR.
+    artifacts_dir: str = "/artifacts"
+    # Port of the upload/download server (0 = off); reached by test pods and through the apiserver's
+    # service proxy by `helm-e2e artifacts`.
+    artifacts_port: int = Field(default=8081, ge=0, le=65535)
+    # Address the server binds to.
+    artifacts_bind: str = "0.0.0.0"  # noqa: S104  # pods on other nodes reach it through the Service
+    # Quotas: bytes (uncompressed) one test may store, one run may store, and files per test.
+    artifacts_max_test_bytes: int = Field(default=50 * 2**20, ge=1)
+    artifacts_max_run_bytes: int = Field(default=200 * 2**20, ge=1)
+    artifacts_max_files: int = Field(default=1000, ge=1, le=100_000)
+    # Artifacts attached to the report e-mail, smallest first, up to this many bytes (0 = none attached);
+    # the rest are listed with their sizes and the command that fetches them.
+    mail_attachments_max_bytes: int = Field(default=5 * 2**20, ge=0)
+
+    @property
+    def artifacts_enabled(self) -> bool:
+        return bool(self.artifacts_store and self.artifacts_url and self.collector_image)
+
     @field_validator("watch_namespaces", "mail_to", "mail_allowed_domains", "webhooks", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -16,6 +16,7 @@ import structlog
 
 from . import errors
 from .adapters import metrics
+from .adapters.artifacts import Artifacts
 from .adapters.helm import HelmPort
 from .adapters.kube import ObjectRef
 from .adapters.port import KubePort
@@ -44,13 +45,19 @@ class Controller:
         clock: Callable[[], datetime] | None = None,
         sandbox: Sandbox | None = None,
         helm: HelmPort | None = None,
+        artifacts: Artifacts | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube
         self.now = clock or (lambda: datetime.now(UTC))
         self.planner = Planner(settings=settings, kube=kube, clock=self.now, sandbox=sandbox)
         self.executor = Executor(
-            settings=settings, kube=kube, planner=self.planner, clock=self.now, helm=helm
+            settings=settings,
+            kube=kube,
+            planner=self.planner,
+            clock=self.now,
+            helm=helm,
+            artifacts=artifacts,
         )
         self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
         self._warned: set[tuple[str, str, str]] = set()

@@ -74,6 +74,10 @@ class LimitExceeded(HelmE2EError):
     """Untrusted input is larger or more complex than the operator is willing to parse."""
 
 
+class JunitInvalid(HelmE2EError, ValueError):
+    """A JUnit XML document (a test's junit.xml) is malformed, too large, or declares a DTD/entities."""
+
+
 class NameTaken(ApiRefused):
     """A chart test hook's object cannot be created: its name is held by an object that is not ours."""
 
@@ -82,3 +86,18 @@ class NameTaken(ApiRefused):
         self.kind = kind
         self.namespace = namespace
         self.name = name
+
+
+class StoreError(HelmE2EError):
+    """The artifact store refused or failed an operation (adapters/store.py).
+
+    `reason` is a short machine-readable word (InvalidKey, InvalidUrl, TooLarge, TooMany, NotFound,
+    PermissionDenied, Unauthenticated, Timeout, Unavailable, ...). The message names the store by its
+    description (no credentials, no query) and the key; it never quotes the storage library's own error text
+    (which can carry the endpoint URL or a server's response body) nor any object's contents.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message

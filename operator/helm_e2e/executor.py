@@ -20,11 +20,13 @@ from pydantic import ValidationError
 
 from . import errors, notifier
 from .adapters import metrics
+from .adapters.artifacts import Artifacts
 from .adapters.helm import Helm, HelmPort
 from .adapters.kube import ObjectRef, Patched
 from .adapters.mail import send_email
 from .adapters.port import KubePort
 from .config import Settings
+from .core import artifacts as artifact_rules
 from .core import attempts, lifecycle, names, reruns
 from .core import report as reporting
 from .core import rollback as rollbacks
@@ -78,8 +80,10 @@ class Executor:
         planner: Planner,
         clock: Callable[[], datetime],
         helm: HelmPort | None = None,
+        artifacts: Artifacts | None = None,
     ) -> None:
         self.settings = settings
+        self.artifacts = artifacts
         self.kube = kube
         self.helm = helm or Helm(
             binary=settings.helm_binary, timeout_seconds=settings.rollback_timeout_seconds
@@ -178,6 +182,9 @@ class Executor:
             if isinstance(action, lifecycle.FetchLogs):
                 pods = {t: observed.objects.log_pod(tests[t]) for t in action.tests}
                 logs = {t: await self._log_tail(run, pod) for t, pod in pods.items()}
+                if self.artifacts is not None:  # uploaded before the pod ended: the collector stops last
+                    found = await self.artifacts.manifests(run, action.tests)
+                    observed = replace(observed, artifacts={**observed.artifacts, **found})
             elif isinstance(action, lifecycle.FetchPlan):
                 plan = await self.planner.replan(run, action.tests)
             elif isinstance(action, lifecycle.FetchRollout):  # after FetchPlan: its objects are known
@@ -268,7 +275,8 @@ class Executor:
                 tests, create = action.tests, functools.partial(self._create_hook_objects, action)
             elif isinstance(action, lifecycle.CreateTest) and action.test not in refused:
                 creator = self.kube.create_job if action.kind == "Job" else self.kube.create_pod
-                tests, create = (action.test,), functools.partial(creator, action.body)
+                body = await self._with_collector(run, action)
+                tests, create = (action.test,), functools.partial(creator, body)
             else:
                 continue
             try:
@@ -286,6 +294,14 @@ class Executor:
                     error=e.message[:300],
                 )
         return refused
+
+    async def _with_collector(self, run: Run, action: lifecycle.CreateTest) -> dict[str, Any]:
+        """The test's body with the artifacts collector and its token (minted here: a signature)."""
+        test = next((t for t in run.spec.tests if t.name == action.test), None)
+        if self.artifacts is None or test is None:
+            return action.body
+        spec = await self.artifacts.collector_spec(run, test, now=self.now())
+        return artifact_rules.inject_collector(action.body, action.kind, spec)
 
     async def _create_hook_objects(self, action: lifecycle.CreateHookObjects) -> None:
         for body, replace_ours in zip(action.bodies, action.replace_ours, strict=True):

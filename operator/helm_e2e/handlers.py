@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from .adapters import metrics
+from .adapters.artifacts import build_artifacts, delete_artifacts
 from .adapters.kube import Kube, load_api_client
 from .adapters.sandbox import Sandbox
 from .config import Settings
@@ -32,7 +33,8 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     kube = Kube(load_api_client(connections=threads), timeout_seconds=settings.api_timeout_seconds)
     # release decoding and template rendering run in bounded worker processes, never on the event loop
     sandbox = Sandbox(memory_mib=settings.sandbox_memory_mib)
-    controller = Controller(settings=settings, kube=kube, sandbox=sandbox)
+    evidence = build_artifacts(settings)
+    controller = Controller(settings=settings, kube=kube, sandbox=sandbox, artifacts=evidence)
     scheduler = Scheduler(controller=controller, clock=lambda: datetime.now(UTC))
     namespaced = bool(settings.watch_namespaces)
     background: list[asyncio.Task[None]] = []
@@ -76,6 +78,8 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     async def e2erun(
         type: str, name: str, namespace: str | None, body: kopf.Body, annotations: kopf.Annotations, **_: Any
     ) -> None:
+        if type == "DELETED" and namespace and evidence is not None:  # pruned or deleted: its files go too
+            await delete_artifacts(evidence, namespace, name, str(body.get("metadata", {}).get("uid", "")))
         if type != "DELETED" and namespace:
             controller.queue.add((namespace, name))
             release = str(body.get("spec", {}).get("release", {}).get("name", ""))

@@ -3,6 +3,7 @@ is on, run kopf."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from typing import Any
@@ -11,7 +12,9 @@ import kopf
 import structlog
 
 from .adapters import leader, metrics
-from .adapters.kube import load_api_client
+from .adapters.artifact_server import ArtifactServer, serve_artifacts, upload_limit
+from .adapters.artifacts import build_artifacts
+from .adapters.kube import Kube, load_api_client
 from .adapters.shard import ShardWatch
 from .adapters.standby_health import serve_standby_health
 from .config import Settings
@@ -25,6 +28,25 @@ def run_operator(*, liveness: str = "") -> None:
     settings = Settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     metrics.serve(settings.metrics_port)
+    # every replica serves uploads and downloads (the store is shared), a standby too
+    with _artifact_server(settings):
+        _run(settings, liveness=liveness)
+
+
+def _artifact_server(settings: Settings) -> contextlib.AbstractContextManager[None]:
+    if not settings.artifacts_enabled:
+        return contextlib.nullcontext()
+
+    def make() -> ArtifactServer:
+        kube = Kube(load_api_client(), timeout_seconds=settings.api_timeout_seconds)
+        service = build_artifacts(settings)
+        assert service is not None  # artifacts_enabled
+        return ArtifactServer(service, kube.get_run, max_upload_bytes=upload_limit(settings))
+
+    return serve_artifacts(make, host=settings.artifacts_bind, port=settings.artifacts_port)
+
+
+def _run(settings: Settings, *, liveness: str) -> None:
     identity = operator_identity()
     elector = None
     if settings.leader_election:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from harness import ROOT, Cluster, OperatorProcess, start_cluster
+from harness import ROOT, Cluster, OperatorProcess, S3Server, s3_gateway, start_cluster
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +56,11 @@ def start_operator(crds: Cluster, namespace: str, tmp_path: Path) -> Iterator[Ca
     yield start
     for op in started:
         op.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3-compatible server (versitygw over a tmp directory) with one bucket, for the whole session.
+    A server that cannot be built or started fails the tests that use it (never a skip)."""
+    with s3_gateway(tmp_path_factory.mktemp("s3")) as server:
+        yield server

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -202,3 +203,111 @@ def smtp_server(handler: Any, *, port: int, host: str = "127.0.0.1") -> Iterator
         yield handler
     finally:
         controller.stop()
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A running versitygw (hack/versions.sh: VERSITYGW_VERSION): a real S3 API over a POSIX directory."""
+
+    endpoint: str  # http://127.0.0.1:<port>
+    bucket: str
+    access_key: str  # test values only: the gateway's root account
+    secret_key: str
+    root: Path  # the POSIX directory behind it: <root>/<bucket>/<key>
+
+    def url(self, prefix: str = "") -> str:
+        """The artifact-store URL for `prefix` in the bucket (credentials go in `env`, never here)."""
+        path = f"/{prefix}" if prefix else ""
+        return f"s3://{self.bucket}{path}?endpoint={self.endpoint}&region=us-east-1"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _accepts_connections(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def s3_gateway(workdir: Path, *, bucket: str = "helm-e2e-test") -> Iterator[S3Server]:
+    """Build (once, cached) and start versitygw on a free port over `workdir`, create `bucket` through its
+    admin API (a real CreateBucket, signed by versitygw's own client), stop it afterwards."""
+    built = subprocess.run(
+        [str(ROOT / "hack" / "build-binaries.sh"), "versitygw"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if built.returncode != 0:
+        raise RuntimeError(f"hack/build-binaries.sh versitygw failed:\n{built.stderr[-4000:]}")
+    root = workdir / "posix"
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_tcp_port()
+    server = S3Server(
+        endpoint=f"http://127.0.0.1:{port}",
+        bucket=bucket,
+        access_key="helm-e2e-test-access",
+        secret_key="helm-e2e-test-secret-not-a-real-one",
+        root=root,
+    )
+    credentials = ["--access", server.access_key, "--secret", server.secret_key]
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(workdir)}  # no inherited ROOT_*/VGW_* settings
+    log = (workdir / "versitygw.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            str(BIN / "versitygw"),
+            *credentials,
+            "--port",
+            f"127.0.0.1:{port}",
+            "--region",
+            "us-east-1",
+            "--quiet",
+            "posix",
+            str(root),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        wait_until(lambda: proc.poll() is None and _accepts_connections(port), timeout=30, what="versitygw")
+        created = subprocess.run(
+            [
+                str(BIN / "versitygw"),
+                "admin",
+                *credentials,
+                "--endpoint-url",
+                server.endpoint,
+                "create-bucket",
+                "--owner",
+                server.access_key,
+                "--bucket",
+                bucket,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        if created.returncode != 0:
+            raise RuntimeError(f"versitygw create-bucket failed: {created.stderr[-2000:]}")
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()

@@ -37,6 +37,7 @@ INDIRECT = {
     "HELM_E2E_LEADER_ELECTION_NAMESPACE",  # the pod's namespace (downward API)
     "HELM_E2E_WEBHOOKS_NAMESPACE",  # the pod's namespace (downward API)
     "HELM_E2E_LEADER_ELECTION_LEASE_NAME",  # named after the release
+    "HELM_E2E_ARTIFACTS_URL",  # the chart's Service
 }
 
 
@@ -229,10 +230,13 @@ def test_default_install_watches_the_whole_cluster_with_cluster_roles() -> None:
         ("ClusterRoleBinding", None),
         ("ClusterRoleBinding", None),
         ("Deployment", "ops"),
+        ("PersistentVolumeClaim", "ops"),  # the artifacts
         ("PodDisruptionBudget", "ops"),
+        ("Role", "ops"),  # fetching artifacts through the service proxy (bound by the admin)
         ("Role", "ops"),  # the leader-election Lease
         ("RoleBinding", "ops"),
-        ("Service", "ops"),
+        ("Service", "ops"),  # artifacts
+        ("Service", "ops"),  # metrics
         ("ServiceAccount", "ops"),
     ]
     roles = {d["metadata"]["name"]: _rules(d) for d in docs if d["kind"] == "ClusterRole"}
@@ -245,14 +249,18 @@ def test_watch_namespaces_switch_rbac_to_roles_in_exactly_those_namespaces() -> 
     docs = _render("watchNamespaces={a,b}", "leaderElection.enabled=false", "replicas=1")
     assert _kinds(docs) == [
         ("Deployment", "ops"),
+        ("PersistentVolumeClaim", "ops"),
         ("Role", "a"),
         ("Role", "b"),
+        ("Role", "ops"),  # the artifacts reader
         ("RoleBinding", "a"),
         ("RoleBinding", "b"),
         ("Service", "ops"),
+        ("Service", "ops"),
         ("ServiceAccount", "ops"),
     ]
-    assert all(_rules(d) == OPERATOR_RULES for d in docs if d["kind"] == "Role")
+    roles = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] != "ops"]
+    assert all(_rules(d) == OPERATOR_RULES for d in roles)
     subjects = [d["subjects"] for d in docs if d["kind"] == "RoleBinding"]
     assert subjects == [[{"kind": "ServiceAccount", "name": "ops-helm-e2e", "namespace": "ops"}]] * 2
     assert _env(docs)["HELM_E2E_WATCH_NAMESPACES"] == "a,b"
@@ -273,13 +281,16 @@ def test_operator_runs_locked_down_with_kopf_probes() -> None:
     assert (sc["allowPrivilegeEscalation"], sc["readOnlyRootFilesystem"]) == (False, True)
     assert sc["capabilities"] == {"drop": ["ALL"]}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"health": 8080, "metrics": 9090}
+    assert ports == {"health": 8080, "metrics": 9090, "artifacts": 8081}
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
-    (service,) = [d for d in docs if d["kind"] == "Service"]
-    assert service["spec"]["type"] == "ClusterIP"
-    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
+    assert services["ops-helm-e2e-metrics"]["type"] == "ClusterIP"
+    assert services["ops-helm-e2e-metrics"]["ports"][0]["targetPort"] == "metrics"
+    assert services["ops-helm-e2e"]["ports"] == [
+        {"name": "artifacts", "port": 8081, "targetPort": "artifacts", "protocol": "TCP"}
+    ]
 
 
 @needs_helm
@@ -332,15 +343,12 @@ def test_default_install_runs_two_replicas_one_active_through_a_lease() -> None:
     selector = deployment["spec"]["selector"]
     assert budget["spec"] == {"minAvailable": 1, "selector": selector}
 
-    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
-    (preferred,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
-    assert preferred["podAffinityTerm"] == {
-        "topologyKey": "kubernetes.io/hostname",
-        "labelSelector": selector,
-    }
-    assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti  # one node must still do
+    # the default artifacts volume is ReadWriteOnce: both replicas on its node
+    together = deployment["spec"]["template"]["spec"]["affinity"]["podAffinity"]
+    (required,) = together["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert required == {"topologyKey": "kubernetes.io/hostname", "labelSelector": selector}
 
-    (role,) = [d for d in docs if d["kind"] == "Role"]
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-election")]
     assert (role["metadata"]["name"], role["metadata"]["namespace"]) == (
         "ops-helm-e2e-leader-election",
         "ops",
@@ -367,8 +375,45 @@ def test_without_leader_election_one_replica_is_recreated_with_no_lease_rights()
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     assert "affinity" not in deployment["spec"]["template"]["spec"]
-    assert not [d for d in docs if d["kind"] in ("PodDisruptionBudget", "Role", "RoleBinding")]
+    assert not [d for d in docs if d["kind"] in ("PodDisruptionBudget", "RoleBinding")]
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "Role"] == ["ops-helm-e2e-artifacts-reader"]
     assert _env(docs)["HELM_E2E_LEADER_ELECTION"] == "false"
+
+
+@needs_helm
+@pytest.mark.parametrize(
+    "store",
+    [
+        "artifacts.store=s3://bucket/p",
+        "artifacts.enabled=false",
+        "artifacts.persistence.accessModes={ReadWriteMany}",
+    ],
+)
+def test_replicas_spread_over_nodes_when_they_do_not_share_a_readwriteonce_volume(store: str) -> None:
+    docs = _render(store)
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (preferred,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["podAffinityTerm"] == {
+        "topologyKey": "kubernetes.io/hostname",
+        "labelSelector": deployment["spec"]["selector"],
+    }
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti  # one node must still do
+    has_claim = any(d["kind"] == "PersistentVolumeClaim" for d in docs)
+    assert has_claim == ("ReadWriteMany" in store)
+
+
+@needs_helm
+def test_artifacts_go_to_the_claim_by_default_and_to_s3_with_credentials_from_a_secret() -> None:
+    env = _env(_render())
+    assert env["HELM_E2E_ARTIFACTS_STORE"] == "/var/lib/helm-e2e/artifacts"
+    assert env["HELM_E2E_ARTIFACTS_URL"] == "http://ops-helm-e2e.ops.svc:8081"
+    assert env["HELM_E2E_COLLECTOR_IMAGE"] == "ghcr.io/helm-e2e/helm-e2e:0.1.0"
+    s3 = _env(_render("artifacts.store=s3://bucket/p?region=eu", "artifacts.s3CredentialsSecret=s3"))
+    assert s3["HELM_E2E_ARTIFACTS_STORE"] == "s3://bucket/p?region=eu"
+    assert s3["AWS_ACCESS_KEY_ID"] == {"secretKeyRef": {"name": "s3", "key": "AWS_ACCESS_KEY_ID"}}
+    off = _env(_render("artifacts.enabled=false"))
+    assert "HELM_E2E_ARTIFACTS_STORE" not in off and "AWS_ACCESS_KEY_ID" not in off
 
 
 @needs_helm

@@ -237,12 +237,22 @@ def test_service_monitor_is_off_by_default() -> None:
     assert "ServiceMonitor" not in {d["kind"] for d in docs()}
 
 
+def metrics_service(rendered: list[dict[str, Any]]) -> dict[str, Any]:
+    (doc,) = [d for d in rendered if d["kind"] == "Service" and d["metadata"]["name"].endswith("-metrics")]
+    return doc
+
+
 def test_service_monitor_selects_the_metrics_service_and_its_port() -> None:
     rendered = docs("serviceMonitor.enabled=true", "serviceMonitor.labels.release=kube-prometheus-stack")
-    sm, service = one("ServiceMonitor", rendered), one("Service", rendered)
+    sm, service = one("ServiceMonitor", rendered), metrics_service(rendered)
     assert sm["apiVersion"] == "monitoring.coreos.com/v1"
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert sm["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    others = [d for d in rendered if d["kind"] == "Service" and d is not service]
+    assert others  # the artifacts Service: never scraped
+    assert all(
+        not sm["spec"]["selector"]["matchLabels"].items() <= d["metadata"]["labels"].items() for d in others
+    )
     assert sm["spec"]["namespaceSelector"] == {"matchNames": [service["metadata"]["namespace"]]}
     (endpoint,) = sm["spec"]["endpoints"]
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
@@ -286,7 +296,7 @@ def test_every_alert_expression_reads_metrics_the_operator_exports(alert: str) -
 def test_alerts_watch_the_job_the_service_monitor_scrapes() -> None:
     rendered = docs("prometheusRule.enabled=true", "serviceMonitor.enabled=true")
     # Prometheus Operator names the job after the scraped Service
-    job = one("Service", rendered)["metadata"]["name"]
+    job = metrics_service(rendered)["metadata"]["name"]
     for r in one("PrometheusRule", rendered)["spec"]["groups"][0]["rules"]:
         sels = selectors(r["expr"])
         assert sels, r["alert"]

@@ -140,6 +140,11 @@ def is_lease_role(doc: dict[str, Any]) -> bool:
     return str(doc["metadata"]["name"]).endswith("-leader-election")
 
 
+def is_artifacts_reader(doc: dict[str, Any]) -> bool:
+    """For the people who fetch artifacts (bound by the admin), never for the operator."""
+    return str(doc["metadata"]["name"]).endswith("-artifacts-reader")
+
+
 def is_webhooks_role(doc: dict[str, Any]) -> bool:
     return str(doc["metadata"]["name"]).endswith("-webhooks")
 
@@ -189,7 +194,8 @@ def test_cluster_wide_roles_grant_exactly_what_the_code_needs() -> None:
 def test_namespaced_roles_grant_exactly_what_the_code_needs(namespaces: str) -> None:
     docs = _render(f"watchNamespaces={namespaces}")
     assert granted(docs, "ClusterRole") == set()
-    for role in (d for d in docs if d["kind"] == "Role" and not is_lease_role(d) and not is_webhooks_role(d)):
+    operator_roles = (d for d in docs if d["kind"] == "Role" and not is_artifacts_reader(d))
+    for role in (d for d in operator_roles if not is_lease_role(d) and not is_webhooks_role(d)):
         have = granted([role], "Role")
         want = needed(cluster_wide=False)
         assert have == want, _diff(want, have)
@@ -224,7 +230,9 @@ def test_a_shard_lists_and_watches_namespaces_cluster_wide_and_works_only_in_its
     assert {("", "namespaces", "list")} <= adapter_rules()  # the shard's list (its watch goes through it)
     docs = _render("namespaceSelector=helm-e2e.dev/shard=a", "watchNamespaces={a1}")
     assert granted(docs, "ClusterRole") == SHARD
-    for role in (d for d in docs if d["kind"] == "Role" and not is_lease_role(d)):
+    for role in (
+        d for d in docs if d["kind"] == "Role" and not is_lease_role(d) and not is_artifacts_reader(d)
+    ):
         assert granted([role], "Role") == needed(cluster_wide=False)
 
 
@@ -276,3 +284,18 @@ def test_rollback_rbac_with_watch_namespaces_is_roles_there_and_rules_can_be_nar
     for role in (d for d in roles if d["kind"] == "Role"):
         assert granted([role], "Role") == {("apps", "deployments", "get"), ("apps", "deployments", "patch")}
     assert not [d for d in docs if d["kind"] == "ClusterRole"]
+
+
+@needs_helm
+def test_the_artifacts_reader_role_lets_people_proxy_to_the_artifacts_port_and_nothing_else() -> None:
+    (role,) = [d for d in _render() if d["kind"] == "Role" and is_artifacts_reader(d)]
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["services/proxy"],
+            "resourceNames": ["ops-helm-e2e:artifacts"],
+            "verbs": ["get"],
+        }
+    ]
+    bindings = [d for d in _render() if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    assert all(b["roleRef"]["name"] != role["metadata"]["name"] for b in bindings)  # the admin binds it

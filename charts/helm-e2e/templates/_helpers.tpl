@@ -105,3 +105,8 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
 {{- define "helm-e2e.leaseName" -}}
 {{- printf "%s-leader" (include "helm-e2e.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+
+{{/* "true" when artifacts are kept on the chart's own PersistentVolumeClaim (no s3:// store) */}}
+{{- define "helm-e2e.artifactsPvc" -}}
+{{- if and .Values.artifacts.enabled (not .Values.artifacts.store) }}true{{ end }}
+{{- end }}

@@ -2,6 +2,9 @@
 
 The service address comes from Kubernetes' service-link variables (<NAME>_SERVICE_HOST/_PORT) when
 the pod has them, so no cluster DNS is needed; otherwise from BASE_URL.
+
+What the service answered (path, status, body; never the token) is left in the artifacts directory
+as `responses.json`, beside the junit.xml and output the helm-e2e plugin writes there.
 """
 
 from __future__ import annotations
@@ -10,8 +13,14 @@ import json
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+MAX_BODY_CHARS = 2000
+SEEN: list[dict[str, Any]] = []  # every answer, for responses.json
 
 
 def base_url() -> str:
@@ -32,10 +41,28 @@ def get(path: str, token: str | None = None) -> tuple[int, Any]:
             status = response.status
     except urllib.error.HTTPError as e:
         body, status = e.read().decode(), e.code
+    SEEN.append(
+        {
+            "test": os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0],
+            "path": path,
+            "withToken": bool(token),
+            "status": status,
+            "body": body[:MAX_BODY_CHARS],
+        }
+    )
     try:
         return status, json.loads(body)
     except ValueError:
         return status, body
+
+
+@pytest.fixture(scope="module", autouse=True)
+def responses_json() -> Iterator[None]:
+    """After the module's tests: SEEN as responses.json in HELM_E2E_ARTIFACTS_DIR, when it is writable."""
+    yield
+    directory = Path(os.environ.get("HELM_E2E_ARTIFACTS_DIR", "") or "/nonexistent")
+    if directory.is_dir() and os.access(directory, os.W_OK):
+        (directory / "responses.json").write_text(json.dumps(SEEN, indent=2) + "\n")
 
 
 def test_service_is_healthy() -> None:

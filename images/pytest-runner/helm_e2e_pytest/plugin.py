@@ -4,6 +4,7 @@
   operator injects, and are fixtures of the same names (plus `helm_e2e` with everything).
 - At the end of the session a JSON summary goes to the termination log (< 4 KiB, parsed by the operator
   into `status.tests[].pytest`) and JUnit XML to a file (pytest's own junitxml).
+- With HELM_E2E_ARTIFACTS_DIR set, junit.xml and pytest's output go there (see artifacts.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from . import artifacts
 
 TERMINATION_LOG = "/dev/termination-log"
 JUNIT_FILE = "/reports/junit.xml"
@@ -87,8 +90,16 @@ def pytest_configure(config: pytest.Config) -> None:
         "start": time.monotonic(),
     }
     junit = config.getoption("--junit-file")
-    if not getattr(config.option, "xmlpath", None) and junit and _writable_dir(junit):
-        config.option.xmlpath = junit
+    artifacts.configure(config, junit_default=junit if junit and _writable_dir(junit) else "")
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_configure")  # after the terminal reporter exists
+def pytest_configure_keep_output(config: pytest.Config) -> None:
+    artifacts.start_output_copy(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    artifacts.write_output(config)
 
 
 def _count(counts: dict[str, Any], report: pytest.TestReport) -> None:

@@ -34,6 +34,12 @@ RECONCILE_ERRORS = Counter(
 CREATE_REFUSED = Counter(
     "helm_e2e_create_refused_total", "Test objects the API refused to create, by the API's reason", ["reason"]
 )
+ARTIFACT_UPLOADS = Counter(
+    "helm_e2e_artifact_uploads_total",
+    "Artifact uploads by result: stored, refused (over quota, malformed), unauthorized (bad, expired token)",
+    ["result"],
+)
+ARTIFACT_BYTES = Counter("helm_e2e_artifact_bytes_total", "Bytes of artifacts stored (uncompressed)")
 ROLLBACKS = Counter(
     "helm_e2e_rollbacks_total",
     "Rollback decisions on Failed runs, by result (RolledBack, RollbackFailed, or why none was made)",

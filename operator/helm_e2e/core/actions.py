@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from . import rollback as rollbacks
+from .artifacts import Manifest
 from .hooks import HookResource
 from .models import RunStatus
 from .plan import PlannedTest
@@ -30,6 +31,7 @@ class Observed:
     refused: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # test → (API reason, message)
     rollout: Rollout | None = None
     history: rollbacks.History | None = None  # the release's revisions and runs (rollback decisions)
+    artifacts: Mapping[str, Manifest] = field(default_factory=dict)  # finished tests' stored artifacts
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import attempts, names, notify, regressions
+from . import artifacts, attempts, names, notify, regressions
 from . import rollback as rollbacks
 from .actions import (
     Action as Action,
@@ -187,6 +187,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         now=observed.now,
         unrunnable=unrunnable,
     )
+    step.status = artifacts.record(run.status, step.status, observed.artifacts)
     if step.finished and step.status.phase in regressions.VERDICTS:  # compared in the final patch
         if observed.history is None:
             return [FetchReleaseHistory()]

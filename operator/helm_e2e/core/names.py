@@ -113,3 +113,12 @@ REASON_NO_PASSING_REVISION: Final = "NoPassingRevision"
 REASON_NEWER_REVISION: Final = "NewerRevision"  # the failing revision is no longer the deployed one
 REASON_ROLLBACK_REVISION: Final = "RollbackRevision"  # a rollback's own failing run never rolls back
 EVENT_ROLLED_BACK: Final = "RolledBack"
+
+# --- artifacts (docs/artifacts.md) ---
+COLLECTOR_CONTAINER: Final = "helm-e2e-collector"  # the native sidecar that ships the artifacts directory
+ARTIFACTS_VOLUME: Final = "helm-e2e-artifacts"  # the emptyDir shared by the test containers and the collector
+ARTIFACTS_DIR_ENV: Final = "HELM_E2E_ARTIFACTS_DIR"  # where a test leaves its files (every test container)
+UPLOAD_URL_ENV: Final = "HELM_E2E_UPLOAD_URL"  # collector only: where to send
+UPLOAD_TOKEN_ENV: Final = "HELM_E2E_UPLOAD_TOKEN"  # noqa: S105 - collector only: the per-run, per-test, expiring token
+ARTIFACTS_TICKET_ANNOTATION: Final = f"{GROUP}/artifacts-ticket"  # `helm-e2e artifacts`: proof of access
+TOKEN_AUDIENCE: Final = f"{GROUP}/artifacts-upload"

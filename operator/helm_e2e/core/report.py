@@ -8,6 +8,7 @@ are escaped), inline styles only and no external resources, so it reads the same
 from __future__ import annotations
 
 import functools
+import mimetypes
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import jinja2
 from ..errors import MailError
 from . import history as histories
 from . import names, regressions
+from .artifacts import Attachment
 from .models import RequestTrigger, Run, RunPhase, TestPhase
 
 PHASE_COLORS = {
@@ -39,6 +41,12 @@ _SUBJECT_LABELS = {RunPhase.SUCCEEDED: "PASSED", RunPhase.FAILED: "FAILED", RunP
 # lone surrogates and non-characters that are invalid in XML 1.0 and cannot be encoded into a mail part.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
 _INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+_SAFE_TYPES = frozenset(
+    {"text/plain", "text/xml", "application/xml", "application/json", "text/csv", "image/png", "image/jpeg"}
+    | {"image/gif", "image/webp", "application/pdf"}
+)
 
 
 @dataclass(frozen=True)
@@ -157,8 +165,29 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["clean_log"] = clean_log
+    env.filters["filesize"] = filesize
     env.filters["count_label"] = regressions.count_label
     return env
+
+
+def filesize(size: int) -> str:
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def _artifact_context(run: Run, attached: Sequence[Attachment]) -> dict[str, Any]:
+    """The attached files, the other stored ones (with the command that fetches them), refusals."""
+    names_attached = {(a.test, a.file.name) for a in attached}
+    listed = [
+        Attachment(t.name, f)
+        for t in run.status.tests
+        for f in t.artifacts
+        if (t.name, f.name) not in names_attached
+    ]
+    notes = [(t.name, t.artifacts_message) for t in run.status.tests if t.artifacts_message]
+    return {"artifacts_attached": list(attached), "artifacts_listed": listed, "artifact_notes": notes}
 
 
 def _context(run: Run, *, cluster: str, subject: str, history: Sequence[Run] = ()) -> dict[str, Any]:
@@ -184,10 +213,14 @@ def _context(run: Run, *, cluster: str, subject: str, history: Sequence[Run] = (
     }
 
 
-def render_report(run: Run, *, cluster: str, history: Sequence[Run] = ()) -> Report:
+def render_report(
+    run: Run, *, cluster: str, attached: Sequence[Attachment] = (), history: Sequence[Run] = ()
+) -> Report:
     """`history`: the release's runs (E2ERuns as listed), for the history strip; this run is added."""
     subject = build_subject(run, cluster=cluster)
-    context = _context(run, cluster=cluster, subject=subject, history=history)
+    context = _context(run, cluster=cluster, subject=subject, history=history) | _artifact_context(
+        run, attached
+    )
     return Report(
         subject=subject,
         text=_env().get_template("report.txt").render(context),
@@ -197,7 +230,13 @@ def render_report(run: Run, *, cluster: str, history: Sequence[Run] = ()) -> Rep
     )
 
 
-def build_email(report: Report, *, sender: str, recipients: Sequence[str]) -> EmailMessage:
+def build_email(
+    report: Report,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    attachments: Sequence[tuple[str, bytes]] = (),
+) -> EmailMessage:
     """multipart/alternative, text first and HTML second (clients show the last part they can render).
 
     The subject is one line whatever it holds; a sender or recipient that cannot be a header (CR/LF, a
@@ -215,4 +254,16 @@ def build_email(report: Report, *, sender: str, recipients: Sequence[str]) -> Em
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(report.text)
     message.add_alternative(report.html, subtype="html")
+    for filename, data in attachments:  # after the alternatives: multipart/mixed around them
+        maintype, subtype = _mime_type(filename)
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return message
+
+
+def _mime_type(filename: str) -> tuple[str, str]:
+    """Never trust a test's file as anything it could run in a mail client: text, images, or bytes."""
+    guessed, _ = mimetypes.guess_type(filename)
+    if guessed in _SAFE_TYPES:
+        major, _, minor = guessed.partition("/")
+        return major, minor
+    return "application", "octet-stream"

@@ -155,3 +155,111 @@ def test_the_operator_parses_what_the_plugin_writes(tmp_path: Path) -> None:
     assert parsed is not None
     assert (parsed.passed, parsed.failed, parsed.skipped, parsed.errors) == (1, 1, 2, 1)
     assert parsed.first_failures[0] == "tests/test_sample.py::test_fails"
+
+
+# --- the artifacts directory (HELM_E2E_ARTIFACTS_DIR) ----------------------------------------------
+
+
+def artifacts_env(directory: Path) -> dict[str, str]:
+    return {"HELM_E2E_ARTIFACTS_DIR": str(directory)}
+
+
+def test_junit_xml_and_output_land_in_the_artifacts_directory_with_file_paths(tmp_path: Path) -> None:
+    out = tmp_path / "artifacts"
+    out.mkdir()
+    code, term, reports_junit = run_pytest(tmp_path, SAMPLE, env=artifacts_env(out))
+    assert code == 1
+    assert not reports_junit.exists()  # the artifacts directory wins over the --junit-file default
+    cases = {c.get("name"): c for c in ET.parse(out / "junit.xml").getroot().iter("testcase")}
+    assert set(cases) == {"test_passes", "test_fails", "test_skipped", "test_xfail", "test_setup_error"}
+    assert {c.get("file") for c in cases.values()} == {"tests/test_sample.py"}  # xunit1: node ids rebuild
+    assert cases["test_fails"].find("failure") is not None
+    output = (out / "pytest-output.txt").read_text()
+    assert "FAILED tests/test_sample.py::test_fails - assert 1 == 2" in output
+    assert "1 failed, 1 passed, 1 skipped, 1 xfailed, 1 error in " in output
+    assert summary(term)["exitStatus"] == 1  # the termination-log summary is unchanged
+
+
+def test_the_operator_reads_the_failures_from_the_plugins_junit_xml(tmp_path: Path) -> None:
+    from helm_e2e.core.junitxml import failures_from_junit
+
+    out = tmp_path / "artifacts"
+    out.mkdir()
+    run_pytest(tmp_path, SAMPLE, env=artifacts_env(out))
+    failures = failures_from_junit((out / "junit.xml").read_bytes())
+    assert [(f.id, f.message) for f in failures] == [
+        ("tests/test_sample.py::test_fails", "assert 1 == 2"),
+        ("tests/test_sample.py::test_setup_error", 'failed on setup with "RuntimeError: setup"'),
+    ]
+
+
+def test_a_junitxml_given_by_the_user_is_kept(tmp_path: Path) -> None:
+    out = tmp_path / "artifacts"
+    out.mkdir()
+    mine = tmp_path / "mine.xml"
+    code, _, _ = run_pytest(
+        tmp_path, "def test_ok():\n    pass\n", f"--junitxml={mine}", env=artifacts_env(out)
+    )
+    assert code == 0
+    assert mine.exists()
+    assert not (out / "junit.xml").exists()
+    assert (out / "pytest-output.txt").exists()
+
+
+def test_without_an_artifacts_directory_junit_goes_to_the_junit_file_with_file_paths(tmp_path: Path) -> None:
+    code, _, junit = run_pytest(tmp_path, "def test_ok():\n    pass\n")
+    assert code == 0
+    (case,) = ET.parse(junit).getroot().iter("testcase")
+    assert (case.get("file"), case.get("name")) == ("tests/test_sample.py", "test_ok")
+    assert not (tmp_path / "pytest-output.txt").exists()
+
+
+def test_a_missing_artifacts_directory_is_one_line_and_the_run_goes_on(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir"
+    code, term, _ = run_pytest(tmp_path, "def test_ok():\n    pass\n", env=artifacts_env(missing))
+    assert code == 0
+    assert summary(term)["passed"] == 1
+    assert not missing.exists()
+
+
+def test_an_unwritable_artifacts_directory_is_said_and_the_exit_code_kept(tmp_path: Path) -> None:
+    out = tmp_path / "artifacts"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        code, term, _ = run_pytest(tmp_path, "def test_no():\n    assert 0\n", env=artifacts_env(out))
+        writable = os.access(out, os.W_OK)  # root writes anyway: then the files are there
+    finally:
+        out.chmod(0o700)
+    assert code == 1
+    assert summary(term)["failed"] == 1
+    assert (out / "junit.xml").exists() == writable
+
+
+def test_pytest_output_keeps_only_the_last_mebibyte(tmp_path: Path) -> None:
+    out = tmp_path / "artifacts"
+    out.mkdir()
+    source = (
+        "import pytest\n"
+        "@pytest.mark.parametrize('x', range(300))\n"
+        "def test_big(x):\n    print('é' * 6000)\n    assert False\n"
+    )
+    code, _, _ = run_pytest(tmp_path, source, "-vv", env=artifacts_env(out))
+    assert code == 1
+    data = (out / "pytest-output.txt").read_bytes()
+    assert len(data) <= 1024 * 1024 + 100
+    text = data.decode()  # cut on a character boundary
+    assert text.startswith("[helm-e2e: the first ")
+    assert "300 failed in " in text.rstrip().splitlines()[-1]  # the end is kept
+
+
+def test_the_output_tail_is_bounded_whatever_is_written() -> None:
+    from helm_e2e_pytest.artifacts import OutputTail
+
+    tail = OutputTail(limit=10)
+    for chunk in ("abc", "é" * 20, "0123456789ABC", "xyz"):
+        tail.write(chunk)
+        assert tail.size <= 10
+    assert tail.getvalue().endswith(b"3456789ABCxyz"[-10:])
+    assert tail.getvalue().decode().startswith("[helm-e2e: the first ")
+    assert OutputTail(limit=10).getvalue() == b""

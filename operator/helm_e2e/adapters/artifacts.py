@@ -1,0 +1,259 @@
+"""The operator's side of artifacts: upload tokens, receiving and storing a test's bundle, reading manifests
+and files back, and deleting a run's artifacts with the run. See docs/artifacts.md.
+
+Tokens are HS256 JWTs (PyJWT) signed with a key kept in the store itself: every replica and every restart
+sees the same key, and test pods never hold anything but their own test's token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+import structlog
+from pydantic import ValidationError
+
+from .. import errors
+from ..config import Settings
+from ..core import artifacts, names
+from ..core.models import Run, TestSource
+from . import artifact_bundle, metrics
+from .artifact_bundle import BundleRefused, FailureParser
+from .store import ArtifactStore, open_store
+
+log = structlog.get_logger(__name__)
+
+KEY_PATH = "keys/upload-signing-key"
+TOKEN_GRACE_SECONDS = 3600  # past the run's deadline: time to ship after a test that used all of it
+MANIFEST_MAX_BYTES = 4 * 2**20
+
+
+@dataclass(frozen=True)
+class UploadClaims:
+    """Whom a valid token lets upload: one test of one run (by uid: never a later run of the same name)."""
+
+    namespace: str
+    run: str
+    uid: str
+    test: str
+
+
+class Artifacts:
+    def __init__(
+        self, store: ArtifactStore, settings: Settings, *, parse_failures: FailureParser | None = None
+    ) -> None:
+        self.store, self.settings, self.parse_failures = store, settings, parse_failures
+        self._key: bytes | None = None
+        self._key_lock = asyncio.Lock()
+
+    # --- the key and the tokens ---
+    async def key(self) -> bytes:
+        """The signing key: created once (create-only put), then read by everyone."""
+        async with self._key_lock:
+            if self._key is None:
+                await self.store.put_bytes_if_absent(KEY_PATH, secrets.token_bytes(32))
+                key = await self.store.get_bytes(KEY_PATH, max_bytes=1024)
+                if not key or len(key) < 32:
+                    raise errors.StoreError(
+                        "the artifact store holds no usable upload signing key", reason="NoKey"
+                    )
+                self._key = key
+            return self._key
+
+    async def mint(self, run: Run, test: str, *, now: datetime) -> str:
+        expires = now + timedelta(seconds=run.spec.deadline_seconds + TOKEN_GRACE_SECONDS)
+        claims = {
+            "aud": names.TOKEN_AUDIENCE,
+            "iat": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+            "ns": run.namespace,
+            "run": run.name,
+            "uid": run.uid,
+            "test": test,
+        }
+        return jwt.encode(claims, await self.key(), algorithm="HS256")
+
+    async def verify(self, token: str) -> UploadClaims | None:
+        try:
+            claims = jwt.decode(
+                token,
+                await self.key(),
+                algorithms=["HS256"],
+                audience=names.TOKEN_AUDIENCE,
+                options={"require": ["exp", "aud", "ns", "run", "uid", "test"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        values = [claims.get(k) for k in ("ns", "run", "uid", "test")]
+        if not all(isinstance(v, str) and v and "/" not in v for v in values):
+            return None
+        return UploadClaims(*values)  # type: ignore[arg-type]
+
+    async def collector_spec(self, run: Run, test: TestSource, *, now: datetime) -> artifacts.CollectorSpec:
+        return artifacts.CollectorSpec(
+            image=self.settings.collector_image,
+            directory=self.settings.artifacts_dir,
+            upload_url=self.settings.artifacts_url.rstrip("/") + "/v1/uploads",
+            token=await self.mint(run, test.name, now=now),
+            max_bytes=self.settings.artifacts_max_test_bytes,
+        )
+
+    # --- receiving ---
+    async def receive(self, claims: UploadClaims, bundle: Path, *, now: datetime) -> artifacts.Manifest:
+        """Validate and store one test's bundle; a refusal is recorded for the test and raised."""
+        s = self.settings
+        try:
+            report = await asyncio.to_thread(
+                artifact_bundle.inspect_bundle,
+                bundle,
+                max_bytes=s.artifacts_max_test_bytes,
+                max_files=s.artifacts_max_files,
+                parse_failures=self.parse_failures,
+            )
+            others = await self._run_bytes(claims, besides=claims.test)
+            if why := artifacts.check_run_quota(
+                others, report.total_bytes, max_run_bytes=s.artifacts_max_run_bytes
+            ):
+                raise BundleRefused(why)
+        except BundleRefused as e:
+            await self.refuse(claims, str(e), now=now)
+            raise
+        digest = await asyncio.to_thread(_sha256_file, bundle)
+        key = artifacts.bundle_key(claims.namespace, claims.run, claims.uid, claims.test, digest)
+        await self.store.put_file(key, bundle)
+        old = await self.manifest(claims.namespace, claims.run, claims.uid, claims.test)
+        manifest = artifacts.Manifest(
+            bundle=key, files=report.files, failures=report.failures, uploaded_at=now
+        )
+        await self._write_manifest(claims, manifest)  # the commit point
+        if old is not None and old.bundle and old.bundle != key:
+            await self.store.delete(old.bundle)
+        metrics.ARTIFACT_UPLOADS.labels(result="stored").inc()
+        metrics.ARTIFACT_BYTES.inc(report.total_bytes)
+        return manifest
+
+    async def refuse(self, claims: UploadClaims, why: str, *, now: datetime) -> None:
+        """Record why the test's upload was refused (its status shows it); an earlier stored bundle stays
+        only if this was not its replacement: a refused upload never leaves half of anything."""
+        old = await self.manifest(claims.namespace, claims.run, claims.uid, claims.test)
+        await self._write_manifest(claims, artifacts.Manifest(refused=why, uploaded_at=now))
+        if old is not None and old.bundle:
+            await self.store.delete(old.bundle)
+        metrics.ARTIFACT_UPLOADS.labels(result="refused").inc()
+
+    async def _write_manifest(self, claims: UploadClaims, manifest: artifacts.Manifest) -> None:
+        key = artifacts.manifest_key(claims.namespace, claims.run, claims.uid, claims.test)
+        await self.store.put_bytes(key, manifest.model_dump_json(by_alias=True).encode())
+
+    async def _run_bytes(self, claims: UploadClaims, *, besides: str) -> int:
+        prefix = artifacts.run_prefix(claims.namespace, claims.run, claims.uid)
+        total = 0
+        for obj in await self.store.list(prefix):
+            rest = obj.key[len(prefix) :]
+            if rest.endswith("/manifest.json") and not rest.startswith(f"{besides}/"):
+                manifest = await self._read_manifest(obj.key)
+                total += manifest.total_bytes if manifest else 0
+        return total
+
+    # --- reading back ---
+    async def _read_manifest(self, key: str) -> artifacts.Manifest | None:
+        data = await self.store.get_bytes(key, max_bytes=MANIFEST_MAX_BYTES)
+        if data is None:
+            return None
+        try:
+            return artifacts.Manifest.model_validate_json(data)
+        except ValidationError:
+            log.warning("artifacts.manifest_unreadable", key=key)
+            return None
+
+    async def manifest(self, namespace: str, run: str, uid: str, test: str) -> artifacts.Manifest | None:
+        return await self._read_manifest(artifacts.manifest_key(namespace, run, uid, test))
+
+    async def manifests(self, run: Run, tests: Sequence[str]) -> dict[str, artifacts.Manifest]:
+        found = {}
+        for test in tests:
+            manifest = await self.manifest(run.namespace, run.name, run.uid, test)
+            if manifest is not None:
+                found[test] = manifest
+        return found
+
+    async def run_manifests(self, namespace: str, run: str, uid: str) -> dict[str, artifacts.Manifest]:
+        prefix = artifacts.run_prefix(namespace, run, uid)
+        found = {}
+        for obj in await self.store.list(prefix):
+            test, _, rest = obj.key[len(prefix) :].partition("/")
+            if rest == "manifest.json" and (manifest := await self._read_manifest(obj.key)) is not None:
+                found[test] = manifest
+        return found
+
+    async def download_bundle(self, manifest: artifacts.Manifest, into: Path) -> bool:
+        limit = self.settings.artifacts_max_test_bytes * 2 + 2**20  # compressed: never more than that
+        return bool(manifest.bundle) and await self.store.download(manifest.bundle, into, max_bytes=limit)
+
+    async def read_files(
+        self, manifest: artifacts.Manifest, wanted: set[str], *, max_bytes: int
+    ) -> dict[str, bytes]:
+        """Named files of one test's bundle, at most `max_bytes` in all."""
+        if not wanted or not manifest.bundle:
+            return {}
+        with tempfile.TemporaryDirectory(prefix="helm-e2e-read-") as tmp:
+            path = Path(tmp) / "bundle"
+            if not await self.download_bundle(manifest, path):
+                return {}
+            return await asyncio.to_thread(
+                artifact_bundle.extract_files,
+                path,
+                wanted,
+                max_read=_inflated_bound(self.settings),
+                max_bytes=max_bytes,
+            )
+
+    # --- with the run ---
+    async def delete_run(self, namespace: str, run: str, uid: str) -> int:
+        return await self.store.delete_prefix(artifacts.run_prefix(namespace, run, uid))
+
+
+def _inflated_bound(settings: Settings) -> int:
+    """The most a stored bundle can inflate to: the quota plus tar headers and padding."""
+    return settings.artifacts_max_test_bytes + 1024 * (settings.artifacts_max_files + 2)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_artifacts(settings: Settings) -> Artifacts | None:
+    """The artifacts service when configured (store, URL and collector image), else None."""
+    if not settings.artifacts_enabled:
+        return None
+    from ..core.junitxml import failures_from_junit
+
+    return Artifacts(open_store(settings.artifacts_store), settings, parse_failures=failures_from_junit)
+
+
+async def delete_artifacts(service: Artifacts, namespace: str, run: str, uid: str) -> None:
+    """A deleted E2ERun's artifacts (history pruning, `kubectl delete`): never orphaned, never fatal."""
+    if not uid:
+        return
+    try:
+        deleted = await service.delete_run(namespace, run, uid)
+    except errors.StoreError as e:
+        log.warning("artifacts.delete_failed", run=run, namespace=namespace, error=str(e))
+        return
+    if deleted:
+        log.info("artifacts.deleted", run=run, namespace=namespace, objects=deleted)

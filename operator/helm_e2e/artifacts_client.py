@@ -1,0 +1,155 @@
+"""`helm-e2e artifacts` and `helm-e2e junit`'s reports: fetch a run's artifacts with the user's own
+kubeconfig rights, never a password of ours.
+
+1. A fresh random nonce; its digest and the time go on the E2ERun as an annotation (needs `patch e2eruns`
+   in the run's namespace: the user's right, checked by the apiserver).
+2. The operator's server is reached through the apiserver's service proxy (needs `get services/proxy` on the
+   operator's Service); the nonce travels in a header, and the operator checks it against the annotation.
+3. The annotation is removed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import secrets
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .adapters.kube import Kube
+from .core import artifacts, names
+
+TICKET_HEADER = "X-Helm-E2E-Ticket"
+PORT_NAME = "artifacts"
+MAX_LISTING_BYTES = 8 * 2**20
+
+
+class FetchError(Exception):
+    """What went wrong, in one line for the user."""
+
+
+@dataclass(frozen=True)
+class Operator:
+    """Where the operator's Service is: the chart's defaults are namespace and name `helm-e2e`."""
+
+    namespace: str = "helm-e2e"
+    service: str = "helm-e2e"
+
+    def path(self, rest: str) -> str:
+        return f"/api/v1/namespaces/{self.namespace}/services/{self.service}:{PORT_NAME}/proxy{rest}"
+
+
+class Fetcher:
+    def __init__(self, kube: Kube, operator: Operator, namespace: str, run: str) -> None:
+        self.kube, self.operator, self.namespace, self.run = kube, operator, namespace, run
+        self.nonce = secrets.token_urlsafe(32)
+
+    async def _annotate(self, value: str | None) -> None:
+        body = {"metadata": {"annotations": {names.ARTIFACTS_TICKET_ANNOTATION: value}}}
+        patch = self.kube.custom.patch_namespaced_custom_object
+        await asyncio.to_thread(patch, names.GROUP, names.VERSION, self.namespace, names.RUNS, self.run, body)
+
+    @contextmanager
+    def _get(self, rest: str) -> Iterator[Any]:
+        """One GET through the service proxy, streamed (urllib3 response)."""
+        api = self.kube.custom.api_client
+        try:
+            response = api.call_api(
+                self.operator.path(rest),
+                "GET",
+                header_params={TICKET_HEADER: self.nonce, "Accept": "*/*"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=120,
+            )[0]
+        except Exception as e:  # the client raises ApiException with the proxied reply's status
+            status = getattr(e, "status", None)
+            body = str(getattr(e, "body", "") or "")[:300]
+            raise FetchError(
+                f"the operator's artifacts server answered {status or type(e).__name__}: {body}"
+            ) from None
+        try:
+            yield response
+        finally:
+            response.release_conn()
+
+    async def listing(self) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            with self._get(f"/v1/runs/{self.namespace}/{self.run}") as response:
+                data = response.read(MAX_LISTING_BYTES + 1)
+            if len(data) > MAX_LISTING_BYTES:
+                raise FetchError("the artifact listing is too large")
+            parsed = json.loads(data)
+            return parsed if isinstance(parsed, dict) else {}
+
+        return await asyncio.to_thread(read)
+
+    async def bundle(self, test: str) -> bytes:
+        def read() -> bytes:
+            with self._get(f"/v1/runs/{self.namespace}/{self.run}/tests/{test}") as response:
+                return bytes(response.read())
+
+        return await asyncio.to_thread(read)
+
+    async def __aenter__(self) -> Fetcher:
+        await self._annotate(artifacts.ticket_annotation(self.nonce, datetime.now(UTC)))
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._annotate(None)
+
+
+def extract(bundle: bytes, into: Path) -> list[str]:
+    """The bundle's regular files under `into` (tarfile's `data` filter: no links, no escapes)."""
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:*") as tar:
+        members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
+        tar.extractall(into, members=members, filter="data")
+    return sorted(m.name for m in members if m.isfile())
+
+
+def read_member(bundle: bytes, name: str) -> bytes | None:
+    with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:*") as tar:
+        for member in tar:
+            if member.isfile() and artifacts.normalize_member_name(member.name) == name:
+                handle = tar.extractfile(member)
+                return handle.read() if handle else None
+    return None
+
+
+async def fetch_artifacts(
+    kube: Kube, operator: Operator, namespace: str, run: str, *, test: str | None, into: Path
+) -> int:
+    """Write the run's (or one test's) artifacts under into/<test>/; print what was fetched."""
+    async with Fetcher(kube, operator, namespace, run) as fetcher:
+        tests = (await fetcher.listing()).get("tests", {})
+        wanted = {t: v for t, v in tests.items() if test is None or t == test}
+        if not wanted:
+            print(f"{namespace}/{run}: no artifacts" + (f" for test {test}" if test else ""))
+            return 0
+        for name, entry in sorted(wanted.items()):
+            if entry.get("refused"):
+                print(f"{name}: refused: {entry['refused']}")
+            if not entry.get("files"):
+                continue
+            files = extract(await fetcher.bundle(name), into / name)
+            print(f"{name}: {len(files)} files in {into / name}")
+    return 0
+
+
+async def fetch_junit_reports(kube: Kube, operator: Operator, namespace: str, run: str) -> dict[str, bytes]:
+    """Each test's junit.xml (the pytest runner writes one), by test name."""
+    reports: dict[str, bytes] = {}
+    async with Fetcher(kube, operator, namespace, run) as fetcher:
+        for test, entry in (await fetcher.listing()).get("tests", {}).items():
+            if any(f.get("name") == "junit.xml" for f in entry.get("files", [])):
+                data = read_member(await fetcher.bundle(test), "junit.xml")
+                if data is not None:
+                    reports[test] = data
+    return reports

@@ -1,0 +1,248 @@
+"""The operator's side of artifacts on a real local store (a tmp directory): tokens, bundles, quotas, the
+HTTP server (real aiohttp on a local port) and the collector shipping a real directory to it."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+import threading
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from helm_e2e import collector
+from helm_e2e.adapters.artifact_bundle import BundleRefused, inspect_bundle
+from helm_e2e.adapters.artifact_server import TICKET_HEADER, ArtifactServer
+from helm_e2e.adapters.artifacts import Artifacts, UploadClaims
+from helm_e2e.adapters.store import open_store
+from helm_e2e.config import Settings
+from helm_e2e.core import artifacts, names
+from helm_e2e.core.models import PytestFailure, ReleaseRef, Run, RunSpec, Trigger
+
+NOW = datetime.now(UTC)
+
+
+def tar_gz(files: dict[str, bytes], *, links: dict[str, str] | None = None) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return out.getvalue()
+
+
+def _settings(tmp_path: Path, **kw: Any) -> Settings:
+    return Settings(
+        artifacts_store=str(tmp_path / "store"),
+        artifacts_url="http://op:8081",
+        collector_image="img",
+        artifacts_max_test_bytes=kw.pop("max_test", 10_000),
+        artifacts_max_run_bytes=kw.pop("max_run", 15_000),
+        artifacts_max_files=kw.pop("max_files", 20),
+        **kw,
+    )
+
+
+def _run(name: str = "web-3", uid: str = "uid-1") -> Run:
+    ref = ReleaseRef(
+        name="web", namespace="shop", revision=3, chart="web", chart_version="1", trigger=Trigger.UPGRADE
+    )
+    return Run(name=name, namespace="shop", uid=uid, spec=RunSpec(release=ref))
+
+
+def _failures(data: bytes) -> list[PytestFailure]:
+    return [PytestFailure(id=line) for line in data.decode().split() if line.startswith("FAIL:")]
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Artifacts:
+    return Artifacts(open_store(str(tmp_path / "store")), _settings(tmp_path), parse_failures=_failures)
+
+
+def _bundle(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "upload.tgz"
+    path.write_bytes(data)
+    return path
+
+
+# --- tokens ---
+async def test_a_token_names_one_test_of_one_run_and_forgeries_fail(service: Artifacts) -> None:
+    token = await service.mint(_run(), "api", now=NOW)
+    assert await service.verify(token) == UploadClaims("shop", "web-3", "uid-1", "api")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    forged = jwt.encode({**claims, "run": "other-1"}, b"x" * 32, algorithm="HS256")
+    assert await service.verify(forged) is None
+    expired = jwt.encode(
+        {**claims, "exp": int((NOW - timedelta(hours=1)).timestamp())}, await service.key(), "HS256"
+    )
+    assert await service.verify(expired) is None
+    other_audience = jwt.encode({**claims, "aud": "someone-else"}, await service.key(), "HS256")
+    assert await service.verify(other_audience) is None
+    assert await service.verify("not-a-token") is None
+
+
+async def test_the_signing_key_survives_a_restart(tmp_path: Path, service: Artifacts) -> None:
+    token = await service.mint(_run(), "api", now=NOW)
+    again = Artifacts(open_store(str(tmp_path / "store")), _settings(tmp_path))
+    assert await again.verify(token) == UploadClaims("shop", "web-3", "uid-1", "api")
+
+
+# --- bundles ---
+def test_a_bundle_lists_its_files_with_sizes_and_digests(tmp_path: Path) -> None:
+    path = _bundle(tmp_path, tar_gz({"junit.xml": b"FAIL:t.py::a ok", "screens/a.png": b"\x89PNG"}))
+    report = inspect_bundle(path, max_bytes=1000, max_files=10, parse_failures=_failures)
+    assert [(f.name, f.size) for f in report.files] == [("junit.xml", 15), ("screens/a.png", 4)]
+    assert report.failures == [PytestFailure(id="FAIL:t.py::a")]
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (tar_gz({"../evil": b"x"}), "plain relative path"),
+        (tar_gz({}, links={"link": "/etc/shadow"}), "link"),
+        (tar_gz({"a": b"x" * 600, "b": b"y" * 600}), "per-test quota"),
+        (tar_gz({f"f{i}": b"" for i in range(11)}), "more than 10 files"),
+        (b"this is not a tar", "not a valid tar"),
+        (tar_gz({"a": b"x"})[:-20], "not a valid tar|truncated"),
+        (gzip.compress(b"\0" * 5_000_000), "inflates beyond"),
+    ],
+)
+def test_a_hostile_bundle_is_refused_with_a_reason(tmp_path: Path, data: bytes, why: str) -> None:
+    with pytest.raises(BundleRefused, match=why):
+        inspect_bundle(_bundle(tmp_path, data), max_bytes=1000, max_files=10)
+
+
+# --- receive: stored whole or refused whole ---
+async def test_an_upload_is_stored_and_its_manifest_written_last(tmp_path: Path, service: Artifacts) -> None:
+    claims = UploadClaims("shop", "web-3", "uid-1", "api")
+    manifest = await service.receive(claims, _bundle(tmp_path, tar_gz({"junit.xml": b"FAIL:x"})), now=NOW)
+    assert [f.name for f in manifest.files] == ["junit.xml"]
+    assert await service.manifest("shop", "web-3", "uid-1", "api") == manifest
+    files = await service.read_files(manifest, {"junit.xml"}, max_bytes=100)
+    assert files == {"junit.xml": b"FAIL:x"}
+    # a second upload (a retried attempt) replaces the first, and the first bundle is gone
+    second = await service.receive(claims, _bundle(tmp_path, tar_gz({"b.txt": b"2"})), now=NOW)
+    keys = sorted(o.key for o in await service.store.list(artifacts.run_prefix("shop", "web-3", "uid-1")))
+    assert keys == sorted([second.bundle, artifacts.manifest_key("shop", "web-3", "uid-1", "api")])
+
+
+async def test_the_run_quota_counts_the_other_tests(tmp_path: Path, service: Artifacts) -> None:
+    await service.receive(
+        UploadClaims("shop", "web-3", "uid-1", "a"), _bundle(tmp_path, tar_gz({"x": b"x" * 9000})), now=NOW
+    )
+    with pytest.raises(BundleRefused, match="per-run quota"):
+        await service.receive(
+            UploadClaims("shop", "web-3", "uid-1", "b"),
+            _bundle(tmp_path, tar_gz({"y": b"y" * 9000})),
+            now=NOW,
+        )
+    refused = await service.manifest("shop", "web-3", "uid-1", "b")
+    assert refused is not None
+    assert refused.files == []
+    assert "per-run quota" in refused.refused
+    assert await service.delete_run("shop", "web-3", "uid-1") == 3
+    assert await service.store.list("runs/") == []
+
+
+# --- the HTTP server ---
+@pytest.fixture
+async def server(service: Artifacts) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    runs: dict[str, Any] = {}
+
+    async def get_run(namespace: str, name: str) -> dict[str, Any] | None:
+        return runs.get(f"{namespace}/{name}")
+
+    app = ArtifactServer(service, get_run, max_upload_bytes=20_000).app()
+    async with TestServer(app) as ts:
+        yield str(ts.make_url("")), runs
+
+
+async def test_uploads_need_the_tests_own_token(
+    service: Artifacts, server: tuple[str, dict[str, Any]]
+) -> None:
+    base, _ = server
+    token = await service.mint(_run(), "api", now=NOW)
+    body = tar_gz({"junit.xml": b"<testsuite/>"})
+    async with ClientSession() as http:
+        ok = await http.post(f"{base}/v1/uploads", data=body, headers={"Authorization": f"Bearer {token}"})
+        assert (ok.status, await ok.json()) == (201, {"files": 1, "bytes": 12})
+        anon = await http.post(f"{base}/v1/uploads", data=body)
+        assert anon.status == 401
+        big = await http.post(
+            f"{base}/v1/uploads", data=b"x" * 30_000, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert big.status == 413
+        bad = await http.post(
+            f"{base}/v1/uploads", data=b"junk", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert bad.status == 422
+        assert "not a valid tar" in (await bad.json())["error"]
+    refused = await service.manifest("shop", "web-3", "uid-1", "api")
+    assert refused is not None
+    assert "not a valid tar" in refused.refused
+
+
+async def test_downloads_need_a_fresh_ticket_on_the_run(
+    service: Artifacts, server: tuple[str, dict[str, Any]]
+) -> None:
+    base, runs = server
+    claims = UploadClaims("shop", "web-3", "uid-1", "api")
+    tmp = Path(service.settings.artifacts_store).parent
+    await service.receive(claims, _bundle(tmp, tar_gz({"junit.xml": b"<x/>"})), now=NOW)
+    meta: dict[str, Any] = {"name": "web-3", "namespace": "shop", "uid": "uid-1", "annotations": {}}
+    runs["shop/web-3"] = {"metadata": meta}
+    async with ClientSession() as http:
+        assert (await http.get(f"{base}/v1/runs/shop/web-3", headers={TICKET_HEADER: "n1"})).status == 403
+        meta["annotations"][names.ARTIFACTS_TICKET_ANNOTATION] = artifacts.ticket_annotation(
+            "n1", datetime.now(UTC)
+        )
+        listing = await http.get(f"{base}/v1/runs/shop/web-3", headers={TICKET_HEADER: "n1"})
+        assert (await listing.json())["tests"]["api"]["files"][0]["name"] == "junit.xml"
+        assert (await http.get(f"{base}/v1/runs/shop/web-3", headers={TICKET_HEADER: "n2"})).status == 403
+        assert (await http.get(f"{base}/v1/runs/shop/nope", headers={TICKET_HEADER: "n1"})).status == 403
+        bundle = await http.get(f"{base}/v1/runs/shop/web-3/tests/api", headers={TICKET_HEADER: "n1"})
+        data = await bundle.read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert tar.getnames() == ["junit.xml"]
+
+
+async def test_the_collector_ships_a_real_directory(
+    tmp_path: Path, service: Artifacts, server: tuple[str, dict[str, Any]]
+) -> None:
+    base, _ = server
+    (tmp_path / "out" / "screens").mkdir(parents=True)
+    (tmp_path / "out" / "junit.xml").write_text("<testsuite/>")
+    (tmp_path / "out" / "screens" / "a.png").write_bytes(b"\x89PNG")
+    (tmp_path / "out" / "escape").symlink_to("/etc/hostname")
+    token = await service.mint(_run(), "ui", now=NOW)
+    result: list[str] = []
+    # the collector blocks (it is a process of its own in a pod): run it off this test's loop
+    thread = threading.Thread(
+        target=lambda: result.append(collector.ship(tmp_path / "out", f"{base}/v1/uploads", token))
+    )
+    thread.start()
+    import asyncio
+
+    while thread.is_alive():
+        await asyncio.sleep(0.05)
+    assert result[0].startswith("helm-e2e collector: shipped 2 files: 201")
+    manifest = await service.manifest("shop", "web-3", "uid-1", "ui")
+    assert manifest is not None
+    assert sorted(f.name for f in manifest.files) == ["junit.xml", "screens/a.png"]
+    assert (
+        collector.ship(tmp_path / "empty", f"{base}/v1/uploads", token) == "helm-e2e collector: no artifacts"
+    )
+    assert json.loads(json.dumps(manifest.model_dump(mode="json")))["bundle"].endswith(".tar.gz")

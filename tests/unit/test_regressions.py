@@ -274,3 +274,14 @@ def test_swapping_the_runs_swaps_new_and_fixed_when_every_list_is_complete(
         forward, backward = regressions.compare(current, previous), regressions.compare(previous, current)
         assert set(forward.newly_failing) == set(backward.fixed)
         assert set(forward.fixed) == set(backward.newly_failing)
+
+
+def test_a_junit_list_as_long_as_the_readers_limit_may_be_cut_so_nothing_beyond_it_is_called_fixed() -> None:
+    full = [f"t.py::x{i}" for i in range(regressions.LISTED_FAILURES)]
+    before = failed("a", *full)  # no pytest summary: junit.xml alone, cut at the limit
+    found = regressions.compare([failed("a", "t.py::x0")], [before])
+    assert (found.fixed, found.still_failing) == ([f"a::{i}" for i in full[1:]], ["a::t.py::x0"])
+    found = regressions.compare([before], [failed("a", "t.py::x0")])
+    assert (found.fixed, found.newly_failing) == ([], [f"a::{i}" for i in full[1:]])  # before: complete
+    found = regressions.compare([failed("a", "t.py::y", *full[1:])], [before])
+    assert found.newly_failing == []  # before may have been cut: y is not claimed new

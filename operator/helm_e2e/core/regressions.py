@@ -14,9 +14,9 @@ Per test, between the two runs:
 - failing now, passed or absent before → every key newly failing;
 - passed now, failing before → every earlier key fixed;
 - failing in both → keys in both still failing; a key only now is newly failing and a key only before is
-  fixed, but only when the other side's list is complete (pytest counted no more failures than it named)
-  and both are keyed alike (ids, or names); otherwise it is still failing (no false "new") and nothing is
-  called fixed (no false "fixed").
+  fixed, but only when the other side's list is complete (pytest counted no more failures than it named;
+  without pytest's count, a junit.xml list shorter than the reader's limit) and both are keyed alike (ids,
+  or names); otherwise it is still failing (no false "new") and nothing is called fixed (no false "fixed").
 So newly and fixed never share a key, newly plus still are the keys failing now, and a run compared with
 itself has only still-failing keys. Keys are cleaned of control characters and cut to MAX_KEY characters;
 each list keeps at most MAX_ENTRIES (the counts in the report saturate there: "50+ new").
@@ -33,6 +33,7 @@ from .models import Regression, Run, RunPhase, TestPhase, TestResult
 SEPARATOR = "::"
 MAX_ENTRIES = 50  # per list in status.regression
 MAX_KEY = 200  # characters of one key
+LISTED_FAILURES = 50  # failures[] kept per test from junit.xml (core.junitxml.failures_from_junit's limit)
 MAX_IDS = 500  # pytest ids read per test (inputs are bounded upstream; this is a second fence)
 VERDICTS = frozenset({RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.ERROR})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -69,9 +70,12 @@ def failing_of(result: TestResult) -> Failing | None:
     ids = [i for i in ([f.id for f in result.failures[:MAX_IDS]] or summary[:MAX_IDS]) if i]
     if not ids:
         return Failing(keys=(build_key(result.name),), by_id=False, complete=True)
-    counted = result.pytest.failed + result.pytest.errors if result.pytest else 0
     keys = tuple(dict.fromkeys(build_key(result.name, i) for i in ids))
-    return Failing(keys=keys, by_id=True, complete=len(ids) >= counted)
+    if result.pytest is not None:  # pytest's own count says whether every failure is named
+        complete = len(ids) >= result.pytest.failed + result.pytest.errors
+    else:  # junit.xml alone: a list as long as the reader keeps may have been cut
+        complete = len(ids) < LISTED_FAILURES
+    return Failing(keys=keys, by_id=True, complete=complete)
 
 
 def compare(current: Sequence[TestResult], previous: Sequence[TestResult]) -> Comparison:

@@ -57,24 +57,22 @@ class Fetcher:
 
     @contextmanager
     def _get(self, rest: str) -> Iterator[Any]:
-        """One GET through the service proxy, streamed (urllib3 response)."""
+        """One GET through the service proxy, streamed (the urllib3 response)."""
         api = self.kube.custom.api_client
+        params = api.param_serialize(
+            "GET",
+            self.operator.path(rest),
+            header_params={TICKET_HEADER: self.nonce, "Accept": "*/*"},
+            auth_settings=["BearerToken"],
+        )
         try:
-            response = api.call_api(
-                self.operator.path(rest),
-                "GET",
-                header_params={TICKET_HEADER: self.nonce, "Accept": "*/*"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=120,
-            )[0]
-        except Exception as e:  # the client raises ApiException with the proxied reply's status
-            status = getattr(e, "status", None)
-            body = str(getattr(e, "body", "") or "")[:300]
-            raise FetchError(
-                f"the operator's artifacts server answered {status or type(e).__name__}: {body}"
-            ) from None
+            response = api.call_api(*params, _request_timeout=120).response
+        except Exception as e:  # connection refused, TLS, timeout: never a value of ours in it
+            raise FetchError(f"the apiserver could not be reached ({type(e).__name__})") from None
         try:
+            if response.status != 200:
+                body = response.read(300).decode(errors="replace")
+                raise FetchError(f"the operator's artifacts server answered {response.status}: {body}")
             yield response
         finally:
             response.release_conn()

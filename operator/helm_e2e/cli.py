@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-
 from pathlib import Path
 
 from .adapters.kube import Kube, load_api_client

@@ -371,8 +371,13 @@ class Executor:
         error, permanent = "", False
         history = await self._report_history(run)
         try:
-            report = reporting.render_report(run, cluster=self.settings.cluster_name, history=history)
-            message = reporting.build_email(report, sender=self.settings.mail_from, recipients=recipients)
+            attached, files = await self._attachments(run)
+            report = reporting.render_report(
+                run, cluster=self.settings.cluster_name, attached=attached, history=history
+            )
+            message = reporting.build_email(
+                report, sender=self.settings.mail_from, recipients=recipients, attachments=files
+            )
             await send_email(message, settings=self.settings)
         except errors.MailError as e:
             error, permanent = str(e), e.permanent
@@ -412,6 +417,31 @@ class Executor:
                 "report.history_unavailable", run=run.name, namespace=run.namespace, error=type(e).__name__
             )
             return []
+
+    async def _attachments(self, run: Run) -> tuple[list[artifact_rules.Attachment], list[tuple[str, bytes]]]:
+        """The artifacts the e-mail carries (smallest first, within the budget); the rest it lists. A store
+        that cannot be read costs the attachments, never the report."""
+        budget = self.settings.mail_attachments_max_bytes
+        stored = [(t.name, f) for t in run.status.tests for f in t.artifacts]
+        if self.artifacts is None or not stored or budget <= 0:
+            return [], []
+        chosen, _ = artifact_rules.choose_attachments(stored, budget=budget)
+        attached: list[artifact_rules.Attachment] = []
+        files: list[tuple[str, bytes]] = []
+        try:
+            for test in dict.fromkeys(a.test for a in chosen):
+                manifest = await self.artifacts.manifest(run.namespace, run.name, run.uid, test)
+                wanted = {a.file.name for a in chosen if a.test == test}
+                found = (
+                    await self.artifacts.read_files(manifest, wanted, max_bytes=budget) if manifest else {}
+                )
+                for a in (a for a in chosen if a.test == test and a.file.name in found):
+                    attached.append(a)
+                    files.append((a.filename, found[a.file.name]))
+        except errors.StoreError as e:
+            log.warning("mail.attachments_unavailable", run=run.name, namespace=run.namespace, error=str(e))
+            return [], []
+        return attached, files
 
     async def _rollback(self, run: Run, action: lifecycle.Rollback) -> float:
         """Run helm once (the intent is already recorded), then record the outcome at once with a write that

@@ -94,32 +94,54 @@ def collector_env(cluster: Cluster, namespace: str, pod: str) -> dict[str, str]:
 
 
 def expose_operator(cluster: Cluster, namespace: str, port: int) -> None:
-    """A Service named like the chart's, whose endpoint is the out-of-cluster operator on this host: the
-    apiserver's service proxy then reaches it exactly as it reaches the in-cluster one."""
+    """A Service named like the chart's whose endpoint is the out-of-cluster operator on this host, so the
+    apiserver's service proxy reaches it exactly as it reaches the in-cluster one. The proxy only dials an
+    endpoint whose target Pod has that IP: a stand-in Pod on no node carries the host's address."""
+    ip = host_ip()
     cluster.apply(
         json.dumps(
             {
                 "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": "helm-e2e"},
-                "spec": {"ports": [{"name": "artifacts", "port": 8081, "targetPort": port}]},
+                "kind": "Pod",
+                "metadata": {"name": "operator-stand-in"},
+                "spec": {"nodeName": "no-such-node", "containers": [{"name": "c", "image": "none"}]},
             }
         ),
         namespace,
     )
-    cluster.apply(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Endpoints",
-                "metadata": {"name": "helm-e2e"},
-                "subsets": [
-                    {"addresses": [{"ip": host_ip()}], "ports": [{"name": "artifacts", "port": port}]}
-                ],
-            }
-        ),
+    status = {"status": {"podIP": ip, "podIPs": [{"ip": ip}]}}
+    cluster.kubectl(
+        "patch",
+        "pod",
+        "-n",
         namespace,
+        "operator-stand-in",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(status),
     )
+    target = {"kind": "Pod", "name": "operator-stand-in", "namespace": namespace}
+    for manifest in (
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "helm-e2e"},
+            "spec": {"ports": [{"name": "artifacts", "port": 8081, "targetPort": port}]},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {"name": "helm-e2e"},
+            "subsets": [
+                {
+                    "addresses": [{"ip": ip, "targetRef": target}],
+                    "ports": [{"name": "artifacts", "port": port}],
+                }
+            ],
+        },
+    ):
+        cluster.apply(json.dumps(manifest), namespace)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 
 from . import errors, notifier
 from .adapters import metrics
@@ -142,11 +143,16 @@ class Executor:
             return None
         run = run_from_body(body)
         observed = Observed(now=self.now(), objects=await self._observe_objects(run))
+        return await self._apply(run, body, await self._decide(run, observed), observed)
+
+    async def _decide(self, run: Run, observed: Observed) -> list[Action]:
+        """The decision, once everything it asked to see was fetched (answered into `observed` in place of
+        the Fetch actions: the returned list asks for nothing more)."""
         for _ in range(MAX_PASSES):
             actions = lifecycle.decide_run(run, observed, self.policy)
             fetched = await self._fetch(run, observed, actions)
             if fetched is None:
-                return await self._apply(run, body, actions, observed)
+                return actions
             observed = fetched
         raise errors.HelmE2EError(f"no decision after {MAX_PASSES} passes")
 
@@ -237,7 +243,7 @@ class Executor:
         refused = await self._create(run, actions)
         if refused:
             observed = replace(observed, refused={**observed.refused, **refused})
-            actions = [a for a in lifecycle.decide_run(run, observed, self.policy) if not _is_create(a)]
+            actions = [a for a in await self._decide(run, observed) if not _is_create(a)]
         again: float | None = None
         for action in actions:
             if isinstance(action, lifecycle.PatchStatus):
@@ -374,9 +380,12 @@ class Executor:
         """Send once, then record the outcome at once with a write that cannot conflict (no precondition):
         a status conflict after a send must never lead to a second send."""
         error, permanent = "", False
+        history = await self._report_history(run)
         try:
             attached, files = await self._attachments(run)
-            report = reporting.render_report(run, cluster=self.settings.cluster_name, attached=attached)
+            report = reporting.render_report(
+                run, cluster=self.settings.cluster_name, attached=attached, history=history
+            )
             message = reporting.build_email(
                 report, sender=self.settings.mail_from, recipients=recipients, attachments=files
             )
@@ -408,6 +417,17 @@ class Executor:
         else:
             log.info("mail.sent", run=run.name, namespace=run.namespace, recipients=len(recipients))
         return again
+
+    async def _report_history(self, run: Run) -> list[Run]:
+        """The release's runs for the report's history strip; without them (the API failed, a run that does
+        not parse) the report goes out without the strip rather than not at all."""
+        try:
+            return [run_from_body(b) for b in await self.kube.list_runs(run.namespace, run.spec.release.name)]
+        except (errors.KubeError, ValidationError, KeyError) as e:
+            log.warning(
+                "report.history_unavailable", run=run.name, namespace=run.namespace, error=type(e).__name__
+            )
+            return []
 
     async def _attachments(self, run: Run) -> tuple[list[artifact_rules.Attachment], list[tuple[str, bytes]]]:
         """The artifacts the e-mail carries (smallest first, within the budget); the rest it lists. A store

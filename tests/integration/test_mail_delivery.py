@@ -64,7 +64,7 @@ def test_upgrade_sends_exactly_one_report_per_run_with_both_parts_and_the_failin
     wait_until(lambda: len(sink.messages) == 2, what="the upgrade report")
 
     report = sink.messages[1]
-    assert report["Subject"] == "[helm-e2e] shop r2 in local: FAILED 0/1"
+    assert report["Subject"] == "[helm-e2e] shop r2 in local: FAILED 0/1 (1 new)"  # r1 passed
     assert report["To"] == "dev@example.com"
     assert report.get_content_type() == "multipart/alternative"
     text = report.get_body(("plain",)).get_content()  # type: ignore[union-attr]

@@ -122,7 +122,7 @@ async def test_pass_pass_fail_rolls_back_to_two_once_reports_it_and_the_rollback
         "rolled back to revision 2 (revision 4)",
     ) in kube.events
     report = sent[-1]
-    assert report["Subject"].endswith("FAILED 0/1, rolled back to r2")
+    assert report["Subject"].endswith("FAILED 0/1 (1 new), rolled back to r2")
     assert "rolled back to revision 2" in report.get_body(("plain",)).get_content()
     order = [p[1].get("conditions", []) for p in kube.status_patches if p[0] == "web-3"]
     rolled_at = next(

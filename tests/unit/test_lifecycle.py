@@ -10,12 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helm_e2e.core import lifecycle, names
+from helm_e2e.core import rollback as rollbacks
 from helm_e2e.core.lifecycle import (
     CreateTest,
     DeletePods,
     FetchEvents,
     FetchLogs,
     FetchPlan,
+    FetchReleaseHistory,
     FetchRollout,
     Observed,
     PatchStatus,
@@ -34,6 +36,7 @@ from helm_e2e.core.models import (
     Condition,
     ReadinessMode,
     ReadinessSpec,
+    Regression,
     ReleaseRef,
     ReportSpec,
     Run,
@@ -41,6 +44,7 @@ from helm_e2e.core.models import (
     RunSpec,
     RunStatus,
     TestPhase,
+    TestResult,
     TestSource,
     Trigger,
 )
@@ -88,13 +92,18 @@ def planned(name: str, violation: str = "") -> PlannedTest:
     )
 
 
+NO_HISTORY = rollbacks.History(deployed=None, revisions=set())  # the release has no other run
+
+
 def observe(now: datetime, pods: dict[str, Any], **kw: Any) -> Observed:
     """An observation of plain test pods; a `plan` dict is the re-plan of the missing tests; with `logs`
-    given, the pod Events count as fetched too (none) unless `events` is."""
+    given, the pod Events count as fetched too (none) unless `events` is. The release's history is fetched
+    (empty) unless `history` says otherwise."""
     if "logs" in kw:
         kw.setdefault("events", {})
     if isinstance(kw.get("plan"), dict):
         kw["plan"] = Replanned(tests=kw["plan"])
+    kw.setdefault("history", NO_HISTORY)
     return Observed(now=now, objects=TestObjects(pods=pods), **kw)
 
 
@@ -254,7 +263,7 @@ def gated_run(*tests: str, timeout: int = 60) -> Run:
 
 def gate_observation(rollout: Rollout | None, *, now: datetime = T0) -> Observed:
     plan = Replanned(tests={"a": planned("a")}, rollout=[ObjectKey("Deployment", "apps/v1", "shop", "web")])
-    return Observed(now=now, objects=TestObjects(), logs={}, plan=plan, rollout=rollout)
+    return Observed(now=now, objects=TestObjects(), logs={}, plan=plan, rollout=rollout, history=NO_HISTORY)
 
 
 def test_a_gated_run_asks_for_its_plan_and_the_rollout_first() -> None:
@@ -307,3 +316,39 @@ def test_a_rollout_that_fails_or_times_out_ends_the_run_error_release_not_ready(
         names.REASON_RELEASE_NOT_READY,
         True,
     )
+
+
+# --- the regression, in the final status patch ---
+def finished_run(revision: int, phase: RunPhase, test_phase: TestPhase) -> Run:
+    status = RunStatus(phase=phase, completed_at=T0, tests=[TestResult(name="a", phase=test_phase)])
+    return make_run("a", revision=revision, status=status)
+
+
+def test_the_pass_that_ends_a_run_asks_for_the_releases_runs_first_and_only_then() -> None:
+    running = make_run("a", status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
+    still = decide_run(
+        running, observe(T0, {"a": pod("a", "Running")}, logs={}, plan={}, history=None), POLICY
+    )
+    assert not any(isinstance(a, FetchReleaseHistory) for a in still)  # not while the run goes on
+    ending = observe(T0, {"a": pod("a", "Failed", 1)}, logs={}, plan={}, history=None)
+    assert decide_run(running, ending, POLICY) == [FetchReleaseHistory()]
+
+
+def test_the_final_status_patch_carries_the_regression_against_the_previous_revision() -> None:
+    running = make_run("a", status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
+    history = rollbacks.History(
+        deployed=2, revisions={1, 2}, runs=[finished_run(1, RunPhase.SUCCEEDED, TestPhase.SUCCEEDED)]
+    )
+    observed = observe(T0, {"a": pod("a", "Failed", 1)}, logs={}, plan={}, history=history)
+    patch = next(a for a in decide_run(running, observed, POLICY) if isinstance(a, PatchStatus))
+    assert patch.status.phase == RunPhase.FAILED
+    assert patch.status.regression == Regression(compared_with="web-1", revision=1, newly_failing=["a"])
+
+
+def test_a_run_with_nothing_to_compare_with_or_no_verdict_never_waits_for_history() -> None:
+    actions = decide_run(make_run(), observe(T0, {}, logs={}, plan={}, history=None), POLICY)
+    assert kinds(actions)[0] == "PatchStatus"  # NoTests: no verdict, no comparison
+    running = make_run("a", status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
+    observed = observe(T0, {"a": pod("a", "Succeeded", 0)}, logs={}, plan={})  # an empty history
+    patch = next(a for a in decide_run(running, observed, POLICY) if isinstance(a, PatchStatus))
+    assert (patch.status.phase, patch.status.regression) == (RunPhase.SUCCEEDED, None)

@@ -6,6 +6,9 @@ called again with the answers; otherwise it returns, in the order they must be a
 
     CreateHookObjects → CreateTest* → PatchStatus → PostEvent* → Delete* → SendReport → PruneHistory → Requeue
 
+The pass that makes a run final with a verdict first asks for FetchReleaseHistory (the release's runs), so
+the final status patch carries `status.regression` (core/regressions.py) before any report reads it.
+
 A final run that asks for a rollback (core/rollback.py) settles it before its report goes out:
 FetchReleaseHistory, then PatchStatus (the intent) → Rollback (helm) on one pass, so the e-mail can say
 what happened.
@@ -22,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import artifacts, attempts, names, notify
+from . import artifacts, attempts, names, notify, regressions
 from . import rollback as rollbacks
 from .actions import (
     Action as Action,
@@ -190,6 +193,11 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         events=observed.events,
     )
     step.status = artifacts.record(run.status, step.status, observed.artifacts)
+    if step.finished and step.status.phase in regressions.VERDICTS:  # compared in the final patch
+        if observed.history is None:
+            return [FetchReleaseHistory()]
+        final = run.model_copy(update={"status": step.status})
+        step.status.regression = regressions.decide_regression(final, observed.history.runs)
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
     actions = _create_actions(run, creatable, observed.plan.resources if observed.plan else ())
     actions += [PatchStatus(step.status)] if step.status != before else []

@@ -21,7 +21,8 @@ from typing import Any
 import jinja2
 
 from ..errors import MailError
-from . import names
+from . import history as histories
+from . import names, regressions
 from .artifacts import Attachment
 from .models import RequestTrigger, Run, RunPhase, TestPhase
 
@@ -83,6 +84,8 @@ def build_subject(run: Run, *, cluster: str) -> str:
     if phase in _SUBJECT_LABELS:
         target = rolled_back_to(run)
         tail = f", rolled back to r{target}" if target else ""
+        new = run.status.regression.newly_failing if run.status.regression else []
+        tail = (f" ({regressions.count_label(new)} new)" if new else "") + tail
         return f"{head}: {_SUBJECT_LABELS[phase]} {summary.passed}/{summary.total}{tail}"
     return f"{head}: {phase.value.upper()}"
 
@@ -163,6 +166,7 @@ def _env() -> jinja2.Environment:
     )
     env.filters["clean_log"] = clean_log
     env.filters["filesize"] = filesize
+    env.filters["count_label"] = regressions.count_label
     return env
 
 
@@ -186,7 +190,7 @@ def _artifact_context(run: Run, attached: Sequence[Attachment]) -> dict[str, Any
     return {"artifacts_attached": list(attached), "artifacts_listed": listed, "artifact_notes": notes}
 
 
-def _context(run: Run, *, cluster: str, subject: str) -> dict[str, Any]:
+def _context(run: Run, *, cluster: str, subject: str, history: Sequence[Run] = ()) -> dict[str, Any]:
     status = run.status
     took = (
         _human_duration((status.completed_at - status.started_at).total_seconds())
@@ -205,12 +209,18 @@ def _context(run: Run, *, cluster: str, subject: str) -> dict[str, Any]:
         "request": describe_request(run),
         "rollback": describe_rollback(run),
         "started": status.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if status.started_at else "-",
+        **histories.build_context(run, history, colors=PHASE_COLORS),  # the history strip
     }
 
 
-def render_report(run: Run, *, cluster: str, attached: Sequence[Attachment] = ()) -> Report:
+def render_report(
+    run: Run, *, cluster: str, attached: Sequence[Attachment] = (), history: Sequence[Run] = ()
+) -> Report:
+    """`history`: the release's runs (E2ERuns as listed), for the history strip; this run is added."""
     subject = build_subject(run, cluster=cluster)
-    context = _context(run, cluster=cluster, subject=subject) | _artifact_context(run, attached)
+    context = _context(run, cluster=cluster, subject=subject, history=history) | _artifact_context(
+        run, attached
+    )
     return Report(
         subject=subject,
         text=_env().get_template("report.txt").render(context),

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-trigger bench-kill bench-store
+.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-trigger bench-kill bench-store bench-artifacts
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -69,11 +69,13 @@ bench: install cluster-up ## benchmarks: the pure core, then the readiness gate 
 	$(PY) tests/bench/readiness.py
 	$(PY) tests/bench/hostile.py
 	$(PY) tests/bench/store.py
+	$(PY) tests/bench/artifacts.py
 	$(PYTEST) tests/integration -q -s -m bench
 
 bench-quick: install ## every benchmark once (CI: the bench cannot rot), numbers printed but meaningless
 	BENCH_QUICK=1 $(PY) tests/bench/run.py
 	$(PY) tests/bench/store.py
+	BENCH_QUICK=1 $(PY) tests/bench/artifacts.py
 
 demo: install cluster-up ## end to end: operator + SMTP sink + example chart install/upgrade
 	$(PY) hack/demo.py
@@ -110,3 +112,6 @@ bench-store: install ## the artifact store, file:// and a local versitygw: time 
 
 bench-kill: install cluster-up ## 5 releases x 4 revisions while the operator is SIGKILLed every 1.5 s: duplicate report e-mails (asserts 0 unexplained; ~2.5 min)
 	$(PYTEST) tests/integration -q -s -m bench
+
+bench-artifacts: install ## artifacts end to end: receive+store a 50 MiB set through the upload server, attach 5 MiB to a report (BENCH_QUICK=1: 5 MiB)
+	$(PY) tests/bench/artifacts.py

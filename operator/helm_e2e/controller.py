@@ -28,7 +28,8 @@ from .core import release as releases
 from .core.models import Release, RequestTrigger, Run, RunPhase, RunRequest
 from .core.naming import build_run_name
 from .core.runbody import build_run_body, run_from_body
-from .executor import MAX_RECONCILE_FAILURES, Executor, RunKey, run_ref
+from .executor import MAX_RECONCILE_FAILURES, Executor, RunKey
+from .outcomes import run_ref
 from .planner import Planner
 from .workqueue import WorkQueue
 

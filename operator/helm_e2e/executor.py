@@ -16,24 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
 from . import errors, notifier
 from .adapters import metrics
-from .adapters.artifacts import Artifacts
+from .adapters.artifacts import Artifacts, delete_artifacts
 from .adapters.helm import Helm, HelmPort
-from .adapters.kube import ObjectRef, Patched
-from .adapters.mail import send_email
+from .adapters.kube import Patched
 from .adapters.port import KubePort
 from .config import Settings
 from .core import artifacts as artifact_rules
 from .core import attempts, lifecycle, names, reruns
-from .core import report as reporting
 from .core import rollback as rollbacks
 from .core.lifecycle import Action, Observed
-from .core.models import RollbackRecord, Run, RunPhase, RunStatus, TestPhase
+from .core.models import Run, RunPhase, RunStatus, TestPhase
 from .core.results import TestObjects, log_container, log_tail
 from .core.runbody import run_from_body, status_body
+from .outcomes import Outcomes, run_ref
 from .planner import Planner
 
 log = structlog.get_logger(__name__)
@@ -52,10 +50,6 @@ def _is_create(action: Action) -> bool:
 RunKey = tuple[str, str]  # (namespace, name)
 MAX_RECONCILE_FAILURES = 5  # then the run ends Error: never an endless traceback loop
 MAX_PASSES = 4  # observe → decide → act rounds in one reconcile (fetches and refusals add a round)
-
-
-def run_ref(run: Run) -> ObjectRef:
-    return ObjectRef(names.RUN_KIND, names.API_VERSION, run.namespace, run.name, run.uid)
 
 
 def build_policy(settings: Settings) -> lifecycle.Policy:
@@ -91,6 +85,9 @@ class Executor:
         self.planner = planner
         self.policy = build_policy(settings)
         self.now = clock
+        self.outcomes = Outcomes(
+            settings=settings, kube=kube, helm=self.helm, artifacts=artifacts, policy=self.policy, clock=clock
+        )
         self._failures: dict[RunKey, int] = {}
 
     async def end(
@@ -263,7 +260,7 @@ class Executor:
             ):
                 await self._delete(run, action)
             elif isinstance(action, lifecycle.SendReport):
-                again = await self._send_report(run, action.recipients)
+                again = await self.outcomes.send_report(run, action.recipients)
             elif isinstance(action, lifecycle.SendNotification):
                 after = await notifier.send_notification(
                     run, action.target, kube=self.kube, settings=self.settings, now=self.now
@@ -271,7 +268,7 @@ class Executor:
                 if after is not None:
                     again = after if again is None else min(again, after)
             elif isinstance(action, lifecycle.Rollback):
-                again = await self._rollback(run, action)
+                again = await self.outcomes.rollback(run, action)
             elif isinstance(action, lifecycle.PruneHistory):
                 await self._prune(run)
             elif isinstance(action, lifecycle.Requeue):
@@ -375,113 +372,12 @@ class Executor:
                 failed=new.summary.failed,
             )
 
-    # --- after a run is final: the report, history ---------------------------------------------------------
-    async def _send_report(self, run: Run, recipients: Sequence[str]) -> float | None:
-        """Send once, then record the outcome at once with a write that cannot conflict (no precondition):
-        a status conflict after a send must never lead to a second send."""
-        error, permanent = "", False
-        history = await self._report_history(run)
-        try:
-            attached, files = await self._attachments(run)
-            report = reporting.render_report(
-                run, cluster=self.settings.cluster_name, attached=attached, history=history
-            )
-            message = reporting.build_email(
-                report, sender=self.settings.mail_from, recipients=recipients, attachments=files
-            )
-            await send_email(message, settings=self.settings)
-        except errors.MailError as e:
-            error, permanent = str(e), e.permanent
-        except Exception as e:  # a report that cannot even be built must end the outbox, not loop it
-            error, permanent = f"the report could not be built or sent ({type(e).__name__})", True
-        status, again = lifecycle.record_mail_outcome(
-            run,
-            now=self.now(),
-            policy=self.policy,
-            recipients=len(recipients),
-            error=error,
-            permanent=permanent,
-        )
-        await self.kube.patch_run_status(run.namespace, run.name, status_body(status))
-        result = names.MAIL_SENT if not error else (names.MAIL_FAILED if permanent else names.MAIL_RETRYING)
-        metrics.EMAILS.labels(result=result).inc()
-        if error:
-            log.warning(
-                "mail.failed",
-                run=run.name,
-                namespace=run.namespace,
-                permanent=permanent,
-                attempts=status.email_attempts,
-                error=error,
-            )
-        else:
-            log.info("mail.sent", run=run.name, namespace=run.namespace, recipients=len(recipients))
-        return again
-
-    async def _report_history(self, run: Run) -> list[Run]:
-        """The release's runs for the report's history strip; without them (the API failed, a run that does
-        not parse) the report goes out without the strip rather than not at all."""
-        try:
-            return [run_from_body(b) for b in await self.kube.list_runs(run.namespace, run.spec.release.name)]
-        except (errors.KubeError, ValidationError, KeyError) as e:
-            log.warning(
-                "report.history_unavailable", run=run.name, namespace=run.namespace, error=type(e).__name__
-            )
-            return []
-
-    async def _attachments(self, run: Run) -> tuple[list[artifact_rules.Attachment], list[tuple[str, bytes]]]:
-        """The artifacts the e-mail carries (smallest first, within the budget); the rest it lists. A store
-        that cannot be read costs the attachments, never the report."""
-        budget = self.settings.mail_attachments_max_bytes
-        stored = [(t.name, f) for t in run.status.tests for f in t.artifacts]
-        if self.artifacts is None or not stored or budget <= 0:
-            return [], []
-        chosen, _ = artifact_rules.choose_attachments(stored, budget=budget)
-        attached: list[artifact_rules.Attachment] = []
-        files: list[tuple[str, bytes]] = []
-        try:
-            for test in dict.fromkeys(a.test for a in chosen):
-                manifest = await self.artifacts.manifest(run.namespace, run.name, run.uid, test)
-                wanted = {a.file.name for a in chosen if a.test == test}
-                found = (
-                    await self.artifacts.read_files(manifest, wanted, max_bytes=budget) if manifest else {}
-                )
-                for a in (a for a in chosen if a.test == test and a.file.name in found):
-                    attached.append(a)
-                    files.append((a.filename, found[a.file.name]))
-        except errors.StoreError as e:
-            log.warning("mail.attachments_unavailable", run=run.name, namespace=run.namespace, error=str(e))
-            return [], []
-        return attached, files
-
-    async def _rollback(self, run: Run, action: lifecycle.Rollback) -> float:
-        """Run helm once (the intent is already recorded), then record the outcome at once with a write that
-        cannot conflict: a status conflict after the call must never lead to a second call."""
-        ref = run.spec.release
-        record = action.status.rollback or RollbackRecord(target=action.target, attempts=1)
-        log.info("rollback.started", run=run.name, namespace=run.namespace, target=action.target)
-        result = await self.helm.rollback(release=ref.name, namespace=ref.namespace, revision=action.target)
-        created = None
-        if result.ok:  # the revision helm wrote: the deployed one now, newer than the failing one
-            labels = await self.kube.release_secret_labels(ref.namespace, ref.name)
-            deployed = reruns.deployed_revision(labels)
-            created = deployed if deployed and deployed > ref.revision else None
-        outcome = rollbacks.record_rollback_outcome(
-            action.status, record, now=self.now(), error=result.error, revision=created
-        )
-        await self.kube.patch_run_status(run.namespace, run.name, status_body(outcome.status))
-        await self.kube.post_event(
-            run_ref(run), type=outcome.event[0], reason=names.EVENT_ROLLED_BACK, message=outcome.event[1]
-        )
-        metrics.ROLLBACKS.labels(result=outcome.result).inc()
-        log_call = log.info if result.ok else log.warning
-        log_call(
-            "rollback.done", run=run.name, namespace=run.namespace, target=action.target, error=result.error
-        )
-        return 0.0
-
+    # --- after a run is final ---------------------------------------------------------------------------
     async def _prune(self, run: Run) -> None:
         runs = [run_from_body(b) for b in await self.kube.list_runs(run.namespace, run.spec.release.name)]
+        uids = {r.name: r.uid for r in runs}
         for name in lifecycle.decide_prune(runs, limit=self.settings.history_limit, keep=run.name):
             await self.kube.delete_run(run.namespace, name)
             log.info("run.pruned", run=name, namespace=run.namespace)
+            if self.artifacts is not None:  # at once, not only on the DELETED event a crash could miss
+                await delete_artifacts(self.artifacts, run.namespace, name, uids.get(name, ""))

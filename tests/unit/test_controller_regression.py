@@ -32,7 +32,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     async def fake_send(message: Any, *, settings: Settings) -> None:
         messages.append(message)
 
-    monkeypatch.setattr("helm_e2e.executor.send_email", fake_send)
+    monkeypatch.setattr("helm_e2e.outcomes.send_email", fake_send)
     return messages
 
 

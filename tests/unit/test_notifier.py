@@ -178,7 +178,7 @@ async def test_the_mail_and_the_webhooks_outcomes_both_survive_one_pass(
     async def fake_send(message: Any, *, settings: Settings) -> None:
         mails.append(str(message["Message-ID"]))
 
-    monkeypatch.setattr("helm_e2e.executor.send_email", fake_send)
+    monkeypatch.setattr("helm_e2e.outcomes.send_email", fake_send)
     c = controller(kube, clock, webhooks="ops", smtp_host="mail", mail_to="dev@example.com")
     await deploy(c, kube, deployed_secret(hooks=[passing_hook("smoke")]))
     await c.reconcile((NS, RUN))

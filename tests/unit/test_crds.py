@@ -338,3 +338,31 @@ def test_on_failure_enums_match_the_model() -> None:
 def test_run_request_trigger_enum_matches_the_model() -> None:
     request = _schema(RUNS)["properties"]["spec"]["properties"]["request"]
     assert request["properties"]["trigger"]["enum"] == [t.value for t in RequestTrigger]
+
+
+SCHEMA_KEYWORDS = {
+    "type", "description", "properties", "items", "required", "enum", "format", "minimum", "maximum",
+    "maxItems", "minItems", "maxLength", "minLength", "pattern", "default", "nullable",
+    "additionalProperties", "x-kubernetes-validations", "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
+    "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string", "x-kubernetes-map-type",
+    "x-kubernetes-embedded-resource", "anyOf", "oneOf", "allOf", "not",
+}  # fmt: skip
+
+
+def _unknown_keywords(node: Any, path: str) -> list[str]:
+    """Schema keys that are no keyword: e.g. a flow-style description holding a comma splits into a key."""
+    if not isinstance(node, dict):
+        return []
+    bad = [f"{path}.{k}" for k in node if k not in SCHEMA_KEYWORDS]
+    for name, child in (node.get("properties") or {}).items():
+        bad += _unknown_keywords(child, f"{path}.{name}")
+    if isinstance(node.get("items"), dict):
+        bad += _unknown_keywords(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        bad += _unknown_keywords(node["additionalProperties"], f"{path}{{}}")
+    return bad
+
+
+@pytest.mark.parametrize("name", [RUNS, SUITES])
+def test_every_schema_key_is_a_schema_keyword(name: str) -> None:
+    assert _unknown_keywords(_schema(name), "") == []

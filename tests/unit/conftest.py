@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fake_kube import Clock, FakeKube
 
 from helm_e2e.core.models import (
     AttemptRecord,
@@ -141,3 +142,14 @@ MakeRun = Callable[..., Run]
 def report_run() -> MakeRun:
     """Session-scoped (a pure factory) so hypothesis tests may use it."""
     return build_run
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    """The in-memory Kubernetes port (tests/unit/fake_kube.py)."""
+    return FakeKube()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from helm_e2e.adapters.apierror import Body
@@ -211,3 +212,16 @@ class FakeKube:
 
     def reasons(self) -> list[str]:
         return [reason for _, _, reason, _ in self.events]
+
+
+NOW = datetime(2026, 11, 25, 10, 5, 10, tzinfo=UTC)
+
+
+class Clock:
+    """The operator's clock in unit tests: a time the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fake_kube import FakeKube
+from fake_kube import Clock, FakeKube
 from hypothesis import given
 from hypothesis import strategies as st
-from test_controller import NS, RUN, Clock, deploy, deployed_secret, make_controller, status
+from test_controller import NS, RUN, deploy, deployed_secret, make_controller, status
 
 from helm_e2e.core import attempts, names
 from helm_e2e.core.attempts import ATTEMPT_LABEL, build_attempt_pod_name, continue_attempts, index_pods
@@ -231,16 +231,6 @@ async def test_the_executor_retries_a_failed_pod_once_and_records_a_flaky_succes
     clock.now += timedelta(seconds=3700)
     await controller.reconcile((NS, RUN))
     assert sorted(kube.deleted_pods) == ["web-1-smoke", "web-1-smoke-a2"]  # earlier attempts too
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def test_a_job_test_is_never_retried_by_the_operator_its_job_has_a_backoff_limit() -> None:

@@ -7,11 +7,11 @@ refuses, the operator dies) and asserts on what the executor did: runs, pods, st
 from __future__ import annotations
 
 import inspect
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from fake_kube import FakeKube
+from fake_kube import NOW, Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
 
 from helm_e2e import errors
@@ -22,16 +22,7 @@ from helm_e2e.controller import MAX_RECONCILE_FAILURES, Controller
 from helm_e2e.core import names
 from helm_e2e.core.models import RequestTrigger, RunPhase, RunRequest, TestPhase
 
-NOW = datetime(2026, 11, 25, 10, 5, 10, tzinfo=UTC)
 NS, RUN = "shop", "web-1"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def passing_hook(name: str) -> dict[str, Any]:
@@ -57,16 +48,6 @@ def deployed_secret(revision: int = 1, hooks: list[dict[str, Any]] | None = None
         "version": str(revision),
     }
     return secret
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def make_controller(kube: FakeKube, clock: Clock, **settings: Any) -> Controller:

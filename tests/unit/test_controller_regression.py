@@ -6,23 +6,13 @@ import json
 from typing import Any
 
 import pytest
-from fake_kube import FakeKube
+from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
-from test_controller import NS, Clock, passing_hook, status
+from test_controller import NS, passing_hook, status
 
 from helm_e2e.config import Settings
 from helm_e2e.controller import Controller
 from helm_e2e.core import names
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from fake_helm import FakeHelm
-from fake_kube import FakeKube
+from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
-from test_controller import NS, Clock, passing_hook, status
+from test_controller import NS, passing_hook, status
 
 from helm_e2e.adapters.helm import Helm, HelmPort
 from helm_e2e.config import Settings
@@ -18,16 +18,6 @@ from helm_e2e.controller import Controller
 from helm_e2e.core import names
 
 OPT_IN = {names.ON_FAILURE_ANNOTATION: "rollback"}
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import test_results
-from fake_kube import FakeKube
-from test_controller import NS, RUN, Clock, deploy, deployed_secret, make_controller, passing_hook, status
+from fake_kube import Clock, FakeKube
+from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 
 from helm_e2e.core import lifecycle, names, results
 from helm_e2e.core.models import TestSource
@@ -31,16 +31,6 @@ def pod_event(reason: str, message: str, *, at: str = "2026-11-25T10:05:02Z") ->
         "count": 2,
         "lastTimestamp": at,
     }
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 async def started(kube: FakeKube, clock: Clock) -> Any:

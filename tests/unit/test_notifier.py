@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from fake_kube import FakeKube
-from test_controller import NS, RUN, Clock, deploy, deployed_secret, make_controller, passing_hook, status
+from fake_kube import Clock, FakeKube
+from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 
 from helm_e2e import notifier
 from helm_e2e.config import Settings
@@ -53,11 +53,6 @@ def kube() -> FakeKube:
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
     return fake
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

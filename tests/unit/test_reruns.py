@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fake_kube import FakeKube
+from fake_kube import Clock, FakeKube
 from hypothesis import given
 from hypothesis import strategies as st
-from test_controller import NS, RUN, Clock, deploy, deployed_secret, make_controller, passing_hook
+from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook
 
 from helm_e2e.core import reruns
 from helm_e2e.core.lifecycle import decide_prune, decide_superseded
@@ -103,16 +103,6 @@ def test_the_deployed_revision_comes_from_helms_labels() -> None:
 
 
 # --- the controller through the fake -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 async def test_a_rerun_annotation_makes_exactly_one_new_attempt_even_after_a_restart(

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fake_kube import FakeKube
+from fake_kube import Clock, FakeKube
 from hypothesis import given
 from hypothesis import strategies as st
-from test_controller import NS, RUN, Clock, deploy, deployed_secret, make_controller, passing_hook
+from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook
 
 from helm_e2e.core import schedule
 from helm_e2e.core.models import Suite, SuiteSchedule
@@ -134,16 +134,6 @@ async def test_a_lost_status_write_never_makes_a_second_run_for_the_same_slot(
         scheduler.observe("ADDED", body)
         await scheduler.tick()
     assert sorted(name for _, name in kube.runs) == [RUN, "web-1-r2"]
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 async def test_the_scheduler_task_wakes_up_for_a_suite_it_observes_and_stops_cleanly(

@@ -308,7 +308,11 @@ class Executor:
         test = next((t for t in run.spec.tests if t.name == action.test), None)
         if self.artifacts is None or test is None:
             return action.body
-        spec = await self.artifacts.collector_spec(run, test, now=self.now())
+        try:
+            spec = await self.artifacts.collector_spec(run, test, now=self.now())
+        except errors.StoreError as e:  # evidence is best effort: the test runs, without a collector
+            log.warning("artifacts.unavailable", run=run.name, namespace=run.namespace, error=str(e))
+            return action.body
         return artifact_rules.inject_collector(action.body, action.kind, spec)
 
     async def _create_hook_objects(self, action: lifecycle.CreateHookObjects) -> None:

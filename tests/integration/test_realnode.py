@@ -240,6 +240,8 @@ def test_operator_runs_in_cluster_from_its_chart_and_image_on_the_real_node(
         "--set", "smtp.to={platform@example.com}",
         "--set", "smtp.tls=none",  # the test sink speaks plain SMTP; the chart defaults to STARTTLS
         "--set", "config.resyncSeconds=2",
+        # this local cluster has no storage provisioner for the chart's PVC: artifacts on the pod's /tmp
+        "--set", "artifacts.store=/tmp/artifacts",
         "--set-json", f"extraEnv={json.dumps(extra_env)}",
         *ON_REAL_NODE,
         "--wait", "--timeout", "180s",
@@ -265,6 +267,10 @@ def test_operator_runs_in_cluster_from_its_chart_and_image_on_the_real_node(
     logs = "".join(cluster.kubectl("logs", "-n", namespace, p["metadata"]["name"]).stdout for p in pods)
     assert "demo-2" in logs
     assert "forbidden" not in logs.lower()  # namespaced RBAC suffices: no discovery of namespaces/CRDs
+    # the artifacts server runs in the operator's container, behind the chart's Service, and the apiserver's
+    # service proxy reaches it (what `helm-e2e artifacts` uses)
+    health = f"/api/v1/namespaces/{namespace}/services/ops-helm-e2e:artifacts/proxy/healthz"
+    assert json.loads(cluster.kubectl("get", "--raw", health).stdout) == {"ok": True}
     restarted = cluster.get_json("pod", "-n", namespace, pod["metadata"]["name"])["status"][
         "containerStatuses"
     ][0]

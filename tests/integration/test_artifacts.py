@@ -11,6 +11,7 @@ does (the real collector runs in the real-node tier).
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import subprocess
@@ -20,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from harness import ROOT, Cluster, OperatorProcess, S3Server, free_tcp_port, smtp_server, wait_until
@@ -161,21 +163,25 @@ def sink(unused_tcp_port: int) -> Iterator[tuple[Sink, int]]:
         yield s, unused_tcp_port
 
 
+def files_under(root: Path) -> list[str]:
+    """What is stored under root/runs; the store removes emptied directories meanwhile."""
+    found = []
+    for path in list(root.glob("runs/**/*")):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file():
+                found.append(str(path.relative_to(root)))
+    return sorted(found)
+
+
 @pytest.fixture(params=["volume", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, str], Any]:
     """(HELM_E2E_ARTIFACTS_STORE, extra env, a way to list what is stored under runs/)."""
     if request.param == "volume":
         root = tmp_path / "artifacts"
-        return (
-            str(root),
-            {},
-            lambda: sorted(str(p.relative_to(root)) for p in (root / "runs").rglob("*") if p.is_file()),
-        )
+        return str(root), {}, lambda: files_under(root)
     s3: S3Server = request.getfixturevalue("s3_server")
     prefix = f"t-{tmp_path.name}"[:40]
-    base = s3.root / s3.bucket / prefix
-    listing = lambda: sorted(str(p.relative_to(base)) for p in (base / "runs").rglob("*") if p.is_file())  # noqa: E731
-    return s3.url(prefix), s3.env, listing
+    return s3.url(prefix), s3.env, lambda: files_under(s3.root / s3.bucket / prefix)
 
 
 def test_artifacts_are_uploaded_with_their_token_listed_mailed_fetched_and_deleted_with_the_run(
@@ -281,6 +287,19 @@ def test_artifacts_are_uploaded_with_their_token_listed_mailed_fetched_and_delet
         assert fetched.returncode == 0, fetched.stderr
         assert (out / "ui" / "junit.xml").read_bytes() == JUNIT
         assert (out / "ui" / "trace.har").stat().st_size == 90_000
+        # `helm-e2e junit`: one <testcase> per pytest test, from the stored junit.xml
+        junit = subprocess.run(
+            [HELM_E2E, "junit", "demo-1", "-n", namespace, "--operator-namespace", namespace],
+            capture_output=True,
+            text=True,
+            env=cluster.env,
+            timeout=120,
+            check=False,
+        )
+        assert junit.returncode == 0, junit.stderr
+        cases = {c.get("name"): c for c in ElementTree.fromstring(junit.stdout).iter("testcase")}
+        assert cases["tests/test_ui.py::test_login"].find("failure") is not None
+        assert cases["tests/test_ui.py::test_home"].find("failure") is None
         annotations = (
             cluster.get_json("e2erun", "-n", namespace, "demo-1")["metadata"].get("annotations") or {}
         )

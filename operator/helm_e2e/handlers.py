@@ -12,7 +12,7 @@ from typing import Any
 import kopf
 
 from .adapters import metrics
-from .adapters.artifacts import build_artifacts, delete_artifacts
+from .adapters.artifacts import build_artifacts, delete_artifacts, sweep_orphans
 from .adapters.kube import Kube, load_api_client
 from .adapters.sandbox import Sandbox
 from .config import Settings
@@ -37,7 +37,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     controller = Controller(settings=settings, kube=kube, sandbox=sandbox, artifacts=evidence)
     scheduler = Scheduler(controller=controller, clock=lambda: datetime.now(UTC))
     namespaced = bool(settings.watch_namespaces)
-    background: list[asyncio.Task[None]] = []
+    background: list[asyncio.Task[Any]] = []
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -63,6 +63,8 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         controller.queue.start()
         scheduler.start()
         background.append(asyncio.create_task(sandbox.warm()))  # no cold first decode; kopf starts meanwhile
+        if evidence is not None:  # runs deleted while no operator watched: their artifacts go now
+            background.append(asyncio.create_task(sweep_orphans(evidence, kube.get_run)))
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:

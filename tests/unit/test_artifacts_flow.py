@@ -15,7 +15,7 @@ from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
 from test_controller import NS, passing_hook, status
 
-from helm_e2e.adapters.artifacts import Artifacts, build_artifacts
+from helm_e2e.adapters.artifacts import Artifacts, build_artifacts, sweep_orphans
 from helm_e2e.config import Settings
 from helm_e2e.controller import Controller
 from helm_e2e.core import names
@@ -149,3 +149,19 @@ def test_artifacts_are_off_unless_store_url_and_image_are_all_set(tmp_path: Path
     assert build_artifacts(settings(tmp_path, collector_image="")) is None
     assert build_artifacts(Settings(artifacts_store=str(tmp_path), collector_image="i")) is None
     assert build_artifacts(settings(tmp_path)) is not None
+
+
+async def test_the_leaders_sweep_deletes_artifacts_of_runs_deleted_while_nobody_watched(
+    tmp_path: Path,
+) -> None:
+    service = build_artifacts(settings(tmp_path))
+    assert service is not None
+    for run, uid in (("web-1", "u1"), ("web-2", "u2"), ("web-3", "old-uid")):
+        await service.store.put_bytes(f"runs/{NS}/{run}/{uid}/api/manifest.json", b"{}")
+    live = {"web-1": "u1", "web-3": "new-uid"}  # web-2 is gone; web-3 is a later run of the same name
+
+    async def get_run(namespace: str, name: str) -> dict[str, Any] | None:
+        return {"metadata": {"uid": live[name]}} if name in live else None
+
+    assert await sweep_orphans(service, get_run) == 2
+    assert await service.stored_runs() == {(NS, "web-1", "u1")}

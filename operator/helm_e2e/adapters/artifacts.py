@@ -11,10 +11,11 @@ import asyncio
 import hashlib
 import secrets
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jwt
 import structlog
@@ -219,6 +220,15 @@ class Artifacts:
     async def delete_run(self, namespace: str, run: str, uid: str) -> int:
         return await self.store.delete_prefix(artifacts.run_prefix(namespace, run, uid))
 
+    async def stored_runs(self) -> set[tuple[str, str, str]]:
+        """(namespace, run, uid) of every run that has anything in the store."""
+        found = set()
+        for obj in await self.store.list("runs"):
+            parts = obj.key.split("/")
+            if len(parts) >= 5 and parts[0] == "runs":
+                found.add((parts[1], parts[2], parts[3]))
+        return found
+
 
 def _inflated_bound(settings: Settings) -> int:
     """The most a stored bundle can inflate to: the quota plus tar headers and padding."""
@@ -244,6 +254,25 @@ def build_artifacts(settings: Settings) -> Artifacts | None:
     from ..core.junitxml import failures_from_junit
 
     return Artifacts(open_store(settings.artifacts_store), settings, parse_failures=failures_from_junit)
+
+
+async def sweep_orphans(
+    service: Artifacts, get_run: Callable[[str, str], Awaitable[Mapping[str, Any] | None]]
+) -> int:
+    """Delete what belongs to runs that no longer exist (deleted while no operator was watching): one GET
+    per stored run, at the leader's start. Returns how many runs' artifacts went."""
+    swept = 0
+    try:
+        for namespace, run, uid in sorted(await service.stored_runs()):
+            body = await get_run(namespace, run)
+            if body is None or (body.get("metadata") or {}).get("uid") != uid:
+                await delete_artifacts(service, namespace, run, uid)
+                swept += 1
+    except (errors.StoreError, errors.KubeError) as e:
+        log.warning("artifacts.sweep_failed", error=str(e)[:300])
+    if swept:
+        log.info("artifacts.swept", runs=swept)
+    return swept
 
 
 async def delete_artifacts(service: Artifacts, namespace: str, run: str, uid: str) -> None:

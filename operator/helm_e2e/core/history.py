@@ -35,16 +35,16 @@ class Bar:
     current: bool  # the run this report is about
 
 
-def format_duration(seconds: float | None) -> str:
-    """58s, 1m02s, 2h05m; "-" when unknown."""
+def format_duration(seconds: float | None, *, gap: str = "") -> str:
+    """58s, 1m02s, 2h05m (with `gap=" "`: 1m 02s); "-" when unknown."""
     if seconds is None or seconds < 0:
         return "-"
     s = round(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+        return f"{s // 60}m{gap}{s % 60:02d}s"
+    return f"{s // 3600}h{gap}{s % 3600 // 60:02d}m"
 
 
 def _seconds(run: Run) -> float | None:

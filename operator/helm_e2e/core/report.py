@@ -145,15 +145,6 @@ def decide_mail(run: Run, *, mail_to: Sequence[str], report_cancelled: bool, ena
     return MailDecision(send=False, recipients=recipients, reason=reason)
 
 
-def _human_duration(seconds: float) -> str:
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {s % 3600 // 60:02d}m"
-
-
 @functools.cache
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -193,7 +184,7 @@ def _artifact_context(run: Run, attached: Sequence[Attachment]) -> dict[str, Any
 def _context(run: Run, *, cluster: str, subject: str, history: Sequence[Run] = ()) -> dict[str, Any]:
     status = run.status
     took = (
-        _human_duration((status.completed_at - status.started_at).total_seconds())
+        histories.format_duration((status.completed_at - status.started_at).total_seconds(), gap=" ")
         if status.started_at and status.completed_at
         else "-"
     )

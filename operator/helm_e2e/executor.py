@@ -49,6 +49,8 @@ def _is_create(action: Action) -> bool:
 
 RunKey = tuple[str, str]  # (namespace, name)
 MAX_RECONCILE_FAILURES = 5  # then the run ends Error: never an endless traceback loop
+MAX_END_ATTEMPTS = 5  # an end decided again after a conflicting status write
+AFTER_CONFLICT = 0.2  # seconds: a conflicting status write is decided again on a fresh read this soon
 MAX_PASSES = 4  # observe → decide → act rounds in one reconcile (fetches and refusals add a round)
 
 
@@ -93,11 +95,22 @@ class Executor:
     async def end(
         self, run: Run, body: Mapping[str, Any], phase: RunPhase, reason: str, message: str
     ) -> None:
-        """Supersede, cancel or fail an active run (its pods go on the run's next pass)."""
-        actions = lifecycle.decide_end(run, phase=phase, reason=reason, message=message, now=self.now())
-        await self._apply(run, body, actions, Observed(now=self.now(), objects=TestObjects()))
-        if actions:
-            log.info("run.ended", run=run.name, namespace=run.namespace, phase=phase.value, reason=reason)
+        """Supersede, cancel or fail an active run (its pods go on the run's next pass). The run's own
+        reconcile may write its status meanwhile: a conflicting write is decided again on a fresh read, so
+        the end is never lost (a lost supersede let the old run finish as Succeeded)."""
+        for _ in range(MAX_END_ATTEMPTS):
+            actions = lifecycle.decide_end(run, phase=phase, reason=reason, message=message, now=self.now())
+            if not actions:
+                return  # already final
+            observed = Observed(now=self.now(), objects=TestObjects())
+            if await self._apply(run, body, actions, observed) != AFTER_CONFLICT:
+                log.info("run.ended", run=run.name, namespace=run.namespace, phase=phase.value, reason=reason)
+                return
+            fresh = await self.kube.get_run(run.namespace, run.name)
+            if fresh is None:
+                return
+            body, run = fresh, run_from_body(fresh)
+        log.warning("run.end_conflicted", run=run.name, namespace=run.namespace, phase=phase.value)
 
     # --- the per-run reconcile ---------------------------------------------------------------------------
     async def reconcile(self, key: RunKey) -> float | None:
@@ -245,7 +258,7 @@ class Executor:
         for action in actions:
             if isinstance(action, lifecycle.PatchStatus):
                 if await self._patch(run, body, action.status) != Patched.APPLIED:
-                    return 0.2
+                    return AFTER_CONFLICT
                 self._log_transitions(run, action.status)
                 if action.mail_outcome:
                     metrics.EMAILS.labels(result=action.mail_outcome).inc()

@@ -6,6 +6,7 @@ refuses, the operator dies) and asserts on what the executor did: runs, pods, st
 
 from __future__ import annotations
 
+import copy
 import inspect
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from helm_e2e.config import Settings
 from helm_e2e.controller import MAX_RECONCILE_FAILURES, Controller
 from helm_e2e.core import names
 from helm_e2e.core.models import RequestTrigger, RunPhase, RunRequest, TestPhase
+from helm_e2e.core.runbody import run_from_body
 
 NS, RUN = "shop", "web-1"
 
@@ -524,3 +526,16 @@ async def test_history_pruning_of_an_uninstall_keeps_runs_while_a_revision_remai
     kube.secrets.pop((NS, "sh.helm.release.v1.web.v1"))
     await controller.on_release_secret("DELETED", first)  # --history-max pruned revision 1 only
     assert status(kube, "web-2").get("phase", "Pending") != "Cancelled"
+
+
+async def test_a_supersede_that_meets_a_concurrent_status_write_is_decided_again_and_never_lost(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(1))
+    await controller.reconcile((NS, RUN))
+    body = copy.deepcopy(kube.runs[(NS, RUN)])  # what the supersede read
+    kube.conflict_next_patch = True  # the run's own reconcile wrote its status in between
+    run = run_from_body(body)
+    await controller.executor.end(run, body, RunPhase.SUPERSEDED, names.REASON_SUPERSEDED, "r2 replaces it")
+    assert status(kube)["phase"] == "Superseded"

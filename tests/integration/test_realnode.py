@@ -145,8 +145,11 @@ def test_real_upgrade_runs_jwt_setup_and_pytest_in_real_containers_and_reports_a
     )
     cluster.apply(pinned_example_suite(namespace), namespace)
     install_demo(cluster, namespace, "--set", "image.tag=1.0.0")
-    deployment = cluster.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/instance=demo")["items"]
-    assert {p["spec"]["nodeName"] for p in deployment} == {NODE_NAME}
+    # the release's own pods (not the test pods the operator may be creating this very moment)
+    selector = "app.kubernetes.io/instance=demo,!helm-e2e.dev/run"
+    deployment = cluster.get_json("pods", "-n", namespace, "-l", selector)["items"]
+    assert deployment
+    assert {p["spec"].get("nodeName") for p in deployment} == {NODE_NAME}
     wait_run(cluster, namespace, "demo-1", timeout=180)
 
     install_demo(cluster, namespace, "--set", "image.tag=1.1.0", command="upgrade")

@@ -20,7 +20,7 @@ import kubernetes.config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from ..core import names
-from ..core.naming import label_value
+from ..core.naming import label_value, run_selector
 from ..core.readiness import ObjectKey
 from ..errors import KubeError
 from .apierror import Body, api_error, api_refusal, call
@@ -224,9 +224,10 @@ class Kube:
         return any(lab.get(names.RUN_LABEL) == meta["labels"][names.RUN_LABEL] for lab in labels)
 
     async def list_run_pods(self, namespace: str, run: str) -> list[Body]:
-        selector = f"{names.MANAGED_BY_SELECTOR},{names.RUN_LABEL}={label_value(run)}"
         try:
-            result = await self._raw(self.core.list_namespaced_pod, namespace, label_selector=selector)
+            result = await self._raw(
+                self.core.list_namespaced_pod, namespace, label_selector=run_selector(run)
+            )
         except ApiException as e:
             raise api_error(e) from e
         return list(result.get("items", []))
@@ -351,13 +352,13 @@ class Kube:
         await self.objects.create(body, replace_ours=replace_ours)
 
     async def delete_hook_object(self, kind: str, namespace: str, name: str, *, run: str) -> None:
-        await self.objects.delete_if_run(kind, namespace, name, run=label_value(run))
+        await self.objects.delete_if_run(kind, namespace, name, run=run)
 
     async def create_job(self, body: Body) -> None:
         await self.objects.create_job(body)
 
     async def list_run_jobs(self, namespace: str, run: str) -> list[Body]:
-        return await self.objects.list_run_jobs(namespace, label_value(run))
+        return await self.objects.list_run_jobs(namespace, run)
 
     async def delete_job(self, namespace: str, name: str) -> None:
         await self.objects.delete("Job", namespace, name)

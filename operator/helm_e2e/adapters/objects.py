@@ -19,6 +19,7 @@ import kubernetes.client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from ..core import names
+from ..core.naming import label_value, run_selector
 from ..errors import ApiRefused, NameTaken
 from .apierror import api_refusal, call
 
@@ -164,7 +165,7 @@ class HookObjects:
         """Delete a hook object only if it carries this run's label (a newer run may own the name now)."""
         existing = await self.get(kind, namespace, name)
         labels = ((existing or {}).get("metadata") or {}).get("labels") or {}
-        if existing and labels.get(names.RUN_LABEL) == run:
+        if existing and labels.get(names.RUN_LABEL) == label_value(run):
             await self.delete(kind, namespace, name, uid=str(existing["metadata"].get("uid") or ""))
 
     async def _wait_gone(self, kind: str, namespace: str, name: str) -> None:
@@ -185,9 +186,10 @@ class HookObjects:
                 raise api_refusal(e) from e
 
     async def list_run_jobs(self, namespace: str, run: str) -> list[Body]:
-        selector = f"{names.MANAGED_BY_SELECTOR},{names.RUN_LABEL}={run}"
         try:
-            result = await self._raw(self.batch.list_namespaced_job, namespace, label_selector=selector)
+            result = await self._raw(
+                self.batch.list_namespaced_job, namespace, label_selector=run_selector(run)
+            )
         except ApiException as e:
             raise api_refusal(e) from e
         items: list[Body] = result.get("items", [])

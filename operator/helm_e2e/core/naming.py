@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from . import names
+
 MAX_NAME = 63  # pod names double as hostnames: keep them DNS labels
 _HASH_LEN = 8
 
@@ -59,6 +61,11 @@ def label_value(value: str) -> str:
     if len(safe) <= MAX_NAME:
         return safe
     return f"{safe[: MAX_NAME - _HASH_LEN - 1].rstrip('-._')}-{_digest(value)}"
+
+
+def run_selector(run: str) -> str:
+    """The label selector of one run's test pods, Jobs and hook objects (ours, labelled with the run)."""
+    return f"{names.MANAGED_BY_SELECTOR},{names.RUN_LABEL}={label_value(run)}"
 
 
 def build_attempt_run_name(release: str, revision: int, attempt: int) -> str:

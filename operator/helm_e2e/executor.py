@@ -187,15 +187,14 @@ class Executor:
     async def _fetch(self, run: Run, observed: Observed, actions: Sequence[Action]) -> Observed | None:
         """Answer the decision's Fetch actions, in order; None when it asked for nothing."""
         logs, plan, rollout, history = observed.logs, observed.plan, observed.rollout, observed.history
-        events = observed.events
+        events, stored = observed.events, observed.artifacts
         tests = {t.name: t for t in run.spec.tests}
         for action in actions:
             if isinstance(action, lifecycle.FetchLogs):
                 pods = {t: observed.objects.log_pod(tests[t]) for t in action.tests}
                 logs = {t: await self._log_tail(run, pod) for t, pod in pods.items()}
                 if self.artifacts is not None:  # uploaded before the pod ended: the collector stops last
-                    found = await self.artifacts.manifests(run, action.tests)
-                    observed = replace(observed, artifacts={**observed.artifacts, **found})
+                    stored = {**stored, **await self.artifacts.manifests(run, action.tests)}
             elif isinstance(action, lifecycle.FetchEvents):
                 pods = {t: observed.objects.log_pod(tests[t]) for t in action.tests}
                 events = {
@@ -210,17 +209,24 @@ class Executor:
                 rollout = lifecycle.Rollout(ready=ready, failed=failed, pending=pending)
             elif isinstance(action, lifecycle.FetchReleaseHistory):
                 history = await self._history(run, descriptions=action.descriptions)
-        if (logs, plan, rollout, history, events) == (
+        if (logs, plan, rollout, history, events, stored) == (
             observed.logs,
             observed.plan,
             observed.rollout,
             observed.history,
             observed.events,
+            observed.artifacts,
         ):
             return None
         empty = lifecycle.Replanned(tests={})
         return replace(
-            observed, logs=logs or {}, plan=plan or empty, rollout=rollout, history=history, events=events
+            observed,
+            logs=logs or {},
+            plan=plan or empty,
+            rollout=rollout,
+            history=history,
+            events=events,
+            artifacts=stored,
         )
 
     async def _history(self, run: Run, *, descriptions: bool) -> rollbacks.History:

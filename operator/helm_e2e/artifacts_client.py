@@ -25,7 +25,6 @@ from typing import Any
 from .adapters.kube import Kube
 from .core import artifacts, names
 
-TICKET_HEADER = "X-Helm-E2E-Ticket"
 PORT_NAME = "artifacts"
 MAX_LISTING_BYTES = 8 * 2**20
 
@@ -62,7 +61,7 @@ class Fetcher:
         params = api.param_serialize(
             "GET",
             self.operator.path(rest),
-            header_params={TICKET_HEADER: self.nonce, "Accept": "*/*"},
+            header_params={names.TICKET_HEADER: self.nonce, "Accept": "*/*"},
             auth_settings=["BearerToken"],
         )
         try:

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 
 from helm_e2e import collector
 from helm_e2e.adapters.artifact_bundle import BundleRefused, inspect_bundle
-from helm_e2e.adapters.artifact_server import TICKET_HEADER, ArtifactServer
+from helm_e2e.adapters.artifact_server import ArtifactServer
 from helm_e2e.adapters.artifacts import Artifacts, UploadClaims
 from helm_e2e.adapters.store import open_store
 from helm_e2e.config import Settings
@@ -205,15 +205,21 @@ async def test_downloads_need_a_fresh_ticket_on_the_run(
     meta: dict[str, Any] = {"name": "web-3", "namespace": "shop", "uid": "uid-1", "annotations": {}}
     runs["shop/web-3"] = {"metadata": meta}
     async with ClientSession() as http:
-        assert (await http.get(f"{base}/v1/runs/shop/web-3", headers={TICKET_HEADER: "n1"})).status == 403
+        assert (
+            await http.get(f"{base}/v1/runs/shop/web-3", headers={names.TICKET_HEADER: "n1"})
+        ).status == 403
         meta["annotations"][names.ARTIFACTS_TICKET_ANNOTATION] = artifacts.ticket_annotation(
             "n1", datetime.now(UTC)
         )
-        listing = await http.get(f"{base}/v1/runs/shop/web-3", headers={TICKET_HEADER: "n1"})
+        listing = await http.get(f"{base}/v1/runs/shop/web-3", headers={names.TICKET_HEADER: "n1"})
         assert (await listing.json())["tests"]["api"]["files"][0]["name"] == "junit.xml"
-        assert (await http.get(f"{base}/v1/runs/shop/web-3", headers={TICKET_HEADER: "n2"})).status == 403
-        assert (await http.get(f"{base}/v1/runs/shop/nope", headers={TICKET_HEADER: "n1"})).status == 403
-        bundle = await http.get(f"{base}/v1/runs/shop/web-3/tests/api", headers={TICKET_HEADER: "n1"})
+        assert (
+            await http.get(f"{base}/v1/runs/shop/web-3", headers={names.TICKET_HEADER: "n2"})
+        ).status == 403
+        assert (
+            await http.get(f"{base}/v1/runs/shop/nope", headers={names.TICKET_HEADER: "n1"})
+        ).status == 403
+        bundle = await http.get(f"{base}/v1/runs/shop/web-3/tests/api", headers={names.TICKET_HEADER: "n1"})
         data = await bundle.read()
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         assert tar.getnames() == ["junit.xml"]

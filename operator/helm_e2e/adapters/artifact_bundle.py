@@ -22,6 +22,7 @@ from ..core.models import ArtifactFile, PytestFailure
 
 JUNIT_MAX_BYTES = 8 * 2**20  # a junit.xml larger than this is kept as a file, not parsed
 CHUNK = 1 << 20
+TAR_ERRORS = (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile)  # what a broken bundle raises
 FailureParser = Callable[[bytes], list[PytestFailure]]
 
 
@@ -61,14 +62,13 @@ def _open(raw: BinaryIO, limit: int) -> BinaryIO:
     head = raw.read(2)
     raw.seek(0)
     inner = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb")) if head == b"\x1f\x8b" else raw
-    # tar headers and padding add at most 1 KiB per member on top of the data
     return io.BufferedReader(_Bounded(inner, limit))
 
 
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
     try:
         yield from tar
-    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as e:
+    except TAR_ERRORS as e:
         raise BundleRefused(f"the bundle is not a valid tar or tar.gz ({type(e).__name__})") from None
 
 
@@ -78,7 +78,7 @@ def inspect_bundle(
     """Every regular file of the bundle with its size and sha256; junit*.xml files' failing tests."""
     report, seen = BundleReport(), set[str]()
     with path.open("rb") as raw:
-        stream = _open(raw, max_bytes + 1024 * (max_files + 2))
+        stream = _open(raw, artifacts.inflated_bound(max_bytes, max_files))
         with _open_tar(stream) as tar:
             for member in _members(tar):
                 name = artifacts.normalize_member_name(member.name)
@@ -106,7 +106,7 @@ def inspect_bundle(
 def _open_tar(stream: BinaryIO) -> tarfile.TarFile:
     try:
         return tarfile.open(fileobj=stream, mode="r|")
-    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as e:
+    except TAR_ERRORS as e:
         raise BundleRefused(f"the bundle is not a valid tar or tar.gz ({type(e).__name__})") from None
 
 
@@ -125,7 +125,7 @@ def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, *, keep: bool) -
             digest.update(chunk)
             if kept is not None:
                 kept += chunk
-    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as e:
+    except TAR_ERRORS as e:
         raise BundleRefused(f"the bundle is truncated or corrupt ({type(e).__name__})") from None
     return digest.hexdigest(), bytes(kept) if kept is not None else None
 

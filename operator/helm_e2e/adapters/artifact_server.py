@@ -34,7 +34,6 @@ from .artifacts import Artifacts
 
 log = structlog.get_logger(__name__)
 
-TICKET_HEADER = "X-Helm-E2E-Ticket"
 GetRun = Callable[[str, str], Awaitable[Mapping[str, Any] | None]]
 UPLOAD_SLACK = 2**20  # a compressed bundle is rarely larger than its files, never by more than this much
 
@@ -105,7 +104,7 @@ class ArtifactServer:
         namespace, run = request.match_info["namespace"], request.match_info["run"]
         body = await self.get_run(namespace, run)
         annotations = ((body or {}).get("metadata") or {}).get("annotations") or {}
-        ticket = request.headers.get(TICKET_HEADER, "")
+        ticket = request.headers.get(names.TICKET_HEADER, "")
         if body is None or not artifacts.ticket_matches(
             str(annotations.get(names.ARTIFACTS_TICKET_ANNOTATION, "")), ticket, _now()
         ):
@@ -155,7 +154,8 @@ class ArtifactServer:
 
 def upload_limit(settings: Settings) -> int:
     """The largest body accepted: a compressed bundle of a full quota, with headers, and some slack."""
-    return settings.artifacts_max_test_bytes + 1024 * (settings.artifacts_max_files + 2) + UPLOAD_SLACK
+    bound = artifacts.inflated_bound(settings.artifacts_max_test_bytes, settings.artifacts_max_files)
+    return bound + UPLOAD_SLACK
 
 
 @contextlib.contextmanager

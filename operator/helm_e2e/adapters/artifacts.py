@@ -13,7 +13,7 @@ import secrets
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -154,14 +154,8 @@ class Artifacts:
         await self.store.put_bytes(key, manifest.model_dump_json(by_alias=True).encode())
 
     async def _run_bytes(self, claims: UploadClaims, *, besides: str) -> int:
-        prefix = artifacts.run_prefix(claims.namespace, claims.run, claims.uid)
-        total = 0
-        for obj in await self.store.list(prefix):
-            rest = obj.key[len(prefix) :]
-            if rest.endswith("/manifest.json") and not rest.startswith(f"{besides}/"):
-                manifest = await self._read_manifest(obj.key)
-                total += manifest.total_bytes if manifest else 0
-        return total
+        stored = await self.run_manifests(claims.namespace, claims.run, claims.uid)
+        return sum(m.total_bytes for test, m in stored.items() if test != besides)
 
     # --- reading back ---
     async def _read_manifest(self, key: str) -> artifacts.Manifest | None:
@@ -212,7 +206,9 @@ class Artifacts:
                 artifact_bundle.extract_files,
                 path,
                 wanted,
-                max_read=_inflated_bound(self.settings),
+                max_read=artifacts.inflated_bound(
+                    self.settings.artifacts_max_test_bytes, self.settings.artifacts_max_files
+                ),
                 max_bytes=max_bytes,
             )
 
@@ -230,21 +226,12 @@ class Artifacts:
         return found
 
 
-def _inflated_bound(settings: Settings) -> int:
-    """The most a stored bundle can inflate to: the quota plus tar headers and padding."""
-    return settings.artifacts_max_test_bytes + 1024 * (settings.artifacts_max_files + 2)
-
-
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def build_artifacts(settings: Settings) -> Artifacts | None:

@@ -149,6 +149,12 @@ def normalize_member_name(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def inflated_bound(max_bytes: int, max_files: int) -> int:
+    """The most a bundle within the quota can inflate to: its files plus tar headers and padding (at most
+    1 KiB per member, and the end-of-archive blocks)."""
+    return max_bytes + 1024 * (max_files + 2)
+
+
 def check_run_quota(other_tests_bytes: int, this_bytes: int, *, max_run_bytes: int) -> str:
     if other_tests_bytes + this_bytes > max_run_bytes:
         return f"the run's artifacts would exceed the per-run quota of {max_run_bytes} bytes"

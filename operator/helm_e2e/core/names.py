@@ -121,4 +121,5 @@ ARTIFACTS_DIR_ENV: Final = "HELM_E2E_ARTIFACTS_DIR"  # where a test leaves its f
 UPLOAD_URL_ENV: Final = "HELM_E2E_UPLOAD_URL"  # collector only: where to send
 UPLOAD_TOKEN_ENV: Final = "HELM_E2E_UPLOAD_TOKEN"  # noqa: S105 - collector only: the per-run, per-test, expiring token
 ARTIFACTS_TICKET_ANNOTATION: Final = f"{GROUP}/artifacts-ticket"  # `helm-e2e artifacts`: proof of access
+TICKET_HEADER: Final = "X-Helm-E2E-Ticket"  # the nonce whose digest the annotation holds
 TOKEN_AUDIENCE: Final = f"{GROUP}/artifacts-upload"

@@ -225,6 +225,13 @@ class S3Server:
         return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
 
 
+def node_ip() -> str:
+    """This machine's non-loopback address: where pods (and the apiserver's proxy) reach host processes."""
+    out = subprocess.run(["ip", "-4", "route", "get", "1.1.1.1"], capture_output=True, text=True, check=True)
+    words = out.stdout.split()
+    return words[words.index("src") + 1]
+
+
 def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

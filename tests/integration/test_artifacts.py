@@ -24,7 +24,16 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
-from harness import ROOT, Cluster, OperatorProcess, S3Server, free_tcp_port, smtp_server, wait_until
+from harness import (
+    ROOT,
+    Cluster,
+    OperatorProcess,
+    S3Server,
+    free_tcp_port,
+    node_ip,
+    smtp_server,
+    wait_until,
+)
 from test_mail_delivery import Sink
 from test_operator import wait_run
 
@@ -38,12 +47,6 @@ JUNIT = b"""<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="p
 <failure message="AssertionError: expected 200, got 500">trace</failure></testcase>
 <testcase classname="tests.test_ui" name="test_home" file="tests/test_ui.py" time="0.1"/>
 </testsuite></testsuites>"""
-
-
-def host_ip() -> str:
-    out = subprocess.run(["ip", "-4", "route", "get", "1.1.1.1"], capture_output=True, text=True, check=True)
-    words = out.stdout.split()
-    return words[words.index("src") + 1]
 
 
 def tar_gz(files: dict[str, bytes]) -> bytes:
@@ -102,7 +105,7 @@ def expose_operator(cluster: Cluster, namespace: str, port: int) -> None:
     """A Service named like the chart's whose endpoint is the out-of-cluster operator on this host, so the
     apiserver's service proxy reaches it exactly as it reaches the in-cluster one. The proxy only dials an
     endpoint whose target Pod has that IP: a stand-in Pod on no node carries the host's address."""
-    ip = host_ip()
+    ip = node_ip()
     # a Node nobody runs (kwok simulates only annotated ones): the pod GC keeps pods of existing nodes
     cluster.apply(json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": STAND_IN_NODE}}))
     cluster.apply(
@@ -200,7 +203,7 @@ def test_artifacts_are_uploaded_with_their_token_listed_mailed_fetched_and_delet
         {
             **store_env,
             "HELM_E2E_ARTIFACTS_STORE": store_url,
-            "HELM_E2E_ARTIFACTS_URL": f"http://{host_ip()}:{port}",
+            "HELM_E2E_ARTIFACTS_URL": f"http://{node_ip()}:{port}",
             "HELM_E2E_ARTIFACTS_PORT": str(port),
             "HELM_E2E_COLLECTOR_IMAGE": "localhost/helm-e2e:dev",
             "HELM_E2E_ARTIFACTS_MAX_TEST_BYTES": str(200_000),
@@ -306,7 +309,7 @@ def test_artifacts_are_uploaded_with_their_token_listed_mailed_fetched_and_delet
         assert names.ARTIFACTS_TICKET_ANNOTATION not in annotations  # the ticket is gone again
         # without the ticket (a pod reaching the port directly) nothing is served
         with pytest.raises(urllib.error.HTTPError) as denied:
-            urllib.request.urlopen(f"http://{host_ip()}:{port}/v1/runs/{namespace}/demo-1", timeout=10)
+            urllib.request.urlopen(f"http://{node_ip()}:{port}/v1/runs/{namespace}/demo-1", timeout=10)
         assert denied.value.code == 403
         denied.value.close()
 

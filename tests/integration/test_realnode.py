@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from harness import ROOT, Cluster, free_tcp_port, smtp_server, wait_until
+from harness import ROOT, Cluster, free_tcp_port, node_ip, smtp_server, wait_until
 from test_mail_delivery import Sink
 from test_operator import wait_run
 from test_shipping import cli
@@ -43,12 +43,6 @@ DEMO_TESTS = [
     "test_api_refuses_a_request_without_a_token",
     "test_api_accepts_the_minted_token",
 ]
-
-
-def node_ip() -> str:
-    out = subprocess.run(["ip", "-4", "route", "get", "1.1.1.1"], capture_output=True, text=True, check=True)
-    words = out.stdout.split()
-    return words[words.index("src") + 1]
 
 
 @pytest.fixture(scope="session")

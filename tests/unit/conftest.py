@@ -1,13 +1,16 @@
-"""Shared by the report and JUnit tests: a three-test run of webhooks r12 in prod (the `report_run` fixture)."""
+"""Shared fixtures: a three-test run of webhooks r12 in prod (`report_run`, for the report and JUnit tests);
+the fake Kubernetes port and clock (`kube`, `clock`); the e-mails a controller sent (`sent`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fake_kube import Clock, FakeKube
 
+from helm_e2e.config import Settings
 from helm_e2e.core.models import (
     AttemptRecord,
     PytestSummary,
@@ -153,3 +156,15 @@ def kube() -> FakeKube:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The report e-mails the operator would have sent (SMTP replaced by a list)."""
+    messages: list[Any] = []
+
+    async def fake_send(message: Any, *, settings: Settings) -> None:
+        messages.append(message)
+
+    monkeypatch.setattr("helm_e2e.outcomes.send_email", fake_send)
+    return messages

@@ -4,8 +4,6 @@ pruning deletes them."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import pytest
 from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
+from test_artifacts_server import tar_gz
 from test_controller import NS, passing_hook, status
 
 from helm_e2e.adapters.artifacts import Artifacts, build_artifacts, sweep_orphans
@@ -22,17 +21,6 @@ from helm_e2e.core import names
 from helm_e2e.errors import StoreError
 
 JUNIT = b'<testsuite><testcase classname="t" name="test_a" file="t.py"><failure message="boom"/></testcase></testsuite>'
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    messages: list[Any] = []
-
-    async def fake_send(message: Any, *, settings: Settings) -> None:
-        messages.append(message)
-
-    monkeypatch.setattr("helm_e2e.outcomes.send_email", fake_send)
-    return messages
 
 
 def settings(tmp_path: Path, **kw: Any) -> Settings:
@@ -49,16 +37,6 @@ def settings(tmp_path: Path, **kw: Any) -> Settings:
         mail_attachments_max_bytes=kw.pop("budget", 1000),
         **kw,
     )
-
-
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 async def deploy(controller: Controller, kube: FakeKube, revision: int) -> str:

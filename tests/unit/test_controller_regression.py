@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
 from test_controller import NS, passing_hook, status
@@ -13,17 +12,6 @@ from test_controller import NS, passing_hook, status
 from helm_e2e.config import Settings
 from helm_e2e.controller import Controller
 from helm_e2e.core import names
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    messages: list[Any] = []
-
-    async def fake_send(message: Any, *, settings: Settings) -> None:
-        messages.append(message)
-
-    monkeypatch.setattr("helm_e2e.outcomes.send_email", fake_send)
-    return messages
 
 
 def make_controller(kube: FakeKube, clock: Clock) -> Controller:

@@ -27,17 +27,6 @@ def helm(kube: FakeKube) -> FakeHelm:
     return fake
 
 
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    messages: list[Any] = []
-
-    async def fake_send(message: Any, *, settings: Settings) -> None:
-        messages.append(message)
-
-    monkeypatch.setattr("helm_e2e.outcomes.send_email", fake_send)
-    return messages
-
-
 def chart(annotations: dict[str, str]) -> dict[str, Any]:
     meta = {"name": "web-chart", "version": "1.2.3", "appVersion": "2.0.0", "annotations": annotations}
     return {"metadata": meta, "values": {"image": {"tag": ""}}}

@@ -101,7 +101,7 @@ bench-readiness: install cluster-up ## the readiness gate: API calls and time pe
 bench-hostile: install ## hostile inputs against the operator on the local cluster: peak RSS, time to outcome (BENCH_QUICK=1: one operator)
 	$(PY) tests/bench/hostile.py
 
-bench-scale: install cluster-up ## N releases (BENCH_SCALE_N=100) x H revisions, a burst of upgrades: trigger latency, CPU and API requests per run, peak RSS
+bench-scale: install cluster-up ## N releases (BENCH_SCALE_N=100) x H revisions, a burst of upgrades vs helm alone + kwok alone (BENCH_SCALE_NICE=1: helm niced): trigger latency, CPU and API requests per run, peak RSS
 	$(PY) tests/bench/scale.py
 
 bench-trigger: install cluster-up ## 20 sequential upgrades (BENCH_TRIGGER_N) after a fresh start: trigger latency and the operator's intake timings

@@ -78,6 +78,10 @@ class Controller:
             await self.cancel_if_uninstalled(event.namespace, event.release)
         if event.kind != intake.IntakeKind.PLAN:
             return
+        labels = (secret.get("metadata") or {}).get("labels") or {}
+        grace = self.settings.startup_grace_seconds
+        if intake.written_before_grace(labels, now=self.now(), grace_seconds=grace):
+            return
         problem = releases.check_secret_identity(secret)  # metadata only: before anything is decoded
         if problem is not None:
             await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, problem)
@@ -91,7 +95,7 @@ class Controller:
         except (errors.ReleaseDecodeError, errors.SandboxError) as e:
             await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, str(e))
             return
-        if intake.is_recent(release, now=self.now(), grace_seconds=self.settings.startup_grace_seconds):
+        if intake.is_recent(release, now=self.now(), grace_seconds=grace):
             timing = intake_timing(received=received, decode_started=start)
             await self.ensure_run(release, secret, timing=timing)
 

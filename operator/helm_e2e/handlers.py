@@ -15,6 +15,7 @@ from .adapters import metrics
 from .adapters.artifacts import build_artifacts, delete_artifacts, sweep_orphans
 from .adapters.kube import Kube, load_api_client
 from .adapters.sandbox import Sandbox
+from .adapters.watch_cache import WatchCache
 from .config import Settings
 from .controller import Controller
 from .core import names
@@ -30,7 +31,11 @@ SUITES = (names.GROUP, names.VERSION, names.SUITES)
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     threads = settings.api_threads  # `settings` in startup() is kopf's
-    kube = Kube(load_api_client(connections=threads), timeout_seconds=settings.api_timeout_seconds)
+    # the run and pod events below keep this cache: a run's reconcile reads them without asking the API
+    cache = WatchCache()
+    kube = Kube(
+        load_api_client(connections=threads), timeout_seconds=settings.api_timeout_seconds, cache=cache
+    )
     # release decoding and template rendering run in bounded worker processes, never on the event loop
     sandbox = Sandbox(memory_mib=settings.sandbox_memory_mib)
     evidence = build_artifacts(settings)
@@ -80,15 +85,22 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     async def e2erun(
         type: str, name: str, namespace: str | None, body: kopf.Body, annotations: kopf.Annotations, **_: Any
     ) -> None:
-        if type == "DELETED" and namespace and evidence is not None:  # pruned or deleted: its files go too
-            await delete_artifacts(evidence, namespace, name, str(body.get("metadata", {}).get("uid", "")))
+        if type == "DELETED" and namespace:
+            cache.deleted_run((namespace, name))
+            if evidence is not None:  # pruned or deleted: its files go too
+                uid = str(body.get("metadata", {}).get("uid", ""))
+                await delete_artifacts(evidence, namespace, name, uid)
         if type != "DELETED" and namespace:
+            cache.saw_run(body)
             controller.queue.add((namespace, name))
             release = str(body.get("spec", {}).get("release", {}).get("name", ""))
             await controller.on_run_annotations(namespace, release, annotations)
 
     @kopf.on.event(*TEST_PODS, registry=registry)
-    async def test_pod(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
+    async def test_pod(
+        type: str, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+    ) -> None:
+        cache.saw_pod(body, deleted=type == "DELETED")
         run = labels.get(names.RUN_LABEL)
         if run and namespace:
             controller.queue.add((namespace, run))

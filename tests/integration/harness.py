@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -120,6 +122,22 @@ class Cluster:
                 }
             )
         )
+
+
+APISERVER_REQUESTS = re.compile(r"^apiserver_request_total\{(.*)\} (\S+)$")
+
+
+def api_requests(cluster: Cluster) -> collections.Counter[tuple[str, str, str]]:
+    """The apiserver's own apiserver_request_total by (verb, resource, subresource), summed over codes,
+    scopes and groups (it has no user-agent label: diff it around what is measured)."""
+    counts: collections.Counter[tuple[str, str, str]] = collections.Counter()
+    for line in cluster.kubectl("get", "--raw", "/metrics").stdout.splitlines():
+        if m := APISERVER_REQUESTS.match(line):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            if labels.get("resource"):
+                key = (labels["verb"], labels["resource"], labels.get("subresource", ""))
+                counts[key] += int(float(m.group(2)))
+    return counts
 
 
 def start_cluster() -> Cluster:

@@ -539,3 +539,37 @@ async def test_a_supersede_that_meets_a_concurrent_status_write_is_decided_again
     run = run_from_body(body)
     await controller.executor.end(run, body, RunPhase.SUPERSEDED, names.REASON_SUPERSEDED, "r2 replaces it")
     assert status(kube)["phase"] == "Superseded"
+
+
+@pytest.mark.parametrize(
+    ("written_ago", "runs"),
+    [(timedelta(seconds=5), 1), (timedelta(hours=2), 0)],
+    ids=["written-just-now", "written-before-the-grace"],
+)
+async def test_helms_modified_at_label_skips_old_revisions_without_decoding_them(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch, written_ago: timedelta, runs: int
+) -> None:
+    controller = make_controller(kube, clock, startup_grace_seconds=600)
+    decoded: list[str] = []
+    decode = controller.planner.decode
+
+    async def counting(secret: Any) -> Any:
+        decoded.append(secret["metadata"]["name"])
+        return await decode(secret)
+
+    monkeypatch.setattr(controller.planner, "decode", counting)
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    secret["metadata"]["labels"]["modifiedAt"] = str(int((NOW - written_ago).timestamp()))
+    await deploy(controller, kube, secret)
+    assert len(kube.runs) == runs
+    assert len(decoded) == runs  # the old revision is not even decoded
+
+
+@pytest.mark.parametrize("value", ["", "soon", "-5", "9" * 40])
+async def test_a_modified_at_label_that_is_not_a_time_is_ignored(
+    kube: FakeKube, clock: Clock, value: str
+) -> None:
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    secret["metadata"]["labels"]["modifiedAt"] = value
+    await deploy(make_controller(kube, clock), kube, secret)
+    assert list(kube.runs) == [(NS, RUN)]

@@ -27,6 +27,7 @@ from .apierror import Body, api_error, api_refusal, call
 from .apierror import status_of as _status
 from .objects import HookObjects
 from .rollout import RolloutReader
+from .watch_cache import WatchCache
 
 REFUSALS = frozenset({400, 403, 404, 409, 422})  # answers to a create that no retry changes
 POD_EVENTS_LIMIT = 100  # Events listed per failed test's pod (core.diagnostics keeps the newest 20)
@@ -63,7 +64,12 @@ def load_api_client(*, connections: int = 0) -> k8s.ApiClient:
 
 
 class Kube:
-    def __init__(self, api: k8s.ApiClient, *, timeout_seconds: float = 30.0) -> None:
+    def __init__(
+        self, api: k8s.ApiClient, *, timeout_seconds: float = 30.0, cache: WatchCache | None = None
+    ) -> None:
+        """`cache`: what the operator's watches delivered (fed by the handlers): runs and pods of active
+        runs are read from it when it is fresh enough. Without it (the CLI), every read asks the API."""
+        self.cache = cache
         self.core = k8s.CoreV1Api(api)
         self.custom = k8s.CustomObjectsApi(api)
         self.timeout = timeout_seconds
@@ -102,9 +108,13 @@ class Kube:
             if _status(e) == 409:
                 return None
             raise api_error(e) from e
+        if self.cache is not None:
+            self.cache.saw_run(created)
         return created
 
     async def get_run(self, namespace: str, name: str) -> Body | None:
+        if self.cache is not None and (cached := self.cache.run((namespace, name))) is not None:
+            return cached
         try:
             run: Body = await self._call(
                 self.custom.get_namespaced_custom_object,
@@ -116,8 +126,12 @@ class Kube:
             )
         except ApiException as e:
             if _status(e) == 404:
+                if self.cache is not None:
+                    self.cache.forget_run((namespace, name))
                 return None
             raise api_error(e) from e
+        if self.cache is not None:
+            self.cache.saw_run(run)
         return run
 
     async def list_runs(self, namespace: str, release: str) -> list[Body]:
@@ -145,7 +159,7 @@ class Kube:
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         try:
-            await self._call(
+            patched: Body = await self._call(
                 self.custom.patch_namespaced_custom_object_status,
                 names.GROUP,
                 names.VERSION,
@@ -155,11 +169,19 @@ class Kube:
                 body,
             )
         except ApiException as e:
+            if self.cache is not None:  # whatever the cache holds lost to someone: read the API next
+                self.cache.forget_run((namespace, name))
             if _status(e) == 409:
                 return Patched.CONFLICT
             if _status(e) == 404:
                 return Patched.GONE
             raise api_error(e) from e
+        except BaseException:  # a timeout: whether it was applied is unknown
+            if self.cache is not None:
+                self.cache.forget_run((namespace, name))
+            raise
+        if self.cache is not None:
+            self.cache.saw_run(patched)  # the response is the run after the write: never older than it
         return Patched.APPLIED
 
     async def delete_run(self, namespace: str, name: str) -> None:
@@ -202,13 +224,15 @@ class Kube:
         """Create a test pod; a pod of the same run is adopted, anything else refused is ApiRefused."""
         meta = body["metadata"]
         try:
-            await self._call(self.core.create_namespaced_pod, meta["namespace"], body)
+            created = await self._raw(self.core.create_namespaced_pod, meta["namespace"], body)
         except ApiException as e:
             if _status(e) == 409 and await self._owned_by_run(meta):
                 return  # created by an earlier attempt: adopt it
             if _status(e) in REFUSALS:
                 raise api_refusal(e) from e
             raise api_error(e) from e
+        if self.cache is not None:  # the next pass sees it even before its ADDED event arrives
+            self.cache.saw_pod(created)
 
     async def _owned_by_run(self, meta: Mapping[str, Any]) -> bool:
         """Whether the pod holding this name is ours (a list by name: no `get` on pods is needed)."""
@@ -224,13 +248,25 @@ class Kube:
         return any(lab.get(names.RUN_LABEL) == meta["labels"][names.RUN_LABEL] for lab in labels)
 
     async def list_run_pods(self, namespace: str, run: str) -> list[Body]:
+        """An active run's pods from the cache once primed (one LIST per run and process); else a LIST."""
+        key = (namespace, run)
+        if self.cache is not None and (cached := self.cache.pods(key)) is not None:
+            return cached
+        priming = self.cache is not None and self.cache.start_priming(key)
         try:
             result = await self._raw(
                 self.core.list_namespaced_pod, namespace, label_selector=run_selector(run)
             )
-        except ApiException as e:
-            raise api_error(e) from e
-        return list(result.get("items", []))
+        except BaseException as e:
+            if self.cache is not None and priming:
+                self.cache.abandon_priming(key)
+            if isinstance(e, ApiException):
+                raise api_error(e) from e
+            raise
+        items = list(result.get("items", []))
+        if self.cache is not None and priming:
+            self.cache.primed(key, items, str((result.get("metadata") or {}).get("resourceVersion", "")))
+        return items
 
     async def delete_pod(self, namespace: str, name: str) -> None:
         await self._checked(

@@ -1,0 +1,49 @@
+"""A run's reconciles read the run and its pods from the watch cache: a long test costs no API reads per
+resync (before the cache, every pass - each second here - was a GET of the run and a LIST of its pods)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from harness import ROOT, Cluster, api_requests, wait_until
+from kubernetes import client as k8s
+from kubernetes.config import new_client_from_config
+
+TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
+SECONDS = 8
+
+
+def test_a_long_test_costs_a_fixed_number_of_reads_not_one_per_pass(
+    cluster: Cluster, namespace: str, start_operator: Any
+) -> None:
+    op = start_operator()  # resync every second (the harness's setting)
+    wait_until(lambda: "startup" in op.logs() and "succeeded" in op.logs(), what="operator up")
+    custom = k8s.CustomObjectsApi(new_client_from_config(config_file=str(cluster.kubeconfig)))
+    ours = 0  # this test's own GETs of the run, counted to subtract them
+
+    def finished() -> dict[str, Any] | None:
+        nonlocal ours
+        ours += 1
+        try:
+            run = custom.get_namespaced_custom_object(
+                "helm-e2e.dev", "v1alpha1", namespace, "e2eruns", "web-1"
+            )
+        except k8s.ApiException:
+            return None
+        email = {c["type"]: c for c in run.get("status", {}).get("conditions", [])}.get("EmailSent")
+        return run if email and run["status"].get("phase") == "Succeeded" else None
+
+    before = api_requests(cluster)
+    started = time.monotonic()
+    cluster.helm("install", "web", TINY, "-n", namespace, "--set", f"test.duration={SECONDS}s")
+    wait_until(finished, timeout=90, interval=1.0, what="web-1 Succeeded and its outbox done")
+    elapsed = time.monotonic() - started
+    diff = api_requests(cluster) - before
+
+    gets, lists = diff[("GET", "e2eruns", "")] - ours, diff[("LIST", "pods", "")]
+    assert elapsed >= SECONDS  # the run was active for at least this many one-second resyncs
+    # the intake's existence check, then the final run's last passes (a final run is not kept in the cache)
+    assert gets <= 4, f"GET e2eruns {gets} in {elapsed:.0f} s"
+    # the priming LIST, then the final passes
+    assert lists <= 4, f"LIST pods {lists} in {elapsed:.0f} s"

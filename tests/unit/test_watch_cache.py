@@ -1,0 +1,212 @@
+"""The watch cache never serves a run or pod older than what the process already saw (a stale run could send a
+report twice), keeps only active runs, and merges a priming LIST with the events that raced it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helm_e2e.adapters.watch_cache import WatchCache, slim_pod
+from helm_e2e.core import names
+
+KEY = ("ns", "app-3")
+
+
+def run(rv: int, phase: str = "Running", name: str = "app-3") -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "ns", "name": name, "resourceVersion": str(rv)},
+        "spec": {},
+        "status": {"phase": phase},
+    }
+
+
+def pod(name: str, rv: int, phase: str = "Running", run_name: str = "app-3") -> dict[str, Any]:
+    return {
+        "metadata": {
+            "namespace": "ns",
+            "name": name,
+            "resourceVersion": str(rv),
+            "labels": {names.RUN_LABEL: run_name},
+            "managedFields": [{"manager": "kubelet", "fieldsV1": {"f:status": {}}}],
+        },
+        "spec": {
+            "nodeName": "kwok-node",
+            "containers": [{"name": "test", "image": "busybox", "env": [{"name": "X", "value": "y"}]}],
+            "initContainers": [{"name": "collector", "image": "op", "restartPolicy": "Always"}],
+            "volumes": [{"name": "artifacts", "emptyDir": {}}],
+        },
+        "status": {"phase": phase},
+    }
+
+
+def primed(cache: WatchCache, *pods: dict[str, Any], at: int = 100) -> None:
+    assert cache.start_priming(KEY)
+    cache.primed(KEY, list(pods), str(at))
+
+
+# --- runs ------------------------------------------------------------------------------------------------
+
+
+def test_an_unknown_run_is_a_miss() -> None:
+    assert WatchCache().run(KEY) is None
+
+
+def test_the_newest_run_seen_is_served() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    cache.saw_run(run(7))
+    assert cache.run(KEY) == run(7)
+
+
+def test_an_older_event_arriving_after_a_write_response_is_ignored() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(9))  # our patch's response ("Sent" recorded)
+    cache.saw_run(run(8))  # the event of an earlier write, still in flight
+    assert cache.run(KEY) == run(9)
+
+
+def test_after_a_conflict_the_run_is_read_from_the_api_until_something_newer_arrives() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    cache.forget_run(KEY)
+    assert cache.run(KEY) is None
+    cache.saw_run(run(5))  # the same stale version again (a late event): served, it is the newest known
+    assert cache.run(KEY) == run(5)
+    cache.saw_run(run(6))
+    assert cache.run(KEY) == run(6)
+
+
+def test_a_final_run_is_not_kept_and_an_older_active_version_cannot_come_back() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    cache.saw_run(run(6, phase="Succeeded"))
+    assert cache.run(KEY) is None
+    cache.saw_run(run(5))  # the Running event, late
+    assert cache.run(KEY) is None
+
+
+def test_a_version_that_is_not_a_number_is_never_cached() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    odd = run(5)
+    odd["metadata"]["resourceVersion"] = "abc"
+    cache.saw_run(odd)
+    assert cache.run(KEY) is None
+
+
+def test_a_deleted_run_is_forgotten_with_its_pods() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    primed(cache, pod("p", 4))
+    cache.deleted_run(KEY)
+    assert cache.run(KEY) is None
+    assert cache.pods(KEY) is None
+
+
+@given(st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=30))
+def test_whatever_the_order_of_observations_the_served_run_is_the_newest(versions: list[int]) -> None:
+    cache = WatchCache()
+    for v in versions:
+        cache.saw_run(run(v))
+    served = cache.run(KEY)
+    assert served is not None
+    assert served["metadata"]["resourceVersion"] == str(max(versions))
+
+
+# --- pods ------------------------------------------------------------------------------------------------
+
+
+def test_pods_of_a_run_not_primed_are_a_miss() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    cache.saw_pod(pod("p", 6))  # an event before the priming: not followed yet
+    assert cache.pods(KEY) is None
+
+
+def test_pods_are_not_followed_for_a_run_that_is_not_active() -> None:
+    cache = WatchCache()
+    assert not cache.start_priming(KEY)  # unknown run
+    cache.saw_run(run(5, phase="Failed"))
+    assert not cache.start_priming(KEY)
+
+
+def test_after_priming_events_keep_the_pods_current() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    primed(cache, pod("p1", 50))
+    cache.saw_pod(pod("p1", 101, phase="Succeeded"))
+    cache.saw_pod(pod("p2", 102))
+    cache.saw_pod(pod("p1", 90, phase="Running"))  # older: ignored
+    by_name = {p["metadata"]["name"]: p["status"]["phase"] for p in cache.pods(KEY) or []}
+    assert by_name == {"p1": "Succeeded", "p2": "Running"}
+    cache.saw_pod(pod("p2", 103), deleted=True)
+    assert [p["metadata"]["name"] for p in cache.pods(KEY) or []] == ["p1"]
+
+
+def test_a_pod_deleted_while_the_priming_list_was_in_flight_stays_deleted() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    assert cache.start_priming(KEY)
+    assert cache.pods(KEY) is None  # not served while priming
+    cache.saw_pod(pod("p1", 120), deleted=True)
+    cache.saw_pod(pod("p2", 121))  # created after the LIST's version
+    cache.primed(KEY, [pod("p1", 90), pod("p3", 95)], "110")
+    assert sorted(p["metadata"]["name"] for p in cache.pods(KEY) or []) == ["p2", "p3"]
+
+
+def test_a_newer_event_than_the_listed_pod_wins() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    assert cache.start_priming(KEY)
+    cache.saw_pod(pod("p1", 130, phase="Succeeded"))
+    cache.primed(KEY, [pod("p1", 90, phase="Running")], "110")
+    assert [p["status"]["phase"] for p in cache.pods(KEY) or []] == ["Succeeded"]
+
+
+def test_a_failed_priming_leaves_the_pods_unfollowed() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    assert cache.start_priming(KEY)
+    cache.abandon_priming(KEY)
+    cache.saw_pod(pod("p", 6))
+    assert cache.pods(KEY) is None
+
+
+def test_a_run_that_ends_stops_following_its_pods() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    primed(cache, pod("p", 4))
+    cache.saw_run(run(8, phase="Succeeded"))
+    assert cache.pods(KEY) is None
+    cache.saw_pod(pod("p", 9))
+    assert cache.pods(KEY) is None
+
+
+def test_a_created_pod_is_seen_before_its_event() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    primed(cache)
+    cache.saw_pod(pod("p", 140, phase="Pending"))  # the create's response
+    assert [p["metadata"]["name"] for p in cache.pods(KEY) or []] == ["p"]
+
+
+def test_other_runs_pods_are_not_mixed_in() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    primed(cache)
+    cache.saw_pod(pod("other", 141, run_name="app-4"))
+    assert cache.pods(KEY) == []
+
+
+def test_a_slim_pod_keeps_what_the_core_reads_and_drops_the_rest() -> None:
+    slim = slim_pod(pod("p", 4, phase="Failed"))
+    assert "managedFields" not in slim["metadata"]
+    assert slim["metadata"]["labels"] == {names.RUN_LABEL: "app-3"}
+    assert slim["status"] == {"phase": "Failed"}
+    assert slim["spec"] == {
+        "nodeName": "kwok-node",
+        "containers": [{"name": "test", "image": "busybox"}],
+        "initContainers": [{"name": "collector", "image": "op", "restartPolicy": "Always"}],
+    }

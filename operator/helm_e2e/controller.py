@@ -7,6 +7,7 @@ active runs, and queues the new run, whose first reconcile creates the pods.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -121,11 +122,15 @@ class Controller:
     ) -> bool:
         """Plan and create the revision's run (or, with `attempt`, one more run of it); False: not created."""
         name = attempt.name if attempt else build_run_name(release.name, release.revision)
-        if await self.kube.get_run(release.namespace, name) is not None:
+        # the plan's reads beside the GET: one round trip before the run exists, not two
+        existing, context = await asyncio.gather(
+            self.kube.get_run(release.namespace, name), self.planner.context(release.namespace)
+        )
+        if existing is not None:
             return False  # already planned: operator restart, `helm test`, or a status-only rewrite
         planned_at = time.monotonic()
         try:
-            plan = (await self.planner.plan(secret, record_suites=True)).plan
+            plan = (await self.planner.plan(secret, record_suites=True, context=context)).plan
         except errors.SandboxError as e:  # decoded a moment ago: the plan itself ran out of time or memory
             await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, f"planning failed: {e}")
             return False

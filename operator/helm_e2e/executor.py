@@ -263,7 +263,8 @@ class Executor:
         again: float | None = None
         for action in actions:
             if isinstance(action, lifecycle.PatchStatus):
-                if await self._patch(run, body, action.status) != Patched.APPLIED:
+                if (patched := await self._patch(run, body, action.status)) != Patched.APPLIED:
+                    log.debug("status.not_written", run=run.name, namespace=run.namespace, why=patched.value)
                     return AFTER_CONFLICT
                 self._log_transitions(run, action.status)
                 if action.mail_outcome:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,12 @@ def build_plan_options(settings: Settings, test_accounts: frozenset[str]) -> pla
     )
 
 
+@dataclass(frozen=True)
+class PlanContext:
+    suites: list[Suite]
+    accounts: frozenset[str]
+
+
 class Planner:
     def __init__(
         self,
@@ -63,9 +70,8 @@ class Planner:
         limit = self.settings.sandbox_timeout_seconds
         return await sandboxing.decode_release(self.sandbox, secret, time_limit=limit)
 
-    async def plan(self, secret: Mapping[str, Any], *, record_suites: bool) -> planjob.ReleasePlan:
-        namespace = str((secret.get("metadata") or {}).get("namespace", ""))
-        # both at once: on the intake path, one round trip less before the run exists
+    async def context(self, namespace: str) -> PlanContext:
+        """What a plan reads from the cluster: the namespace's suites and test accounts (both at once)."""
         listed, accounts = await asyncio.gather(
             self.kube.list_suites(namespace), self.kube.list_test_accounts(namespace)
         )
@@ -78,7 +84,16 @@ class Planner:
             )
             for s in listed
         ]
-        options = build_plan_options(self.settings, accounts)
+        return PlanContext(suites=suites, accounts=accounts)
+
+    async def plan(
+        self, secret: Mapping[str, Any], *, record_suites: bool, context: PlanContext | None = None
+    ) -> planjob.ReleasePlan:
+        """`context`: read already (the intake reads it beside its GET of the run: one round trip less)."""
+        namespace = str((secret.get("metadata") or {}).get("namespace", ""))
+        context = context or await self.context(namespace)
+        suites = context.suites
+        options = build_plan_options(self.settings, context.accounts)
         if self.sandbox is None:
             planned = planjob.decode_and_plan(secret, suites=suites, options=options)
         else:

@@ -462,7 +462,7 @@ async def test_planning_that_runs_out_of_its_sandbox_limits_is_a_warning_not_a_r
 ) -> None:
     controller = make_controller(kube, clock)
 
-    async def too_slow(secret: Any, *, record_suites: bool) -> Any:
+    async def too_slow(secret: Any, *, record_suites: bool, context: Any = None) -> Any:
         raise errors.SandboxTimeout("sandboxed work ran longer than 10s; worker killed")
 
     monkeypatch.setattr(controller.planner, "plan", too_slow)

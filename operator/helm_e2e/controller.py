@@ -79,9 +79,8 @@ class Controller:
             await self.cancel_if_uninstalled(event.namespace, event.release)
         if event.kind != intake.IntakeKind.PLAN:
             return
-        labels = (secret.get("metadata") or {}).get("labels") or {}
         grace = self.settings.startup_grace_seconds
-        if intake.written_before_grace(labels, now=self.now(), grace_seconds=grace):
+        if intake.created_before_grace(secret, now=self.now(), grace_seconds=grace):
             return
         problem = releases.check_secret_identity(secret)  # metadata only: before anything is decoded
         if problem is not None:

@@ -88,13 +88,7 @@ def history_secret(template: dict[str, Any], *, namespace: str, release: str, re
         "metadata": {
             "name": f"sh.helm.release.v1.{release}.v{revision}",
             "namespace": namespace,
-            "labels": {
-                "owner": "helm",
-                "name": release,
-                "version": str(revision),
-                "status": status,
-                "modifiedAt": str(int(time.time()) - 3600),  # as Helm's secrets driver writes it
-            },
+            "labels": {"owner": "helm", "name": release, "version": str(revision), "status": status},
         },
         "data": {"release": base64.b64encode(blob).decode()},
     }

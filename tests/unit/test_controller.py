@@ -542,12 +542,12 @@ async def test_a_supersede_that_meets_a_concurrent_status_write_is_decided_again
 
 
 @pytest.mark.parametrize(
-    ("written_ago", "runs"),
+    ("created_ago", "runs"),
     [(timedelta(seconds=5), 1), (timedelta(hours=2), 0)],
-    ids=["written-just-now", "written-before-the-grace"],
+    ids=["created-just-now", "created-before-the-grace"],
 )
-async def test_helms_modified_at_label_skips_old_revisions_without_decoding_them(
-    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch, written_ago: timedelta, runs: int
+async def test_a_secret_created_before_the_grace_is_skipped_without_decoding_it(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch, created_ago: timedelta, runs: int
 ) -> None:
     controller = make_controller(kube, clock, startup_grace_seconds=600)
     decoded: list[str] = []
@@ -559,17 +559,17 @@ async def test_helms_modified_at_label_skips_old_revisions_without_decoding_them
 
     monkeypatch.setattr(controller.planner, "decode", counting)
     secret = deployed_secret(hooks=[passing_hook("smoke")])
-    secret["metadata"]["labels"]["modifiedAt"] = str(int((NOW - written_ago).timestamp()))
+    secret["metadata"]["creationTimestamp"] = (NOW - created_ago).strftime("%Y-%m-%dT%H:%M:%SZ")
     await deploy(controller, kube, secret)
     assert len(kube.runs) == runs
     assert len(decoded) == runs  # the old revision is not even decoded
 
 
-@pytest.mark.parametrize("value", ["", "soon", "-5", "9" * 40])
-async def test_a_modified_at_label_that_is_not_a_time_is_ignored(
-    kube: FakeKube, clock: Clock, value: str
+@pytest.mark.parametrize("value", ["", "soon", "2026-11-25T08:00:00", 5])
+async def test_a_creation_time_that_is_not_a_zoned_time_is_ignored(
+    kube: FakeKube, clock: Clock, value: object
 ) -> None:
     secret = deployed_secret(hooks=[passing_hook("smoke")])
-    secret["metadata"]["labels"]["modifiedAt"] = value
+    secret["metadata"]["creationTimestamp"] = value
     await deploy(make_controller(kube, clock), kube, secret)
     assert list(kube.runs) == [(NS, RUN)]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from . import names
 from .models import Release
+
+CLOCK_SKEW_SECONDS = 60  # the apiserver's clock against that of the helm client stamping the release
 
 
 class IntakeKind(StrEnum):
@@ -39,14 +41,21 @@ def classify_secret_event(event_type: str | None, secret: Mapping[str, Any]) -> 
     return Intake(IntakeKind.PLAN if status == "deployed" else IntakeKind.IGNORE, namespace, release)
 
 
-def written_before_grace(labels: Mapping[str, str], *, now: datetime, grace_seconds: int) -> bool:
-    """Helm's `modifiedAt` label says the secret was last written before the grace period: the revision
-    cannot be recent, so it is not even decoded (a start with thousands of deployed releases decodes none).
-    A forged label can only make us skip a revision, which whoever can write the secret can do anyway."""
-    value = labels.get(names.HELM_MODIFIED_AT_LABEL, "")
-    if not value.isdigit() or len(value) > 12:
+def created_before_grace(secret: Mapping[str, Any], *, now: datetime, grace_seconds: int) -> bool:
+    """The apiserver created this revision's Secret before the grace period, so the revision cannot be
+    recent (Helm creates it when the install/upgrade/rollback starts, and stamps `last_deployed` then): it
+    is not even decoded, and a start with thousands of deployed releases decodes none. Helm's own
+    `modifiedAt` label cannot say this: Helm 3.19 carries it over from the release's first revision."""
+    created = (secret.get("metadata") or {}).get("creationTimestamp")
+    if not isinstance(created, str):
         return False
-    return now - datetime.fromtimestamp(int(value), tz=UTC) > timedelta(seconds=grace_seconds + 60)
+    try:
+        when = datetime.fromisoformat(created)
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        return False
+    return now - when > timedelta(seconds=grace_seconds + CLOCK_SKEW_SECONDS)
 
 
 def is_recent(release: Release, *, now: datetime, grace_seconds: int) -> bool:

@@ -25,8 +25,6 @@ HELM_OWNER: Final = "helm"
 HELM_NAME_LABEL: Final = "name"
 HELM_STATUS_LABEL: Final = "status"
 HELM_VERSION_LABEL: Final = "version"
-# Unix seconds of the secret's last write, set by Helm's secrets driver (absent on very old Helm 3)
-HELM_MODIFIED_AT_LABEL: Final = "modifiedAt"
 HELM_SECRET_PREFIX: Final = "sh.helm.release.v1."  # noqa: S105 - a name prefix, not a password
 HOOK_ANNOTATION: Final = "helm.sh/hook"
 HOOK_WEIGHT_ANNOTATION: Final = "helm.sh/hook-weight"

@@ -143,7 +143,7 @@ class Watcher:
 
     def _stream(self, fn: Any, *args: Any, **kw: Any) -> Iterator[dict[str, Any]]:
         """List once, then watch from there, resuming each watch from the last resourceVersion seen."""
-        listed = fn(*args, **kw)
+        listed = fn(*args, limit=1, **kw)  # only for a version to watch from: never 55,000 Secrets at once
         version = listed["metadata"]["resourceVersion"] if isinstance(listed, dict) else ""
         version = version or listed.metadata.resource_version
         self.ready.wait(timeout=30)
@@ -330,8 +330,9 @@ def kwok_alone(cluster: Cluster, namespace: str, releases: list[str]) -> tuple[i
         print(f"  bare pods: {failed} of {len(pods)} did not succeed", flush=True)
     core.delete_collection_namespaced_pod(namespace, label_selector=BARE_LABEL)
     wait_until(
-        lambda: not core.list_namespaced_pod(namespace, label_selector=BARE_LABEL).items,
-        timeout=120,
+        lambda: not core.list_namespaced_pod(namespace, label_selector=BARE_LABEL, limit=1).items,
+        timeout=600,
+        interval=2,
         what="bare pods gone",
     )
     return len(pods), took

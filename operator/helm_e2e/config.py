@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     sandbox_memory_mib: int = Field(default=256, ge=64)
     # Timeout (seconds) of one Kubernetes API request.
     api_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Each watch is ended by the apiserver after this many seconds and resumed from its last version; one
+    # that stays silent longer (a dead connection: no error, no data) is cut by the client and resumed.
+    watch_timeout_seconds: int = Field(default=300, ge=1)
     # Threads the blocking Kubernetes client's calls run in, and its connection pool's size; 0: asyncio's
     # default (CPUs + 4) and the client's (5 per CPU). 32 did not change a 100-release burst on 2 CPUs.
     api_threads: int = Field(default=0, ge=0, le=256)

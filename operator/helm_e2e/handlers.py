@@ -30,8 +30,14 @@ LIST_CHUNK = 100  # objects per page of kopf's initial listings
 IDLE_WORKER_SECONDS = 0.2  # an object's event worker exits this soon after its last event
 
 
+def watch_client_timeout(server_timeout: int) -> float:
+    """A watch's whole duration on the client's side: past the apiserver's own end of it, with margin."""
+    return server_timeout + max(5.0, server_timeout / 5)
+
+
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    config = settings  # `settings` in startup() is kopf's
     threads = settings.api_threads  # `settings` in startup() is kopf's
     # the run and pod events below keep this cache: a run's reconcile reads them without asking the API
     cache = WatchCache()
@@ -65,6 +71,13 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         # (20,000 Secrets: 641 MiB with the defaults, 146 MiB with these; tests/bench/scale.py)
         settings.watching.chunk_size = LIST_CHUNK
         settings.queueing.idle_timeout = IDLE_WORKER_SECONDS
+        # kopf's defaults have no timeouts: a request or watch on a connection that died without an error
+        # waits forever, and the operator is silent while runs stay unfinished
+        settings.networking.request_timeout = config.api_timeout_seconds
+        settings.networking.connect_timeout = min(10.0, config.api_timeout_seconds)
+        settings.watching.server_timeout = config.watch_timeout_seconds
+        settings.watching.client_timeout = watch_client_timeout(config.watch_timeout_seconds)
+        settings.watching.connect_timeout = min(10.0, config.api_timeout_seconds)
         # Exact namespaces need no discovery of namespaces/CRDs, and a namespaced Role cannot list them:
         # without this kopf logs a 403 warning at every start.
         settings.scanning.disabled = namespaced

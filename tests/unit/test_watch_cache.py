@@ -210,3 +210,55 @@ def test_a_slim_pod_keeps_what_the_core_reads_and_drops_the_rest() -> None:
         "containers": [{"name": "test", "image": "busybox"}],
         "initContainers": [{"name": "collector", "image": "op", "restartPolicy": "Always"}],
     }
+
+
+# --- a watch that died without an error -------------------------------------------------------------------
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_entry_nothing_confirmed_for_a_minute_is_read_again() -> None:
+    ticks = Ticks()
+    cache = WatchCache(max_age=60, clock=ticks)
+    cache.saw_run(run(5))
+    primed(cache, pod("p", 4))
+    ticks.now += 59
+    assert cache.run(KEY) is not None
+    assert cache.pods(KEY) is not None
+    ticks.now += 2  # no event, no read for 61 s: the watch may be dead
+    assert cache.run(KEY) is None
+    assert cache.pods(KEY) is None
+
+
+def test_events_keep_an_entry_confirmed() -> None:
+    ticks = Ticks()
+    cache = WatchCache(max_age=60, clock=ticks)
+    cache.saw_run(run(5))
+    primed(cache, pod("p", 4))
+    for rv in range(10, 14):
+        ticks.now += 50
+        cache.saw_run(run(rv))
+        cache.saw_pod(pod("p", rv + 100))
+    assert cache.run(KEY) == run(13)
+    assert [p["metadata"]["resourceVersion"] for p in cache.pods(KEY) or []] == ["113"]
+
+
+def test_stale_pods_are_primed_again_and_merged() -> None:
+    ticks = Ticks()
+    cache = WatchCache(max_age=60, clock=ticks)
+    cache.saw_run(run(5))
+    primed(cache, pod("p1", 4), pod("p2", 6))
+    ticks.now += 61
+    cache.saw_run(run(7))
+    assert cache.pods(KEY) is None
+    assert cache.start_priming(KEY)
+    cache.primed(KEY, [pod("p1", 150, phase="Succeeded")], "160")  # p2 went while nothing was heard
+    assert [(p["metadata"]["name"], p["status"]["phase"]) for p in cache.pods(KEY) or []] == [
+        ("p1", "Succeeded")
+    ]

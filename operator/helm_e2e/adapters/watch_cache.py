@@ -16,17 +16,22 @@ from a status that predates "Sent". So every body carries its resourceVersion, a
 
 resourceVersions are compared as integers (etcd revisions, which they are on every apiserver we know); a
 version that is not an integer is never cached, so such a server is read on every pass, as before.
+
+And an entry nothing has confirmed for `max_age` seconds (no event, no read) is read from the API again: a
+watch that died without an error cannot freeze a run; a quiet run costs one GET and one LIST a minute.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..core.names import RUN_LABEL
 from .apierror import Body
 
 Key = tuple[str, str]  # (namespace, run name)
+MAX_AGE_SECONDS = 60.0
 FINAL_PHASES = frozenset({"Succeeded", "Failed", "Error", "NoTests", "Cancelled", "Superseded"})
 
 
@@ -58,19 +63,26 @@ def _run_key(pod: Mapping[str, Any]) -> Key | None:
 
 
 class WatchCache:
-    def __init__(self) -> None:
+    def __init__(
+        self, *, max_age: float = MAX_AGE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_age, self.clock = max_age, clock
         self._runs: dict[Key, tuple[int, Body]] = {}
         self._floor: dict[Key, int] = {}
         self._pods: dict[Key, dict[str, tuple[int, Body]]] = {}  # primed (or priming) runs only
         self._priming: dict[Key, dict[str, int]] = {}  # pods deleted while the priming LIST was in flight
+        self._confirmed: dict[tuple[str, Key], float] = {}  # ("run" | "pods", key) -> last event or read
 
     # --- runs -------------------------------------------------------------------------------------------
     def run(self, key: Key) -> Body | None:
         """The run as fresh as anything this process saw of it, or None: read the API."""
         entry = self._runs.get(key)
-        if entry is None or entry[0] < self._floor.get(key, 0):
+        if entry is None or entry[0] < self._floor.get(key, 0) or self._stale("run", key):
             return None
         return entry[1]
+
+    def _stale(self, kind: str, key: Key) -> bool:
+        return self.clock() - self._confirmed.get((kind, key), float("-inf")) > self.max_age
 
     def saw_run(self, body: Mapping[str, Any]) -> None:
         """A run from an event, a GET or a write's response."""
@@ -83,24 +95,26 @@ class WatchCache:
             return  # an older event still in flight
         self._floor[key] = rv
         if (body.get("status") or {}).get("phase") in FINAL_PHASES:
-            self._runs.pop(key, None)  # its last passes read the API; its pods are no longer followed
+            self.forget_run(key)  # its last passes read the API; its pods are no longer followed
             self._unprime(key)
         else:
             self._runs[key] = (rv, dict(body))
+            self._confirmed["run", key] = self.clock()
 
     def forget_run(self, key: Key) -> None:
         """After a conflicting or failed write: the next read goes to the API."""
         self._runs.pop(key, None)
+        self._confirmed.pop(("run", key), None)
 
     def deleted_run(self, key: Key) -> None:
-        self._runs.pop(key, None)
+        self.forget_run(key)
         self._floor.pop(key, None)
         self._unprime(key)
 
     # --- pods -------------------------------------------------------------------------------------------
     def pods(self, key: Key) -> list[Body] | None:
         """The run's pods, or None when they are not followed (not primed, or the run is not active)."""
-        if key not in self._pods or key in self._priming or key not in self._runs:
+        if key not in self._pods or key in self._priming or key not in self._runs or self._stale("pods", key):
             return None
         return [body for _, body in self._pods[key].values()]
 
@@ -129,6 +143,7 @@ class WatchCache:
         names = {p["metadata"]["name"] for p in listed}
         for name in [n for n, (rv, _) in cached.items() if n not in names and rv <= int(list_version)]:
             del cached[name]  # gone before the LIST was answered
+        self._confirmed["pods", key] = self.clock()
 
     def abandon_priming(self, key: Key) -> None:
         self._unprime(key)
@@ -151,7 +166,10 @@ class WatchCache:
                 self._priming[key][name] = rv
         else:
             pods[name] = (rv, slim_pod(pod))
+        if key not in self._priming:
+            self._confirmed["pods", key] = self.clock()
 
     def _unprime(self, key: Key) -> None:
         self._pods.pop(key, None)
         self._priming.pop(key, None)
+        self._confirmed.pop(("pods", key), None)

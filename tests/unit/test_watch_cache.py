@@ -14,11 +14,14 @@ from helm_e2e.core import names
 KEY = ("ns", "app-3")
 
 
-def run(rv: int, phase: str = "Running", name: str = "app-3") -> dict[str, Any]:
+def run(rv: int, phase: str = "Running", name: str = "app-3", *, mailed: bool = True) -> dict[str, Any]:
+    """A run; a final one has its report's outcome (EmailSent) unless `mailed=False`."""
+    final = phase in ("Succeeded", "Failed", "Error", "NoTests", "Cancelled", "Superseded")
+    conditions = [{"type": names.COND_EMAIL_SENT, "status": "True"}] if final and mailed else []
     return {
         "metadata": {"namespace": "ns", "name": name, "resourceVersion": str(rv)},
         "spec": {},
-        "status": {"phase": phase},
+        "status": {"phase": phase, "conditions": conditions},
     }
 
 
@@ -78,7 +81,19 @@ def test_after_a_conflict_the_run_is_read_from_the_api_until_something_newer_arr
     assert cache.run(KEY) == run(6)
 
 
-def test_a_final_run_is_not_kept_and_an_older_active_version_cannot_come_back() -> None:
+def test_a_final_run_is_followed_until_its_report_is_written() -> None:
+    cache = WatchCache()
+    cache.saw_run(run(5))
+    primed(cache, pod("p", 4))
+    cache.saw_run(run(6, phase="Failed", mailed=False))
+    assert cache.run(KEY) == run(6, phase="Failed", mailed=False)
+    assert cache.pods(KEY) is not None
+    cache.saw_run(run(7, phase="Failed"))
+    assert cache.run(KEY) is None
+    assert cache.pods(KEY) is None
+
+
+def test_a_settled_run_is_not_kept_and_an_older_active_version_cannot_come_back() -> None:
     cache = WatchCache()
     cache.saw_run(run(5))
     cache.saw_run(run(6, phase="Succeeded"))

@@ -2,8 +2,9 @@
 
 kopf already watches every E2ERun and every test pod to wake the runs; keeping what those events carry
 turns the reconcile's GET of the run and LIST of its pods (on every pass, every resync) into dictionary
-reads, as an informer's cache does for a Go controller. Only *active* runs and their pods are kept: a
-final run is read from the API (its few last passes), so memory is bounded by the runs in flight.
+reads, as an informer's cache does for a Go controller. Only runs in flight and their pods are kept (until
+the run is final and its report's outcome written): memory is bounded by the runs in flight, and a settled
+run's rare passes (the pods' TTL) read the API.
 
 A cached read must never be older than what this process already knows, or a report could be sent twice
 from a status that predates "Sent". So every body carries its resourceVersion, and:
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..core.names import RUN_LABEL
+from ..core.names import COND_EMAIL_SENT, RUN_LABEL
 from .apierror import Body
 
 Key = tuple[str, str]  # (namespace, run name)
@@ -54,6 +55,16 @@ def slim_pod(pod: Mapping[str, Any]) -> Body:
     if spec.get("nodeName"):
         slim_spec["nodeName"] = spec["nodeName"]
     return {"metadata": meta, "spec": slim_spec, "status": pod.get("status") or {}}
+
+
+def _settled(run: Mapping[str, Any]) -> bool:
+    """Final, and its report's outcome written (the last write of a run's usual life): a run is followed
+    until then, so the passes that end it and send its report read nothing from the API."""
+    status = run.get("status") or {}
+    conditions = status.get("conditions") or ()
+    return status.get("phase") in FINAL_PHASES and any(
+        isinstance(c, Mapping) and c.get("type") == COND_EMAIL_SENT for c in conditions
+    )
 
 
 def _run_key(pod: Mapping[str, Any]) -> Key | None:
@@ -94,7 +105,7 @@ class WatchCache:
         if rv < self._floor.get(key, 0):
             return  # an older event still in flight
         self._floor[key] = rv
-        if (body.get("status") or {}).get("phase") in FINAL_PHASES:
+        if _settled(body):
             self.forget_run(key)  # its last passes read the API; its pods are no longer followed
             self._unprime(key)
         else:

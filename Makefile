@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-trigger bench-kill bench-store bench-artifacts
+.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-startup bench-trigger bench-kill bench-store bench-artifacts
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -106,6 +106,9 @@ bench-scale: install cluster-up ## N releases (BENCH_SCALE_N=100) x H revisions,
 
 bench-trigger: install cluster-up ## 20 sequential upgrades (BENCH_TRIGGER_N) after a fresh start: trigger latency and the operator's intake timings
 	$(PY) tests/bench/scale.py sequential
+
+bench-startup: install cluster-up ## an operator's start beside N x H Helm Secrets (BENCH_SCALE_N=100, BENCH_SCALE_H=3): listing time, CPU, peak and settled RSS
+	$(PY) tests/bench/scale.py startup
 
 bench-store: install ## the artifact store, file:// and a local versitygw: time and peak RSS to put 50 MiB (1 tar.gz; 500 files), read 5 MiB (~5 s)
 	$(PY) tests/bench/store.py

@@ -22,6 +22,9 @@ production, where the helm clients do not share the operator's CPU.
 `scale.py sequential` (`make bench-trigger`): `BENCH_TRIGGER_N` (20) sequential upgrades of one release
 after a fresh operator start; per upgrade the bench's latency and the operator's own intake timings (the
 `run.created` line: wait/decode/get/plan/create ms), to find where trigger latency's p99 comes from.
+
+`scale.py startup` (`make bench-startup`): N x H history Secrets, then an operator's start beside them: how
+long its listing takes, its CPU, peak RSS and the RSS it keeps once settled.
 """
 
 from __future__ import annotations
@@ -479,6 +482,28 @@ def sequential(cluster: Cluster, namespace: str, workdir: Path, n: int) -> None:
     )
 
 
+def startup(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int) -> None:
+    """An operator's start beside N x H Helm Secrets (no run due): listing time, CPU and memory, and the
+    memory left once it settled (what it keeps for good)."""
+    t0 = time.monotonic()
+    write_history(cluster, namespace, [f"r{i:04d}" for i in range(n)], history)
+    print(f"history: {n} releases x {history} revisions written in {time.monotonic() - t0:.1f} s", flush=True)
+    with operator(cluster, namespace, workdir) as op:
+        assert op.proc is not None
+        listing = settle(op.proc.pid)
+        rss = next(
+            int(line.split()[1]) / 1024
+            for line in Path(f"/proc/{op.proc.pid}/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+        print(
+            f"operator start beside {n * history} Helm Secrets: listing settled after {listing:.1f} s, "
+            f"CPU {tree_cpu_seconds(op.proc.pid):.1f} s, peak RSS {vm_hwm_mib(op.proc.pid):.0f} MiB, "
+            f"RSS once settled {rss:.0f} MiB",
+            flush=True,
+        )
+
+
 def main() -> None:
     cluster = start_cluster()
     cluster.kubectl("apply", "-f", str(ROOT / "crds"))
@@ -486,10 +511,12 @@ def main() -> None:
     cluster.kubectl("create", "namespace", namespace)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+            n, h = int(os.environ.get("BENCH_SCALE_N", "100")), int(os.environ.get("BENCH_SCALE_H", "3"))
             if sys.argv[1:] == ["sequential"]:
                 sequential(cluster, namespace, Path(tmp), int(os.environ.get("BENCH_TRIGGER_N", "20")))
+            elif sys.argv[1:] == ["startup"]:
+                startup(cluster, namespace, Path(tmp), n, h)
             else:
-                n, h = int(os.environ.get("BENCH_SCALE_N", "100")), int(os.environ.get("BENCH_SCALE_H", "3"))
                 burst(cluster, namespace, Path(tmp), n, h)
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from harness import ROOT, Cluster, OperatorProcess, S3Server, s3_gateway, start_cluster
+from harness import ROOT, Cluster, MailSink, OperatorProcess, S3Server, s3_gateway, smtp_server, start_cluster
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +64,10 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     A server that cannot be built or started fails the tests that use it (never a skip)."""
     with s3_gateway(tmp_path_factory.mktemp("s3")) as server:
         yield server
+
+
+@pytest.fixture
+def sink(unused_tcp_port: int) -> Iterator[tuple[MailSink, int]]:
+    """A real SMTP server on a free port: (what it received, its port)."""
+    with smtp_server(MailSink(), port=unused_tcp_port) as s:
+        yield s, unused_tcp_port

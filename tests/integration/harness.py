@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import email
+import email.policy
 import json
 import os
 import re
@@ -12,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -221,6 +224,21 @@ def smtp_server(handler: Any, *, port: int, host: str = "127.0.0.1") -> Iterator
         yield handler
     finally:
         controller.stop()
+
+
+class MailSink:
+    """An aiosmtpd handler keeping every message, its envelope recipients and when it arrived."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.recipients: list[str] = []
+        self.received_at: list[float] = []  # time.monotonic() of each message
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.recipients += envelope.rcpt_tos
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
+        self.received_at.append(time.monotonic())
+        return "250 OK"
 
 
 @dataclass(frozen=True)

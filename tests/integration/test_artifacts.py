@@ -18,7 +18,6 @@ import subprocess
 import tarfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -27,14 +26,13 @@ import pytest
 from harness import (
     ROOT,
     Cluster,
+    MailSink,
     OperatorProcess,
     S3Server,
     free_tcp_port,
     node_ip,
-    smtp_server,
     wait_until,
 )
-from test_mail_delivery import Sink
 from test_operator import wait_run
 
 from helm_e2e.core import names
@@ -160,12 +158,6 @@ def expose_operator(cluster: Cluster, namespace: str, port: int) -> None:
     )
 
 
-@pytest.fixture
-def sink(unused_tcp_port: int) -> Iterator[tuple[Sink, int]]:
-    with smtp_server(Sink(), port=unused_tcp_port) as s:
-        yield s, unused_tcp_port
-
-
 def files_under(root: Path) -> list[str]:
     """What is stored under root/runs; the store removes emptied directories meanwhile."""
     found = []
@@ -191,7 +183,7 @@ def test_artifacts_are_uploaded_with_their_token_listed_mailed_fetched_and_delet
     crds: Cluster,
     namespace: str,
     tmp_path: Path,
-    sink: tuple[Sink, int],
+    sink: tuple[MailSink, int],
     store: tuple[str, dict[str, str], Any],
 ) -> None:
     cluster, (mails, smtp_port), (store_url, store_env, stored) = crds, sink, store

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import email
-import email.policy
 import gzip
 import json
 import secrets
@@ -30,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import ROOT, Cluster, OperatorProcess, assert_stays, smtp_server, wait_until
+from harness import ROOT, Cluster, MailSink, OperatorProcess, assert_stays, wait_until
 from test_operator import runs, wait_run
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
@@ -256,23 +254,6 @@ def leaks(cluster: Cluster, namespaces: list[str], planted: str, *, op: Operator
     return []
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.recipients: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.recipients += envelope.rcpt_tos
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
-        return "250 OK"
-
-
-@pytest.fixture
-def sink(unused_tcp_port: int) -> Iterator[tuple[Sink, int]]:
-    with smtp_server(Sink(), port=unused_tcp_port) as s:
-        yield s, unused_tcp_port
-
-
 def mail_settings(port: int) -> dict[str, str]:
     return {"smtp_host": "127.0.0.1", "smtp_port": str(port), "mail_to": "dev@example.com"}
 
@@ -450,7 +431,7 @@ def test_suite_pods_that_violate_the_policy_end_error_without_a_pod_and_a_labell
 
 
 def test_a_suite_cannot_leak_values_through_its_error_or_mail_outside_the_allowed_domains(
-    cluster: Cluster, namespace: str, start_operator: Any, planted: str, sink: tuple[Sink, int]
+    cluster: Cluster, namespace: str, start_operator: Any, planted: str, sink: tuple[MailSink, int]
 ) -> None:
     mail, port = sink
     op = start_operator(**mail_settings(port))
@@ -706,7 +687,7 @@ def test_template_bombs_make_the_suite_invalid_and_the_operator_stays_small_and_
 
 
 def test_crlf_recipients_never_leave_a_report_stuck_sending(
-    cluster: Cluster, namespace: str, start_operator: Any, planted: str, sink: tuple[Sink, int]
+    cluster: Cluster, namespace: str, start_operator: Any, planted: str, sink: tuple[MailSink, int]
 ) -> None:
     """The CRDs let CR/LF through in report.to. From a suite it is refused at planning (Valid=False); in a
     hand-made E2ERun (a namespace writer with E2ERun rights) the report fails permanently: EmailSent=Failed."""

@@ -15,39 +15,18 @@ Measured over minutes (~140 s here: every operator start waits for kopf and a wa
 from __future__ import annotations
 
 import collections
-import email
-import email.policy
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from harness import ROOT, Cluster, OperatorProcess, smtp_server, wait_until
+from harness import ROOT, Cluster, MailSink, OperatorProcess, wait_until
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 RELEASES, REVISIONS, KILL_EVERY, AFTER = 5, 4, 1.5, 6
 FINISHED = {"Succeeded", "Failed", "Error", "NoTests", "Cancelled", "Superseded"}
 SEND_TO_RECORD = 2.0  # generous bound (s) on one status PATCH after the sink's 250 OK
-
-
-class Sink:
-    """Every message with the time it was received."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[float, str, str]] = []  # (monotonic, Message-ID, Subject)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.received.append((time.monotonic(), str(message["Message-ID"]), str(message["Subject"])))
-        return "250 OK"
-
-
-@pytest.fixture
-def sink(unused_tcp_port: int) -> Iterator[tuple[Sink, int]]:
-    with smtp_server(Sink(), port=unused_tcp_port) as s:
-        yield s, unused_tcp_port
 
 
 def deploy(cluster: Cluster, namespace: str, release: str) -> None:
@@ -89,7 +68,7 @@ def explained(first: float, kills: list[float]) -> bool:
 
 @pytest.mark.bench
 def test_no_duplicate_report_while_the_operator_is_killed_every_one_and_a_half_seconds(
-    cluster: Cluster, namespace: str, start_operator: Any, sink: tuple[Sink, int]
+    cluster: Cluster, namespace: str, start_operator: Any, sink: tuple[MailSink, int]
 ) -> None:
     box, port = sink
     op = start_operator(smtp_host="127.0.0.1", smtp_port=str(port), mail_to="dev@example.com")
@@ -121,7 +100,8 @@ def test_no_duplicate_report_while_the_operator_is_killed_every_one_and_a_half_s
     runs = wait_until(all_reported, timeout=120, interval=1, what="every run finished and reported")
     uids = {f"<e2erun.{r['metadata']['uid']}@helm-e2e.dev>": r["metadata"]["name"] for r in runs}
     copies = collections.defaultdict(list)
-    for at, message_id, _ in box.received:
+    for at, message in zip(box.received_at, box.messages, strict=True):
+        message_id = str(message["Message-ID"])
         copies[message_id].append(at)
 
     assert len(runs) == RELEASES * REVISIONS
@@ -129,7 +109,7 @@ def test_no_duplicate_report_while_the_operator_is_killed_every_one_and_a_half_s
     duplicates = {uids[m]: len(at) for m, at in copies.items() if len(at) > 1}
     unexplained = [uids[m] for m, at in copies.items() if len(at) > 1 and not explained(at[0], kills)]
     print(
-        f"kills={len(kills)} runs={len(runs)} messages={len(box.received)} "
+        f"kills={len(kills)} runs={len(runs)} messages={len(box.messages)} "
         f"same-Message-ID duplicates={duplicates} unexplained={unexplained}"
     )
     assert unexplained == []

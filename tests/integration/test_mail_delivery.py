@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from harness import ROOT, Cluster, assert_stays, smtp_server, wait_until
+from harness import ROOT, Cluster, MailSink, assert_stays, smtp_server, wait_until
 
 from tlsutil import self_signed, server_context
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
-        return "250 OK"
 
 
 @pytest.fixture
@@ -34,8 +22,8 @@ def smtp_port(unused_tcp_port: int) -> int:
 
 
 @pytest.fixture
-def sink(smtp_port: int) -> Iterator[Sink]:
-    with smtp_server(Sink(), port=smtp_port) as s:
+def sink(smtp_port: int) -> Iterator[MailSink]:
+    with smtp_server(MailSink(), port=smtp_port) as s:
         yield s
 
 
@@ -45,7 +33,7 @@ def condition(cluster: Cluster, namespace: str, run: str, kind: str) -> dict[str
 
 
 def test_upgrade_sends_exactly_one_report_per_run_with_both_parts_and_the_failing_log(
-    cluster: Cluster, namespace: str, start_operator: Any, sink: Sink, smtp_port: int, logdir: Path
+    cluster: Cluster, namespace: str, start_operator: Any, sink: MailSink, smtp_port: int, logdir: Path
 ) -> None:
     start_operator(
         smtp_host="127.0.0.1", smtp_port=str(smtp_port), mail_to="dev@example.com", cluster_name="local"
@@ -99,7 +87,7 @@ def test_report_waits_for_a_down_smtp_server_and_arrives_once_when_it_is_back(
     assert failing["reason"] == "Retrying"
     assert cluster.get_json("e2erun", "-n", namespace, "late-1")["status"]["phase"] == "Succeeded"
 
-    sink = Sink()
+    sink = MailSink()
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     try:
@@ -129,7 +117,7 @@ def test_starttls_with_a_self_signed_certificate_and_auth_through_the_operator(
     cluster: Cluster, namespace: str, start_operator: Any, smtp_port: int, tmp_path: Path
 ) -> None:
     cert, key = self_signed(tmp_path)
-    sink = Sink()
+    sink = MailSink()
 
     def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         return AuthResult(

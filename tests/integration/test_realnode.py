@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from harness import ROOT, Cluster, free_tcp_port, node_ip, smtp_server, wait_until
-from test_mail_delivery import Sink
+from harness import ROOT, Cluster, MailSink, free_tcp_port, node_ip, smtp_server, wait_until
 from test_operator import wait_run
 from test_shipping import cli
 
@@ -57,10 +56,10 @@ def real_node(crds: Cluster) -> Cluster:
 
 
 @pytest.fixture
-def node_sink(unused_tcp_port: int) -> Iterator[tuple[Sink, str, int]]:
+def node_sink(unused_tcp_port: int) -> Iterator[tuple[MailSink, str, int]]:
     """A real SMTP server on the node's address, reachable from the host and from pods."""
     host = node_ip()
-    with smtp_server(Sink(), port=unused_tcp_port, host=host) as sink:
+    with smtp_server(MailSink(), port=unused_tcp_port, host=host) as sink:
         yield sink, host, unused_tcp_port
 
 
@@ -82,7 +81,7 @@ def result(run: dict[str, Any], name: str) -> dict[str, Any]:
     return next(t for t in run["status"]["tests"] if t["name"] == name)
 
 
-def mail_for(sink: Sink, release: str, revision: int) -> EmailMessage:
+def mail_for(sink: MailSink, release: str, revision: int) -> EmailMessage:
     head = f"[helm-e2e] {release} r{revision} "
     return wait_until(
         lambda: next((m for m in sink.messages if str(m["Subject"]).startswith(head)), None),
@@ -120,7 +119,7 @@ def test_real_upgrade_runs_jwt_setup_and_pytest_in_real_containers_and_reports_a
     real_node: Cluster,
     namespace: str,
     start_operator: Any,
-    node_sink: tuple[Sink, str, int],
+    node_sink: tuple[MailSink, str, int],
     tmp_path: Path,
 ) -> None:
     cluster, (sink, host, port) = real_node, node_sink
@@ -212,7 +211,7 @@ def test_real_upgrade_runs_jwt_setup_and_pytest_in_real_containers_and_reports_a
 
 
 def test_operator_runs_in_cluster_from_its_chart_and_image_on_the_real_node(
-    real_node: Cluster, namespace: str, node_sink: tuple[Sink, str, int]
+    real_node: Cluster, namespace: str, node_sink: tuple[MailSink, str, int]
 ) -> None:
     cluster, (sink, host, port) = real_node, node_sink
     server = cluster.kubectl(

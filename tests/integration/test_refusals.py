@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from harness import Cluster, smtp_server, wait_until
-from test_mail_delivery import TINY, Sink
+from harness import Cluster, MailSink, wait_until
+from test_mail_delivery import TINY
 from test_operator import wait_run
 from test_shipping import cli
 
 
-@pytest.fixture
-def mail(unused_tcp_port: int) -> Iterator[tuple[Sink, int]]:
-    with smtp_server(Sink(), port=unused_tcp_port) as sink:
-        yield sink, unused_tcp_port
-
-
 def test_a_pod_refused_by_a_quota_ends_error_with_the_apis_reason_in_status_event_wait_and_mail(
-    cluster: Cluster, namespace: str, start_operator: Any, mail: tuple[Sink, int]
+    cluster: Cluster, namespace: str, start_operator: Any, sink: tuple[MailSink, int]
 ) -> None:
-    sink, smtp_port = mail
+    mail, smtp_port = sink
     quota = {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
@@ -47,6 +39,6 @@ def test_a_pod_refused_by_a_quota_ends_error_with_the_apis_reason_in_status_even
     assert "Forbidden: " in waited.stdout
     assert "exceeded quota" in waited.stdout
 
-    report = wait_until(lambda: sink.messages[:1], what="the report of the refused run")[0]
+    report = wait_until(lambda: mail.messages[:1], what="the report of the refused run")[0]
     assert "ERROR" in str(report["Subject"])
     assert "exceeded quota" in report.get_body(preferencelist=("plain",)).get_content()

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import pytest
-from harness import ROOT, Cluster, smtp_server, wait_until
+from harness import ROOT, Cluster, MailSink, wait_until
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 FAILING_ID = "tests/test_api.py::test_token"
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
-        return "250 OK"
-
-
-@pytest.fixture
-def sink(unused_tcp_port: int) -> Iterator[tuple[Sink, int]]:
-    with smtp_server(Sink(), port=unused_tcp_port) as s:
-        yield s, unused_tcp_port
 
 
 def regression(cluster: Cluster, namespace: str, run: str) -> dict[str, Any] | None:
@@ -44,7 +24,7 @@ def upgrade(cluster: Cluster, namespace: str, tag: str, values: Path | None = No
 
 
 def test_a_new_failure_is_named_in_status_subject_and_report_and_then_fixed(
-    cluster: Cluster, namespace: str, start_operator: Any, sink: tuple[Sink, int], tmp_path: Path
+    cluster: Cluster, namespace: str, start_operator: Any, sink: tuple[MailSink, int], tmp_path: Path
 ) -> None:
     mails, port = sink
     start_operator(

@@ -106,11 +106,11 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         settings.queueing.idle_timeout = IDLE_WORKER_SECONDS
         # kopf's defaults have no timeouts: a request or watch on a connection that died without an error
         # waits forever, and the operator is silent while runs stay unfinished
+        connect = min(10.0, config.api_timeout_seconds)
         settings.networking.request_timeout = config.api_timeout_seconds
-        settings.networking.connect_timeout = min(10.0, config.api_timeout_seconds)
+        settings.networking.connect_timeout = settings.watching.connect_timeout = connect
         settings.watching.server_timeout = config.watch_timeout_seconds
         settings.watching.client_timeout = watch_client_timeout(config.watch_timeout_seconds)
-        settings.watching.connect_timeout = min(10.0, config.api_timeout_seconds)
         # Exact namespaces need no discovery of namespaces/CRDs, and a namespaced Role cannot list them:
         # without this kopf logs a 403 warning at every start.
         settings.scanning.disabled = namespaced

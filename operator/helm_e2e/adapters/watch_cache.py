@@ -28,12 +28,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..core.models import RunPhase
 from ..core.names import COND_EMAIL_SENT, RUN_LABEL
 from .apierror import Body
 
 Key = tuple[str, str]  # (namespace, run name)
 MAX_AGE_SECONDS = 60.0
-FINAL_PHASES = frozenset({"Succeeded", "Failed", "Error", "NoTests", "Cancelled", "Superseded"})
+FINAL_PHASES = frozenset(p.value for p in RunPhase if p.is_final)
 
 
 def version(body: Mapping[str, Any]) -> int | None:

@@ -11,9 +11,9 @@ does (the real collector runs in the real-node tier).
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import json
+import os
 import subprocess
 import tarfile
 import urllib.error
@@ -159,12 +159,11 @@ def expose_operator(cluster: Cluster, namespace: str, port: int) -> None:
 
 
 def files_under(root: Path) -> list[str]:
-    """What is stored under root/runs; the store removes emptied directories meanwhile."""
+    """What is stored under root/runs; the store removes emptied directories meanwhile (os.walk skips a
+    directory that vanishes under it; Path.glob raised FileNotFoundError mid-walk)."""
     found = []
-    for path in list(root.glob("runs/**/*")):
-        with contextlib.suppress(FileNotFoundError):
-            if path.is_file():
-                found.append(str(path.relative_to(root)))
+    for directory, _, files in os.walk(root / "runs"):
+        found += [str((Path(directory) / name).relative_to(root)) for name in files]
     return sorted(found)
 
 

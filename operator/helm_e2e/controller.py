@@ -32,6 +32,7 @@ from .core.runbody import build_run_body, run_from_body
 from .executor import MAX_RECONCILE_FAILURES, Executor, RunKey
 from .outcomes import run_ref
 from .planner import Planner
+from .suites import record_suite_problems
 from .workqueue import WorkQueue
 
 __all__ = ["MAX_RECONCILE_FAILURES", "Controller"]
@@ -97,7 +98,9 @@ class Controller:
             return
         if intake.is_recent(release, now=self.now(), grace_seconds=grace):
             timing = intake_timing(received=received, decode_started=start)
-            await self.ensure_run(release, secret, timing=timing)
+            # kopf's listing (no event type: a start, a relist) mostly finds runs that exist: ask first.
+            # A live event is a new revision: create at once, a run that exists already answers 409
+            await self.ensure_run(release, secret, timing=timing, ask_first=event_type is None)
 
     async def _warn_secret(self, secret: Mapping[str, Any], reason: str, message: str) -> None:
         meta = secret.get("metadata") or {}
@@ -118,21 +121,27 @@ class Controller:
         attempt: reruns.NewAttempt | None = None,
         request: RunRequest | None = None,
         timing: dict[str, float] | None = None,
+        ask_first: bool = True,
     ) -> bool:
-        """Plan and create the revision's run (or, with `attempt`, one more run of it); False: not created."""
+        """Plan and create the revision's run (or, with `attempt`, one more run of it); False: not created.
+        `ask_first`: GET the run before planning it (likely to exist: an operator restart); otherwise the
+        creation alone tells (one API call on the way to a new run, when the plan's reads are cached)."""
         name = attempt.name if attempt else build_run_name(release.name, release.revision)
-        # the plan's reads beside the GET: one round trip before the run exists, not two
-        existing, context = await asyncio.gather(
-            self.kube.get_run(release.namespace, name), self.planner.context(release.namespace)
-        )
-        if existing is not None:
-            return False  # already planned: operator restart, `helm test`, or a status-only rewrite
+        if ask_first:  # the plan's reads beside the GET: one round trip before the run exists, not two
+            existing, context = await asyncio.gather(
+                self.kube.get_run(release.namespace, name), self.planner.context(release.namespace)
+            )
+            if existing is not None:
+                return False  # already planned: operator restart, `helm test`, or a status-only rewrite
+        else:
+            context = await self.planner.context(release.namespace)
         planned_at = time.monotonic()
         try:
-            plan = (await self.planner.plan(secret, record_suites=True, context=context)).plan
+            full_plan = (await self.planner.plan(secret, context=context)).plan
         except errors.SandboxError as e:  # decoded a moment ago: the plan itself ran out of time or memory
             await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, f"planning failed: {e}")
             return False
+        plan = full_plan
         if request is not None and request.suite:  # a scheduled check runs its own suite's tests only
             plan = plan.model_copy(update={"tests": reruns.suite_tests(plan.tests, request.suite)})
             if not plan.tests:
@@ -156,6 +165,9 @@ class Controller:
         self.queue.add((run.namespace, run.name))
         await self._announce(run, release, plan, timings=timings)
         await self.supersede_older_runs(run)
+        # the suites' status says how they rendered for this run: written once the run exists (a run that
+        # existed already, a `helm test` rewrite say, rewrites nothing)
+        await record_suite_problems(self.kube, context.suites, full_plan, now=self.now())
         return True
 
     async def _announce(

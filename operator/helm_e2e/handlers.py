@@ -30,6 +30,7 @@ HELM_SECRETS = ("", "v1", "secrets")
 TEST_PODS = ("", "v1", "pods")
 RUNS = (names.GROUP, names.VERSION, names.RUNS)
 SUITES = (names.GROUP, names.VERSION, names.SUITES)
+TEST_ACCOUNTS = ("", "v1", "serviceaccounts")  # only those labelled for tests (server-side selector)
 log = structlog.get_logger(__name__)
 LIST_CHUNK = 100  # objects per page of kopf's initial listings
 IDLE_WORKER_SECONDS = 0.2  # an object's event worker exits this soon after its last event
@@ -95,6 +96,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         settings.watching.label_selectors[HELM_SECRETS] = f"{names.HELM_OWNER_LABEL}={names.HELM_OWNER}"
         settings.watching.field_selectors[HELM_SECRETS] = f"type={names.HELM_SECRET_TYPE}"
         settings.watching.label_selectors[TEST_PODS] = names.MANAGED_BY_SELECTOR
+        settings.watching.label_selectors[TEST_ACCOUNTS] = names.TEST_ACCOUNT_SELECTOR
         settings.peering.standalone = True  # one replica (Recreate); kopf peering is not leader election
         settings.posting.enabled = False  # our Events are posted by the controller, with our reasons
         # A start with 50,000 Helm Secrets: kopf lists in pages (default: one response of them all) and its
@@ -160,8 +162,14 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
 
     @kopf.on.event(*SUITES, registry=registry)
     async def e2esuite(type: str, body: kopf.Body, **_: Any) -> None:
+        cache.saw_suite(body, deleted=type == "DELETED")  # first: the next plan reads it
         scheduler.observe(type, body)
         if type != "DELETED":
             await on_suite_event(controller.kube, body, now=datetime.now(UTC))
+
+    @kopf.on.event(*TEST_ACCOUNTS, registry=registry)
+    async def test_account(type: str, body: kopf.Body, **_: Any) -> None:
+        # a label removed is a DELETED event for a selecting watch: the account stops being one at once
+        cache.saw_account(body, deleted=type == "DELETED")
 
     return registry

@@ -1,8 +1,8 @@
 """Planning in the shell: what a plan needs from the cluster (suites, test accounts), decoding and planning
 off the event loop in the bounded sandbox, and the plan of a new run kept for its first reconcile.
 
-After a restart a run's missing tests are planned again from its Helm release secret, without writing
-the suites' status (only the intake's plan does that).
+After a restart a run's missing tests are planned again from its Helm release secret; only the intake
+writes the suites' status (once its run exists).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from .config import RollbackMode, Settings
 from .core import lifecycle, names, planjob
 from .core import plan as planning
 from .core.models import Release, Run, Suite
-from .suites import record_suite_problems
 
 RunKey = tuple[str, str]  # (namespace, name)
 RELEASE_GONE = "the Helm release secret is gone; the test cannot be planned again"
@@ -87,9 +86,9 @@ class Planner:
         return PlanContext(suites=suites, accounts=accounts)
 
     async def plan(
-        self, secret: Mapping[str, Any], *, record_suites: bool, context: PlanContext | None = None
+        self, secret: Mapping[str, Any], *, context: PlanContext | None = None
     ) -> planjob.ReleasePlan:
-        """`context`: read already (the intake reads it beside its GET of the run: one round trip less)."""
+        """`context`: read already by the caller (the intake: beside its GET of the run, when it asks)."""
         namespace = str((secret.get("metadata") or {}).get("namespace", ""))
         context = context or await self.context(namespace)
         suites = context.suites
@@ -104,8 +103,6 @@ class Planner:
                 options=options,
                 time_limit=self.settings.sandbox_timeout_seconds,
             )
-        if record_suites:  # a re-plan for a lost pod never rewrites the suites' status
-            await record_suite_problems(self.kube, suites, planned.plan, now=self.now())
         return planned
 
     def keep(self, key: RunKey, plan: planning.Plan) -> None:
@@ -128,7 +125,7 @@ class Planner:
             if secret is None:
                 return lifecycle.Replanned(tests=dict.fromkeys(tests, RELEASE_GONE))
             try:
-                plan = (await self.plan(secret, record_suites=False)).plan
+                plan = (await self.plan(secret)).plan
             except errors.ReleaseDecodeError as e:
                 return lifecycle.Replanned(tests=dict.fromkeys(tests, str(e)))
             except errors.SandboxError as e:

@@ -41,6 +41,7 @@ class FakeKube:
         self.created_pods: list[str] = []
         self.deleted_pods: list[str] = []
         self.status_patches: list[tuple[str, Mapping[str, Any]]] = []
+        self.run_reads: list[str] = []  # runs read with get_run, in order
         self._rv = itertools.count(1)
 
     def _bump(self, body: Body) -> Body:
@@ -58,6 +59,7 @@ class FakeKube:
         return copy.deepcopy(stored)
 
     async def get_run(self, namespace: str, name: str) -> Body | None:
+        self.run_reads.append(name)
         body = self.runs.get((namespace, name))
         return copy.deepcopy(body) if body else None
 

@@ -196,7 +196,7 @@ OPERATOR_RULES = {  # tests/unit/test_rbac.py checks these against what the code
     ("", "pods"): {"get", "list", "watch", "create", "delete"},
     ("", "pods/log"): {"get"},
     ("", "events"): {"create", "list"},
-    ("", "serviceaccounts"): {"list", "get", "create", "delete"},
+    ("", "serviceaccounts"): {"list", "watch", "get", "create", "delete"},
     ("", "configmaps"): {"get", "create", "delete"},
     ("", "services"): {"get", "create", "delete"},
     ("", "persistentvolumeclaims"): {"get", "create", "delete"},

@@ -457,12 +457,51 @@ async def test_a_revision_seen_again_after_a_restart_keeps_its_one_run(kube: Fak
     assert list(kube.runs) == [(NS, RUN)]
 
 
+def used_suite() -> dict[str, Any]:
+    """A suite that tests every release of the namespace (its status is written when a run uses it)."""
+    test = {"name": "api", "template": {"containers": [{"name": "t", "image": "busybox"}]}}
+    return {"metadata": {"name": "api", "namespace": NS, "generation": 1}, "spec": {"tests": [test]}}
+
+
+async def test_a_live_revision_is_created_without_asking_first_and_its_suites_status_after(
+    kube: FakeKube, clock: Clock
+) -> None:
+    kube.suites[NS] = [used_suite()]
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    assert list(kube.runs) == [(NS, RUN)]
+    assert kube.run_reads == []
+    assert kube.suites[NS][0]["status"]["conditions"][0]["message"] == "rendered for the last run"
+    kube.suites[NS][0]["status"] = {}
+    planned = kube.reasons().count(names.EVENT_PLANNED)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))  # `helm test` rewrites it
+    assert list(kube.runs) == [(NS, RUN)]
+    assert kube.suites[NS][0]["status"] == {}  # its run existed: nothing about it is written again
+    assert kube.reasons().count(names.EVENT_PLANNED) == planned
+
+
+async def test_a_revision_from_kopfs_listing_is_asked_for_first_and_not_planned_again(
+    kube: FakeKube, clock: Clock
+) -> None:
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    await deploy(make_controller(kube, clock), kube, secret)
+    restarted = make_controller(kube, clock)
+
+    async def never(secret: Any, *, context: Any = None) -> Any:
+        raise AssertionError("a run that exists is not planned again")
+
+    restarted.planner.plan = never  # type: ignore[method-assign]
+    await restarted.on_release_secret(None, secret)  # kopf's listing at a start
+    assert kube.run_reads == [RUN]
+    assert list(kube.runs) == [(NS, RUN)]
+
+
 async def test_planning_that_runs_out_of_its_sandbox_limits_is_a_warning_not_a_run(
     kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     controller = make_controller(kube, clock)
 
-    async def too_slow(secret: Any, *, record_suites: bool, context: Any = None) -> Any:
+    async def too_slow(secret: Any, *, context: Any = None) -> Any:
         raise errors.SandboxTimeout("sandboxed work ran longer than 10s; worker killed")
 
     monkeypatch.setattr(controller.planner, "plan", too_slow)
@@ -478,7 +517,7 @@ async def test_a_missing_pod_whose_release_cannot_be_planned_again_ends_not_plan
     await deploy(make_controller(kube, clock), kube, deployed_secret(hooks=[passing_hook("smoke")]))
     restarted = make_controller(kube, clock)
 
-    async def out_of_memory(secret: Any, *, record_suites: bool) -> Any:
+    async def out_of_memory(secret: Any, *, context: Any = None) -> Any:
         raise errors.SandboxMemory("sandboxed work exceeded its memory (MemoryError)")
 
     monkeypatch.setattr(restarted.planner, "plan", out_of_memory)

@@ -45,8 +45,8 @@ def pod(name: str, rv: int, phase: str = "Running", run_name: str = "app-3") -> 
 
 
 def primed(cache: WatchCache, *pods: dict[str, Any], at: int = 100) -> None:
-    assert cache.start_priming(KEY)
-    cache.primed(KEY, list(pods), str(at))
+    assert cache.run_pods.start_priming(KEY)
+    cache.run_pods.primed(KEY, list(pods), str(at))
 
 
 # --- runs ------------------------------------------------------------------------------------------------
@@ -87,10 +87,10 @@ def test_a_final_run_is_followed_until_its_report_is_written() -> None:
     primed(cache, pod("p", 4))
     cache.saw_run(run(6, phase="Failed", mailed=False))
     assert cache.run(KEY) == run(6, phase="Failed", mailed=False)
-    assert cache.pods(KEY) is not None
+    assert cache.run_pods.get(KEY) is not None
     cache.saw_run(run(7, phase="Failed"))
     assert cache.run(KEY) is None
-    assert cache.pods(KEY) is None
+    assert cache.run_pods.get(KEY) is None
 
 
 def test_a_settled_run_is_not_kept_and_an_older_active_version_cannot_come_back() -> None:
@@ -117,7 +117,7 @@ def test_a_deleted_run_is_forgotten_with_its_pods() -> None:
     primed(cache, pod("p", 4))
     cache.deleted_run(KEY)
     assert cache.run(KEY) is None
-    assert cache.pods(KEY) is None
+    assert cache.run_pods.get(KEY) is None
 
 
 @given(st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=30))
@@ -137,14 +137,14 @@ def test_pods_of_a_run_not_primed_are_a_miss() -> None:
     cache = WatchCache()
     cache.saw_run(run(5))
     cache.saw_pod(pod("p", 6))  # an event before the priming: not followed yet
-    assert cache.pods(KEY) is None
+    assert cache.run_pods.get(KEY) is None
 
 
 def test_pods_are_not_followed_for_a_run_that_is_not_active() -> None:
     cache = WatchCache()
-    assert not cache.start_priming(KEY)  # unknown run
+    assert not cache.run_pods.start_priming(KEY)  # unknown run
     cache.saw_run(run(5, phase="Failed"))
-    assert not cache.start_priming(KEY)
+    assert not cache.run_pods.start_priming(KEY)
 
 
 def test_after_priming_events_keep_the_pods_current() -> None:
@@ -154,39 +154,39 @@ def test_after_priming_events_keep_the_pods_current() -> None:
     cache.saw_pod(pod("p1", 101, phase="Succeeded"))
     cache.saw_pod(pod("p2", 102))
     cache.saw_pod(pod("p1", 90, phase="Running"))  # older: ignored
-    by_name = {p["metadata"]["name"]: p["status"]["phase"] for p in cache.pods(KEY) or []}
+    by_name = {p["metadata"]["name"]: p["status"]["phase"] for p in cache.run_pods.get(KEY) or []}
     assert by_name == {"p1": "Succeeded", "p2": "Running"}
     cache.saw_pod(pod("p2", 103), deleted=True)
-    assert [p["metadata"]["name"] for p in cache.pods(KEY) or []] == ["p1"]
+    assert [p["metadata"]["name"] for p in cache.run_pods.get(KEY) or []] == ["p1"]
 
 
 def test_a_pod_deleted_while_the_priming_list_was_in_flight_stays_deleted() -> None:
     cache = WatchCache()
     cache.saw_run(run(5))
-    assert cache.start_priming(KEY)
-    assert cache.pods(KEY) is None  # not served while priming
+    assert cache.run_pods.start_priming(KEY)
+    assert cache.run_pods.get(KEY) is None  # not served while priming
     cache.saw_pod(pod("p1", 120), deleted=True)
     cache.saw_pod(pod("p2", 121))  # created after the LIST's version
-    cache.primed(KEY, [pod("p1", 90), pod("p3", 95)], "110")
-    assert sorted(p["metadata"]["name"] for p in cache.pods(KEY) or []) == ["p2", "p3"]
+    cache.run_pods.primed(KEY, [pod("p1", 90), pod("p3", 95)], "110")
+    assert sorted(p["metadata"]["name"] for p in cache.run_pods.get(KEY) or []) == ["p2", "p3"]
 
 
 def test_a_newer_event_than_the_listed_pod_wins() -> None:
     cache = WatchCache()
     cache.saw_run(run(5))
-    assert cache.start_priming(KEY)
+    assert cache.run_pods.start_priming(KEY)
     cache.saw_pod(pod("p1", 130, phase="Succeeded"))
-    cache.primed(KEY, [pod("p1", 90, phase="Running")], "110")
-    assert [p["status"]["phase"] for p in cache.pods(KEY) or []] == ["Succeeded"]
+    cache.run_pods.primed(KEY, [pod("p1", 90, phase="Running")], "110")
+    assert [p["status"]["phase"] for p in cache.run_pods.get(KEY) or []] == ["Succeeded"]
 
 
 def test_a_failed_priming_leaves_the_pods_unfollowed() -> None:
     cache = WatchCache()
     cache.saw_run(run(5))
-    assert cache.start_priming(KEY)
-    cache.abandon_priming(KEY)
+    assert cache.run_pods.start_priming(KEY)
+    cache.run_pods.abandon_priming(KEY)
     cache.saw_pod(pod("p", 6))
-    assert cache.pods(KEY) is None
+    assert cache.run_pods.get(KEY) is None
 
 
 def test_a_run_that_ends_stops_following_its_pods() -> None:
@@ -194,9 +194,9 @@ def test_a_run_that_ends_stops_following_its_pods() -> None:
     cache.saw_run(run(5))
     primed(cache, pod("p", 4))
     cache.saw_run(run(8, phase="Succeeded"))
-    assert cache.pods(KEY) is None
+    assert cache.run_pods.get(KEY) is None
     cache.saw_pod(pod("p", 9))
-    assert cache.pods(KEY) is None
+    assert cache.run_pods.get(KEY) is None
 
 
 def test_a_created_pod_is_seen_before_its_event() -> None:
@@ -204,7 +204,7 @@ def test_a_created_pod_is_seen_before_its_event() -> None:
     cache.saw_run(run(5))
     primed(cache)
     cache.saw_pod(pod("p", 140, phase="Pending"))  # the create's response
-    assert [p["metadata"]["name"] for p in cache.pods(KEY) or []] == ["p"]
+    assert [p["metadata"]["name"] for p in cache.run_pods.get(KEY) or []] == ["p"]
 
 
 def test_other_runs_pods_are_not_mixed_in() -> None:
@@ -212,7 +212,7 @@ def test_other_runs_pods_are_not_mixed_in() -> None:
     cache.saw_run(run(5))
     primed(cache)
     cache.saw_pod(pod("other", 141, run_name="app-4"))
-    assert cache.pods(KEY) == []
+    assert cache.run_pods.get(KEY) == []
 
 
 def test_a_slim_pod_keeps_what_the_core_reads_and_drops_the_rest() -> None:
@@ -245,10 +245,10 @@ def test_an_entry_nothing_confirmed_for_a_minute_is_read_again() -> None:
     primed(cache, pod("p", 4))
     ticks.now += 59
     assert cache.run(KEY) is not None
-    assert cache.pods(KEY) is not None
+    assert cache.run_pods.get(KEY) is not None
     ticks.now += 2  # no event, no read for 61 s: the watch may be dead
     assert cache.run(KEY) is None
-    assert cache.pods(KEY) is None
+    assert cache.run_pods.get(KEY) is None
 
 
 def test_events_keep_an_entry_confirmed() -> None:
@@ -261,7 +261,7 @@ def test_events_keep_an_entry_confirmed() -> None:
         cache.saw_run(run(rv))
         cache.saw_pod(pod("p", rv + 100))
     assert cache.run(KEY) == run(13)
-    assert [p["metadata"]["resourceVersion"] for p in cache.pods(KEY) or []] == ["113"]
+    assert [p["metadata"]["resourceVersion"] for p in cache.run_pods.get(KEY) or []] == ["113"]
 
 
 def test_stale_pods_are_primed_again_and_merged() -> None:
@@ -271,9 +271,9 @@ def test_stale_pods_are_primed_again_and_merged() -> None:
     primed(cache, pod("p1", 4), pod("p2", 6))
     ticks.now += 61
     cache.saw_run(run(7))
-    assert cache.pods(KEY) is None
-    assert cache.start_priming(KEY)
-    cache.primed(KEY, [pod("p1", 150, phase="Succeeded")], "160")  # p2 went while nothing was heard
-    assert [(p["metadata"]["name"], p["status"]["phase"]) for p in cache.pods(KEY) or []] == [
+    assert cache.run_pods.get(KEY) is None
+    assert cache.run_pods.start_priming(KEY)
+    cache.run_pods.primed(KEY, [pod("p1", 150, phase="Succeeded")], "160")  # p2 went while nothing was heard
+    assert [(p["metadata"]["name"], p["status"]["phase"]) for p in cache.run_pods.get(KEY) or []] == [
         ("p1", "Succeeded")
     ]

@@ -77,10 +77,11 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
 - apiGroups: [""]
   resources: [events]
   verbs: [create, list]
-# ServiceAccounts a namespace admin marked for tests (label helm-e2e.dev/test-account=true): names only
+# ServiceAccounts a namespace admin marked for tests (label helm-e2e.dev/test-account=true): names only,
+# watched with that label as the server-side selector (a plan reads them from the watch)
 - apiGroups: [""]
   resources: [serviceaccounts]
-  verbs: [list]
+  verbs: [list, watch]
 # A chart's test hooks as `helm test` runs them: their supporting objects (created with the chart's names,
 # owned by the E2ERun, checked by the trust rules in core/hook_trust.py first) and Job tests. Kubernetes
 # lets the operator create a Role only with rules the operator holds itself.

@@ -9,7 +9,7 @@ project error (`errors.KubeError`, or `errors.ApiRefused` for a create no retry 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -25,6 +25,7 @@ from ..core.readiness import ObjectKey
 from ..errors import KubeError
 from .apierror import Body, api_error, api_refusal, call
 from .apierror import status_of as _status
+from .followed import Primable
 from .objects import HookObjects
 from .rollout import RolloutReader
 from .watch_cache import WatchCache
@@ -197,15 +198,21 @@ class Kube:
 
     # --- E2ESuites ---------------------------------------------------------------------------------------
     async def list_suites(self, namespace: str) -> list[Body]:
-        result = await self._checked(
-            self.custom.list_namespaced_custom_object,
-            names.GROUP,
-            names.VERSION,
+        """The namespace's E2ESuites: from kopf's watch once a LIST primed them (read at most once a minute
+        in a busy namespace); [] when the CRD is not installed."""
+        index = self.cache.suites if self.cache is not None else None
+        return await self._list_through(
+            index,
             namespace,
-            names.SUITES,
-            ok=frozenset({404}),
-        )  # 404: CRD not installed
-        return list((result or {}).get("items", []))
+            lambda: self._checked(
+                self.custom.list_namespaced_custom_object,
+                names.GROUP,
+                names.VERSION,
+                namespace,
+                names.SUITES,
+                ok=frozenset({404}),
+            ),
+        )
 
     async def patch_suite_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         await self._checked(
@@ -249,23 +256,34 @@ class Kube:
 
     async def list_run_pods(self, namespace: str, run: str) -> list[Body]:
         """An active run's pods from the cache once primed (one LIST per run and process); else a LIST."""
-        key = (namespace, run)
-        if self.cache is not None and (cached := self.cache.pods(key)) is not None:
+        index = self.cache.run_pods if self.cache is not None else None
+        return await self._list_through(
+            index,
+            (namespace, run),
+            lambda: self._raw(self.core.list_namespaced_pod, namespace, label_selector=run_selector(run)),
+        )
+
+    async def _list_through(
+        self, index: Primable | None, key: Any, list_call: Callable[[], Awaitable[Any]]
+    ) -> list[Body]:
+        """A group's objects from `index` when it is primed and fresh; else listed, and the LIST kept."""
+        if index is not None and (cached := index.get(key)) is not None:
             return cached
-        priming = self.cache is not None and self.cache.start_priming(key)
+        priming = index is not None and index.start_priming(key)
         try:
-            result = await self._raw(
-                self.core.list_namespaced_pod, namespace, label_selector=run_selector(run)
-            )
+            result = await list_call()
         except BaseException as e:
-            if self.cache is not None and priming:
-                self.cache.abandon_priming(key)
+            if index is not None and priming:
+                index.abandon_priming(key)
             if isinstance(e, ApiException):
                 raise api_error(e) from e
             raise
-        items = list(result.get("items", []))
-        if self.cache is not None and priming:
-            self.cache.primed(key, items, str((result.get("metadata") or {}).get("resourceVersion", "")))
+        items = list((result or {}).get("items", []))
+        if index is not None and priming:
+            if result is None:  # a refusal the caller reads as empty (no CRD): nothing to follow
+                index.abandon_priming(key)
+            else:
+                index.primed(key, items, str((result.get("metadata") or {}).get("resourceVersion", "")))
         return items
 
     async def delete_pod(self, namespace: str, name: str) -> None:
@@ -329,16 +347,19 @@ class Kube:
         return sum(1 for lab in labels if lab.get("status") not in ("uninstalled", "uninstalling"))
 
     async def list_test_accounts(self, namespace: str) -> frozenset[str]:
-        """ServiceAccounts a namespace admin marked for tests (label helm-e2e.dev/test-account=true)."""
-        try:
-            result = await self._raw(
+        """ServiceAccounts a namespace admin marked for tests (label helm-e2e.dev/test-account=true), from
+        kopf's watch of them once a LIST primed the namespace."""
+        index = self.cache.accounts if self.cache is not None else None
+        accounts = await self._list_through(
+            index,
+            namespace,
+            lambda: self._raw(
                 self.core.list_namespaced_service_account,
                 namespace,
                 label_selector=names.TEST_ACCOUNT_SELECTOR,
-            )
-        except ApiException as e:
-            raise api_error(e) from e
-        return frozenset(str(a["metadata"]["name"]) for a in result.get("items", []))
+            ),
+        )
+        return frozenset(str(a["metadata"]["name"]) for a in accounts)
 
     # --- Events --------------------------------------------------------------------------------------------
     async def post_event(self, ref: ObjectRef, *, type: str, reason: str, message: str) -> None:

@@ -20,6 +20,10 @@ version that is not an integer is never cached, so such a server is read on ever
 
 And an entry nothing has confirmed for `max_age` seconds (no event, no read) is read from the API again: a
 watch that died without an error cannot freeze a run; a quiet run costs one GET and one LIST a minute.
+
+What a plan reads (a namespace's E2ESuites and test accounts) is kept the same way (`followed.Followed`,
+fed by kopf's watches of both): a burst of upgrades in one namespace lists them once a minute, not twice per
+release, and the intake's path to a new run has one API call, its creation.
 """
 
 from __future__ import annotations
@@ -31,15 +35,11 @@ from typing import Any
 from ..core.models import RunPhase
 from ..core.names import COND_EMAIL_SENT, RUN_LABEL
 from .apierror import Body
+from .followed import Followed, version
 
 Key = tuple[str, str]  # (namespace, run name)
 MAX_AGE_SECONDS = 60.0
 FINAL_PHASES = frozenset(p.value for p in RunPhase if p.is_final)
-
-
-def version(body: Mapping[str, Any]) -> int | None:
-    value = (body.get("metadata") or {}).get("resourceVersion")
-    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 def slim_pod(pod: Mapping[str, Any]) -> Body:
@@ -58,6 +58,12 @@ def slim_pod(pod: Mapping[str, Any]) -> Body:
     return {"metadata": meta, "spec": slim_spec, "status": pod.get("status") or {}}
 
 
+def slim_account(account: Mapping[str, Any]) -> Body:
+    """A test account's name is all a plan reads of it."""
+    meta = account.get("metadata") or {}
+    return {"metadata": {k: meta[k] for k in ("namespace", "name", "resourceVersion") if k in meta}}
+
+
 def _settled(run: Mapping[str, Any]) -> bool:
     """Final, and its report's outcome written (the last write of a run's usual life): a run is followed
     until then, so the passes that end it and send its report read nothing from the API."""
@@ -74,6 +80,21 @@ def _run_key(pod: Mapping[str, Any]) -> Key | None:
     return (meta.get("namespace", ""), run) if run else None
 
 
+class RunPods(Followed):
+    """The pods of active runs (a run's pods are followed while its run is kept)."""
+
+    def __init__(self, cache: WatchCache) -> None:
+        super().__init__(max_age=cache.max_age, clock=cache.clock, slim=slim_pod)
+        self.cache = cache
+
+    def get(self, key: Any) -> list[Body] | None:
+        return super().get(key) if self.cache.follows_run(key) else None
+
+    def start_priming(self, key: Any) -> bool:
+        """False: not worth following (the run is final, or unknown)."""
+        return self.cache.follows_run(key) and super().start_priming(key)
+
+
 class WatchCache:
     def __init__(
         self, *, max_age: float = MAX_AGE_SECONDS, clock: Callable[[], float] = time.monotonic
@@ -81,20 +102,23 @@ class WatchCache:
         self.max_age, self.clock = max_age, clock
         self._runs: dict[Key, tuple[int, Body]] = {}
         self._floor: dict[Key, int] = {}
-        self._pods: dict[Key, dict[str, tuple[int, Body]]] = {}  # primed (or priming) runs only
-        self._priming: dict[Key, dict[str, int]] = {}  # pods deleted while the priming LIST was in flight
-        self._confirmed: dict[tuple[str, Key], float] = {}  # ("run" | "pods", key) -> last event or read
+        self._confirmed: dict[Key, float] = {}  # a kept run's last event or read
+        self.run_pods = RunPods(self)
+        self.suites = Followed(max_age=max_age, clock=clock)  # by namespace
+        self.accounts = Followed(max_age=max_age, clock=clock, slim=slim_account)  # by namespace
 
     # --- runs -------------------------------------------------------------------------------------------
+    def follows_run(self, key: Key) -> bool:
+        return key in self._runs
+
     def run(self, key: Key) -> Body | None:
         """The run as fresh as anything this process saw of it, or None: read the API."""
         entry = self._runs.get(key)
-        if entry is None or entry[0] < self._floor.get(key, 0) or self._stale("run", key):
+        if entry is None or entry[0] < self._floor.get(key, 0):
+            return None
+        if self.clock() - self._confirmed.get(key, float("-inf")) > self.max_age:
             return None
         return entry[1]
-
-    def _stale(self, kind: str, key: Key) -> bool:
-        return self.clock() - self._confirmed.get((kind, key), float("-inf")) > self.max_age
 
     def saw_run(self, body: Mapping[str, Any]) -> None:
         """A run from an event, a GET or a write's response."""
@@ -108,80 +132,35 @@ class WatchCache:
         self._floor[key] = rv
         if _settled(body):
             self.forget_run(key)  # its last passes read the API; its pods are no longer followed
-            self._unprime(key)
+            self.run_pods.unfollow(key)
         else:
             self._runs[key] = (rv, dict(body))
-            self._confirmed["run", key] = self.clock()
+            self._confirmed[key] = self.clock()
 
     def forget_run(self, key: Key) -> None:
         """After a conflicting or failed write: the next read goes to the API."""
         self._runs.pop(key, None)
-        self._confirmed.pop(("run", key), None)
+        self._confirmed.pop(key, None)
 
     def deleted_run(self, key: Key) -> None:
         self.forget_run(key)
         self._floor.pop(key, None)
-        self._unprime(key)
+        self.run_pods.unfollow(key)
 
-    # --- pods -------------------------------------------------------------------------------------------
-    def pods(self, key: Key) -> list[Body] | None:
-        """The run's pods, or None when they are not followed (not primed, or the run is not active)."""
-        if key not in self._pods or key in self._priming or key not in self._runs or self._stale("pods", key):
-            return None
-        return [body for _, body in self._pods[key].values()]
-
-    def start_priming(self, key: Key) -> bool:
-        """Before the LIST that primes an active run's pods; False: not worth following (final or unknown)."""
-        if key not in self._runs:
-            return False
-        self._pods.setdefault(key, {})
-        self._priming.setdefault(key, {})
-        return True
-
-    def primed(self, key: Key, listed: list[Mapping[str, Any]], list_version: str) -> None:
-        """Merge the priming LIST (at `list_version`) with the events that arrived while it was in flight."""
-        deleted = self._priming.pop(key, None)
-        cached = self._pods.get(key)
-        if deleted is None or cached is None or not list_version.isdigit():
-            self._unprime(key)
-            return
-        for pod in listed:
-            name, rv = pod["metadata"]["name"], version(pod)
-            if rv is None:
-                self._unprime(key)
-                return
-            if rv > max(deleted.get(name, 0), cached.get(name, (0, None))[0]):
-                cached[name] = (rv, slim_pod(pod))
-        names = {p["metadata"]["name"] for p in listed}
-        for name in [n for n, (rv, _) in cached.items() if n not in names and rv <= int(list_version)]:
-            del cached[name]  # gone before the LIST was answered
-        self._confirmed["pods", key] = self.clock()
-
-    def abandon_priming(self, key: Key) -> None:
-        self._unprime(key)
-
+    # --- what the watches of pods, suites and test accounts deliver ---------------------------------------
     def saw_pod(self, pod: Mapping[str, Any], *, deleted: bool = False) -> None:
         """A test pod from an event or a create's response; only followed runs keep it."""
         key = _run_key(pod)
-        if key is None or key not in self._pods:
-            return
-        name, rv = pod["metadata"]["name"], version(pod)
-        if rv is None:
-            self._unprime(key)
-            return
-        pods = self._pods[key]
-        if rv < pods.get(name, (0, None))[0]:
-            return
-        if deleted:
-            pods.pop(name, None)
-            if key in self._priming:
-                self._priming[key][name] = rv
-        else:
-            pods[name] = (rv, slim_pod(pod))
-        if key not in self._priming:
-            self._confirmed["pods", key] = self.clock()
+        if key is not None:
+            self.run_pods.saw(key, pod, deleted=deleted)
 
-    def _unprime(self, key: Key) -> None:
-        self._pods.pop(key, None)
-        self._priming.pop(key, None)
-        self._confirmed.pop(("pods", key), None)
+    def saw_suite(self, suite: Mapping[str, Any], *, deleted: bool = False) -> None:
+        self.suites.saw(_namespace(suite), suite, deleted=deleted)
+
+    def saw_account(self, account: Mapping[str, Any], *, deleted: bool = False) -> None:
+        """A test account (the watch selects them by label: one that loses the label is DELETED for it)."""
+        self.accounts.saw(_namespace(account), account, deleted=deleted)
+
+
+def _namespace(body: Mapping[str, Any]) -> str:
+    return str((body.get("metadata") or {}).get("namespace", ""))

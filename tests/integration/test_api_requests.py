@@ -6,6 +6,7 @@ the apiserver's counters are everyone's, and a namespace being deleted beside th
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from harness import ROOT, Cluster, wait_until
 from kubernetes import client as k8s
 from kubernetes.config import new_client_from_config
+from test_operator import wait_run
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 SECONDS = 8
@@ -52,3 +54,61 @@ def test_a_long_test_costs_a_fixed_number_of_reads_not_one_per_pass(
     assert gets <= 3, f"GET e2eruns {gets} in {elapsed:.0f} s"
     # the priming LIST, then the same pass
     assert lists <= 3, f"LIST pods {lists} in {elapsed:.0f} s"
+
+
+def test_a_namespaces_suites_and_test_accounts_are_listed_once_then_followed_from_the_watches(
+    cluster: Cluster, namespace: str, start_operator: Any
+) -> None:
+    """After the first plan in a namespace, what the next plans read comes from kopf's watches: a suite
+    created, a test account labelled (then unlabelled), a suite deleted, each right before an upgrade, are
+    what that upgrade's run plans with; the namespace's suites and accounts were listed once."""
+    op = start_operator(log_level="DEBUG")
+    cluster.kubectl("create", "serviceaccount", "tester", "-n", namespace)
+    cluster.helm("install", "web", TINY, "-n", namespace)
+    assert wait_run(cluster, namespace, "web-1")["status"]["phase"] == "Succeeded"  # primes the namespace
+
+    tests = [
+        {"name": "as-tester", "template": {"serviceAccountName": "tester", "containers": [CONTAINER]}},
+        {"name": "plain", "template": {"containers": [CONTAINER]}},
+    ]
+    suite = {"apiVersion": "helm-e2e.dev/v1alpha1", "kind": "E2ESuite", "metadata": {"name": "extra"}}
+    cluster.apply(
+        json.dumps({**suite, "spec": {"releases": {"charts": ["tiny"]}, "tests": tests}}), namespace
+    )
+    cluster.kubectl("label", "serviceaccount", "tester", "-n", namespace, f"{LABEL}=true")
+    cluster.helm("upgrade", "web", TINY, "-n", namespace)
+    assert outcomes(wait_run(cluster, namespace, "web-2")) == {
+        "web-smoke": "Succeeded",
+        "as-tester": "Succeeded",  # the label's event reached the plan
+        "plain": "Succeeded",  # so did the suite's
+    }
+
+    cluster.kubectl("label", "serviceaccount", "tester", "-n", namespace, f"{LABEL}-")
+    cluster.helm("upgrade", "web", TINY, "-n", namespace)
+    third = outcomes(wait_run(cluster, namespace, "web-3"), reasons=True)
+    assert third["as-tester"] == "Error/PolicyViolation"  # no longer a test account: a DELETED event
+
+    cluster.kubectl("delete", "e2esuite", "extra", "-n", namespace)
+    cluster.helm("upgrade", "web", TINY, "-n", namespace)
+    assert outcomes(wait_run(cluster, namespace, "web-4")) == {"web-smoke": "Succeeded"}
+
+    requests = re.findall(r'"GET (/\S+) HTTP', op.logs())
+    suites = sum(
+        p.startswith(f"/apis/helm-e2e.dev/v1alpha1/namespaces/{namespace}/e2esuites") for p in requests
+    )
+    accounts = sum(p.startswith(f"/api/v1/namespaces/{namespace}/serviceaccounts?") for p in requests)
+    print(f"LIST e2esuites {suites}, LIST serviceaccounts {accounts} for 4 runs")
+    # one each (a second only if a minute passed without an event: the cache's max age)
+    assert suites <= 2, suites
+    assert accounts <= 2, accounts
+
+
+CONTAINER = {"name": "t", "image": "localhost/e2e:1"}
+LABEL = "helm-e2e.dev/test-account"
+
+
+def outcomes(run: dict[str, Any], *, reasons: bool = False) -> dict[str, str]:
+    return {
+        t["name"]: f"{t['phase']}/{t.get('reason', '')}" if reasons else t["phase"]
+        for t in run["status"]["tests"]
+    }

@@ -290,7 +290,7 @@ class Executor:
             elif isinstance(action, lifecycle.Rollback):
                 again = await self.outcomes.rollback(run, action)
             elif isinstance(action, lifecycle.PruneHistory):
-                await self._prune(run)
+                await self._prune(run, action.runs)
             elif isinstance(action, lifecycle.Requeue):
                 again = action.after if again is None else min(again, action.after)
         return again
@@ -397,8 +397,12 @@ class Executor:
             )
 
     # --- after a run is final ---------------------------------------------------------------------------
-    async def _prune(self, run: Run) -> None:
-        runs = [run_from_body(b) for b in await self.kube.list_runs(run.namespace, run.spec.release.name)]
+    async def _prune(self, run: Run, listed: Sequence[Run] | None) -> None:
+        """`listed`: the release's runs as this pass listed them (a run created since is pruned next time)."""
+        if listed is None:
+            bodies = await self.kube.list_runs(run.namespace, run.spec.release.name)
+            listed = [run_from_body(b) for b in bodies]
+        runs = list(listed)
         uids = {r.name: r.uid for r in runs}
         for name in lifecycle.decide_prune(runs, limit=self.settings.history_limit, keep=run.name):
             await self.kube.delete_run(run.namespace, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,7 @@ from helm_e2e.core.lifecycle import (
 )
 from helm_e2e.core.models import (
     Condition,
+    OnFailure,
     ReadinessMode,
     ReadinessSpec,
     Regression,
@@ -50,7 +52,7 @@ from helm_e2e.core.models import (
 )
 from helm_e2e.core.plan import PlannedTest
 from helm_e2e.core.readiness import ObjectKey
-from helm_e2e.core.results import TestObjects
+from helm_e2e.core.results import TestObjects, get_condition
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 POLICY = Policy(
@@ -134,7 +136,7 @@ def test_a_timed_out_pod_is_deleted_only_after_the_status_that_explains_it() -> 
     observed = observe(T0 + timedelta(seconds=601), {"a": pod("a", "Running")}, logs={}, plan={})
     actions = decide_run(run, observed, POLICY)
     assert kinds(actions).index("PatchStatus") < kinds(actions).index("DeletePods")
-    assert actions[-2:] == [PruneHistory("web"), Requeue(0.0)]
+    assert actions[-2:] == [PruneHistory("web", runs=()), Requeue(0.0)]  # the runs this pass listed
 
 
 @pytest.mark.parametrize(
@@ -352,3 +354,35 @@ def test_a_run_with_nothing_to_compare_with_or_no_verdict_never_waits_for_histor
     observed = observe(T0, {"a": pod("a", "Succeeded", 0)}, logs={}, plan={})  # an empty history
     patch = next(a for a in decide_run(running, observed, POLICY) if isinstance(a, PatchStatus))
     assert (patch.status.phase, patch.status.regression) == (RunPhase.SUCCEEDED, None)
+
+
+@pytest.mark.parametrize(
+    ("smtp", "reason", "outcome"),
+    [(True, names.MAIL_SENDING, ""), (False, names.MAIL_DISABLED, names.MAIL_DISABLED)],
+)
+def test_the_write_that_ends_a_run_carries_the_reports_first_outbox_step(
+    smtp: bool, reason: str, outcome: str
+) -> None:
+    """The intent (Sending) or why no mail goes (Disabled) rides in the final write: one write less per run;
+    the send itself comes on the next, fresh read."""
+    policy = dataclasses.replace(POLICY, smtp_enabled=smtp)
+    running = make_run("a", status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
+    observed = observe(T0, {"a": pod("a", "Succeeded", 0)}, logs={}, plan={})
+    actions = decide_run(running, observed, policy)
+    patches = [a for a in actions if isinstance(a, PatchStatus)]
+    assert len(patches) == 1
+    assert patches[0].status.phase == RunPhase.SUCCEEDED
+    email = get_condition(patches[0].status, names.COND_EMAIL_SENT)
+    assert email is not None
+    assert email.reason == reason
+    assert patches[0].mail_outcome == outcome
+    assert not any(isinstance(a, SendReport) for a in actions)
+
+
+def test_a_failed_run_that_asks_for_a_rollback_ends_without_the_outbox_the_report_waits_for_it() -> None:
+    running = make_run("a", status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
+    running.spec.on_failure = OnFailure.ROLLBACK
+    observed = observe(T0, {"a": pod("a", "Failed", 1)}, logs={}, plan={})
+    patch = next(a for a in decide_run(running, observed, POLICY) if isinstance(a, PatchStatus))
+    assert patch.status.phase == RunPhase.FAILED
+    assert get_condition(patch.status, names.COND_EMAIL_SENT) is None

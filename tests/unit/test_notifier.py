@@ -75,8 +75,7 @@ async def finish(c: Any, kube: FakeKube) -> None:
     await deploy(c, kube, deployed_secret(hooks=[passing_hook("smoke")]))
     await c.reconcile((NS, RUN))
     kube.finish_pod(NS, "web-1-smoke", exit_code=1)
-    await c.reconcile((NS, RUN))
-    await c.reconcile((NS, RUN))  # the e-mail: SMTP off → Disabled
+    await c.reconcile((NS, RUN))  # the final status, with the e-mail's outcome: SMTP off → Disabled
 
 
 async def test_each_target_gets_the_report_once_after_its_intent_was_recorded(

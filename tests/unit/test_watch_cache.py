@@ -17,7 +17,9 @@ KEY = ("ns", "app-3")
 def run(rv: int, phase: str = "Running", name: str = "app-3", *, mailed: bool = True) -> dict[str, Any]:
     """A run; a final one has its report's outcome (EmailSent) unless `mailed=False`."""
     final = phase in ("Succeeded", "Failed", "Error", "NoTests", "Cancelled", "Superseded")
-    conditions = [{"type": names.COND_EMAIL_SENT, "status": "True"}] if final and mailed else []
+    conditions = (
+        [{"type": names.COND_EMAIL_SENT, "status": "True", "reason": "Sent"}] if final and mailed else []
+    )
     return {
         "metadata": {"namespace": "ns", "name": name, "resourceVersion": str(rv)},
         "spec": {},

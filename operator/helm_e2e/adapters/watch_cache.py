@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..core.lifecycle import EMAIL_DONE_REASONS
 from ..core.models import RunPhase
 from ..core.names import COND_EMAIL_SENT, RUN_LABEL
 from .apierror import Body
@@ -70,7 +71,8 @@ def _settled(run: Mapping[str, Any]) -> bool:
     status = run.get("status") or {}
     conditions = status.get("conditions") or ()
     return status.get("phase") in FINAL_PHASES and any(
-        isinstance(c, Mapping) and c.get("type") == COND_EMAIL_SENT for c in conditions
+        isinstance(c, Mapping) and c.get("type") == COND_EMAIL_SENT and c.get("reason") in EMAIL_DONE_REASONS
+        for c in conditions
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from . import rollback as rollbacks
 from .artifacts import Manifest
 from .hooks import HookResource
-from .models import RunStatus
+from .models import Run, RunStatus
 from .plan import PlannedTest
 from .readiness import ObjectKey
 from .results import TestObjects
@@ -165,6 +165,7 @@ class SendNotification:
 @dataclass(frozen=True)
 class PruneHistory:
     release: str
+    runs: Sequence[Run] | None = None  # the release's runs, when this pass listed them already (else: list)
 
 
 @dataclass(frozen=True)

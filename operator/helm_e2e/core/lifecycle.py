@@ -200,9 +200,20 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         step.status.regression = regressions.decide_regression(final, observed.history.runs)
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
     actions = _create_actions(run, creatable, observed.plan.resources if observed.plan else ())
-    actions += [PatchStatus(step.status)] if step.status != before else []
+    write = _with_first_outbox_step(run, step.status, observed.now, policy) if step.finished else None
+    actions += [write or PatchStatus(step.status)] if step.status != before else []
     actions += [opened] if opened else []
-    return actions + _after_patch(run, step, policy)
+    return actions + _after_patch(run, step, policy, observed.history)
+
+
+def _with_first_outbox_step(run: Run, final: RunStatus, now: datetime, policy: Policy) -> PatchStatus | None:
+    """The final status with the report outbox's first write in it (the intent, Sending, or why no mail
+    goes out): one status write less per run. Not when a rollback comes first (the report waits for it)."""
+    ended = run.model_copy(update={"status": final})
+    if not rollbacks.settled(ended):
+        return None
+    first = next((a for a in decide_outboxes(ended, now, policy) if isinstance(a, PatchStatus)), None)
+    return first
 
 
 def _fetches(run: Run, observed: Observed, missing: Sequence[str], *, gated: bool) -> list[Action]:
@@ -235,8 +246,9 @@ def _unrunnable(missing: Sequence[str], plan: Mapping[str, PlannedTest | str]) -
     return out
 
 
-def _after_patch(run: Run, step: Step, policy: Policy) -> list[Action]:
-    """Events, deletions (after the status that explains them), and what comes next."""
+def _after_patch(run: Run, step: Step, policy: Policy, history: rollbacks.History | None) -> list[Action]:
+    """Events, deletions (after the status that explains them), and what comes next; pruning reuses the
+    runs this pass listed for the regression verdict, if it did."""
     actions: list[Action] = [PostEvent(e.type, e.reason, e.message) for e in step.events]
     actions += [DeletePods(tuple(step.delete_pods))] if step.delete_pods else []
     actions += [DeleteJobs(tuple(step.delete_jobs))] if step.delete_jobs else []
@@ -244,7 +256,8 @@ def _after_patch(run: Run, step: Step, policy: Policy) -> list[Action]:
         return [*actions, Requeue(policy.resync_seconds)]
     if cleanup := decide_hook_cleanup(run.spec.hook_objects):
         actions.append(DeleteHookObjects(tuple(cleanup)))
-    return [*actions, PruneHistory(run.spec.release.name), Requeue(0.0)]  # mail and TTL on a fresh read
+    prune = PruneHistory(run.spec.release.name, runs=history.runs if history else None)
+    return [*actions, prune, Requeue(0.0)]  # mail and TTL on a fresh read
 
 
 def _create_actions(

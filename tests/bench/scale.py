@@ -36,6 +36,7 @@ import gzip
 import json
 import os
 import re
+import resource
 import secrets
 import subprocess
 import sys
@@ -204,6 +205,47 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+CONTROL_PLANE = ("kube-apiserver", "etcd", "kwok-controller", "kube-controller-manager", "kube-scheduler")
+
+
+def cpu_snapshot(operator_pid: int | None = None) -> collections.Counter[str]:
+    """CPU seconds so far: each control-plane process (by name), the helm/kubectl children this bench ran
+    (reaped), the operator's tree, this bench (its watches), and the whole machine's busy time."""
+    out: collections.Counter[str] = collections.Counter()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                name = (proc / "comm").read_text().strip()
+                if name in {n[:15] for n in CONTROL_PLANE}:
+                    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                    out[name] += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    children, me = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+    out["helm+kubectl"] = children.ru_utime + children.ru_stime
+    out["bench"] = me.ru_utime + me.ru_stime
+    if operator_pid is not None:
+        out["operator"] = tree_cpu_seconds(operator_pid)
+    cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    idle = int(cpu[3]) + int(cpu[4])  # idle + iowait
+    out["machine busy"] = (sum(int(v) for v in cpu[:8]) - idle) / CLK_TCK
+    return out
+
+
+def print_cpu(
+    phase: str, before: collections.Counter[str], after: collections.Counter[str], seconds: float
+) -> None:
+    """Where a phase's CPU went: on a machine this size the phases are CPU-bound, so the burst's length is
+    roughly everyone's CPU over the CPUs there are."""
+    used = {k: after[k] - before[k] for k in after if k != "machine busy"}
+    parts = ", ".join(f"{k} {v:.0f}" for k, v in sorted(used.items(), key=lambda kv: -kv[1]) if v >= 0.5)
+    busy = after["machine busy"] - before["machine busy"]
+    cpus = os.cpu_count() or 1
+    print(
+        f"  CPU s, {phase} ({seconds:.0f} s): {parts}; machine busy {busy:.0f} of {cpus} x {seconds:.0f} s "
+        f"({busy / (cpus * seconds) * 100:.0f}%)",
+        flush=True,
+    )
+
+
 def settle(pid: int) -> float:
     """Seconds until the process tree used under 5% of a CPU for two seconds in a row (its start's listing
     of the history is done)."""
@@ -346,12 +388,16 @@ def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int)
     t0 = time.monotonic()
     write_history(cluster, namespace, releases, history)
     print(f"history: {n} releases x {history} revisions written in {time.monotonic() - t0:.1f} s", flush=True)
+    cpu0 = cpu_snapshot()
     helm_alone = upgrade_all(cluster, namespace, releases, "baseline")
-    baseline_done = time.monotonic()
+    baseline_done, cpu1 = time.monotonic(), cpu_snapshot()
     pods, kwok = kwok_alone(cluster, namespace, releases)
+    cpu2 = cpu_snapshot()
     print(
         f"baseline: {n} upgrades alone {helm_alone:.1f} s; {pods} bare pods on kwok {kwok:.1f} s", flush=True
     )
+    print_cpu("helm alone", cpu0, cpu1, helm_alone)
+    print_cpu("kwok alone (with the deletion of its pods)", cpu1, cpu2, time.monotonic() - baseline_done)
     # not a wait for a condition: the baseline's revisions must be older than the grace when the operator
     # first sees them
     time.sleep(max(0.0, baseline_done + STARTUP_GRACE_SECONDS + 1 - time.monotonic()))
@@ -366,6 +412,7 @@ def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int)
             flush=True,
         )
         cpu0, requests0 = tree_cpu_seconds(op.proc.pid), api_requests(cluster)
+        everyone0 = cpu_snapshot(op.proc.pid)
         t_burst = time.monotonic()
         with ThreadPoolExecutor(PARALLEL) as pool:
             list(pool.map(lambda r: upgrade(cluster, namespace, r), releases))
@@ -378,6 +425,7 @@ def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int)
             what=f"all {n} runs finished",
         )
         cpu1, requests1 = tree_cpu_seconds(op.proc.pid), api_requests(cluster)
+        everyone1, t_end = cpu_snapshot(op.proc.pid), time.monotonic()
         hwm = vm_hwm_mib(op.proc.pid)
         lat = seen.latencies(target)
         last_deployed = max(seen.deployed.get((r, v), 0.0) for r, v in target.items())
@@ -412,6 +460,7 @@ def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int)
             f"peak RSS (VmHWM) {hwm:.0f} MiB",
             flush=True,
         )
+        print_cpu("the burst", everyone0, everyone1, t_end - t_burst)
         print_requests(requests1 - requests0, n)
         print_events(cluster, namespace, n)
         print_intake(op.logs())
@@ -450,10 +499,10 @@ def print_requests(diff: collections.Counter[tuple[str, str, str]], runs: int) -
     print(
         f"  apiserver requests during the burst: {total} ({total / runs:.1f} per run, everyone's)", flush=True
     )
-    for (verb, resource, sub), count in sorted(diff.items(), key=lambda kv: -kv[1]):
+    for (verb, kind, sub), count in sorted(diff.items(), key=lambda kv: -kv[1]):
         if count >= max(2, runs // 10):
-            name = f"{resource}/{sub}" if sub else resource
-            who = "operator" if resource in OPERATOR_RESOURCES else "shared"
+            name = f"{kind}/{sub}" if sub else kind
+            who = "operator" if kind in OPERATOR_RESOURCES else "shared"
             print(f"    {verb:7} {name:28} {count:6}  {count / runs:5.1f}/run  ({who})", flush=True)
 
 

@@ -65,6 +65,8 @@ class Controller:
         self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
         self._warned: set[tuple[str, str, str]] = set()
         self._requests_done: set[tuple[str, str, str]] = set()  # (namespace, release, token): seen done
+        # (namespace, release) seen being uninstalled with revisions left: each further deletion is checked
+        self._ending: set[tuple[str, str]] = set()
 
     async def reconcile(self, key: RunKey) -> float | None:
         return await self.executor.reconcile(key)
@@ -76,7 +78,9 @@ class Controller:
         """`received`: time.monotonic() when the handler got the event (the run.created line's timings)."""
         received = time.monotonic() if received is None else received
         event = intake.classify_secret_event(event_type, secret)
-        if event.kind == intake.IntakeKind.CANCEL:
+        if event.kind == intake.IntakeKind.CANCEL and (
+            intake.may_end_release(event_type, secret) or (event.namespace, event.release) in self._ending
+        ):
             await self.cancel_if_uninstalled(event.namespace, event.release)
         if event.kind != intake.IntakeKind.PLAN:
             return
@@ -261,7 +265,10 @@ class Controller:
 
     async def cancel_if_uninstalled(self, namespace: str, release: str) -> None:
         if await self.kube.count_release_secrets(namespace, release) > 0:
-            return  # history pruning (--history-max) removes old secrets of a release that still exists
+            # Helm deletes an uninstalled release's revisions one by one, in no order we rely on
+            self._ending.add((namespace, release))
+            return
+        self._ending.discard((namespace, release))
         for run, body in await self._runs_of(namespace, release):
             await self._end(
                 run, body, RunPhase.CANCELLED, names.REASON_UNINSTALLED, "the release was uninstalled"
@@ -286,8 +293,9 @@ def finish_timing(
     timing: dict[str, float] | None, *, planned_at: float, creating_at: float
 ) -> dict[str, float]:
     """Milliseconds of each intake step, for finding where trigger latency goes: waiting for the
-    sandbox/thread pool before decoding, decoding, the GET of the run, planning (suites, accounts,
-    sandbox), creating the run; `intake_ms` is the handler's receipt to the run's creation."""
+    sandbox/thread pool before decoding, decoding, reading what the plan needs (`get_ms`: the namespace's
+    suites and test accounts, from the watches once primed, and the GET of the run when asking first),
+    planning (sandbox), creating the run; `intake_ms` is the handler's receipt to the run's creation."""
     now = time.monotonic()
     if timing is None:
         return {"plan_ms": _ms(planned_at, creating_at), "create_ms": _ms(creating_at, now)}

@@ -208,7 +208,7 @@ class Executor:
                 ready, failed, pending = await self.kube.check_rollout(list(plan.rollout if plan else ()))
                 rollout = lifecycle.Rollout(ready=ready, failed=failed, pending=pending)
             elif isinstance(action, lifecycle.FetchReleaseHistory):
-                history = await self._history(run, descriptions=action.descriptions)
+                history = await self._history(run, action)
         if (logs, plan, rollout, history, events, stored) == (
             observed.logs,
             observed.plan,
@@ -229,15 +229,16 @@ class Executor:
             artifacts=stored,
         )
 
-    async def _history(self, run: Run, *, descriptions: bool) -> rollbacks.History:
-        """The release's stored revisions (secret labels: metadata only) and runs; with `descriptions`, the
-        descriptions of revisions newer than the run's (decoded in the sandbox), to recognise a rollback."""
+    async def _history(self, run: Run, asked: lifecycle.FetchReleaseHistory) -> rollbacks.History:
+        """The release's runs and stored revisions (secret labels, metadata only; none unless `asked` wants
+        them); with `descriptions`, those of revisions newer than the run's (decoded in the sandbox), to
+        recognise a rollback."""
         ref = run.spec.release
-        labels = await self.kube.release_secret_labels(ref.namespace, ref.name)
+        labels = await self.kube.release_secret_labels(ref.namespace, ref.name) if asked.revisions else []
         revisions = {int(v) for lab in labels if (v := lab.get(names.HELM_VERSION_LABEL, "")).isdigit()}
         runs = [run_from_body(b) for b in await self.kube.list_runs(ref.namespace, ref.name)]
         described: dict[int, str] = {}
-        for revision in sorted(r for r in revisions if r > ref.revision) if descriptions else ():
+        for revision in sorted(r for r in revisions if r > ref.revision) if asked.descriptions else ():
             secret = await self.kube.get_secret(
                 ref.namespace, f"{names.HELM_SECRET_PREFIX}{ref.name}.v{revision}"
             )

@@ -42,6 +42,7 @@ class FakeKube:
         self.deleted_pods: list[str] = []
         self.status_patches: list[tuple[str, Mapping[str, Any]]] = []
         self.run_reads: list[str] = []  # runs read with get_run, in order
+        self.revision_counts: list[str] = []  # releases whose revisions were counted (a LIST each)
         self._rv = itertools.count(1)
 
     def _bump(self, body: Body) -> Body:
@@ -143,6 +144,7 @@ class FakeKube:
         return sorted({lab["name"] for lab in labels if lab.get("name")})
 
     async def count_release_secrets(self, namespace: str, release: str) -> int:
+        self.revision_counts.append(release)
         labels = await self.release_secret_labels(namespace, release)
         return sum(1 for lab in labels if lab.get("status") not in ("uninstalled", "uninstalling"))
 

@@ -567,6 +567,45 @@ async def test_history_pruning_of_an_uninstall_keeps_runs_while_a_revision_remai
     assert status(kube, "web-2").get("phase", "Pending") != "Cancelled"
 
 
+def with_status(secret: dict[str, Any], status: str) -> dict[str, Any]:
+    changed = copy.deepcopy(secret)
+    changed["metadata"]["labels"]["status"] = status
+    return changed
+
+
+async def test_helm_pruning_an_old_revision_costs_no_list_of_the_releases_revisions(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    first = deployed_secret(1, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, first)
+    await deploy(controller, kube, deployed_secret(2, hooks=[passing_hook("smoke")]))
+    kube.secrets.pop((NS, "sh.helm.release.v1.web.v1"))
+    await controller.on_release_secret("DELETED", with_status(first, "superseded"))  # --history-max
+    assert kube.revision_counts == []
+    assert status(kube, "web-2").get("phase", "Pending") != "Cancelled"
+
+
+async def test_an_uninstall_deleting_its_revisions_in_any_order_cancels_once_none_is_left(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    first = deployed_secret(1, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, first)
+    second = deployed_secret(2, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, second)
+    kube.secrets[(NS, "sh.helm.release.v1.web.v1")] = with_status(first, "superseded")
+    kube.secrets[(NS, "sh.helm.release.v1.web.v2")] = with_status(second, "uninstalling")
+    await controller.on_release_secret("MODIFIED", with_status(second, "uninstalling"))  # helm's first step
+    kube.secrets.pop((NS, "sh.helm.release.v1.web.v2"))  # the current revision goes first here
+    await controller.on_release_secret("DELETED", with_status(second, "uninstalling"))
+    assert status(kube, "web-2").get("phase") != "Cancelled"  # revision 1 is still stored
+    kube.secrets.pop((NS, "sh.helm.release.v1.web.v1"))
+    await controller.on_release_secret("DELETED", with_status(first, "superseded"))
+    assert status(kube, "web-2")["phase"] == "Cancelled"
+    assert kube.revision_counts == ["web", "web", "web"]
+
+
 async def test_a_supersede_that_meets_a_concurrent_status_write_is_decided_again_and_never_lost(
     kube: FakeKube, clock: Clock
 ) -> None:

@@ -333,7 +333,7 @@ def test_the_pass_that_ends_a_run_asks_for_the_releases_runs_first_and_only_then
     )
     assert not any(isinstance(a, FetchReleaseHistory) for a in still)  # not while the run goes on
     ending = observe(T0, {"a": pod("a", "Failed", 1)}, logs={}, plan={}, history=None)
-    assert decide_run(running, ending, POLICY) == [FetchReleaseHistory()]
+    assert decide_run(running, ending, POLICY) == [FetchReleaseHistory(revisions=False)]  # runs alone
 
 
 def test_the_final_status_patch_carries_the_regression_against_the_previous_revision() -> None:

@@ -279,3 +279,15 @@ def test_stale_pods_are_primed_again_and_merged() -> None:
     assert [(p["metadata"]["name"], p["status"]["phase"]) for p in cache.run_pods.get(KEY) or []] == [
         ("p1", "Succeeded")
     ]
+
+
+def test_a_kept_run_has_no_managed_fields() -> None:
+    """Every status write adds to a run's managedFields (KiBs per run, never read): not kept."""
+    cache = WatchCache()
+    body = run(7)
+    body["metadata"]["managedFields"] = [{"manager": "helm-e2e", "fieldsV1": {"f:status": {}}}]
+    cache.saw_run(body)
+    kept = cache.run(KEY)
+    assert kept is not None
+    assert "managedFields" not in kept["metadata"]
+    assert kept["metadata"]["resourceVersion"] == "7"

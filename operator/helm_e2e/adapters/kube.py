@@ -30,6 +30,8 @@ from .objects import HookObjects
 from .rollout import RolloutReader
 from .watch_cache import WatchCache
 
+# a LIST answered as PartialObjectMetadataList: the items' metadata, no data (same RBAC verb: list)
+METADATA_ONLY = {"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"}
 REFUSALS = frozenset({400, 403, 404, 409, 422})  # answers to a create that no retry changes
 POD_EVENTS_LIMIT = 100  # Events listed per failed test's pod (core.diagnostics keeps the newest 20)
 
@@ -319,7 +321,9 @@ class Kube:
         return secret
 
     async def _helm_secret_labels(self, namespace: str, selector: str) -> list[dict[str, str]]:
-        """Labels of Helm's release Secrets matching `selector` (metadata only; server-side selectors)."""
+        """Labels of Helm's release Secrets matching `selector` (server-side selectors). The apiserver
+        answers with their metadata only: a release's payloads (up to 1 MiB per revision, and every release
+        of the namespace for `list_release_names`) are never sent, parsed or held for a list of labels."""
         owner = f"{names.HELM_OWNER_LABEL}={names.HELM_OWNER}"
         try:
             result = await self._raw(
@@ -327,6 +331,7 @@ class Kube:
                 namespace,
                 label_selector=f"{owner},{selector}" if selector else owner,
                 field_selector=f"type={names.HELM_SECRET_TYPE}",
+                _headers=METADATA_ONLY,
             )
         except ApiException as e:
             raise api_error(e) from e

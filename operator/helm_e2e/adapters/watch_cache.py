@@ -36,7 +36,7 @@ from ..core.lifecycle import EMAIL_DONE_REASONS
 from ..core.models import RunPhase
 from ..core.names import COND_EMAIL_SENT, RUN_LABEL
 from .apierror import Body
-from .followed import Followed, version
+from .followed import Followed, version, without_managed_fields
 
 Key = tuple[str, str]  # (namespace, run name)
 MAX_AGE_SECONDS = 60.0
@@ -136,7 +136,7 @@ class WatchCache:
             self.forget_run(key)  # its last passes read the API; its pods are no longer followed
             self.run_pods.unfollow(key)
         else:
-            self._runs[key] = (rv, dict(body))
+            self._runs[key] = (rv, without_managed_fields(body))  # a run's fields history: KiBs, never read
             self._confirmed[key] = self.clock()
 
     def forget_run(self, key: Key) -> None:

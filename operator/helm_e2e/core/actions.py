@@ -92,9 +92,11 @@ class FetchRollout:
 
 @dataclass(frozen=True)
 class FetchReleaseHistory:
-    """The release's revisions (secret labels) and runs; `descriptions`: newer revisions' descriptions too."""
+    """The release's runs and revisions (secret labels); `descriptions`: newer revisions' descriptions too;
+    `revisions=False`: the runs alone (a regression verdict compares runs: no LIST of Helm's Secrets)."""
 
     descriptions: bool = False
+    revisions: bool = True
 
 
 @dataclass(frozen=True)

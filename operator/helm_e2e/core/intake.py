@@ -41,6 +41,16 @@ def classify_secret_event(event_type: str | None, secret: Mapping[str, Any]) -> 
     return Intake(IntakeKind.PLAN if status == "deployed" else IntakeKind.IGNORE, namespace, release)
 
 
+def may_end_release(event_type: str | None, secret: Mapping[str, Any]) -> bool:
+    """Whether a CANCEL event may mean the release is gone, worth a LIST of its revisions: an uninstall's
+    own marks (`uninstalling`, `uninstalled`) or the deletion of its deployed revision. Helm's history
+    pruning (`--history-max`, 10 by default: every upgrade of a release that has 10 revisions) deletes
+    older revisions only, never the deployed one: those deletions need no LIST (an O(namespace) one for the
+    apiserver). Deletions during a known uninstall are checked by the caller, which remembers it."""
+    status = ((secret.get("metadata") or {}).get("labels") or {}).get(names.HELM_STATUS_LABEL)
+    return status in ("uninstalling", "uninstalled") or (event_type == "DELETED" and status == "deployed")
+
+
 def created_before_grace(secret: Mapping[str, Any], *, now: datetime, grace_seconds: int) -> bool:
     """The apiserver created this revision's Secret before the grace period, so the revision cannot be
     recent (Helm creates it when the install/upgrade/rollback starts, and stamps `last_deployed` then): it

@@ -195,7 +195,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
     step.status = artifacts.record(run.status, step.status, observed.artifacts)
     if step.finished and step.status.phase in regressions.VERDICTS:  # compared in the final patch
         if observed.history is None:
-            return [FetchReleaseHistory()]
+            return [FetchReleaseHistory(revisions=False)]
         final = run.model_copy(update={"status": step.status})
         step.status.regression = regressions.decide_regression(final, observed.history.runs)
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]

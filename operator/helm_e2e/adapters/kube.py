@@ -151,7 +151,9 @@ class Kube:
         except ApiException as e:
             raise api_error(e) from e
         return [
-            b for b in result.get("items", []) if b.get("spec", {}).get("release", {}).get("name") == release
+            b
+            for b in (result.get("items") or [])
+            if b.get("spec", {}).get("release", {}).get("name") == release
         ]
 
     async def patch_run_status(
@@ -253,7 +255,7 @@ class Kube:
             )
         except ApiException as e:
             raise api_error(e) from e
-        labels = [(p["metadata"].get("labels") or {}) for p in found.get("items", [])]
+        labels = [(p["metadata"].get("labels") or {}) for p in found.get("items") or []]
         return any(lab.get(names.RUN_LABEL) == meta["labels"][names.RUN_LABEL] for lab in labels)
 
     async def list_run_pods(self, namespace: str, run: str) -> list[Body]:
@@ -280,7 +282,7 @@ class Kube:
             if isinstance(e, ApiException):
                 raise api_error(e) from e
             raise
-        items = list((result or {}).get("items", []))
+        items = list((result or {}).get("items") or [])
         if index is not None and priming:
             if result is None:  # a refusal the caller reads as empty (no CRD): nothing to follow
                 index.abandon_priming(key)
@@ -323,7 +325,8 @@ class Kube:
     async def _helm_secret_labels(self, namespace: str, selector: str) -> list[dict[str, str]]:
         """Labels of Helm's release Secrets matching `selector` (server-side selectors). The apiserver
         answers with their metadata only: a release's payloads (up to 1 MiB per revision, and every release
-        of the namespace for `list_release_names`) are never sent, parsed or held for a list of labels."""
+        of the namespace for `list_release_names`) are never sent, parsed or held for a list of labels.
+        (An empty PartialObjectMetadataList has `"items": null`.)"""
         owner = f"{names.HELM_OWNER_LABEL}={names.HELM_OWNER}"
         try:
             result = await self._raw(
@@ -335,7 +338,7 @@ class Kube:
             )
         except ApiException as e:
             raise api_error(e) from e
-        return [dict(s["metadata"].get("labels") or {}) for s in result.get("items", [])]
+        return [dict(s["metadata"].get("labels") or {}) for s in result.get("items") or []]
 
     async def release_secret_labels(self, namespace: str, release: str) -> list[dict[str, str]]:
         """Labels (owner, name, status, version) of each stored revision of a release."""

@@ -192,5 +192,5 @@ class HookObjects:
             )
         except ApiException as e:
             raise api_refusal(e) from e
-        items: list[Body] = result.get("items", [])
+        items: list[Body] = result.get("items") or []
         return items

@@ -555,34 +555,26 @@ async def test_a_rerun_request_that_cannot_be_planned_makes_no_run(
     assert list(kube.runs) == [(NS, RUN)]
 
 
-async def test_history_pruning_of_an_uninstall_keeps_runs_while_a_revision_remains(
-    kube: FakeKube, clock: Clock
-) -> None:
-    controller = make_controller(kube, clock)
-    first = deployed_secret(1, hooks=[passing_hook("smoke")])
-    await deploy(controller, kube, first)
-    await deploy(controller, kube, deployed_secret(2, hooks=[passing_hook("smoke")]))
-    kube.secrets.pop((NS, "sh.helm.release.v1.web.v1"))
-    await controller.on_release_secret("DELETED", first)  # --history-max pruned revision 1 only
-    assert status(kube, "web-2").get("phase", "Pending") != "Cancelled"
-
-
 def with_status(secret: dict[str, Any], status: str) -> dict[str, Any]:
     changed = copy.deepcopy(secret)
     changed["metadata"]["labels"]["status"] = status
     return changed
 
 
-async def test_helm_pruning_an_old_revision_costs_no_list_of_the_releases_revisions(
-    kube: FakeKube, clock: Clock
+@pytest.mark.parametrize(
+    ("deleted_as", "counted"),
+    [("superseded", []), ("deployed", ["web"])],  # Helm's --history-max pruning; a hand-deleted current one
+)
+async def test_a_deleted_revision_keeps_runs_while_another_remains_and_pruning_costs_no_count(
+    kube: FakeKube, clock: Clock, deleted_as: str, counted: list[str]
 ) -> None:
     controller = make_controller(kube, clock)
     first = deployed_secret(1, hooks=[passing_hook("smoke")])
     await deploy(controller, kube, first)
     await deploy(controller, kube, deployed_secret(2, hooks=[passing_hook("smoke")]))
     kube.secrets.pop((NS, "sh.helm.release.v1.web.v1"))
-    await controller.on_release_secret("DELETED", with_status(first, "superseded"))  # --history-max
-    assert kube.revision_counts == []
+    await controller.on_release_secret("DELETED", with_status(first, deleted_as))
+    assert kube.revision_counts == counted  # a LIST of the release's revisions each
     assert status(kube, "web-2").get("phase", "Pending") != "Cancelled"
 
 

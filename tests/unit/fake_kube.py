@@ -146,7 +146,9 @@ class FakeKube:
     async def count_release_secrets(self, namespace: str, release: str) -> int:
         self.revision_counts.append(release)
         labels = await self.release_secret_labels(namespace, release)
-        return sum(1 for lab in labels if lab.get("status") not in ("uninstalled", "uninstalling"))
+        return sum(
+            1 for lab in labels if lab.get(names.HELM_STATUS_LABEL) not in names.HELM_UNINSTALL_STATUSES
+        )
 
     async def list_test_accounts(self, namespace: str) -> frozenset[str]:
         return self.accounts.get(namespace, frozenset())
@@ -228,4 +230,14 @@ class Clock:
         self.now = NOW
 
     def __call__(self) -> datetime:
+        return self.now
+
+
+class Ticks:
+    """A monotonic clock in seconds the test moves by hand (the watch cache's ages)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
         return self.now

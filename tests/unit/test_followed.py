@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fake_kube import Ticks
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -27,14 +28,6 @@ def served(index: Followed, key: str = NS) -> dict[str, int] | None:
         if group is None
         else {b["metadata"]["name"]: int(b["metadata"]["resourceVersion"]) for b in group}
     )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_namespace_is_listed_until_a_list_primed_it_and_events_before_that_are_not_kept() -> None:
@@ -98,24 +91,23 @@ def test_a_label_removed_is_a_deleted_event_and_the_account_stops_being_a_test_a
 
 
 def test_a_namespace_nothing_confirmed_for_the_max_age_is_listed_again_and_the_list_drops_what_went() -> None:
-    clock = Clock()
-    index = Followed(max_age=60, clock=clock)
+    ticks = Ticks()
+    index = Followed(max_age=60, clock=ticks)
     index.start_priming(NS)
     index.primed(NS, [obj("api", 5), obj("gone", 6)], "10")
-    clock.now = 61  # a watch restarted from a fresh listing reports no deletion in between
+    ticks.now += 61  # a watch restarted from a fresh listing reports no deletion in between
     assert served(index) is None
     index.start_priming(NS)
     index.primed(NS, [obj("api", 5)], "20")
     assert served(index) == {"api": 5}
-    clock.now = 100
+    ticks.now += 39
     index.saw(NS, obj("api", 21))  # an event confirms the group as well
-    clock.now = 150
+    ticks.now += 50
     assert served(index) == {"api": 21}
 
 
 def test_a_failed_first_list_leaves_the_namespace_unfollowed_a_failed_relist_keeps_it() -> None:
-    clock = Clock()
-    index = Followed(max_age=60, clock=clock)
+    index = Followed(max_age=60, clock=Ticks())
     index.start_priming(NS)
     index.abandon_priming(NS)
     assert not index.follows(NS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fake_kube import Ticks
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -230,14 +231,6 @@ def test_a_slim_pod_keeps_what_the_core_reads_and_drops_the_rest() -> None:
 
 
 # --- a watch that died without an error -------------------------------------------------------------------
-
-
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_an_entry_nothing_confirmed_for_a_minute_is_read_again() -> None:

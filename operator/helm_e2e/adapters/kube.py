@@ -352,7 +352,9 @@ class Kube:
     async def count_release_secrets(self, namespace: str, release: str) -> int:
         """How many revisions of a release are still installed (0 = uninstalled)."""
         labels = await self.release_secret_labels(namespace, release)
-        return sum(1 for lab in labels if lab.get("status") not in ("uninstalled", "uninstalling"))
+        return sum(
+            1 for lab in labels if lab.get(names.HELM_STATUS_LABEL) not in names.HELM_UNINSTALL_STATUSES
+        )
 
     async def list_test_accounts(self, namespace: str) -> frozenset[str]:
         """ServiceAccounts a namespace admin marked for tests (label helm-e2e.dev/test-account=true), from

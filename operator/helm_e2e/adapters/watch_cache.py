@@ -46,7 +46,7 @@ FINAL_PHASES = frozenset(p.value for p in RunPhase if p.is_final)
 def slim_pod(pod: Mapping[str, Any]) -> Body:
     """What the core reads of a test pod (metadata, status, container names and restart policies): a tenth
     of the body, so thousands of pods in flight stay a few MiB."""
-    meta = {k: v for k, v in (pod.get("metadata") or {}).items() if k != "managedFields"}
+    meta = without_managed_fields(pod)["metadata"]
     spec = pod.get("spec") or {}
 
     def containers(field: str) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ def classify_secret_event(event_type: str | None, secret: Mapping[str, Any]) -> 
     labels = meta.get("labels") or {}
     namespace, release = str(meta.get("namespace", "")), str(labels.get(names.HELM_NAME_LABEL, ""))
     status = labels.get(names.HELM_STATUS_LABEL)
-    if event_type == "DELETED" or status in ("uninstalling", "uninstalled"):
+    if event_type == "DELETED" or status in names.HELM_UNINSTALL_STATUSES:
         return Intake(IntakeKind.CANCEL if release else IntakeKind.IGNORE, namespace, release)
     return Intake(IntakeKind.PLAN if status == "deployed" else IntakeKind.IGNORE, namespace, release)
 
@@ -48,7 +48,7 @@ def may_end_release(event_type: str | None, secret: Mapping[str, Any]) -> bool:
     older revisions only, never the deployed one: those deletions need no LIST (an O(namespace) one for the
     apiserver). Deletions during a known uninstall are checked by the caller, which remembers it."""
     status = ((secret.get("metadata") or {}).get("labels") or {}).get(names.HELM_STATUS_LABEL)
-    return status in ("uninstalling", "uninstalled") or (event_type == "DELETED" and status == "deployed")
+    return status in names.HELM_UNINSTALL_STATUSES or (event_type == "DELETED" and status == "deployed")
 
 
 def created_before_grace(secret: Mapping[str, Any], *, now: datetime, grace_seconds: int) -> bool:

@@ -212,8 +212,7 @@ def _with_first_outbox_step(run: Run, final: RunStatus, now: datetime, policy: P
     ended = run.model_copy(update={"status": final})
     if not rollbacks.settled(ended):
         return None
-    first = next((a for a in decide_outboxes(ended, now, policy) if isinstance(a, PatchStatus)), None)
-    return first
+    return next((a for a in decide_outboxes(ended, now, policy) if isinstance(a, PatchStatus)), None)
 
 
 def _fetches(run: Run, observed: Observed, missing: Sequence[str], *, gated: bool) -> list[Action]:

@@ -25,6 +25,7 @@ HELM_OWNER: Final = "helm"
 HELM_NAME_LABEL: Final = "name"
 HELM_STATUS_LABEL: Final = "status"
 HELM_VERSION_LABEL: Final = "version"
+HELM_UNINSTALL_STATUSES: Final = frozenset({"uninstalling", "uninstalled"})  # an uninstall's marks
 HELM_SECRET_PREFIX: Final = "sh.helm.release.v1."  # noqa: S105 - a name prefix, not a password
 HOOK_ANNOTATION: Final = "helm.sh/hook"
 HOOK_WEIGHT_ANNOTATION: Final = "helm.sh/hook-weight"

@@ -247,7 +247,7 @@ def test_operator_runs_in_cluster_from_its_chart_and_image_on_the_real_node(
     assert pod["spec"]["serviceAccountName"] == "ops-helm-e2e"
     status = pod["status"]["containerStatuses"][0]
     assert status["ready"] is True
-    assert status["restartCount"] == 0
+    assert status["restartCount"] == 0, previous_logs(cluster, namespace, pod)
     assert status["imageID"]  # a real image in containerd, not a simulation
 
     cluster.apply(pinned_example_suite(namespace), namespace)
@@ -270,7 +270,21 @@ def test_operator_runs_in_cluster_from_its_chart_and_image_on_the_real_node(
     restarted = cluster.get_json("pod", "-n", namespace, pod["metadata"]["name"])["status"][
         "containerStatuses"
     ][0]
-    assert restarted["restartCount"] == 0
+    assert restarted["restartCount"] == 0, previous_logs(cluster, namespace, pod)
+
+
+def previous_logs(cluster: Cluster, namespace: str, pod: dict[str, Any]) -> str:
+    """Why a container restarted: its last state and the tail of the log it left."""
+    name = pod["metadata"]["name"]
+    state = cluster.get_json("pod", "-n", namespace, name)["status"]["containerStatuses"][0].get("lastState")
+    logs = subprocess.run(
+        [str(cluster.bin / "kubectl"), "logs", "-n", namespace, name, "--previous", "--tail", "60"],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return f"last state {json.dumps(state)}\n{logs.stdout[-6000:]}{logs.stderr[-500:]}"
 
 
 def pinned_chart_app_version() -> str:

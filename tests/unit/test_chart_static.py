@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from helm_e2e.adapters import sandbox
 from helm_e2e.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -291,6 +292,22 @@ def test_operator_runs_locked_down_with_kopf_probes() -> None:
     assert services["ops-helm-e2e"]["ports"] == [
         {"name": "artifacts", "port": 8081, "targetPort": "artifacts", "protocol": "TCP"}
     ]
+
+
+def _mebibytes(quantity: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()  # type: ignore[union-attr]
+    return int(number) * (1024 if unit == "Gi" else 1)
+
+
+def test_memory_limit_leaves_the_sandbox_workers_their_headroom() -> None:
+    """The container held ~190 MiB at rest on the real node and was OOM-killed at start under a 256Mi
+    limit: the limit must cover the operator plus every sandbox worker's own limit, so that a hostile
+    release fails its decode (SandboxMemory) instead of killing the operator."""
+    values = _values()
+    limits, requests = values["resources"]["limits"], values["resources"]["requests"]
+    headroom = sandbox.WORKERS * int(values["config"]["sandboxMemoryMib"])
+    assert _mebibytes(limits["memory"]) >= 256 + headroom
+    assert _mebibytes(requests["memory"]) >= 192  # what one replica holds at rest
 
 
 @needs_helm

@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 MiB = 2**20
 PRELOAD = ["helm_e2e.core.planjob"]  # imported once by the fork server, so workers start warm
+WORKERS = 2  # the chart's memory limit is sized for this many (tests/unit/test_chart_static.py)
 
 
 def _address_space_now() -> int:
@@ -96,7 +97,7 @@ def _ready() -> bool:
 class Sandbox:
     """Runs picklable functions in limited worker processes; create once, `close()` at shutdown."""
 
-    def __init__(self, *, memory_mib: int = 256, workers: int = 2) -> None:
+    def __init__(self, *, memory_mib: int = 256, workers: int = WORKERS) -> None:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(PRELOAD)
         self._headroom = memory_mib * MiB

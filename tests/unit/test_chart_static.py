@@ -285,6 +285,7 @@ def test_operator_runs_locked_down_with_kopf_probes() -> None:
     assert ports == {"health": 8080, "metrics": 9090, "artifacts": 8081}
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+        assert container[probe]["timeoutSeconds"] >= 5  # not the default 1 s of a busy event loop
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
     assert services["ops-helm-e2e-metrics"]["type"] == "ClusterIP"

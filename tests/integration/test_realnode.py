@@ -197,14 +197,8 @@ def test_real_upgrade_runs_jwt_setup_and_pytest_in_real_containers_and_reports_a
     assert regression["comparedWith"] == "demo-2"
     assert any("test_api_accepts_the_minted_token" in t for t in regression["newlyFailing"])
     assert "(1 new)" in str(failure_message["Subject"])
-    token = subprocess.run(  # the token never leaves the pod: not in the run, not in the mail
-        [str(cluster.bin / "kubectl"), "get", "secret", "demo-jwt-keys", "-n", namespace, "-o", "json"],
-        env=cluster.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key = json.loads(token.stdout)["data"]["jwks.json"]
+    # the token never leaves the pod: not in the run, not in the mail
+    key = cluster.get_json("secret", "demo-jwt-keys", "-n", namespace)["data"]["jwks.json"]
     assert key not in json.dumps(failed)
     assert key not in failure_mail
     op.assert_alive()
@@ -277,13 +271,7 @@ def previous_logs(cluster: Cluster, namespace: str, pod: dict[str, Any]) -> str:
     """Why a container restarted: its last state and the tail of the log it left."""
     name = pod["metadata"]["name"]
     state = cluster.get_json("pod", "-n", namespace, name)["status"]["containerStatuses"][0].get("lastState")
-    logs = subprocess.run(
-        [str(cluster.bin / "kubectl"), "logs", "-n", namespace, name, "--previous", "--tail", "60"],
-        env=cluster.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    logs = cluster.kubectl("logs", "-n", namespace, name, "--previous", "--tail", "60", check=False)
     return f"last state {json.dumps(state)}\n{logs.stdout[-6000:]}{logs.stderr[-500:]}"
 
 

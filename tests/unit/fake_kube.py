@@ -16,6 +16,7 @@ from typing import Any
 from helm_e2e.adapters.apierror import Body
 from helm_e2e.adapters.kube import ObjectRef, Patched
 from helm_e2e.core import names
+from helm_e2e.core.intake import installed_revisions
 from helm_e2e.core.readiness import ObjectKey
 from helm_e2e.errors import ApiRefused, NameTaken
 
@@ -145,10 +146,7 @@ class FakeKube:
 
     async def count_release_secrets(self, namespace: str, release: str) -> int:
         self.revision_counts.append(release)
-        labels = await self.release_secret_labels(namespace, release)
-        return sum(
-            1 for lab in labels if lab.get(names.HELM_STATUS_LABEL) not in names.HELM_UNINSTALL_STATUSES
-        )
+        return installed_revisions(await self.release_secret_labels(namespace, release))
 
     async def list_test_accounts(self, namespace: str) -> frozenset[str]:
         return self.accounts.get(namespace, frozenset())

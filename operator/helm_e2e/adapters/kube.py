@@ -20,6 +20,7 @@ import kubernetes.config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from ..core import names
+from ..core.intake import installed_revisions
 from ..core.naming import label_value, run_selector
 from ..core.readiness import ObjectKey
 from ..errors import KubeError
@@ -351,10 +352,7 @@ class Kube:
 
     async def count_release_secrets(self, namespace: str, release: str) -> int:
         """How many revisions of a release are still installed (0 = uninstalled)."""
-        labels = await self.release_secret_labels(namespace, release)
-        return sum(
-            1 for lab in labels if lab.get(names.HELM_STATUS_LABEL) not in names.HELM_UNINSTALL_STATUSES
-        )
+        return installed_revisions(await self.release_secret_labels(namespace, release))
 
     async def list_test_accounts(self, namespace: str) -> frozenset[str]:
         """ServiceAccounts a namespace admin marked for tests (label helm-e2e.dev/test-account=true), from

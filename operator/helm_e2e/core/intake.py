@@ -6,7 +6,7 @@ The event's metadata alone decides most cases, before anything is decoded: a rev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -49,6 +49,12 @@ def may_end_release(event_type: str | None, secret: Mapping[str, Any]) -> bool:
     apiserver). Deletions during a known uninstall are checked by the caller, which remembers it."""
     status = ((secret.get("metadata") or {}).get("labels") or {}).get(names.HELM_STATUS_LABEL)
     return status in names.HELM_UNINSTALL_STATUSES or (event_type == "DELETED" and status == "deployed")
+
+
+def installed_revisions(labels: Iterable[Mapping[str, str]]) -> int:
+    """How many of a release's stored revisions (their Secrets' labels) are still installed; 0 = the
+    release is uninstalled (an uninstall's marks do not count, `--keep-history` leaves them stored)."""
+    return sum(1 for lab in labels if lab.get(names.HELM_STATUS_LABEL) not in names.HELM_UNINSTALL_STATUSES)
 
 
 def created_before_grace(secret: Mapping[str, Any], *, now: datetime, grace_seconds: int) -> bool:

@@ -295,6 +295,18 @@ def test_operator_runs_locked_down_with_kopf_probes() -> None:
     ]
 
 
+@needs_helm
+def test_the_artifacts_claim_is_writable_by_the_operator_on_a_root_owned_fresh_volume() -> None:
+    (deployment,) = [d for d in _render() if d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"] == 65532
+    # a large store is chowned once, not on every restart of the operator
+    assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
+    assert {"name": "artifacts", "persistentVolumeClaim": {"claimName": "ops-helm-e2e-artifacts"}} in pod[
+        "volumes"
+    ]
+
+
 def _mebibytes(quantity: str) -> int:
     number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()  # type: ignore[union-attr]
     return int(number) * (1024 if unit == "Gi" else 1)

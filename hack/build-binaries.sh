@@ -5,7 +5,8 @@
 #
 # Usage: hack/build-binaries.sh [component ...]   (default: all control-plane components + tools;
 #        `node` = kubelet, kube-proxy, containerd, its runc shim, ctr and crictl for make node-up;
-#        versitygw = the S3-compatible server the integration tests start, built with the default set)
+#        versitygw = the S3-compatible server the integration tests start, built with the default set;
+#        coredns = the real node's cluster DNS, built with `node`)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=hack/versions.sh
@@ -94,6 +95,33 @@ MOD
   link_current etcd "$ETCD_VERSION"
 }
 
+# CoreDNS with only the plugins the real node's Corefile uses (hack/node.sh): the stock build links every
+# cloud provider's SDK (route53, azure, clouddns, ...) and tracing, several times the compile time for
+# nothing the node needs. A wrapper main imports coremain and those plugins, as an external-plugin build does.
+build_coredns() {
+  have coredns "$COREDNS_VERSION" && { link_current coredns "$COREDNS_VERSION"; return; }
+  local dir=$HELM_E2E_CACHE/work/coredns-$COREDNS_VERSION plugin
+  rm -rf "$dir" && mkdir -p "$dir"
+  printf 'module helm-e2e.dev/coredns-build\ngo 1.26.0\nrequire github.com/coredns/coredns %s\n' \
+    "$COREDNS_VERSION" >"$dir/go.mod"
+  {
+    echo "package main"
+    echo "import ("
+    echo '	"github.com/coredns/coredns/coremain"'
+    for plugin in bind cache errors forward kubernetes ready; do
+      echo "	_ \"github.com/coredns/coredns/plugin/$plugin\""
+    done
+    echo ")"
+    echo "func main() { coremain.Run() }"
+  } >"$dir/main.go"
+  log "building coredns $COREDNS_VERSION"
+  local t0=$SECONDS
+  (cd "$dir" && go build -trimpath -ldflags "-s -w" -o "$HELM_E2E_BIN/coredns-$COREDNS_VERSION.tmp" .)
+  mv "$HELM_E2E_BIN/coredns-$COREDNS_VERSION.tmp" "$HELM_E2E_BIN/coredns-$COREDNS_VERSION"
+  log "built coredns in $((SECONDS - t0))s"
+  link_current coredns "$COREDNS_VERSION"
+}
+
 go_install() {  # name version package ldflags [built-binary-name]
   local name=$1 version=$2 pkg=$3 ldflags=${4:-} built=${5:-$1}
   have "$name" "$version" && { link_current "$name" "$version"; return; }
@@ -124,9 +152,10 @@ build_one() {
         "-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" ;;
     crictl) go_install crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl \
         "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" ;;
+    coredns) build_coredns ;;
     versitygw) go_install versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw \
         "-X main.Version=$VERSITYGW_VERSION" ;;
-    node) for c in kubelet kube-proxy containerd containerd-shim-runc-v2 ctr crictl; do build_one "$c"; done ;;
+    node) for c in kubelet kube-proxy containerd containerd-shim-runc-v2 ctr crictl coredns; do build_one "$c"; done ;;
     *) echo "unknown component: $1" >&2; exit 2 ;;
   esac
 }

@@ -9,6 +9,7 @@ HELM4_VERSION=v4.3.1          # only to capture Helm 4 golden release secrets (t
 # the real node (make node-up): kubelet and kube-proxy come from KUBE_VERSION
 CONTAINERD_VERSION=v2.2.9     # v2.3.x needs go >= 1.26.8 exactly; v2.2 builds with any go >= 1.25
 CRICTL_VERSION=v1.34.0        # cri-tools, matching the kube minor
+COREDNS_VERSION=v1.15.0       # the node's cluster DNS; the newest release, its go.mod asks go >= 1.26.0
 # the test harness's S3-compatible server (tests/integration: s3_server), an S3 gateway over a directory
 VERSITYGW_VERSION=v1.8.0
 

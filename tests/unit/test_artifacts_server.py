@@ -3,11 +3,16 @@ HTTP server (real aiohttp on a local port) and the collector shipping a real dir
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import io
 import json
+import os
 import tarfile
 import threading
+import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,6 +128,81 @@ def test_a_bundle_lists_its_files_with_sizes_and_digests(tmp_path: Path) -> None
 def test_a_hostile_bundle_is_refused_with_a_reason(tmp_path: Path, data: bytes, why: str) -> None:
     with pytest.raises(BundleRefused, match=why):
         inspect_bundle(_bundle(tmp_path, data), max_bytes=1000, max_files=10)
+
+
+def hostile_header_gz(path: Path, kind: bytes, size: int) -> Path:
+    """One extended header (PAX 'x', GNU long name 'L') of `size` bytes and a file after it, gzipped in a
+    stream: a 40 MiB header is a ~40 KiB upload."""
+    info = tarfile.TarInfo("h")
+    info.type, info.size = kind, size
+    record = b"%d comment=" % size  # one PAX record as long as the header (tarfile parses all of it)
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        out.write(info.tobuf(tarfile.USTAR_FORMAT))
+        out.write(record if kind != tarfile.GNUTYPE_LONGNAME else b"n")
+        left = size - (len(record) if kind != tarfile.GNUTYPE_LONGNAME else 1) - 1
+        while left > 0:
+            out.write(b"c" * min(left, 1 << 20))
+            left -= 1 << 20
+        out.write(b"\n" + b"\0" * (-size % 512))
+        file = tarfile.TarInfo("a.txt")
+        file.size = 1
+        out.write(file.tobuf(tarfile.USTAR_FORMAT) + b"a" + b"\0" * 511 + b"\0" * 1024)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "size", "why"),
+    [
+        (tarfile.XHDTYPE, 2**20, "a tar header \\(PAX or GNU long name\\) is larger than 8192 bytes"),
+        (tarfile.GNUTYPE_LONGNAME, 2**20, "larger than 8192 bytes"),
+    ],
+)
+def test_a_huge_tar_header_within_the_quota_is_refused(
+    tmp_path: Path, kind: bytes, size: int, why: str
+) -> None:
+    path = hostile_header_gz(tmp_path / "h.tgz", kind, size)
+    with pytest.raises(BundleRefused, match=why):
+        inspect_bundle(path, max_bytes=10 * 2**20, max_files=10)
+
+
+def test_a_huge_pax_header_costs_no_memory(tmp_path: Path) -> None:
+    """tarfile alone held the 40 MiB header, its regex match and its decoded value at once (> 100 MiB)."""
+    path = hostile_header_gz(tmp_path / "h.tgz", tarfile.XHDTYPE, 40 * 2**20)
+    assert path.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(BundleRefused, match="larger than 8192 bytes"):
+            inspect_bundle(path, max_bytes=50 * 2**20, max_files=1000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_many_entries_are_refused_even_when_they_are_directories(tmp_path: Path) -> None:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for i in range(50):
+            info = tarfile.TarInfo(f"d{i}")
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+    with pytest.raises(BundleRefused, match="more than 20 entries"):
+        inspect_bundle(_bundle(tmp_path, out.getvalue()), max_bytes=100_000, max_files=10)
+
+
+def test_long_names_in_pax_and_gnu_bundles_are_kept(tmp_path: Path) -> None:
+    name = "reports/" + "n" * 150 + "/junit.xml"
+    for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w:gz", format=fmt) as tar:
+            info = tarfile.TarInfo(name)
+            info.size = 8
+            tar.addfile(info, io.BytesIO(b"FAIL:t.x"))
+        report = inspect_bundle(
+            _bundle(tmp_path, out.getvalue()), max_bytes=1000, max_files=10, parse_failures=_failures
+        )
+        assert [f.name for f in report.files] == [name]
+        assert report.failures == [PytestFailure(id="FAIL:t.x")]
 
 
 # --- receive: stored whole or refused whole ---
@@ -252,3 +332,164 @@ async def test_the_collector_ships_a_real_directory(
         collector.ship(tmp_path / "empty", f"{base}/v1/uploads", token) == "helm-e2e collector: no artifacts"
     )
     assert json.loads(json.dumps(manifest.model_dump(mode="json")))["bundle"].endswith(".tar.gz")
+
+
+# --- a limit on uploads at once: 503 + Retry-After, and the collector ships again ---
+@contextlib.asynccontextmanager
+async def holding_the_only_slot(
+    service: Artifacts, *, slot_wait: float
+) -> AsyncIterator[tuple[str, ArtifactServer, asyncio.Event]]:
+    """A server with one upload slot, held by an upload whose body waits for the event."""
+
+    async def get_run(namespace: str, name: str) -> None:
+        return None
+
+    server = ArtifactServer(
+        service, get_run, max_upload_bytes=20_000, upload_slots=1, slot_wait_seconds=slot_wait
+    )
+    release, body = asyncio.Event(), tar_gz({"first.txt": b"1"})
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield body[:10]
+        await release.wait()
+        yield body[10:]
+
+    token = await service.mint(_run(), "first", now=NOW)
+    async with TestServer(server.app()) as ts, ClientSession() as http:
+        base = str(ts.make_url(""))
+        first = asyncio.create_task(
+            http.post(f"{base}/v1/uploads", data=slow_body(), headers={"Authorization": f"Bearer {token}"})
+        )
+        deadline = time.monotonic() + 10
+        while server.uploads_in_progress == 0:
+            assert time.monotonic() < deadline, "the first upload never took its slot"
+            await asyncio.sleep(0.01)
+        yield base, server, release
+        release.set()
+        assert (await first).status == 201
+
+
+async def test_an_upload_that_finds_no_free_slot_gets_503_with_retry_after(service: Artifacts) -> None:
+    async with holding_the_only_slot(service, slot_wait=0.2) as (base, server, _):
+        token = await service.mint(_run(), "api", now=NOW)
+        async with ClientSession() as http:
+            busy = await http.post(
+                f"{base}/v1/uploads", data=tar_gz({"a": b"a"}), headers={"Authorization": f"Bearer {token}"}
+            )
+            assert (busy.status, busy.headers.get("Retry-After")) == (503, "2")
+            assert "try again" in (await busy.json())["error"]
+        assert server.uploads_in_progress == 1
+        assert await service.manifest("shop", "web-3", "uid-1", "api") is None  # nothing recorded or spooled
+
+
+async def test_the_collector_ships_again_after_a_busy_answer(tmp_path: Path, service: Artifacts) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "junit.xml").write_text("<testsuite/>")
+    token = await service.mint(_run(), "ui", now=NOW)
+    loop, waits, result = asyncio.get_running_loop(), list[float](), list[str]()
+    async with holding_the_only_slot(service, slot_wait=1.0) as (base, _, release):
+
+        def sleep(seconds: float) -> None:  # the collector waits as told; meanwhile the slot frees
+            waits.append(seconds)
+            loop.call_soon_threadsafe(release.set)
+
+        thread = threading.Thread(
+            target=lambda: result.append(
+                collector.ship(tmp_path / "out", f"{base}/v1/uploads", token, sleep=sleep)
+            )
+        )
+        thread.start()
+        while thread.is_alive():
+            await asyncio.sleep(0.05)
+    assert waits == [2.0]
+    assert result[0].startswith("helm-e2e collector: shipped 1 files: 201")
+    assert "after 2 attempts" in result[0]
+    manifest = await service.manifest("shop", "web-3", "uid-1", "ui")
+    assert manifest is not None
+    assert [f.name for f in manifest.files] == ["junit.xml"]
+
+
+async def test_the_collector_does_not_ship_again_after_a_refusal(
+    tmp_path: Path, service: Artifacts, server: tuple[str, dict[str, Any]]
+) -> None:
+    base, _ = server
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "dump.bin").write_bytes(os.urandom(30_000))  # over the 20 kB upload limit
+    token = await service.mint(_run(), "ui", now=NOW)
+    waits: list[float] = []
+    result: list[str] = []
+    thread = threading.Thread(
+        target=lambda: result.append(
+            collector.ship(tmp_path / "out", f"{base}/v1/uploads", token, sleep=waits.append)
+        )
+    )
+    thread.start()
+    while thread.is_alive():
+        await asyncio.sleep(0.05)
+    assert result[0].startswith("helm-e2e collector: refused 413")
+    assert waits == []
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "wait"),
+    [
+        (503, "2", 2.0),
+        (429, "0.5", 0.5),
+        (503, None, collector.RETRY_DEFAULT_SECONDS),
+        (503, "Wed, 21 Oct 2015 07:28:00 GMT", collector.RETRY_DEFAULT_SECONDS),
+        (503, "nan", collector.RETRY_DEFAULT_SECONDS),
+        (503, "-5", collector.RETRY_DEFAULT_SECONDS),
+        (503, "86400", collector.RETRY_MAX_SECONDS),
+        (413, "2", None),
+        (422, None, None),
+        (401, None, None),
+    ],
+)
+def test_the_collector_waits_only_after_busy_answers_and_never_long(
+    status: int, retry_after: str | None, wait: float | None
+) -> None:
+    assert collector.retry_delay(status, retry_after) == wait
+
+
+def test_the_collector_gives_up_when_its_time_is_spent(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.txt").write_text("a")
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    busy = _busy_server()
+    try:
+        url = f"http://127.0.0.1:{busy.server_address[1]}/v1/uploads"
+        line = collector.ship(tmp_path / "out", url, "t", budget_seconds=2.5, sleep=sleep)
+    finally:
+        busy.shutdown()
+        busy.server_close()
+    assert line.startswith("helm-e2e collector: refused 503")
+    assert "after 2 attempts" in line
+    assert waits == [1.0]  # another wait of 1 s (+1 s for an upload) no longer fits in 2.5 s
+
+
+def _busy_server() -> Any:
+    """A plain HTTP server that is always busy (reads the body, answers 503 with Retry-After: 1)."""
+    import http.server
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            while (size := int(self.rfile.readline().strip() or b"0", 16)) > 0:
+                self.rfile.read(size + 2)
+            self.rfile.readline()
+            self.send_response(503)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"busy")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

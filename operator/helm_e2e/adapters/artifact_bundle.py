@@ -2,7 +2,8 @@
 
 Blocking: run it in a thread. Nothing is extracted to disk; only regular files and directories are
 accepted, every name must be a plain relative path, and the bytes read are bounded by the quota before a
-member's data is read, so a gzip bomb or a forged size costs at most the quota.
+member's data is read, so a gzip bomb or a forged size costs at most the quota. Every header is checked
+(core.tar_headers) before tarfile reads it, so a huge PAX header or GNU long name costs nothing either.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from ..core import artifacts
+from ..core import artifacts, tar_headers
 from ..core.models import ArtifactFile, PytestFailure
 
 JUNIT_MAX_BYTES = 8 * 2**20  # a junit.xml larger than this is kept as a file, not parsed
+MAX_FAILURES = 50  # failing tests kept per test (the junit files after that are not parsed)
 CHUNK = 1 << 20
 TAR_ERRORS = (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile)  # what a broken bundle raises
 FailureParser = Callable[[bytes], list[PytestFailure]]
@@ -41,10 +43,11 @@ class BundleReport:
 
 
 class _Bounded(io.RawIOBase):
-    """A reader that fails once more than `limit` bytes came through it (decompressed bytes)."""
+    """A reader that fails once more than `limit` bytes came through it (decompressed bytes), or once its
+    header scan refuses what came through (before tarfile sees it)."""
 
-    def __init__(self, inner: BinaryIO, limit: int) -> None:
-        self.inner, self.left = inner, limit
+    def __init__(self, inner: BinaryIO, limit: int, scan: tar_headers.HeaderScan) -> None:
+        self.inner, self.left, self.scan = inner, limit, scan
 
     def readable(self) -> bool:
         return True
@@ -54,15 +57,17 @@ class _Bounded(io.RawIOBase):
         self.left -= len(data)
         if self.left < 0:
             raise BundleRefused("the bundle inflates beyond the test's quota")
+        if why := self.scan.feed(data):
+            raise BundleRefused(why)
         buffer[: len(data)] = data
         return len(data)
 
 
-def _open(raw: BinaryIO, limit: int) -> BinaryIO:
+def _open(raw: BinaryIO, limit: int, scan: tar_headers.HeaderScan) -> BinaryIO:
     head = raw.read(2)
     raw.seek(0)
     inner = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb")) if head == b"\x1f\x8b" else raw
-    return io.BufferedReader(_Bounded(inner, limit))
+    return io.BufferedReader(_Bounded(inner, limit, scan))
 
 
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
@@ -78,7 +83,7 @@ def inspect_bundle(
     """Every regular file of the bundle with its size and sha256; junit*.xml files' failing tests."""
     report, seen = BundleReport(), set[str]()
     with path.open("rb") as raw:
-        stream = _open(raw, artifacts.inflated_bound(max_bytes, max_files))
+        stream = _open(raw, artifacts.inflated_bound(max_bytes, max_files), tar_headers.scan_for(max_files))
         with _open_tar(stream) as tar:
             for member in _members(tar):
                 name = artifacts.normalize_member_name(member.name)
@@ -95,11 +100,12 @@ def inspect_bundle(
                     raise BundleRefused(f"more than {max_files} files (the per-test limit)")
                 if report.total_bytes + member.size > max_bytes:
                     raise BundleRefused(f"more than {max_bytes} bytes (the per-test quota)")
-                digest, junit = _read_member(tar, member, keep=_is_junit(name))
+                parse = parse_failures if len(report.failures) < MAX_FAILURES else None
+                digest, junit = _read_member(tar, member, keep=parse is not None and _is_junit(name))
                 report.files.append(ArtifactFile(name=name, size=member.size, sha256=digest))
-                if junit is not None and parse_failures is not None:
-                    report.failures += _failures(parse_failures, junit)
-    report.failures = report.failures[:50]
+                if junit is not None and parse is not None:
+                    report.failures += _failures(parse, junit)
+    report.failures = report.failures[:MAX_FAILURES]
     return report
 
 
@@ -141,7 +147,8 @@ def extract_files(path: Path, wanted: set[str], *, max_read: int, max_bytes: int
     """The bytes of the named files of a stored bundle (for e-mail attachments and junit), at most
     `max_bytes` in all, reading at most `max_read` inflated bytes."""
     found: dict[str, bytes] = {}
-    with path.open("rb") as raw, tarfile.open(fileobj=_open(raw, max_read), mode="r|") as tar:
+    scan = tar_headers.HeaderScan(max_entries=max_read // tar_headers.BLOCK, max_extended_total=max_read)
+    with path.open("rb") as raw, tarfile.open(fileobj=_open(raw, max_read, scan), mode="r|") as tar:
         for member in _members(tar):
             name = artifacts.normalize_member_name(member.name)
             room = max_bytes - sum(map(len, found.values()))

@@ -9,6 +9,10 @@ so a large upload never competes with the reconciles on kopf's loop.
 Downloads are reached through the apiserver's service proxy; the ticket proves the caller could annotate
 that E2ERun with its own rights (core.artifacts.ticket_matches), so a test pod that can reach this port
 still reads nothing.
+
+At most `upload_slots` uploads are received, inspected and stored at once (the spool directory then holds
+at most that many bodies, and memory that many inspections); an upload that finds no free slot within
+SLOT_WAIT_SECONDS is answered 503 with Retry-After, and the collector tries again.
 """
 
 from __future__ import annotations
@@ -30,25 +34,40 @@ from ..config import Settings
 from ..core import artifacts, names
 from . import metrics
 from .artifact_bundle import BundleRefused
-from .artifacts import Artifacts
+from .artifacts import Artifacts, UploadClaims
 
 log = structlog.get_logger(__name__)
 
 GetRun = Callable[[str, str], Awaitable[Mapping[str, Any] | None]]
 UPLOAD_SLACK = 2**20  # a compressed bundle is rarely larger than its files, never by more than this much
+UPLOAD_SLOTS = 4  # uploads spooled, inspected and stored at once
+SLOT_WAIT_SECONDS = 5.0  # how long an upload waits for a slot before it is answered 503
+RETRY_AFTER_SECONDS = 2  # what that 503 asks the collector to wait
+BUSY = "the operator is receiving other uploads; try again"
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
 
 
 class ArtifactServer:
-    def __init__(self, artifacts_: Artifacts, get_run: GetRun, *, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        artifacts_: Artifacts,
+        get_run: GetRun,
+        *,
+        max_upload_bytes: int,
+        upload_slots: int = UPLOAD_SLOTS,
+        slot_wait_seconds: float = SLOT_WAIT_SECONDS,
+    ) -> None:
         self.artifacts, self.get_run, self.max_upload = artifacts_, get_run, max_upload_bytes
+        self._slots = asyncio.Semaphore(max(1, upload_slots))
+        self.slot_wait = slot_wait_seconds
+        self.uploads_in_progress = 0  # holding a slot: spooling, inspecting or storing
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024)  # bodies are streamed, never buffered by aiohttp
@@ -68,6 +87,26 @@ class ArtifactServer:
             metrics.ARTIFACT_UPLOADS.labels(result="unauthorized").inc()
             log.warning("artifacts.upload_unauthorized", peer=request.remote)
             return _error(401, "the upload token is missing, invalid or expired")
+        if not await self._take_slot():
+            metrics.ARTIFACT_UPLOADS.labels(result="busy").inc()
+            log.warning("artifacts.upload_busy", namespace=claims.namespace, run=claims.run, test=claims.test)
+            return _error(503, BUSY, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        self.uploads_in_progress += 1
+        try:
+            return await self._store_upload(request, claims)
+        finally:
+            self.uploads_in_progress -= 1
+            self._slots.release()
+
+    async def _take_slot(self) -> bool:
+        try:
+            async with asyncio.timeout(self.slot_wait):
+                await self._slots.acquire()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _store_upload(self, request: web.Request, claims: UploadClaims) -> web.Response:
         where = {"namespace": claims.namespace, "run": claims.run, "test": claims.test}
         with tempfile.TemporaryDirectory(prefix="helm-e2e-upload-") as tmp:
             path = Path(tmp) / "bundle"

@@ -17,15 +17,15 @@ from __future__ import annotations
 import ast
 import importlib
 import re
-from pathlib import Path
+import subprocess
 from typing import Any
 
 import pytest
-from test_chart_static import _render, _rules, needs_helm
+import yaml
+from test_chart_static import CHART, ROOT, _helm, _render, _rules, needs_helm
 
 from helm_e2e.core import names
 
-ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "operator" / "helm_e2e"
 Rule = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb)
 
@@ -50,6 +50,7 @@ VERBS = {  # client method prefix → RBAC verb (longest first)
 }
 SUBRESOURCES = ("status", "log", "scale", "eviction", "binding", "exec", "attach", "ephemeralcontainers")
 PLURALS = {"endpoints": "endpoints"}
+HOOK_ADAPTER = "objects"  # adapters/objects.py: a chart's test hook objects and Job tests
 KOPF_CLUSTER_SCANNING = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
 
 
@@ -83,10 +84,13 @@ def _constant(module: Any, node: ast.expr) -> Any:
     return None
 
 
-def adapter_rules() -> set[Rule]:
-    """Every `self.<api>.<method>` the adapters reference, called or kept as a callable (a dispatch table)."""
+def adapter_rules(*, hooks: bool | None = None) -> set[Rule]:
+    """Every `self.<api>.<method>` the adapters reference, called or kept as a callable (a dispatch table);
+    hooks=True: only those of the chart-hook adapter (HOOK_ADAPTER), False: only the others'."""
     rules: set[Rule] = set()
     for path in sorted((PACKAGE / "adapters").glob("*.py")):
+        if hooks is not None and (path.stem == HOOK_ADAPTER) != hooks:
+            continue
         module = importlib.import_module(f"helm_e2e.adapters.{path.stem}")
         tree = ast.parse(path.read_text())
         calls = {id(n.func): n for n in ast.walk(tree) if isinstance(n, ast.Call)}
@@ -105,6 +109,11 @@ def adapter_rules() -> set[Rule]:
             plural = next((a for a in args if a in (names.RUNS, names.SUITES)), None)
             rules.add(_method_rule(node.attr, group, plural))
     return rules
+
+
+def hook_rules() -> set[Rule]:
+    """What only chart test hooks need (their objects and Job tests): granted only with config.runChartHooks."""
+    return adapter_rules(hooks=True) - adapter_rules(hooks=False)
 
 
 def kopf_watch_rules() -> set[Rule]:
@@ -130,9 +139,10 @@ LEASES = "coordination.k8s.io"  # leader election: granted in the release namesp
 SHARD = {("", "namespaces", "list"), ("", "namespaces", "watch")}  # adapters/shard.py, only with a selector
 
 
-def needed(*, cluster_wide: bool) -> set[Rule]:
+def needed(*, cluster_wide: bool, hooks: bool = True) -> set[Rule]:
     rules = {r for r in adapter_rules() if r[0] != LEASES} | kopf_watch_rules() | owner_reference_rules()
     rules -= SHARD
+    rules -= set() if hooks else hook_rules()
     return rules | KOPF_CLUSTER_SCANNING if cluster_wide else rules
 
 
@@ -182,23 +192,54 @@ def _diff(want: set[Rule], have: set[Rule]) -> str:
 
 
 @needs_helm
-def test_cluster_wide_roles_grant_exactly_what_the_code_needs() -> None:
-    docs = _render()
+@pytest.mark.parametrize("hooks", [True, False])
+def test_cluster_wide_roles_grant_exactly_what_the_code_needs(hooks: bool) -> None:
+    docs = _render(f"config.runChartHooks={str(hooks).lower()}")
     have = granted(docs, "ClusterRole")
-    want = needed(cluster_wide=True)
+    want = needed(cluster_wide=True, hooks=hooks)
     assert have == want, _diff(want, have)
 
 
 @needs_helm
-@pytest.mark.parametrize("namespaces", ["{a,b}"])
-def test_namespaced_roles_grant_exactly_what_the_code_needs(namespaces: str) -> None:
-    docs = _render(f"watchNamespaces={namespaces}")
+@pytest.mark.parametrize("hooks", [True, False])
+def test_namespaced_roles_grant_exactly_what_the_code_needs(hooks: bool) -> None:
+    docs = _render("watchNamespaces={a,b}", f"config.runChartHooks={str(hooks).lower()}")
     assert granted(docs, "ClusterRole") == set()
     operator_roles = (d for d in docs if d["kind"] == "Role" and not is_artifacts_reader(d))
     for role in (d for d in operator_roles if not is_lease_role(d) and not is_webhooks_role(d)):
         have = granted([role], "Role")
-        want = needed(cluster_wide=False)
+        want = needed(cluster_wide=False, hooks=hooks)
         assert have == want, _diff(want, have)
+
+
+def test_hook_rules_are_the_writes_only_chart_test_hooks_make() -> None:
+    rules = hook_rules()
+    assert ("rbac.authorization.k8s.io", "rolebindings", "create") in rules
+    assert ("", "serviceaccounts", "create") in rules
+    assert ("batch", "jobs", "create") in rules
+    assert ("batch", "jobs", "get") not in rules  # the readiness gate reads Jobs with or without hooks
+    assert not {r for r in rules if r[2] in ("list", "watch") and r[1] != "jobs"}
+
+
+@needs_helm
+def test_without_chart_hooks_nothing_lets_the_operator_write_rbac_accounts_or_configs() -> None:
+    for docs in (
+        _render("config.runChartHooks=false"),
+        _render("config.runChartHooks=false", "watchNamespaces={a}"),
+    ):
+        writes = {
+            (group, resource)
+            for group, resource, verb in granted(docs, "ClusterRole") | granted(docs, "Role")
+            if verb in ("create", "delete", "update", "patch")
+        }
+        assert not writes & {
+            ("rbac.authorization.k8s.io", "roles"),
+            ("rbac.authorization.k8s.io", "rolebindings"),
+            ("", "serviceaccounts"),
+            ("", "configmaps"),
+            ("", "secrets"),
+            ("batch", "jobs"),
+        }, writes
 
 
 @needs_helm
@@ -253,16 +294,64 @@ def test_the_default_chart_grants_nothing_for_rollbacks() -> None:
     ]  # RBAC is its own value
 
 
+def corpus_kinds() -> set[tuple[str, str]]:
+    """(API group, plural) of every object the fixture charts and the example chart install (not their
+    hooks: `helm rollback` never re-applies a test hook), rendered by the real helm."""
+    kinds = set()
+    charts = [
+        *sorted((ROOT / "tests" / "data" / "charts").iterdir()),
+        ROOT / "charts" / "examples" / "demo-service",
+    ]
+    for chart in charts:
+        out = subprocess.run(
+            [str(_helm()), "template", "rel", str(chart), "-n", "x"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        for doc in (d for d in yaml.safe_load_all(out) if d):
+            if "helm.sh/hook" not in ((doc.get("metadata") or {}).get("annotations") or {}):
+                group = doc["apiVersion"].rpartition("/")[0]
+                kinds.add((group, doc["kind"].lower() + "s"))
+    return kinds
+
+
 @needs_helm
-def test_rollback_rbac_is_one_cluster_role_on_every_kind_bound_to_the_operator() -> None:
+def test_rollback_rbac_is_one_cluster_role_on_release_secrets_and_typical_kinds() -> None:
     docs = [d for d in _render("rollback.rbac.create=true") if is_rollback_role(d)]
     assert sorted(d["kind"] for d in docs) == ["ClusterRole", "ClusterRoleBinding"]
     (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
-    assert granted([role], "ClusterRole") == {("*", "*", v) for v in ROLLBACK_VERBS}
+    have = granted([role], "ClusterRole")
+    assert not {r for r in have if "*" in r[:2]}  # no wildcard unless asked for
+    kinds = {(group, resource) for group, resource, _ in have}
+    assert ("", "secrets") in kinds  # Helm's release records
+    assert corpus_kinds() >= {("apps", "deployments"), ("", "configmaps"), ("", "services")}
+    assert corpus_kinds() <= kinds
+    assert have == {(g, r, v) for g, r in kinds for v in ROLLBACK_VERBS}
+    assert not {group for group, _ in kinds} & {"rbac.authorization.k8s.io", "admissionregistration.k8s.io"}
     assert not {"escalate", "bind", "impersonate"} & {v for r in role["rules"] for v in r["verbs"]}
     (binding,) = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
     assert binding["roleRef"]["name"] == role["metadata"]["name"] == "ops-helm-e2e-rollback"
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ops-helm-e2e", "namespace": "ops"}]
+
+
+@needs_helm
+def test_rollback_rbac_on_every_kind_is_an_explicit_choice() -> None:
+    docs = _render("rollback.rbac.create=true", "rollback.rbac.allResources=true")
+    (role,) = [d for d in docs if is_rollback_role(d) and d["kind"] == "ClusterRole"]
+    assert granted([role], "ClusterRole") == {("*", "*", v) for v in ROLLBACK_VERBS}
+    assert not {"escalate", "bind", "impersonate"} & {v for r in role["rules"] for v in r["verbs"]}
+
+
+@needs_helm
+def test_empty_rollback_rules_fail_the_install_instead_of_meaning_everything() -> None:
+    args = ["template", "ops", str(CHART), "-n", "ops", "--set", "rollback.rbac.create=true"]
+    out = subprocess.run(
+        [str(_helm()), *args, "--set", "rollback.rbac.rules=null"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode != 0
+    assert "rollback.rbac.allResources=true" in out.stderr
 
 
 @needs_helm

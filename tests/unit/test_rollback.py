@@ -305,7 +305,22 @@ def test_a_summarized_helm_error_is_one_bounded_line(stderr: str) -> None:
 
 def test_helm_rollback_is_called_as_a_person_would_without_waiting() -> None:
     argv = rb.build_rollback_argv("/usr/local/bin/helm", release="web", namespace="shop", revision=2)
-    assert argv == ["/usr/local/bin/helm", "rollback", "web", "2", "--namespace", "shop", "--wait=false"]
+    assert argv == [
+        "/usr/local/bin/helm",
+        "rollback",
+        "--namespace",
+        "shop",
+        "--wait=false",
+        "--",
+        "web",
+        "2",
+    ]
+
+
+def test_helm_rollback_takes_the_release_after_a_double_dash_so_it_is_never_read_as_a_flag() -> None:
+    argv = rb.build_rollback_argv("helm", release="--kubeconfig=/tmp/x", namespace="shop", revision=2)
+    assert argv[argv.index("--") + 1 :] == ["--kubeconfig=/tmp/x", "2"]
+    assert all(a != "--kubeconfig=/tmp/x" for a in argv[: argv.index("--")])
 
 
 def test_a_rolling_back_run_whose_record_was_pruned_never_calls_helm_again() -> None:

@@ -82,25 +82,34 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
 - apiGroups: [""]
   resources: [serviceaccounts]
   verbs: [list, watch]
-# A chart's test hooks as `helm test` runs them: their supporting objects (created with the chart's names,
-# owned by the E2ERun, checked by the trust rules in core/hook_trust.py first) and Job tests. Kubernetes
-# lets the operator create a Role only with rules the operator holds itself.
+# the readiness gate: GETs of exactly the objects of releases whose runs wait for their rollout
+- apiGroups: [apps]
+  resources: [deployments, statefulsets, daemonsets]
+  verbs: [get]
 - apiGroups: [""]
-  resources: [serviceaccounts, configmaps, services, persistentvolumeclaims]
+  resources: [services, persistentvolumeclaims]
+  verbs: [get]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get]
+{{- if .Values.config.runChartHooks }}
+# A chart's test hooks as `helm test` runs them (config.runChartHooks; without it none of this is granted):
+# their supporting objects (created with the chart's names, owned by the E2ERun, checked by the trust rules
+# in core/hook_trust.py first) and Job tests. Kubernetes lets the operator create a Role only with rules the
+# operator holds itself.
+- apiGroups: [""]
+  resources: [serviceaccounts, configmaps]
   verbs: [get, create, delete]
 - apiGroups: [""]
-  resources: [secrets]
+  resources: [services, persistentvolumeclaims, secrets]
   verbs: [create, delete]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
   verbs: [get, create, delete]
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, create, delete]
-# the readiness gate: GETs of exactly the objects of releases whose runs wait for their rollout
-- apiGroups: [apps]
-  resources: [deployments, statefulsets, daemonsets]
-  verbs: [get]
+  verbs: [list, create, delete]
+{{- end }}
 {{- end }}
 
 {{/* The leader-election Lease: one per release, in the release's namespace. */}}

@@ -214,5 +214,6 @@ def summarize_helm_error(stderr: str) -> str:
 
 
 def build_rollback_argv(helm: str, *, release: str, namespace: str, revision: int) -> list[str]:
-    """`helm rollback` exactly as a person would run it; no wait (the rollback revision gets its own run)."""
-    return [helm, "rollback", release, str(revision), "--namespace", namespace, "--wait=false"]
+    """`helm rollback` as a person would run it, flags first and `--` before the positionals (a release
+    named like a flag stays a name); no wait (the rollback revision gets its own run)."""
+    return [helm, "rollback", "--namespace", namespace, "--wait=false", "--", release, str(revision)]

@@ -9,7 +9,8 @@ and the received reports.
 On the real node every container really runs: the service, the JWT init container, the pytest runner;
 the failing revision changes the service's JWT audience, so the token is refused for real. On kwok the
 outcomes are simulated (the failing revision's health hook is told to exit 1).
-HELM_E2E_DEMO_NODE=kwok forces the simulated mode.
+HELM_E2E_DEMO_NODE=kwok forces the simulated mode; HELM_E2E_DEMO_NODE=require (CI) fails instead of falling
+back. The demo stops at the first step that does not go as the story says, names it, and exits 1.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from harness import OperatorProcess, start_cluster  # noqa: E402
+from harness import Cluster, OperatorProcess, start_cluster  # noqa: E402
 
 NS = "helm-e2e-demo"
 OUT = ROOT / "out" / "demo"
@@ -48,9 +49,21 @@ def step(text: str) -> None:
     print(f"\n\033[1m==> {text}\033[0m", flush=True)
 
 
-def show(cmd: list[str], env: dict[str, str]) -> int:
+class DemoFailed(Exception):
+    """A step did not do what the demo's story needs: the demo stops there and says why."""
+
+
+def show(cmd: list[str], env: dict[str, str], *, expect: int = 0, what: str = "") -> None:
+    """Run one step of the story, visibly; anything but the `expect`ed exit code ends the demo."""
     print("$ " + " ".join(Path(cmd[0]).name if i == 0 else c for i, c in enumerate(cmd)), flush=True)
-    return subprocess.run(cmd, env=env, check=False).returncode
+    code = subprocess.run(cmd, env=env, check=False).returncode
+    if code != expect:
+        raise DemoFailed(f"{what or Path(cmd[0]).name}: exited {code}, expected {expect}")
+
+
+def check(ok: bool, why: str) -> None:
+    if not ok:
+        raise DemoFailed(why)
 
 
 REAL_NODE_VALUES = [
@@ -96,6 +109,9 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     why_not_real = bring_up_real_node()
     real = not why_not_real
+    if why_not_real and os.environ.get("HELM_E2E_DEMO_NODE") == "require":
+        step(f"demo FAILED: the real node is required (HELM_E2E_DEMO_NODE=require): {why_not_real}")
+        return 1
     if real:
         step("mode: REAL node — containerd + runc run every container (helm-e2e-node)")
     else:
@@ -109,7 +125,7 @@ def main() -> int:
     smtp.start()
     cluster.kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=true", timeout=180)
     cluster.kubectl("create", "namespace", NS)
-    cluster.kubectl("apply", "-f", str(ROOT / "crds"))
+    cluster.apply_crds()  # established and discovered before the suite is applied: a fresh cluster's race
     operator = OperatorProcess(
         cluster,
         NS,
@@ -127,84 +143,85 @@ def main() -> int:
     )
     operator.log_path.unlink(missing_ok=True)
     operator.start()
-    helm_e2e = str(ROOT / ".venv" / "bin" / "helm-e2e")
-    codes = []
+    failure = ""
     try:
-        step("the example E2ESuite (JWT init container + pytest-runner tagged {{ image_tag }})")
-        show([str(cluster.bin / "kubectl"), "apply", "-n", NS, "-f", example_suite(real)], env)
-        for revision, tag, fail in ((1, "1.0.0", False), (2, "1.1.0", False), (3, "1.2.0", True)):
-            verb = "install" if revision == 1 else "upgrade"
-            what = "the service now expects another JWT audience" if real else "its health test will fail"
-            step(f"helm {verb} demo (image.tag={tag}){' — ' + what if fail else ''}")
-            args = [str(cluster.bin / "helm"), verb, "demo", CHART, "-n", NS, "--set", f"image.tag={tag}"]
-            if real:
-                args += [*REAL_NODE_VALUES, "--wait", "--timeout", "180s"]
-                if fail:  # jwt-setup still mints for "demo-service": the API refuses it for real
-                    args += ["--set", "jwt.audience=someone-else"]
-            elif fail:  # kwok simulates the chart's test pod failing, and serves a realistic log for it
-                args += ["--set-string", "tests.podAnnotations.sim\\.helm-e2e\\.dev/exit-code=1"]
-                cluster.serve_log(
-                    namespace=NS,
-                    pod="demo-3-demo-health",
-                    workdir=OUT,
-                    lines=[
-                        "Connecting to demo:8080 (10.0.0.7:8080)",
-                        "wget: server returned error: HTTP/1.1 503 Service Unavailable",
-                    ],
-                )
-            show(args, env)
-            codes.append(
-                show([helm_e2e, "wait", "demo", "-n", NS, "--timeout", "300", "--interval", "1"], env)
-            )
-        step("the operator rolled the failing revision back to the last passing one (revision 4)")
-        codes.append(
-            show(
-                [
-                    helm_e2e,
-                    "wait",
-                    "demo",
-                    "-n",
-                    NS,
-                    "--revision",
-                    "4",
-                    "--timeout",
-                    "300",
-                    "--interval",
-                    "1",
-                ],
-                env,
-            )
-        )
-        show([str(cluster.bin / "helm"), "history", "demo", "-n", NS], env)
-        step("kubectl get e2eruns")
-        show([str(cluster.bin / "kubectl"), "get", "e2eruns", "-n", NS], env)
-        deadline = time.monotonic() + 30
-        while sink.count < 4 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        step(f"reports received by the SMTP sink: {sink.count}, saved under {OUT.relative_to(ROOT)}/mail/")
-        for eml in sorted((OUT / "mail").glob("*.eml")):
-            subject = next(
-                (ln for ln in eml.read_text(errors="replace").splitlines() if ln.startswith("Subject:")), ""
-            )
-            print(f"  {eml.relative_to(ROOT)}  {subject}")
-        run = json.loads(cluster.kubectl("get", "e2erun", "demo-3", "-n", NS, "-o", "json").stdout)
-        failed = [t for t in run["status"]["tests"] if t["phase"] != "Succeeded"]
-        for test in failed:
-            step(f"the failing test's recorded log tail (helm-e2e logs demo-3 {test['name']})")
-            show([helm_e2e, "logs", "demo-3", test["name"], "-n", NS], env)
-        rolled = {c["type"]: c for c in run["status"]["conditions"]}.get("RolledBack", {})
-        ok = codes == [0, 0, 1, 0] and sink.count == 4 and len(failed) == 1 and rolled.get("status") == "True"
+        tell_story(cluster, env, sink, real)
+    except DemoFailed as e:
+        failure = str(e)
     finally:
         operator.stop()
         smtp.stop()
         cluster.kubectl("delete", "namespace", NS, "--wait=false", check=False)
-    step("done" if ok else "demo did not behave as expected")
+    step(f"demo FAILED: {failure}" if failure else "done")
     print(
         f"operator log: {operator.log_path.relative_to(ROOT)}\n"
         "the cluster keeps running: `make cluster-down` stops it"
         + (", `make node-down` the real node" if real else "")
     )
-    return 0 if ok else 1
+    return 1 if failure else 0
+
+
+def tell_story(cluster: Cluster, env: dict[str, str], sink: MailDir, real: bool) -> None:
+    """Revisions 1 and 2 pass, 3 fails (for real on the real node), the operator rolls back to 2 as
+    revision 4, which passes: four runs, four mails. Any step that goes otherwise raises DemoFailed."""
+    helm_e2e = str(ROOT / ".venv" / "bin" / "helm-e2e")
+    kubectl, helm = str(cluster.bin / "kubectl"), str(cluster.bin / "helm")
+    step("the example E2ESuite (JWT init container + pytest-runner tagged {{ image_tag }})")
+    show([kubectl, "apply", "-n", NS, "-f", example_suite(real)], env, what="apply the E2ESuite")
+    for revision, tag, fail in ((1, "1.0.0", False), (2, "1.1.0", False), (3, "1.2.0", True)):
+        verb = "install" if revision == 1 else "upgrade"
+        what = "the service now expects another JWT audience" if real else "its health test will fail"
+        step(f"helm {verb} demo (image.tag={tag}){' — ' + what if fail else ''}")
+        args = [helm, verb, "demo", CHART, "-n", NS, "--set", f"image.tag={tag}"]
+        if real:
+            args += [*REAL_NODE_VALUES, "--wait", "--timeout", "180s"]
+            if fail:  # jwt-setup still mints for "demo-service": the API refuses it for real
+                args += ["--set", "jwt.audience=someone-else"]
+        elif fail:  # kwok simulates the chart's test pod failing, and serves a realistic log for it
+            args += ["--set-string", "tests.podAnnotations.sim\\.helm-e2e\\.dev/exit-code=1"]
+            cluster.serve_log(
+                namespace=NS,
+                pod="demo-3-demo-health",
+                workdir=OUT,
+                lines=[
+                    "Connecting to demo:8080 (10.0.0.7:8080)",
+                    "wget: server returned error: HTTP/1.1 503 Service Unavailable",
+                ],
+            )
+        show(args, env, what=f"helm {verb} (revision {revision})")
+        wait = [helm_e2e, "wait", "demo", "-n", NS, "--revision", str(revision), "--timeout", "300"]
+        outcome = "Failed (exit 1)" if fail else "Succeeded (exit 0)"
+        show([*wait, "--interval", "1"], env, expect=1 if fail else 0, what=f"revision {revision}: {outcome}")
+    step("the operator rolled the failing revision back to the last passing one (revision 4)")
+    wait = [helm_e2e, "wait", "demo", "-n", NS, "--revision", "4", "--timeout", "300", "--interval", "1"]
+    show(wait, env, what="revision 4 (the operator's rollback to 2) Succeeded")
+    show([helm, "history", "demo", "-n", NS], env, what="helm history")
+    step("kubectl get e2eruns")
+    show([kubectl, "get", "e2eruns", "-n", NS], env, what="kubectl get e2eruns")
+    deadline = time.monotonic() + 30
+    while sink.count < 4 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    step(f"reports received by the SMTP sink: {sink.count}, saved under {OUT.relative_to(ROOT)}/mail/")
+    for eml in sorted((OUT / "mail").glob("*.eml")):
+        subject = next(
+            (ln for ln in eml.read_text(errors="replace").splitlines() if ln.startswith("Subject:")), ""
+        )
+        print(f"  {eml.relative_to(ROOT)}  {subject}")
+    check(sink.count == 4, f"4 report mails expected (one per revision), {sink.count} received")
+    run = json.loads(cluster.kubectl("get", "e2erun", "demo-3", "-n", NS, "-o", "json").stdout)
+    failed = [t for t in run["status"]["tests"] if t["phase"] != "Succeeded"]
+    for test in failed:
+        step(f"the failing test's recorded log tail (helm-e2e logs demo-3 {test['name']})")
+        show([helm_e2e, "logs", "demo-3", test["name"], "-n", NS], env, what="helm-e2e logs")
+    check(len(failed) == 1, f"revision 3: one test should fail; failed: {[t['name'] for t in failed]}")
+    rolled = {c["type"]: c for c in run["status"]["conditions"]}.get("RolledBack", {})
+    check(rolled.get("status") == "True", f"revision 3 was not rolled back: {rolled or 'no condition'}")
+    history = json.loads(cluster.helm("history", "demo", "-n", NS, "-o", "json").stdout)
+    last = history[-1]
+    check(
+        last["revision"] == 4 and "Rollback to 2" in last.get("description", ""),
+        f"revision 4 should be Helm's 'Rollback to 2'; the last revision is {last}",
+    )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,48 @@ class Operator:
         return f"/api/v1/namespaces/{self.namespace}/services/{self.service}:{PORT_NAME}/proxy{rest}"
 
 
+# the chart's labels of the artifacts Service (templates/artifacts.yaml): found whatever the release's name
+SERVICE_SELECTOR = "app.kubernetes.io/name=helm-e2e,app.kubernetes.io/component=artifacts"
+
+
+def choose_operator(found: list[tuple[str, str]], *, namespace: str | None, service: str | None) -> Operator:
+    """The operator's Service among those the selector `found` ((namespace, name)), narrowed by what the
+    user gave; FetchError naming the candidates when it is not exactly one."""
+    if namespace and service:
+        return Operator(namespace, service)
+    matching = sorted((ns, name) for ns, name in found if namespace in (None, ns) and service in (None, name))
+    if len(matching) == 1:
+        return Operator(*matching[0])
+    if not matching:
+        raise FetchError(
+            f"no helm-e2e artifacts Service found (label selector {SERVICE_SELECTOR}); "
+            "pass --operator-namespace and --operator-service"
+        )
+    listed = ", ".join(f"{ns}/{name}" for ns, name in matching)
+    raise FetchError(f"several helm-e2e operators ({listed}): pick one with --operator-namespace")
+
+
+async def find_operator(kube: Kube, *, namespace: str | None, service: str | None) -> Operator:
+    """Where the operator's artifacts Service is, found by its labels (cluster-wide if the user may list
+    services there, else in --operator-namespace or the chart's default namespace `helm-e2e`)."""
+    if namespace and service:
+        return Operator(namespace, service)
+
+    def listed() -> list[tuple[str, str]]:
+        try:
+            if namespace is None:
+                items = kube.core.list_service_for_all_namespaces(label_selector=SERVICE_SELECTOR).items
+            else:
+                items = kube.core.list_namespaced_service(namespace, label_selector=SERVICE_SELECTOR).items
+        except Exception:  # no right to list cluster-wide: the chart's default namespace
+            if namespace is not None:
+                raise FetchError(f"services in namespace {namespace} could not be listed") from None
+            return [(Operator.namespace, service or Operator.service)]
+        return [(str(i.metadata.namespace), str(i.metadata.name)) for i in items if i.metadata]
+
+    return choose_operator(await asyncio.to_thread(listed), namespace=namespace, service=service)
+
+
 class Fetcher:
     def __init__(self, kube: Kube, operator: Operator, namespace: str, run: str) -> None:
         self.kube, self.operator, self.namespace, self.run = kube, operator, namespace, run

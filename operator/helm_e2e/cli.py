@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .adapters.kube import Kube, load_api_client
-from .artifacts_client import Operator, fetch_artifacts, fetch_junit_reports
+from .artifacts_client import fetch_artifacts, fetch_junit_reports, find_operator
 from .core import diagnostics, names, reruns
 from .core.junit import build_junit_xml
 from .core.models import Run, RunPhase
 from .core.naming import build_run_name
-from .core.runbody import run_from_body
+from .core.runbody import run_from_body, runs_from_bodies
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -66,10 +66,10 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("-n", "--namespace", default=None, help="namespace (default: the kubeconfig's)")
     for sp in (junit, fetch):
         sp.add_argument(
-            "--operator-namespace", default="helm-e2e", help="the operator's namespace (default helm-e2e)"
+            "--operator-namespace", default=None, help="the operator's namespace (default: found by label)"
         )
         sp.add_argument(
-            "--operator-service", default="helm-e2e", help="the operator's Service (default helm-e2e)"
+            "--operator-service", default=None, help="the operator's Service (default: found by label)"
         )
     return p
 
@@ -100,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(request_rerun(kube, namespace, args.release, args=args))
         run = asyncio.run(_get_run(kube, namespace, args.run))
         if run is not None and args.command == "artifacts":
-            operator = Operator(args.operator_namespace, args.operator_service)
+            operator = asyncio.run(
+                find_operator(kube, namespace=args.operator_namespace, service=args.operator_service)
+            )
             into = Path(args.output)
             return asyncio.run(
                 fetch_artifacts(kube, operator, namespace, run.name, test=args.test, into=into)
@@ -124,8 +126,8 @@ async def _junit_reports(
     """The tests' junit.xml artifacts; without them (no artifacts, no access) one testcase per test."""
     if run is None or not any(t.artifacts for t in run.status.tests):
         return {}
-    operator = Operator(args.operator_namespace, args.operator_service)
     try:
+        operator = await find_operator(kube, namespace=args.operator_namespace, service=args.operator_service)
         return await fetch_junit_reports(kube, operator, namespace, run.name)
     except Exception as e:  # the run's own results still make a report
         print(
@@ -160,7 +162,7 @@ async def annotate_run(kube: Kube, namespace: str, name: str, annotations: dict[
 
 async def request_rerun(kube: Kube, namespace: str, release: str, *, args: argparse.Namespace) -> int:
     """A fresh token in helm-e2e.dev/rerun on the release's latest E2ERun; the operator does the rest."""
-    latest = reruns.newest_run([run_from_body(b) for b in await kube.list_runs(namespace, release)])
+    latest = reruns.newest_run(runs_from_bodies(await kube.list_runs(namespace, release)))
     if latest is None:
         print(f"helm-e2e: error: no E2ERun of release {release} in namespace {namespace}", file=sys.stderr)
         return EXIT_ERROR
@@ -178,7 +180,7 @@ async def _followed_run(
     kube: Kube, namespace: str, release: str, *, revision: int, token: str, name: str
 ) -> Run | None:
     """The newest attempt of the revision (with `token`: the run made for that request, once it exists)."""
-    runs = [run_from_body(b) for b in await kube.list_runs(namespace, release)]
+    runs = runs_from_bodies(await kube.list_runs(namespace, release))
     if token:
         return next((r for r in runs if r.spec.request and r.spec.request.token == token), None)
     return reruns.newest_run(runs, revision=revision) or await _get_run(kube, namespace, name)

@@ -26,9 +26,10 @@ from .config import Settings
 from .core import intake, lifecycle, names, reruns
 from .core import plan as planning
 from .core import release as releases
+from .core.bounded import BoundedSet
 from .core.models import Release, RequestTrigger, Run, RunPhase, RunRequest
 from .core.naming import build_run_name
-from .core.runbody import build_run_body, run_from_body
+from .core.runbody import build_run_body, readable_runs, run_from_body
 from .executor import MAX_RECONCILE_FAILURES, Executor, RunKey
 from .outcomes import run_ref
 from .planner import Planner
@@ -36,6 +37,7 @@ from .suites import record_suite_problems
 from .workqueue import WorkQueue
 
 __all__ = ["MAX_RECONCILE_FAILURES", "Controller"]
+MAX_REMEMBERED = 10_000  # per memory of the controller; a forgotten entry costs one more check, never a run
 log = structlog.get_logger(__name__)
 
 
@@ -63,10 +65,12 @@ class Controller:
             artifacts=artifacts,
         )
         self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
-        self._warned: set[tuple[str, str, str]] = set()
-        self._requests_done: set[tuple[str, str, str]] = set()  # (namespace, release, token): seen done
+        # bounded: a tenant rewriting a bad Secret or annotating tokens must not grow them without end
+        self._warned: BoundedSet[tuple[str, str, str]] = BoundedSet(MAX_REMEMBERED)
+        # (namespace, release, token): seen done
+        self._requests_done: BoundedSet[tuple[str, str, str]] = BoundedSet(MAX_REMEMBERED)
         # (namespace, release) seen being uninstalled with revisions left: each further deletion is checked
-        self._ending: set[tuple[str, str]] = set()
+        self._ending: BoundedSet[tuple[str, str]] = BoundedSet(MAX_REMEMBERED)
 
     async def reconcile(self, key: RunKey) -> float | None:
         return await self.executor.reconcile(key)
@@ -155,6 +159,7 @@ class Controller:
             plan,
             deadline_seconds=self.settings.run_deadline_seconds,
             default_retries=self.settings.default_retries,
+            secret_uid=str((secret.get("metadata") or {}).get("uid") or ""),
         )
         if attempt is not None:
             spec = spec.model_copy(update={"attempt": attempt.attempt if attempt.attempt > 1 else None})
@@ -275,7 +280,9 @@ class Controller:
             )
 
     async def _runs_of(self, namespace: str, release: str) -> list[tuple[Run, dict[str, Any]]]:
-        return [(run_from_body(b), b) for b in await self.kube.list_runs(namespace, release)]
+        return [
+            (run, dict(body)) for run, body in readable_runs(await self.kube.list_runs(namespace, release))
+        ]
 
     async def _end(
         self, run: Run, body: Mapping[str, Any], phase: RunPhase, reason: str, message: str

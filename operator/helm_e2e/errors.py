@@ -11,6 +11,10 @@ class ReleaseDecodeError(HelmE2EError):
     """A Helm release secret could not be decoded (bad base64, gzip, JSON, shape or size)."""
 
 
+class RunRefused(HelmE2EError):
+    """The E2ERun is not the operator's own record of its release (core/trust.py): it ends Refused."""
+
+
 class SuiteInvalid(HelmE2EError):
     """An E2ESuite failed validation or its templates could not be rendered."""
 

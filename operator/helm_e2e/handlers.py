@@ -124,6 +124,8 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         scheduler.start()
         background.append(asyncio.create_task(sandbox.warm()))  # no cold first decode; kopf starts meanwhile
         if evidence is not None:  # runs deleted while no operator watched: their artifacts go now
+            # an unwritable store is said at once (log, metric), not only when a test needs it
+            background.append(asyncio.create_task(evidence.store_problem(fresh=True)))
             background.append(asyncio.create_task(sweep_orphans(evidence, kube.get_run)))
 
     @kopf.on.cleanup(registry=registry)

@@ -25,7 +25,7 @@ from .core import lifecycle, names, reruns
 from .core import report as reporting
 from .core import rollback as rollbacks
 from .core.models import RollbackRecord, Run
-from .core.runbody import run_from_body, status_body
+from .core.runbody import runs_from_bodies, status_body
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +94,7 @@ class Outcomes:
         """The release's runs for the report's history strip; without them (the API failed, a run that does
         not parse) the report goes out without the strip rather than not at all."""
         try:
-            return [run_from_body(b) for b in await self.kube.list_runs(run.namespace, run.spec.release.name)]
+            return runs_from_bodies(await self.kube.list_runs(run.namespace, run.spec.release.name))
         except (errors.KubeError, ValidationError, KeyError) as e:
             log.warning(
                 "report.history_unavailable", run=run.name, namespace=run.namespace, error=type(e).__name__

@@ -17,13 +17,14 @@ from . import errors
 from .adapters import sandbox as sandboxing
 from .adapters.port import KubePort
 from .config import RollbackMode, Settings
-from .core import lifecycle, names, planjob
+from .core import lifecycle, names, planjob, trust
 from .core import plan as planning
 from .core.models import Release, Run, Suite
 
 RunKey = tuple[str, str]  # (namespace, name)
 RELEASE_GONE = "the Helm release secret is gone; the test cannot be planned again"
 NOT_IN_PLAN = "the test is no longer part of the plan"
+MAX_KEPT_PLANS = 10_000  # plans of runs in flight (a plan is a few KiB)
 
 
 def build_plan_options(settings: Settings, test_accounts: frozenset[str]) -> planjob.PlanOptions:
@@ -106,6 +107,10 @@ class Planner:
         return planned
 
     def keep(self, key: RunKey, plan: planning.Plan) -> None:
+        """Kept until the run is final or gone: a release revision is immutable, so a run waiting at its
+        gate is never decoded and planned again on each pass (bounded: the oldest go first)."""
+        if key not in self._kept and len(self._kept) >= MAX_KEPT_PLANS:
+            self._kept.pop(next(iter(self._kept)))
         self._kept[key] = plan
 
     def forget(self, key: RunKey) -> None:
@@ -117,13 +122,15 @@ class Planner:
     async def replan(self, run: Run, tests: Sequence[str]) -> lifecycle.Replanned:
         """The planned tests of `tests` (the intake's plan, else a new one), or why they cannot be planned;
         with the hook objects the chart's tests rely on."""
-        plan = self._kept.pop((run.namespace, run.name), None)
+        plan = self._kept.get((run.namespace, run.name))
         if plan is None:
             ref = run.spec.release
             secret_name = f"{names.HELM_SECRET_PREFIX}{ref.name}.v{ref.revision}"
             secret = await self.kube.get_secret(ref.namespace, secret_name)
             if secret is None:
                 return lifecycle.Replanned(tests=dict.fromkeys(tests, RELEASE_GONE))
+            if why := trust.refuse_secret(run, secret):
+                raise errors.RunRefused(why)
             try:
                 plan = (await self.plan(secret)).plan
             except errors.ReleaseDecodeError as e:
@@ -131,6 +138,7 @@ class Planner:
             except errors.SandboxError as e:
                 why = f"the release could not be planned again: {e}"
                 return lifecycle.Replanned(tests=dict.fromkeys(tests, why))
+            self.keep((run.namespace, run.name), plan)
         by_name = {t.name: t for t in plan.tests}
         planned = {n: by_name.get(n, NOT_IN_PLAN) for n in tests}
         return lifecycle.Replanned(tests=planned, resources=plan.resources, rollout=plan.rollout_objects)

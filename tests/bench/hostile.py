@@ -228,7 +228,7 @@ def measure(kind: str, cluster: Cluster, namespace: str, op: OperatorProcess, wo
 
 def main() -> None:
     cluster = start_cluster()
-    cluster.kubectl("apply", "-f", str(ROOT / "crds"))
+    cluster.apply_crds()
     kinds = ["baseline", "gzip-31MiB", "json-12MiB", "alias", *TEMPLATES]
     print(f"bench-hostile ({'quick: one operator' if QUICK else 'one operator per input'})", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-hostile-") as tmp:

@@ -98,7 +98,7 @@ def start_delay(cluster: Cluster, namespace: str, workdir: Path) -> None:
 
 def main() -> None:
     cluster = start_cluster()
-    cluster.kubectl("apply", "-f", str(ROOT / "crds"))
+    cluster.apply_crds()
     print(f"bench-readiness{' (quick)' if QUICK else ''}", flush=True)
     namespace = f"bench-ready-{secrets.token_hex(3)}"
     cluster.kubectl("create", "namespace", namespace)

@@ -554,7 +554,7 @@ def startup(cluster: Cluster, namespace: str, workdir: Path, n: int, history: in
 
 def main() -> None:
     cluster = start_cluster()
-    cluster.kubectl("apply", "-f", str(ROOT / "crds"))
+    cluster.apply_crds()
     namespace = f"scale-{secrets.token_hex(3)}"
     cluster.kubectl("create", "namespace", namespace)
     try:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from harness import ROOT, Cluster, MailSink, OperatorProcess, S3Server, s3_gateway, smtp_server, start_cluster
+from harness import Cluster, MailSink, OperatorProcess, S3Server, s3_gateway, smtp_server, start_cluster
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +37,7 @@ def logdir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def crds(cluster: Cluster) -> Cluster:
-    cluster.kubectl("apply", "-f", str(ROOT / "crds"))
-    for crd in ("e2eruns.helm-e2e.dev", "e2esuites.helm-e2e.dev"):
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    cluster.apply_crds()
     return cluster
 
 

@@ -18,6 +18,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("HELM_E2E_CACHE", Path.home() / ".cache" / "helm-e2e"))
 BIN = CACHE / "bin" / "current"
@@ -103,6 +105,21 @@ class Cluster:
         proc = self.kubectl("get", *args, "-o", "json", check=False)
         return json.loads(proc.stdout) if proc.returncode == 0 else None
 
+    def apply_crds(self) -> None:
+        """Apply this checkout's CRDs and return once the API serves them: each CRD `Established`, then
+        discovery answering for every kind (kubectl maps a kind through discovery: right after a first
+        apply it says "no matches for kind" — the race a fresh machine meets and a warm one hides)."""
+        self.kubectl("apply", "-f", str(ROOT / "crds"))
+        crds = [yaml_name(p) for p in sorted((ROOT / "crds").glob("*.yaml"))]
+        self.kubectl("wait", "--for=condition=Established", *(f"crd/{c}" for c in crds), "--timeout=60s")
+        plurals = {c.split(".", 1)[0] for c in crds}
+
+        def served() -> bool:
+            found = self.kubectl("api-resources", "--api-group=helm-e2e.dev", "-o", "name", check=False)
+            return plurals <= {line.split(".", 1)[0] for line in found.stdout.split()}
+
+        wait_until(served, timeout=60, interval=0.5, what=f"discovery to serve {sorted(plurals)}")
+
     def apply(self, manifest: str, namespace: str | None = None) -> None:
         ns = ["-n", namespace] if namespace else []
         self.kubectl("apply", *ns, "-f", "-", input=manifest)
@@ -125,6 +142,12 @@ class Cluster:
                 }
             )
         )
+
+
+def yaml_name(path: Path) -> str:
+    """metadata.name of a one-document manifest."""
+    doc = yaml.safe_load(path.read_text())
+    return str(doc["metadata"]["name"])
 
 
 APISERVER_REQUESTS = re.compile(r"^apiserver_request_total\{(.*)\} (\S+)$")

@@ -99,6 +99,9 @@ def collector_env(cluster: Cluster, namespace: str, pod: str) -> dict[str, str]:
     return {e["name"]: e["value"] for e in collector["env"]}
 
 
+SERVICE = "ops-helm-e2e"  # not the chart's default name: the CLI finds the Service by its labels
+
+
 def expose_operator(cluster: Cluster, namespace: str, port: int) -> None:
     """A Service named like the chart's whose endpoint is the out-of-cluster operator on this host, so the
     apiserver's service proxy reaches it exactly as it reaches the in-cluster one. The proxy only dials an
@@ -134,13 +137,17 @@ def expose_operator(cluster: Cluster, namespace: str, port: int) -> None:
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {"name": "helm-e2e"},
+            # labelled as the chart labels it, under another release's name: `helm-e2e artifacts` finds it
+            "metadata": {
+                "name": SERVICE,
+                "labels": {"app.kubernetes.io/name": "helm-e2e", "app.kubernetes.io/component": "artifacts"},
+            },
             "spec": {"ports": [{"name": "artifacts", "port": 8081, "targetPort": port}]},
         },
         {
             "apiVersion": "v1",
             "kind": "Endpoints",
-            "metadata": {"name": "helm-e2e"},
+            "metadata": {"name": SERVICE},
             "subsets": [
                 {
                     "addresses": [{"ip": ip, "targetRef": target}],
@@ -150,7 +157,7 @@ def expose_operator(cluster: Cluster, namespace: str, port: int) -> None:
         },
     ):
         cluster.apply(json.dumps(manifest), namespace)
-    health = f"/api/v1/namespaces/{namespace}/services/helm-e2e:artifacts/proxy/healthz"
+    health = f"/api/v1/namespaces/{namespace}/services/{SERVICE}:artifacts/proxy/healthz"
     wait_until(
         lambda: cluster.kubectl("get", "--raw", health, check=False).returncode == 0,
         timeout=30,

@@ -29,9 +29,7 @@ def current_crds(crds: Cluster) -> Iterator[None]:
         while not stop.wait(1.0):
             crds.kubectl("apply", "-f", str(ROOT / "crds"), check=False)
 
-    crds.kubectl("apply", "-f", str(ROOT / "crds"))
-    for crd in ("e2eruns.helm-e2e.dev", "e2esuites.helm-e2e.dev"):
-        crds.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    crds.apply_crds()
     keeper = threading.Thread(target=keep, daemon=True)
     keeper.start()
     yield

@@ -21,7 +21,7 @@ TINY = ROOT / "tests" / "data" / "charts" / "tiny"
 def own_crds(cluster: Cluster) -> None:
     """This branch's CRDs right before each test: the shared cluster's CRDs are whoever applied last, and
     an older schema prunes spec.onFailure and status.rollback."""
-    cluster.kubectl("apply", "-f", str(ROOT / "crds"))
+    cluster.apply_crds()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
+from prometheus_client import REGISTRY
 from test_artifacts_server import tar_gz
 from test_controller import NS, passing_hook, status
 
@@ -116,10 +117,36 @@ async def test_a_store_that_fails_leaves_the_test_without_a_collector_not_withou
         )
 
     monkeypatch.setattr(service.store, "put_bytes_if_absent", broken)
+    monkeypatch.setattr(service.store, "put_bytes", broken)
     controller = Controller(settings=config, kube=kube, clock=clock, artifacts=service)
     run = await deploy(controller, kube, 1)
     pod = kube.pods[(NS, f"{run}-api")]
     assert all(c["name"] != names.COLLECTOR_CONTAINER for c in pod["spec"].get("initContainers", []))
+    # said where an admin looks, never silently: an Event on the run, the metric, and readiness
+    warnings = [e for e in kube.events if e[2] == names.EVENT_ARTIFACTS_UNAVAILABLE]
+    assert [(e[0], e[1]) for e in warnings] == [(run, "Warning")]
+    assert "api: artifacts not collected" in warnings[0][3]
+    assert REGISTRY.get_sample_value("helm_e2e_artifact_store_ready") == 0
+    assert "cannot be written" in await service.store_problem(fresh=True)
+    # ...and on the test itself once it ends
+    kube.finish_pod(NS, f"{run}-api", exit_code=0)
+    for _ in range(4):
+        await controller.reconcile((NS, run))
+    (api,) = status(kube, run)["tests"]
+    assert api["phase"] == "Succeeded"
+    assert (
+        api["artifactsMessage"]
+        == "artifacts not collected: the artifact store cannot be written (Unavailable)"
+    )
+
+
+async def test_a_writable_store_is_ready_and_a_test_with_its_collector_has_no_message(
+    tmp_path: Path,
+) -> None:
+    service = build_artifacts(settings(tmp_path))
+    assert service is not None
+    assert await service.store_problem(fresh=True) == ""
+    assert REGISTRY.get_sample_value("helm_e2e_artifact_store_ready") == 1
 
 
 def test_artifacts_are_off_unless_store_url_and_image_are_all_set(tmp_path: Path) -> None:

@@ -239,6 +239,8 @@ def test_default_install_watches_the_whole_cluster_with_cluster_roles() -> None:
         ("Service", "ops"),  # artifacts
         ("Service", "ops"),  # metrics
         ("ServiceAccount", "ops"),
+        ("ValidatingAdmissionPolicy", None),  # E2ERuns are the operator's own record
+        ("ValidatingAdmissionPolicyBinding", None),
     ]
     roles = {d["metadata"]["name"]: _rules(d) for d in docs if d["kind"] == "ClusterRole"}
     assert roles == {"ops-helm-e2e": OPERATOR_RULES, "ops-helm-e2e-kopf": KOPF_RULES}
@@ -259,6 +261,8 @@ def test_watch_namespaces_switch_rbac_to_roles_in_exactly_those_namespaces() -> 
         ("Service", "ops"),
         ("Service", "ops"),
         ("ServiceAccount", "ops"),
+        ("ValidatingAdmissionPolicy", None),
+        ("ValidatingAdmissionPolicyBinding", None),
     ]
     roles = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] != "ops"]
     assert all(_rules(d) == OPERATOR_RULES for d in roles)
@@ -283,8 +287,10 @@ def test_operator_runs_locked_down_with_kopf_probes() -> None:
     assert sc["capabilities"] == {"drop": ["ALL"]}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"health": 8080, "metrics": 9090, "artifacts": 8081}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    # ready only while the artifact store can be written (the artifacts server's /readyz)
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "artifacts"}
     for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
         assert container[probe]["timeoutSeconds"] >= 5  # not the default 1 s of a busy event loop
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
@@ -460,3 +466,28 @@ def test_the_budget_can_be_turned_off_and_an_explicit_affinity_wins() -> None:
     assert not [d for d in docs if d["kind"] == "PodDisruptionBudget"]
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     assert deployment["spec"]["template"]["spec"]["affinity"] == {"nodeAffinity": {"x": "y"}}
+
+
+@needs_helm
+def test_only_the_operators_account_creates_e2eruns_or_writes_their_status_and_nobody_changes_a_spec() -> (
+    None
+):
+    docs = _render("watchNamespaces={a,b}")
+    (policy,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicy"]
+    (binding,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicyBinding"]
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert (rule["apiGroups"], rule["resources"]) == (["helm-e2e.dev"], ["e2eruns", "e2eruns/status"])
+    assert policy["spec"]["variables"] == [
+        {
+            "name": "isOperator",
+            "expression": 'request.userInfo.username == "system:serviceaccount:ops:ops-helm-e2e"',
+        }
+    ]
+    assert len(policy["spec"]["validations"]) == 3
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"] == "ops-helm-e2e-ops-e2eruns"
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    (scope,) = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+    assert scope == {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}
+    off = _render("admissionPolicy.enabled=false")
+    assert not [d for d in off if d["kind"].startswith("ValidatingAdmissionPolicy")]

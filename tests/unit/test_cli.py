@@ -442,3 +442,18 @@ def test_rerun_with_wait_follows_the_run_made_for_its_token(
     out = capsys.readouterr().out
     assert "following E2ERun shop/web-3-r2 (attempt 2)" in out
     assert "web-3-r2: Failed" in out
+
+
+def test_the_operator_service_is_found_by_its_labels_whatever_the_release_was_named() -> None:
+    from helm_e2e.artifacts_client import FetchError, Operator, choose_operator
+
+    found = [("ops", "ops-helm-e2e")]
+    assert choose_operator(found, namespace=None, service=None) == Operator("ops", "ops-helm-e2e")
+    # what the user names wins, and narrows several candidates to one
+    assert choose_operator([], namespace="a", service="b") == Operator("a", "b")
+    two = [("ops", "ops-helm-e2e"), ("team", "helm-e2e")]
+    assert choose_operator(two, namespace="team", service=None) == Operator("team", "helm-e2e")
+    with pytest.raises(FetchError, match=r"several helm-e2e operators \(ops/ops-helm-e2e, team/helm-e2e\)"):
+        choose_operator(two, namespace=None, service=None)
+    with pytest.raises(FetchError, match="no helm-e2e artifacts Service found"):
+        choose_operator(two, namespace="elsewhere", service=None)

@@ -294,6 +294,7 @@ def test_the_run_spec_carries_the_release_image_tag_and_tests() -> None:
         "imageTag": "2.0.1",
         "trigger": "upgrade",
         "deployedAt": "2026-01-02T03:04:05Z",
+        "secretUid": "",
     }
     assert body["tests"][-1] == {
         "name": "api-smoke",

@@ -75,10 +75,16 @@ class ArtifactServer:
         app.router.add_get("/v1/runs/{namespace}/{run}", self.list_run)
         app.router.add_get("/v1/runs/{namespace}/{run}/tests/{test}", self.bundle)
         app.router.add_get("/healthz", self.health)
+        app.router.add_get("/readyz", self.ready)
         return app
 
     async def health(self, _: web.Request) -> web.Response:
         return web.json_response({"ok": True})
+
+    async def ready(self, _: web.Request) -> web.Response:
+        """The pod's readiness: not ready while the store cannot be written (evidence would be lost)."""
+        problem = await self.artifacts.store_problem()
+        return _error(503, problem) if problem else web.json_response({"ok": True})
 
     async def upload(self, request: web.Request) -> web.Response:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import secrets
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,8 +33,16 @@ from .store import ArtifactStore, open_store
 log = structlog.get_logger(__name__)
 
 KEY_PATH = "keys/upload-signing-key"
+STORE_CHECK_SECONDS = 30.0  # a readiness probe every 10 s writes to the store at most this often
+MAX_NOT_COLLECTED = 10_000  # tests remembered as started without a collector (oldest forgotten first)
 TOKEN_GRACE_SECONDS = 3600  # past the run's deadline: time to ship after a test that used all of it
 MANIFEST_MAX_BYTES = 4 * 2**20
+
+
+STORE_HINT = (
+    "the operator (uid/gid 65532) must be able to write the store: for the chart's volume keep the pod's "
+    "fsGroup (65532), for s3:// check the bucket, endpoint and credentials"
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,38 @@ class Artifacts:
         self.store, self.settings, self.parse_failures = store, settings, parse_failures
         self._key: bytes | None = None
         self._key_lock = asyncio.Lock()
+        self._checked: tuple[float, str] | None = None  # (monotonic time, problem or "")
+        # (run uid, test) → why its evidence is not collected: the test's artifactsMessage when it ends
+        self._not_collected: dict[tuple[str, str], str] = {}
+
+    # --- is the store usable? ---
+    async def store_problem(self, *, fresh: bool = False) -> str:
+        """ "" when the store can be written and read back (a real write: a fresh volume owned by root is
+        readable and not writable), else why not, in one line; re-checked at most every 30 s."""
+        now = time.monotonic()
+        if fresh or self._checked is None or now - self._checked[0] > STORE_CHECK_SECONDS:
+            try:
+                await self.store.probe()
+                problem = ""
+            except errors.StoreError as e:
+                problem = f"the artifact store cannot be written: {e}"
+            self._note_store(problem, now=now)
+        return self._checked[1] if self._checked else ""
+
+    def _note_store(self, problem: str, *, now: float | None = None) -> None:
+        was = self._checked[1] if self._checked else ""
+        self._checked = (time.monotonic() if now is None else now, problem)
+        metrics.ARTIFACT_STORE_READY.set(0 if problem else 1)
+        if problem and problem != was:
+            log.error("artifacts.store_unwritable", error=problem, hint=STORE_HINT)
+        elif was and not problem:
+            log.info("artifacts.store_writable")
+
+    def not_collected(self, run: Run, test: str, why: str) -> None:
+        """Remember that `test` runs without its collector and why (bounded: never grows with the runs)."""
+        if len(self._not_collected) >= MAX_NOT_COLLECTED:
+            self._not_collected.pop(next(iter(self._not_collected)))
+        self._not_collected[(run.uid, test)] = why
 
     # --- the key and the tokens ---
     async def key(self) -> bytes:
@@ -98,11 +139,16 @@ class Artifacts:
         return UploadClaims(*values)  # type: ignore[arg-type]
 
     async def collector_spec(self, run: Run, test: TestSource, *, now: datetime) -> artifacts.CollectorSpec:
+        try:
+            token = await self.mint(run, test.name, now=now)
+        except errors.StoreError as e:  # the key could not be created or read: the store is the problem
+            self._note_store(f"the artifact store cannot be written: {e}")
+            raise
         return artifacts.CollectorSpec(
             image=self.settings.collector_image,
             directory=self.settings.artifacts_dir,
             upload_url=self.settings.artifacts_url.rstrip("/") + "/v1/uploads",
-            token=await self.mint(run, test.name, now=now),
+            token=token,
             max_bytes=self.settings.artifacts_max_test_bytes,
         )
 
@@ -172,11 +218,15 @@ class Artifacts:
         return await self._read_manifest(artifacts.manifest_key(namespace, run, uid, test))
 
     async def manifests(self, run: Run, tests: Sequence[str]) -> dict[str, artifacts.Manifest]:
+        """The tests' manifests; a test that ran without its collector gets one that says why."""
         found = {}
         for test in tests:
-            manifest = await self.manifest(run.namespace, run.name, run.uid, test)
+            why = self._not_collected.pop((run.uid, test), "")
+            manifest = None if why else await self.manifest(run.namespace, run.name, run.uid, test)
             if manifest is not None:
                 found[test] = manifest
+            elif why:
+                found[test] = artifacts.Manifest(refused=why)
         return found
 
     async def run_manifests(self, namespace: str, run: str, uid: str) -> dict[str, artifacts.Manifest]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RUNS = Counter("helm_e2e_runs_total", "Finished E2ERuns by final phase", ["phase"])
 RUNS_CREATED = Counter("helm_e2e_triggered_runs_total", "E2ERuns created, by trigger", ["trigger"])
@@ -38,6 +38,13 @@ ARTIFACT_UPLOADS = Counter(
     "helm_e2e_artifact_uploads_total",
     "Artifact uploads by result: stored, refused (over quota, malformed), unauthorized (bad, expired token)",
     ["result"],
+)
+RUNS_REFUSED = Counter(
+    "helm_e2e_runs_refused_total", "E2ERuns not created by the operator for their release, ended Refused"
+)
+ARTIFACT_STORE_READY = Gauge(
+    "helm_e2e_artifact_store_ready",
+    "1 when the artifact store was last found writable, 0 when not (evidence is being lost)",
 )
 ARTIFACT_BYTES = Counter("helm_e2e_artifact_bytes_total", "Bytes of artifacts stored (uncompressed)")
 ROLLBACKS = Counter(

@@ -65,6 +65,8 @@ class Policy:
     mail_retry_base_seconds: float
     webhooks: tuple[str, ...] = ()  # notification targets of every report (core.notify)
     webhook_retry_base_seconds: float = 2.0
+    # a run's own report.to is re-checked against these when the mail goes out (None: unchecked)
+    mail_allowed_domains: frozenset[str] | None = None
 
 
 # --- actions ---

@@ -120,6 +120,8 @@ GATE_POLL_SECONDS = 1.0  # a rollout that completes is noticed within this (pod 
 
 # --- the decision ---
 def decide_run(run: Run, observed: Observed, policy: Policy) -> list[Action]:
+    if run.status.phase == RunPhase.REFUSED:
+        return []  # not the operator's record (core/trust.py): no pod, no rollback, no report, ever
     if run.status.phase.is_final:
         return _decide_finished(run, observed, policy)
     return _decide_active(run, observed, policy)
@@ -147,7 +149,8 @@ def _decide_gate(run: Run, observed: Observed) -> tuple[Condition, str]:
     """While gated: the ReleaseReady condition to record, and '' (open), 'wait' or 'fail'."""
     rollout, now = observed.rollout or Rollout(ready=True), observed.now
     waited = (now - (run.created_at or now)).total_seconds()
-    timeout = run.spec.readiness.timeout_seconds
+    # the wait counts against the run's deadline too (a spec from before the cap could ask for more)
+    timeout = min(run.spec.readiness.timeout_seconds, run.spec.deadline_seconds)
     if rollout.ready:
         return _ready_condition("True", names.EVENT_ROLLED_OUT, "the release is rolled out", now), ""
     if rollout.failed or waited >= timeout:
@@ -342,7 +345,11 @@ def decide_outbox(run: Run, now: datetime, policy: Policy) -> list[Action]:
     if due is not None and (wait := (due - now).total_seconds()) > 0:
         return [Requeue(wait)]
     decision = decide_mail(
-        run, mail_to=policy.mail_to, report_cancelled=policy.report_cancelled, enabled=policy.smtp_enabled
+        run,
+        mail_to=policy.mail_to,
+        report_cancelled=policy.report_cancelled,
+        enabled=policy.smtp_enabled,
+        allowed_domains=policy.mail_allowed_domains,
     )
     if not decision.send:
         message = "SMTP is not configured" if decision.reason == names.MAIL_DISABLED else "not sent"
@@ -429,7 +436,7 @@ def decide_end(run: Run, *, phase: RunPhase, reason: str, message: str, now: dat
     if run.status.phase.is_final:
         return []
     status = end_run(run, phase=phase, reason=reason, message=message, now=now)
-    kind = "Warning" if phase == RunPhase.ERROR else "Normal"
+    kind = "Warning" if phase in (RunPhase.ERROR, RunPhase.REFUSED) else "Normal"
     return [PatchStatus(status), PostEvent(kind, reason, message)]
 
 

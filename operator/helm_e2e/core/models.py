@@ -44,6 +44,7 @@ class RunPhase(StrEnum):
     CANCELLED = "Cancelled"
     SUPERSEDED = "Superseded"
     NO_TESTS = "NoTests"  # the revision was seen and has nothing to run: `helm-e2e wait` returns at once
+    REFUSED = "Refused"  # not a run the operator made from its release (core/trust.py): touched no further
 
     @property
     def is_final(self) -> bool:
@@ -109,6 +110,9 @@ class ReleaseRef(WireModel):
     image_tag: str = ""
     trigger: Trigger
     deployed_at: datetime | None = None
+    # the uid of the Helm release Secret this run was planned from: a run is only ever worked on against
+    # that very Secret (core/trust.py); "" on runs an operator before 0.3 created
+    secret_uid: str = ""
 
 
 class TestSource(WireModel):

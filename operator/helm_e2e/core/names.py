@@ -60,6 +60,7 @@ REASON_INIT_FAILED: Final = "InitContainerFailed"
 REASON_CREATE_REFUSED: Final = "CreateRefused"
 REASON_RECONCILE_FAILED: Final = "ReconcileFailed"
 REASON_POLICY_VIOLATION: Final = "PolicyViolation"
+REASON_REFUSED: Final = "Refused"  # not the operator's own record of its release (core/trust.py)
 # Events
 EVENT_PLANNED: Final = "Planned"
 EVENT_STARTED: Final = "Started"
@@ -68,6 +69,7 @@ EVENT_COMPLETED: Final = "Completed"
 EVENT_PLAN_NOTE: Final = "PlanNote"  # something about the plan worth a Warning (never a value)
 EVENT_RELEASE_DECODE_FAILED: Final = "ReleaseDecodeFailed"
 EVENT_RELEASE_IDENTITY_MISMATCH: Final = "ReleaseIdentityMismatch"
+EVENT_ARTIFACTS_UNAVAILABLE: Final = "ArtifactsUnavailable"  # a test runs without its collector
 # E-mail outbox (EmailSent reasons)
 MAIL_SENDING: Final = "Sending"
 MAIL_SENT: Final = "Sent"

@@ -279,9 +279,15 @@ def _merge_readiness(
 
 
 def build_run_spec(
-    release: Release, plan: Plan, *, deadline_seconds: int, default_retries: int = 0
+    release: Release,
+    plan: Plan,
+    *,
+    deadline_seconds: int,
+    default_retries: int = 0,
+    secret_uid: str = "",
 ) -> RunSpec:
     ref = ReleaseRef(
+        secret_uid=secret_uid,
         name=release.name,
         namespace=release.namespace,
         revision=release.revision,
@@ -313,7 +319,10 @@ def build_run_spec(
         deadline_seconds=deadline_seconds,
         report=plan.report,
         hook_objects=hook_objects,
-        readiness=plan.readiness,
+        # the gate waits within the run's deadline, whatever a suite asked for
+        readiness=plan.readiness.model_copy(
+            update={"timeout_seconds": min(plan.readiness.timeout_seconds, deadline_seconds)}
+        ),
         on_failure=plan.on_failure,
     )
 

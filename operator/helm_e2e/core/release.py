@@ -14,7 +14,7 @@ import binascii
 import json
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ MAX_INPUT_BYTES = 8 * 2**20  # a Secret is at most 1 MiB; leave room, refuse the
 # A Secret holds at most 1 MiB, so the gzip is at most ~768 KiB; real releases (chart files are stored
 # base64, which compresses poorly) decompress 2-10x. 16 MiB leaves a wide margin and bounds the peak.
 MAX_DECOMPRESSED_BYTES = 16 * 2**20
+MAX_TEST_HOOK_YAML_BYTES = 2 * 2**20  # all test hooks of one release together (a real chart's: a few KiB)
 _NAME = re.compile(r"^sh\.helm\.release\.v1\.(?P<release>.+)\.v(?P<revision>\d+)$")
 
 
@@ -203,6 +204,7 @@ def _to_release(doc: Mapping[str, Any], namespace: str) -> Release:
         raise TypeError("version")
     description = str(info.get("description") or "")
     hooks = [Hook.model_validate(h) for h in doc.get("hooks") or []]
+    check_test_hook_yaml(hooks)
     return Release(
         name=doc["name"],
         namespace=namespace,
@@ -220,6 +222,16 @@ def _to_release(doc: Mapping[str, Any], namespace: str) -> Release:
         last_deployed=_time(info.get("last_deployed")),
         trigger=_trigger(revision, description),
     )
+
+
+def check_test_hook_yaml(hooks: Sequence[Hook], *, limit: int = MAX_TEST_HOOK_YAML_BYTES) -> None:
+    """The test hooks' YAML is parsed once per plan: its total is bounded (each document's own limit alone
+    let 4 MiB of hooks cost ~30 s of CPU per plan)."""
+    total = sum(len(h.manifest) for h in hooks if "test" in h.events or "test-success" in h.events)
+    if total > limit:
+        raise ReleaseDecodeError(
+            f"the release's test hooks hold {total} bytes of YAML, over the limit of {limit} bytes"
+        )
 
 
 def resolve_image_tag(values: Mapping[str, Any], values_path: str, app_version: str) -> str:

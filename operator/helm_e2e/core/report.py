@@ -25,6 +25,7 @@ from . import history as histories
 from . import names, regressions
 from .artifacts import Attachment
 from .models import RequestTrigger, Run, RunPhase, TestPhase
+from .recipients import check_recipients
 
 PHASE_COLORS = {
     "Succeeded": "#1a7f37",
@@ -113,20 +114,36 @@ def describe_rollback(run: Run) -> str:
     return " ".join(cond.message.split()) if cond is not None else ""
 
 
-def decide_recipients(run: Run, *, mail_to: Sequence[str]) -> list[str]:
-    """Operator default recipients, then the run's; de-duplicated case-insensitively, order kept."""
+def decide_recipients(
+    run: Run, *, mail_to: Sequence[str], allowed_domains: frozenset[str] | None = None
+) -> list[str]:
+    """Operator default recipients, then the run's; de-duplicated case-insensitively, order kept. The
+    run's own are checked again against `allowed_domains` (None: unchecked) when the mail goes out: the
+    plan checked them, but the run is not the plan."""
     seen: set[str] = set()
     recipients: list[str] = []
-    for address in (a.strip() for a in [*mail_to, *run.spec.report.to]):
+    own = [
+        a
+        for a in run.spec.report.to
+        if allowed_domains is None or check_recipients([a], allowed_domains=allowed_domains) is None
+    ]
+    for address in (a.strip() for a in [*mail_to, *own]):
         if address and address.lower() not in seen:
             seen.add(address.lower())
             recipients.append(address)
     return recipients
 
 
-def decide_mail(run: Run, *, mail_to: Sequence[str], report_cancelled: bool, enabled: bool) -> MailDecision:
+def decide_mail(
+    run: Run,
+    *,
+    mail_to: Sequence[str],
+    report_cancelled: bool,
+    enabled: bool,
+    allowed_domains: frozenset[str] | None = None,
+) -> MailDecision:
     """Whether the report of a run goes out, to whom, and why (the reason becomes the EmailSent condition)."""
-    recipients = decide_recipients(run, mail_to=mail_to)
+    recipients = decide_recipients(run, mail_to=mail_to, allowed_domains=allowed_domains)
     phase = run.status.phase
     if not phase.is_final:
         reason = "NotFinished"

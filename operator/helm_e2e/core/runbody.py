@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from pydantic import ValidationError
 
 from . import names
 from .models import OnFailure, Run, RunSpec, RunStatus
@@ -58,6 +60,22 @@ def run_from_body(body: Mapping[str, Any]) -> Run:
         spec=spec,
         status=RunStatus.model_validate(body.get("status") or {}),
     )
+
+
+def readable_runs(bodies: Iterable[Mapping[str, Any]]) -> list[tuple[Run, Mapping[str, Any]]]:
+    """The runs of `bodies` the operator can read, with their bodies; a hand-made run that is not one it
+    writes is skipped here (its own reconcile ends it Refused) and never stops the others' work."""
+    readable = []
+    for body in bodies:
+        try:
+            readable.append((run_from_body(body), body))
+        except (ValidationError, KeyError, TypeError):
+            continue
+    return readable
+
+
+def runs_from_bodies(bodies: Iterable[Mapping[str, Any]]) -> list[Run]:
+    return [run for run, _ in readable_runs(bodies)]
 
 
 def status_body(status: RunStatus) -> dict[str, Any]:

@@ -36,7 +36,8 @@ CREATE_REFUSED = Counter(
 )
 ARTIFACT_UPLOADS = Counter(
     "helm_e2e_artifact_uploads_total",
-    "Artifact uploads by result: stored, refused (over quota, malformed), unauthorized (bad, expired token)",
+    "Artifact uploads by result: stored, refused (over quota, malformed), unauthorized (bad, expired token), "
+    "busy (no free upload slot: answered 503, the collector tries again)",
     ["result"],
 )
 RUNS_REFUSED = Counter(

@@ -148,16 +148,19 @@ def test_the_charts_admission_policy_lets_only_the_operator_create_runs_or_write
     cluster.apply(json.dumps(binding), namespace)
     run = json.dumps(e2erun(namespace, namespace, secret_uid="x"))
 
-    def create_as(user: str) -> Any:
-        return cluster.kubectl("create", "--as", user, "-n", namespace, "-f", "-", input=run, check=False)
+    def create_as(user: str, *dry_run: str) -> Any:
+        args = ("create", *dry_run, "--as", user, "-n", namespace, "-f", "-")
+        return cluster.kubectl(*args, input=run, check=False)
 
-    # the policy takes effect within a moment of its creation: wait for the tenant's create to be refused
+    # the policy takes effect within a moment of its creation: wait (without creating anything) for the
+    # tenant's create to be refused — admission runs for a server-side dry run too
     first = wait_until(
-        lambda: (p := create_as(tenant)).returncode != 0 and p,
+        lambda: (p := create_as(tenant, "--dry-run=server")).returncode != 0 and p,
         timeout=30,
         what="the admission policy to refuse the tenant",
     )
     assert "created by the helm-e2e operator only" in first.stderr
+    assert "created by the helm-e2e operator only" in create_as(tenant).stderr
     assert create_as(operator).returncode == 0  # the operator's own account may
 
     def patch_as(user: str, body: dict[str, Any], *extra: str) -> Any:

@@ -23,7 +23,7 @@ async def test_helm_rollback_runs_with_the_release_revision_and_no_wait(tmp_path
     helm = Helm(binary=script(tmp_path, f'echo "$@" > {out}; env > {tmp_path}/env'), timeout_seconds=10)
     result = await helm.rollback(release="web", namespace="shop", revision=2)
     assert result.ok
-    assert out.read_text().split() == ["rollback", "web", "2", "--namespace", "shop", "--wait=false"]
+    assert out.read_text().split() == ["rollback", "--namespace", "shop", "--wait=false", "--", "web", "2"]
     env = dict(line.split("=", 1) for line in (tmp_path / "env").read_text().splitlines() if "=" in line)
     assert env["HELM_CACHE_HOME"].startswith(env["HELM_CONFIG_HOME"].rpartition("/")[0])
     assert not [k for k in env if k.startswith("HELM_E2E_")]

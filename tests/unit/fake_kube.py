@@ -155,21 +155,26 @@ class FakeKube:
         self.events.append((ref.name, type, reason, message))
 
     # --- hook objects and Jobs ---
-    async def create_hook_object(self, body: Body, *, replace_ours: bool) -> None:
+    async def create_hook_object(self, body: Body, *, replace_ours: bool) -> str:
         meta = body["metadata"]
         if meta["name"] in self.refuse:
             status, reason, message = self.refuse[meta["name"]]
             raise ApiRefused(message, status=status, reason=reason)
         key = (meta["namespace"], body["kind"], meta["name"])
         existing = self.hook_objects.get(key)
-        same_run = (
-            existing
-            and existing["metadata"]["labels"].get(names.RUN_LABEL) == meta["labels"][names.RUN_LABEL]
-        )
-        if existing is not None and not same_run and not replace_ours:
+        labels = (existing["metadata"].get("labels") or {}) if existing else {}
+        if existing is not None and labels.get(names.MANAGED_BY_LABEL) != names.MANAGED_BY:
+            raise NameTaken(body["kind"], meta["namespace"], meta["name"], "the name is taken by another's")
+        if existing is not None and labels.get(names.RUN_LABEL) == meta["labels"][names.RUN_LABEL]:
+            return str(existing["metadata"]["uid"])
+        if existing is not None and not replace_ours:
             raise NameTaken(body["kind"], meta["namespace"], meta["name"], "an earlier run's object exists")
-        if not same_run:
-            self.hook_objects[key] = copy.deepcopy(body)
+        stored = self._bump(copy.deepcopy(body))
+        stored["metadata"]["uid"] = (
+            f"uid-{body['kind']}-{meta['name']}-{stored['metadata']['resourceVersion']}"
+        )
+        self.hook_objects[key] = stored
+        return str(stored["metadata"]["uid"])
 
     async def delete_hook_object(self, kind: str, namespace: str, name: str, *, run: str) -> None:
         existing = self.hook_objects.get((namespace, kind, name))

@@ -52,11 +52,12 @@ class FakeApi:
         self.existing, self.create_status = existing, create_status
         self.calls: list[str] = []
 
-    def create_namespaced_config_map(self, namespace: str, body: dict[str, Any], **_: Any) -> None:
+    def create_namespaced_config_map(self, namespace: str, body: dict[str, Any], **_: Any) -> Any:
         self.calls.append("create")
         if self.existing is not None or self.create_status != 409:
             raise ApiException(status=self.create_status, reason="x")
-        self.existing = body
+        self.existing = {**body, "metadata": {**body["metadata"], "uid": "u-new"}}
+        return type("Resp", (), {"data": json.dumps(self.existing).encode()})()
 
     def read_namespaced_config_map(self, name: str, namespace: str, **_: Any) -> Any:
         if self.existing is None:
@@ -84,14 +85,20 @@ def hook_objects(api: FakeApi) -> HookObjects:
 
 async def test_an_earlier_runs_object_is_replaced_under_before_hook_creation() -> None:
     api = FakeApi(labelled(**OURS))
-    await hook_objects(api).create(WANTED, replace_ours=True)
+    assert await hook_objects(api).create(WANTED, replace_ours=True) == "u-new"  # the new object's uid
     assert api.calls == ["create", "delete", "create"]
-    assert api.existing == WANTED
+    assert api.existing == {**WANTED, "metadata": {**WANTED["metadata"], "uid": "u-new"}}
+
+
+async def test_a_created_object_answers_with_its_uid() -> None:
+    api = FakeApi(None)
+    assert await hook_objects(api).create(WANTED, replace_ours=True) == "u-new"
+    assert api.calls == ["create"]
 
 
 async def test_an_object_of_the_same_run_is_adopted() -> None:
     api = FakeApi(labelled(**{**OURS, "helm-e2e.dev/run": "web-3"}))
-    await hook_objects(api).create(WANTED, replace_ours=True)
+    assert await hook_objects(api).create(WANTED, replace_ours=True) == "u1"  # the adopted object's uid
     assert api.calls == ["create"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from test_plan import make_plan, make_release
 
 from helm_e2e.core.models import Hook, ReleaseRef, Run, RunSpec, Suite, Trigger
@@ -149,3 +150,20 @@ spec:
   serviceAccountName: ACCOUNT
   containers: [{name: t, image: busybox}]
 """
+
+
+def test_a_suite_or_hook_pod_with_a_projected_token_but_no_allowed_account_is_a_policy_violation() -> None:
+    volumes = [{"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}]
+    pod = {"containers": [{"name": "c", "image": "i"}], "volumes": volumes}
+    hook = Hook(name="h", kind="Pod", events=["test"],
+                manifest=yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "h"}, "spec": pod}))  # fmt: skip
+    plan = make_plan(release=make_release(hooks=[hook]), suites=[suite_with(pod)])
+    assert (
+        sorted(t.policy_violation for t in plan.tests)
+        == [
+            "spec.volumes[0].projected.sources[0].serviceAccountToken: a token needs a named ServiceAccount "
+            "labelled helm-e2e.dev/test-account=true"
+        ]
+        * 2
+    )
+    assert [t.token_allowed for t in plan.tests] == [False, False]

@@ -205,6 +205,34 @@ def test_a_token_is_allowed_only_with_a_named_allowed_account() -> None:
     assert token_allowed(PLAIN, allowed_accounts={"e2e"}) is False
 
 
+def projected(*sources: dict[str, Any]) -> dict[str, Any]:
+    volume = {"name": "token", "projected": {"sources": list(sources)}}
+    return {**PLAIN, "volumes": [{"name": "scratch", "emptyDir": {}}, volume]}
+
+
+TOKEN = {"serviceAccountToken": {"path": "token", "audience": "vault", "expirationSeconds": 3600}}
+CONFIG = {"configMap": {"name": "settings"}}
+
+
+def test_a_projected_token_is_refused_unless_the_pod_may_have_a_token_at_all() -> None:
+    spec = projected(CONFIG, TOKEN)
+    refused = check_service_account(spec, allowed_accounts={"e2e"})
+    assert [v.path for v in refused] == ["spec.volumes[1].projected.sources[1].serviceAccountToken"]
+    assert "labelled helm-e2e.dev/test-account=true" in refused[0].problem
+    named_other = check_service_account({**spec, "serviceAccountName": "other"}, allowed_accounts={"e2e"})
+    assert [v.path.split(".")[-1] for v in named_other] == ["serviceAccountName", "serviceAccountToken"]
+    assert check_service_account({**spec, "serviceAccountName": "e2e"}, allowed_accounts={"e2e"}) == []
+
+
+def test_projected_volumes_without_a_token_and_malformed_ones_pass() -> None:
+    assert (
+        check_service_account(projected(CONFIG, {"downwardAPI": {"items": []}}), allowed_accounts=set()) == []
+    )
+    for odd in ({"volumes": [{"projected": None}]}, {"volumes": [{"projected": {"sources": "x"}}]},
+                {"volumes": [{"projected": {"sources": [None, 3]}}]}):  # fmt: skip
+        assert check_service_account({**PLAIN, **odd}, allowed_accounts=set()) == []
+
+
 def test_describe_is_one_line_with_a_count_of_the_rest() -> None:
     violations = [Violation(f"spec.f{i}", "bad") for i in range(5)]
     assert describe(violations) == "spec.f0: bad; spec.f1: bad; spec.f2: bad (and 2 more)"

@@ -120,15 +120,15 @@ class HookObjects:
             raise api_refusal(e) from e
         return found
 
-    async def create(self, body: Mapping[str, Any], *, replace_ours: bool) -> None:
-        """Create a hook object. When the name is taken: adopt it if this run made it; replace it if it is
-        ours and `replace_ours` (the hook's policy is before-hook-creation); else raise NameTaken."""
+    async def create(self, body: Mapping[str, Any], *, replace_ours: bool) -> str:
+        """Create a hook object; its uid. When the name is taken: adopt it if this run made it; replace it if
+        it is ours and `replace_ours` (the hook's policy is before-hook-creation); else raise NameTaken."""
         kind, meta = str(body["kind"]), body["metadata"]
         namespace, name = str(meta["namespace"]), str(meta["name"])
         create, _, _ = self._api(kind)
         try:
-            await self._call(create, namespace, dict(body))
-            return
+            created = await self._raw(create, namespace, dict(body))
+            return str((created.get("metadata") or {}).get("uid") or "")
         except ApiException as e:
             if e.status != 409:
                 raise api_refusal(e) from e
@@ -136,14 +136,14 @@ class HookObjects:
         if existing is None:  # deleted in between: one more try
             return await self.create(body, replace_ours=False)
         if same_run(existing, body):
-            return  # created by an earlier attempt of this run
+            return str(existing["metadata"].get("uid") or "")  # created by an earlier attempt of this run
         if not is_ours(existing, body):
             raise NameTaken(kind, namespace, name, "the name is taken by an object helm-e2e did not create")
         if not replace_ours:
             raise NameTaken(kind, namespace, name, "an earlier run's object exists (no before-hook-creation)")
         await self.delete(kind, namespace, name, uid=str(existing["metadata"].get("uid") or ""))
         await self._wait_gone(kind, namespace, name)
-        await self.create(body, replace_ours=False)
+        return await self.create(body, replace_ours=False)
 
     async def delete(self, kind: str, namespace: str, name: str, *, uid: str = "") -> None:
         """Delete (background propagation); 404 is fine. With `uid`, only that very object."""

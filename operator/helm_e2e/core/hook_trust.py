@@ -17,29 +17,24 @@ Refused inside those kinds:
   (opens the cluster to the outside);
 - PersistentVolumeClaim with `dataSource`/`dataSourceRef` (clones another claim's data) or `volumeName`
   (claims a pre-provisioned volume meant for someone else);
-- Role rules that hand rights away:
-  * `*` anywhere in apiGroups, resources or verbs (also `pods/*`), and `nonResourceURLs`;
-  * resources `secrets` (Helm release Secrets hold every value), `pods/exec`, `pods/attach`,
-    `pods/portforward`, `pods/proxy`, `pods/ephemeralcontainers`, `services/proxy`,
-    `serviceaccounts/token` (mints tokens), `roles`, `rolebindings` (re-grants), and the API group
-    `helm-e2e.dev` (a test could forge its own result);
-  * write verbs (create, update, patch) on pods and on the workloads that create pods (deployments,
-    replicasets, statefulsets, daemonsets, jobs, cronjobs, replicationcontrollers): a pod may run under any
-    ServiceAccount of the namespace, which would bypass the test pod policy;
-  * write verbs on services, endpoints, endpointslices, ingresses, networkpolicies and
-    persistentvolumeclaims: the test could then make what we refuse above (externalIPs, cloned volumes) or
-    redirect the namespace's traffic;
-  * verbs `escalate`, `bind`, `impersonate`;
+- Role rules beyond the read-only allowlist (docs/security.md, "Hook RBAC allowlist"): only the verbs get,
+  list and watch, only on the kinds in READABLE (a test looks at what the release made, never changes it);
+  no `*`, no nonResourceURLs. The one exception real charts need: `use` of a named PodSecurityPolicy
+  (Grafana's test Role; the API is gone since Kubernetes 1.25, so the grant is inert);
 - RoleBinding whose roleRef is not a Role (kind Role, group rbac.authorization.k8s.io) of the same hook set,
-  or with a subject that is not a ServiceAccount of the release's namespace.
+  or with a subject that is not one of the hook set's own ServiceAccounts (not `default`, not any other
+  account of the namespace).
+
+When they are created (the executor, in the order `hooks.build_hook_set` decided: every Role before any
+RoleBinding), a RoleBinding is created only if its Role was created by this hook set in the same pass,
+with the uid the API returned then (`refuse_to_bind`): a Role of that name that someone else made is never
+bound. A name already taken refuses the whole set and what was created of it is deleted again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from typing import Any
-
-from . import names
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 API_VERSIONS: Mapping[str, str] = {
@@ -67,20 +62,31 @@ CLUSTER_SCOPED = frozenset(
      "CustomResourceDefinition", "APIService", "IngressClass", "PodSecurityPolicy",
      "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
 )  # fmt: skip
-DENIED_RESOURCES = frozenset(
-    {"secrets", "pods/exec", "pods/attach", "pods/portforward", "pods/proxy", "pods/ephemeralcontainers",
-     "services/proxy", "serviceaccounts/token", "roles", "rolebindings"}
-)  # fmt: skip
-POD_MAKERS = frozenset(
-    {"pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs",
-     "replicationcontrollers"}
-)  # fmt: skip
-TRAFFIC_AND_STORAGE = frozenset(
-    {"services", "endpoints", "endpointslices", "ingresses", "networkpolicies", "persistentvolumeclaims"}
-)
-WRITE_VERBS = frozenset({"create", "update", "patch"})
-DENIED_VERBS = frozenset({"escalate", "bind", "impersonate"})
-DENIED_GROUPS = frozenset({names.GROUP})
+READ_VERBS = frozenset({"get", "list", "watch"})
+# what a hook Role may let a test read, by API group: the workloads a release makes, their pods, logs and
+# events, their networking and configuration. Never secrets, RBAC, tokens, subresources that act on a pod
+# (exec, attach, portforward, proxy, eviction) or scale, nor anything outside these groups.
+READABLE: Mapping[str, frozenset[str]] = {
+    "": frozenset(
+        {"pods", "pods/log", "pods/status", "services", "services/status", "endpoints", "configmaps",
+         "events", "serviceaccounts", "persistentvolumeclaims", "persistentvolumeclaims/status",
+         "replicationcontrollers", "replicationcontrollers/status", "limitranges", "resourcequotas",
+         "resourcequotas/status"}
+    ),
+    "apps": frozenset(
+        {"deployments", "deployments/status", "replicasets", "replicasets/status", "statefulsets",
+         "statefulsets/status", "daemonsets", "daemonsets/status", "controllerrevisions"}
+    ),
+    "batch": frozenset({"jobs", "jobs/status", "cronjobs", "cronjobs/status"}),
+    "autoscaling": frozenset({"horizontalpodautoscalers", "horizontalpodautoscalers/status"}),
+    "policy": frozenset({"poddisruptionbudgets", "poddisruptionbudgets/status"}),
+    "discovery.k8s.io": frozenset({"endpointslices"}),
+    "networking.k8s.io": frozenset({"ingresses", "ingresses/status", "networkpolicies"}),
+    "events.k8s.io": frozenset({"events"}),
+    "coordination.k8s.io": frozenset({"leases"}),
+}  # fmt: skip
+# Grafana's test Role (charts/grafana/templates/tests/test-role.yaml): `use` of its own PodSecurityPolicy
+PSP_GROUPS = frozenset({"policy", "extensions"})
 
 
 def _strings(node: Any) -> list[str]:
@@ -98,6 +104,14 @@ def refuse_kind(kind: str, api_version: str) -> str | None:
     return "kind is not created (only ServiceAccount, ConfigMap, Secret, Service, PVC, Role, RoleBinding)"
 
 
+def _inert_psp_use(
+    rule: Mapping[str, Any], groups: list[str], resources: list[str], verbs: list[str]
+) -> bool:
+    """`use` of named PodSecurityPolicies: what Grafana's test Role grants; PSP is gone since 1.25."""
+    named = bool(_strings(rule.get("resourceNames")))
+    return named and set(groups) <= PSP_GROUPS and resources == ["podsecuritypolicies"] and verbs == ["use"]
+
+
 def _refuse_rule(rule: Any) -> str | None:
     if not isinstance(rule, Mapping):
         return "a rule is not an object"
@@ -106,24 +120,22 @@ def _refuse_rule(rule: Any) -> str | None:
         return "a rule grants nonResourceURLs"
     if any("*" in x for x in (*groups, *resources, *verbs)):
         return "a rule uses the wildcard *"
-    if DENIED_GROUPS.intersection(groups):
-        return "a rule grants access to helm-e2e's own API group"
-    denied = sorted(DENIED_RESOURCES.intersection(resources))
-    if denied:
-        return f"a rule grants {denied[0]}"
-    bad_verbs = sorted(DENIED_VERBS.intersection(verbs))
-    if bad_verbs:
-        return f"a rule grants the verb {bad_verbs[0]}"
-    makers = sorted(POD_MAKERS.intersection(resources))
-    if makers and WRITE_VERBS.intersection(verbs):
-        return f"a rule lets the test create or change {makers[0]} (any ServiceAccount)"
-    guarded = sorted(TRAFFIC_AND_STORAGE.intersection(resources))
-    if guarded and WRITE_VERBS.intersection(verbs):
-        return f"a rule lets the test create or change {guarded[0]}"
+    if _inert_psp_use(rule, groups, resources, verbs):
+        return None
+    if extra := sorted(set(verbs) - READ_VERBS):
+        return f"a rule grants the verb {extra[0]} (hook Roles may only get, list and watch)"
+    if resources and not groups:
+        return "a rule names resources but no apiGroups"
+    for group in groups:
+        if outside := sorted(set(resources) - READABLE.get(group, frozenset())):
+            what = f"{group}/{outside[0]}" if group else outside[0]
+            return f"a rule grants {what}, which is not on the read-only allowlist"
     return None
 
 
-def _refuse_binding(body: Mapping[str, Any], *, namespace: str, roles: Collection[str]) -> str | None:
+def _refuse_binding(
+    body: Mapping[str, Any], *, namespace: str, roles: Collection[str], accounts: Collection[str]
+) -> str | None:
     ref = body.get("roleRef")
     if not isinstance(ref, Mapping) or ref.get("kind") != "Role" or ref.get("apiGroup") != RBAC_GROUP:
         return "roleRef is not a Role"
@@ -137,7 +149,23 @@ def _refuse_binding(body: Mapping[str, Any], *, namespace: str, roles: Collectio
             return "a subject is a ServiceAccount of another namespace"
         if subject.get("apiGroup") not in (None, ""):
             return "a subject has an apiGroup (ServiceAccounts have none)"
+        if subject.get("name") not in accounts:
+            return "a subject is not a ServiceAccount of the same hook set"
     return None
+
+
+def refuse_to_bind(body: Mapping[str, Any], *, created_roles: Mapping[str, str]) -> str | None:
+    """Why a RoleBinding is not created now (None: create it; not a RoleBinding: None). `created_roles`:
+    Role name → uid, the Roles this hook set created (or this run made before) in this pass. A Role of that
+    name that helm-e2e did not create for this run is never bound, whoever made it and whenever."""
+    if body.get("kind") != "RoleBinding":
+        return None
+    ref = body.get("roleRef")
+    role = str(ref.get("name") or "") if isinstance(ref, Mapping) else ""
+    if created_roles.get(role):
+        return None
+    name = str((body.get("metadata") or {}).get("name") or "")
+    return f"RoleBinding {name}: Role {role} was not created by this hook set, so it is not bound"
 
 
 def _spec(body: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -146,10 +174,15 @@ def _spec(body: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def refuse_content(
-    kind: str, body: Mapping[str, Any], *, namespace: str, roles: Collection[str]
+    kind: str,
+    body: Mapping[str, Any],
+    *,
+    namespace: str,
+    roles: Collection[str],
+    accounts: Collection[str],
 ) -> str | None:
-    """Why a hook object of a created kind is refused for its content (None: fine). `roles`: the names
-    of the hook set's accepted Roles."""
+    """Why a hook object of a created kind is refused for its content (None: fine). `roles`, `accounts`:
+    the names of the hook set's accepted Roles and ServiceAccounts."""
     if kind == "Secret" and body.get("type") == "kubernetes.io/service-account-token":
         return "Secrets of type kubernetes.io/service-account-token are not created"
     if kind == "Service":
@@ -170,5 +203,5 @@ def refuse_content(
             if why:
                 return why
     if kind == "RoleBinding":
-        return _refuse_binding(body, namespace=namespace, roles=roles)
+        return _refuse_binding(body, namespace=namespace, roles=roles, accounts=accounts)
     return None

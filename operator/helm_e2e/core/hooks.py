@@ -5,18 +5,20 @@
 then kind in Helm's install order (a stable sort by `hookByWeight` over hooks pre-sorted by kind), deletes
 an earlier copy (`before-hook-creation`, the default when no policy is given), creates each and waits for
 Pods and Jobs to finish. Here the supporting objects (kinds in `hook_trust`) are created first, in that
-order, then every test Pod and Job. What we refuse (hook_trust's docstring) is listed in `refused`, and
+order (but every Role before any RoleBinding: a binding may only name a Role this set just created), then
+every test Pod and Job. What we refuse (hook_trust's docstring) is listed in `refused`, and
 then every test of the set is blocked with the reason: a refused hook means the set cannot run as written.
 
 Supporting objects keep the chart's names (test pods refer to them by name), get the release's namespace,
-our labels, and (in `build_resource_manifest`) an ownerReference to the E2ERun so they go with it.
+our labels (the chart's own `helm-e2e.dev/*` labels and annotations are dropped), and (in
+`build_resource_manifest`) an ownerReference to the E2ERun so they go with it.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -40,6 +42,7 @@ INSTALL_ORDER = (
 )  # fmt: skip
 _KIND_RANK = {kind: i for i, kind in enumerate(INSTALL_ORDER)}
 _GO_INT = re.compile(r"^[+-]?[0-9]+$")  # what Go's strconv.Atoi accepts
+OUR_PREFIX = f"{names.GROUP}/"  # labels and annotations only the operator sets on what it creates
 RETRIES_ANNOTATION = f"{names.GROUP}/retries"  # on a chart test hook: further attempts after a Failed one
 MAX_RETRIES = 10
 _INT64 = 2**63
@@ -149,10 +152,16 @@ def _test(doc: Mapping[str, Any], *, default_timeout: int) -> PlannedTest | str:
     )
 
 
+def _without_ours(pairs: Mapping[str, str]) -> dict[str, str]:
+    """Labels or annotations without `helm-e2e.dev/*`: only the operator writes those (a hook ServiceAccount
+    labelled `helm-e2e.dev/test-account=true` would become an account every suite may name)."""
+    return {k: v for k, v in pairs.items() if not k.startswith(OUR_PREFIX)}
+
+
 def _resource_body(doc: Mapping[str, Any], release: Release) -> dict[str, Any]:
     kind, meta = str(doc["kind"]), _mapping(doc.get("metadata"))
     labels = {
-        **_strings(meta.get("labels")),
+        **_without_ours(_strings(meta.get("labels"))),
         names.MANAGED_BY_LABEL: names.MANAGED_BY,
         names.RELEASE_LABEL: label_value(release.name),
         names.REVISION_LABEL: str(release.revision),
@@ -161,7 +170,7 @@ def _resource_body(doc: Mapping[str, Any], release: Release) -> dict[str, Any]:
         "name": str(meta["name"]),
         "namespace": release.namespace,
         "labels": labels,
-        "annotations": {**_own_annotations(meta), names.SOURCE_ANNOTATION: "hook"},
+        "annotations": {**_without_ours(_own_annotations(meta)), names.SOURCE_ANNOTATION: "hook"},
     }
     body = {"apiVersion": doc["apiVersion"], "kind": kind, "metadata": metadata}
     body.update({k: copy.deepcopy(doc[k]) for k in KEPT_FIELDS[kind] if k in doc})
@@ -183,11 +192,14 @@ def _parse(hook: Hook) -> tuple[dict[str, Any] | None, str]:
     return (None, f"{where}: {why}") if why else (doc, "")
 
 
-def build_hook_set(release: Release, *, default_timeout: int) -> HookSet:
-    """Every `test` hook of the release, ordered as Helm orders them, checked against the trust rules."""
-    accepted: list[tuple[tuple[int, str, int, str], dict[str, Any]]] = []
+Ordered = list[tuple[tuple[int, str, int, str], dict[str, Any]]]
+
+
+def _parsed_hooks(release: Release, default_timeout: int) -> tuple[Ordered, list[str], list[PlannedTest]]:
+    """The release's test hooks that parse, in Helm's order; refusal lines; tests blocked by them."""
+    accepted: Ordered = []
     refused: list[str] = []
-    hook_set_blocked: list[PlannedTest] = []
+    blocked: list[PlannedTest] = []
     for hook in release.hooks:
         if names.HOOK_TEST_EVENTS.isdisjoint(hook.events):
             continue
@@ -195,13 +207,21 @@ def build_hook_set(release: Release, *, default_timeout: int) -> HookSet:
         if doc is None:
             refused.append(why)
             if hook.kind in TEST_KINDS:  # a test that cannot run still ends, with why: never "no tests"
-                hook_set_blocked.append(_blocked_test(hook.name, why, default_timeout))
+                blocked.append(_blocked_test(hook.name, why, default_timeout))
             continue
         meta = _mapping(doc.get("metadata"))
         weight = parse_hook_weight(_strings(meta.get("annotations")))
         accepted.append((helm_order_key(weight, str(meta["name"]), str(doc["kind"])), doc))
     accepted.sort(key=lambda pair: pair[0])
-    roles = {key[1] for key, doc in accepted if doc["kind"] == "Role" and not _refusal(doc, release, set())}
+    return accepted, refused, blocked
+
+
+def build_hook_set(release: Release, *, default_timeout: int) -> HookSet:
+    """Every `test` hook of the release, ordered as Helm orders them (then every Role before any
+    RoleBinding), checked against the trust rules."""
+    accepted, refused, hook_set_blocked = _parsed_hooks(release, default_timeout)
+    roles = _accepted_names(accepted, release, "Role")
+    accounts = _accepted_names(accepted, release, "ServiceAccount")
     hook_set = HookSet()
     seen: set[tuple[str, str]] = set()
     for (weight, name, _, kind), doc in accepted:
@@ -218,7 +238,7 @@ def build_hook_set(release: Release, *, default_timeout: int) -> HookSet:
             refused.append(f"{where}: the hook set has two objects of this kind and name")
             continue
         seen.add((kind, name))
-        refusal = _refusal(doc, release, roles)
+        refusal = _refusal(doc, release, roles=roles, accounts=accounts)
         if refusal:
             refused.append(f"{where}: {refusal}")
             continue
@@ -228,6 +248,7 @@ def build_hook_set(release: Release, *, default_timeout: int) -> HookSet:
             HookResource(kind=kind, api_version=str(doc["apiVersion"]), name=name, weight=weight,
                          delete_policies=policies, body=body)
         )  # fmt: skip
+    hook_set.resources.sort(key=lambda r: r.kind == "RoleBinding")  # stable: every Role before any binding
     hook_set.tests += hook_set_blocked
     hook_set.refused = refused
     hook_set.service_accounts = frozenset(r.name for r in hook_set.resources if r.kind == "ServiceAccount")
@@ -247,8 +268,19 @@ def _blocked_test(name: str, why: str, default_timeout: int) -> PlannedTest:
     )  # fmt: skip
 
 
-def _refusal(doc: Mapping[str, Any], release: Release, roles: set[str]) -> str | None:
-    return refuse_content(str(doc["kind"]), doc, namespace=release.namespace, roles=roles)
+def _refusal(
+    doc: Mapping[str, Any],
+    release: Release,
+    *,
+    roles: Set[str] = frozenset(),
+    accounts: Set[str] = frozenset(),
+) -> str | None:
+    return refuse_content(str(doc["kind"]), doc, namespace=release.namespace, roles=roles, accounts=accounts)
+
+
+def _accepted_names(accepted: Ordered, release: Release, kind: str) -> set[str]:
+    """Names of the hook set's objects of `kind` whose content is not refused (Roles, ServiceAccounts)."""
+    return {str(d["metadata"]["name"]) for _, d in accepted if d["kind"] == kind and not _refusal(d, release)}
 
 
 def build_resource_manifest(run: Run, resource: HookResource) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 Mirrors https://kubernetes.io/docs/concepts/security/pod-security-standards/ (Kubernetes v1.34; the
 reference implementation is Go's k8s.io/pod-security-admission/policy, no maintained Python one
 exists). Linux pods only: the Windows relaxations of `restricted` are not modelled.
-Beyond PSS, at every level: no `nodeName` (a test never pins itself to a node) and a named
-ServiceAccount must be one the namespace admin allowed for tests.
+Beyond PSS, at every level: no `nodeName` (a test never pins itself to a node), a named
+ServiceAccount must be one the namespace admin allowed for tests, and a projected service-account token
+needs such an account too (else it would bypass `automountServiceAccountToken: false`).
 Violations name the field path and the rule, never a value: template output may hold release values.
 """
 
@@ -208,14 +209,27 @@ def named_account(spec: Mapping[str, Any]) -> str:
     return str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "")
 
 
+def _projected_tokens(spec: Mapping[str, Any]) -> Iterator[Violation]:
+    """Every `projected.sources[].serviceAccountToken`: a token of the pod's account, automount or not."""
+    for i, volume in enumerate(_list(spec.get("volumes"))):
+        for j, source in enumerate(_list(_map(_map(volume).get("projected")).get("sources"))):
+            if "serviceAccountToken" in _map(source):
+                why = f"a token needs a named ServiceAccount labelled {names.TEST_ACCOUNT_SELECTOR}"
+                yield Violation(f"spec.volumes[{i}].projected.sources[{j}].serviceAccountToken", why)
+
+
 def check_service_account(spec: Mapping[str, Any], *, allowed_accounts: Set[str]) -> list[Violation]:
     """A test may name a ServiceAccount only if the caller allowed it (labelled for tests, or a chart
-    hook's own)."""
+    hook's own), and may carry a projected service-account token only where it may have a token at all
+    (`token_allowed`, the rule that decides automountServiceAccountToken)."""
+    found: list[Violation] = []
     account = named_account(spec)
     if account and account not in allowed_accounts:
         why = f"names a ServiceAccount not labelled {names.TEST_ACCOUNT_SELECTOR}"
-        return [Violation("spec.serviceAccountName", why)]
-    return []
+        found.append(Violation("spec.serviceAccountName", why))
+    if not token_allowed(spec, allowed_accounts=allowed_accounts):
+        found += _projected_tokens(spec)
+    return found
 
 
 def token_allowed(spec: Mapping[str, Any], *, allowed_accounts: Set[str]) -> bool:

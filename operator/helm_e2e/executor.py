@@ -16,21 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 
 from . import errors, notifier
 from .adapters import metrics
 from .adapters.artifacts import Artifacts, delete_artifacts
 from .adapters.helm import Helm, HelmPort
-from .adapters.kube import Patched
+from .adapters.kube import ObjectRef, Patched
 from .adapters.port import KubePort
 from .config import Settings
 from .core import artifacts as artifact_rules
-from .core import attempts, hook_trust, lifecycle, names, reruns
+from .core import attempts, hook_trust, lifecycle, names, reruns, trust
 from .core import rollback as rollbacks
 from .core.lifecycle import Action, Observed
 from .core.models import Run, RunPhase, RunStatus, TestPhase
 from .core.results import TestObjects, log_container, log_tail
-from .core.runbody import run_from_body, status_body
+from .core.runbody import run_from_body, runs_from_bodies, status_body
 from .outcomes import Outcomes, run_ref
 from .planner import Planner
 
@@ -64,6 +65,7 @@ def build_policy(settings: Settings) -> lifecycle.Policy:
         mail_retry_base_seconds=settings.smtp_retry_base_seconds,
         webhooks=tuple(settings.webhooks),
         webhook_retry_base_seconds=settings.webhook_retry_base_seconds,
+        mail_allowed_domains=settings.allowed_mail_domains,
     )
 
 
@@ -151,9 +153,43 @@ class Executor:
         if body is None:
             self.planner.forget(key)
             return None
-        run = run_from_body(body)
+        try:
+            run = run_from_body(body)
+        except ValidationError as e:  # hand-made: not a run the operator writes, nothing in it is used
+            await self._refuse_unreadable(key, body, e)
+            return None
+        if run.status.phase.is_final:
+            self.planner.forget(key)  # a final run creates nothing more
+        why = trust.refuse_run(run) if not run.status.phase.is_final else None
+        if why is not None:  # before anything of its release is read: a forged run reaches nothing
+            await self._refuse(run, body, why)
+            return None
         observed = Observed(now=self.now(), objects=await self._observe_objects(run))
-        return await self._apply(run, body, await self._decide(run, observed), observed)
+        try:
+            actions = await self._decide(run, observed)
+        except errors.RunRefused as e:  # its release Secret is not the one it was planned from
+            await self._refuse(run, body, str(e))
+            return None
+        return await self._apply(run, body, actions, observed)
+
+    async def _refuse_unreadable(self, key: RunKey, body: Mapping[str, Any], error: ValidationError) -> None:
+        if (body.get("status") or {}).get("phase") == RunPhase.REFUSED:
+            return
+        fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})[:5]  # names, no values
+        why = f"the run is not one the helm-e2e operator writes (invalid: {', '.join(fields)})"
+        metrics.RUNS_REFUSED.inc()
+        log.warning("run.refused", run=key[1], namespace=key[0], reason=why)
+        status = RunStatus(phase=RunPhase.REFUSED, message=why, completed_at=self.now())
+        await self.kube.patch_run_status(*key, status_body(status))
+        uid = str((body.get("metadata") or {}).get("uid") or "")
+        ref = ObjectRef(names.RUN_KIND, names.API_VERSION, key[0], key[1], uid)
+        await self.kube.post_event(ref, type="Warning", reason=names.REASON_REFUSED, message=why)
+
+    async def _refuse(self, run: Run, body: Mapping[str, Any], why: str) -> None:
+        metrics.RUNS_REFUSED.inc()
+        log.warning("run.refused", run=run.name, namespace=run.namespace, reason=why)
+        self.planner.forget((run.namespace, run.name))
+        await self.end(run, body, RunPhase.REFUSED, names.REASON_REFUSED, why)
 
     async def _decide(self, run: Run, observed: Observed) -> list[Action]:
         """The decision, once everything it asked to see was fetched (answered into `observed` in place of
@@ -236,7 +272,7 @@ class Executor:
         ref = run.spec.release
         labels = await self.kube.release_secret_labels(ref.namespace, ref.name) if asked.revisions else []
         revisions = {int(v) for lab in labels if (v := lab.get(names.HELM_VERSION_LABEL, "")).isdigit()}
-        runs = [run_from_body(b) for b in await self.kube.list_runs(ref.namespace, ref.name)]
+        runs = runs_from_bodies(await self.kube.list_runs(ref.namespace, ref.name))
         described: dict[int, str] = {}
         for revision in sorted(r for r in revisions if r > ref.revision) if asked.descriptions else ():
             secret = await self.kube.get_secret(
@@ -332,7 +368,11 @@ class Executor:
         try:
             spec = await self.artifacts.collector_spec(run, test, now=self.now())
         except errors.StoreError as e:  # evidence is best effort: the test runs, without a collector
+            why = f"artifacts not collected: the artifact store cannot be written ({e.reason})"
             log.warning("artifacts.unavailable", run=run.name, namespace=run.namespace, error=str(e))
+            self.artifacts.not_collected(run, test.name, why)  # the test's artifactsMessage when it ends
+            reason, message = names.EVENT_ARTIFACTS_UNAVAILABLE, f"{test.name}: {why}"
+            await self.kube.post_event(run_ref(run), type="Warning", reason=reason, message=message)
             return action.body
         return artifact_rules.inject_collector(action.body, action.kind, spec)
 
@@ -418,7 +458,7 @@ class Executor:
         """`listed`: the release's runs as this pass listed them (a run created since is pruned next time)."""
         if listed is None:
             bodies = await self.kube.list_runs(run.namespace, run.spec.release.name)
-            listed = [run_from_body(b) for b in bodies]
+            listed = runs_from_bodies(bodies)
         runs = list(listed)
         uids = {r.name: r.uid for r in runs}
         for name in lifecycle.decide_prune(runs, limit=self.settings.history_limit, keep=run.name):

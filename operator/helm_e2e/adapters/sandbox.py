@@ -30,11 +30,13 @@ import structlog
 from ..core import planjob
 from ..core.models import Release, Suite
 from ..errors import HelmE2EError, SandboxError, SandboxMemory, SandboxTimeout, SuiteInvalid
+from .orphans import die_with_parent
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 MiB = 2**20
-PRELOAD = ["helm_e2e.core.planjob"]  # imported once by the fork server, so workers start warm
+# imported once by the fork server: it dies with the operator, and workers start warm
+PRELOAD = ["helm_e2e.adapters.sandbox_preload", "helm_e2e.core.planjob"]
 WORKERS = 2  # the chart's memory limit is sized for this many (tests/unit/test_chart_static.py)
 
 
@@ -50,7 +52,9 @@ def _address_space_now() -> int:
 
 
 def _limit_memory(headroom_bytes: int) -> None:
-    """Worker initializer: cap the address space at today's size plus the headroom."""
+    """Worker initializer: die with the fork server, cap the address space at today's size plus the
+    headroom."""
+    die_with_parent()
     limit = _address_space_now() + headroom_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 

@@ -48,6 +48,7 @@ def test_a_sigkilled_operator_leaves_no_sandbox_process_behind(
     wait_run(cluster, namespace, "web-1", timeout=90)  # decoded and planned in the sandbox
     assert operator.proc is not None
     pid = operator.proc.pid
+
     def started() -> set[int] | None:
         found = descendants(pid)
         return found if len(found) >= 3 else None

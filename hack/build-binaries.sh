@@ -16,6 +16,10 @@ export GOFLAGS="-mod=mod -buildvcs=false"
 export GOTOOLCHAIN=local
 export CGO_ENABLED=0
 mkdir -p "$HELM_E2E_BIN/current" "$HELM_E2E_CACHE/work"
+# One build at a time per cache: two at once (make demo beside make node-up, parallel test sessions on a
+# fresh machine) wrote the same <bin>.tmp and one failed at its mv; the second now waits and finds it cached.
+exec 9>"$HELM_E2E_CACHE/.build.lock"
+flock 9
 
 log() { printf '[build] %s\n' "$*" >&2; }
 

@@ -31,6 +31,8 @@ ALERTS = {
     "HelmE2EOperatorDown",
     "HelmE2EReconcileErrors",
     "HelmE2ETestPodsRefused",
+    "HelmE2EArtifactStoreUnwritable",
+    "HelmE2ERunsRefused",
 }
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One real node beside the local control plane: containerd + runc + a CNI bridge + kubelet + kube-proxy,
 # started as plain processes on this machine, so test pods really run. kwok nodes stay for scale tests.
+# CoreDNS runs beside them as the cluster DNS, so pods resolve <svc>.<ns>.svc as in any real cluster.
 #
 # The node is tainted helm-e2e.dev/real-node=true:NoSchedule and labelled helm-e2e.dev/node=real: only
 # pods that tolerate the taint and select the label (the real-node tests set both) land on it.
@@ -24,6 +25,7 @@ KUBELET_ROOT=/var/lib/helm-e2e-kubelet      # removed by down
 POD_CIDR=10.244.0.0/24
 BRIDGE=helm-e2e0
 PAUSE_IMAGE=localhost/pause:3.10
+DNS_READY=127.0.0.1:10254                   # CoreDNS's ready endpoint: 200 once it has the Services
 bin=$HELM_E2E_BIN/current
 
 log() { printf '[node] %s\n' "$*" >&2; }
@@ -84,6 +86,9 @@ preflight() {  # prints every problem, returns 1 if there is any
       problems+=("port $port is in use by another program: kubelet needs it")
     fi
   done
+  if [ -n "$(node_ip)" ] && (echo >"/dev/tcp/$(node_ip)/53") 2>/dev/null && ! [ -f "$RUN/coredns.pid" ]; then
+    problems+=("port 53 on $(node_ip) is in use by another program: the cluster DNS (CoreDNS) needs it")
+  fi
   [ -f "$KUBECONFIG_PATH" ] && kctl get --raw /readyz >/dev/null 2>&1 \
     || problems+=("the local control plane is not running: make cluster-up")
   if [ ${#problems[@]} -gt 0 ]; then
@@ -183,7 +188,25 @@ state = "$RUN/containerd"
 TOML
 
   local ip; ip=$(node_ip)
-  cat >"$RUN/kubelet.yaml" <<YAML
+  # Pods reach the node IP through the bridge's gateway, so the DNS listens there. Names outside the
+  # cluster go to the host's own resolver, never anywhere the host would not go itself.
+  local forward="forward . /etc/resolv.conf"
+  grep -q '^nameserver' /etc/resolv.conf 2>/dev/null || forward="# the host has no resolver: other names fail"
+  write_if_changed coredns "$RUN/Corefile" <<COREFILE
+.:53 {
+    bind $ip
+    errors
+    ready $DNS_READY
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $KUBECONFIG_PATH
+        fallthrough in-addr.arpa ip6.arpa
+    }
+    $forward
+    cache 30
+}
+COREFILE
+
+  write_if_changed kubelet "$RUN/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 failCgroupV1: false           # cgroup v1 hosts; the default becomes true in 1.35
@@ -211,6 +234,7 @@ serializeImagePulls: false
 podLogsDir: $RUN/pod-logs
 resolvConf: /etc/resolv.conf
 clusterDomain: cluster.local
+clusterDNS: [$ip]
 podCIDR: $POD_CIDR
 staticPodPath: ""
 rotateCertificates: false
@@ -221,6 +245,15 @@ YAML
 # --- processes ------------------------------------------------------------------------------------
 
 running() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+write_if_changed() {  # name file < content: a running process reads its config once, so `up` on a node
+  local name=$1 file=$2 new   # started with an older config restarts it (pods keep running)
+  new=$(cat)
+  [ "$new" = "$(cat "$file" 2>/dev/null)" ] && return 0
+  echo "$new" >"$file"
+  running "$name" && { log "$name's configuration changed: restarting it"; stop "$name"; }
+  return 0
+}
 
 start() {  # name command...
   local name=$1; shift
@@ -279,6 +312,10 @@ up() {
   wait_for 30 "containerd answering on $RUN/containerd.sock" crictl_ info
   import_images
 
+  start coredns "$bin/coredns" -conf "$RUN/Corefile"
+  wait_for 60 "CoreDNS ready (cluster.local from the apiserver, log: $RUN/logs/coredns.log)" \
+    curl -fsS "http://$DNS_READY/ready"
+
   start kubelet "$bin/kubelet" --config "$RUN/kubelet.yaml" --kubeconfig "$NODE/kubelet.kubeconfig" \
     --root-dir "$KUBELET_ROOT" --cert-dir "$NODE/kubelet-serving" --hostname-override "$NODE_NAME" \
     --node-ip "$(node_ip)" --node-labels "helm-e2e.dev/node=real,node.kubernetes.io/instance-type=real" \
@@ -289,7 +326,7 @@ up() {
   wait_for 120 "node $NODE_NAME registering" kctl get node "$NODE_NAME"
   kctl wait --for=condition=Ready "node/$NODE_NAME" --timeout=120s >/dev/null \
     || { log "node $NODE_NAME not Ready; kubelet log tail:"; tail -20 "$RUN/logs/kubelet.log" >&2; return 1; }
-  log "node $NODE_NAME Ready in $((SECONDS - t0))s (pods: nodeSelector helm-e2e.dev/node=real + toleration helm-e2e.dev/real-node)"
+  log "node $NODE_NAME Ready in $((SECONDS - t0))s (pods: nodeSelector helm-e2e.dev/node=real + toleration helm-e2e.dev/real-node; cluster DNS $(node_ip):53)"
 }
 
 stop() {  # name [signal]
@@ -326,6 +363,7 @@ down() {
     crictl_ rmp -fa >/dev/null 2>&1 || true
   fi
   stop kube-proxy
+  stop coredns
   "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true  # its KUBE-* iptables chains
   stop containerd
   # shims outlive containerd by design; only the ones serving our containerd are ours
@@ -346,9 +384,10 @@ down() {
 }
 
 status() {
-  for p in containerd kubelet kube-proxy; do
+  for p in containerd kubelet kube-proxy coredns; do
     running "$p" && echo "$p: running (pid $(cat "$RUN/$p.pid"))" || echo "$p: stopped"
   done
+  running coredns && echo "cluster DNS: $(node_ip):53 serves cluster.local (kubelet --cluster-dns)"
   kctl get node "$NODE_NAME" -o wide 2>/dev/null || echo "node $NODE_NAME is not registered"
 }
 

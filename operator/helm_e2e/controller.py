@@ -112,7 +112,9 @@ class Controller:
 
     async def _warn_secret(self, secret: Mapping[str, Any], reason: str, message: str) -> None:
         meta = secret.get("metadata") or {}
-        key = (meta.get("namespace", ""), meta.get("name", ""), meta.get("resourceVersion", ""))
+        # once per Secret (its uid), not per rewrite: Helm relabels a revision's Secret when it is
+        # superseded, and a tenant may rewrite a bad one in a loop (an Event each time, before)
+        key = (meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""))
         if key in self._warned:
             return
         self._warned.add(key)

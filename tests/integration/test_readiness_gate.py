@@ -7,6 +7,7 @@ node label no node has (`web.unschedulable=true`), and released by patching that
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from harness import ROOT, Cluster, assert_stays, wait_until
@@ -72,6 +73,22 @@ def test_a_rollout_that_never_finishes_ends_the_run_release_not_ready_naming_the
     assert test["reason"] == "ReleaseNotReady"
     assert "deployment/web" in test["message"]
     assert ready_condition(run)["reason"] == "ReleaseNotReady"
+    assert operator_pods(cluster, namespace) == []
+
+
+def test_the_wait_for_a_rollout_ends_with_the_runs_deadline_whatever_the_readiness_timeout(
+    cluster: Cluster, namespace: str, start_operator: Any
+) -> None:
+    """A gate that asks for 10 minutes still ends at the run's 8 s deadline (it waited on for good)."""
+    start_operator(ready_timeout_seconds="600", run_deadline_seconds="8")
+    started = time.monotonic()
+    cluster.helm("install", "r", CHART, "-n", namespace, *HELD)
+    run = wait_run(cluster, namespace, "r-1", timeout=45)
+    assert time.monotonic() - started < 40
+    assert run["spec"]["readiness"]["timeoutSeconds"] == 8  # capped when planned
+    assert run["status"]["phase"] == "Error"
+    assert ready_condition(run)["reason"] == "ReleaseNotReady"
+    assert "not rolled out within 8s" in ready_condition(run)["message"]
     assert operator_pods(cluster, namespace) == []
 
 

@@ -176,3 +176,33 @@ def test_the_charts_admission_policy_lets_only_the_operator_create_runs_or_write
     spec = patch_as(tenant, {"spec": {"deadlineSeconds": 5}})
     assert spec.returncode != 0
     assert "immutable" in spec.stderr
+
+
+def test_a_bad_release_secret_rewritten_in_a_loop_is_warned_about_once(
+    cluster: Cluster, namespace: str, start_operator: Any
+) -> None:
+    """What the operator remembers per object is bounded and keyed by the object, not by each rewrite."""
+    start_operator()
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "helm.sh/release.v1",
+        "metadata": {
+            "name": "sh.helm.release.v1.bad.v1",
+            "labels": {"owner": "helm", "name": "bad", "version": "1", "status": "deployed"},
+        },
+        "data": {"release": "bm90IGEgcmVsZWFzZQ=="},  # "not a release"
+    }
+    cluster.apply(json.dumps(secret), namespace)
+
+    def warnings() -> list[str]:
+        selector = "involvedObject.name=sh.helm.release.v1.bad.v1"
+        items = cluster.get_json("events", "-n", namespace, "--field-selector", selector)["items"]
+        return [e["reason"] for e in items]
+
+    wait_until(lambda: warnings() == ["ReleaseDecodeFailed"], timeout=60, what="the first warning")
+    for i in range(20):  # a tenant rewriting the bad Secret: each write is a new resourceVersion
+        cluster.kubectl(
+            "label", "secret", "-n", namespace, "sh.helm.release.v1.bad.v1", f"rewrite={i}", "--overwrite"
+        )
+    assert_stays(lambda: warnings() == ["ReleaseDecodeFailed"], seconds=5, what="one warning for the Secret")

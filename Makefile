@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration realnode test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-startup bench-trigger bench-kill bench-store bench-artifacts
+.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration integration-helm4 realnode realnode-helm4 test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-startup bench-trigger bench-kill bench-store bench-artifacts
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -62,7 +62,21 @@ integration: install cluster-up ## integration tests against the local cluster (
 realnode: install node-up ## the real tier: real containers on the real node (root; see make node-preflight)
 	$(PYTEST) tests/integration -q -m realnode
 
-test: lint coverage bench-quick integration realnode ## everything CI runs
+# Helm 4 (hack/versions.sh HELM4_VERSION) as the CLI that installs, upgrades, tests the releases: the tests of
+# Helm's own behaviour (install/upgrade, test hooks, rollback, the hook corpus against `helm test`, the
+# readiness gate); the operator's `helm rollback` stays helm 3 (HELM_E2E_HELM_BINARY), so rollback across
+# majors is tested too. The real-node tier runs with Helm 4 in `make test` (realnode-helm4).
+HELM4_TESTS := test_harness.py test_operator.py test_lifecycle.py test_hook_corpus.py test_compat_charts.py \
+	test_hook_trust.py test_rollback.py test_readiness_gate.py test_suites.py
+integration-helm4: install cluster-up ## the Helm-behaviour integration tests with Helm 4 installing/testing the releases
+	hack/build-binaries.sh helm4
+	HELM_E2E_TEST_HELM=helm4 $(PYTEST) $(addprefix tests/integration/,$(HELM4_TESTS)) -q -m "not realnode and not bench"
+
+realnode-helm4: install node-up ## the real tier with Helm 4 installing/testing the releases
+	hack/build-binaries.sh helm4
+	HELM_E2E_TEST_HELM=helm4 $(PYTEST) tests/integration -q -m realnode
+
+test: lint coverage bench-quick integration integration-helm4 realnode-helm4 ## everything CI runs
 
 bench: install cluster-up ## benchmarks: the pure core, then the readiness gate and hostile inputs on the local cluster; print numbers, never fail on timing
 	$(PY) tests/bench/run.py

@@ -5,6 +5,7 @@
 #
 # Usage: hack/build-binaries.sh [component ...]   (default: all control-plane components + tools;
 #        `node` = kubelet, kube-proxy, containerd, its runc shim, ctr and crictl for make node-up;
+#        helm4 = Helm 4 (HELM4_VERSION) as current/helm4, the second helm the integration tests run with;
 #        versitygw = the S3-compatible server the integration tests start, built with the default set;
 #        coredns = the real node's cluster DNS, built with `node`)
 set -euo pipefail
@@ -150,7 +151,7 @@ build_one() {
     helm) go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
             "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" ;;
     helm4) go_install helm4 "$HELM4_VERSION" helm.sh/helm/v4/cmd/helm \
-            "-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION" helm ;;  # golden data only
+            "-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION" helm ;;  # tests: HELM_E2E_TEST_HELM=helm4
     containerd|containerd-shim-runc-v2|ctr)
       go_install "$1" "$CONTAINERD_VERSION" "github.com/containerd/containerd/v2/cmd/$1" \
         "-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" ;;
@@ -165,7 +166,7 @@ build_one() {
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(etcd helm kwok kwokctl kubectl kube-apiserver kube-controller-manager kube-scheduler versitygw)
+[ ${#components[@]} -gt 0 ] || components=(etcd helm helm4 kwok kwokctl kubectl kube-apiserver kube-controller-manager kube-scheduler versitygw)
 t_all=$(date +%s)
 for c in "${components[@]}"; do build_one "$c"; done
 log "all binaries ready in $HELM_E2E_BIN/current ($(( $(date +%s) - t_all ))s)"

@@ -5,7 +5,7 @@ KUBE_STAGING_VERSION=v0.34.4  # k8s.io/<staging> modules matching KUBE_VERSION
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.19.5
-HELM4_VERSION=v4.3.1          # only to capture Helm 4 golden release secrets (tests/data/releases)
+HELM4_VERSION=v4.3.1          # Helm 4: the integration tests' second helm (make integration-helm4), golden data
 # the real node (make node-up): kubelet and kube-proxy come from KUBE_VERSION
 CONTAINERD_VERSION=v2.2.9     # v2.3.x needs go >= 1.26.8 exactly; v2.2 builds with any go >= 1.25
 CRICTL_VERSION=v1.34.0        # cri-tools, matching the kube minor

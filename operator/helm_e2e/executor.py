@@ -273,7 +273,7 @@ class Executor:
         labels = await self.kube.release_secret_labels(ref.namespace, ref.name) if asked.revisions else []
         revisions = {int(v) for lab in labels if (v := lab.get(names.HELM_VERSION_LABEL, "")).isdigit()}
         runs = runs_from_bodies(await self.kube.list_runs(ref.namespace, ref.name))
-        described: dict[int, str] = {}
+        rolled_back_to: dict[int, int] = {}
         for revision in sorted(r for r in revisions if r > ref.revision) if asked.descriptions else ():
             secret = await self.kube.get_secret(
                 ref.namespace, f"{names.HELM_SECRET_PREFIX}{ref.name}.v{revision}"
@@ -281,11 +281,16 @@ class Executor:
             if secret is None:
                 continue
             try:
-                described[revision] = (await self.planner.decode(secret)).description
+                target = (await self.planner.decode(secret)).rollback_revision
             except (errors.ReleaseDecodeError, errors.SandboxError):
                 continue  # not Helm's own rollback revision, as far as we can tell
+            if target is not None:
+                rolled_back_to[revision] = target
         return rollbacks.History(
-            deployed=reruns.deployed_revision(labels), revisions=revisions, runs=runs, descriptions=described
+            deployed=reruns.deployed_revision(labels),
+            revisions=revisions,
+            runs=runs,
+            rolled_back_to=rolled_back_to,
         )
 
     async def _apply(

@@ -23,6 +23,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("HELM_E2E_CACHE", Path.home() / ".cache" / "helm-e2e"))
 BIN = CACHE / "bin" / "current"
+# The helm that installs, upgrades and tests the tests' releases: `helm` (v3, hack/versions.sh HELM_VERSION)
+# or `helm4` (HELM4_VERSION), a name in BIN. The operator's own `helm rollback` stays HELM_E2E_HELM_BINARY
+# (default: `helm` on PATH, i.e. v3): `HELM_E2E_TEST_HELM=helm4` tests the Helm 4 CLI against it.
+TEST_HELM = os.environ.get("HELM_E2E_TEST_HELM", "helm")
 KUBECONFIG = CACHE / "kubeconfig"
 
 T = TypeVar("T")
@@ -96,7 +100,9 @@ class Cluster:
         return self.run("kubectl", *args, **kw)
 
     def helm(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-        return self.run("helm", *args, **kw)
+        """The CLI under test (TEST_HELM: helm 3 or helm4); a missing binary fails, never skips."""
+        assert (self.bin / TEST_HELM).exists(), f"no {TEST_HELM} in {self.bin} (hack/build-binaries.sh)"
+        return self.run(TEST_HELM, *args, **kw)
 
     def get_json(self, *args: str) -> Any:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)

@@ -1,5 +1,6 @@
-"""The fixture chart corpus with the real `helm` CLI and no cluster: every chart lints and renders, and every
-document Helm renders passes our bounded hook-manifest parser (no aliases, JSON-shaped)."""
+"""The fixture chart corpus with the real `helm` CLI (v3; Helm 4 with HELM_E2E_TEST_HELM=helm4) and no
+cluster: every chart lints and renders, and every document Helm renders passes our bounded hook-manifest
+parser (no aliases, JSON-shaped)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 import subprocess
 
 import pytest
-from harness import BIN, ROOT
+from harness import BIN, ROOT, TEST_HELM
 
 from helm_e2e.core.hook_yaml import parse_hook_manifest
 
@@ -20,9 +21,11 @@ VALUES = {
 
 
 def helm(*args: str) -> str:
-    """The cached helm binary; missing is a failure, never a skip."""
-    assert (BIN / "helm").exists(), f"no helm at {BIN} (make binaries)"
-    proc = subprocess.run([str(BIN / "helm"), *args], capture_output=True, text=True, check=False, timeout=60)
+    """The cached helm under test (TEST_HELM: helm 3 or helm4); missing is a failure, never a skip."""
+    assert (BIN / TEST_HELM).exists(), f"no {TEST_HELM} at {BIN} (make binaries)"
+    proc = subprocess.run(
+        [str(BIN / TEST_HELM), *args], capture_output=True, text=True, check=False, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     return proc.stdout
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import shutil
@@ -11,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import ROOT, Cluster, assert_stays, wait_until
+from harness import ROOT, TEST_HELM, Cluster, assert_stays, wait_until
 from test_operator import get_run, runs, wait_run
 
 TINY = ROOT / "tests" / "data" / "charts" / "tiny"
+OTHER_MAJOR = (
+    "helm" if TEST_HELM == "helm4" else "helm4"
+)  # the helm (3 or 4) the test releases are not written by
 
 
 @pytest.fixture(autouse=True)
@@ -212,3 +217,45 @@ def test_an_operator_killed_between_the_intent_and_helm_never_rolls_back_twice(
     assert [h["description"] for h in rollbacks] == ["Rollback to 1"]
     assert wait_run(cluster, namespace, "crash-3")["spec"]["release"]["trigger"] == "rollback"
     op.assert_alive()
+
+
+def release_doc(cluster: Cluster, namespace: str, release: str, revision: int) -> dict[str, Any]:
+    """The release JSON Helm stored for a revision (base64 twice, gzip when it starts with 1f 8b 08)."""
+    secret = cluster.get_json("secret", "-n", namespace, f"sh.helm.release.v1.{release}.v{revision}")
+    blob = base64.b64decode(base64.b64decode(secret["data"]["release"]))
+    doc: dict[str, Any] = json.loads(gzip.decompress(blob) if blob[:3] == b"\x1f\x8b\x08" else blob)
+    return doc
+
+
+def test_the_other_helm_major_rolls_back_a_release_this_one_wrote_and_this_one_upgrades_it_after(
+    cluster: Cluster, namespace: str, start_operator: Any, opted_in: str
+) -> None:
+    """Run in both passes (HELM_E2E_TEST_HELM unset / helm4): the operator's helm 4 rolls back a release
+    helm 3 wrote, and its helm 3 one that Helm 4 wrote; the writer then upgrades the release again."""
+    start_operator(helm_binary=str(cluster.bin / OTHER_MAJOR))
+    cluster.helm("install", "x", opted_in, "-n", namespace)
+    assert wait_run(cluster, namespace, "x-1")["status"]["phase"] == "Succeeded"
+    cluster.helm("upgrade", "x", opted_in, "-n", namespace, "--set", "message=two")
+    assert wait_run(cluster, namespace, "x-2")["status"]["phase"] == "Succeeded"
+    cluster.helm("upgrade", "x", opted_in, "-n", namespace, "--set", "test.exitCode=1")
+
+    rolled = wait_condition(cluster, namespace, "x-3", "True")
+    assert rolled["message"] == "rolled back to revision 2 (revision 4)"
+    assert cluster.get_json("configmap", "-n", namespace, "x-config")["data"]["message"] == "two"
+    run4 = wait_run(cluster, namespace, "x-4")
+    assert (run4["spec"]["release"]["trigger"], run4["status"]["phase"]) == ("rollback", "Succeeded")
+    written = release_doc(cluster, namespace, "x", 4)
+    assert written["info"]["description"] == "Rollback to 2"
+    # Helm 4 records what it restored; a Helm 3 rollback drops Helm 4's fields (apply_method with them)
+    assert written["info"].get("rollback_revision") == (2 if OTHER_MAJOR == "helm4" else None)
+    assert written.get("apply_method") == ("csa" if OTHER_MAJOR == "helm4" else None)
+
+    cluster.helm("upgrade", "x", opted_in, "-n", namespace, "--set", "message=five")
+    assert wait_run(cluster, namespace, "x-5")["status"]["phase"] == "Succeeded"
+    assert cluster.get_json("configmap", "-n", namespace, "x-config")["data"]["message"] == "five"
+    assert [h["status"] for h in history(cluster, namespace, "x")][-2:] == ["superseded", "deployed"]
+    # Helm 4 upgrades by the previous revision's apply_method ("auto"): after a Helm 3 rollback it is
+    # absent, so a release Helm 4 installed server-side is upgraded client-side from then on
+    assert release_doc(cluster, namespace, "x", 5).get("apply_method") == (
+        "csa" if TEST_HELM == "helm4" else None
+    )

@@ -76,6 +76,32 @@ def test_trigger_comes_from_revision_and_description(
     assert decode_release_secret(helm_secret(doc)).trigger == trigger
 
 
+@pytest.mark.parametrize(
+    ("info", "trigger", "rolled_back_to"),
+    [
+        ({"description": "Rollback to 2"}, Trigger.ROLLBACK, 2),  # Helm 3: only the description says it
+        ({"description": "Rollback to 2", "rollback_revision": 2}, Trigger.ROLLBACK, 2),  # Helm 4.3
+        (
+            {"description": "back to the good one", "rollback_revision": 3},
+            Trigger.ROLLBACK,
+            3,
+        ),  # --description
+        ({"description": "Upgrade complete"}, Trigger.UPGRADE, None),
+        ({"description": "Upgrade complete", "rollback_revision": 0}, Trigger.UPGRADE, None),
+        ({"description": "Rollback to two"}, Trigger.ROLLBACK, None),
+        ({"description": "x", "rollback_revision": "2"}, Trigger.UPGRADE, None),
+        ({"description": "x", "rollback_revision": True}, Trigger.UPGRADE, None),
+    ],
+)
+def test_the_rollback_revision_comes_from_info_rollback_revision_else_the_description(
+    info: dict[str, Any], trigger: Trigger, rolled_back_to: int | None
+) -> None:
+    doc = helm_release_doc(revision=5)
+    doc["info"].update(info)
+    release = decode_release_secret(helm_secret(doc))
+    assert (release.trigger, release.rollback_revision) == (trigger, rolled_back_to)
+
+
 def test_user_values_win_maps_merge_and_null_deletes_a_default() -> None:
     merged = merge_values({"a": {"b": 1, "c": 2}, "d": 3, "e": [1]}, {"a": {"c": 5}, "d": None, "e": [2]})
     assert merged == {"a": {"b": 1, "c": 5}, "e": [2]}
@@ -165,3 +191,13 @@ def test_golden_secrets_captured_from_real_helm_decode(path: Path) -> None:
         "hooks": sorted(h.name for h in release.hooks),
     }
     assert got == expected
+
+
+@pytest.mark.parametrize("helm", ["helm-v3.19.5", "helm-v4.3.1"])
+def test_both_majors_golden_rollback_revisions_name_the_revision_they_restored(helm: str) -> None:
+    """Helm 4.3 writes info.rollback_revision (checked here in the captured blob), Helm 3 only the text."""
+    secret = json.loads((GOLDEN / f"{helm}-rollback.secret.json").read_text())
+    blob = base64.b64decode(base64.b64decode(secret["data"]["release"]))
+    doc = json.loads(gzip.decompress(blob) if blob[:3] == b"\x1f\x8b\x08" else blob)
+    assert doc["info"].get("rollback_revision") == (1 if helm == "helm-v4.3.1" else None)
+    assert decode_release_secret(secret).rollback_revision == 1

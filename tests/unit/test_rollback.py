@@ -66,11 +66,12 @@ def run(
 
 
 def history(
-    *runs: Run, deployed: int | None, revisions: set[int] | None = None, **descriptions: str
+    *runs: Run, deployed: int | None, revisions: set[int] | None = None, **rolled_back_to: int
 ) -> rb.History:
+    """`r4=2`: revision 4 is a rollback to 2 (Release.rollback_revision, as decoded from its secret)."""
     revs = revisions if revisions is not None else {r.spec.release.revision for r in runs}
-    described = {int(k.removeprefix("r")): v for k, v in descriptions.items()}
-    return rb.History(deployed=deployed, revisions=revs, runs=runs, descriptions=described)
+    targets = {int(k.removeprefix("r")): v for k, v in rolled_back_to.items()}
+    return rb.History(deployed=deployed, revisions=revs, runs=runs, rolled_back_to=targets)
 
 
 # --- the opt-in ---------------------------------------------------------------------------------------------
@@ -245,7 +246,7 @@ def rolling_back(attempts: int) -> Run:
 def test_after_a_restart_the_revision_helm_wrote_is_recognised_and_helm_is_not_called_again() -> None:
     r = rolling_back(1)
     assert decide(r, None) == [FetchReleaseHistory(descriptions=True)]
-    actions = decide(r, history(run(2, PASS), r, deployed=4, revisions={1, 2, 3, 4}, r4="Rollback to 2"))
+    actions = decide(r, history(run(2, PASS), r, deployed=4, revisions={1, 2, 3, 4}, r4=2))
     assert not any(isinstance(a, Rollback) for a in actions)
     patch = actions[0]
     assert isinstance(patch, PatchStatus)
@@ -255,8 +256,14 @@ def test_after_a_restart_the_revision_helm_wrote_is_recognised_and_helm_is_not_c
     assert patch.status.rollback == RollbackRecord(target=2, attempts=1, revision=4)
 
 
+def test_a_rollback_revision_to_another_target_is_not_the_trace_of_this_one() -> None:
+    assert rb.rollback_revision(2, 3, {4: 1, 5: 2, 6: 2}) == 5
+    assert rb.rollback_revision(2, 3, {4: 1}) is None
+    assert rb.rollback_revision(2, 5, {4: 2}) is None  # written before the failing revision: not ours
+
+
 def test_after_a_restart_without_a_trace_helm_is_called_once_more_and_then_never() -> None:
-    h = history(run(2, PASS), rolling_back(1), deployed=3, revisions={1, 2, 3}, r4="Upgrade complete")
+    h = history(run(2, PASS), rolling_back(1), deployed=3, revisions={1, 2, 3})
     actions = decide(rolling_back(1), h)
     assert [type(a) for a in actions] == [PatchStatus, Rollback, Requeue]
     assert isinstance(actions[0], PatchStatus)
@@ -270,7 +277,7 @@ def test_after_a_restart_without_a_trace_helm_is_called_once_more_and_then_never
 
 
 def test_a_newer_revision_deployed_during_an_unfinished_rollback_stops_it() -> None:
-    h = history(run(2, PASS), rolling_back(1), deployed=4, revisions={2, 3, 4}, r4="Upgrade complete")
+    h = history(run(2, PASS), rolling_back(1), deployed=4, revisions={2, 3, 4})
     actions = decide(rolling_back(1), h)
     assert not any(isinstance(a, Rollback) for a in actions)
     assert isinstance(actions[0], PatchStatus)

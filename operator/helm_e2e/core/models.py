@@ -93,6 +93,7 @@ class Release(BaseModel):
     first_deployed: datetime | None = None
     last_deployed: datetime | None = None
     trigger: Trigger
+    rollback_revision: int | None = None  # the revision a rollback restored: Helm 4's info.rollback_revision
 
 
 # --- E2ERun ----------------------------------------------------------------------------------------

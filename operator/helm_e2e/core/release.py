@@ -175,8 +175,8 @@ def merge_values(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> d
     return out
 
 
-def _trigger(revision: int, description: str) -> Trigger:
-    if description.startswith("Rollback to"):
+def _trigger(revision: int, description: str, rollback_revision: int | None) -> Trigger:
+    if rollback_revision is not None or description.startswith("Rollback to"):
         return Trigger.ROLLBACK
     if revision == 1 or description == "Install complete":
         return Trigger.INSTALL
@@ -192,6 +192,21 @@ def _annotations(value: object) -> dict[str, str]:
     }
 
 
+_ROLLBACK_DESCRIPTION = re.compile(r"Rollback to ([1-9][0-9]{0,9})")
+
+
+def _rollback_revision(info: Mapping[str, Any], description: str) -> int | None:
+    """The revision a rollback restored: `info.rollback_revision` where Helm writes it (Helm 4.3 pkg/action
+    rollback.go sets Info.RollbackRevision; golden data helm-v4.3.1-rollback) — the description is only
+    its default there, `helm rollback --description` replaces it — else Helm 3's description
+    `Rollback to N`. None for an install or an upgrade."""
+    value = info.get("rollback_revision")
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _ROLLBACK_DESCRIPTION.fullmatch(description.strip())
+    return int(match.group(1)) if match else None
+
+
 def _to_release(doc: Mapping[str, Any], namespace: str) -> Release:
     info = doc.get("info") or {}
     chart = doc.get("chart") or {}
@@ -203,6 +218,7 @@ def _to_release(doc: Mapping[str, Any], namespace: str) -> Release:
     if not isinstance(revision, int) or isinstance(revision, bool):
         raise TypeError("version")
     description = str(info.get("description") or "")
+    rolled_back_to = _rollback_revision(info, description)
     hooks = [Hook.model_validate(h) for h in doc.get("hooks") or []]
     check_test_hook_yaml(hooks)
     return Release(
@@ -220,7 +236,8 @@ def _to_release(doc: Mapping[str, Any], namespace: str) -> Release:
         chart_annotations=_annotations(meta.get("annotations")),
         first_deployed=_time(info.get("first_deployed")),
         last_deployed=_time(info.get("last_deployed")),
-        trigger=_trigger(revision, description),
+        trigger=_trigger(revision, description, rolled_back_to),
+        rollback_revision=rolled_back_to,
     )
 
 

@@ -10,8 +10,8 @@ semantics; the shell runs it). The guards: never when a newer revision was deplo
 a revision that is itself a rollback (no loops), never without a passing revision (recorded as
 `RolledBack=False/NoPassingRevision`). At most one rollback per failing revision, across restarts: the
 intent (`status.rollback`, condition `RolledBack=Unknown/RollingBack`) is written before every helm call;
-a restarted operator that finds it first looks for the revision Helm wrote (`Rollback to <target>`), and
-calls helm again at most once more.
+a restarted operator that finds it first looks for the revision Helm wrote (`info.rollback_revision` ==
+target, Helm 4.3; `Rollback to <target>` in Helm 3's description), and calls helm again at most once more.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from . import names
+from . import gitops, names
 from .models import (
     Condition,
     OnFailure,
@@ -47,7 +47,7 @@ class History:
     deployed: int | None  # the revision Helm marks deployed
     revisions: Set[int]  # every revision Helm still stores (a pruned one cannot be rolled back to)
     runs: Sequence[Run] = ()
-    descriptions: Mapping[int, str] = field(default_factory=dict)  # newer revisions' info.description
+    rolled_back_to: Mapping[int, int] = field(default_factory=dict)  # newer rollback revisions → their target
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,10 @@ def decide_rollback(
 ) -> RollbackDecision:
     """Where a Failed run's release goes back to, or why it stays (never a blind `previous revision`)."""
     revision = run.spec.release.revision
+    if run.spec.release.managed_by is not None:  # Flux upgrades back a revision it did not write: a loop
+        return RollbackDecision(
+            None, names.REASON_MANAGED_BY_FLUX, gitops.describe_flux_rollback(run.spec.release.managed_by)
+        )
     if run.spec.release.trigger == Trigger.ROLLBACK:
         return RollbackDecision(
             None,
@@ -111,9 +115,10 @@ def decide_rollback(
     return RollbackDecision(target, names.REASON_ROLLING_BACK, f"rolling back to revision {target}")
 
 
-def rollback_revision(target: int, after: int, descriptions: Mapping[int, str]) -> int | None:
-    """The revision Helm wrote for `helm rollback <target>` after revision `after`, if there is one."""
-    found = [r for r, d in descriptions.items() if r > after and d.strip() == f"Rollback to {target}"]
+def rollback_revision(target: int, after: int, rolled_back_to: Mapping[int, int]) -> int | None:
+    """The revision Helm wrote for `helm rollback <target>` after revision `after`, if there is one
+    (`rolled_back_to`: revision → `Release.rollback_revision`, whichever helm major wrote it)."""
+    found = [r for r, to in rolled_back_to.items() if r > after and to == target]
     return min(found, default=None)
 
 
@@ -158,7 +163,7 @@ def decide_rollback_step(run: Run, history: History, *, now: datetime) -> Rollba
             status = with_rollback(run.status, now, "False", decision.reason, decision.message)
             return RollbackStep(status=status, event=("Warning", decision.message), result=decision.reason)
         return _call(run.status, RollbackRecord(target=decision.target), now)
-    done = rollback_revision(record.target, revision, history.descriptions)
+    done = rollback_revision(record.target, revision, history.rolled_back_to)
     if done is not None:  # helm ran before a restart: record it, never call again
         return record_rollback_outcome(run.status, record, now=now, revision=done).step()
     if history.deployed != revision:

@@ -1,4 +1,4 @@
-"""`helm-e2e run | wait | rerun | junit | logs | artifacts`.
+"""`helm-e2e run | wait | rerun | junit | logs | artifacts | ui`.
 
 Exit codes of `wait`: 0 the run Succeeded, 1 it Failed, 2 anything else (Error, Cancelled, Superseded,
 timeout, no run, API error) — so a pipeline can gate on `helm upgrade ... && helm-e2e wait RELEASE`.
@@ -62,6 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("run")
     fetch.add_argument("test", nargs="?", help="only this test")
     fetch.add_argument("-o", "--output", default=".", help="directory to write <test>/... into (default .)")
+    ui = sub.add_parser("ui", help="a read-only web viewer of E2ERuns, with your kubeconfig's rights")
+    ui.add_argument("--port", type=int, default=8484, help="port to serve on (default 8484; 0: any free)")
+    ui.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    ui.add_argument(
+        "-n", "--namespace", dest="namespaces", action="append", default=[],
+        help="a namespace to show (repeatable; default: all you may list, else the kubeconfig's)",
+    )  # fmt: skip
+    ui.add_argument("--operator-namespace", default=None, help="the operator's namespace (artifacts)")
+    ui.add_argument("--operator-service", default=None, help="the operator's Service (artifacts)")
     for sp in (wait, rerun, junit, logs, fetch):
         sp.add_argument("-n", "--namespace", default=None, help="namespace (default: the kubeconfig's)")
     for sp in (junit, fetch):
@@ -81,6 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_operator(liveness=args.liveness)
         return EXIT_OK
+    if args.command == "ui":
+        from .viewer.server import serve  # aiohttp's server is only imported to serve the viewer
+
+        return serve(
+            address=args.address, port=args.port, namespaces=args.namespaces,
+            operator_namespace=args.operator_namespace, operator_service=args.operator_service,
+        )  # fmt: skip
     try:
         kube = Kube(load_api_client())
         namespace = args.namespace or _default_namespace()

@@ -1,0 +1,28 @@
+"""What every request of the viewer needs, kept in the aiohttp app under VIEWER."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from ..adapters.kube import Kube
+from ..artifacts_client import Operator
+from .source import Scope, Source
+
+
+@dataclass
+class Viewer:
+    """The reads, the scope decided at start, where the operator's artifacts Service is."""
+
+    source: Source
+    kube: Kube
+    scope: Scope
+    operator_namespace: str | None = None
+    operator_service: str | None = None
+    hosts: set[str] = field(default_factory=set)  # Host headers accepted (empty: any, --address chosen)
+    operator: Operator | None = None  # found on the first artifacts request
+    streams: int = 0  # live streams open now (bounded by live.MAX_STREAMS)
+
+
+VIEWER = web.AppKey("viewer", Viewer)

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration integration-helm4 realnode realnode-helm4 test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-startup bench-trigger bench-kill bench-store bench-artifacts
+.PHONY: docs help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration integration-helm4 realnode realnode-helm4 test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-startup bench-trigger bench-kill bench-store bench-artifacts
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,11 @@ lint: install ## ruff check, ruff format --check, mypy --strict, import-linter
 	$(VENV)/bin/mypy --strict operator/
 	$(VENV)/bin/mypy --strict images/jwt-setup/jwt_setup images/pytest-runner/helm_e2e_pytest images/demo-service
 	$(VENV)/bin/lint-imports
+	$(MAKE) --no-print-directory docs
+
+docs: install ## the documentation site from README.md + docs/ (mkdocs build --strict: a dead link fails) into out/site
+	$(PY) hack/docs_index.py
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 unit: install ## unit tests (pure code, no cluster)
 	$(PYTEST) tests/unit -q

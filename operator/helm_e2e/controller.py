@@ -23,7 +23,7 @@ from .adapters.kube import ObjectRef
 from .adapters.port import KubePort
 from .adapters.sandbox import Sandbox
 from .config import Settings
-from .core import intake, lifecycle, names, reruns
+from .core import gitops, intake, lifecycle, names, reruns
 from .core import plan as planning
 from .core import release as releases
 from .core.bounded import BoundedSet
@@ -151,7 +151,7 @@ class Controller:
         except errors.SandboxError as e:  # decoded a moment ago: the plan itself ran out of time or memory
             await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, f"planning failed: {e}")
             return False
-        plan = full_plan
+        plan = await self.planner.with_flux(release, full_plan)
         if request is not None and request.suite:  # a scheduled check runs its own suite's tests only
             plan = plan.model_copy(update={"tests": reruns.suite_tests(plan.tests, request.suite)})
             if not plan.tests:
@@ -162,6 +162,10 @@ class Controller:
             deadline_seconds=self.settings.run_deadline_seconds,
             default_retries=self.settings.default_retries,
             secret_uid=str((secret.get("metadata") or {}).get("uid") or ""),
+            commit=gitops.find_commit(
+                labels=(secret.get("metadata") or {}).get("labels") or {},
+                chart_annotations=release.chart_annotations,
+            ),
         )
         if attempt is not None:
             spec = spec.model_copy(update={"attempt": attempt.attempt if attempt.attempt > 1 else None})
@@ -207,6 +211,11 @@ class Controller:
         await self.kube.post_event(
             run_ref(run), type="Normal", reason=names.EVENT_PLANNED, message=f"tests: {tests}"
         )
+        if plan.managed_by is not None and plan.managed_by.tests:
+            message = gitops.describe_flux_tests(plan.managed_by)
+            await self.kube.post_event(
+                run_ref(run), type="Normal", reason=names.EVENT_FLUX_TESTS, message=message
+            )
         for reason, notes in (
             (names.EVENT_HOOK_REFUSED, plan.refused_hooks),
             (names.EVENT_PLAN_NOTE, plan.notes),

@@ -17,7 +17,7 @@ from . import errors
 from .adapters import sandbox as sandboxing
 from .adapters.port import KubePort
 from .config import RollbackMode, Settings
-from .core import lifecycle, names, planjob, trust
+from .core import gitops, lifecycle, names, planjob, trust
 from .core import plan as planning
 from .core.models import Release, Run, Suite
 
@@ -106,6 +106,17 @@ class Planner:
             )
         return planned
 
+    async def with_flux(self, release: Release, plan: planning.Plan) -> planning.Plan:
+        """The plan without the chart's tests when the release's Flux HelmRelease runs them (one GET, only
+        for a release labelled by Flux; a HelmRelease that does not name this release is not believed)."""
+        ref = plan.managed_by
+        if ref is None:
+            return plan
+        found = await self.kube.get_helm_release(ref.namespace, ref.name)
+        if gitops.flux_runs_tests(found, release=release.name, namespace=release.namespace):
+            return planning.leave_chart_tests_to_flux(plan)
+        return plan
+
     def keep(self, key: RunKey, plan: planning.Plan) -> None:
         """Kept until the run is final or gone: a release revision is immutable, so a run waiting at its
         gate is never decoded and planned again on each pass (bounded: the oldest go first)."""
@@ -138,6 +149,8 @@ class Planner:
             except errors.SandboxError as e:
                 why = f"the release could not be planned again: {e}"
                 return lifecycle.Replanned(tests=dict.fromkeys(tests, why))
+            if run.spec.release.managed_by is not None and run.spec.release.managed_by.tests:
+                plan = planning.leave_chart_tests_to_flux(plan)
             self.keep((run.namespace, run.name), plan)
         by_name = {t.name: t for t in plan.tests}
         planned = {n: by_name.get(n, NOT_IN_PLAN) for n in tests}

@@ -207,6 +207,7 @@ OPERATOR_RULES = {  # tests/unit/test_rbac.py checks these against what the code
     ("apps", "deployments"): {"get"},
     ("apps", "statefulsets"): {"get"},
     ("apps", "daemonsets"): {"get"},
+    ("helm.toolkit.fluxcd.io", "helmreleases"): {"get"},  # a Flux-labelled release's HelmRelease
 }
 KOPF_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},

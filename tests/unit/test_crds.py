@@ -215,6 +215,7 @@ def test_e2erun_names_and_printer_columns() -> None:
         "FLAKY": (".status.summary.flaky", "integer"),
         "ATTEMPT": (".spec.attempt", "integer"),
         "REQUEST": (".spec.request.trigger", "string"),
+        "COMMIT": (".spec.release.commit", "string"),  # the git revision of the deploy (core/gitops.py)
     }
 
 

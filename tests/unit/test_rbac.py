@@ -105,8 +105,10 @@ def adapter_rules(*, hooks: bool | None = None) -> set[Rule]:
             args = [_constant(module, a) for a in call.args] if call else []
             group = API_GROUPS[api.attr]
             if api.attr == "custom":
-                group = next((a for a in args if a == names.GROUP), None)
-            plural = next((a for a in args if a in (names.RUNS, names.SUITES)), None)
+                group = next((a for a in args if a in (names.GROUP, names.FLUX_GROUP)), None)
+            plural = next(
+                (a for a in args if a in (names.RUNS, names.SUITES, names.FLUX_HELM_RELEASES)), None
+            )
             rules.add(_method_rule(node.attr, group, plural))
     return rules
 
@@ -185,6 +187,11 @@ def test_the_derivation_sees_the_calls_the_adapter_makes() -> None:
     assert (names.GROUP, f"{names.RUNS}/status", "patch") in rules
     assert (names.GROUP, names.SUITES, "list") in rules
     assert ("", "secrets", "watch") in kopf_watch_rules()
+    # a Flux-labelled release's HelmRelease: one GET (adapters/gitops.py), never a list or a watch
+    assert (names.FLUX_GROUP, names.FLUX_HELM_RELEASES, "get") in rules
+    assert {r for r in rules if r[0] == names.FLUX_GROUP} == {
+        (names.FLUX_GROUP, names.FLUX_HELM_RELEASES, "get")
+    }
 
 
 def _diff(want: set[Rule], have: set[Rule]) -> str:

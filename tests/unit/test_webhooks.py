@@ -40,6 +40,7 @@ def failed_run(*, tests: int = 2) -> Run:
         app_version="2.0",
         image_tag="2.0.1",
         trigger=Trigger.UPGRADE,
+        commit="9fceb02d0ae598e95dc970b74767f19372d61af8",
     )
     results = [
         TestResult(
@@ -89,6 +90,7 @@ def test_the_cloudevent_is_structured_mode_and_the_sdks_parser_reads_its_attribu
         "appVersion": "2.0",
         "imageTag": "2.0.1",
         "trigger": "upgrade",
+        "commit": "9fceb02d0ae598e95dc970b74767f19372d61af8",  # the deploy's git revision (core/gitops.py)
     }
     assert data["summary"]["failed"] == 1
     assert [t["name"] for t in data["tests"]] == ["api-0", "api-1"]

@@ -92,6 +92,11 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get]
+# Flux: the HelmRelease named by a release's own labels (does Flux run the chart's tests itself?), one GET
+# (adapters/gitops.py; docs/gitops.md). A cluster without Flux answers 404: nothing is read.
+- apiGroups: [helm.toolkit.fluxcd.io]
+  resources: [helmreleases]
+  verbs: [get]
 {{- if .Values.config.runChartHooks }}
 # A chart's test hooks as `helm test` runs them (config.runChartHooks; without it none of this is granted):
 # their supporting objects (created with the chart's names, owned by the E2ERun, checked by the trust rules

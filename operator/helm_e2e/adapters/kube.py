@@ -27,6 +27,7 @@ from ..errors import KubeError
 from .apierror import Body, api_error, api_refusal, call
 from .apierror import status_of as _status
 from .followed import Primable
+from .gitops import GitOpsReader
 from .objects import HookObjects
 from .rollout import RolloutReader
 from .watch_cache import WatchCache
@@ -79,6 +80,7 @@ class Kube:
         self.timeout = timeout_seconds
         self.objects = HookObjects(api, timeout_seconds=timeout_seconds)  # chart test hooks' objects, Jobs
         self.rollout = RolloutReader(api, timeout_seconds=timeout_seconds)  # the readiness gate's GETs
+        self.gitops = GitOpsReader(api, timeout_seconds=timeout_seconds)  # a release's Flux HelmRelease
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await call(fn, *args, request_timeout=self.timeout, **kwargs)
@@ -95,6 +97,9 @@ class Kube:
             if _status(e) in ok:
                 return None
             raise api_error(e) from e
+
+    async def get_helm_release(self, namespace: str, name: str) -> Body | None:
+        return await self.gitops.get_helm_release(namespace, name)
 
     # --- E2ERuns ---------------------------------------------------------------------------------------
     async def create_run(self, body: Body) -> Body | None:

@@ -134,6 +134,7 @@ def build_junit_xml(run: Run, reports: Mapping[str, bytes] | None = None) -> str
         ("chart", f"{ref.chart}-{ref.chart_version}"),
         ("imageTag", ref.image_tag),
         ("trigger", ref.trigger.value),
+        *((("commit", ref.commit),) if ref.commit else ()),
         ("phase", run.status.phase.value),
         *(
             (f"notListed.{test}", f"{n} testcases over the limit of {MAX_CASES}")

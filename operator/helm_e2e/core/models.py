@@ -99,6 +99,15 @@ class Release(BaseModel):
 # --- E2ERun ----------------------------------------------------------------------------------------
 
 
+class ManagedBy(WireModel):
+    """spec.release.managedBy: the GitOps object that owns the release (core/gitops.py)."""
+
+    kind: str  # HelmRelease (Flux)
+    name: str
+    namespace: str
+    tests: bool = False  # its controller runs the chart's test hooks itself: this run does not
+
+
 class ReleaseRef(WireModel):
     """spec.release: what was deployed. Never holds values or secret data."""
 
@@ -114,6 +123,8 @@ class ReleaseRef(WireModel):
     # the uid of the Helm release Secret this run was planned from: a run is only ever worked on against
     # that very Secret (core/trust.py); "" on runs an operator before 0.3 created
     secret_uid: str = ""
+    commit: str | None = None  # the git revision the deploy carries (core/gitops.py), if it carries one
+    managed_by: ManagedBy | None = None  # a Flux HelmRelease: never rolled back by helm, tests not doubled
 
 
 class TestSource(WireModel):

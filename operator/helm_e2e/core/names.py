@@ -126,3 +126,15 @@ UPLOAD_TOKEN_ENV: Final = "HELM_E2E_UPLOAD_TOKEN"  # noqa: S105 - collector only
 ARTIFACTS_TICKET_ANNOTATION: Final = f"{GROUP}/artifacts-ticket"  # `helm-e2e artifacts`: proof of access
 TICKET_HEADER: Final = "X-Helm-E2E-Ticket"  # the nonce whose digest the annotation holds
 TOKEN_AUDIENCE: Final = f"{GROUP}/artifacts-upload"
+
+# --- GitOps: Flux HelmReleases, the commit of a deploy (core/gitops.py, docs/gitops.md) ---
+FLUX_GROUP: Final = "helm.toolkit.fluxcd.io"
+FLUX_VERSION: Final = "v2"
+FLUX_HELM_RELEASES: Final = "helmreleases"
+FLUX_NAME_LABEL: Final = f"{FLUX_GROUP}/name"  # on every object Flux's post-renderer wrote
+FLUX_NAMESPACE_LABEL: Final = f"{FLUX_GROUP}/namespace"
+MANAGED_BY_FLUX: Final = "HelmRelease"  # spec.release.managedBy.kind
+REASON_MANAGED_BY_FLUX: Final = "ManagedByFlux"  # RolledBack=False: remediation is Flux's, never our helm
+EVENT_FLUX_TESTS: Final = "FluxTests"  # the chart's tests are Flux's (spec.test.enable): not run twice
+COMMIT_LABEL: Final = f"{GROUP}/revision"  # `helm upgrade --labels helm-e2e.dev/revision=<sha>`
+OCI_REVISION_ANNOTATION: Final = "org.opencontainers.image.revision"  # Chart.yaml annotations (OCI)

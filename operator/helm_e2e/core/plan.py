@@ -19,10 +19,11 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import ReleaseDecodeError, SuiteInvalid
-from . import names, podpolicy, recipients, templating
+from . import gitops, names, podpolicy, recipients, templating
 from .hooks import HookResource, HookSet, build_hook_set
 from .models import (
     HookObject,
+    ManagedBy,
     OnFailure,
     ReadinessMode,
     ReadinessSpec,
@@ -63,6 +64,7 @@ class Plan(BaseModel):
     rollout_objects: list[ObjectKey] = Field(default_factory=list)  # what the gate waits for
     notes: list[str] = Field(default_factory=list)  # worth a Warning Event on the run (never a value)
     on_failure: OnFailure = OnFailure.NONE  # a Failed run rolls the release back (core/rollback.py)
+    managed_by: ManagedBy | None = None  # the Flux HelmRelease its objects are labelled with (core/gitops.py)
 
 
 # --- suites -----------------------------------------------------------------------------------------
@@ -254,6 +256,7 @@ def build_plan(
     ]
     plan.report = _merge_reports(used)
     plan.on_failure = decide_on_failure(release, used, enabled=rollback_on_failure)
+    plan.managed_by = gitops.find_flux_owner(release.manifest)
     plan.readiness = _merge_readiness(used, readiness, ready_timeout_seconds, chart_tests=bool(hooks.tests))
     if plan.readiness.mode == ReadinessMode.ROLLOUT:
         try:
@@ -262,6 +265,22 @@ def build_plan(
             plan.notes.append(f"readiness gate off: {e}")
             plan.readiness = ReadinessSpec(mode=ReadinessMode.NONE)
     return plan
+
+
+def leave_chart_tests_to_flux(plan: Plan) -> Plan:
+    """The plan without the chart's test hooks (and the objects they rely on): Flux runs them itself
+    (`spec.test.enable`), under the same names; running them twice makes each side delete the other's pods."""
+    if plan.managed_by is None:
+        return plan
+    return plan.model_copy(
+        update={
+            "tests": [t for t in plan.tests if t.source != "hook"],
+            "resources": [],
+            "refused_hooks": [],
+            "hook_service_accounts": frozenset(),
+            "managed_by": plan.managed_by.model_copy(update={"tests": True}),
+        }
+    )
 
 
 def _merge_readiness(
@@ -285,8 +304,11 @@ def build_run_spec(
     deadline_seconds: int,
     default_retries: int = 0,
     secret_uid: str = "",
+    commit: str = "",
 ) -> RunSpec:
     ref = ReleaseRef(
+        commit=commit or None,
+        managed_by=plan.managed_by,
         secret_uid=secret_uid,
         name=release.name,
         namespace=release.namespace,

@@ -70,6 +70,7 @@ def build_summary(run: Run, *, cluster: str) -> dict[str, Any]:
             "appVersion": ref.app_version,
             "imageTag": ref.image_tag,
             "trigger": ref.trigger.value,
+            "commit": ref.commit or None,
         },
         "phase": status.phase.value,
         "summary": status.summary.model_dump(by_alias=True, mode="json"),

@@ -1,0 +1,42 @@
+"""Read the GitOps objects a release belongs to: a Flux HelmRelease, one GET, only for a release whose
+objects carry Flux's labels (never a watch or a LIST; docs/gitops.md).
+
+404 (no such HelmRelease, or no helm.toolkit.fluxcd.io API in this cluster) and 403 (the operator may not
+read it: RBAC per namespace) are None: the release is then tested as if Flux ran no tests of its own.
+Every other API error is an `errors.KubeError`.
+"""
+
+from __future__ import annotations
+
+import kubernetes.client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from ..core import names
+from .apierror import Body, api_error, call
+from .apierror import status_of as _status
+
+ABSENT = frozenset({403, 404})
+
+
+class GitOpsReader:
+    def __init__(self, api_client: k8s.ApiClient, *, timeout_seconds: float = 10.0) -> None:
+        self.custom = k8s.CustomObjectsApi(api_client)
+        self.timeout = timeout_seconds
+
+    async def get_helm_release(self, namespace: str, name: str) -> Body | None:
+        """The Flux HelmRelease (helm.toolkit.fluxcd.io/v2), or None when it cannot be read."""
+        try:
+            body: Body = await call(
+                self.custom.get_namespaced_custom_object,
+                names.FLUX_GROUP,
+                names.FLUX_VERSION,
+                namespace,
+                names.FLUX_HELM_RELEASES,
+                name,
+                request_timeout=self.timeout,
+            )
+        except ApiException as e:
+            if _status(e) in ABSENT:
+                return None
+            raise api_error(e) from e
+        return body

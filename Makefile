@@ -89,12 +89,14 @@ bench: install cluster-up ## benchmarks: the pure core, then the readiness gate 
 	$(PY) tests/bench/hostile.py
 	$(PY) tests/bench/store.py
 	$(PY) tests/bench/artifacts.py
+	$(PY) tests/bench/viewer.py
 	$(PYTEST) tests/integration -q -s -m bench
 
 bench-quick: install ## every benchmark once (CI: the bench cannot rot), numbers printed but meaningless
 	BENCH_QUICK=1 $(PY) tests/bench/run.py
 	$(PY) tests/bench/store.py
 	BENCH_QUICK=1 $(PY) tests/bench/artifacts.py
+	BENCH_QUICK=1 $(PY) tests/bench/viewer.py
 
 demo: install cluster-up ## end to end: operator + SMTP sink + example chart install/upgrade
 	$(PY) hack/demo.py

@@ -97,9 +97,9 @@ async def watch(request: web.Request) -> web.StreamResponse:
                 await response.write(b": keepalive\n\n")
                 continue
             await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:  # the page went away between two writes
         pass
-    finally:
+    finally:  # also on cancellation: the app runs with handler_cancellation, so a closed page ends here
         stop.set()
         viewer.streams -= 1
     return response

@@ -89,7 +89,7 @@ def loopback(address: str) -> bool:
 
 
 async def _serve(viewer: Viewer, *, address: str, port: int) -> None:
-    runner = web.AppRunner(build_app(viewer), access_log=None)
+    runner = web.AppRunner(build_app(viewer), access_log=None, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, address, port)
     await site.start()

@@ -72,7 +72,7 @@ realnode: install node-up ## the real tier: real containers on the real node (ro
 # readiness gate); the operator's `helm rollback` stays helm 3 (HELM_E2E_HELM_BINARY), so rollback across
 # majors is tested too. The real-node tier runs with Helm 4 in `make test` (realnode-helm4).
 HELM4_TESTS := test_harness.py test_operator.py test_lifecycle.py test_hook_corpus.py test_compat_charts.py \
-	test_hook_trust.py test_rollback.py test_readiness_gate.py test_suites.py
+	test_hook_trust.py test_rollback.py test_readiness_gate.py test_readiness_custom.py test_suites.py
 integration-helm4: install cluster-up ## the Helm-behaviour integration tests with Helm 4 installing/testing the releases
 	hack/build-binaries.sh helm4
 	HELM_E2E_TEST_HELM=helm4 $(PYTEST) $(addprefix tests/integration/,$(HELM4_TESTS)) -q -m "not realnode and not bench"

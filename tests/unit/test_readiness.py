@@ -257,12 +257,83 @@ def test_a_load_balancer_with_external_ips_and_other_services_never_wait() -> No
     assert check_object(key("Service", "x", "v1"), {"spec": {"type": "ClusterIP"}}).ready
 
 
-def test_a_missing_object_is_pending_and_unknown_kinds_never_block() -> None:
+def test_a_missing_object_is_pending_and_built_in_kinds_without_rules_never_block() -> None:
     assert check_object(key("Deployment"), None) == Readiness(
         ready=False, pending="deployment/web not found yet"
     )
     assert check_object(key("ConfigMap", "cfg", "v1"), None).ready
-    assert check_object(key("Widget", "w", "example.com/v1"), None).ready
+    assert check_object(key("Ingress", "i", "networking.k8s.io/v1"), None).ready
+    assert not check_object(key("Widget", "w", "example.com/v1"), None).ready  # a custom resource: waited for
+
+
+def widget(*, gen: int = 2, deleting: bool = False, **status: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": "w", "namespace": NS, "generation": gen}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-05T10:00:00Z"
+    return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": meta, "status": status}
+
+
+def cond(kind: str, status: str, reason: str = "Because") -> dict[str, str]:
+    return {"type": kind, "status": status, "reason": reason, "message": "free text: password=hunter2"}
+
+
+@pytest.mark.parametrize(
+    ("obj", "pending", "failed"),
+    [
+        (widget(), None, False),  # no status at all: kstatus Current
+        (widget(observedGeneration=2, conditions=[cond("Ready", "True")]), None, False),
+        (widget(observedGeneration=1, conditions=[cond("Ready", "True")]), "generation not observed yet", False),
+        (widget(conditions=[cond("Ready", "True")]), None, False),  # no observedGeneration: not a lag
+        (widget(conditions=[cond("Ready", "False", "Provisioning")]), "Ready=False (Provisioning)", False),
+        (widget(conditions=[cond("Ready", "Unknown", "not a reason!")]), "Ready=Unknown", False),
+        (widget(conditions=[cond("Reconciling", "True", "Progressing"), cond("Ready", "True")]),
+         "reconciling (Progressing)", False),
+        (widget(conditions=[cond("Stalled", "True", "BadSpec"), cond("Ready", "False")]), "stalled (BadSpec)", True),
+        (widget(conditions=[cond("Stalled", "False"), cond("Reconciling", "False")]), None, False),
+        (widget(deleting=True, conditions=[cond("Ready", "True")]), "terminating", False),
+        (widget(conditions=[cond("Available", "False")]), None, False),  # only Ready counts
+    ],
+)  # fmt: skip
+def test_custom_resources_follow_helm4s_kstatus_rules(
+    obj: dict[str, Any], pending: str | None, failed: bool
+) -> None:
+    got = check_object(key("Widget", "w", "example.com/v1"), obj)
+    assert (got.ready, got.failed) == (pending is None, failed)
+    assert got.pending == (f"widget/w {pending}" if pending else "")
+    assert "hunter2" not in got.pending  # a condition's message is never quoted
+
+
+CUSTOM = """
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: tls}
+---
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: api}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+---
+apiVersion: example.com/v1
+kind: ConfigMap
+metadata: {name: lookalike}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+"""
+
+
+def test_custom_resources_are_waited_for_and_built_in_kinds_without_rules_are_not() -> None:
+    refs = [k.ref for k in list_rollout_objects(CUSTOM, namespace=NS)]
+    assert refs == ["certificate/tls", "service/api", "configmap/lookalike", "gateway/gw"]
 
 
 MANIFEST = """

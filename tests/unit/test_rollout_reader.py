@@ -121,7 +121,67 @@ async def test_check_is_one_pass_of_the_gate_and_a_release_with_nothing_to_wait_
     keys = [
         WEB,
         ObjectKey("Deployment", "apps/v1", NS, "gone"),
-        ObjectKey("Widget", "example.com/v1", NS, "w"),
+        ObjectKey("Ingress", "networking.k8s.io/v1", NS, "w"),
     ]
     assert await r.check(keys) == (False, "", "deployment/gone not found yet")
-    assert r.calls == 2  # the unknown kind is neither read nor waited for
+    assert r.calls == 2  # a built-in kind without rules is neither read nor waited for
+
+
+WIDGETS = {
+    "kind": "APIResourceList",
+    "resources": [
+        {"name": "widgets", "kind": "Widget", "namespaced": True},
+        {"name": "widgets/status", "kind": "Widget", "namespaced": True},
+        {"name": "gadgets", "kind": "Gadget", "namespaced": False},
+    ],
+}
+
+
+@pytest.fixture
+def custom(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """Discovery of example.com/v1 (Widget namespaced, Gadget cluster-scoped; other groups 404) and Widget
+    GETs answered by name: `ready`, `pending` (Ready=False), `secret` (403)."""
+    seen: list[tuple[str, ...]] = []
+
+    def resources(self: Any, group: str, version: str, **kw: Any) -> Response:
+        seen.append(("discovery", group, version))
+        if group != "example.com":
+            raise api_exception(404, "NotFound", "the server could not find the requested resource")
+        return Response(WIDGETS)
+
+    def get(
+        self: Any, group: str, version: str, namespace: str, plural: str, name: str, **kw: Any
+    ) -> Response:
+        seen.append(("get", plural, namespace, name))
+        if name == "secret":
+            raise api_exception(403, "Forbidden", f'widgets.example.com "{name}" is forbidden')
+        status = "True" if name == "ready" else "False"
+        return Response(
+            {"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": status}]}}
+        )
+
+    monkeypatch.setattr(k8s.CustomObjectsApi, "get_api_resources", resources)
+    monkeypatch.setattr(k8s.CustomObjectsApi, "get_namespaced_custom_object", get)
+    return seen
+
+
+def widget(name: str, kind: str = "Widget", api_version: str = "example.com/v1") -> ObjectKey:
+    return ObjectKey(kind, api_version, NS, name)
+
+
+async def test_custom_resources_are_found_by_discovery_once_and_judged_by_kstatus(custom: list[Any]) -> None:
+    r = reader()
+    assert await r.check([widget("ready"), widget("pending")]) == (False, "", "widget/pending Ready=False")
+    assert await r.check([widget("ready")]) == (True, "", "")
+    assert custom.count(("discovery", "example.com", "v1")) == 1  # cached after the first pass
+    assert ("get", "widgets", NS, "pending") in custom
+    assert r.calls == 4
+
+
+async def test_custom_resources_the_operator_may_not_read_or_that_are_not_served_namespaced_never_wait(
+    custom: list[Any],
+) -> None:
+    keys = [widget("secret"), widget("g", "Gadget"), widget("x", "Thing", "other.example/v1")]
+    assert await reader().read(keys) == {}
+    assert await reader().check(keys) == (True, "", "")
+    assert ("get", "gadgets", NS, "g") not in custom  # cluster-scoped: never read in a namespace

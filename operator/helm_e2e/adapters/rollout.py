@@ -8,6 +8,10 @@ Cost, by design:
 - API calls per check = number of objects (`core.readiness.list_rollout_objects` keeps only the kinds
   that can block, so ConfigMaps, Secrets, RBAC, ClusterIP Services cost nothing); helm's ReadyChecker
   adds a ReplicaSet LIST per Deployment, this reads the Deployment's own status counters instead;
+- custom resources (Helm 4 waits for them by kstatus, core.readiness `_custom`): one discovery GET per
+  API group/version (cached while it serves the kind), then one GET per object. The chart grants no
+  rights on them (their kinds are not known in advance): an object the operator may not read (403), or a
+  kind the apiserver does not serve namespaced, is not waited for, as Helm 3 never did;
 - at most `concurrency` GETs in flight (an asyncio.Semaphore), each in a worker thread with a timeout, so
   one release with many objects neither floods the apiserver nor blocks the event loop.
 
@@ -30,7 +34,7 @@ import kubernetes.client as k8s
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from ..core.readiness import ObjectKey, check_object, summarize
+from ..core.readiness import ObjectKey, check_object, is_custom, summarize
 from ..errors import KubeError
 from .apierror import Body, api_error
 
@@ -47,6 +51,8 @@ class RolloutReader:
     ) -> None:
         self.apps, self.batch = k8s.AppsV1Api(api_client), k8s.BatchV1Api(api_client)
         self.core = k8s.CoreV1Api(api_client)
+        self.objects = k8s.CustomObjectsApi(api_client)  # custom resources: no fixed rule in the chart
+        self._plurals: dict[tuple[str, str], dict[str, str]] = {}  # (group, version) → {kind: plural}
         # (API group, kind) → GET; spelled out so tests/unit/test_rbac.py derives the read-only rules
         self._readers: dict[tuple[str, str], Callable[..., Any]] = {
             ("apps", "Deployment"): self.apps.read_namespaced_deployment,
@@ -59,28 +65,71 @@ class RolloutReader:
         }
         self.timeout = timeout_seconds
         self._limit = asyncio.Semaphore(max(1, concurrency))
+        self._discovering = asyncio.Lock()
         self.calls = 0  # API calls made by this reader (for metrics and the benchmark)
 
     async def check(self, keys: Sequence[ObjectKey]) -> tuple[bool, str, str]:
         """One pass of the gate: (all rolled out, what failed, what is pending), one GET per object."""
         bodies = await self.read(keys)
-        return summarize(check_object(k, bodies.get(k)) for k in keys)
+        return summarize(check_object(k, bodies[k]) for k in keys if k in bodies)
 
     async def read(self, keys: Sequence[ObjectKey]) -> dict[ObjectKey, Body | None]:
-        """The live object of each key (None: not found). Kinds that never block are left out."""
-        readable = [k for k in keys if _reader_key(k) in self._readers]
-        bodies = await asyncio.gather(*(self.get(k) for k in readable))
-        return dict(zip(readable, bodies, strict=True))
+        """The live object of each key (None: not found). Kinds that never block are left out, and so are
+        custom resources the operator may not read or the apiserver does not serve namespaced."""
+        readable = [k for k in keys if _reader_key(k) in self._readers or is_custom(k.api_version)]
+        bodies = await asyncio.gather(*(self._read_one(k) for k in readable))
+        return {k: b for k, b in zip(readable, bodies, strict=True) if not isinstance(b, _Unread)}
+
+    async def _read_one(self, key: ObjectKey) -> Body | _Unread | None:
+        if _reader_key(key) in self._readers:
+            return await self.get(key)
+        group, _, version = key.api_version.rpartition("/")
+        plural = await self._plural(group, version, key.kind)
+        if plural is None:
+            return UNREAD
+        try:
+            resp = await self._call(
+                self.objects.get_namespaced_custom_object, group, version, key.namespace, plural, key.name
+            )
+        except KubeError as e:
+            if e.status == 403:
+                return UNREAD
+            raise
+        return None if resp is None else _json(resp, key.ref)
+
+    async def _plural(self, group: str, version: str, kind: str) -> str | None:
+        """The plural of a namespaced custom kind, from discovery (cached); None: not served namespaced, or
+        discovery refused."""
+        async with self._discovering:  # objects of one pass share one discovery call
+            if (group, version) not in self._plurals:
+                try:
+                    resp = await self._call(self.objects.get_api_resources, group, version)
+                except KubeError as e:
+                    if e.status in (403, 404):
+                        return None  # not cached: a CRD installed a moment ago is found on the next pass
+                    raise
+                listed = [] if resp is None else _json(resp, f"{group}/{version}").get("resources")
+                self._plurals[(group, version)] = {
+                    r["kind"]: r["name"]
+                    for r in (listed if isinstance(listed, list) else [])
+                    if isinstance(r, dict) and r.get("namespaced") is True and "/" not in str(r.get("name"))
+                }
+        return self._plurals[(group, version)].get(kind)
 
     async def get(self, key: ObjectKey) -> Body | None:
         reader = self._readers.get(_reader_key(key))
         if reader is None:
             raise KubeError(f"cannot read kind {key.kind}", status=0, reason="Unsupported")
+        resp = await self._call(reader, key.name, key.namespace)
+        return None if resp is None else _json(resp, key.ref)
+
+    async def _call(self, method: Callable[..., Any], *args: str) -> Any:
+        """One bounded GET in a worker thread: the raw response, None on 404, else a KubeError."""
         async with self._limit:
             self.calls += 1
             try:
-                resp = await asyncio.to_thread(
-                    reader, key.name, key.namespace, _preload_content=False, _request_timeout=self.timeout
+                return await asyncio.to_thread(
+                    method, *args, _preload_content=False, _request_timeout=self.timeout
                 )
             except ApiException as e:
                 if int(e.status or 0) == 404:
@@ -88,11 +137,21 @@ class RolloutReader:
                 raise api_error(e) from e
             except (urllib3.exceptions.HTTPError, OSError) as e:
                 raise KubeError(f"no answer from the API: {type(e).__name__}", status=0) from e
-        try:
-            body: Body = json.loads(resp.data)
-        except ValueError as e:
-            raise KubeError(f"{key.ref}: the API answered with invalid JSON", status=0) from e
-        return body
+
+
+class _Unread:
+    """A custom resource left out of the gate (not readable by the operator, or not served namespaced)."""
+
+
+UNREAD = _Unread()
+
+
+def _json(resp: Any, ref: str) -> Body:
+    try:
+        body: Body = json.loads(resp.data)
+    except ValueError as e:
+        raise KubeError(f"{ref}: the API answered with invalid JSON", status=0) from e
+    return body
 
 
 def _reader_key(key: ObjectKey) -> tuple[str, str]:

@@ -8,14 +8,23 @@ The rules follow Helm's ReadyChecker (helm/helm pkg/kube/ready.go: `IsReady`, `d
 `statefulSetReady`, `daemonSetReady`, `jobReady`, `volumeReady`, `serviceReady`) and kstatus
 (kubernetes-sigs/cli-utils pkg/kstatus/status/core.go: `deploymentConditions`, `stsConditions`,
 `daemonsetConditions`, `jobConditions`, `podConditions`). Where they differ, the stricter rule wins,
-because tests must not start against a half-rolled-out release (see each checker). Kinds not listed
-never block. Messages carry kinds, names, counts and phases only: never values or object content.
+because tests must not start against a half-rolled-out release (see each checker).
+
+Custom resources (any API group that is not Kubernetes' own, BUILTIN_GROUPS) follow Helm 4's `--wait`:
+Helm 4 waits with kstatus, as vendored from github.com/fluxcd/cli-utils v1.2.2 (helm v4.3.1 go.mod;
+pkg/kube/statuswait.go), whose pkg/kstatus/status `Compute` looks at a resource without type-specific
+rules in this order: `checkGenericProperties` (generic.go: deletionTimestamp → Terminating;
+`checkGeneration`: status.observedGeneration, *when present*, != metadata.generation → InProgress;
+condition Reconciling=True → InProgress, Stalled=True → Failed), then `checkReadyCondition`
+(status.go: Ready=True → Current, Ready=False/Unknown → InProgress), else Current. Helm 3's
+ReadyChecker never waits for them. See `_custom`. Other built-in kinds not listed never block.
+Messages carry kinds, names, counts, phases and condition reasons only: never values or object content.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,28 +72,58 @@ WANTED = frozenset(
 )
 
 
+# Kubernetes' own API groups (kube-apiserver v1.34 and the aggregated metrics API): anything else is a
+# custom resource, judged by the generic kstatus rules Helm 4 waits with.
+BUILTIN_GROUPS = frozenset(
+    {"", "apps", "batch", "autoscaling", "policy", "extensions"}
+    | {
+        f"{g}.k8s.io"
+        for g in (
+            "admissionregistration authentication authorization apiextensions apiregistration certificates "
+            "coordination discovery events networking node rbac.authorization resource scheduling storage "
+            "storagemigration internal.apiserver flowcontrol.apiserver metrics"
+        ).split()
+    }
+)
+
+
+def is_custom(api_version: str) -> bool:
+    """A custom resource's apiVersion (group not one of Kubernetes' own; `v1` is the core group)."""
+    return _group(api_version) not in BUILTIN_GROUPS
+
+
 def _kept(fields: Mapping[FieldPath, str]) -> bool:
     kind, api_version = fields.get(("kind",)), fields.get(("apiVersion",))
     if kind is None or api_version is None:
         return False
     group = _group(api_version)
-    if kind == "Service":
-        return group == "" and fields.get(("spec", "type")) == "LoadBalancer"
-    return (group, kind) in CHECKS
+    if kind == "Service" and group == "":
+        return fields.get(("spec", "type")) == "LoadBalancer"
+    return (group, kind) in CHECKS or is_custom(api_version)
 
 
 _DOCUMENT_START = re.compile(r"^---[ \t]*$", re.MULTILINE)
 _KIND_LINE = re.compile(r"^kind:[ \t]*([A-Za-z0-9]+)[ \t]*$", re.MULTILINE)
+_API_VERSION_LINE = re.compile(r"^apiVersion:[ \t]*([A-Za-z0-9./-]+)[ \t]*$", re.MULTILINE)
+
+
+def _may_block(document: str, watched: Set[str]) -> bool:
+    """False only when the document's top-level lines name a built-in kind that never blocks."""
+    kind, api_version = _KIND_LINE.search(document), _API_VERSION_LINE.search(document)
+    if kind is None or kind.group(1) in watched:
+        return True
+    return api_version is None or is_custom(api_version.group(1))
 
 
 def _watched_documents(manifest: str) -> str:
-    """The manifest without the documents whose top-level `kind:` line names a kind that never blocks.
+    """The manifest without the documents whose top-level `kind:` and `apiVersion:` lines name a built-in
+    kind that never blocks.
 
     A cheap text pass before the YAML scan (a release of 20,000 ConfigMaps costs a regex, not a parse);
-    a document without such a line (flow style, unusual layout) is kept, so nothing that blocks is lost."""
+    a document without such lines (flow style, unusual layout) is kept, so nothing that blocks is lost."""
     watched = {kind for _, kind in CHECKS} | {"Service"}
     documents = _DOCUMENT_START.split(manifest)
-    kept = [d for d in documents if (m := _KIND_LINE.search(d)) is None or m.group(1) in watched]
+    kept = [d for d in documents if _may_block(d, watched)]
     return manifest if len(kept) == len(documents) else "\n---\n".join(kept)
 
 
@@ -249,6 +288,34 @@ def _service(ref: str, obj: Obj) -> Readiness:
     return Readiness(ready=False, pending=f"{ref} load balancer has no ingress yet")
 
 
+_REASON = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+
+
+def _because(cond: Obj) -> str:
+    """A condition's reason when it is a CamelCase word (never its free-text message)."""
+    reason = cond.get("reason")
+    return f" ({reason})" if isinstance(reason, str) and _REASON.fullmatch(reason) else ""
+
+
+def _custom(ref: str, obj: Obj) -> Readiness:
+    """kstatus `Compute` for a resource without type-specific rules, as Helm 4 waits for it (module
+    docstring). Unlike `_generation_lag`, a missing status.observedGeneration is no lag (kstatus
+    `checkGeneration`); Stalled=True is kstatus Failed, which Helm 4 stops waiting for and fails."""
+    if (obj.get("metadata") or {}).get("deletionTimestamp"):
+        return Readiness(ready=False, pending=f"{ref} terminating")
+    observed = _int(obj, "status", "observedGeneration", default=-1)
+    if observed != -1 and observed != _int(obj, "metadata", "generation", default=observed):
+        return Readiness(ready=False, pending=f"{ref} generation not observed yet")
+    if (cond := _condition(obj, "Reconciling")) is not None and cond.get("status") == "True":
+        return Readiness(ready=False, pending=f"{ref} reconciling{_because(cond)}")
+    if (cond := _condition(obj, "Stalled")) is not None and cond.get("status") == "True":
+        return Readiness(ready=False, failed=True, pending=f"{ref} stalled{_because(cond)}")
+    ready = _condition(obj, "Ready")
+    if ready is not None and ready.get("status") in ("False", "Unknown"):
+        return Readiness(ready=False, pending=f"{ref} Ready={ready.get('status')}{_because(ready)}")
+    return READY
+
+
 Checker = Callable[[str, Obj], Readiness]
 CHECKS: dict[tuple[str, str], Checker] = {  # (API group, kind)
     ("apps", "Deployment"): _deployment,
@@ -263,8 +330,11 @@ SHORT_KINDS = {"PersistentVolumeClaim": "pvc"}
 
 
 def check_object(key: ObjectKey, obj: Obj | None) -> Readiness:
-    """Is this live object rolled out? None = not found (yet). Unknown kinds never block."""
+    """Is this live object rolled out? None = not found (yet). Built-in kinds not in CHECKS never block;
+    custom resources follow kstatus (`_custom`)."""
     check = CHECKS.get((_group(key.api_version), key.kind))
+    if check is None and is_custom(key.api_version):
+        check = _custom
     if check is None:
         return READY
     if obj is None:

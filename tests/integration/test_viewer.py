@@ -22,10 +22,12 @@ from xml.etree import ElementTree
 
 import pytest
 import yaml
-from harness import ROOT, Cluster, free_tcp_port, wait_until
+from harness import ROOT, Cluster, OperatorProcess, free_tcp_port, node_ip, wait_until
 from playwright.sync_api import Browser, Page, sync_playwright
+from test_artifacts import DEMO, JUNIT, collector_env, expose_operator, suite, tar_gz, upload
 from test_operator import wait_run
 
+from helm_e2e.core import names
 from helm_e2e.core.models import ReleaseRef, RunSpec, TestSource, Trigger
 from helm_e2e.core.runbody import build_run_body
 
@@ -263,3 +265,56 @@ def test_a_user_without_rights_in_a_namespace_sees_none_of_its_runs(
             assert (status, [r["name"] for r in listed["items"]]) == (200, ["mine-1"])
     finally:
         cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
+
+
+def test_the_run_page_lists_a_runs_artifacts_and_downloads_them_through_the_service_proxy(
+    crds: Cluster, namespace: str, page: Page, tmp_path: Path
+) -> None:
+    """The operator's artifacts server behind a Service, reached through the apiserver's service proxy with
+    the user's rights, exactly as `helm-e2e artifacts`; the test plays the collector (kwok runs nothing)."""
+    cluster, port = crds, free_tcp_port()
+    op = OperatorProcess(
+        cluster,
+        namespace,
+        tmp_path,
+        {
+            "HELM_E2E_ARTIFACTS_STORE": str(tmp_path / "store"),
+            "HELM_E2E_ARTIFACTS_URL": f"http://{node_ip()}:{port}",
+            "HELM_E2E_ARTIFACTS_PORT": str(port),
+            "HELM_E2E_COLLECTOR_IMAGE": "localhost/helm-e2e:dev",
+            "HELM_E2E_RUN_CHART_HOOKS": "false",
+        },
+    ).start()
+    try:
+        cluster.apply(suite("ui", seconds=8, exit_code=1), namespace)
+        cluster.helm("install", "demo", DEMO, "-n", namespace)
+        env = collector_env(cluster, namespace, "demo-1-ui")
+        shot = b"\x89PNG" + secrets.token_bytes(2000)
+        files = {"junit.xml": JUNIT, "screens/login.png": shot}
+        status, answer = upload(env[names.UPLOAD_URL_ENV], env[names.UPLOAD_TOKEN_ENV], tar_gz(files))
+        assert status == 201, answer
+        wait_run(cluster, namespace, "demo-1", timeout=90)
+        expose_operator(cluster, namespace, port)
+
+        with viewer(cluster.env, tmp_path / "ui.log", "--operator-namespace", namespace) as url:
+            page.goto(f"{url}/runs/{namespace}/demo-1")
+            page.wait_for_selector("#artifacts tbody tr")
+            listed = page.locator("#artifacts").inner_text()
+            assert "junit.xml" in listed
+            assert "screens/login.png" in listed
+            page.screenshot(path=str(SHOTS / "artifacts.png"), full_page=True)
+            with page.expect_download() as download:
+                page.click("#artifacts a:text('screens/login.png')")
+            assert Path(download.value.path()).read_bytes() == shot
+            # the JUnit download now has one testcase per pytest test, from the stored junit.xml
+            with page.expect_download() as download:
+                page.click("#junit")
+            cases = {c.get("name"): c for c in ElementTree.parse(download.value.path()).iter("testcase")}
+            assert cases["tests/test_ui.py::test_login"].find("failure") is not None
+            assert cases["tests/test_ui.py::test_home"].find("failure") is None
+        annotations = (
+            cluster.get_json("e2erun", "-n", namespace, "demo-1")["metadata"].get("annotations") or {}
+        )
+        assert names.ARTIFACTS_TICKET_ANNOTATION not in annotations  # every ticket removed again
+    finally:
+        op.stop()

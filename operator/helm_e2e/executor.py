@@ -223,7 +223,7 @@ class Executor:
     async def _fetch(self, run: Run, observed: Observed, actions: Sequence[Action]) -> Observed | None:
         """Answer the decision's Fetch actions, in order; None when it asked for nothing."""
         logs, plan, rollout, history = observed.logs, observed.plan, observed.rollout, observed.history
-        events, stored = observed.events, observed.artifacts
+        events, stored, flux = observed.events, observed.artifacts, observed.flux
         tests = {t.name: t for t in run.spec.tests}
         for action in actions:
             if isinstance(action, lifecycle.FetchLogs):
@@ -245,13 +245,16 @@ class Executor:
                 rollout = lifecycle.Rollout(ready=ready, failed=failed, pending=pending)
             elif isinstance(action, lifecycle.FetchReleaseHistory):
                 history = await self._history(run, action)
-        if (logs, plan, rollout, history, events, stored) == (
+            elif isinstance(action, lifecycle.FetchFluxTests):
+                flux = await self.planner.flux_tests(run)
+        if (logs, plan, rollout, history, events, stored, flux) == (
             observed.logs,
             observed.plan,
             observed.rollout,
             observed.history,
             observed.events,
             observed.artifacts,
+            observed.flux,
         ):
             return None
         empty = lifecycle.Replanned(tests={})
@@ -263,6 +266,7 @@ class Executor:
             history=history,
             events=events,
             artifacts=stored,
+            flux=flux,
         )
 
     async def _history(self, run: Run, asked: lifecycle.FetchReleaseHistory) -> rollbacks.History:

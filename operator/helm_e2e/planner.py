@@ -19,7 +19,7 @@ from .adapters.port import KubePort
 from .config import RollbackMode, Settings
 from .core import gitops, lifecycle, names, planjob, trust
 from .core import plan as planning
-from .core.models import Release, Run, Suite
+from .core.models import Release, Run, Suite, TestResult
 
 RunKey = tuple[str, str]  # (namespace, name)
 RELEASE_GONE = "the Helm release secret is gone; the test cannot be planned again"
@@ -116,6 +116,16 @@ class Planner:
         if gitops.flux_runs_tests(found, release=release.name, namespace=release.namespace):
             return planning.leave_chart_tests_to_flux(plan)
         return plan
+
+    async def flux_tests(self, run: Run) -> dict[str, TestResult]:
+        """What the run's Flux HelmRelease recorded of the chart tests Flux ran for its revision."""
+        ref = run.spec.release
+        if ref.managed_by is None:
+            return {}
+        found = await self.kube.get_helm_release(ref.managed_by.namespace, ref.managed_by.name)
+        return gitops.flux_test_results(
+            found, release=ref.name, namespace=ref.namespace, revision=ref.revision
+        )
 
     def keep(self, key: RunKey, plan: planning.Plan) -> None:
         """Kept until the run is final or gone: a release revision is immutable, so a run waiting at its

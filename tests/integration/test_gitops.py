@@ -51,7 +51,7 @@ def flux_api(cluster: Cluster) -> None:
 
 def write_helm_release(cluster: Cluster, namespace: str, *, test_enable: bool) -> None:
     """A HelmRelease `web` for release `web` in `namespace` (Flux's defaults: release name = its name,
-    storage and target namespace = its own), with the status helm-controller writes after an install."""
+    storage and target namespace = its own), as a user writes it."""
     spec: dict[str, Any] = {
         "interval": "30s",
         "chart": {"spec": {"chart": "flux-tiny", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
@@ -66,45 +66,40 @@ def write_helm_release(cluster: Cluster, namespace: str, *, test_enable: bool) -
         "spec": spec,
     }
     cluster.apply(json.dumps(body), namespace)
+
+
+def write_flux_status(cluster: Cluster, namespace: str, *, version: int, test_phase: str | None) -> None:
+    """The status helm-controller writes once it released `version` (and, with `test_phase`, tested it:
+    `history[0].testHooks`, keyed `<namespace>/<hook name>`), newest snapshot first."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    snapshot: dict[str, Any] = {
+        "name": "web",
+        "namespace": namespace,
+        "version": version,
+        "status": "deployed",
+        "chartName": "flux-tiny",
+        "chartVersion": "0.1.0",
+        "appVersion": "1.0.0",
+        "configDigest": "sha256:0000",
+        "digest": "sha256:1111",
+        "firstDeployed": now,
+        "lastDeployed": now,
+    }
+    if test_phase:
+        hook = {"lastStarted": now, "lastCompleted": now, "phase": test_phase}
+        snapshot["testHooks"] = {f"{namespace}/web-smoke": hook}
+    ready = "True" if test_phase in (None, "Succeeded") else "False"
     status = {
         "observedGeneration": 1,
         "storageNamespace": namespace,
         "lastAttemptedRevision": "0.1.0",
-        "history": [
-            {
-                "name": "web",
-                "namespace": namespace,
-                "version": 1,
-                "status": "deployed",
-                "chartName": "flux-tiny",
-                "chartVersion": "0.1.0",
-                "appVersion": "1.0.0",
-                "configDigest": "sha256:0000",
-                "digest": "sha256:1111",
-                "firstDeployed": now,
-                "lastDeployed": now,
-                **(
-                    {
-                        "testHooks": {
-                            f"{namespace}/web-smoke": {
-                                "lastStarted": now,
-                                "lastCompleted": now,
-                                "phase": "Succeeded",
-                            }
-                        }
-                    }
-                    if test_enable
-                    else {}
-                ),
-            }
-        ],
+        "history": [snapshot],
         "conditions": [
             {
                 "type": "Ready",
-                "status": "True",
-                "reason": "InstallSucceeded",
-                "message": "Helm install succeeded for release web/web.v1 with chart flux-tiny@0.1.0",
+                "status": ready,
+                "reason": "InstallSucceeded" if ready == "True" else "TestFailed",
+                "message": f"Helm release web/web.v{version} with chart flux-tiny@0.1.0",
                 "lastTransitionTime": now,
                 "observedGeneration": 1,
             }
@@ -123,9 +118,26 @@ def test_when_flux_runs_the_chart_tests_the_run_has_only_the_suites_tests(
     cluster.apply(SUITE, namespace)
     start_operator()
     cluster.helm("install", "web", FLUX_CHART, "-n", namespace, "--labels", f"helm-e2e.dev/revision={SHA}")
+    wait_until(
+        lambda: (
+            [
+                t["phase"]
+                for t in (get_run(cluster, namespace, "web-1") or {}).get("status", {}).get("tests", [])
+            ]
+            == ["Pending", "Succeeded"]
+        ),
+        what="the suite's test done, Flux's waiting",
+    )  # the suite's test passed; Flux has not tested revision 1 yet: the run waits for it
+    write_flux_status(cluster, namespace, version=1, test_phase="Succeeded")
     run = wait_run(cluster, namespace, "web-1")
     assert run["status"]["phase"] == "Succeeded"
-    assert [(t["name"], t["source"]) for t in run["spec"]["tests"]] == [("api", "suite/api")]
+    assert [(t["name"], t["source"]) for t in run["spec"]["tests"]] == [
+        ("web-smoke", "flux"),
+        ("api", "suite/api"),
+    ]
+    flux = run["status"]["tests"][0]
+    assert (flux["name"], flux["phase"], flux.get("pod", "")) == ("web-smoke", "Succeeded", "")
+    assert flux["message"] == f"run by Flux HelmRelease {namespace}/web: Succeeded"
     release = run["spec"]["release"]
     assert release["managedBy"] == {
         "kind": "HelmRelease",
@@ -137,6 +149,21 @@ def test_when_flux_runs_the_chart_tests_the_run_has_only_the_suites_tests(
     assert ("Normal", "FluxTests") in events(cluster, namespace, "web-1")
     pods = cluster.get_json("pods", "-n", namespace, "-l", "helm-e2e.dev/run=web-1")["items"]
     assert [p["metadata"]["name"] for p in pods] == ["web-1-api"]  # no second copy of the chart's test
+
+
+def test_a_chart_test_that_failed_under_flux_fails_the_run(
+    cluster: Cluster, namespace: str, start_operator: Callable[..., Any]
+) -> None:
+    write_helm_release(cluster, namespace, test_enable=True)
+    write_flux_status(cluster, namespace, version=1, test_phase="Failed")  # Flux tested before we looked
+    start_operator()
+    cluster.helm("install", "web", FLUX_CHART, "-n", namespace)
+    run = wait_run(cluster, namespace, "web-1")
+    assert run["status"]["phase"] == "Failed"
+    assert [(t["name"], t["phase"], t["reason"]) for t in run["status"]["tests"]] == [
+        ("web-smoke", "Failed", "FluxFailed")
+    ]
+    assert cluster.get_json("pods", "-n", namespace, "-l", "helm-e2e.dev/run=web-1")["items"] == []
 
 
 def test_without_flux_tests_the_chart_tests_run_here_and_the_run_names_the_helmrelease(

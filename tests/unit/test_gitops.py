@@ -4,7 +4,7 @@ webhooks (core/gitops.py, docs/gitops.md)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,6 +26,8 @@ from helm_e2e.core.models import (
     RunPhase,
     RunSpec,
     RunStatus,
+    TestPhase,
+    TestSource,
     Trigger,
 )
 from helm_e2e.core.plan import build_plan, build_run_spec, leave_chart_tests_to_flux
@@ -146,13 +148,16 @@ def test_a_plan_records_the_helmrelease_and_without_flux_tests_keeps_the_chart_h
     assert [(t.name, t.source) for t in plan.tests] == [("web-check", "hook"), ("api", "suite/e2e")]
 
 
-def test_when_flux_runs_the_chart_tests_the_run_plans_only_the_suites() -> None:
+def test_when_flux_runs_the_chart_tests_they_are_flux_tests_and_only_the_suites_run_here() -> None:
     plan = leave_chart_tests_to_flux(plan_of(release(flux_manifest())))
-    assert [(t.name, t.source) for t in plan.tests] == [("api", "suite/e2e")]
+    assert [(t.name, t.source) for t in plan.tests] == [("web-check", "flux"), ("api", "suite/e2e")]
     assert plan.resources == []
-    spec = build_run_spec(release(flux_manifest()), plan, deadline_seconds=600)
+    spec = build_run_spec(release(flux_manifest()), plan, deadline_seconds=600, default_retries=2)
     assert spec.release.managed_by == FLUX.model_copy(update={"tests": True})
-    assert [t.name for t in spec.tests] == ["api"]
+    assert [(t.name, t.source, t.retries) for t in spec.tests] == [
+        ("web-check", "flux", None),
+        ("api", "suite/e2e", 2),
+    ]
 
 
 def test_a_release_flux_does_not_manage_keeps_its_chart_tests_whatever_is_asked() -> None:
@@ -299,7 +304,7 @@ async def test_a_release_flux_tests_gets_a_run_without_the_chart_hooks_and_says_
         releaseName="web", storageNamespace="shop", test={"enable": True}
     )
     run = await intake(kube, clock, flux_secret(labels={names.COMMIT_LABEL: SHA}))
-    assert run.spec.tests == []  # the chart's only test is Flux's
+    assert [(t.name, t.source) for t in run.spec.tests] == [("web-smoke", "flux")]  # Flux's, read not run
     assert run.spec.release.managed_by == FLUX.model_copy(update={"tests": True})
     assert run.spec.release.commit == SHA
     assert names.EVENT_FLUX_TESTS in kube.reasons()
@@ -320,3 +325,108 @@ async def test_a_flux_release_whose_helmrelease_does_not_run_its_tests_keeps_the
     assert run.spec.release.managed_by == FLUX
     assert run.spec.release.commit is None
     assert names.EVENT_FLUX_TESTS not in kube.reasons()
+
+
+# --- Flux's own test outcome, next to the suites' results -----------------------------------------------------
+def flux_tested(version: int, phase: str) -> dict[str, Any]:
+    """The HelmRelease after Flux tested `version` (status as helm-controller writes it)."""
+    hr = helm_release(releaseName="web", storageNamespace="shop", test={"enable": True})
+    hook = {"lastStarted": "2026-12-05T11:59:00Z", "lastCompleted": "2026-12-05T11:59:30Z", "phase": phase}
+    hr["status"]["history"] = [
+        {"name": "web", "namespace": "shop", "version": version, "testHooks": {"shop/web-smoke": hook}}
+    ]
+    return hr
+
+
+def test_flux_test_results_are_read_for_this_revision_of_this_release_only() -> None:
+    found = gitops.flux_test_results(flux_tested(1, "Failed"), release="web", namespace="shop", revision=1)
+    result = found["web-smoke"]
+    assert (result.phase, result.reason) == (TestPhase.FAILED, "FluxFailed")
+    assert result.completed_at == datetime(2026, 12, 5, 11, 59, 30, tzinfo=UTC)
+    assert "Flux HelmRelease flux-system/web" in result.message
+    assert (
+        gitops.flux_test_results(flux_tested(1, "Succeeded"), release="web", namespace="shop", revision=2)
+        == {}
+    )
+    assert (
+        gitops.flux_test_results(flux_tested(1, "Failed"), release="web", namespace="other", revision=1) == {}
+    )
+    assert gitops.flux_test_results(None, release="web", namespace="shop", revision=1) == {}
+    running = gitops.flux_test_results(flux_tested(1, "Running"), release="web", namespace="shop", revision=1)
+    assert running["web-smoke"].phase == TestPhase.RUNNING
+
+
+def flux_run() -> Run:
+    ref = ReleaseRef(
+        name="web",
+        namespace="shop",
+        revision=1,
+        chart="web",
+        chart_version="1",
+        trigger=Trigger.INSTALL,
+        managed_by=FLUX.model_copy(update={"tests": True}),
+    )
+    tests = [TestSource(name="web-smoke", source="flux", timeout_seconds=60)]
+    return Run(
+        name="web-1", namespace="shop", uid="u1", spec=RunSpec(release=ref, tests=tests), created_at=NOW
+    )
+
+
+POLICY = lifecycle.Policy(
+    resync_seconds=5,
+    pod_ttl_seconds=60,
+    mail_to=(),
+    report_cancelled=True,
+    smtp_enabled=False,
+    mail_retry_base_seconds=2,
+)
+
+
+def test_a_flux_test_is_never_created_and_its_outcome_is_asked_of_the_helmrelease() -> None:
+    actions = lifecycle.decide_run(flux_run(), lifecycle.Observed(now=NOW, objects=TestObjects()), POLICY)
+    assert actions == [lifecycle.FetchFluxTests()]
+    waiting = lifecycle.decide_run(
+        flux_run(), lifecycle.Observed(now=NOW, objects=TestObjects(), flux={}), POLICY
+    )
+    assert not any(isinstance(a, lifecycle.CreateTest | lifecycle.FetchPlan) for a in waiting)
+    patch = next(a for a in waiting if isinstance(a, lifecycle.PatchStatus))
+    assert (patch.status.phase, patch.status.tests[0].phase) == (RunPhase.RUNNING, TestPhase.PENDING)
+
+
+@pytest.mark.parametrize(
+    ("flux_phase", "phase"), [("Succeeded", RunPhase.SUCCEEDED), ("Failed", RunPhase.FAILED)]
+)
+def test_the_outcome_flux_recorded_is_the_tests_result_in_the_run(flux_phase: str, phase: RunPhase) -> None:
+    flux = gitops.flux_test_results(flux_tested(1, flux_phase), release="web", namespace="shop", revision=1)
+    observed = lifecycle.Observed(
+        now=NOW, objects=TestObjects(), flux=flux, history=rb.History(deployed=1, revisions={1})
+    )
+    actions = lifecycle.decide_run(flux_run(), observed, POLICY)
+    patch = next(a for a in actions if isinstance(a, lifecycle.PatchStatus))
+    assert patch.status.phase == phase
+    assert [(t.name, t.reason) for t in patch.status.tests] == [
+        ("web-smoke", "" if flux_phase == "Succeeded" else "FluxFailed")
+    ]
+    done = flux_run().model_copy(update={"status": patch.status})
+    assert lifecycle.FetchFluxTests() not in lifecycle.decide_run(
+        done, lifecycle.Observed(now=NOW, objects=TestObjects()), POLICY
+    )
+
+
+def test_a_flux_test_flux_never_finishes_ends_at_its_timeout() -> None:
+    later = NOW + timedelta(seconds=61)
+    started = flux_run()
+    first = lifecycle.decide_run(started, lifecycle.Observed(now=NOW, objects=TestObjects(), flux={}), POLICY)
+    running = started.model_copy(
+        update={"status": next(a for a in first if isinstance(a, lifecycle.PatchStatus)).status}
+    )
+    observed = lifecycle.Observed(
+        now=later, objects=TestObjects(), flux={}, history=rb.History(deployed=1, revisions={1})
+    )
+    patch = next(
+        a for a in lifecycle.decide_run(running, observed, POLICY) if isinstance(a, lifecycle.PatchStatus)
+    )
+    assert (patch.status.tests[0].phase, patch.status.tests[0].reason) == (
+        TestPhase.ERROR,
+        names.REASON_TIMEOUT,
+    )

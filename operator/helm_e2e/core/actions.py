@@ -13,7 +13,7 @@ from typing import Any
 from . import rollback as rollbacks
 from .artifacts import Manifest
 from .hooks import HookResource
-from .models import Run, RunStatus
+from .models import Run, RunStatus, TestResult
 from .plan import PlannedTest
 from .readiness import ObjectKey
 from .results import TestObjects
@@ -33,6 +33,7 @@ class Observed:
     rollout: Rollout | None = None
     history: rollbacks.History | None = None  # the release's revisions and runs (rollback decisions)
     artifacts: Mapping[str, Manifest] = field(default_factory=dict)  # finished tests' stored artifacts
+    flux: Mapping[str, TestResult] | None = None  # what Flux recorded of its tests (FetchFluxTests)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,11 @@ class FetchReleaseHistory:
 
     descriptions: bool = False
     revisions: bool = True
+
+
+@dataclass(frozen=True)
+class FetchFluxTests:
+    """What the release's Flux HelmRelease recorded of the chart tests Flux runs (core/gitops.py)."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,7 @@ Action = (
     | FetchPlan
     | FetchRollout
     | FetchReleaseHistory
+    | FetchFluxTests
     | Rollback
     | CreateHookObjects
     | CreateTest

@@ -1,32 +1,36 @@
-"""GitOps (pure): the Flux HelmRelease that manages a release, whether Flux runs its chart tests, what Flux
-and the git commit a deploy carries (docs/gitops.md).
+"""GitOps (pure): the Flux HelmRelease that manages a release, whether Flux runs its chart tests and what
+it recorded of them, and the git commit a deploy carries (docs/gitops.md).
 
 Flux's helm-controller writes ordinary Helm release Secrets, so its releases are tested like any other,
 *with* Flux: its post-renderer labels every object of the release `helm.toolkit.fluxcd.io/name` and
 `/namespace` (read from the manifest, values never built: core/manifest.py). A release so labelled is
 never rolled back by `helm rollback` (core/rollback.py: Flux would see a revision it never wrote and upgrade
-it back, every interval). Whether Flux runs the chart's test hooks itself (`spec.test.enable`) is read from
-the HelmRelease, which is believed only when it names this very release: its spec (release name and storage
-namespace, as Flux derives them) or its status history. A label alone can never make the operator read or
-report another tenant's HelmRelease.
+it back, every interval). Whether Flux runs the chart's test hooks itself (`spec.test.enable`), and their
+outcome (`status.history[0].testHooks`), are read from the HelmRelease, which is believed only when it
+names this very release: its spec (release name and storage namespace, as Flux derives them) or its status
+history. A label alone can never make the operator read or report another tenant's HelmRelease.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from ..errors import ReleaseDecodeError
 from . import names
 from .manifest import manifest_fields
-from .models import ManagedBy
+from .models import ManagedBy, TestPhase, TestResult
 
 MAX_MANIFEST_BYTES = 8 * 2**20  # as the readiness gate's bound (core/readiness.py)
 MAX_DOCUMENTS = 5000
 _NAME_PATH = ("metadata", "labels", names.FLUX_NAME_LABEL)
 _NAMESPACE_PATH = ("metadata", "labels", names.FLUX_NAMESPACE_LABEL)
 _DNS = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+MAX_FLUX_TESTS = 50
+# Helm's hook phases as Flux copies them (Unknown, Running, Succeeded, Failed); one not final is still running
+_FLUX_PHASES = {"Succeeded": TestPhase.SUCCEEDED, "Failed": TestPhase.FAILED}
 _COMMIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")  # a SHA, `main@sha1:<sha>`, a tag
 
 
@@ -79,6 +83,44 @@ def flux_runs_tests(helm_release: Mapping[str, Any] | None, *, release: str, nam
     if helm_release is None or not manages(helm_release, release=release, namespace=namespace):
         return False
     return _get(helm_release, "spec", "test", "enable") is True
+
+
+def flux_test_results(
+    helm_release: Mapping[str, Any] | None, *, release: str, namespace: str, revision: int
+) -> dict[str, TestResult]:
+    """The chart tests Flux ran for `revision`, by hook name, as its HelmRelease recorded them
+    (`status.history[0].testHooks`: `<namespace>/<name>` → {phase, lastStarted, lastCompleted}); empty
+    while Flux has not tested this revision, or when the HelmRelease does not name this release."""
+    if helm_release is None or not manages(helm_release, release=release, namespace=namespace):
+        return {}
+    history = _get(helm_release, "status", "history")
+    latest = history[0] if isinstance(history, list) and history else None
+    hooks = _get(latest, "testHooks")
+    if _get(latest, "version") != revision or not isinstance(hooks, Mapping):
+        return {}
+    meta = helm_release.get("metadata") or {}
+    where = f"Flux HelmRelease {meta.get('namespace')}/{meta.get('name')}"
+    out: dict[str, TestResult] = {}
+    for key, hook in list(hooks.items())[:MAX_FLUX_TESTS]:
+        flux_phase = str(_get(hook, "phase") or "Unknown")[:32]
+        phase = _FLUX_PHASES.get(flux_phase, TestPhase.RUNNING)
+        name = str(key).rpartition("/")[2]
+        out[name] = TestResult(
+            name=name,
+            phase=phase,
+            reason="" if phase == TestPhase.SUCCEEDED else f"Flux{flux_phase}",
+            message=f"run by {where}: {flux_phase}",
+            started_at=_time(_get(hook, "lastStarted")),
+            completed_at=_time(_get(hook, "lastCompleted")),
+        )
+    return out
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
 
 
 def describe_flux_rollback(managed: ManagedBy) -> str:

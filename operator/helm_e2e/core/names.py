@@ -134,7 +134,8 @@ FLUX_HELM_RELEASES: Final = "helmreleases"
 FLUX_NAME_LABEL: Final = f"{FLUX_GROUP}/name"  # on every object Flux's post-renderer wrote
 FLUX_NAMESPACE_LABEL: Final = f"{FLUX_GROUP}/namespace"
 MANAGED_BY_FLUX: Final = "HelmRelease"  # spec.release.managedBy.kind
-REASON_MANAGED_BY_FLUX: Final = "ManagedByFlux"  # RolledBack=False: remediation is Flux's, never our helm
+REASON_MANAGED_BY_FLUX: Final = "ManagedByFlux"  # RolledBack=False: remediation is Flux's, not helm's
 EVENT_FLUX_TESTS: Final = "FluxTests"  # the chart's tests are Flux's (spec.test.enable): not run twice
+TEST_SOURCE_FLUX: Final = "flux"  # spec.tests[].source of a chart test Flux runs: read, never run here
 COMMIT_LABEL: Final = f"{GROUP}/revision"  # `helm upgrade --labels helm-e2e.dev/revision=<sha>`
 OCI_REVISION_ANNOTATION: Final = "org.opencontainers.image.revision"  # Chart.yaml annotations (OCI)

@@ -268,13 +268,15 @@ def build_plan(
 
 
 def leave_chart_tests_to_flux(plan: Plan) -> Plan:
-    """The plan without the chart's test hooks (and the objects they rely on): Flux runs them itself
-    (`spec.test.enable`), under the same names; running them twice makes each side delete the other's pods."""
+    """The chart's test hooks become Flux's (source `flux`: never created here, their outcome read from the
+    HelmRelease), without the objects they rely on: Flux runs them itself (`spec.test.enable`), under the
+    same names; running them twice makes each side delete the other's pods."""
     if plan.managed_by is None:
         return plan
+    flux = {"source": names.TEST_SOURCE_FLUX, "retries": 0, "policy_violation": "", "blocked": ""}
     return plan.model_copy(
         update={
-            "tests": [t for t in plan.tests if t.source != "hook"],
+            "tests": [t.model_copy(update=flux) if t.source == "hook" else t for t in plan.tests],
             "resources": [],
             "refused_hooks": [],
             "hook_service_accounts": frozenset(),

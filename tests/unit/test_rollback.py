@@ -302,6 +302,23 @@ def test_a_helm_failure_is_recorded_with_its_first_line_only() -> None:
     assert cond.message.startswith("rollback to revision 2 failed: Error: no ConfigMap")
 
 
+@pytest.mark.parametrize(
+    ("stderr", "line"),
+    [
+        (  # helm v4.3.1, as the operator calls it (the deprecated --wait=false is logged first)
+            'level=WARN msg="--wait=false is deprecated (boolean value) and can be replaced with '
+            '--wait=hookOnly"\nError: release: not found\n',
+            "Error: release: not found",
+        ),
+        ("Error: release: not found\n", "Error: release: not found"),  # helm v3.19.5
+        ('time=2026-12-05T10:00:00Z level=WARN msg="x"\nsomething odd\n', "something odd"),
+        ('level=WARN msg="only a warning"\n', 'level=WARN msg="only a warning"'),
+    ],
+)
+def test_the_recorded_helm_error_is_the_error_line_not_helm_4s_warnings(stderr: str, line: str) -> None:
+    assert rb.summarize_helm_error(stderr) == line
+
+
 @given(st.text(max_size=2000))
 def test_a_summarized_helm_error_is_one_bounded_line(stderr: str) -> None:
     line = rb.summarize_helm_error(stderr)

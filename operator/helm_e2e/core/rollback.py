@@ -38,6 +38,7 @@ MAX_HELM_CALLS = 2  # the first call, and one retry after a restart that found n
 MAX_ERROR_CHARS = 200
 VERDICTS = frozenset({RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.ERROR})  # a revision's tested outcome
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LOG_RECORD = re.compile(r"(time=\S+ )?level=[A-Z]+ ")  # slog's text handler (Helm 4's warnings)
 
 
 @dataclass(frozen=True)
@@ -210,12 +211,16 @@ def with_rollback(status: RunStatus, now: datetime, value: str, reason: str, mes
 
 
 def summarize_helm_error(stderr: str) -> str:
-    """The first non-empty line of helm's stderr, bounded: its later lines may quote manifests or values."""
-    for line in stderr.splitlines():
-        line = _CONTROL.sub(" ", line).strip()
-        if line:
-            return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 3] + "..."
-    return "helm rollback failed without a message"
+    """The first `Error:` line of helm's stderr, else its first line that is not a log record, bounded: its
+    later lines may quote manifests or values. Helm 4 logs with slog before its error (`level=WARN
+    msg="--wait=false is deprecated ..."`, helm v4.3.1 pkg/cmd/flags.go), Helm 3 prints the error alone."""
+    lines = [clean for line in stderr.splitlines() if (clean := _CONTROL.sub(" ", line).strip())]
+    errors = [line for line in lines if line.startswith("Error:")]
+    others = [line for line in lines if not _LOG_RECORD.match(line)]
+    if not lines:
+        return "helm rollback failed without a message"
+    line = (errors or others or lines)[0]
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 3] + "..."
 
 
 def build_rollback_argv(helm: str, *, release: str, namespace: str, revision: int) -> list[str]:

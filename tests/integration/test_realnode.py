@@ -7,7 +7,9 @@ values, the suite through its pod template.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import stat
 import subprocess
 import tomllib
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ DEMO = str(ROOT / "charts" / "examples" / "demo-service")
 # the tag hack/images.sh gives the operator image: the package's version
 OPERATOR_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 CHART = str(ROOT / "charts" / "helm-e2e")
+EVIDENCE = str(ROOT / "tests" / "data" / "charts" / "realnode-artifacts")
 NODE_NAME = "helm-e2e-node"
 NODE_SELECTOR = {"helm-e2e.dev/node": "real"}
 TOLERATIONS = [{"key": "helm-e2e.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}]
@@ -61,6 +64,34 @@ def node_sink(unused_tcp_port: int) -> Iterator[tuple[MailSink, str, int]]:
     host = node_ip()
     with smtp_server(MailSink(), port=unused_tcp_port, host=host) as sink:
         yield sink, host, unused_tcp_port
+
+
+@pytest.fixture
+def fresh_volume(real_node: Cluster, namespace: str, tmp_path: Path) -> Iterator[Path]:
+    """A volume for the operator chart's claim as a provisioner hands it out: an empty root-owned 0755
+    directory nobody prepared for the operator. A `local` PersistentVolume (the kubelet applies a pod's
+    fsGroup to it; to a hostPath it does not), pre-bound to the claim of release `ops` in this namespace."""
+    directory = tmp_path / "volume"
+    directory.mkdir()
+    directory.chmod(0o755)
+    on_the_node = {"key": "kubernetes.io/hostname", "operator": "In", "values": [NODE_NAME]}
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"{namespace}-artifacts"},
+        "spec": {
+            "capacity": {"storage": "10Gi"},  # the chart's default claim
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": "",
+            "claimRef": {"namespace": namespace, "name": "ops-helm-e2e-artifacts"},
+            "local": {"path": str(directory)},
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [on_the_node]}]}},
+        },
+    }
+    real_node.apply(json.dumps(volume))
+    yield directory
+    real_node.kubectl("delete", "pv", f"{namespace}-artifacts", "--wait=false", check=False)
 
 
 def pinned_example_suite(namespace: str) -> str:
@@ -205,9 +236,18 @@ def test_real_upgrade_runs_jwt_setup_and_pytest_in_real_containers_and_reports_a
 
 
 def test_operator_runs_in_cluster_from_its_chart_and_image_on_the_real_node(
-    real_node: Cluster, namespace: str, node_sink: tuple[MailSink, str, int]
+    real_node: Cluster,
+    namespace: str,
+    node_sink: tuple[MailSink, str, int],
+    fresh_volume: Path,
+    tmp_path: Path,
 ) -> None:
+    """The production path: the chart's defaults (its claim for the store, on a volume nobody prepared),
+    test pods shipping their files to the operator's Service by its cluster DNS name, the file in the run,
+    the mail and `helm-e2e artifacts`."""
     cluster, (sink, host, port) = real_node, node_sink
+    owner = fresh_volume.stat()
+    assert (owner.st_uid, owner.st_gid, stat.S_IMODE(owner.st_mode)) == (0, 0, 0o755)
     server = cluster.kubectl(
         "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"
     ).stdout
@@ -230,8 +270,6 @@ def test_operator_runs_in_cluster_from_its_chart_and_image_on_the_real_node(
         "--set", "smtp.to={platform@example.com}",
         "--set", "smtp.tls=none",  # the test sink speaks plain SMTP; the chart defaults to STARTTLS
         "--set", "config.resyncSeconds=2",
-        # this local cluster has no storage provisioner for the chart's PVC: artifacts on the pod's /tmp
-        "--set", "artifacts.store=/tmp/artifacts",
         "--set-json", f"extraEnv={json.dumps(extra_env)}",
         *ON_REAL_NODE,
         "--wait", "--timeout", "180s",
@@ -261,10 +299,46 @@ def test_operator_runs_in_cluster_from_its_chart_and_image_on_the_real_node(
     # service proxy reaches it (what `helm-e2e artifacts` uses)
     health = f"/api/v1/namespaces/{namespace}/services/ops-helm-e2e:artifacts/proxy/healthz"
     assert json.loads(cluster.kubectl("get", "--raw", health).stdout) == {"ok": True}
+    assert_chart_test_evidence_reaches_the_run_the_mail_and_the_cli(cluster, namespace, sink, tmp_path)
+    # the store is the chart's claim: the operator made its files on the volume the kubelet gave its group
+    assert (fresh_volume / "keys" / "upload-signing-key").is_file()
+    assert fresh_volume.stat().st_gid == 65532
     restarted = cluster.get_json("pod", "-n", namespace, pod["metadata"]["name"])["status"][
         "containerStatuses"
     ][0]
     assert restarted["restartCount"] == 0, previous_logs(cluster, namespace, pod)
+
+
+def assert_chart_test_evidence_reaches_the_run_the_mail_and_the_cli(
+    cluster: Cluster, namespace: str, sink: MailSink, tmp_path: Path
+) -> None:
+    """A chart's own test pod writes a file; its collector ships it by the Service's DNS name."""
+    cluster.helm("install", "ev", EVIDENCE, "-n", namespace, *ON_REAL_NODE)
+    run = wait_run(cluster, namespace, "ev-1", timeout=180)
+    test = result(run, "ev-evidence")
+    content = b"evidence of ev r1\n"
+    digest = hashlib.sha256(content).hexdigest()
+    assert test.get("artifacts") == [{"name": "evidence.txt", "size": len(content), "sha256": digest}], (
+        json.dumps(test)[-2000:] + collector_log(cluster, namespace, test["pod"])
+    )
+    pod = cluster.get_json("pod", "-n", namespace, test["pod"])
+    collector = next(c for c in pod["spec"]["initContainers"] if c["name"] == "helm-e2e-collector")
+    url = next(e["value"] for e in collector["env"] if e["name"] == "HELM_E2E_UPLOAD_URL")
+    assert url.startswith(f"http://ops-helm-e2e.{namespace}.svc:8081/"), url
+    assert "shipped 1 files: 201" in collector_log(cluster, namespace, test["pod"])
+    attached = {p.get_filename(): p.get_content() for p in mail_for(sink, "ev", 1).iter_attachments()}
+    assert attached.get("ev-evidence_evidence.txt") in (content, content.decode()), sorted(attached)
+    out = tmp_path / "fetched"
+    fetched = cli(
+        cluster, "artifacts", "ev-1", "-n", namespace, "-o", str(out),
+        "--operator-namespace", namespace, "--operator-service", "ops-helm-e2e",
+    )  # fmt: skip
+    assert fetched.returncode == 0, fetched.stderr
+    assert (out / "ev-evidence" / "evidence.txt").read_bytes() == content
+
+
+def collector_log(cluster: Cluster, namespace: str, pod: str) -> str:
+    return cluster.kubectl("logs", "-n", namespace, pod, "-c", "helm-e2e-collector", check=False).stdout
 
 
 def previous_logs(cluster: Cluster, namespace: str, pod: dict[str, Any]) -> str:

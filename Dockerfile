@@ -3,7 +3,8 @@
 # a locally mirrored base.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 # helm for rollback on failure (HELM_E2E_ROLLBACK; `helm rollback` runs as a subprocess). Nothing is
-# downloaded at build time: put a helm binary (linux, the image's architecture; v3.19 is tested) into the
+# downloaded at build time: put a helm binary (linux, the image's architecture; v3.19.5 and v4.3.1 are tested,
+# Helm 4 recommended: a Helm 3 rollback drops a Helm 4 release's apply_method, docs/development.md) into the
 # build context and name it, e.g.
 #   cp "$(command -v helm)" bin/helm && docker build --build-arg HELM_BINARY=bin/helm .
 # hack/images.sh does exactly that with the helm it built. Without it the image carries bin/helm-missing,

@@ -40,6 +40,7 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 SHOTS = ROOT / "docs" / "viewer"
 FAILING_ID = "tests/test_api.py::test_token"
+SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"  # the deploy's git commit, a release label (helm --labels)
 
 
 @pytest.fixture(scope="module")
@@ -137,13 +138,25 @@ def test_the_viewer_shows_real_runs_filters_them_follows_an_upgrade_live_and_ser
         page.wait_for_selector(f'tr[data-run="{namespace}/shop-1"]')
         page.wait_for_function("document.getElementById('live').textContent.startsWith('Live')")
         page.evaluate("window.__notReloaded = true")
-        cluster.helm("upgrade", "shop", TINY, "-n", namespace, "--set", "image.tag=3.0.0")
+        cluster.helm(
+            "upgrade", "shop", TINY, "-n", namespace, "--set", "image.tag=3.0.0", "--labels", f"helm-e2e.dev/revision={SHA}"
+        )  # fmt: skip
         page.wait_for_selector(f'tr[data-run="{namespace}/shop-3"][data-phase="Succeeded"]', timeout=90_000)
         assert page.evaluate("window.__notReloaded") is True
         page.screenshot(path=str(SHOTS / "runs.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
         page.screenshot(path=str(SHOTS / "runs-phone.png"), full_page=True)
         page.set_viewport_size({"width": 1280, "height": 860})
+        # keyboard: the first Tab reaches the skip link, which moves focus to the content; every field has
+        # a label
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "skip"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main"
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "f-namespace"
+        unlabelled = "[...document.querySelectorAll('input, select')].filter(e => !e.labels.length).length"
+        assert page.evaluate(unlabelled) == 0
 
         # the release page: a row per revision, the chart, the regressions of r2 and r3
         page.goto(f"{url}/releases/{namespace}/shop")
@@ -151,6 +164,8 @@ def test_the_viewer_shows_real_runs_filters_them_follows_an_upgrade_live_and_ser
         revisions = [r.get_attribute("data-revision") for r in page.locator("#revisions tbody tr").all()]
         assert revisions == ["3", "2", "1"]
         assert page.locator("svg.chart rect").count() == 3
+        assert page.locator('#revisions tr[data-revision="3"] td.commit code').get_attribute("title") == SHA
+        assert page.locator('#revisions tr[data-revision="2"] td.commit').inner_text() == "-"
         regressions = page.locator("#regressions").inner_text()
         assert f"shop-smoke::{FAILING_ID}" in regressions
         assert "Newly failing" in regressions
@@ -158,10 +173,10 @@ def test_the_viewer_shows_real_runs_filters_them_follows_an_upgrade_live_and_ser
         page.screenshot(path=str(SHOTS / "release.png"), full_page=True)
         status, history = get(f"{url}/api/v1/namespaces/{namespace}/releases/shop")
         assert status == 200
-        assert [(r["revision"], r["imageTag"], r["phase"]) for r in history["revisions"]] == [
-            (3, "3.0.0", "Succeeded"),
-            (2, "2.0.0", "Failed"),
-            (1, "1.0.0", "Succeeded"),
+        assert [(r["revision"], r["imageTag"], r["phase"], r["commit"]) for r in history["revisions"]] == [
+            (3, "3.0.0", "Succeeded", SHA),
+            (2, "2.0.0", "Failed", ""),
+            (1, "1.0.0", "Succeeded", ""),
         ]
 
         # the run page: exit code, pytest counts and first failure, the log tail, Events; JUnit download

@@ -9,6 +9,7 @@ import pytest
 
 from helm_e2e.core.models import (
     AttemptRecord,
+    ManagedBy,
     Regression,
     ReleaseRef,
     RequestTrigger,
@@ -191,3 +192,16 @@ def test_a_cursor_round_trips_and_a_forged_one_is_refused() -> None:
     for bad in ("!!!", encode_cursor(Cursor(index=5)), "e30", "W10", "x" * 5000):
         with pytest.raises(CursorInvalid):
             decode_cursor(bad, targets=3)
+
+
+def test_a_row_names_the_deploys_commit_and_who_manages_it_where_known() -> None:
+    plain = run(1)
+    assert (api.build_run_row(plain)["commit"], api.build_run_row(plain)["managedBy"]) == ("", None)
+    flux = run(2)
+    flux.spec.release.commit = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"
+    flux.spec.release.managed_by = ManagedBy(kind="HelmRelease", name="shop", namespace="flux")
+    row = api.build_run_row(flux)
+    assert (row["commit"], row["managedBy"]) == (
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
+        "HelmRelease flux/shop",
+    )

@@ -47,6 +47,12 @@ def pass_rate(run: Run) -> float | None:
     return round(s.passed / s.total, 4) if s.total > 0 else None
 
 
+def _managed_by(run: Run) -> str | None:
+    """Who deploys the release, when not helm by hand: `HelmRelease ns/name` (Flux)."""
+    m = run.spec.release.managed_by
+    return clip(f"{m.kind} {m.namespace}/{m.name}", 300) if m is not None else None
+
+
 def build_run_row(run: Run) -> dict[str, Any]:
     """One row of the runs list (and of the live updates)."""
     release, s = run.spec.release, run.status.summary
@@ -61,6 +67,8 @@ def build_run_row(run: Run) -> dict[str, Any]:
         "chart": clip(f"{release.chart}-{release.chart_version}", 300),
         "appVersion": clip(release.app_version, 200),
         "imageTag": clip(release.image_tag, 200),
+        "commit": clip(release.commit or "", 100),  # the deploy's git revision, where it carries one
+        "managedBy": _managed_by(run),
         "phase": run.status.phase.value,
         "summary": {
             "total": s.total,

@@ -16,6 +16,7 @@ function revisionRow(r) {
     el("td", { class: "num" }, rate(r.passRate)),
     el("td", { class: "num" }, duration(r.durationSeconds)),
     el("td", {}, r.imageTag || "-"),
+    el("td", { class: "commit" }, r.commit ? el("code", { title: r.commit }, r.commit.slice(0, 12)) : "-"),
     el("td", { class: "hide-narrow" }, r.appVersion || "-"),
     el("td", { class: "hide-narrow" }, r.chart),
     el("td", { class: "hide-narrow" }, r.request || r.trigger),
@@ -41,7 +42,7 @@ export async function renderRelease(main, ns, release) {
     el("p", { class: "legend" }, "Bars: run duration (green passed, red failed or error, grey other). Line: pass rate of the run's tests."));
   parts.push(el("h2", {}, "Revisions"), table("One row per revision", [
     { label: "Revision", cls: "num" }, "Run", "Phase", { label: "Passed", cls: "num" }, { label: "Pass rate", cls: "num" },
-    { label: "Duration", cls: "num" }, "Image tag", { label: "App version", cls: "hide-narrow" }, { label: "Chart", cls: "hide-narrow" },
+    { label: "Duration", cls: "num" }, "Image tag", "Commit", { label: "App version", cls: "hide-narrow" }, { label: "Chart", cls: "hide-narrow" },
     { label: "Trigger", cls: "hide-narrow" }, { label: "Runs", cls: "num hide-narrow" }, { label: "Created", cls: "hide-narrow" }],
     h.revisions.map(revisionRow), { id: "revisions" }));
   parts.push(el("h2", {}, "Flaky tests"));

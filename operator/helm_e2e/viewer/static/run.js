@@ -99,6 +99,7 @@ export async function renderRun(main, ns, name) {
     facts([["Release", el("a", { href: releaseHref(r.namespace, r.release) }, r.release)], ["Namespace", r.namespace],
       ["Revision", `${r.revision}` + (r.attempt > 1 ? ` (attempt ${r.attempt})` : "")], ["Trigger", r.request || r.trigger],
       ["Chart", r.chart], ["App version", r.appVersion], ["Image tag", r.imageTag],
+      ["Commit", r.commit ? el("code", {}, r.commit) : null], ["Managed by", r.managedBy],
       ["Tests", `${s.passed}/${s.total} passed, ${s.failed} failed, ${s.errored} errored, ${s.flaky} flaky`],
       ["Duration", duration(r.durationSeconds)], ["Started", r.startedAt ? timeEl(r.startedAt) : null], ["Message", r.message],
       ["On failure", d.spec.onFailure]]),

@@ -79,12 +79,13 @@ BUILTIN_GROUPS = frozenset(
     | {
         f"{g}.k8s.io"
         for g in (
-            "admissionregistration authentication authorization apiextensions apiregistration certificates "
-            "coordination discovery events networking node rbac.authorization resource scheduling storage "
-            "storagemigration internal.apiserver flowcontrol.apiserver metrics"
-        ).split()
+            "admissionregistration", "authentication", "authorization", "apiextensions", "apiregistration",
+            "certificates", "coordination", "discovery", "events", "networking", "node",
+            "rbac.authorization", "resource", "scheduling", "storage", "storagemigration",
+            "internal.apiserver", "flowcontrol.apiserver", "metrics",
+        )
     }
-)
+)  # fmt: skip
 
 
 def is_custom(api_version: str) -> bool:

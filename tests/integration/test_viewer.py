@@ -101,6 +101,61 @@ def fail_values(path: Path) -> Path:
     return path
 
 
+def assert_keyboard_and_labels(page: Page) -> None:
+    """The first Tab reaches the skip link, which moves focus to the content; every field has a label."""
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "f-namespace"
+    unlabelled = "[...document.querySelectorAll('input, select')].filter(e => !e.labels.length).length"
+    assert page.evaluate(unlabelled) == 0
+
+
+def assert_release_page(page: Page, url: str, namespace: str) -> None:
+    """A row per revision with its commit where known, the chart, the regressions of r2 and r3."""
+    page.goto(f"{url}/releases/{namespace}/shop")
+    page.wait_for_selector("#revisions tbody tr")
+    revisions = [r.get_attribute("data-revision") for r in page.locator("#revisions tbody tr").all()]
+    assert revisions == ["3", "2", "1"]
+    assert page.locator("svg.chart rect").count() == 3
+    assert page.locator('#revisions tr[data-revision="3"] td.commit code').get_attribute("title") == SHA
+    assert page.locator('#revisions tr[data-revision="2"] td.commit').inner_text() == "-"
+    regressions = page.locator("#regressions").inner_text()
+    assert f"shop-smoke::{FAILING_ID}" in regressions
+    assert "Newly failing" in regressions
+    assert "Fixed" in regressions
+    page.screenshot(path=str(SHOTS / "release.png"), full_page=True)
+    status, history = get(f"{url}/api/v1/namespaces/{namespace}/releases/shop")
+    assert status == 200
+    assert [(r["revision"], r["imageTag"], r["phase"], r["commit"]) for r in history["revisions"]] == [
+        (3, "3.0.0", "Succeeded", SHA),
+        (2, "2.0.0", "Failed", ""),
+        (1, "1.0.0", "Succeeded", ""),
+    ]
+
+
+def assert_run_page(page: Page, url: str, namespace: str) -> None:
+    """Exit code, pytest counts and first failure, the log tail, Events; the JUnit download parses."""
+    page.goto(f"{url}/runs/{namespace}/shop-2")
+    test = page.locator('section.test[data-test="shop-smoke"]')
+    test.wait_for()
+    text = test.inner_text()
+    assert "Exit code\n1" in text
+    assert "pytest: 4 passed, 1 failed" in text
+    assert FAILING_ID in text
+    assert "AssertionError: 401 != 200" in text
+    assert "TestFailed" in page.locator("#events").inner_text()
+    page.screenshot(path=str(SHOTS / "run.png"), full_page=True)
+    with page.expect_download() as download:
+        page.click("#junit")
+    junit = ElementTree.parse(download.value.path()).getroot()
+    cases = list(junit.iter("testcase"))
+    assert cases
+    assert any(c.find("failure") is not None for c in cases)
+
+
 def test_the_viewer_shows_real_runs_filters_them_follows_an_upgrade_live_and_serves_junit(
     cluster: Cluster, namespace: str, start_operator: Any, page: Page, tmp_path: Path
 ) -> None:
@@ -147,55 +202,9 @@ def test_the_viewer_shows_real_runs_filters_them_follows_an_upgrade_live_and_ser
         page.set_viewport_size({"width": 390, "height": 844})
         page.screenshot(path=str(SHOTS / "runs-phone.png"), full_page=True)
         page.set_viewport_size({"width": 1280, "height": 860})
-        # keyboard: the first Tab reaches the skip link, which moves focus to the content; every field has
-        # a label
-        page.keyboard.press("Tab")
-        assert page.evaluate("document.activeElement.className") == "skip"
-        page.keyboard.press("Enter")
-        assert page.evaluate("document.activeElement.id") == "main"
-        page.keyboard.press("Tab")
-        assert page.evaluate("document.activeElement.id") == "f-namespace"
-        unlabelled = "[...document.querySelectorAll('input, select')].filter(e => !e.labels.length).length"
-        assert page.evaluate(unlabelled) == 0
-
-        # the release page: a row per revision, the chart, the regressions of r2 and r3
-        page.goto(f"{url}/releases/{namespace}/shop")
-        page.wait_for_selector("#revisions tbody tr")
-        revisions = [r.get_attribute("data-revision") for r in page.locator("#revisions tbody tr").all()]
-        assert revisions == ["3", "2", "1"]
-        assert page.locator("svg.chart rect").count() == 3
-        assert page.locator('#revisions tr[data-revision="3"] td.commit code').get_attribute("title") == SHA
-        assert page.locator('#revisions tr[data-revision="2"] td.commit').inner_text() == "-"
-        regressions = page.locator("#regressions").inner_text()
-        assert f"shop-smoke::{FAILING_ID}" in regressions
-        assert "Newly failing" in regressions
-        assert "Fixed" in regressions
-        page.screenshot(path=str(SHOTS / "release.png"), full_page=True)
-        status, history = get(f"{url}/api/v1/namespaces/{namespace}/releases/shop")
-        assert status == 200
-        assert [(r["revision"], r["imageTag"], r["phase"], r["commit"]) for r in history["revisions"]] == [
-            (3, "3.0.0", "Succeeded", SHA),
-            (2, "2.0.0", "Failed", ""),
-            (1, "1.0.0", "Succeeded", ""),
-        ]
-
-        # the run page: exit code, pytest counts and first failure, the log tail, Events; JUnit download
-        page.goto(f"{url}/runs/{namespace}/shop-2")
-        test = page.locator('section.test[data-test="shop-smoke"]')
-        test.wait_for()
-        text = test.inner_text()
-        assert "Exit code\n1" in text
-        assert "pytest: 4 passed, 1 failed" in text
-        assert FAILING_ID in text
-        assert "AssertionError: 401 != 200" in text
-        assert "TestFailed" in page.locator("#events").inner_text()
-        page.screenshot(path=str(SHOTS / "run.png"), full_page=True)
-        with page.expect_download() as download:
-            page.click("#junit")
-        junit = ElementTree.parse(download.value.path()).getroot()
-        cases = list(junit.iter("testcase"))
-        assert cases
-        assert any(c.find("failure") is not None for c in cases)
+        assert_keyboard_and_labels(page)
+        assert_release_page(page, url, namespace)
+        assert_run_page(page, url, namespace)
 
 
 def token_kubeconfig(cluster: Cluster, token: str, namespace: str, path: Path) -> Path:

@@ -59,7 +59,7 @@ def _pump(
             queue.put_nowait(item)
 
     try:
-        version = source._current_version(namespace)
+        version = source.current_version(namespace)
         for event in source.watch_runs(namespace, version, stop):
             message = to_message(event)
             if message is not None:

@@ -9,8 +9,8 @@ credentials, so no other web page may use it. Every answer carries a strict Cont
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -91,16 +91,22 @@ def loopback(address: str) -> bool:
 async def _serve(viewer: Viewer, *, address: str, port: int) -> None:
     runner = web.AppRunner(build_app(viewer), access_log=None, handler_cancellation=True)
     await runner.setup()
-    site = web.TCPSite(runner, address, port)
-    await site.start()
-    server = site._server
-    bound = server.sockets[0].getsockname()[1] if server and server.sockets else port  # type: ignore[attr-defined]
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        await runner.cleanup()
+        raise
+    bound = int(sock.getsockname()[1])  # the port chosen when --port 0
+    await web.SockSite(runner, sock).start()
+    host = f"[{address}]" if ":" in address else address
     if loopback(address):
-        viewer.hosts.update({f"{address}:{bound}", f"localhost:{bound}", f"127.0.0.1:{bound}"})
+        viewer.hosts.update({f"{host}:{bound}", f"localhost:{bound}", f"127.0.0.1:{bound}"})
     else:
         print(f"helm-e2e ui: warning: listening on {address}: anyone who reaches it reads with your rights")
     where = "all namespaces" if viewer.scope.cluster else "namespaces " + ", ".join(viewer.scope.namespaces)
-    host = f"[{address}]" if ":" in address else address
     print(f"helm-e2e ui: serving http://{host}:{bound}/ ({where}); Ctrl-C stops it", flush=True)
     try:
         await asyncio.Event().wait()
@@ -117,9 +123,9 @@ def serve(
     operator_service: str | None = None,
 ) -> int:
     """`helm-e2e ui`: serve until interrupted; 0 on Ctrl-C, 2 when the cluster cannot be reached."""
-    api_client = load_api_client()
-    source = Source(api_client)
     try:
+        api_client = load_api_client()
+        source = Source(api_client)
         scope = asyncio.run(source.decide_scope(namespaces, default=default_namespace()))
     except Exception as e:  # no cluster, no credentials: one clear line
         print(f"helm-e2e: error: {e}", file=sys.stderr)
@@ -131,6 +137,11 @@ def serve(
         operator_namespace=operator_namespace,
         operator_service=operator_service,
     )
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(_serve(viewer, address=address, port=port))
+    except KeyboardInterrupt:
+        return 0
+    except OSError as e:  # the port is taken, the address is not this machine's
+        print(f"helm-e2e: error: cannot listen on {address}:{port}: {e.strerror or e}", file=sys.stderr)
+        return 2
     return 0

@@ -161,13 +161,14 @@ class Source:
                         yield event
             except ApiException as e:
                 if status_of(e) == 410:
-                    version = self._current_version(namespace)
+                    version = self.current_version(namespace)
                     continue
                 raise
             finally:
                 w.stop()  # type: ignore[no-untyped-call]
 
-    def _current_version(self, namespace: str | None) -> str:
+    def current_version(self, namespace: str | None) -> str:
+        """The resourceVersion to watch from (a one-item list: blocking, run it in a thread)."""
         fn, args = self._lister(namespace)
         body: Any = fn(*args, limit=1, _request_timeout=self.timeout)
         return str(body.get("metadata", {}).get("resourceVersion") or "")

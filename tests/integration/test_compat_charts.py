@@ -6,7 +6,8 @@ release and is the oracle: every test hook Helm ran must have the same pass/fail
 helm-e2e deviates on purpose (a cluster-scoped hook is refused) the case says so and what we report.
 
 `helm test` runs hooks one after another and stops at the first failure (Helm v3.19 pkg/action/hooks.go
-`execHook`), so only hooks with a `last_run` phase in `helm status -o json` are compared.
+`execHook`), so only hooks with a `last_run` phase in `helm status -o json` are compared. The oracle is the
+helm under test: v3.19.5, or Helm 4.3.1 with HELM_E2E_TEST_HELM=helm4 (make integration-helm4).
 """
 
 from __future__ import annotations
@@ -142,6 +143,9 @@ def test_the_operator_agrees_with_helm_test(
         expected = case.ours.get(name, phase)
         got = ours[name]["phase"]
         assert got == expected or (expected == FAILED and got == "Error"), (name, ours[name])
+    # helm.sh/hook-output-log-policy (Helm 4): hook-succeeded puts a passing test's log in the report
+    logged = {t["name"] for t in run["spec"]["tests"] if t.get("logOnSuccess")}
+    assert logged == ({"rel-test"} if case.chart == "hooks-bats" else set())
     if case.refused:
         assert all(t["reason"] == "HookRefused" for t in ours.values())
         warnings = cluster.get_json("events", "-n", namespace, "--field-selector", "reason=HookRefused")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from hook_fixtures import POD_SPEC, grafana_shape, hook_set, manifest, release
 
 from helm_e2e.core import names
@@ -14,6 +15,7 @@ from helm_e2e.core.hooks import (
     helm_order_key,
     parse_delete_policies,
     parse_hook_weight,
+    parse_output_log_policies,
 )
 from helm_e2e.core.models import (
     ReleaseRef,
@@ -78,6 +80,41 @@ def test_delete_policies_default_to_before_hook_creation_only_when_absent(
     annotations: dict[str, str], policies: set[str]
 ) -> None:
     assert parse_delete_policies(annotations) == policies
+
+
+@pytest.mark.parametrize(
+    ("text", "policies"),
+    [
+        ("hook-succeeded", {"hook-succeeded"}),
+        (" Hook-Failed , hook-succeeded,", {"hook-failed", "hook-succeeded"}),  # as Helm 4 splits and folds
+        ("", set()),
+    ],
+)
+def test_output_log_policies_are_read_like_helm_4(text: str, policies: set[str]) -> None:
+    assert parse_output_log_policies({"helm.sh/hook-output-log-policy": text}) == policies
+    assert parse_output_log_policies({}) == frozenset()
+
+
+def test_a_test_hook_asking_for_its_output_on_success_is_planned_to_show_its_log_when_it_passes() -> None:
+    def with_policy(kind: str, name: str, policy: str, **fields: object) -> str:
+        doc = yaml.safe_load(manifest(kind, name, **fields))
+        doc["metadata"]["annotations"]["helm.sh/hook-output-log-policy"] = policy
+        return str(yaml.safe_dump(doc))
+
+    job = {"spec": {"template": {"spec": {"restartPolicy": "Never", **POD_SPEC}}}}
+    hooks = hook_set(
+        with_policy("Pod", "loud", "hook-succeeded,hook-failed", spec=POD_SPEC),
+        with_policy("Pod", "quiet", "hook-failed", spec=POD_SPEC),
+        with_policy("Job", "batch", "hook-succeeded", api="batch/v1", **job),
+        manifest("Pod", "plain", spec=POD_SPEC),
+    )
+    assert {t.name: t.log_on_success for t in hooks.tests} == {
+        "loud": True,
+        "quiet": False,  # a failed test's log is always in the report
+        "batch": True,
+        "plain": False,
+    }
+    assert all("helm.sh/hook-output-log-policy" not in t.annotations for t in hooks.tests)
 
 
 def test_hooks_of_other_events_are_not_part_of_the_set() -> None:

@@ -305,6 +305,17 @@ def test_the_run_spec_carries_the_release_image_tag_and_tests() -> None:
     assert (body["deadlineSeconds"], body["report"]["to"]) == (900, ["t@x.io"])
 
 
+def test_a_hook_asking_for_its_output_on_success_is_marked_in_the_run_spec_and_others_are_not() -> None:
+    loud = POD_HOOK.replace(
+        "    helm.sh/hook: test\n",
+        "    helm.sh/hook: test\n    helm.sh/hook-output-log-policy: hook-succeeded\n",
+    )
+    release = make_release(hooks=[Hook(name="web-smoke", kind="Pod", manifest=loud, events=["test"])])
+    plan = make_plan(release, suites=[make_suite()])
+    body = build_run_spec(release, plan, deadline_seconds=900).model_dump(by_alias=True, exclude_none=True)
+    assert {t["name"]: t.get("logOnSuccess") for t in body["tests"]} == {"web-smoke": True, "api-smoke": None}
+
+
 # --- pod manifests ---------------------------------------------------------------------------------------
 
 RICH_TEST = PlannedTest(

@@ -94,6 +94,19 @@ def test_only_failed_and_errored_tests_show_their_log_tail(report_run: MakeRun) 
     assert errored.html.count("<pre") == 1
 
 
+def test_a_passing_hook_whose_output_log_policy_says_hook_succeeded_shows_its_log(
+    report_run: MakeRun,
+) -> None:
+    run = report_run(RunPhase.SUCCEEDED)
+    tests = [t.model_copy(update={"log_on_success": t.name == "api"}) for t in run.spec.tests]
+    logged = run.model_copy(update={"spec": run.spec.model_copy(update={"tests": tests})})
+    report = render_report(logged, cluster="")
+    assert "api: last log lines" in report.text
+    assert "assert 503 == 200" in report.text  # its recorded log tail
+    assert "webhooks-test-connection: last log lines" not in report.text
+    assert report.html.count("<pre") == 1
+
+
 def test_html_uses_inline_styles_only_and_loads_nothing_from_outside(report_run: MakeRun) -> None:
     html = render_report(report_run(), cluster="").html
     for forbidden in ("<style", "<link", "<img", "<script", " src=", "href=", "url(", "@import"):

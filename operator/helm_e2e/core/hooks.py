@@ -45,6 +45,8 @@ _GO_INT = re.compile(r"^[+-]?[0-9]+$")  # what Go's strconv.Atoi accepts
 OUR_PREFIX = f"{names.GROUP}/"  # labels and annotations only the operator sets on what it creates
 RETRIES_ANNOTATION = f"{names.GROUP}/retries"  # on a chart test hook: further attempts after a Failed one
 MAX_RETRIES = 10
+OUTPUT_LOG_POLICY_ANNOTATION = "helm.sh/hook-output-log-policy"  # Helm 4 (release.HookOutputLogAnnotation)
+HOOK_OUTPUT_ON_SUCCEEDED = "hook-succeeded"
 _INT64 = 2**63
 # Job fields dropped: the Job controller picks the selector; we own the Job's lifetime and start
 DROPPED_JOB_FIELDS = (
@@ -83,6 +85,21 @@ def parse_delete_policies(annotations: Mapping[str, str]) -> frozenset[str]:
         return frozenset({names.HOOK_BEFORE_CREATION})
     parts = annotations[names.HOOK_DELETE_POLICY_ANNOTATION].split(",")
     return frozenset(p.strip().lower() for p in parts if p.strip())
+
+
+def parse_output_log_policies(annotations: Mapping[str, str]) -> frozenset[str]:
+    """`helm.sh/hook-output-log-policy` as Helm 4 reads it (pkg/release/v1/util manifest_sorter.go
+    `operateAnnotationValues`: comma-separated, trimmed, lower-cased): `hook-succeeded`, `hook-failed`."""
+    parts = annotations.get(OUTPUT_LOG_POLICY_ANNOTATION, "").split(",")
+    return frozenset(p.strip().lower() for p in parts if p.strip())
+
+
+def _log_on_success(meta: Mapping[str, Any]) -> bool:
+    """Helm 4 copies a hook's container logs to its output when the hook ends as a policy says
+    (pkg/action/hooks.go `outputLogsByPolicy`). helm-e2e records every test's log tail anyway and its
+    report shows those of failed tests, so `hook-failed` asks for nothing more; `hook-succeeded` adds the
+    log of a test that passed to the report."""
+    return HOOK_OUTPUT_ON_SUCCEEDED in parse_output_log_policies(_strings(meta.get("annotations")))
 
 
 def helm_order_key(weight: int, name: str, kind: str) -> tuple[int, str, int, str]:
@@ -132,6 +149,7 @@ def _test(doc: Mapping[str, Any], *, default_timeout: int) -> PlannedTest | str:
             labels=_strings(meta.get("labels")),
             annotations=annotations,
             retries=_retries(annotations),
+            log_on_success=_log_on_success(meta),
         )
     template = _mapping(spec.get("template"))
     pod_meta, pod_spec = _mapping(template.get("metadata")), _mapping(template.get("spec"))
@@ -149,6 +167,7 @@ def _test(doc: Mapping[str, Any], *, default_timeout: int) -> PlannedTest | str:
         job_spec={k: v for k, v in spec.items() if k not in DROPPED_JOB_FIELDS},
         job_labels=_strings(meta.get("labels")),
         job_annotations=job_annotations,
+        log_on_success=_log_on_success(meta),
     )
 
 

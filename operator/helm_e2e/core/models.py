@@ -137,6 +137,7 @@ class TestSource(WireModel):
     timeout_seconds: int
     kind: Literal["Pod", "Job"] = "Pod"  # a chart's Job test hook runs as a Job
     retries: int | None = None  # attempts after a failed one (None: 0); see core.attempts
+    log_on_success: bool | None = None  # its log is in the report even when it passed (hook log policy)
 
 
 class HookObject(WireModel):

@@ -330,6 +330,7 @@ def build_run_spec(
             kind=t.kind,
             # retries re-create a test's pod; a Job test keeps the Job's own backoffLimit instead
             retries=((default_retries if t.retries is None else t.retries) if t.kind == "Pod" else 0) or None,
+            log_on_success=t.log_on_success or None,
         )
         for t in plan.tests
     ]

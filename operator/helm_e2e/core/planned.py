@@ -25,4 +25,5 @@ class PlannedTest(BaseModel):
     blocked: str = ""  # why it must not run (a refused hook of its hook set): end it Error, create nothing
     policy_violation: str = ""  # one line naming the offending field(s); such a test is never created
     retries: int | None = None  # further attempts after a Failed one; None: the operator default
+    log_on_success: bool = False  # `helm.sh/hook-output-log-policy: hook-succeeded`: its log in the report
     token_allowed: bool = False  # names an allowed ServiceAccount: its API token may be mounted

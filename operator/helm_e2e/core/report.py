@@ -24,7 +24,7 @@ from ..errors import MailError
 from . import history as histories
 from . import names, regressions
 from .artifacts import Attachment
-from .models import RequestTrigger, Run, RunPhase, TestPhase
+from .models import RequestTrigger, Run, RunPhase, TestPhase, TestResult
 from .recipients import check_recipients
 
 PHASE_COLORS = {
@@ -198,6 +198,18 @@ def _artifact_context(run: Run, attached: Sequence[Attachment]) -> dict[str, Any
     return {"artifacts_attached": list(attached), "artifacts_listed": listed, "artifact_notes": notes}
 
 
+def logged_tests(run: Run) -> list[TestResult]:
+    """The tests whose last log lines the report shows: every one that did not pass, and those that passed
+    whose chart hook asks for its output on success (`helm.sh/hook-output-log-policy: hook-succeeded`)."""
+    wanted = {t.name for t in run.spec.tests if t.log_on_success}
+    return [
+        t
+        for t in run.status.tests
+        if t.phase in (TestPhase.FAILED, TestPhase.ERROR)
+        or (t.name in wanted and t.phase == TestPhase.SUCCEEDED)
+    ]
+
+
 def _context(run: Run, *, cluster: str, subject: str, history: Sequence[Run] = ()) -> dict[str, Any]:
     status = run.status
     took = (
@@ -210,6 +222,7 @@ def _context(run: Run, *, cluster: str, subject: str, history: Sequence[Run] = (
         "ref": run.spec.release,
         "status": status,
         "failed": [t for t in status.tests if t.phase in (TestPhase.FAILED, TestPhase.ERROR)],
+        "logged": logged_tests(run),
         "cluster": cluster or run.spec.release.namespace,
         "duration": took,
         "colors": PHASE_COLORS,

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from helm_e2e.core.models import ReleaseRef, RunSpec, Trigger
 from helm_e2e.core.runbody import build_run_body
+from helm_e2e.viewer import live
 from helm_e2e.viewer.server import build_app
 from helm_e2e.viewer.source import Forbidden, Scope, Source
 from helm_e2e.viewer.state import Viewer
@@ -169,3 +170,14 @@ async def test_pages_are_the_packaged_shell_with_a_strict_content_security_polic
         response = await client.get(f"/static/{asset}", headers={"Host": f"127.0.0.1:{client.port}"})
         assert response.status == 200
         assert "innerHTML" not in await response.text()
+
+
+def test_a_watch_event_becomes_a_row_a_deletion_or_nothing() -> None:
+    added = live.to_message({"type": "ADDED", "object": body("a", "web", 3)})
+    assert added is not None
+    assert (added[0], added[1]["type"], added[1]["run"]["name"]) == ("run", "ADDED", "web-3")
+    gone = live.to_message({"type": "DELETED", "object": body("a", "web", 3)})
+    assert gone == ("deleted", {"namespace": "a", "name": "web-3"})
+    assert (
+        live.to_message({"type": "MODIFIED", "object": {"metadata": {"name": "x"}, "spec": "junk"}}) is None
+    )

@@ -28,6 +28,7 @@ from .source import Source
 from .state import VIEWER
 
 MAX_STREAMS = 20  # live streams served at once
+MAX_WATCHES = 20  # watches (threads) of one stream: a scope of more namespaces is followed one at a time
 QUEUE = 1000  # events buffered per stream; a page that cannot keep up loses the excess (it can reload)
 KEEPALIVE = 15.0
 
@@ -83,7 +84,12 @@ async def watch(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(maxsize=QUEUE)
     stop, loop = threading.Event(), asyncio.get_running_loop()
-    for target in viewer.scope.targets(namespace):
+    targets = viewer.scope.targets(namespace)
+    if len(targets) > MAX_WATCHES:
+        message = f"more than {MAX_WATCHES} namespaces: pick one to follow it live"
+        queue.put_nowait(("error", {"message": message}))
+        targets = []
+    for target in targets:
         threading.Thread(
             target=_pump, args=(viewer.source, target, queue, loop, stop), daemon=True, name="viewer-watch"
         ).start()

@@ -144,6 +144,9 @@ function follow(f, body) {
     const { namespace, name } = JSON.parse(event.data);
     [...body.children].find((tr) => tr.dataset.run === `${namespace}/${name}`)?.remove();
   });
+  source.addEventListener("error", (event) => {
+    if (event.data) setLive(`Live updates: ${JSON.parse(event.data).message}`);
+  });
   source.addEventListener("forbidden", (event) => {
     setLive(`Live updates not allowed in ${JSON.parse(event.data).namespace}`);
   });

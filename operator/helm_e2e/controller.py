@@ -27,7 +27,7 @@ from .core import gitops, intake, lifecycle, names, reruns
 from .core import plan as planning
 from .core import release as releases
 from .core.bounded import BoundedSet
-from .core.models import Release, RequestTrigger, Run, RunPhase, RunRequest
+from .core.models import Release, RequestTrigger, Run, RunPhase, RunRequest, RunSpec
 from .core.naming import build_run_name
 from .core.runbody import build_run_body, readable_runs, run_from_body
 from .executor import MAX_RECONCILE_FAILURES, Executor, RunKey
@@ -156,20 +156,7 @@ class Controller:
             plan = plan.model_copy(update={"tests": reruns.suite_tests(plan.tests, request.suite)})
             if not plan.tests:
                 return False  # the suite does not test this release
-        spec = planning.build_run_spec(
-            release,
-            plan,
-            deadline_seconds=self.settings.run_deadline_seconds,
-            default_retries=self.settings.default_retries,
-            secret_uid=str((secret.get("metadata") or {}).get("uid") or ""),
-            commit=gitops.find_commit(
-                labels=(secret.get("metadata") or {}).get("labels") or {},
-                chart_annotations=release.chart_annotations,
-            ),
-        )
-        if attempt is not None:
-            spec = spec.model_copy(update={"attempt": attempt.attempt if attempt.attempt > 1 else None})
-        spec = spec.model_copy(update={"request": request})
+        spec = self._run_spec(release, secret, plan, attempt=attempt, request=request)
         creating_at = time.monotonic()
         created = await self.kube.create_run(build_run_body(spec, name=name, namespace=release.namespace))
         if created is None:
@@ -184,6 +171,31 @@ class Controller:
         # existed already, a `helm test` rewrite say, rewrites nothing)
         await record_suite_problems(self.kube, context.suites, full_plan, now=self.now())
         return True
+
+    def _run_spec(
+        self,
+        release: Release,
+        secret: Mapping[str, Any],
+        plan: planning.Plan,
+        *,
+        attempt: reruns.NewAttempt | None,
+        request: RunRequest | None,
+    ) -> RunSpec:
+        """The new run's spec: the plan, the Secret it came from (uid), the commit the deploy carries."""
+        meta = secret.get("metadata") or {}
+        spec = planning.build_run_spec(
+            release,
+            plan,
+            deadline_seconds=self.settings.run_deadline_seconds,
+            default_retries=self.settings.default_retries,
+            secret_uid=str(meta.get("uid") or ""),
+            commit=gitops.find_commit(
+                labels=meta.get("labels") or {}, chart_annotations=release.chart_annotations
+            ),
+        )
+        if attempt is not None:
+            spec = spec.model_copy(update={"attempt": attempt.attempt if attempt.attempt > 1 else None})
+        return spec.model_copy(update={"request": request})
 
     async def _announce(
         self, run: Run, release: Release, plan: planning.Plan, *, timings: Mapping[str, float]

@@ -299,18 +299,9 @@ def _merge_readiness(
     return ReadinessSpec(mode=ReadinessMode.ROLLOUT, timeout_seconds=max([timeout, *timeouts]))
 
 
-def build_run_spec(
-    release: Release,
-    plan: Plan,
-    *,
-    deadline_seconds: int,
-    default_retries: int = 0,
-    secret_uid: str = "",
-    commit: str = "",
-) -> RunSpec:
-    ref = ReleaseRef(
-        commit=commit or None,
-        managed_by=plan.managed_by,
+def build_release_ref(release: Release, plan: Plan, *, secret_uid: str, commit: str) -> ReleaseRef:
+    """spec.release: what was deployed, never its values."""
+    return ReleaseRef(
         secret_uid=secret_uid,
         name=release.name,
         namespace=release.namespace,
@@ -321,7 +312,21 @@ def build_run_spec(
         image_tag=plan.image_tag,
         trigger=release.trigger,
         deployed_at=release.last_deployed,
+        commit=commit or None,
+        managed_by=plan.managed_by,
     )
+
+
+def build_run_spec(
+    release: Release,
+    plan: Plan,
+    *,
+    deadline_seconds: int,
+    default_retries: int = 0,
+    secret_uid: str = "",
+    commit: str = "",
+) -> RunSpec:
+    ref = build_release_ref(release, plan, secret_uid=secret_uid, commit=commit)
     tests = [
         TestSource(
             name=t.name,

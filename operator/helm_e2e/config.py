@@ -6,7 +6,7 @@ Never read at import time: tests and the CLI build their own Settings.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     # `on-failure`: every release's Failed run rolls it back to the newest earlier revision whose run
     # Succeeded (`helm rollback`); `off`: only suites (spec.onFailure) and charts (annotation) may opt in.
     rollback: RollbackMode = RollbackMode.OFF
+    # `auto`: Argo CD Applications are a source of deploys when the applications.argoproj.io API is served
+    # (each new successful sync is tested once Healthy; docs/gitops.md); `off`: never watched.
+    argocd: Literal["auto", "off"] = "auto"
     # The helm binary that runs `helm rollback` (a path, or a name looked up on PATH).
     helm_binary: str = "helm"
     # Wall-clock limit (seconds) of one `helm rollback` call; the process is then killed.

@@ -23,7 +23,7 @@ from .adapters.kube import ObjectRef
 from .adapters.port import KubePort
 from .adapters.sandbox import Sandbox
 from .config import Settings
-from .core import gitops, intake, lifecycle, names, reruns
+from .core import argocd, gitops, intake, lifecycle, names, reruns
 from .core import plan as planning
 from .core import release as releases
 from .core.bounded import BoundedSet
@@ -234,6 +234,61 @@ class Controller:
         ):
             for note in notes:
                 await self.kube.post_event(run_ref(run), type="Warning", reason=reason, message=note)
+
+    # --- intake: Argo CD Applications (core/argocd.py) -----------------------------------------------------
+    async def on_application(self, app: Mapping[str, Any]) -> None:
+        """A new successful sync, once Healthy, gets its run `<app>-a<id>` in the destination namespace; one
+        not Healthy within the readiness timeout a run that ends Error naming what is not healthy."""
+        timeout = self.settings.ready_timeout_seconds
+        decision = argocd.decide_sync(app, now=self.now(), ready_timeout_seconds=timeout)
+        sync = decision.sync
+        if sync is None or decision.verdict not in (argocd.Verdict.TEST, argocd.Verdict.NOT_READY):
+            return
+        release = argocd.build_release(app, sync)
+        grace = self.settings.startup_grace_seconds + (
+            timeout if decision.verdict == argocd.Verdict.NOT_READY else 0
+        )
+        name = argocd.build_run_name(sync.app, sync.history_id)
+        if not intake.is_recent(release, now=self.now(), grace_seconds=grace):
+            return
+        if await self.kube.get_run(sync.namespace, name) is not None:
+            return  # tested already: every later event of the application finds its run
+        context = await self.planner.context(sync.namespace)
+        try:
+            plan = await self.planner.plan_application(release, context)
+        except errors.SandboxError as e:
+            log.warning(
+                "application.plan_failed", application=sync.app, namespace=sync.namespace, error=str(e)
+            )
+            return
+        run = await self._create_application_run(release, sync, plan, name=name)
+        if run is None:
+            return
+        await record_suite_problems(self.kube, context.suites, plan, now=self.now())
+        if decision.verdict == argocd.Verdict.NOT_READY:
+            body = await self.kube.get_run(run.namespace, run.name) or {}
+            await self._end(run, body, RunPhase.ERROR, names.REASON_RELEASE_NOT_READY, decision.message)
+
+    async def _create_application_run(
+        self, release: Release, sync: argocd.Sync, plan: planning.Plan, *, name: str
+    ) -> Run | None:
+        spec = planning.build_run_spec(
+            release,
+            plan.model_copy(update={"managed_by": argocd.managed_by(sync)}),
+            deadline_seconds=self.settings.run_deadline_seconds,
+            default_retries=self.settings.default_retries,
+            secret_uid=sync.uid,  # the Application's: a run is worked on only against that very one
+            commit=argocd.commit_of(sync),
+        )
+        created = await self.kube.create_run(build_run_body(spec, name=name, namespace=sync.namespace))
+        if created is None:
+            return None
+        run = run_from_body(created)
+        self.planner.keep((run.namespace, run.name), plan)
+        self.queue.add((run.namespace, run.name))
+        await self._announce(run, release, plan, timings={})
+        await self.supersede_older_runs(run)
+        return run
 
     # --- re-runs of the deployed revision: on demand (annotation) and scheduled ---------------------------
     async def on_run_annotations(self, namespace: str, release: str, annotations: Mapping[str, str]) -> None:

@@ -17,6 +17,7 @@ from kopf._core.reactor import inventory as kopf_inventory
 
 from .adapters import metrics
 from .adapters.artifacts import build_artifacts, delete_artifacts, sweep_orphans
+from .adapters.gitops import argocd_api_served
 from .adapters.kube import Kube, load_api_client
 from .adapters.sandbox import Sandbox
 from .adapters.watch_cache import WatchCache
@@ -31,6 +32,8 @@ TEST_PODS = ("", "v1", "pods")
 RUNS = (names.GROUP, names.VERSION, names.RUNS)
 SUITES = (names.GROUP, names.VERSION, names.SUITES)
 TEST_ACCOUNTS = ("", "v1", "serviceaccounts")  # only those labelled for tests (server-side selector)
+# Argo CD Applications: a source of deploys (docs/gitops.md), watched when the API is served
+APPLICATIONS = (names.ARGOCD_GROUP, names.ARGOCD_VERSION, names.ARGOCD_APPLICATIONS)
 log = structlog.get_logger(__name__)
 LIST_CHUNK = 100  # objects per page of kopf's initial listings
 IDLE_WORKER_SECONDS = 0.2  # an object's event worker exits this soon after its last event
@@ -73,9 +76,9 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     threads = settings.api_threads  # `settings` in startup() is kopf's
     # the run and pod events below keep this cache: a run's reconcile reads them without asking the API
     cache = WatchCache()
-    kube = Kube(
-        load_api_client(connections=threads), timeout_seconds=settings.api_timeout_seconds, cache=cache
-    )
+    api = load_api_client(connections=threads)
+    kube = Kube(api, timeout_seconds=settings.api_timeout_seconds, cache=cache)
+    argo = settings.argocd == "auto" and argocd_api_served(api, timeout_seconds=settings.api_timeout_seconds)
     # release decoding and template rendering run in bounded worker processes, never on the event loop
     sandbox = Sandbox(memory_mib=settings.sandbox_memory_mib)
     evidence = build_artifacts(settings)
@@ -168,6 +171,13 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         scheduler.observe(type, body)
         if type != "DELETED":
             await on_suite_event(controller.kube, body, now=datetime.now(UTC))
+
+    if argo:  # the API is served (checked once at start): a new sync is a deploy to test
+
+        @kopf.on.event(*APPLICATIONS, registry=registry)
+        async def application(type: str, body: kopf.Body, **_: Any) -> None:
+            if type != "DELETED":
+                await controller.on_application(body)
 
     @kopf.on.event(*TEST_ACCOUNTS, registry=registry)
     async def test_account(type: str, body: kopf.Body, **_: Any) -> None:

@@ -8,6 +8,7 @@ writes the suites' status (once its run exists).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,13 +18,14 @@ from . import errors
 from .adapters import sandbox as sandboxing
 from .adapters.port import KubePort
 from .config import RollbackMode, Settings
-from .core import gitops, lifecycle, names, planjob, trust
+from .core import argocd, gitops, lifecycle, names, planjob, trust
 from .core import plan as planning
-from .core.models import Release, Run, Suite, TestResult
+from .core.models import OnFailure, ReadinessMode, Release, Run, Suite, TestResult
 
 RunKey = tuple[str, str]  # (namespace, name)
 RELEASE_GONE = "the Helm release secret is gone; the test cannot be planned again"
 NOT_IN_PLAN = "the test is no longer part of the plan"
+APPLICATION_GONE = "the Argo CD Application (or its sync) is gone; the test cannot be planned again"
 MAX_KEPT_PLANS = 10_000  # plans of runs in flight (a plan is a few KiB)
 
 
@@ -106,6 +108,59 @@ class Planner:
             )
         return planned
 
+    async def _release_plan(self, run: Run) -> planning.Plan | str:
+        """The run's plan again from its Helm release Secret, or why it cannot be."""
+        ref = run.spec.release
+        secret = await self.kube.get_secret(
+            ref.namespace, f"{names.HELM_SECRET_PREFIX}{ref.name}.v{ref.revision}"
+        )
+        if secret is None:
+            return RELEASE_GONE
+        if why := trust.refuse_secret(run, secret):
+            raise errors.RunRefused(why)
+        try:
+            plan = (await self.plan(secret)).plan
+        except errors.ReleaseDecodeError as e:
+            return str(e)
+        except errors.SandboxError as e:
+            return f"the release could not be planned again: {e}"
+        if ref.managed_by is not None and ref.managed_by.tests:
+            plan = planning.leave_chart_tests_to_flux(plan)
+        return plan
+
+    async def _application_plan(self, run: Run) -> planning.Plan | str:
+        """An Argo CD sync's run planned again from its Application (the very one: by uid), or why not."""
+        ref = run.spec.release
+        managed = ref.managed_by
+        app = await self.kube.get_application(managed.namespace, managed.name) if managed else None
+        sync = argocd.latest_sync(app) if app is not None else None
+        if app is None or sync is None or sync.namespace != run.namespace:
+            return APPLICATION_GONE
+        if sync.uid != ref.secret_uid:
+            raise errors.RunRefused(
+                "the Application is not the one this run was planned from (its uid differs)"
+            )
+        release = argocd.build_release(app, dataclasses.replace(sync, history_id=ref.revision))
+        try:
+            return await self.plan_application(release, await self.context(run.namespace))
+        except errors.SandboxError as e:
+            return f"the application could not be planned again: {e}"
+
+    async def plan_application(self, release: Release, context: PlanContext) -> planning.Plan:
+        """An Argo CD sync's plan: the suites that select the application (no chart hooks: Argo skips them),
+        no readiness gate (the sync is tested once Healthy), never a rollback (Argo owns sync)."""
+        options = dataclasses.replace(
+            build_plan_options(self.settings, context.accounts), readiness=ReadinessMode.NONE
+        )
+        if self.sandbox is None:
+            plan = planjob.plan_release(release, suites=context.suites, options=options)
+        else:
+            limit = self.settings.sandbox_timeout_seconds
+            plan = await sandboxing.plan_release(
+                self.sandbox, release, suites=context.suites, options=options, time_limit=limit
+            )
+        return plan.model_copy(update={"on_failure": OnFailure.NONE})
+
     async def with_flux(self, release: Release, plan: planning.Plan) -> planning.Plan:
         """The plan without the chart's tests when the release's Flux HelmRelease runs them (one GET, only
         for a release labelled by Flux; a HelmRelease that does not name this release is not believed)."""
@@ -145,22 +200,12 @@ class Planner:
         with the hook objects the chart's tests rely on."""
         plan = self._kept.get((run.namespace, run.name))
         if plan is None:
-            ref = run.spec.release
-            secret_name = f"{names.HELM_SECRET_PREFIX}{ref.name}.v{ref.revision}"
-            secret = await self.kube.get_secret(ref.namespace, secret_name)
-            if secret is None:
-                return lifecycle.Replanned(tests=dict.fromkeys(tests, RELEASE_GONE))
-            if why := trust.refuse_secret(run, secret):
-                raise errors.RunRefused(why)
-            try:
-                plan = (await self.plan(secret)).plan
-            except errors.ReleaseDecodeError as e:
-                return lifecycle.Replanned(tests=dict.fromkeys(tests, str(e)))
-            except errors.SandboxError as e:
-                why = f"the release could not be planned again: {e}"
-                return lifecycle.Replanned(tests=dict.fromkeys(tests, why))
-            if run.spec.release.managed_by is not None and run.spec.release.managed_by.tests:
-                plan = planning.leave_chart_tests_to_flux(plan)
+            managed = run.spec.release.managed_by
+            argo = managed is not None and managed.kind == names.MANAGED_BY_ARGOCD
+            found = await (self._application_plan(run) if argo else self._release_plan(run))
+            if isinstance(found, str):
+                return lifecycle.Replanned(tests=dict.fromkeys(tests, found))
+            plan = found
             self.keep((run.namespace, run.name), plan)
         by_name = {t.name: t for t in plan.tests}
         planned = {n: by_name.get(n, NOT_IN_PLAN) for n in tests}

@@ -27,6 +27,7 @@ class FakeKube:
         self.pods: dict[tuple[str, str], Body] = {}
         self.secrets: dict[tuple[str, str], Body] = {}
         self.helm_releases: dict[tuple[str, str], Body] = {}  # Flux HelmReleases
+        self.applications: dict[tuple[str, str], Body] = {}  # Argo CD Applications
         self.suites: dict[str, list[Body]] = {}
         self.accounts: dict[str, frozenset[str]] = {}
         self.logs: dict[str, str] = {}
@@ -130,6 +131,10 @@ class FakeKube:
         return copy.deepcopy(self.pod_events.get(pod, []))
 
     # --- secrets, accounts, events ---
+    async def get_application(self, namespace: str, name: str) -> Body | None:
+        found = self.applications.get((namespace, name))
+        return copy.deepcopy(found) if found else None
+
     async def get_helm_release(self, namespace: str, name: str) -> Body | None:
         found = self.helm_releases.get((namespace, name))
         return copy.deepcopy(found) if found else None

@@ -208,6 +208,7 @@ OPERATOR_RULES = {  # tests/unit/test_rbac.py checks these against what the code
     ("apps", "statefulsets"): {"get"},
     ("apps", "daemonsets"): {"get"},
     ("helm.toolkit.fluxcd.io", "helmreleases"): {"get"},  # a Flux-labelled release's HelmRelease
+    ("argoproj.io", "applications"): {"get", "list", "watch"},  # Argo CD syncs (docs/gitops.md)
 }
 KOPF_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},

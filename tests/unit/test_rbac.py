@@ -105,9 +105,16 @@ def adapter_rules(*, hooks: bool | None = None) -> set[Rule]:
             args = [_constant(module, a) for a in call.args] if call else []
             group = API_GROUPS[api.attr]
             if api.attr == "custom":
-                group = next((a for a in args if a in (names.GROUP, names.FLUX_GROUP)), None)
+                group = next(
+                    (a for a in args if a in (names.GROUP, names.FLUX_GROUP, names.ARGOCD_GROUP)), None
+                )
             plural = next(
-                (a for a in args if a in (names.RUNS, names.SUITES, names.FLUX_HELM_RELEASES)), None
+                (
+                    a
+                    for a in args
+                    if a in (names.RUNS, names.SUITES, names.FLUX_HELM_RELEASES, names.ARGOCD_APPLICATIONS)
+                ),
+                None,
             )
             rules.add(_method_rule(node.attr, group, plural))
     return rules

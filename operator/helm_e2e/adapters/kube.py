@@ -101,6 +101,9 @@ class Kube:
     async def get_helm_release(self, namespace: str, name: str) -> Body | None:
         return await self.gitops.get_helm_release(namespace, name)
 
+    async def get_application(self, namespace: str, name: str) -> Body | None:
+        return await self.gitops.get_application(namespace, name)
+
     # --- E2ERuns ---------------------------------------------------------------------------------------
     async def create_run(self, body: Body) -> Body | None:
         """Create an E2ERun; None when it already exists (its deterministic name is the lock)."""

@@ -29,6 +29,7 @@ import structlog
 
 from ..core import planjob
 from ..core.models import Release, Suite
+from ..core.plan import Plan
 from ..errors import HelmE2EError, SandboxError, SandboxMemory, SandboxTimeout, SuiteInvalid
 from .orphans import die_with_parent
 
@@ -91,6 +92,13 @@ def _decode_and_plan_in_worker(
 ) -> planjob.ReleasePlan:
     guard = functools.partial(_suite_alarm, suite_seconds)
     return planjob.decode_and_plan(secret, suites=suites, options=options, suite_guard=guard)
+
+
+def _plan_in_worker(
+    release: Release, *, suites: Sequence[Suite], options: planjob.PlanOptions, suite_seconds: float
+) -> Plan:
+    guard = functools.partial(_suite_alarm, suite_seconds)
+    return planjob.plan_release(release, suites=suites, options=options, suite_guard=guard)
 
 
 def _ready() -> bool:
@@ -210,6 +218,25 @@ async def decode_and_plan(
         suites=list(suites),
         options=options,
         suite_seconds=suite_time_limit or time_limit / 4,
+        time_limit=time_limit,
+    )
+
+
+async def plan_release(
+    sandbox: Sandbox,
+    release: Release,
+    *,
+    suites: Sequence[Suite],
+    options: planjob.PlanOptions,
+    time_limit: float,
+) -> Plan:
+    """core.planjob.plan_release in the sandbox: a release that is no Helm Secret (an Argo CD sync)."""
+    return await sandbox.run_bounded(
+        _plan_in_worker,
+        release,
+        suites=list(suites),
+        options=options,
+        suite_seconds=time_limit / 4,
         time_limit=time_limit,
     )
 

@@ -26,6 +26,7 @@ class Trigger(StrEnum):
     INSTALL = "install"
     UPGRADE = "upgrade"
     ROLLBACK = "rollback"
+    SYNC = "sync"  # an Argo CD Application's sync (core/argocd.py)
 
 
 class OnFailure(StrEnum):
@@ -94,6 +95,7 @@ class Release(BaseModel):
     last_deployed: datetime | None = None
     trigger: Trigger
     rollback_revision: int | None = None  # the revision a rollback restored: Helm 4's info.rollback_revision
+    app_labels: dict[str, str] = Field(default_factory=dict)  # an Argo CD Application's labels (suites)
 
 
 # --- E2ERun ----------------------------------------------------------------------------------------
@@ -102,7 +104,7 @@ class Release(BaseModel):
 class ManagedBy(WireModel):
     """spec.release.managedBy: the GitOps object that owns the release (core/gitops.py)."""
 
-    kind: str  # HelmRelease (Flux)
+    kind: str  # HelmRelease (Flux) or Application (Argo CD)
     name: str
     namespace: str
     tests: bool = False  # its controller runs the chart's test hooks itself: this run does not
@@ -388,6 +390,13 @@ class ReleaseSelector(WireModel):
     charts: list[str] = Field(default_factory=list)
 
 
+class ApplicationSelector(WireModel):
+    """spec.applications: the Argo CD Applications deployed into this namespace that the suite tests."""
+
+    names: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
 class ImageTagSource(WireModel):
     values_path: str | None = None
 
@@ -434,6 +443,7 @@ class SuiteSchedule(WireModel):
 
 class SuiteSpec(WireModel):
     releases: ReleaseSelector = Field(default_factory=ReleaseSelector)
+    applications: ApplicationSelector | None = None  # Argo CD Applications (core/argocd.py)
     triggers: list[Trigger] = Field(default_factory=lambda: list(Trigger))
     image_tag: ImageTagSource = Field(default_factory=ImageTagSource)
     tests: list[SuiteTest] = Field(default_factory=list)

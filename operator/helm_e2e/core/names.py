@@ -137,5 +137,9 @@ MANAGED_BY_FLUX: Final = "HelmRelease"  # spec.release.managedBy.kind
 REASON_MANAGED_BY_FLUX: Final = "ManagedByFlux"  # RolledBack=False: remediation is Flux's, not helm's
 EVENT_FLUX_TESTS: Final = "FluxTests"  # the chart's tests are Flux's (spec.test.enable): not run twice
 TEST_SOURCE_FLUX: Final = "flux"  # spec.tests[].source of a chart test Flux runs: read, never run here
+MANAGED_BY_ARGOCD: Final = "Application"  # spec.release.managedBy.kind of an Argo CD sync's run
+ARGOCD_GROUP: Final = "argoproj.io"
+ARGOCD_VERSION: Final = "v1alpha1"
+ARGOCD_APPLICATIONS: Final = "applications"
 COMMIT_LABEL: Final = f"{GROUP}/revision"  # `helm upgrade --labels helm-e2e.dev/revision=<sha>`
 OCI_REVISION_ANNOTATION: Final = "org.opencontainers.image.revision"  # Chart.yaml annotations (OCI)

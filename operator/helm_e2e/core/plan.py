@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import ReleaseDecodeError, SuiteInvalid
-from . import gitops, names, podpolicy, recipients, templating
+from . import argocd, gitops, names, podpolicy, recipients, templating
 from .hooks import HookResource, HookSet, build_hook_set
 from .models import (
     HookObject,
@@ -35,6 +35,7 @@ from .models import (
     Suite,
     SuiteSpec,
     TestSource,
+    Trigger,
 )
 from .naming import MAX_NAME, build_pod_name, label_value
 from .onfailure import decide_on_failure
@@ -94,7 +95,12 @@ def validate_suite(suite: Suite, *, allowed_domains: frozenset[str] | None = Non
 
 
 def suite_matches(spec: SuiteSpec, release: Release) -> bool:
-    """No names and no charts = every release in the namespace; else name OR chart; and the trigger."""
+    """No names and no charts = every release in the namespace; else name OR chart; and the trigger. An
+    Argo CD sync only by `spec.applications`; a suite that names applications alone tests no Helm release."""
+    if release.trigger == Trigger.SYNC:
+        return argocd.selects(spec.applications, app=release.name, labels=release.app_labels)
+    if spec.applications is not None and "releases" not in spec.model_fields_set:
+        return False
     names, charts = spec.releases.names, spec.releases.charts
     selected = (not names and not charts) or release.name in names or release.chart_name in charts
     return selected and release.trigger in spec.triggers

@@ -21,8 +21,8 @@ from typing import Any
 import jinja2
 
 from ..errors import MailError
+from . import argocd, names, regressions
 from . import history as histories
-from . import names, regressions
 from .artifacts import Attachment
 from .models import RequestTrigger, Run, RunPhase, TestPhase, TestResult
 from .recipients import check_recipients
@@ -109,9 +109,19 @@ def rolled_back_to(run: Run) -> int | None:
 
 
 def describe_rollback(run: Run) -> str:
-    """What happened about a rollback, one line ("" when the run did not ask for one)."""
+    """What happened about a rollback, one line ("" when the run did not ask for one); how to roll back a
+    failed Argo CD sync (the operator never does: Argo owns sync)."""
     cond = next((c for c in run.status.conditions if c.type == names.COND_ROLLED_BACK), None)
-    return " ".join(cond.message.split()) if cond is not None else ""
+    if cond is not None:
+        return " ".join(cond.message.split())
+    managed, ref = run.spec.release.managed_by, run.spec.release
+    if (
+        managed
+        and managed.kind == names.MANAGED_BY_ARGOCD
+        and run.status.phase in (RunPhase.FAILED, RunPhase.ERROR)
+    ):
+        return argocd.describe_argocd_rollback(managed, ref.revision)
+    return ""
 
 
 def decide_recipients(

@@ -689,8 +689,9 @@ def test_template_bombs_make_the_suite_invalid_and_the_operator_stays_small_and_
 def test_crlf_recipients_never_leave_a_report_stuck_sending(
     cluster: Cluster, namespace: str, start_operator: Any, planted: str, sink: tuple[MailSink, int]
 ) -> None:
-    """The CRDs let CR/LF through in report.to. From a suite it is refused at planning (Valid=False); in a
-    hand-made E2ERun (a namespace writer with E2ERun rights) the report fails permanently: EmailSent=Failed."""
+    """The CRDs let CR/LF through in report.to. From a suite it is refused at planning (Valid=False); a
+    hand-made E2ERun carrying it (a namespace writer with E2ERun rights, no admission policy) is not the
+    operator's record: it ends Refused and no report is ever attempted for it."""
     mail, port = sink
     op = start_operator(**mail_settings(port))
     injected = f"dev@example.com\r\nBcc: {planted}@evil.example"
@@ -721,17 +722,19 @@ def test_crlf_recipients_never_leave_a_report_stuck_sending(
     }
     create(cluster, handmade, namespace)
 
-    def email_condition() -> dict[str, Any] | None:
-        body = cluster.try_get_json("e2erun", "-n", namespace, "ghost-1") or {}
-        cond = next(
-            (c for c in body.get("status", {}).get("conditions", []) if c["type"] == "EmailSent"), None
-        )
-        return cond if cond and cond["reason"] not in ("Sending", "Retrying") else None
-
-    sent = wait_until(email_condition, timeout=60, what="EmailSent to settle on ghost-1")
-    assert (sent["status"], sent["reason"]) == ("False", "Failed"), sent
+    refused = wait_run(cluster, namespace, "ghost-1", phases=("Refused",), timeout=60)
+    assert "no release Secret uid" in refused["status"]["message"]
     assert_stays(
-        lambda: (email_condition() or {}).get("reason") == "Failed", seconds=3, what="EmailSent stays Failed"
+        lambda: (
+            not any(
+                c["type"] == "EmailSent"
+                for c in (cluster.try_get_json("e2erun", "-n", namespace, "ghost-1") or {})
+                .get("status", {})
+                .get("conditions", [])
+            )
+        ),
+        seconds=3,
+        what="no report attempted for a refused run",
     )
     assert len(mail.messages) == 1
     assert all("evil.example" not in r for r in mail.recipients)

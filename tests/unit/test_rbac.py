@@ -402,3 +402,12 @@ def test_the_artifacts_reader_role_lets_people_proxy_to_the_artifacts_port_and_n
     ]
     bindings = [d for d in _render() if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
     assert all(b["roleRef"]["name"] != role["metadata"]["name"] for b in bindings)  # the admin binds it
+
+
+@needs_helm
+def test_argocd_off_grants_nothing_on_applications() -> None:
+    on = granted(_render(), "ClusterRole")
+    assert {("argoproj.io", "applications", v) for v in ("get", "list", "watch")} <= on
+    for docs in (_render("argocd.mode=off"), _render("argocd.mode=off", "watchNamespaces={a}")):
+        rules = granted(docs, "ClusterRole") | granted(docs, "Role")
+        assert not {r for r in rules if r[0] == "argoproj.io"}, rules

@@ -97,10 +97,12 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
 - apiGroups: [helm.toolkit.fluxcd.io]
   resources: [helmreleases]
   verbs: [get]
+{{- if ne .Values.argocd.mode "off" }}
 # Argo CD: Applications watched as a source of deploys (config HELM_E2E_ARGOCD=auto, when the API is served)
 - apiGroups: [argoproj.io]
   resources: [applications]
   verbs: [get, list, watch]
+{{- end }}
 {{- if .Values.config.runChartHooks }}
 # A chart's test hooks as `helm test` runs them (config.runChartHooks; without it none of this is granted):
 # their supporting objects (created with the chart's names, owned by the E2ERun, checked by the trust rules

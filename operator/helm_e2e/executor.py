@@ -395,7 +395,9 @@ class Executor:
             for body, replace_ours in zip(action.bodies, action.replace_ours, strict=True):
                 if why := hook_trust.refuse_to_bind(body, created_roles=roles):
                     raise errors.ApiRefused(why, status=403, reason=names.REASON_HOOK_REFUSED)
-                uid = await self.kube.create_hook_object(body, replace_ours=replace_ours)
+                uid = await self.kube.create_hook_object(
+                    body, replace_ours=replace_ours, server_side=action.server_side_apply
+                )
                 kind, name = str(body["kind"]), str(body["metadata"]["name"])
                 made.append((kind, name))
                 if kind == "Role":

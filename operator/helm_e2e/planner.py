@@ -209,4 +209,9 @@ class Planner:
             self.keep((run.namespace, run.name), plan)
         by_name = {t.name: t for t in plan.tests}
         planned = {n: by_name.get(n, NOT_IN_PLAN) for n in tests}
-        return lifecycle.Replanned(tests=planned, resources=plan.resources, rollout=plan.rollout_objects)
+        return lifecycle.Replanned(
+            tests=planned,
+            resources=plan.resources,
+            rollout=plan.rollout_objects,
+            server_side_apply=plan.server_side_apply,
+        )

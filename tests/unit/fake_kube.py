@@ -37,6 +37,7 @@ class FakeKube:
         self.refuse: dict[str, tuple[int, str, str]] = {}  # pod/object name → (status, reason, message)
         self.hook_objects: dict[tuple[str, str, str], Body] = {}  # (namespace, kind, name)
         self.deleted_hook_objects: list[tuple[str, str]] = []
+        self.hook_applies: list[tuple[str, bool]] = []  # (name, server_side) of each hook object create
         self.jobs: dict[tuple[str, str], Body] = {}
         self.rollout_state: tuple[bool, str, str] = (True, "", "")  # (ready, failed, pending)
         self.rollout_checks: list[list[ObjectKey]] = []
@@ -165,8 +166,9 @@ class FakeKube:
         self.events.append((ref.name, type, reason, message))
 
     # --- hook objects and Jobs ---
-    async def create_hook_object(self, body: Body, *, replace_ours: bool) -> str:
+    async def create_hook_object(self, body: Body, *, replace_ours: bool, server_side: bool = False) -> str:
         meta = body["metadata"]
+        self.hook_applies.append((meta["name"], server_side))
         if meta["name"] in self.refuse:
             status, reason, message = self.refuse[meta["name"]]
             raise ApiRefused(message, status=status, reason=reason)

@@ -188,7 +188,7 @@ def _env(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 OPERATOR_RULES = {  # tests/unit/test_rbac.py checks these against what the code uses
-    ("", "secrets"): {"get", "list", "watch", "create", "delete"},
+    ("", "secrets"): {"get", "list", "watch", "create", "delete", "patch"},  # patch: SSA of Helm 4 hooks
     ("helm-e2e.dev", "e2eruns"): {"get", "list", "watch", "create", "delete"},
     ("helm-e2e.dev", "e2eruns/status"): {"patch"},
     ("helm-e2e.dev", "e2eruns/finalizers"): {"update"},
@@ -197,12 +197,12 @@ OPERATOR_RULES = {  # tests/unit/test_rbac.py checks these against what the code
     ("", "pods"): {"get", "list", "watch", "create", "delete"},
     ("", "pods/log"): {"get"},
     ("", "events"): {"create", "list"},
-    ("", "serviceaccounts"): {"list", "watch", "get", "create", "delete"},
-    ("", "configmaps"): {"get", "create", "delete"},
-    ("", "services"): {"get", "create", "delete"},
-    ("", "persistentvolumeclaims"): {"get", "create", "delete"},
-    ("rbac.authorization.k8s.io", "roles"): {"get", "create", "delete"},
-    ("rbac.authorization.k8s.io", "rolebindings"): {"get", "create", "delete"},
+    ("", "serviceaccounts"): {"list", "watch", "get", "create", "delete", "patch"},
+    ("", "configmaps"): {"get", "create", "delete", "patch"},
+    ("", "services"): {"get", "create", "delete", "patch"},
+    ("", "persistentvolumeclaims"): {"get", "create", "delete", "patch"},
+    ("rbac.authorization.k8s.io", "roles"): {"get", "create", "delete", "patch"},
+    ("rbac.authorization.k8s.io", "rolebindings"): {"get", "create", "delete", "patch"},
     ("batch", "jobs"): {"get", "list", "create", "delete"},
     ("apps", "deployments"): {"get"},
     ("apps", "statefulsets"): {"get"},

@@ -38,10 +38,14 @@ def passing_hook(name: str) -> dict[str, Any]:
     }
 
 
-def deployed_secret(revision: int = 1, hooks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def deployed_secret(
+    revision: int = 1, hooks: list[dict[str, Any]] | None = None, apply_method: str | None = None
+) -> dict[str, Any]:
     doc = helm_release_doc(revision=revision)
     if hooks is not None:
         doc["hooks"] = hooks
+    if apply_method is not None:  # Helm 4 writes it: "ssa" (server-side apply) or "csa"
+        doc["apply_method"] = apply_method
     secret = helm_secret(doc, name=f"sh.helm.release.v1.web.v{revision}")
     secret["metadata"]["labels"] = {
         "owner": "helm",

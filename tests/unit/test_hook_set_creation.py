@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fake_kube import Clock, FakeKube
 from test_controller import NS, RUN, deploy, deployed_secret, make_controller, raw_hook, status
 
@@ -115,3 +116,14 @@ async def test_a_binding_whose_role_was_not_created_in_the_same_pass_is_never_cr
     assert "Role secret-reader was not created by this hook set" in message
     assert (NS, "RoleBinding", "bind") not in kube.hook_objects
     assert (NS, "ServiceAccount", "web-test") not in kube.hook_objects  # taken back
+
+
+@pytest.mark.parametrize(("apply_method", "server_side"), [("ssa", True), ("csa", False), (None, False)])
+async def test_hook_objects_of_a_release_helm_4_applied_server_side_are_applied_server_side(
+    kube: FakeKube, clock: Clock, apply_method: str | None, server_side: bool
+) -> None:
+    hooks = [weighted(raw_hook("ServiceAccount", "web-test", ""), "-1"), raw_hook("Pod", "web-test", POD)]
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=hooks, apply_method=apply_method))
+    await controller.reconcile((NS, RUN))
+    assert kube.hook_applies == [("web-test", server_side)]

@@ -69,6 +69,13 @@ class FakeApi:
         self.calls.append("delete")
         self.existing = None
 
+    def patch_namespaced_config_map(self, name: str, namespace: str, body: dict[str, Any], **kw: Any) -> Any:
+        """A server-side apply of an absent object: the API creates it."""
+        self.calls.append("apply")
+        self.apply_options = {k: v for k, v in kw.items() if not k.startswith("_preload")}
+        self.existing = {**body, "metadata": {**body["metadata"], "uid": "u-applied"}}
+        return type("Resp", (), {"data": json.dumps(self.existing).encode()})()
+
 
 def hook_objects(api: FakeApi) -> HookObjects:
     store = HookObjects.__new__(HookObjects)
@@ -77,6 +84,7 @@ def hook_objects(api: FakeApi) -> HookObjects:
             api.create_namespaced_config_map,
             api.read_namespaced_config_map,
             api.delete_namespaced_config_map,
+            api.patch_namespaced_config_map,
         )
     }
     store.timeout = 5.0
@@ -133,3 +141,26 @@ async def test_a_kind_we_do_not_create_is_refused_before_any_call() -> None:
     with pytest.raises(ApiRefused, match="kind ClusterRole is not created") as caught:
         await hook_objects(FakeApi(None)).create({**WANTED, "kind": "ClusterRole"}, replace_ours=True)
     assert caught.value.reason == "KindNotSupported"
+
+
+async def test_a_release_applied_server_side_gets_its_hook_objects_applied_as_helm_4_does() -> None:
+    api = FakeApi(None)
+    assert await hook_objects(api).create(WANTED, replace_ours=True, server_side=True) == "u-applied"
+    assert api.calls == ["apply"]
+    assert api.apply_options == {
+        "field_manager": "helm",  # Helm 4's field manager
+        "force": False,  # conflicts are not forced
+        "field_validation": "Strict",
+        "_content_type": "application/apply-patch+yaml",
+        "_request_timeout": 5.0,
+    }
+
+
+async def test_a_server_side_apply_never_lands_on_someone_elses_object() -> None:
+    api = FakeApi(labelled())  # a foreign object holds the name: it is looked at first, never applied onto
+    with pytest.raises(NameTaken):
+        await hook_objects(api).create(WANTED, replace_ours=True, server_side=True)
+    assert api.calls == []
+    ours = FakeApi(labelled(**OURS))  # an earlier run's, under before-hook-creation: deleted, then applied
+    assert await hook_objects(ours).create(WANTED, replace_ours=True, server_side=True) == "u-applied"
+    assert ours.calls == ["delete", "apply"]

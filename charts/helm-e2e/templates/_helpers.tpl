@@ -107,16 +107,17 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
 # A chart's test hooks as `helm test` runs them (config.runChartHooks; without it none of this is granted):
 # their supporting objects (created with the chart's names, owned by the E2ERun, checked by the trust rules
 # in core/hook_trust.py first) and Job tests. Kubernetes lets the operator create a Role only with rules the
-# operator holds itself.
+# operator holds itself. `patch`: the server-side apply of a release Helm 4 applied server-side (its
+# apply_method `ssa`), only where no object has the name (adapters/objects.py).
 - apiGroups: [""]
   resources: [serviceaccounts, configmaps]
-  verbs: [get, create, delete]
+  verbs: [get, create, delete, patch]
 - apiGroups: [""]
   resources: [services, persistentvolumeclaims, secrets]
-  verbs: [create, delete]
+  verbs: [create, delete, patch]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
-  verbs: [get, create, delete]
+  verbs: [get, create, delete, patch]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [list, create, delete]

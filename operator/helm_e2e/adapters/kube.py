@@ -421,9 +421,10 @@ class Kube:
         return list(items) if isinstance(items, list) else []
 
     # --- chart test hooks' supporting objects and test Jobs (adapters/objects.py) ------------------------
-    async def create_hook_object(self, body: Body, *, replace_ours: bool) -> str:
-        """Create (or adopt, or replace: adapters/objects.py) one hook object; the uid of the one in place."""
-        return await self.objects.create(body, replace_ours=replace_ours)
+    async def create_hook_object(self, body: Body, *, replace_ours: bool, server_side: bool = False) -> str:
+        """Create (or adopt, or replace: adapters/objects.py) one hook object; the uid of the one in place.
+        `server_side`: applied with Helm's field manager, as Helm 4 does for a release applied server-side."""
+        return await self.objects.create(body, replace_ours=replace_ours, server_side=server_side)
 
     async def delete_hook_object(self, kind: str, namespace: str, name: str, *, run: str) -> None:
         await self.objects.delete_if_run(kind, namespace, name, run=run)

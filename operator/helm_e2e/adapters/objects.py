@@ -24,6 +24,8 @@ from ..errors import ApiRefused, NameTaken
 from .apierror import api_refusal, call
 
 Body = dict[str, Any]
+# (create, read, delete, apply) of one kind; apply None where the kind is only ever created
+KindCalls = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], Callable[..., Any] | None]
 DELETE_WAIT_SECONDS = 30.0  # how long a replaced object may take to disappear
 DELETE_POLL_SECONDS = 0.25
 
@@ -51,51 +53,60 @@ class HookObjects:
         self.rbac = k8s.RbacAuthorizationV1Api(api)
         self.batch = k8s.BatchV1Api(api)
         self.timeout = timeout_seconds
-        # (create, read, delete) per kind, spelled out so tests/unit/test_rbac.py can derive the RBAC rules
-        self._verbs: dict[str, tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]] = {
+        # (create, read, delete, apply) per kind, spelled out so tests/unit/test_rbac.py can derive the RBAC
+        # rules; apply is the server-side apply of a release Helm 4 applied server-side
+        self._verbs: dict[str, KindCalls] = {
             "ServiceAccount": (
                 self.core.create_namespaced_service_account,
                 self.core.read_namespaced_service_account,
                 self.core.delete_namespaced_service_account,
+                self.core.patch_namespaced_service_account,
             ),
             "ConfigMap": (
                 self.core.create_namespaced_config_map,
                 self.core.read_namespaced_config_map,
                 self.core.delete_namespaced_config_map,
+                self.core.patch_namespaced_config_map,
             ),
             "Secret": (
                 self.core.create_namespaced_secret,
                 self.core.read_namespaced_secret,
                 self.core.delete_namespaced_secret,
+                self.core.patch_namespaced_secret,
             ),
             "Service": (
                 self.core.create_namespaced_service,
                 self.core.read_namespaced_service,
                 self.core.delete_namespaced_service,
+                self.core.patch_namespaced_service,
             ),
             "PersistentVolumeClaim": (
                 self.core.create_namespaced_persistent_volume_claim,
                 self.core.read_namespaced_persistent_volume_claim,
                 self.core.delete_namespaced_persistent_volume_claim,
+                self.core.patch_namespaced_persistent_volume_claim,
             ),
             "Role": (
                 self.rbac.create_namespaced_role,
                 self.rbac.read_namespaced_role,
                 self.rbac.delete_namespaced_role,
+                self.rbac.patch_namespaced_role,
             ),
             "RoleBinding": (
                 self.rbac.create_namespaced_role_binding,
                 self.rbac.read_namespaced_role_binding,
                 self.rbac.delete_namespaced_role_binding,
+                self.rbac.patch_namespaced_role_binding,
             ),
             "Job": (
                 self.batch.create_namespaced_job,
                 self.batch.read_namespaced_job,
                 self.batch.delete_namespaced_job,
+                None,  # a test Job is created, never applied
             ),
         }
 
-    def _api(self, kind: str) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    def _api(self, kind: str) -> KindCalls:
         try:
             return self._verbs[kind]
         except KeyError:
@@ -111,7 +122,7 @@ class HookObjects:
         return json.loads(resp.data)
 
     async def get(self, kind: str, namespace: str, name: str) -> Body | None:
-        _, read, _ = self._api(kind)
+        _, read, _, _ = self._api(kind)
         try:
             found: Body = await self._raw(read, name, namespace)
         except ApiException as e:
@@ -120,21 +131,34 @@ class HookObjects:
             raise api_refusal(e) from e
         return found
 
-    async def create(self, body: Mapping[str, Any], *, replace_ours: bool) -> str:
+    async def create(self, body: Mapping[str, Any], *, replace_ours: bool, server_side: bool = False) -> str:
         """Create a hook object; its uid. When the name is taken: adopt it if this run made it; replace it if
-        it is ours and `replace_ours` (the hook's policy is before-hook-creation); else raise NameTaken."""
+        it is ours and `replace_ours` (the hook's policy is before-hook-creation); else raise NameTaken.
+        `server_side`: as Helm 4 creates the hook objects of a release it applied server-side — a server-side
+        apply with its field manager, conflicts not forced — but only where no object has the name (an
+        object of someone else's is never applied onto: NameTaken, as for a create)."""
         kind, meta = str(body["kind"]), body["metadata"]
         namespace, name = str(meta["namespace"]), str(meta["name"])
-        create, _, _ = self._api(kind)
+        create, _, _, apply = self._api(kind)
+        existing = None
+        if server_side and apply is not None:  # an apply would merge into an existing object: look first
+            existing = await self.get(kind, namespace, name)
         try:
-            created = await self._raw(create, namespace, dict(body))
-            return str((created.get("metadata") or {}).get("uid") or "")
+            if existing is None:
+                made = await (
+                    self._apply(apply, namespace, name, body)
+                    if server_side and apply is not None
+                    else self._raw(create, namespace, dict(body))
+                )
+                return str((made.get("metadata") or {}).get("uid") or "")
         except ApiException as e:
-            if e.status != 409:
-                raise api_refusal(e) from e
-        existing = await self.get(kind, namespace, name)
+            refusal = api_refusal(e)
+            applying = server_side and apply is not None
+            if e.status != 409 or applying:  # an apply's 409 is a Conflict: a field another manager owns
+                raise refusal from e
+        existing = existing or await self.get(kind, namespace, name)
         if existing is None:  # deleted in between: one more try
-            return await self.create(body, replace_ours=False)
+            return await self.create(body, replace_ours=False, server_side=server_side)
         if same_run(existing, body):
             return str(existing["metadata"].get("uid") or "")  # created by an earlier attempt of this run
         if not is_ours(existing, body):
@@ -143,11 +167,28 @@ class HookObjects:
             raise NameTaken(kind, namespace, name, "an earlier run's object exists (no before-hook-creation)")
         await self.delete(kind, namespace, name, uid=str(existing["metadata"].get("uid") or ""))
         await self._wait_gone(kind, namespace, name)
-        return await self.create(body, replace_ours=False)
+        return await self.create(body, replace_ours=False, server_side=server_side)
+
+    async def _apply(
+        self, apply: Callable[..., Any], namespace: str, name: str, body: Mapping[str, Any]
+    ) -> Body:
+        """Server-side apply as Helm 4's patchResourceServerSide: field manager `helm`, conflicts not
+        forced, strict field validation."""
+        applied: Body = await self._raw(
+            apply,
+            name,
+            namespace,
+            dict(body),
+            field_manager=names.HELM_FIELD_MANAGER,
+            force=False,
+            field_validation="Strict",
+            _content_type="application/apply-patch+yaml",
+        )
+        return applied
 
     async def delete(self, kind: str, namespace: str, name: str, *, uid: str = "") -> None:
         """Delete (background propagation); 404 is fine. With `uid`, only that very object."""
-        _, _, delete = self._api(kind)
+        _, _, delete, _ = self._api(kind)
         options = k8s.V1DeleteOptions(
             propagation_policy="Background",
             preconditions=k8s.V1Preconditions(uid=uid) if uid else None,

@@ -43,6 +43,7 @@ class Replanned:
     tests: Mapping[str, PlannedTest | str]
     resources: Sequence[HookResource] = ()
     rollout: Sequence[ObjectKey] = ()  # the release's objects the readiness gate waits for
+    server_side_apply: bool = False  # the hook objects are applied server-side (the release's apply_method)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class CreateHookObjects:
     bodies: tuple[dict[str, Any], ...]
     replace_ours: tuple[bool, ...]  # per body: before-hook-creation replaces an earlier run's object
     tests: tuple[str, ...]  # the hook tests that rely on them: refused with them
+    server_side_apply: bool = False  # applied server-side, Helm's field manager (Helm 4, apply_method ssa)
 
 
 @dataclass(frozen=True)

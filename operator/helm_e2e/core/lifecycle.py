@@ -96,7 +96,7 @@ from .actions import (
 from .actions import (
     SendReport as SendReport,
 )
-from .hooks import HookResource, build_resource_manifest
+from .hooks import build_resource_manifest
 from .jobs import build_job_manifest
 from .models import Condition, HookObject, ReadinessMode, Run, RunPhase, RunStatus, TestResult
 from .plan import PlannedTest
@@ -207,7 +207,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         final = run.model_copy(update={"status": step.status})
         step.status.regression = regressions.decide_regression(final, observed.history.runs)
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
-    actions = _create_actions(run, creatable, observed.plan.resources if observed.plan else ())
+    actions = _create_actions(run, creatable, observed.plan or Replanned(tests={}))
     write = _with_first_outbox_step(run, step.status, observed.now, policy) if step.finished else None
     actions += [write or PatchStatus(step.status)] if step.status != before else []
     actions += [opened] if opened else []
@@ -286,17 +286,15 @@ def _after_patch(run: Run, step: Step, policy: Policy, history: rollbacks.Histor
     return [*actions, prune, Requeue(0.0)]  # mail and TTL on a fresh read
 
 
-def _create_actions(
-    run: Run, tests: Sequence[PlannedTest], resources: Sequence[HookResource]
-) -> list[Action]:
+def _create_actions(run: Run, tests: Sequence[PlannedTest], plan: Replanned) -> list[Action]:
     """The hook objects first (when a hook test is about to be created), then the tests' pods and Jobs."""
     actions: list[Action] = []
     at = attempts.current_attempts(run)
     hook_tests = tuple(t.name for t in tests if t.source == "hook")
-    if hook_tests and resources:
+    if hook_tests and (resources := plan.resources):
         bodies = tuple(build_resource_manifest(run, r) for r in resources)
         replace = tuple(names.HOOK_BEFORE_CREATION in r.delete_policies for r in resources)
-        actions.append(CreateHookObjects(bodies, replace, hook_tests))
+        actions.append(CreateHookObjects(bodies, replace, hook_tests, plan.server_side_apply))
     for test in tests:
         body = (
             build_job_manifest(run=run, test=test)

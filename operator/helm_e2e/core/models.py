@@ -95,6 +95,9 @@ class Release(BaseModel):
     last_deployed: datetime | None = None
     trigger: Trigger
     rollback_revision: int | None = None  # the revision a rollback restored: Helm 4's info.rollback_revision
+    # Helm 4's `apply_method` of the revision: "ssa" = server-side apply, which its `helm test` also uses
+    # for the test hooks' objects (pkg/action/release_testing.go); "csa" or "" (Helm 3) = create
+    apply_method: str = ""
     app_labels: dict[str, str] = Field(default_factory=dict)  # an Argo CD Application's labels (suites)
 
 

@@ -61,6 +61,8 @@ REASON_CREATE_REFUSED: Final = "CreateRefused"
 REASON_RECONCILE_FAILED: Final = "ReconcileFailed"
 REASON_POLICY_VIOLATION: Final = "PolicyViolation"
 REASON_REFUSED: Final = "Refused"  # not the operator's own record of its release (core/trust.py)
+HELM_APPLY_METHOD_SSA: Final = "ssa"  # Helm 4's release.apply_method for server-side apply
+HELM_FIELD_MANAGER: Final = "helm"  # Helm 4's field manager (cmd/helm: kube.ManagedFieldsManager)
 # Events
 EVENT_PLANNED: Final = "Planned"
 EVENT_STARTED: Final = "Started"

@@ -66,6 +66,7 @@ class Plan(BaseModel):
     notes: list[str] = Field(default_factory=list)  # worth a Warning Event on the run (never a value)
     on_failure: OnFailure = OnFailure.NONE  # a Failed run rolls the release back (core/rollback.py)
     managed_by: ManagedBy | None = None  # the Flux HelmRelease its objects are labelled with (core/gitops.py)
+    server_side_apply: bool = False  # hook objects applied server-side, as Helm 4 does for this release
 
 
 # --- suites -----------------------------------------------------------------------------------------
@@ -231,6 +232,7 @@ def build_plan(
         resources=hooks.resources,
         refused_hooks=hooks.refused,
         hook_service_accounts=hooks.service_accounts,
+        server_side_apply=release.apply_method == names.HELM_APPLY_METHOD_SSA,
     )
     used: list[SuiteSpec] = []
     guard = suite_guard or (lambda _name: contextlib.nullcontext())

@@ -238,6 +238,7 @@ def _to_release(doc: Mapping[str, Any], namespace: str) -> Release:
         last_deployed=_time(info.get("last_deployed")),
         trigger=_trigger(revision, description, rolled_back_to),
         rollback_revision=rolled_back_to,
+        apply_method=str(doc.get("apply_method") or "")[:16],
     )
 
 

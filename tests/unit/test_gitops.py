@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
+from test_rollback import POLICY as MAILING  # mail on, the rollback tests' policy
 
 from helm_e2e.config import Settings
 from helm_e2e.controller import Controller
@@ -203,16 +204,8 @@ def test_the_flux_decision_is_recorded_with_a_warning_and_no_helm_call_then_the_
     passed = failed_run(2, managed_by=FLUX, phase=RunPhase.SUCCEEDED)
     failing = failed_run(3, managed_by=FLUX)
     history = rb.History(deployed=3, revisions={1, 2, 3}, runs=[passed, failing])
-    policy = lifecycle.Policy(
-        resync_seconds=5,
-        pod_ttl_seconds=60,
-        mail_to=("ops@example.com",),
-        report_cancelled=True,
-        smtp_enabled=True,
-        mail_retry_base_seconds=2,
-    )
     actions = lifecycle.decide_run(
-        failing, lifecycle.Observed(now=NOW, objects=TestObjects(), history=history), policy
+        failing, lifecycle.Observed(now=NOW, objects=TestObjects(), history=history), MAILING
     )
     assert not any(isinstance(a, lifecycle.Rollback) for a in actions)
     patch = next(a for a in actions if isinstance(a, lifecycle.PatchStatus))

@@ -1,4 +1,4 @@
-from .cli import main
+from helm_e2e.cli import main
 
 if __name__ == "__main__":  # not when multiprocessing's fork server re-imports the main module
     raise SystemExit(main())

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .adapters.kube import Kube
-from .core import artifacts, names
+from helm_e2e.adapters.kube import Kube
+from helm_e2e.core import artifacts, names
 
 PORT_NAME = "artifacts"
 MAX_LISTING_BYTES = 8 * 2**20

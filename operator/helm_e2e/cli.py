@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .adapters.kube import Kube, load_api_client
-from .artifacts_client import fetch_artifacts, fetch_junit_reports, find_operator
-from .core import diagnostics, names, reruns
-from .core.junit import build_junit_xml
-from .core.models import Run, RunPhase
-from .core.naming import build_run_name
-from .core.runbody import run_from_body, runs_from_bodies
+from helm_e2e.adapters.kube import Kube, load_api_client
+from helm_e2e.artifacts_client import fetch_artifacts, fetch_junit_reports, find_operator
+from helm_e2e.core import diagnostics, names, reruns
+from helm_e2e.core.junit import build_junit_xml
+from helm_e2e.core.models import Run, RunPhase
+from helm_e2e.core.naming import build_run_name
+from helm_e2e.core.runbody import run_from_body, runs_from_bodies
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -86,12 +86,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run":
-        from .operator_main import run_operator  # kopf is only imported to run the operator
+        from helm_e2e.operator_main import run_operator  # kopf is only imported to run the operator
 
         run_operator(liveness=args.liveness)
         return EXIT_OK
     if args.command == "ui":
-        from .viewer.server import serve  # aiohttp's server is only imported to serve the viewer
+        from helm_e2e.viewer.server import serve  # aiohttp's server is only imported to serve the viewer
 
         return serve(
             address=args.address, port=args.port, namespaces=args.namespaces,

@@ -11,8 +11,8 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .core.models import ReadinessMode
-from .core.podpolicy import PodSecurityLevel
+from helm_e2e.core.models import ReadinessMode
+from helm_e2e.core.podpolicy import PodSecurityLevel
 
 __all__ = ["LogFormat", "PodSecurityLevel", "RollbackMode", "Settings", "SmtpTls"]
 

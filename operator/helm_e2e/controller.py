@@ -15,26 +15,26 @@ from typing import Any
 
 import structlog
 
-from . import errors
-from .adapters import metrics
-from .adapters.artifacts import Artifacts
-from .adapters.helm import HelmPort
-from .adapters.kube import ObjectRef
-from .adapters.port import KubePort
-from .adapters.sandbox import Sandbox
-from .config import Settings
-from .core import argocd, gitops, intake, lifecycle, names, reruns
-from .core import plan as planning
-from .core import release as releases
-from .core.bounded import BoundedSet
-from .core.models import Release, RequestTrigger, Run, RunPhase, RunRequest, RunSpec
-from .core.naming import build_run_name
-from .core.runbody import build_run_body, readable_runs, run_from_body
-from .executor import MAX_RECONCILE_FAILURES, Executor, RunKey
-from .outcomes import run_ref
-from .planner import Planner
-from .suites import record_suite_problems
-from .workqueue import WorkQueue
+from helm_e2e import errors
+from helm_e2e.adapters import metrics
+from helm_e2e.adapters.artifacts import Artifacts
+from helm_e2e.adapters.helm import HelmPort
+from helm_e2e.adapters.kube import ObjectRef
+from helm_e2e.adapters.port import KubePort
+from helm_e2e.adapters.sandbox import Sandbox
+from helm_e2e.config import Settings
+from helm_e2e.core import argocd, gitops, intake, lifecycle, names, reruns
+from helm_e2e.core import plan as planning
+from helm_e2e.core import release as releases
+from helm_e2e.core.bounded import BoundedSet
+from helm_e2e.core.models import Release, RequestTrigger, Run, RunPhase, RunRequest, RunSpec
+from helm_e2e.core.naming import build_run_name
+from helm_e2e.core.runbody import build_run_body, readable_runs, run_from_body
+from helm_e2e.executor import MAX_RECONCILE_FAILURES, Executor, RunKey
+from helm_e2e.outcomes import run_ref
+from helm_e2e.planner import Planner
+from helm_e2e.suites import record_suite_problems
+from helm_e2e.workqueue import WorkQueue
 
 __all__ = ["MAX_RECONCILE_FAILURES", "Controller"]
 MAX_REMEMBERED = 10_000  # per memory of the controller; a forgotten entry costs one more check, never a run

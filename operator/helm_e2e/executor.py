@@ -18,22 +18,22 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from . import errors, notifier
-from .adapters import metrics
-from .adapters.artifacts import Artifacts, delete_artifacts
-from .adapters.helm import Helm, HelmPort
-from .adapters.kube import ObjectRef, Patched
-from .adapters.port import KubePort
-from .config import Settings
-from .core import artifacts as artifact_rules
-from .core import attempts, hook_trust, lifecycle, names, reruns, trust
-from .core import rollback as rollbacks
-from .core.lifecycle import Action, Observed
-from .core.models import Run, RunPhase, RunStatus, TestPhase
-from .core.results import TestObjects, log_container, log_tail
-from .core.runbody import run_from_body, runs_from_bodies, status_body
-from .outcomes import Outcomes, run_ref
-from .planner import Planner
+from helm_e2e import errors, notifier
+from helm_e2e.adapters import metrics
+from helm_e2e.adapters.artifacts import Artifacts, delete_artifacts
+from helm_e2e.adapters.helm import Helm, HelmPort
+from helm_e2e.adapters.kube import ObjectRef, Patched
+from helm_e2e.adapters.port import KubePort
+from helm_e2e.config import Settings
+from helm_e2e.core import artifacts as artifact_rules
+from helm_e2e.core import attempts, hook_trust, lifecycle, names, reruns, trust
+from helm_e2e.core import rollback as rollbacks
+from helm_e2e.core.lifecycle import Action, Observed
+from helm_e2e.core.models import Run, RunPhase, RunStatus, TestPhase
+from helm_e2e.core.results import TestObjects, log_container, log_tail
+from helm_e2e.core.runbody import run_from_body, runs_from_bodies, status_body
+from helm_e2e.outcomes import Outcomes, run_ref
+from helm_e2e.planner import Planner
 
 log = structlog.get_logger(__name__)
 

@@ -15,17 +15,17 @@ import kopf
 import structlog
 from kopf._core.reactor import inventory as kopf_inventory
 
-from .adapters import metrics
-from .adapters.artifacts import build_artifacts, delete_artifacts, sweep_orphans
-from .adapters.gitops import argocd_api_served
-from .adapters.kube import Kube, load_api_client
-from .adapters.sandbox import Sandbox
-from .adapters.watch_cache import WatchCache
-from .config import Settings
-from .controller import Controller
-from .core import names
-from .scheduler import Scheduler
-from .suites import on_suite_event
+from helm_e2e.adapters import metrics
+from helm_e2e.adapters.artifacts import build_artifacts, delete_artifacts, sweep_orphans
+from helm_e2e.adapters.gitops import argocd_api_served
+from helm_e2e.adapters.kube import Kube, load_api_client
+from helm_e2e.adapters.sandbox import Sandbox
+from helm_e2e.adapters.watch_cache import WatchCache
+from helm_e2e.config import Settings
+from helm_e2e.controller import Controller
+from helm_e2e.core import names
+from helm_e2e.scheduler import Scheduler
+from helm_e2e.suites import on_suite_event
 
 HELM_SECRETS = ("", "v1", "secrets")
 TEST_PODS = ("", "v1", "pods")

@@ -6,7 +6,7 @@ import logging
 
 import structlog
 
-from .config import LogFormat
+from helm_e2e.config import LogFormat
 
 
 def configure_logging(*, fmt: LogFormat, level: str) -> None:

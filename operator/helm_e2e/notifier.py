@@ -13,14 +13,14 @@ from typing import Any
 
 import structlog
 
-from . import errors
-from .adapters import metrics
-from .adapters.port import KubePort
-from .adapters.webhook import post_webhook
-from .config import Settings
-from .core import notify, webhooks
-from .core.models import Run
-from .core.runbody import run_from_body, status_body
+from helm_e2e import errors
+from helm_e2e.adapters import metrics
+from helm_e2e.adapters.port import KubePort
+from helm_e2e.adapters.webhook import post_webhook
+from helm_e2e.config import Settings
+from helm_e2e.core import notify, webhooks
+from helm_e2e.core.models import Run
+from helm_e2e.core.runbody import run_from_body, status_body
 
 log = structlog.get_logger(__name__)
 

@@ -11,15 +11,15 @@ from typing import Any
 import kopf
 import structlog
 
-from .adapters import leader, metrics
-from .adapters.artifact_server import ArtifactServer, serve_artifacts, upload_limit
-from .adapters.artifacts import build_artifacts
-from .adapters.kube import Kube, load_api_client
-from .adapters.shard import ShardWatch
-from .adapters.standby_health import serve_standby_health
-from .config import Settings
-from .handlers import build_registry
-from .logging_setup import configure_logging
+from helm_e2e.adapters import leader, metrics
+from helm_e2e.adapters.artifact_server import ArtifactServer, serve_artifacts, upload_limit
+from helm_e2e.adapters.artifacts import build_artifacts
+from helm_e2e.adapters.kube import Kube, load_api_client
+from helm_e2e.adapters.shard import ShardWatch
+from helm_e2e.adapters.standby_health import serve_standby_health
+from helm_e2e.config import Settings
+from helm_e2e.handlers import build_registry
+from helm_e2e.logging_setup import configure_logging
 
 log = structlog.get_logger(__name__)
 

@@ -12,20 +12,20 @@ from datetime import datetime
 import structlog
 from pydantic import ValidationError
 
-from . import errors
-from .adapters import metrics
-from .adapters.artifacts import Artifacts
-from .adapters.helm import HelmPort
-from .adapters.kube import ObjectRef
-from .adapters.mail import send_email
-from .adapters.port import KubePort
-from .config import Settings
-from .core import artifacts as artifact_rules
-from .core import lifecycle, names, reruns
-from .core import report as reporting
-from .core import rollback as rollbacks
-from .core.models import RollbackRecord, Run
-from .core.runbody import runs_from_bodies, status_body
+from helm_e2e import errors
+from helm_e2e.adapters import metrics
+from helm_e2e.adapters.artifacts import Artifacts
+from helm_e2e.adapters.helm import HelmPort
+from helm_e2e.adapters.kube import ObjectRef
+from helm_e2e.adapters.mail import send_email
+from helm_e2e.adapters.port import KubePort
+from helm_e2e.config import Settings
+from helm_e2e.core import artifacts as artifact_rules
+from helm_e2e.core import lifecycle, names, reruns
+from helm_e2e.core import report as reporting
+from helm_e2e.core import rollback as rollbacks
+from helm_e2e.core.models import RollbackRecord, Run
+from helm_e2e.core.runbody import runs_from_bodies, status_body
 
 log = structlog.get_logger(__name__)
 

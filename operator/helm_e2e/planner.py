@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import errors
-from .adapters import sandbox as sandboxing
-from .adapters.port import KubePort
-from .config import RollbackMode, Settings
-from .core import argocd, gitops, lifecycle, names, planjob, trust
-from .core import plan as planning
-from .core.models import OnFailure, ReadinessMode, Release, Run, Suite, TestResult
+from helm_e2e import errors
+from helm_e2e.adapters import sandbox as sandboxing
+from helm_e2e.adapters.port import KubePort
+from helm_e2e.config import RollbackMode, Settings
+from helm_e2e.core import argocd, gitops, lifecycle, names, planjob, trust
+from helm_e2e.core import plan as planning
+from helm_e2e.core.models import OnFailure, ReadinessMode, Release, Run, Suite, TestResult
 
 RunKey = tuple[str, str]  # (namespace, name)
 RELEASE_GONE = "the Helm release secret is gone; the test cannot be planned again"

@@ -18,9 +18,9 @@ from typing import Any
 
 import structlog
 
-from .controller import Controller
-from .core import schedule
-from .core.models import RequestTrigger, RunRequest
+from helm_e2e.controller import Controller
+from helm_e2e.core import schedule
+from helm_e2e.core.models import RequestTrigger, RunRequest
 
 log = structlog.get_logger(__name__)
 MAX_DUE_PER_WAKE = 10

@@ -8,12 +8,12 @@ from typing import Any
 
 import structlog
 
-from .adapters.kube import ObjectRef
-from .adapters.port import KubePort
-from .core import names
-from .core import plan as planning
-from .core.models import Suite
-from .errors import SuiteInvalid
+from helm_e2e.adapters.kube import ObjectRef
+from helm_e2e.adapters.port import KubePort
+from helm_e2e.core import names
+from helm_e2e.core import plan as planning
+from helm_e2e.core.models import Suite
+from helm_e2e.errors import SuiteInvalid
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ import pydantic
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from ..errors import ApiRefused, KubeError
+from helm_e2e.errors import ApiRefused, KubeError
 
 Body = dict[str, Any]
 

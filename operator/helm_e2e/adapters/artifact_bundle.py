@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from ..core import artifacts, tar_headers
-from ..core.models import ArtifactFile, PytestFailure
+from helm_e2e.core import artifacts, tar_headers
+from helm_e2e.core.models import ArtifactFile, PytestFailure
 
 JUNIT_MAX_BYTES = 8 * 2**20  # a junit.xml larger than this is kept as a file, not parsed
 MAX_FAILURES = 50  # failing tests kept per test (the junit files after that are not parsed)

@@ -29,12 +29,12 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from .. import errors
-from ..config import Settings
-from ..core import artifacts, names
-from . import metrics
-from .artifact_bundle import BundleRefused
-from .artifacts import Artifacts, UploadClaims
+from helm_e2e import errors
+from helm_e2e.adapters import metrics
+from helm_e2e.adapters.artifact_bundle import BundleRefused
+from helm_e2e.adapters.artifacts import Artifacts, UploadClaims
+from helm_e2e.config import Settings
+from helm_e2e.core import artifacts, names
 
 log = structlog.get_logger(__name__)
 

@@ -22,13 +22,13 @@ import jwt
 import structlog
 from pydantic import ValidationError
 
-from .. import errors
-from ..config import Settings
-from ..core import artifacts, names
-from ..core.models import Run, TestSource
-from . import artifact_bundle, metrics
-from .artifact_bundle import BundleRefused, FailureParser
-from .store import ArtifactStore, open_store
+from helm_e2e import errors
+from helm_e2e.adapters import artifact_bundle, metrics
+from helm_e2e.adapters.artifact_bundle import BundleRefused, FailureParser
+from helm_e2e.adapters.store import ArtifactStore, open_store
+from helm_e2e.config import Settings
+from helm_e2e.core import artifacts, names
+from helm_e2e.core.models import Run, TestSource
 
 log = structlog.get_logger(__name__)
 
@@ -288,7 +288,7 @@ def build_artifacts(settings: Settings) -> Artifacts | None:
     """The artifacts service when configured (store, URL and collector image), else None."""
     if not settings.artifacts_enabled:
         return None
-    from ..core.junitxml import failures_from_junit
+    from helm_e2e.core.junitxml import failures_from_junit
 
     return Artifacts(open_store(settings.artifacts_store), settings, parse_failures=failures_from_junit)
 

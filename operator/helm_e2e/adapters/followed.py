@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Protocol
 
-from .apierror import Body
+from helm_e2e.adapters.apierror import Body
 
 
 def version(body: Mapping[str, Any]) -> int | None:

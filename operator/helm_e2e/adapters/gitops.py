@@ -13,9 +13,9 @@ import kubernetes.client as k8s
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from ..core import names
-from .apierror import Body, api_error, call
-from .apierror import status_of as _status
+from helm_e2e.adapters.apierror import Body, api_error, call
+from helm_e2e.adapters.apierror import status_of as _status
+from helm_e2e.core import names
 
 ABSENT = frozenset({403, 404})
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..core.rollback import build_rollback_argv, summarize_helm_error
+from helm_e2e.core.rollback import build_rollback_argv, summarize_helm_error
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 

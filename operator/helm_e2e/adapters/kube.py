@@ -19,18 +19,18 @@ import kubernetes.client as k8s
 import kubernetes.config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from ..core import names
-from ..core.intake import installed_revisions
-from ..core.naming import label_value, run_selector
-from ..core.readiness import ObjectKey
-from ..errors import KubeError
-from .apierror import Body, api_error, api_refusal, call
-from .apierror import status_of as _status
-from .followed import Primable
-from .gitops import GitOpsReader
-from .objects import HookObjects
-from .rollout import RolloutReader
-from .watch_cache import WatchCache
+from helm_e2e.adapters.apierror import Body, api_error, api_refusal, call
+from helm_e2e.adapters.apierror import status_of as _status
+from helm_e2e.adapters.followed import Primable
+from helm_e2e.adapters.gitops import GitOpsReader
+from helm_e2e.adapters.objects import HookObjects
+from helm_e2e.adapters.rollout import RolloutReader
+from helm_e2e.adapters.watch_cache import WatchCache
+from helm_e2e.core import names
+from helm_e2e.core.intake import installed_revisions
+from helm_e2e.core.naming import label_value, run_selector
+from helm_e2e.core.readiness import ObjectKey
+from helm_e2e.errors import KubeError
 
 # a LIST answered as PartialObjectMetadataList: the items' metadata, no data (same RBAC verb: list)
 METADATA_ONLY = {"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"}

@@ -35,7 +35,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
-from ..config import Settings
+from helm_e2e.config import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -17,8 +17,8 @@ from email.message import EmailMessage
 import aiosmtplib
 import structlog
 
-from ..config import Settings, SmtpTls
-from ..errors import MailError
+from helm_e2e.config import Settings, SmtpTls
+from helm_e2e.errors import MailError
 
 log = structlog.get_logger(__name__)
 _SMTP_ERRORS = (aiosmtplib.SMTPException, OSError, TimeoutError)

@@ -18,10 +18,10 @@ from typing import Any
 import kubernetes.client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from ..core import names
-from ..core.naming import label_value, run_selector
-from ..errors import ApiRefused, NameTaken
-from .apierror import api_refusal, call
+from helm_e2e.adapters.apierror import api_refusal, call
+from helm_e2e.core import names
+from helm_e2e.core.naming import label_value, run_selector
+from helm_e2e.errors import ApiRefused, NameTaken
 
 Body = dict[str, Any]
 # (create, read, delete, apply) of one kind; apply None where the kind is only ever created

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from ..core.readiness import ObjectKey
-from .apierror import Body
-from .kube import ObjectRef, Patched
+from helm_e2e.adapters.apierror import Body
+from helm_e2e.adapters.kube import ObjectRef, Patched
+from helm_e2e.core.readiness import ObjectKey
 
 
 class KubePort(Protocol):

@@ -34,9 +34,9 @@ import kubernetes.client as k8s
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from ..core.readiness import ObjectKey, check_object, is_custom, summarize
-from ..errors import KubeError
-from .apierror import Body, api_error
+from helm_e2e.adapters.apierror import Body, api_error
+from helm_e2e.core.readiness import ObjectKey, check_object, is_custom, summarize
+from helm_e2e.errors import KubeError
 
 DEFAULT_CONCURRENCY = 8
 

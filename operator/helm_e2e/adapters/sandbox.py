@@ -27,11 +27,11 @@ from typing import Any, TypeVar
 
 import structlog
 
-from ..core import planjob
-from ..core.models import Release, Suite
-from ..core.plan import Plan
-from ..errors import HelmE2EError, SandboxError, SandboxMemory, SandboxTimeout, SuiteInvalid
-from .orphans import die_with_parent
+from helm_e2e.adapters.orphans import die_with_parent
+from helm_e2e.core import planjob
+from helm_e2e.core.models import Release, Suite
+from helm_e2e.core.plan import Plan
+from helm_e2e.errors import HelmE2EError, SandboxError, SandboxMemory, SandboxTimeout, SuiteInvalid
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

@@ -3,6 +3,6 @@ fork server dies with the operator that started it (adapters/orphans.py)."""
 
 from __future__ import annotations
 
-from .orphans import die_with_parent
+from helm_e2e.adapters.orphans import die_with_parent
 
 die_with_parent()

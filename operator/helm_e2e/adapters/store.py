@@ -43,8 +43,8 @@ from obstore.exceptions import (
 )
 from obstore.store import LocalStore, S3Store
 
-from ..errors import StoreError
-from .store_url import LocalLocation, S3Location, check_key, check_prefix, parse_store_url
+from helm_e2e.adapters.store_url import LocalLocation, S3Location, check_key, check_prefix, parse_store_url
+from helm_e2e.errors import StoreError
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, ObjectStore, RetryConfig, S3Config

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..errors import StoreError
+from helm_e2e.errors import StoreError
 
 MAX_KEY_LENGTH = 1024  # S3's own limit on a key (bytes; keys here are ASCII)
 MAX_KEY_DEPTH = 16

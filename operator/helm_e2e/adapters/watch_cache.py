@@ -32,11 +32,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..core.lifecycle import EMAIL_DONE_REASONS
-from ..core.models import RunPhase
-from ..core.names import COND_EMAIL_SENT, RUN_LABEL
-from .apierror import Body
-from .followed import Followed, version, without_managed_fields
+from helm_e2e.adapters.apierror import Body
+from helm_e2e.adapters.followed import Followed, version, without_managed_fields
+from helm_e2e.core.lifecycle import EMAIL_DONE_REASONS
+from helm_e2e.core.models import RunPhase
+from helm_e2e.core.names import COND_EMAIL_SENT, RUN_LABEL
 
 Key = tuple[str, str]  # (namespace, run name)
 MAX_AGE_SECONDS = 60.0

@@ -13,9 +13,9 @@ import re
 
 import aiohttp
 
-from ..core.notify import Target
-from ..core.webhooks import WebhookRequest
-from ..errors import NotifyError
+from helm_e2e.core.notify import Target
+from helm_e2e.core.webhooks import WebhookRequest
+from helm_e2e.errors import NotifyError
 
 REPLY_BYTES = 4096
 EXCERPT_CHARS = 120

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import rollback as rollbacks
-from .artifacts import Manifest
-from .hooks import HookResource
-from .models import Run, RunStatus, TestResult
-from .plan import PlannedTest
-from .readiness import ObjectKey
-from .results import TestObjects
+from helm_e2e.core import rollback as rollbacks
+from helm_e2e.core.artifacts import Manifest
+from helm_e2e.core.hooks import HookResource
+from helm_e2e.core.models import Run, RunStatus, TestResult
+from helm_e2e.core.plan import PlannedTest
+from helm_e2e.core.readiness import ObjectKey
+from helm_e2e.core.results import TestObjects
 
 
 # --- what the executor observed ---

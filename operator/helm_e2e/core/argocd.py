@@ -20,9 +20,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from . import names
-from .models import ApplicationSelector, ManagedBy, Release, Trigger
-from .naming import MAX_NAME
+from helm_e2e.core import names
+from helm_e2e.core.models import ApplicationSelector, ManagedBy, Release, Trigger
+from helm_e2e.core.naming import MAX_NAME
 
 IN_CLUSTER = frozenset({"https://kubernetes.default.svc", "https://kubernetes.default.svc/"})
 MAX_UNHEALTHY = 5  # resources named in a not-healthy message

@@ -24,10 +24,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from . import names
-from .models import AttemptRecord, Run, TestPhase, TestResult, TestSource
-from .naming import build_pod_name
-from .plan import PlannedTest, build_pod_manifest
+from helm_e2e.core import names
+from helm_e2e.core.models import AttemptRecord, Run, TestPhase, TestResult, TestSource
+from helm_e2e.core.naming import build_pod_name
+from helm_e2e.core.plan import PlannedTest, build_pod_manifest
 
 Pod = Mapping[str, Any]
 ATTEMPT_LABEL = f"{names.GROUP}/attempt"

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .models import ContainerDiagnosis, Diagnostics, PodEventRecord, TestResult
-from .podstatus import parse_time
-from .report import clean_log
+from helm_e2e.core.models import ContainerDiagnosis, Diagnostics, PodEventRecord, TestResult
+from helm_e2e.core.podstatus import parse_time
+from helm_e2e.core.report import clean_log
 
 MAX_EVENTS = 20  # Events kept per test, newest first
 MAX_CONTAINERS = 16  # containers (init containers first) kept per test

@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ..errors import ReleaseDecodeError
-from . import names
-from .manifest import manifest_fields
-from .models import ManagedBy, TestPhase, TestResult
+from helm_e2e.core import names
+from helm_e2e.core.manifest import manifest_fields
+from helm_e2e.core.models import ManagedBy, TestPhase, TestResult
+from helm_e2e.errors import ReleaseDecodeError
 
 MAX_MANIFEST_BYTES = 8 * 2**20  # as the readiness gate's bound (core/readiness.py)
 MAX_DOCUMENTS = 5000

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .models import Run, RunPhase
+from helm_e2e.core.models import Run, RunPhase
 
 MAX_BARS = 10
 MAX_TAG = 64  # characters of an image tag in a tooltip

@@ -23,13 +23,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from . import names
-from .hook_trust import KEPT_FIELDS, TEST_KINDS, refuse_content, refuse_kind
-from .hook_yaml import HookManifestInvalid, parse_hook_manifest
-from .models import Hook, Release, Run, RunPhase
-from .naming import label_value, sanitize_test_name
-from .planned import PlannedTest
-from .runbody import build_owner_reference
+from helm_e2e.core import names
+from helm_e2e.core.hook_trust import KEPT_FIELDS, TEST_KINDS, refuse_content, refuse_kind
+from helm_e2e.core.hook_yaml import HookManifestInvalid, parse_hook_manifest
+from helm_e2e.core.models import Hook, Release, Run, RunPhase
+from helm_e2e.core.naming import label_value, sanitize_test_name
+from helm_e2e.core.planned import PlannedTest
+from helm_e2e.core.runbody import build_owner_reference
 
 # Helm v3.19 pkg/releaseutil/kind_sorter.go InstallOrder (ties of weight and name are broken by it)
 INSTALL_ORDER = (

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from . import names
-from .models import Release
+from helm_e2e.core import names
+from helm_e2e.core.models import Release
 
 CLOCK_SKEW_SECONDS = 60  # the apiserver's clock against that of the helm client stamping the release
 

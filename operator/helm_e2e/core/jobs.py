@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import names
-from .models import Run, TestPhase, TestResult, TestSource
-from .naming import build_pod_name, label_value
-from .plan import _pod_spec
-from .planned import PlannedTest
-from .podstatus import MESSAGE_LIMIT, result_from_pod
-from .runbody import build_owner_reference
+from helm_e2e.core import names
+from helm_e2e.core.models import Run, TestPhase, TestResult, TestSource
+from helm_e2e.core.naming import build_pod_name, label_value
+from helm_e2e.core.plan import _pod_spec
+from helm_e2e.core.planned import PlannedTest
+from helm_e2e.core.podstatus import MESSAGE_LIMIT, result_from_pod
+from helm_e2e.core.runbody import build_owner_reference
 
 Body = Mapping[str, Any]
 TIMEOUT_REASONS = frozenset({"DeadlineExceeded"})  # the Job ran out of time: Error, like a pod timeout

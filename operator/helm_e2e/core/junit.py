@@ -14,10 +14,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..errors import JunitInvalid
-from .junitxml import JUNIT_ARTIFACT, MAX_BYTES, JunitCase, Outcome, parse_junit
-from .models import Run, TestPhase, TestResult
-from .report import clean_log
+from helm_e2e.core.junitxml import JUNIT_ARTIFACT, MAX_BYTES, JunitCase, Outcome, parse_junit
+from helm_e2e.core.models import Run, TestPhase, TestResult
+from helm_e2e.core.report import clean_log
+from helm_e2e.errors import JunitInvalid
 
 MAX_CASES = 20_000  # testcases from junit.xml files in one document, over all tests
 _SKIPPED = (TestPhase.CANCELLED, TestPhase.PENDING, TestPhase.RUNNING)

@@ -20,8 +20,8 @@ from enum import StrEnum
 from typing import NoReturn
 from xml.parsers import expat
 
-from ..errors import JunitInvalid
-from .models import PytestFailure
+from helm_e2e.core.models import PytestFailure
+from helm_e2e.errors import JunitInvalid
 
 JUNIT_ARTIFACT = "junit.xml"  # what the helm-e2e pytest plugin writes in the artifacts directory
 MAX_BYTES = 16 * 1024 * 1024

@@ -25,83 +25,37 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import artifacts, attempts, names, notify, regressions
-from . import rollback as rollbacks
-from .actions import (
-    Action as Action,
-)
-from .actions import (
-    CreateHookObjects as CreateHookObjects,
-)
-from .actions import (
-    CreateTest as CreateTest,
-)
-from .actions import (
-    DeleteHookObjects as DeleteHookObjects,
-)
-from .actions import (
-    DeleteJobs as DeleteJobs,
-)
-from .actions import (
-    DeletePods as DeletePods,
-)
-from .actions import (
-    FetchEvents as FetchEvents,
-)
-from .actions import (
-    FetchFluxTests as FetchFluxTests,
-)
-from .actions import (
-    FetchLogs as FetchLogs,
-)
-from .actions import (
-    FetchPlan as FetchPlan,
-)
-from .actions import (
-    FetchReleaseHistory as FetchReleaseHistory,
-)
-from .actions import (
-    FetchRollout as FetchRollout,
-)
-from .actions import (  # re-exported: the executor and tests use lifecycle.<Action>
-    Observed as Observed,
-)
-from .actions import (
-    PatchStatus as PatchStatus,
-)
-from .actions import (
-    Policy as Policy,
-)
-from .actions import (
-    PostEvent as PostEvent,
-)
-from .actions import (
-    PruneHistory as PruneHistory,
-)
-from .actions import (
-    Replanned as Replanned,
-)
-from .actions import (
-    Requeue as Requeue,
-)
-from .actions import (
-    Rollback as Rollback,
-)
-from .actions import (
-    Rollout as Rollout,
-)
-from .actions import (
-    SendNotification as SendNotification,
-)
-from .actions import (
-    SendReport as SendReport,
-)
-from .hooks import build_resource_manifest
-from .jobs import build_job_manifest
-from .models import Condition, HookObject, ReadinessMode, Run, RunPhase, RunStatus, TestResult
-from .plan import PlannedTest
-from .report import decide_mail
-from .results import (
+from helm_e2e.core import artifacts, attempts, names, notify, regressions
+from helm_e2e.core import rollback as rollbacks
+from helm_e2e.core.actions import Action as Action
+from helm_e2e.core.actions import CreateHookObjects as CreateHookObjects
+from helm_e2e.core.actions import CreateTest as CreateTest
+from helm_e2e.core.actions import DeleteHookObjects as DeleteHookObjects
+from helm_e2e.core.actions import DeleteJobs as DeleteJobs
+from helm_e2e.core.actions import DeletePods as DeletePods
+from helm_e2e.core.actions import FetchEvents as FetchEvents
+from helm_e2e.core.actions import FetchFluxTests as FetchFluxTests
+from helm_e2e.core.actions import FetchLogs as FetchLogs
+from helm_e2e.core.actions import FetchPlan as FetchPlan
+from helm_e2e.core.actions import FetchReleaseHistory as FetchReleaseHistory
+from helm_e2e.core.actions import FetchRollout as FetchRollout
+from helm_e2e.core.actions import Observed as Observed
+from helm_e2e.core.actions import PatchStatus as PatchStatus
+from helm_e2e.core.actions import Policy as Policy
+from helm_e2e.core.actions import PostEvent as PostEvent
+from helm_e2e.core.actions import PruneHistory as PruneHistory
+from helm_e2e.core.actions import Replanned as Replanned
+from helm_e2e.core.actions import Requeue as Requeue
+from helm_e2e.core.actions import Rollback as Rollback
+from helm_e2e.core.actions import Rollout as Rollout
+from helm_e2e.core.actions import SendNotification as SendNotification
+from helm_e2e.core.actions import SendReport as SendReport
+from helm_e2e.core.hooks import build_resource_manifest
+from helm_e2e.core.jobs import build_job_manifest
+from helm_e2e.core.models import Condition, HookObject, ReadinessMode, Run, RunPhase, RunStatus, TestResult
+from helm_e2e.core.plan import PlannedTest
+from helm_e2e.core.report import decide_mail
+from helm_e2e.core.results import (
     Step,
     decide_next_step,
     end_run,

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import LimitExceeded
+from helm_e2e.errors import LimitExceeded
 
 MAX_JSON_ITEMS = 200_000  # strings plus `{`, `[` and `,` outside strings, in one document
 MAX_YAML_BYTES = 1 * 2**20

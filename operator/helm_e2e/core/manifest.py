@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ReleaseDecodeError
+from helm_e2e.errors import ReleaseDecodeError
 
 FieldPath = tuple[str, ...]  # ("metadata", "name")
 _PARSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

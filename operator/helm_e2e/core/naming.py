@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from . import names
+from helm_e2e.core import names
 
 MAX_NAME = 63  # pod names double as hostnames: keep them DNS labels
 _HASH_LEN = 8

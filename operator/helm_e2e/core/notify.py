@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from .models import NotificationState, NotificationStatus, Run, RunPhase, RunStatus
+from helm_e2e.core.models import NotificationState, NotificationStatus, Run, RunPhase, RunStatus
 
 MAX_BACKOFF_SECONDS = 300.0
 DONE = frozenset({NotificationState.SENT, NotificationState.FAILED})

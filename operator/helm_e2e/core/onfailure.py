@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import names
-from .models import OnFailure, Release, SuiteSpec
+from helm_e2e.core import names
+from helm_e2e.core.models import OnFailure, Release, SuiteSpec
 
 
 def decide_on_failure(release: Release, suites: Sequence[SuiteSpec], *, enabled: bool) -> OnFailure:

@@ -18,10 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ..errors import ReleaseDecodeError, SuiteInvalid
-from . import argocd, gitops, names, podpolicy, recipients, templating
-from .hooks import HookResource, HookSet, build_hook_set
-from .models import (
+from helm_e2e.core import argocd, gitops, names, podpolicy, recipients, templating
+from helm_e2e.core.hooks import HookResource, HookSet, build_hook_set
+from helm_e2e.core.models import (
     HookObject,
     ManagedBy,
     OnFailure,
@@ -37,12 +36,13 @@ from .models import (
     TestSource,
     Trigger,
 )
-from .naming import MAX_NAME, build_pod_name, label_value
-from .onfailure import decide_on_failure
-from .planned import PlannedTest as PlannedTest  # re-exported: callers use plan.PlannedTest
-from .readiness import ObjectKey, list_rollout_objects
-from .release import resolve_image_tag
-from .runbody import build_owner_reference
+from helm_e2e.core.naming import MAX_NAME, build_pod_name, label_value
+from helm_e2e.core.onfailure import decide_on_failure
+from helm_e2e.core.planned import PlannedTest as PlannedTest  # re-exported: callers use plan.PlannedTest
+from helm_e2e.core.readiness import ObjectKey, list_rollout_objects
+from helm_e2e.core.release import resolve_image_tag
+from helm_e2e.core.runbody import build_owner_reference
+from helm_e2e.errors import ReleaseDecodeError, SuiteInvalid
 
 TIMEOUT_ANNOTATION = names.TIMEOUT_ANNOTATION
 

@@ -12,10 +12,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import plan as planning
-from . import release as releases
-from .models import ReadinessMode, Release, Suite
-from .podpolicy import PodSecurityLevel
+from helm_e2e.core import plan as planning
+from helm_e2e.core import release as releases
+from helm_e2e.core.models import ReadinessMode, Release, Suite
+from helm_e2e.core.podpolicy import PodSecurityLevel
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from . import names
+from helm_e2e.core import names
 
 
 class PodSecurityLevel(StrEnum):

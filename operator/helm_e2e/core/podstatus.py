@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import names
-from .models import PytestSummary, TestPhase, TestResult, TestSource
+from helm_e2e.core import names
+from helm_e2e.core.models import PytestSummary, TestPhase, TestResult, TestSource
 
 MESSAGE_LIMIT = 1024  # bytes of a termination message kept when it is not the pytest plugin's JSON
 Pod = Mapping[str, Any]

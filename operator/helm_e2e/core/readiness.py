@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ReleaseDecodeError
-from .manifest import FieldPath, manifest_fields
+from helm_e2e.core.manifest import FieldPath, manifest_fields
+from helm_e2e.errors import ReleaseDecodeError
 
 MAX_MANIFEST_BYTES = 8 * 2**20  # a release decompresses to at most 32 MiB; a manifest this big is absurd
 MAX_DOCUMENTS = 5000

@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .models import Regression, Run, RunPhase, TestPhase, TestResult
+from helm_e2e.core.models import Regression, Run, RunPhase, TestPhase, TestResult
 
 SEPARATOR = "::"
 MAX_ENTRIES = 50  # per list in status.regression

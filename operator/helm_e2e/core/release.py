@@ -20,9 +20,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import LimitExceeded, ReleaseDecodeError, ReleaseIdentityError
-from . import limits
-from .models import Hook, Release, Trigger
+from helm_e2e.core import limits
+from helm_e2e.core.models import Hook, Release, Trigger
+from helm_e2e.errors import LimitExceeded, ReleaseDecodeError, ReleaseIdentityError
 
 HELM_SECRET_TYPE = "helm.sh/release.v1"  # noqa: S105 - a Secret type, not a password
 GZIP_MAGIC = b"\x1f\x8b\x08"

@@ -20,12 +20,12 @@ from typing import Any
 
 import jinja2
 
-from ..errors import MailError
-from . import argocd, names, regressions
-from . import history as histories
-from .artifacts import Attachment
-from .models import RequestTrigger, Run, RunPhase, TestPhase, TestResult
-from .recipients import check_recipients
+from helm_e2e.core import argocd, names, regressions
+from helm_e2e.core import history as histories
+from helm_e2e.core.artifacts import Attachment
+from helm_e2e.core.models import RequestTrigger, Run, RunPhase, TestPhase, TestResult
+from helm_e2e.core.recipients import check_recipients
+from helm_e2e.errors import MailError
 
 PHASE_COLORS = {
     "Succeeded": "#1a7f37",

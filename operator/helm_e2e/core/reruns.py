@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from . import names
-from .models import RequestTrigger, Run, RunRequest
-from .naming import build_attempt_run_name
-from .plan import PlannedTest
+from helm_e2e.core import names
+from helm_e2e.core.models import RequestTrigger, Run, RunRequest
+from helm_e2e.core.naming import build_attempt_run_name
+from helm_e2e.core.plan import PlannedTest
 
 RERUN_ANNOTATION = f"{names.GROUP}/rerun"
 MAX_TOKEN = 253

@@ -11,11 +11,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import attempts, names
-from .diagnostics import build_diagnostics
-from .jobs import job_finished, last_pod, result_from_job
-from .models import Condition, Run, RunPhase, RunStatus, Summary, TestPhase, TestResult, TestSource
-from .podstatus import (
+from helm_e2e.core import attempts, names
+from helm_e2e.core.diagnostics import build_diagnostics
+from helm_e2e.core.jobs import job_finished, last_pod, result_from_job
+from helm_e2e.core.models import (
+    Condition,
+    Run,
+    RunPhase,
+    RunStatus,
+    Summary,
+    TestPhase,
+    TestResult,
+    TestSource,
+)
+from helm_e2e.core.podstatus import (
     MESSAGE_LIMIT,
     log_container,
     log_tail,

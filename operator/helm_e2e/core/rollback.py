@@ -21,18 +21,12 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from . import gitops, names
-from .models import (
-    Condition,
-    OnFailure,
-    RollbackRecord,
-    Run,
-    RunPhase,
-    RunStatus,
-    Trigger,
+from helm_e2e.core import gitops, names
+from helm_e2e.core.models import Condition, OnFailure, RollbackRecord, Run, RunPhase, RunStatus, Trigger
+from helm_e2e.core.onfailure import (
+    decide_on_failure as decide_on_failure,  # re-exported: planning decides with it
 )
-from .onfailure import decide_on_failure as decide_on_failure  # re-exported: planning decides with it
-from .results import get_condition, set_condition
+from helm_e2e.core.results import get_condition, set_condition
 
 MAX_HELM_CALLS = 2  # the first call, and one retry after a restart that found no trace of it
 MAX_ERROR_CHARS = 200

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import names
-from .models import OnFailure, Run, RunSpec, RunStatus
-from .naming import label_value
+from helm_e2e.core import names
+from helm_e2e.core.models import OnFailure, Run, RunSpec, RunStatus
+from helm_e2e.core.naming import label_value
 
 
 def build_run_body(spec: RunSpec, *, name: str, namespace: str) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 from cronsim import CronSim
 from pydantic import ValidationError
 
-from .models import SuiteSchedule
-from .results import parse_time
+from helm_e2e.core.models import SuiteSchedule
+from helm_e2e.core.results import parse_time
 
 
 @dataclass(frozen=True)

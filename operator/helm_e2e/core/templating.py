@@ -19,9 +19,9 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 
-from ..errors import SuiteInvalid
-from . import jinja_sandbox
-from .models import Release
+from helm_e2e.core import jinja_sandbox
+from helm_e2e.core.models import Release
+from helm_e2e.errors import SuiteInvalid
 
 MAX_SUITE_OUTPUT = 1 * 2**20  # rendered bytes per suite
 MAX_TEMPLATE_DEPTH = 64  # nesting of a suite's pod template; deeper is refused, not recursed into

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .models import Run, RunPhase
+from helm_e2e.core.models import Run, RunPhase
 
 
 def refuse_run(run: Run) -> str | None:

@@ -17,10 +17,10 @@ from typing import Any
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.v1.event import CloudEvent
 
-from . import names
-from .models import Run, RunPhase, TestPhase
-from .notify import Target, TargetType
-from .report import build_subject
+from helm_e2e.core import names
+from helm_e2e.core.models import Run, RunPhase, TestPhase
+from helm_e2e.core.notify import Target, TargetType
+from helm_e2e.core.report import build_subject
 
 EVENT_TYPE = "dev.helm-e2e.run.completed"
 SIGNATURE_HEADER = "X-Helm-E2E-Signature"

@@ -13,14 +13,21 @@ from typing import Any
 from aiohttp import web
 from kubernetes.client.exceptions import ApiException
 
-from ..artifacts_client import Fetcher, FetchError, Operator, fetch_junit_reports, find_operator, read_member
-from ..core.junit import build_junit_xml
-from ..core.models import Run
-from ..core.runbody import runs_from_bodies
-from . import api
-from .routes import bad, name_param
-from .source import Forbidden
-from .state import VIEWER, Viewer
+from helm_e2e.artifacts_client import (
+    Fetcher,
+    FetchError,
+    Operator,
+    fetch_junit_reports,
+    find_operator,
+    read_member,
+)
+from helm_e2e.core.junit import build_junit_xml
+from helm_e2e.core.models import Run
+from helm_e2e.core.runbody import runs_from_bodies
+from helm_e2e.viewer import api
+from helm_e2e.viewer.routes import bad, name_param
+from helm_e2e.viewer.source import Forbidden
+from helm_e2e.viewer.state import VIEWER, Viewer
 
 MAX_FILES = 2000  # files per test in the listing answered
 SAFE = re.compile(r"[^A-Za-z0-9._-]+")

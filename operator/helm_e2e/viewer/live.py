@@ -21,11 +21,11 @@ from typing import Any
 from aiohttp import web
 from kubernetes.client.exceptions import ApiException
 
-from ..core.runbody import runs_from_bodies
-from . import api
-from .routes import name_param
-from .source import Source
-from .state import VIEWER
+from helm_e2e.core.runbody import runs_from_bodies
+from helm_e2e.viewer import api
+from helm_e2e.viewer.routes import name_param
+from helm_e2e.viewer.source import Source
+from helm_e2e.viewer.state import VIEWER
 
 MAX_STREAMS = 20  # live streams served at once
 MAX_WATCHES = 20  # watches (threads) of one stream: a scope of more namespaces is followed one at a time

@@ -12,14 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ..core import names
-from ..core.naming import label_value
-from ..core.runbody import runs_from_bodies
-from ..errors import KubeError
-from . import api
-from .cursor import Cursor, CursorInvalid, decode_cursor, encode_cursor
-from .source import Forbidden, Source
-from .state import VIEWER
+from helm_e2e.core import names
+from helm_e2e.core.naming import label_value
+from helm_e2e.core.runbody import runs_from_bodies
+from helm_e2e.errors import KubeError
+from helm_e2e.viewer import api
+from helm_e2e.viewer.cursor import Cursor, CursorInvalid, decode_cursor, encode_cursor
+from helm_e2e.viewer.source import Forbidden, Source
+from helm_e2e.viewer.state import VIEWER
 
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # RFC 1123 subdomain: runs, releases
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..adapters.kube import Kube, load_api_client
-from . import files, live, routes
-from .source import Source
-from .state import VIEWER, Viewer
+from helm_e2e.adapters.kube import Kube, load_api_client
+from helm_e2e.viewer import files, live, routes
+from helm_e2e.viewer.source import Source
+from helm_e2e.viewer.state import VIEWER, Viewer
 
 STATIC = Path(__file__).parent / "static"
 PAGES = ("/", "/runs/{namespace}/{name}", "/releases/{namespace}/{release}")

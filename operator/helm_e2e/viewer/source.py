@@ -17,10 +17,10 @@ import kubernetes.client as k8s
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from ..adapters.apierror import api_error, call, status_of
-from ..core import names
-from ..core.naming import label_value
-from . import api
+from helm_e2e.adapters.apierror import api_error, call, status_of
+from helm_e2e.core import names
+from helm_e2e.core.naming import label_value
+from helm_e2e.viewer import api
 
 Body = dict[str, Any]
 MAX_RELEASE_RUNS = 1000  # runs of one release read for its page (one list request)

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from ..adapters.kube import Kube
-from ..artifacts_client import Operator
-from .source import Scope, Source
+from helm_e2e.adapters.kube import Kube
+from helm_e2e.artifacts_client import Operator
+from helm_e2e.viewer.source import Scope, Source
 
 
 @dataclass

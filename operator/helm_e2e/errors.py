@@ -12,7 +12,7 @@ class ReleaseDecodeError(HelmE2EError):
 
 
 class RunRefused(HelmE2EError):
-    """The E2ERun is not the operator's own record of its release (core/trust.py): it ends Refused."""
+    """The E2ERun is not the operator's record of its release (core/lifecycle/trust.py): it ends Refused."""
 
 
 class SuiteInvalid(HelmE2EError):
@@ -93,7 +93,7 @@ class NameTaken(ApiRefused):
 
 
 class StoreError(HelmE2EError):
-    """The artifact store refused or failed an operation (adapters/store.py).
+    """The artifact store refused or failed an operation (artifacts/store.py).
 
     `reason` is a short machine-readable word (InvalidKey, InvalidUrl, TooLarge, TooMany, NotFound,
     PermissionDenied, Unauthenticated, Timeout, Unavailable, ...). The message names the store by its

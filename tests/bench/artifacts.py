@@ -24,13 +24,14 @@ from pathlib import Path
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from helm_e2e.adapters.artifact_server import ArtifactServer, upload_limit
-from helm_e2e.adapters.artifacts import Artifacts
-from helm_e2e.adapters.store import open_store
-from helm_e2e.config import Settings
-from helm_e2e.core import artifacts, report
-from helm_e2e.core.junitxml import failures_from_junit
-from helm_e2e.core.models import ReleaseRef, Run, RunSpec, Trigger
+from helm_e2e.artifacts.server import ArtifactServer, upload_limit
+from helm_e2e.artifacts.service import Artifacts
+from helm_e2e.artifacts.store import open_store
+from helm_e2e.core.artifacts import rules
+from helm_e2e.core.model.schema import ReleaseRef, Run, RunSpec, Trigger
+from helm_e2e.core.outcomes import report
+from helm_e2e.core.results.junit_reader import failures_from_junit
+from helm_e2e.settings import Settings
 
 MiB = 1024 * 1024
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -105,7 +106,7 @@ async def main() -> None:
         manifest = await service.manifest("shop", "web-1", "u1", "ui")
         assert manifest is not None
         files = [("ui", f) for f in manifest.files]
-        chosen, listed = artifacts.choose_attachments(files, budget=MAIL_BYTES)
+        chosen, listed = rules.choose_attachments(files, budget=MAIL_BYTES)
         base = reset_peak()
         start = time.perf_counter()
         found = await service.read_files(manifest, {a.file.name for a in chosen}, max_bytes=MAIL_BYTES)

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from harness import ROOT, Cluster, OperatorProcess, start_cluster
 from kubernetes.config import new_client_from_config
 
-from helm_e2e.adapters.rollout import RolloutReader
-from helm_e2e.core.readiness import list_rollout_objects
-from helm_e2e.core.release import decode_release_secret
+from helm_e2e.clients.rollout import RolloutReader
+from helm_e2e.core.plan.readiness import list_rollout_objects
+from helm_e2e.core.sources.helm_secret import decode_release_secret
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 CHART = str(ROOT / "tests" / "data" / "charts" / "rollout")

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from helm_e2e.core.junit import build_junit_xml
-from helm_e2e.core.lifecycle import Observed, Policy, Replanned, decide_run
-from helm_e2e.core.models import (
+from helm_e2e.core.lifecycle.decide import Observed, Policy, Replanned, decide_run
+from helm_e2e.core.model.schema import (
     ReleaseRef,
     Run,
     RunPhase,
@@ -33,10 +32,15 @@ from helm_e2e.core.models import (
     TestSource,
     Trigger,
 )
-from helm_e2e.core.plan import build_plan
-from helm_e2e.core.release import MAX_DECOMPRESSED_BYTES, decode_release_blob, decode_release_secret
-from helm_e2e.core.report import render_report
-from helm_e2e.core.results import TestObjects, decide_next_step
+from helm_e2e.core.outcomes.junit_report import build_junit_xml
+from helm_e2e.core.outcomes.report import render_report
+from helm_e2e.core.plan.build import build_plan
+from helm_e2e.core.results.run_tests import TestObjects, decide_next_step
+from helm_e2e.core.sources.helm_secret import (
+    MAX_DECOMPRESSED_BYTES,
+    decode_release_blob,
+    decode_release_secret,
+)
 from helm_e2e.errors import ReleaseDecodeError
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")

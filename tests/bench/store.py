@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 import obstore
 from harness import s3_gateway
 
-from helm_e2e.adapters import store as store_module
-from helm_e2e.adapters.store import ArtifactStore, open_store
+from helm_e2e.artifacts import store as store_module
+from helm_e2e.artifacts.store import ArtifactStore, open_store
 
 MiB = 1024 * 1024
 SMALL_FILES = 500

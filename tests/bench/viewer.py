@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from harness import ROOT, Cluster, free_tcp_port, start_cluster, wait_until
 from kubernetes import client, config
 
-from helm_e2e.core import names
-from helm_e2e.core.models import ReleaseRef, RunSpec, TestSource, Trigger
-from helm_e2e.core.runbody import build_run_body
+from helm_e2e.core.model import names
+from helm_e2e.core.model.run_codec import build_run_body
+from helm_e2e.core.model.schema import ReleaseRef, RunSpec, TestSource, Trigger
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = 300 if QUICK else 10_000

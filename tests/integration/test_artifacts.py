@@ -35,7 +35,7 @@ from harness import (
 )
 from test_operator import wait_run
 
-from helm_e2e.core import names
+from helm_e2e.core.model import names
 
 DEMO = str(ROOT / "charts" / "examples" / "demo-service")
 STAND_IN_NODE = "helm-e2e-operator-host"

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from harness import ROOT, Cluster, wait_until
 
-from helm_e2e.core.hooks import build_hook_set
-from helm_e2e.core.release import decode_release_secret
+from helm_e2e.core.plan.chart_hooks import build_hook_set
+from helm_e2e.core.sources.helm_secret import decode_release_secret
 
 CHARTS = ROOT / "tests" / "data" / "charts"
 RELEASE = "rel"

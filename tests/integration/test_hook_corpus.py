@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from harness import BIN, ROOT, TEST_HELM
 
-from helm_e2e.core.hook_yaml import parse_hook_manifest
+from helm_e2e.core.plan.hook_yaml import parse_hook_manifest
 
 CHARTS = sorted(p.name for p in (ROOT / "tests" / "data" / "charts").glob("hooks-*"))
 VALUES = {

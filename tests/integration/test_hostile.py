@@ -8,7 +8,7 @@ release installed right after the bomb.
 
 Expected to FAIL on 4128813 until the operator is fixed (see their docstrings): both parameters of
 test_a_yaml_alias_bomb_in_a_chart_test_hook_is_refused_with_a_reason (hook manifests parsed with
-yaml.safe_load, not core/limits.py load_yaml) and test_a_malformed_chart_test_hook_is_refused_without_quoting_its_values
+yaml.safe_load, not core/model/limits.py load_yaml) and test_a_malformed_chart_test_hook_is_refused_without_quoting_its_values
 (a client-side pydantic ValidationError is retried as a reconcile failure and logged with its input value).
 """
 
@@ -565,8 +565,8 @@ def test_release_secret_bombs_are_refused_and_the_operator_stays_small_and_respo
 def test_a_yaml_alias_bomb_in_a_chart_test_hook_is_refused_with_a_reason(
     cluster: Cluster, namespace: str, start_operator: Any, planted: str, where: str
 ) -> None:
-    """docs/security.md: hook YAML goes through core/limits.py load_yaml (aliases capped), so the hook is
-    refused with a reason naming the limit. Found as a bug on 4128813 (fixed since): core/plan.py `_hook_test` parses hook
+    """docs/security.md: hook YAML goes through core/model/limits.py load_yaml (aliases capped), so the hook is
+    refused with a reason naming the limit. Found as a bug on 4128813 (fixed since): core/plan/build.py `_hook_test` parses hook
     manifests with `yaml.safe_load`. In `args` the alias tree reaches the operator process inside the plan,
     pod creation fails client-side five times (ReconcileFailed after ~40-75 s, the event loop stalls for
     seconds on each try, reconcile.failed logs a truncated repr of the tree, VmHWM ~170 MiB against ~96).

@@ -22,7 +22,7 @@ from test_artifacts import DEMO, collector_env, suite, tar_gz, upload
 from test_hostile import peak_rss_mib
 from test_operator import wait_run
 
-from helm_e2e.core import names
+from helm_e2e.core.model import names
 
 RSS_GROWTH_MIB = 30  # what a refused hostile upload may add to the operator's peak resident set
 HEADER_BYTES = 45 * 2**20  # well within the default quota's inflated bound (50 MiB + 1 KiB per file)

@@ -15,7 +15,7 @@ import pytest
 from harness import ROOT, Cluster, OperatorProcess, assert_stays, wait_until
 from kubernetes import client, config
 
-from helm_e2e.adapters.leader import LeaseElector, LeaseTimings
+from helm_e2e.runtime.leader import LeaseElector, LeaseTimings
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 LEASE = "helm-e2e-leader"

@@ -1,4 +1,4 @@
-"""The readiness gate on a custom resource, by Helm 4's kstatus rules (core/readiness.py `_custom`).
+"""The readiness gate on a custom resource, by Helm 4's kstatus rules (core/plan/readiness.py `_custom`).
 
 A Widget CRD without a status subresource, so the chart's manifest sets the Widget's status (its
 controller would). The chart is written per test (a test-only kind stays out of tests/data/charts, whose

@@ -20,9 +20,9 @@ import kubernetes.config as k8s_config
 import pytest
 from harness import BIN, KUBECONFIG, ROOT, Cluster, assert_stays, start_cluster, wait_until
 
-from helm_e2e.adapters.rollout import CheckTiming, RolloutReader, measure_check
-from helm_e2e.core.readiness import ObjectKey, Readiness, check_object, list_rollout_objects, summarize
-from helm_e2e.core.release import decode_release_secret
+from helm_e2e.clients.rollout import CheckTiming, RolloutReader, measure_check
+from helm_e2e.core.plan.readiness import ObjectKey, Readiness, check_object, list_rollout_objects, summarize
+from helm_e2e.core.sources.helm_secret import decode_release_secret
 
 pytestmark = pytest.mark.integration
 CHART = str(ROOT / "tests" / "data" / "charts" / "rollout")

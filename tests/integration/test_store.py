@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from harness import S3Server
 
-from helm_e2e.adapters.store import ArtifactStore, StoredObject, open_store
+from helm_e2e.artifacts.store import ArtifactStore, StoredObject, open_store
 from helm_e2e.errors import StoreError
 
 MiB = 1024 * 1024

@@ -27,9 +27,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from test_artifacts import DEMO, JUNIT, collector_env, expose_operator, suite, tar_gz, upload
 from test_operator import wait_run
 
-from helm_e2e.core import names
-from helm_e2e.core.models import ReleaseRef, RunSpec, TestSource, Trigger
-from helm_e2e.core.runbody import build_run_body
+from helm_e2e.core.model import names
+from helm_e2e.core.model.run_codec import build_run_body
+from helm_e2e.core.model.schema import ReleaseRef, RunSpec, TestSource, Trigger
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 HELM_E2E = str(ROOT / ".venv" / "bin" / "helm-e2e")

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from fake_kube import Clock, FakeKube
 
-from helm_e2e.config import Settings
-from helm_e2e.core.models import (
+from helm_e2e.core.model.schema import (
     AttemptRecord,
     PytestSummary,
     ReleaseRef,
@@ -26,6 +25,7 @@ from helm_e2e.core.models import (
     TestSource,
     Trigger,
 )
+from helm_e2e.settings import Settings
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 FAILING_LOG = """\
@@ -166,5 +166,5 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     async def fake_send(message: Any, *, settings: Settings) -> None:
         messages.append(message)
 
-    monkeypatch.setattr("helm_e2e.outcomes.send_email", fake_send)
+    monkeypatch.setattr("helm_e2e.reconcile.report_and_rollback.send_email", fake_send)
     return messages

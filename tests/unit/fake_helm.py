@@ -10,7 +10,7 @@ from typing import Any
 from fake_kube import FakeKube
 from helm_encoding import helm_release_doc, helm_secret
 
-from helm_e2e.adapters.helm import HelmResult
+from helm_e2e.clients.helm import HelmResult
 
 
 class FakeHelm:

@@ -1,4 +1,4 @@
-"""An in-memory implementation of `helm_e2e.adapters.port.KubePort` for executor tests.
+"""An in-memory implementation of `helm_e2e.clients.kube_port.KubePort` for executor tests.
 
 It keeps objects as the API would (resourceVersion bumped on every write, status patches with a
 precondition conflict when stale) and records every effect, so tests assert on what was done. It is a
@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from helm_e2e.adapters.apierror import Body
-from helm_e2e.adapters.kube import ObjectRef, Patched
-from helm_e2e.core import names
-from helm_e2e.core.intake import installed_revisions
-from helm_e2e.core.readiness import ObjectKey
+from helm_e2e.clients.apierror import Body
+from helm_e2e.clients.kube import ObjectRef, Patched
+from helm_e2e.core.model import names
+from helm_e2e.core.plan.readiness import ObjectKey
+from helm_e2e.core.sources.intake import installed_revisions
 from helm_e2e.errors import ApiRefused, NameTaken
 
 

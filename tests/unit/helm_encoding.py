@@ -54,7 +54,7 @@ def helm_secret(doc: Any, *, compress: bool = True, name: str = "") -> dict[str,
     release, _, revision = name.removeprefix("sh.helm.release.v1.").rpartition(".v")
     labels = {"owner": "helm", "name": release, "version": revision, "status": "deployed"}
     return {
-        # a uid as the apiserver gives every object: a run records its Secret's (core/trust.py)
+        # a uid as the apiserver gives every object: a run records its Secret's (core/lifecycle/trust.py)
         "metadata": {"name": name, "namespace": "shop", "labels": labels, "uid": f"uid-{name}"},
         "type": "helm.sh/release.v1",
         "data": {"release": base64.b64encode(encode_blob(doc, compress=compress)).decode()},

@@ -6,8 +6,8 @@ from typing import Any
 
 import yaml
 
-from helm_e2e.core.hooks import HookSet, build_hook_set
-from helm_e2e.core.models import Hook, Release, Trigger
+from helm_e2e.core.model.schema import Hook, Release, Trigger
+from helm_e2e.core.plan.chart_hooks import HookSet, build_hook_set
 
 
 def manifest(kind: str, name: str, *, api: str = "v1", weight: str | None = None, policy: str | None = None,

@@ -16,9 +16,9 @@ import promql_parser
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
-from helm_e2e.adapters import metrics
-from helm_e2e.core import names
-from helm_e2e.core.models import RunPhase, TestPhase, Trigger
+from helm_e2e.clients import metrics
+from helm_e2e.core.model import names
+from helm_e2e.core.model.schema import RunPhase, TestPhase, Trigger
 
 # labels the scrape adds to every series (Prometheus target labels, ServiceMonitor relabelling)
 TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "service", "container", "endpoint"})

@@ -1,4 +1,4 @@
-"""Argo CD Applications as a source of deploys (core/argocd.py): which sync is tested and when, what it
+"""Argo CD Applications as a source of deploys (core/sources/argocd.py): which sync is tested and when, what it
 deployed, which suites select it, and the intake through the controller with an in-memory Kube port."""
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from fake_kube import NOW, Clock, FakeKube
 
-from helm_e2e.config import Settings
-from helm_e2e.controller import Controller
-from helm_e2e.core import argocd, names
-from helm_e2e.core.models import (
+from helm_e2e.core.model import names
+from helm_e2e.core.model.run_codec import run_from_body
+from helm_e2e.core.model.schema import (
     ApplicationSelector,
     ManagedBy,
     ReleaseRef,
@@ -24,9 +23,11 @@ from helm_e2e.core.models import (
     SuiteSpec,
     Trigger,
 )
-from helm_e2e.core.plan import suite_matches
-from helm_e2e.core.report import render_report
-from helm_e2e.core.runbody import run_from_body
+from helm_e2e.core.outcomes.report import render_report
+from helm_e2e.core.plan.build import suite_matches
+from helm_e2e.core.sources import argocd
+from helm_e2e.reconcile.controller import Controller
+from helm_e2e.settings import Settings
 
 SHA = "0b1e5d3c0a6f4e2b9c8d7e6f5a4b3c2d1e0f9a8b"
 

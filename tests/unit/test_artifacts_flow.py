@@ -15,11 +15,11 @@ from prometheus_client import REGISTRY
 from test_artifacts_server import tar_gz
 from test_controller import NS, passing_hook, status
 
-from helm_e2e.adapters.artifacts import Artifacts, build_artifacts, sweep_orphans
-from helm_e2e.config import Settings
-from helm_e2e.controller import Controller
-from helm_e2e.core import names
+from helm_e2e.artifacts.service import Artifacts, build_artifacts, sweep_orphans
+from helm_e2e.core.model import names
 from helm_e2e.errors import StoreError
+from helm_e2e.reconcile.controller import Controller
+from helm_e2e.settings import Settings
 
 JUNIT = b'<testsuite><testcase classname="t" name="test_a" file="t.py"><failure message="boom"/></testcase></testsuite>'
 

@@ -24,13 +24,14 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from helm_e2e import collector
-from helm_e2e.adapters.artifact_bundle import BundleRefused, inspect_bundle
-from helm_e2e.adapters.artifact_server import ArtifactServer
-from helm_e2e.adapters.artifacts import Artifacts, UploadClaims
-from helm_e2e.adapters.store import open_store
-from helm_e2e.config import Settings
-from helm_e2e.core import artifacts, names
-from helm_e2e.core.models import PytestFailure, ReleaseRef, Run, RunSpec, Trigger
+from helm_e2e.artifacts.bundle import BundleRefused, inspect_bundle
+from helm_e2e.artifacts.server import ArtifactServer
+from helm_e2e.artifacts.service import Artifacts, UploadClaims
+from helm_e2e.artifacts.store import open_store
+from helm_e2e.core.artifacts import rules
+from helm_e2e.core.model import names
+from helm_e2e.core.model.schema import PytestFailure, ReleaseRef, Run, RunSpec, Trigger
+from helm_e2e.settings import Settings
 
 NOW = datetime.now(UTC)
 
@@ -215,8 +216,8 @@ async def test_an_upload_is_stored_and_its_manifest_written_last(tmp_path: Path,
     assert files == {"junit.xml": b"FAIL:x"}
     # a second upload (a retried attempt) replaces the first, and the first bundle is gone
     second = await service.receive(claims, _bundle(tmp_path, tar_gz({"b.txt": b"2"})), now=NOW)
-    keys = sorted(o.key for o in await service.store.list(artifacts.run_prefix("shop", "web-3", "uid-1")))
-    assert keys == sorted([second.bundle, artifacts.manifest_key("shop", "web-3", "uid-1", "api")])
+    keys = sorted(o.key for o in await service.store.list(rules.run_prefix("shop", "web-3", "uid-1")))
+    assert keys == sorted([second.bundle, rules.manifest_key("shop", "web-3", "uid-1", "api")])
 
 
 async def test_the_run_quota_counts_the_other_tests(tmp_path: Path, service: Artifacts) -> None:
@@ -288,7 +289,7 @@ async def test_downloads_need_a_fresh_ticket_on_the_run(
         assert (
             await http.get(f"{base}/v1/runs/shop/web-3", headers={names.TICKET_HEADER: "n1"})
         ).status == 403
-        meta["annotations"][names.ARTIFACTS_TICKET_ANNOTATION] = artifacts.ticket_annotation(
+        meta["annotations"][names.ARTIFACTS_TICKET_ANNOTATION] = rules.ticket_annotation(
             "n1", datetime.now(UTC)
         )
         listing = await http.get(f"{base}/v1/runs/shop/web-3", headers={names.TICKET_HEADER: "n1"})

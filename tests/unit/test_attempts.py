@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_controller import NS, RUN, deploy, deployed_secret, make_controller, status
 
-from helm_e2e.core import attempts, names
-from helm_e2e.core.attempts import ATTEMPT_LABEL, build_attempt_pod_name, continue_attempts, index_pods
-from helm_e2e.core.models import (
+from helm_e2e.core.model import names
+from helm_e2e.core.model.dns_names import MAX_NAME
+from helm_e2e.core.model.schema import (
     Release,
     ReleaseRef,
     Run,
@@ -26,9 +26,10 @@ from helm_e2e.core.models import (
     TestSource,
     Trigger,
 )
-from helm_e2e.core.naming import MAX_NAME
-from helm_e2e.core.plan import PlannedTest
-from helm_e2e.core.results import TestObjects, decide_next_step
+from helm_e2e.core.plan.build import PlannedTest
+from helm_e2e.core.results import retries as attempts
+from helm_e2e.core.results.retries import ATTEMPT_LABEL, build_attempt_pod_name, continue_attempts, index_pods
+from helm_e2e.core.results.run_tests import TestObjects, decide_next_step
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -235,7 +236,7 @@ async def test_the_executor_retries_a_failed_pod_once_and_records_a_flaky_succes
 
 def test_a_job_test_is_never_retried_by_the_operator_its_job_has_a_backoff_limit() -> None:
 
-    from helm_e2e.core.plan import Plan, build_run_spec
+    from helm_e2e.core.plan.build import Plan, build_run_spec
 
     job = PlannedTest(name="j", source="hook", timeout_seconds=60, pod_spec={}, kind="Job", retries=3)
     pod = PlannedTest(name="p", source="hook", timeout_seconds=60, pod_spec={})

@@ -6,8 +6,8 @@ from typing import Any
 
 from test_chart_static import _env, _mebibytes, _render, needs_helm
 
-from helm_e2e.adapters.artifact_server import UPLOAD_SLOTS, upload_limit
-from helm_e2e.config import Settings
+from helm_e2e.artifacts.server import UPLOAD_SLOTS, upload_limit
+from helm_e2e.settings import Settings
 
 
 def _tmp_volume(docs: list[dict[str, Any]]) -> dict[str, Any]:

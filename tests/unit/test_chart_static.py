@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from helm_e2e.adapters import sandbox
-from helm_e2e.config import Settings
+from helm_e2e.clients import sandbox
+from helm_e2e.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "helm-e2e"

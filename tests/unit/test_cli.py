@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from kubernetes.config import kube_config
 
-from helm_e2e import cli
-from helm_e2e.core.models import (
+from helm_e2e.cli import main as cli
+from helm_e2e.core.model.run_codec import build_run_body, run_from_body, status_body
+from helm_e2e.core.model.schema import (
     PytestSummary,
     ReleaseRef,
     RunPhase,
@@ -24,7 +25,6 @@ from helm_e2e.core.models import (
     TestSource,
     Trigger,
 )
-from helm_e2e.core.runbody import build_run_body, run_from_body, status_body
 
 Body = dict[str, Any]
 UseKube = Callable[["FakeKube"], None]
@@ -32,7 +32,7 @@ FAILING_LOG = "tests/test_api.py ...F.\nFAILED tests/test_api.py::test_checkout 
 
 
 class FakeKube:
-    """The part of `helm_e2e.adapters.kube.Kube` the CLI uses, over an in-memory cluster.
+    """The part of `helm_e2e.clients.kube.Kube` the CLI uses, over an in-memory cluster.
 
     `runs[(namespace, name)]` is what successive `get_run` calls return (the last one repeats), so a
     test can script a run's life; `releases[(namespace, release)]` are the stored revisions.
@@ -371,7 +371,7 @@ def test_without_a_kubeconfig_the_namespace_is_default(
 
 
 def test_run_starts_the_operator_with_the_liveness_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from helm_e2e import operator_main
+    from helm_e2e.runtime import main as operator_main
 
     started: list[str] = []
     monkeypatch.setattr(operator_main, "run_operator", lambda *, liveness: started.append(liveness))
@@ -445,7 +445,7 @@ def test_rerun_with_wait_follows_the_run_made_for_its_token(
 
 
 def test_the_operator_service_is_found_by_its_labels_whatever_the_release_was_named() -> None:
-    from helm_e2e.artifacts_client import FetchError, Operator, choose_operator
+    from helm_e2e.artifacts.client import FetchError, Operator, choose_operator
 
     found = [("ops", "ops-helm-e2e")]
     assert choose_operator(found, namespace=None, service=None) == Operator("ops", "ops-helm-e2e")

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from test_cli import run_body
 
-from helm_e2e import cli
-from helm_e2e.core.models import (
+from helm_e2e.cli import main
+from helm_e2e.core.model.run_codec import run_from_body
+from helm_e2e.core.model.schema import (
     ContainerDiagnosis,
     Diagnostics,
     PodEventRecord,
@@ -16,7 +17,6 @@ from helm_e2e.core.models import (
     TestPhase,
     TestResult,
 )
-from helm_e2e.core.runbody import run_from_body
 
 JWT_LOG = "jwt-setup: HELM_E2E_JWT_AUDIENCE is empty\n"
 
@@ -58,7 +58,7 @@ def test_logs_print_the_containers_events_and_whose_log_before_the_tail(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     run = run_from_body(run_body(RunPhase.ERROR, jwt_failed()))
-    assert cli.print_logs(run, "api") == cli.EXIT_OK
+    assert main.print_logs(run, "api") == main.EXIT_OK
     assert capsys.readouterr().out == (
         "containers:\n"
         "  terminated jwt-setup (init) - Error (exit 2)\n"
@@ -73,7 +73,7 @@ def test_logs_print_the_containers_events_and_whose_log_before_the_tail(
 def test_logs_of_a_test_without_diagnostics_print_only_the_tail(capsys: pytest.CaptureFixture[str]) -> None:
     passing = TestResult(name="smoke", phase=TestPhase.SUCCEEDED, log_tail="ok\n", log_container="t")
     run = run_from_body(run_body(RunPhase.SUCCEEDED, passing))
-    assert cli.print_logs(run, "smoke") == cli.EXIT_OK
+    assert main.print_logs(run, "smoke") == main.EXIT_OK
     assert capsys.readouterr().out == "ok\n\n"
 
 
@@ -83,7 +83,7 @@ def test_terminal_escapes_from_the_cluster_never_reach_the_terminal(
     run = run_from_body(
         run_body(RunPhase.ERROR, jwt_failed(event_message="\x1b]0;owned\x07red\x1b[31m\nnext"))
     )
-    cli.print_logs(run, "api")
+    main.print_logs(run, "api")
     out = capsys.readouterr().out
     assert "\x1b" not in out
     assert "\x07" not in out

@@ -7,7 +7,7 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from helm_e2e.config import LogFormat, PodSecurityLevel, Settings, SmtpTls
+from helm_e2e.settings import LogFormat, PodSecurityLevel, Settings, SmtpTls
 
 
 @pytest.fixture(autouse=True)

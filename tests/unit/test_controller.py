@@ -1,4 +1,4 @@
-"""The executor (controller.py) driven through an in-memory fake of the Kube port.
+"""The executor (reconcile/executor.py) driven through an in-memory fake of the Kube port.
 
 Each test plays a release secret into the controller, moves the world (pods finish, pods vanish, the API
 refuses, the operator dies) and asserts on what the executor did: runs, pods, status, Events.
@@ -16,13 +16,13 @@ from fake_kube import NOW, Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
 
 from helm_e2e import errors
-from helm_e2e.adapters.kube import Kube
-from helm_e2e.adapters.port import KubePort
-from helm_e2e.config import Settings
-from helm_e2e.controller import MAX_RECONCILE_FAILURES, Controller
-from helm_e2e.core import names
-from helm_e2e.core.models import RequestTrigger, RunPhase, RunRequest, TestPhase
-from helm_e2e.core.runbody import run_from_body
+from helm_e2e.clients.kube import Kube
+from helm_e2e.clients.kube_port import KubePort
+from helm_e2e.core.model import names
+from helm_e2e.core.model.run_codec import run_from_body
+from helm_e2e.core.model.schema import RequestTrigger, RunPhase, RunRequest, TestPhase
+from helm_e2e.reconcile.controller import MAX_RECONCILE_FAILURES, Controller
+from helm_e2e.settings import Settings
 
 NS, RUN = "shop", "web-1"
 
@@ -233,7 +233,7 @@ async def test_a_crash_while_sending_sends_again_with_the_same_message_id(
     async def fake_send(message: Any, *, settings: Settings) -> None:
         sent.append(str(message["Message-ID"]))
 
-    monkeypatch.setattr("helm_e2e.outcomes.send_email", fake_send)
+    monkeypatch.setattr("helm_e2e.reconcile.report_and_rollback.send_email", fake_send)
     controller = make_controller(kube, clock, smtp_host="mail", mail_to="ops@example.com")
     await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
     await controller.reconcile((NS, RUN))
@@ -262,7 +262,7 @@ async def test_a_conflict_right_after_a_send_never_sends_twice(
         sent.append(str(message["Message-ID"]))
         kube.conflict_next_patch = True  # someone wrote the run meanwhile
 
-    monkeypatch.setattr("helm_e2e.outcomes.send_email", fake_send)
+    monkeypatch.setattr("helm_e2e.reconcile.report_and_rollback.send_email", fake_send)
     controller = make_controller(kube, clock, smtp_host="mail", mail_to="ops@example.com")
     await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
     await controller.reconcile((NS, RUN))

@@ -9,9 +9,9 @@ from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
 from test_controller import NS, passing_hook, status
 
-from helm_e2e.config import Settings
-from helm_e2e.controller import Controller
-from helm_e2e.core import names
+from helm_e2e.core.model import names
+from helm_e2e.reconcile.controller import Controller
+from helm_e2e.settings import Settings
 
 
 def make_controller(kube: FakeKube, clock: Clock) -> Controller:

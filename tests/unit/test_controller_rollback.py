@@ -12,10 +12,10 @@ from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
 from test_controller import NS, passing_hook, status
 
-from helm_e2e.adapters.helm import Helm, HelmPort
-from helm_e2e.config import Settings
-from helm_e2e.controller import Controller
-from helm_e2e.core import names
+from helm_e2e.clients.helm import Helm, HelmPort
+from helm_e2e.core.model import names
+from helm_e2e.reconcile.controller import Controller
+from helm_e2e.settings import Settings
 
 OPT_IN = {names.ON_FAILURE_ANNOTATION: "rollback"}
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from helm_e2e.core.models import (
+from helm_e2e.core.model.schema import (
     ArtifactFile,
     AttemptRecord,
     Condition,
@@ -215,7 +215,7 @@ def test_e2erun_names_and_printer_columns() -> None:
         "FLAKY": (".status.summary.flaky", "integer"),
         "ATTEMPT": (".spec.attempt", "integer"),
         "REQUEST": (".spec.request.trigger", "string"),
-        "COMMIT": (".spec.release.commit", "string"),  # the git revision of the deploy (core/gitops.py)
+        "COMMIT": (".spec.release.commit", "string"),  # the git revision of the deploy (core/sources/flux.py)
     }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from helm_e2e.core.junitxml import Outcome, failures_from_junit, parse_junit
+from helm_e2e.core.results.junit_reader import Outcome, failures_from_junit, parse_junit
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTEST = [sys.executable, "-m", "pytest", "-p", "helm_e2e_pytest.plugin", "-p", "no:cacheprovider"]

@@ -1,4 +1,4 @@
-"""core/diagnostics.py: a failed test's pod and Events → bounded Diagnostics, whatever the input holds."""
+"""core/results/diagnostics.py: a failed test's pod and Events → bounded Diagnostics, whatever the input holds."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core import diagnostics
-from helm_e2e.core.diagnostics import (
+from helm_e2e.core.model.schema import ContainerDiagnosis, Diagnostics, RunStatus
+from helm_e2e.core.results import diagnostics
+from helm_e2e.core.results.diagnostics import (
     MAX_CONTAINERS,
     MAX_EVENTS,
     MESSAGE_LIMIT,
@@ -18,8 +19,7 @@ from helm_e2e.core.diagnostics import (
     diagnose_containers,
     pod_events,
 )
-from helm_e2e.core.models import ContainerDiagnosis, Diagnostics, RunStatus
-from helm_e2e.core.podstatus import log_container
+from helm_e2e.core.results.pod_result import log_container
 
 POD = "web-1-smoke"
 UID = "1111-2222"

@@ -14,10 +14,12 @@ import test_results
 from fake_kube import Clock, FakeKube
 from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 
-from helm_e2e.core import lifecycle, names, results
-from helm_e2e.core.models import TestSource
-from helm_e2e.core.results import TestObjects
-from helm_e2e.core.runbody import run_from_body
+from helm_e2e.core.lifecycle import decide
+from helm_e2e.core.model import names
+from helm_e2e.core.model.run_codec import run_from_body
+from helm_e2e.core.model.schema import TestSource
+from helm_e2e.core.results import run_tests as results
+from helm_e2e.core.results.run_tests import TestObjects
 
 POD = "web-1-smoke"
 
@@ -122,15 +124,15 @@ async def test_the_decision_asks_for_events_only_of_tests_that_end_without_passi
     run = run_from_body(kube.runs[(NS, RUN)])
     objects = TestObjects(pods={name.removeprefix("web-1-"): p for (_, name), p in kube.pods.items()})
     assert results.tests_needing_diagnostics(run, objects, now=clock.now) == ["smoke"]
-    observed = lifecycle.Observed(now=clock.now, objects=objects, logs={}, plan=lifecycle.Replanned(tests={}))
+    observed = decide.Observed(now=clock.now, objects=objects, logs={}, plan=decide.Replanned(tests={}))
     policy = controller.executor.policy
-    actions = lifecycle.decide_run(run, observed, policy)
-    assert actions[0] == lifecycle.FetchEvents(("smoke",))
-    answered = lifecycle.decide_run(run, dataclasses.replace(observed, events={}), policy)
-    assert not any(isinstance(a, lifecycle.FetchEvents) for a in answered)
+    actions = decide.decide_run(run, observed, policy)
+    assert actions[0] == decide.FetchEvents(("smoke",))
+    answered = decide.decide_run(run, dataclasses.replace(observed, events={}), policy)
+    assert not any(isinstance(a, decide.FetchEvents) for a in answered)
 
 
-# --- the decision alone (core/results.py), over the pod shapes of tests/unit/test_results.py ---------------
+# --- the decision alone (core/results/run_tests.py), over the pod shapes of tests/unit/test_results.py ---------------
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from fake_kube import Ticks
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.adapters.followed import Followed
-from helm_e2e.adapters.watch_cache import WatchCache
+from helm_e2e.clients.followed import Followed
+from helm_e2e.clients.watch_cache import WatchCache
 
 NS = "shop"
 

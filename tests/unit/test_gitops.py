@@ -1,6 +1,6 @@
 """GitOps: a Flux-managed release is recognised, never rolled back behind Flux's back, its chart tests are
 not run twice when Flux runs them, and the commit a deploy carries reaches the run, report, JUnit and
-webhooks (core/gitops.py, docs/gitops.md)."""
+webhooks (core/sources/flux.py, docs/gitops.md)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,10 @@ from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
 from test_rollback import POLICY as MAILING  # mail on, the rollback tests' policy
 
-from helm_e2e.config import Settings
-from helm_e2e.controller import Controller
-from helm_e2e.core import gitops, lifecycle, names
-from helm_e2e.core import rollback as rb
-from helm_e2e.core.junit import build_junit_xml
-from helm_e2e.core.models import (
+from helm_e2e.core.lifecycle import decide
+from helm_e2e.core.model import names
+from helm_e2e.core.model.run_codec import run_from_body
+from helm_e2e.core.model.schema import (
     Hook,
     ManagedBy,
     OnFailure,
@@ -31,10 +29,14 @@ from helm_e2e.core.models import (
     TestSource,
     Trigger,
 )
-from helm_e2e.core.plan import build_plan, build_run_spec, leave_chart_tests_to_flux
-from helm_e2e.core.report import render_report
-from helm_e2e.core.results import TestObjects, get_condition
-from helm_e2e.core.runbody import run_from_body
+from helm_e2e.core.outcomes import rollback as rb
+from helm_e2e.core.outcomes.junit_report import build_junit_xml
+from helm_e2e.core.outcomes.report import render_report
+from helm_e2e.core.plan.build import build_plan, build_run_spec, leave_chart_tests_to_flux
+from helm_e2e.core.results.run_tests import TestObjects, get_condition
+from helm_e2e.core.sources import flux as gitops
+from helm_e2e.reconcile.controller import Controller
+from helm_e2e.settings import Settings
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 SHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
@@ -135,7 +137,7 @@ def release(manifest: str, **kw: Any) -> Release:
 
 
 def plan_of(r: Release) -> Any:
-    from helm_e2e.core.models import Suite
+    from helm_e2e.core.model.schema import Suite
 
     suite = Suite(name="e2e", namespace="shop", spec=SUITE_SPEC)
     return build_plan(
@@ -204,15 +206,15 @@ def test_the_flux_decision_is_recorded_with_a_warning_and_no_helm_call_then_the_
     passed = failed_run(2, managed_by=FLUX, phase=RunPhase.SUCCEEDED)
     failing = failed_run(3, managed_by=FLUX)
     history = rb.History(deployed=3, revisions={1, 2, 3}, runs=[passed, failing])
-    actions = lifecycle.decide_run(
-        failing, lifecycle.Observed(now=NOW, objects=TestObjects(), history=history), MAILING
+    actions = decide.decide_run(
+        failing, decide.Observed(now=NOW, objects=TestObjects(), history=history), MAILING
     )
-    assert not any(isinstance(a, lifecycle.Rollback) for a in actions)
-    patch = next(a for a in actions if isinstance(a, lifecycle.PatchStatus))
+    assert not any(isinstance(a, decide.Rollback) for a in actions)
+    patch = next(a for a in actions if isinstance(a, decide.PatchStatus))
     cond = get_condition(patch.status, names.COND_ROLLED_BACK)
     assert cond is not None
     assert (cond.status, cond.reason) == ("False", names.REASON_MANAGED_BY_FLUX)
-    event = next(a for a in actions if isinstance(a, lifecycle.PostEvent))
+    event = next(a for a in actions if isinstance(a, decide.PostEvent))
     assert (event.type, event.reason) == ("Warning", names.EVENT_ROLLED_BACK)
     settled = failing.model_copy(update={"status": patch.status})
     report = render_report(settled, cluster="prod")
@@ -365,7 +367,7 @@ def flux_run() -> Run:
     )
 
 
-POLICY = lifecycle.Policy(
+POLICY = decide.Policy(
     resync_seconds=5,
     pod_ttl_seconds=60,
     mail_to=(),
@@ -376,13 +378,11 @@ POLICY = lifecycle.Policy(
 
 
 def test_a_flux_test_is_never_created_and_its_outcome_is_asked_of_the_helmrelease() -> None:
-    actions = lifecycle.decide_run(flux_run(), lifecycle.Observed(now=NOW, objects=TestObjects()), POLICY)
-    assert actions == [lifecycle.FetchFluxTests()]
-    waiting = lifecycle.decide_run(
-        flux_run(), lifecycle.Observed(now=NOW, objects=TestObjects(), flux={}), POLICY
-    )
-    assert not any(isinstance(a, lifecycle.CreateTest | lifecycle.FetchPlan) for a in waiting)
-    patch = next(a for a in waiting if isinstance(a, lifecycle.PatchStatus))
+    actions = decide.decide_run(flux_run(), decide.Observed(now=NOW, objects=TestObjects()), POLICY)
+    assert actions == [decide.FetchFluxTests()]
+    waiting = decide.decide_run(flux_run(), decide.Observed(now=NOW, objects=TestObjects(), flux={}), POLICY)
+    assert not any(isinstance(a, decide.CreateTest | decide.FetchPlan) for a in waiting)
+    patch = next(a for a in waiting if isinstance(a, decide.PatchStatus))
     assert (patch.status.phase, patch.status.tests[0].phase) == (RunPhase.RUNNING, TestPhase.PENDING)
 
 
@@ -391,34 +391,32 @@ def test_a_flux_test_is_never_created_and_its_outcome_is_asked_of_the_helmreleas
 )
 def test_the_outcome_flux_recorded_is_the_tests_result_in_the_run(flux_phase: str, phase: RunPhase) -> None:
     flux = gitops.flux_test_results(flux_tested(1, flux_phase), release="web", namespace="shop", revision=1)
-    observed = lifecycle.Observed(
+    observed = decide.Observed(
         now=NOW, objects=TestObjects(), flux=flux, history=rb.History(deployed=1, revisions={1})
     )
-    actions = lifecycle.decide_run(flux_run(), observed, POLICY)
-    patch = next(a for a in actions if isinstance(a, lifecycle.PatchStatus))
+    actions = decide.decide_run(flux_run(), observed, POLICY)
+    patch = next(a for a in actions if isinstance(a, decide.PatchStatus))
     assert patch.status.phase == phase
     assert [(t.name, t.reason) for t in patch.status.tests] == [
         ("web-smoke", "" if flux_phase == "Succeeded" else "FluxFailed")
     ]
     done = flux_run().model_copy(update={"status": patch.status})
-    assert lifecycle.FetchFluxTests() not in lifecycle.decide_run(
-        done, lifecycle.Observed(now=NOW, objects=TestObjects()), POLICY
+    assert decide.FetchFluxTests() not in decide.decide_run(
+        done, decide.Observed(now=NOW, objects=TestObjects()), POLICY
     )
 
 
 def test_a_flux_test_flux_never_finishes_ends_at_its_timeout() -> None:
     later = NOW + timedelta(seconds=61)
     started = flux_run()
-    first = lifecycle.decide_run(started, lifecycle.Observed(now=NOW, objects=TestObjects(), flux={}), POLICY)
+    first = decide.decide_run(started, decide.Observed(now=NOW, objects=TestObjects(), flux={}), POLICY)
     running = started.model_copy(
-        update={"status": next(a for a in first if isinstance(a, lifecycle.PatchStatus)).status}
+        update={"status": next(a for a in first if isinstance(a, decide.PatchStatus)).status}
     )
-    observed = lifecycle.Observed(
+    observed = decide.Observed(
         now=later, objects=TestObjects(), flux={}, history=rb.History(deployed=1, revisions={1})
     )
-    patch = next(
-        a for a in lifecycle.decide_run(running, observed, POLICY) if isinstance(a, lifecycle.PatchStatus)
-    )
+    patch = next(a for a in decide.decide_run(running, observed, POLICY) if isinstance(a, decide.PatchStatus))
     assert (patch.status.tests[0].phase, patch.status.tests[0].reason) == (
         TestPhase.ERROR,
         names.REASON_TIMEOUT,

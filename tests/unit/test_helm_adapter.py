@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helm_e2e.adapters.helm import Helm, build_incluster_kubeconfig
+from helm_e2e.clients.helm import Helm, build_incluster_kubeconfig
 
 
 def script(tmp_path: Path, body: str) -> str:

@@ -10,8 +10,9 @@ import pytest
 from fake_kube import Clock, FakeKube
 from test_controller import NS, RUN, deploy, deployed_secret, make_controller, raw_hook, status
 
-from helm_e2e.core import lifecycle, names
-from helm_e2e.core.runbody import run_from_body
+from helm_e2e.core.lifecycle import decide
+from helm_e2e.core.model import names
+from helm_e2e.core.model.run_codec import run_from_body
 
 RBAC = "rbac.authorization.k8s.io/v1"
 READER_RULES = "rules:\n- apiGroups: ['']\n  resources: [pods]\n  verbs: [get, list]\n"
@@ -109,7 +110,7 @@ async def test_a_binding_whose_role_was_not_created_in_the_same_pass_is_never_cr
     account = {"kind": "ServiceAccount", "metadata": {"name": "web-test", "namespace": NS, "labels": labels}}
     binding = {"kind": "RoleBinding", "metadata": {"name": "bind", "namespace": NS, "labels": labels},
                "roleRef": {"kind": "Role", "name": "secret-reader"}, "subjects": []}  # fmt: skip
-    action = lifecycle.CreateHookObjects((account, binding), (True, True), ("web-test",))
+    action = decide.CreateHookObjects((account, binding), (True, True), ("web-test",))
     refused = await controller.executor._create(run, [action])
     reason, message = refused["web-test"]
     assert reason == names.REASON_HOOK_REFUSED

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hook_fixtures import POD_SPEC, RBAC, ROLE_REF, hook_set, manifest
 
-from helm_e2e.core.hook_trust import refuse_to_bind
+from helm_e2e.core.plan.hook_trust import refuse_to_bind
 
 
 def role(*rules: dict[str, Any]) -> str:

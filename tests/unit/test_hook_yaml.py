@@ -7,7 +7,7 @@ import time
 import pytest
 from hook_fixtures import hook_set
 
-from helm_e2e.core.hook_yaml import HookManifestInvalid, parse_hook_manifest
+from helm_e2e.core.plan.hook_yaml import HookManifestInvalid, parse_hook_manifest
 
 BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
     f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)

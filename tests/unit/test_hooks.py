@@ -6,8 +6,15 @@ import pytest
 import yaml
 from hook_fixtures import POD_SPEC, grafana_shape, hook_set, manifest, release
 
-from helm_e2e.core import names
-from helm_e2e.core.hooks import (
+from helm_e2e.core.model import names
+from helm_e2e.core.model.schema import (
+    ReleaseRef,
+    Run,
+    RunPhase,
+    RunSpec,
+    Trigger,
+)
+from helm_e2e.core.plan.chart_hooks import (
     HookResource,
     build_hook_set,
     build_resource_manifest,
@@ -16,13 +23,6 @@ from helm_e2e.core.hooks import (
     parse_delete_policies,
     parse_hook_weight,
     parse_output_log_policies,
-)
-from helm_e2e.core.models import (
-    ReleaseRef,
-    Run,
-    RunPhase,
-    RunSpec,
-    Trigger,
 )
 
 # --- order and policies -------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ def lint_copy(tmp_path: Path, *, edit: dict[str, str]) -> subprocess.CompletedPr
     )
     for relative, line in edit.items():
         module = src / "helm_e2e" / relative
+        module.parent.mkdir(parents=True, exist_ok=True)
         module.write_text((module.read_text() if module.exists() else "") + f"\n{line}\n")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     env = os.environ | {"PYTHONPATH": str(src), "COLUMNS": "500"}  # the copy shadows the editable install
@@ -50,39 +51,64 @@ def test_the_unchanged_package_keeps_every_contract(tmp_path: Path) -> None:
     ("edit", "violation"),
     [
         pytest.param(
-            {"core/naming.py": "from .. import controller"},
-            "helm_e2e.core is not allowed to import helm_e2e.controller",
+            {"core/model/dns_names.py": "from helm_e2e.reconcile import controller"},
+            "helm_e2e.core is not allowed to import helm_e2e.reconcile",
             id="core-imports-the-controller",
         ),
         pytest.param(
-            {"core/hooks.py": "from ..adapters import kube"},
-            "helm_e2e.core is not allowed to import helm_e2e.adapters",
-            id="a-new-core-module-imports-an-adapter",
+            {"core/plan/chart_hooks.py": "from helm_e2e.clients import kube"},
+            "helm_e2e.core is not allowed to import helm_e2e.clients",
+            id="a-core-module-imports-a-client",
         ),
         pytest.param(
-            {"core/models.py": "import kubernetes"},
+            {"core/model/schema.py": "import kubernetes"},
             "helm_e2e.core is not allowed to import kubernetes",
             id="core-imports-the-kubernetes-client",
         ),
         pytest.param(
-            {"adapters/kube.py": "from .. import handlers"},
-            "helm_e2e.adapters is not allowed to import helm_e2e.handlers",
-            id="an-adapter-reaches-up-into-the-handlers",
+            {"clients/kube.py": "from helm_e2e.runtime import kopf_wiring"},
+            "helm_e2e.clients is not allowed to import helm_e2e.runtime",
+            id="a-client-reaches-up-into-the-kopf-wiring",
         ),
         pytest.param(
-            {"core/plan.py": "from ..config import Settings"},
-            "helm_e2e.core is not allowed to import helm_e2e.config",
+            {"core/plan/build.py": "from helm_e2e.settings import Settings"},
+            "helm_e2e.core is not allowed to import helm_e2e.settings",
             id="core-reads-the-settings-instead-of-taking-arguments",
         ),
         pytest.param(
-            {"workqueue.py": "import kopf"},
-            "helm_e2e.workqueue is not allowed to import kopf",
-            id="the-work-queue-imports-kopf",
+            {"reconcile/workqueue.py": "import kopf"},
+            "helm_e2e.reconcile is not allowed to import kopf",
+            id="the-shell-imports-kopf",
         ),
         pytest.param(
-            {"outbox.py": "from . import errors"},
+            {"outbox.py": "from helm_e2e import errors"},
             "helm_e2e.outbox",
             id="a-new-top-level-module-is-not-yet-placed-in-a-layer",
+        ),
+        pytest.param(
+            {"core/model/names.py": "from helm_e2e.core.plan import build"},
+            "helm_e2e.core.model is not allowed to import helm_e2e.core.plan",
+            id="the-core-vocabulary-reaches-up-into-planning",
+        ),
+        pytest.param(
+            {"core/results/pod_result.py": "from helm_e2e.core.outcomes import report"},
+            "helm_e2e.core.results is not allowed to import helm_e2e.core.outcomes",
+            id="results-reach-up-into-the-report",
+        ),
+        pytest.param(
+            {"core/sources/flux.py": "from helm_e2e.core.artifacts import rules"},
+            "helm_e2e.core.sources is not allowed to import helm_e2e.core.artifacts",
+            id="two-independent-core-concerns-import-each-other",
+        ),
+        pytest.param(
+            {"core/newconcern/__init__.py": "from helm_e2e.core.model import names"},
+            "helm_e2e.core.newconcern",
+            id="a-new-core-package-is-not-yet-placed-in-a-layer",
+        ),
+        pytest.param(
+            {"reconcile/executor.py": "from helm_e2e.reconcile import controller"},
+            "helm_e2e.reconcile.executor is not allowed to import helm_e2e.reconcile.controller",
+            id="the-executor-imports-the-controller",
         ),
     ],
 )

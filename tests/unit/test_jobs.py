@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from helm_e2e.core import names
-from helm_e2e.core.jobs import build_job_manifest, last_pod, result_from_job
-from helm_e2e.core.models import ReleaseRef, Run, RunSpec, TestPhase, TestSource, Trigger
-from helm_e2e.core.planned import PlannedTest
+from helm_e2e.core.model import names
+from helm_e2e.core.model.schema import ReleaseRef, Run, RunSpec, TestPhase, TestSource, Trigger
+from helm_e2e.core.plan.planned_test import PlannedTest
+from helm_e2e.core.results.hook_jobs import build_job_manifest, last_pod, result_from_job
 
 TEST = TestSource(name="db-check", source="hook", timeout_seconds=120)
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:00:07Z"

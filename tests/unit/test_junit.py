@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core import junit
-from helm_e2e.core.junit import build_junit_xml
-from helm_e2e.core.models import Run, RunPhase, TestPhase
+from helm_e2e.core.model.schema import Run, RunPhase, TestPhase
+from helm_e2e.core.outcomes import junit_report as junit
+from helm_e2e.core.outcomes.junit_report import build_junit_xml
 
 MakeRun = Callable[..., Run]  # the report_run fixture (conftest.py)
 
@@ -210,8 +210,8 @@ def test_any_pytest_id_or_message_gives_well_formed_xml(report_run: MakeRun, tex
 
 
 def test_the_tests_to_fetch_a_junit_xml_for_are_those_that_stored_one(report_run: MakeRun) -> None:
-    from helm_e2e.core.junitxml import MAX_BYTES
-    from helm_e2e.core.models import ArtifactFile
+    from helm_e2e.core.model.schema import ArtifactFile
+    from helm_e2e.core.results.junit_reader import MAX_BYTES
 
     run = report_run()
     run.status.tests[1].artifacts = [

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core import junitxml
-from helm_e2e.core.junitxml import Outcome, failures_from_junit, node_id, parse_junit
+from helm_e2e.core.results import junit_reader as junitxml
+from helm_e2e.core.results.junit_reader import Outcome, failures_from_junit, node_id, parse_junit
 from helm_e2e.errors import JunitInvalid
 
 # what pytest 9 writes with junit_family=xunit1 (abridged): a class, a parameter, setup error, skip, xfail

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from kopf._core.reactor.inventory import ResourceMemories
 
-from helm_e2e.core import names
-from helm_e2e.handlers import keep_no_kopf_memory_of_helm_secrets
+from helm_e2e.core.model import names
+from helm_e2e.runtime.kopf_wiring import keep_no_kopf_memory_of_helm_secrets
 
 
 def secret(uid: str, type_: str = names.HELM_SECRET_TYPE) -> dict[str, object]:

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 import pytest
 from fake_lease_api import LeaseConnection, LeaseStore
 
-from helm_e2e.adapters.leader import (
+from helm_e2e.runtime.leader import (
     LeaseElector,
     LeaseTimings,
     build_election_config,
     build_elector,
     decide_leadership_lost,
 )
-from helm_e2e.config import Settings
+from helm_e2e.settings import Settings
 
 LEASE, NAMESPACE = "helm-e2e-leader", "ops"
 FAST = LeaseTimings(lease_seconds=3, renew_deadline_seconds=2, retry_period_seconds=1)

@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core import lifecycle, names
-from helm_e2e.core import rollback as rollbacks
-from helm_e2e.core.lifecycle import (
+from helm_e2e.core.lifecycle import decide as lifecycle
+from helm_e2e.core.lifecycle.decide import (
     CreateTest,
     DeletePods,
     FetchEvents,
@@ -33,7 +32,8 @@ from helm_e2e.core.lifecycle import (
     decide_prune,
     decide_run,
 )
-from helm_e2e.core.models import (
+from helm_e2e.core.model import names
+from helm_e2e.core.model.schema import (
     Condition,
     OnFailure,
     ReadinessMode,
@@ -50,9 +50,10 @@ from helm_e2e.core.models import (
     TestSource,
     Trigger,
 )
-from helm_e2e.core.plan import PlannedTest
-from helm_e2e.core.readiness import ObjectKey
-from helm_e2e.core.results import TestObjects, get_condition
+from helm_e2e.core.outcomes import rollback as rollbacks
+from helm_e2e.core.plan.build import PlannedTest
+from helm_e2e.core.plan.readiness import ObjectKey
+from helm_e2e.core.results.run_tests import TestObjects, get_condition
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 POLICY = Policy(

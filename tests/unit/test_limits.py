@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from helm_e2e.core.limits import count_json_items, load_json, load_yaml, load_yaml_all
+from helm_e2e.core.model.limits import count_json_items, load_json, load_yaml, load_yaml_all
 from helm_e2e.errors import LimitExceeded
 
 

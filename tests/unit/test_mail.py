@@ -15,9 +15,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
-from helm_e2e.adapters.mail import send_email
-from helm_e2e.config import Settings
+from helm_e2e.clients.smtp import send_email
 from helm_e2e.errors import MailError
+from helm_e2e.settings import Settings
 from tlsutil import self_signed, server_context
 
 PASSWORD = "s3cret-Pa55"

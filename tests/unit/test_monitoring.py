@@ -20,7 +20,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 from promql_check import exported_series, label_values_query, parse, problems, selectors
 
-from helm_e2e.adapters import metrics
+from helm_e2e.clients import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "helm-e2e"

@@ -1,4 +1,4 @@
-"""core/names.py is the one home of every shared name: the CRDs, the chart and the code agree with it."""
+"""core/model/names.py is the one home of every shared name: the CRDs, the chart and the code agree with it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helm_e2e.core import names
+from helm_e2e.core.model import names
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "operator" / "helm_e2e"
@@ -55,7 +55,7 @@ def _string_literals(path: Path) -> list[str]:
 
 
 def test_no_module_spells_the_api_group_or_our_labels_itself() -> None:
-    """Every label, annotation and the API group come from core/names.py, never a literal elsewhere."""
+    """Every label, annotation and the API group come from core/model/names.py, never a literal elsewhere."""
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
         if path.name == "names.py":

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core.naming import build_pod_name, build_run_name, label_value, sanitize_test_name
+from helm_e2e.core.model.dns_names import build_pod_name, build_run_name, label_value, sanitize_test_name
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")

@@ -12,12 +12,12 @@ import pytest
 from fake_kube import Clock, FakeKube
 from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 
-from helm_e2e import notifier
-from helm_e2e.config import Settings
-from helm_e2e.core import names
-from helm_e2e.core.notify import Target
-from helm_e2e.core.webhooks import WebhookRequest
+from helm_e2e.core.model import names
+from helm_e2e.core.outcomes.outbox import Target
+from helm_e2e.core.outcomes.webhook_payloads import WebhookRequest
 from helm_e2e.errors import NotifyError
+from helm_e2e.reconcile import send_webhook as notifier
+from helm_e2e.settings import Settings
 
 OPS = "helm-e2e-system"
 TARGETS = {
@@ -28,7 +28,7 @@ TARGETS = {
 
 
 class Posts:
-    """Stands in for adapters.webhook.post_webhook: records (target, request); scripted errors first."""
+    """Stands in for clients.webhook_http.post_webhook: records (target, request); scripted errors first."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, WebhookRequest]] = []
@@ -58,7 +58,7 @@ def kube() -> FakeKube:
 @pytest.fixture
 def posts(monkeypatch: pytest.MonkeyPatch) -> Posts:
     p = Posts()
-    monkeypatch.setattr("helm_e2e.notifier.post_webhook", p)
+    monkeypatch.setattr("helm_e2e.reconcile.send_webhook.post_webhook", p)
     return p
 
 
@@ -172,7 +172,7 @@ async def test_the_mail_and_the_webhooks_outcomes_both_survive_one_pass(
     async def fake_send(message: Any, *, settings: Settings) -> None:
         mails.append(str(message["Message-ID"]))
 
-    monkeypatch.setattr("helm_e2e.outcomes.send_email", fake_send)
+    monkeypatch.setattr("helm_e2e.reconcile.report_and_rollback.send_email", fake_send)
     c = controller(kube, clock, webhooks="ops", smtp_host="mail", mail_to="dev@example.com")
     await deploy(c, kube, deployed_secret(hooks=[passing_hook("smoke")]))
     await c.reconcile((NS, RUN))

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from helm_e2e.core import lifecycle, names, notify
-from helm_e2e.core.lifecycle import PatchStatus, Policy, Requeue, SendNotification, SendReport
-from helm_e2e.core.models import (
+from helm_e2e.core.lifecycle import decide as lifecycle
+from helm_e2e.core.lifecycle.decide import PatchStatus, Policy, Requeue, SendNotification, SendReport
+from helm_e2e.core.model import names
+from helm_e2e.core.model.schema import (
     Condition,
     NotificationState,
     NotificationStatus,
@@ -22,8 +23,9 @@ from helm_e2e.core.models import (
     RunStatus,
     Trigger,
 )
-from helm_e2e.core.notify import Channels, Target, TargetType
-from helm_e2e.core.results import TestObjects
+from helm_e2e.core.outcomes import outbox as notify
+from helm_e2e.core.outcomes.outbox import Channels, Target, TargetType
+from helm_e2e.core.results.run_tests import TestObjects
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 POLICY = Policy(

@@ -1,4 +1,4 @@
-"""adapters/objects.py without a cluster: ownership checks, API refusals, and the 409 decisions of create."""
+"""clients/hook_objects.py without a cluster: ownership checks, API refusals, and the 409 decisions of create."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from helm_e2e.adapters.apierror import api_refusal
-from helm_e2e.adapters.objects import HookObjects, is_ours, same_run
+from helm_e2e.clients.apierror import api_refusal
+from helm_e2e.clients.hook_objects import HookObjects, is_ours, same_run
 from helm_e2e.errors import ApiRefused, NameTaken
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import kopf
 import pytest
 
-from helm_e2e import operator_main
-from helm_e2e.adapters import metrics
-from helm_e2e.config import Settings
-from helm_e2e.operator_main import operator_identity, run_operator
+from helm_e2e.clients import metrics
+from helm_e2e.runtime import main as operator_main
+from helm_e2e.runtime.main import operator_identity, run_operator
+from helm_e2e.settings import Settings
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ class RecordingElector:
 
 @pytest.fixture
 def recorded_election(monkeypatch: pytest.MonkeyPatch, kopf_run: dict[str, Any]) -> dict[str, Any]:
-    from helm_e2e.adapters import leader
+    from helm_e2e.runtime import leader
 
     monkeypatch.setattr(operator_main, "load_api_client", lambda: "the-api-client")
     monkeypatch.setattr(leader, "build_elector", lambda **kwargs: RecordingElector(kopf_run, **kwargs))

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from helm_e2e.core.models import Hook, Release, Run, Suite, Trigger
-from helm_e2e.core.plan import (
+from helm_e2e.core.model.schema import Hook, Release, Run, Suite, Trigger
+from helm_e2e.core.plan.build import (
     Plan,
     PlannedTest,
     build_plan,

@@ -8,9 +8,9 @@ from typing import Any
 import yaml
 from test_plan import make_plan, make_release
 
-from helm_e2e.core.models import Hook, ReleaseRef, Run, RunSpec, Suite, Trigger
-from helm_e2e.core.plan import PlannedTest, build_pod_manifest
-from helm_e2e.core.recipients import check_recipients
+from helm_e2e.core.model.schema import Hook, ReleaseRef, Run, RunSpec, Suite, Trigger
+from helm_e2e.core.plan.build import PlannedTest, build_pod_manifest
+from helm_e2e.core.plan.recipients import check_recipients
 
 
 def suite_with(template: dict[str, Any], name: str = "api", **spec: Any) -> Suite:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from helm_e2e.core.podpolicy import (
+from helm_e2e.core.plan.pod_security import (
     PodSecurityLevel,
     Violation,
     check_pod_spec,

@@ -1,11 +1,11 @@
 """The chart grants exactly what the code uses: no missing rule, no extra one.
 
 What the code needs is derived, not listed by hand:
-- the Kube adapter's API calls: every `self.<api>.<method>` in operator/helm_e2e/adapters/*.py, where
+- the Kube adapter's API calls: every `self.<api>.<method>` in operator/helm_e2e outside core/, where
   <method> follows the kubernetes client's naming (`create_namespaced_pod`, `read_namespaced_pod_log`,
   `patch_namespaced_custom_object_status`, ...) and custom objects take their plural from the call's
   arguments (a module constant such as RUNS);
-- kopf's watches: every `kopf.on.event(*RESOURCE)` in handlers.py (list + watch), and, cluster-wide,
+- kopf's watches: every `kopf.on.event(*RESOURCE)` in runtime/kopf_wiring.py (list + watch), and, cluster-wide,
   kopf's own scanning of CRDs (kopf._core.reactor.observation; namespaces are only scanned when kopf
   serves namespace patterns, which helm-e2e never does);
 - ownerReferences with blockOwnerDeletion on test pods: `update` on the owner's `finalizers`.
@@ -18,13 +18,14 @@ import ast
 import importlib
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from test_chart_static import CHART, ROOT, _helm, _render, _rules, needs_helm
 
-from helm_e2e.core import names
+from helm_e2e.core.model import names
 
 PACKAGE = ROOT / "operator" / "helm_e2e"
 Rule = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb)
@@ -35,7 +36,7 @@ API_GROUPS = {
     "apps": "apps",
     "rbac": "rbac.authorization.k8s.io",
     "events": "events.k8s.io",
-    "coordination": "coordination.k8s.io",  # leader election's Lease (adapters/leader.py)
+    "coordination": "coordination.k8s.io",  # leader election's Lease (runtime/leader.py)
     "custom": None,
 }
 VERBS = {  # client method prefix → RBAC verb (longest first)
@@ -50,7 +51,7 @@ VERBS = {  # client method prefix → RBAC verb (longest first)
 }
 SUBRESOURCES = ("status", "log", "scale", "eviction", "binding", "exec", "attach", "ephemeralcontainers")
 PLURALS = {"endpoints": "endpoints"}
-HOOK_ADAPTER = "objects"  # adapters/objects.py: a chart's test hook objects and Job tests
+HOOK_ADAPTER = "hook_objects"  # clients/hook_objects.py: a chart's test hook objects and Job tests
 KOPF_CLUSTER_SCANNING = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
 
 
@@ -84,14 +85,25 @@ def _constant(module: Any, node: ast.expr) -> Any:
     return None
 
 
+# What runs with the user's own credentials, not the operator's ServiceAccount: `helm-e2e` commands and the viewer.
+USER_SIDE = ("cli/", "viewer/", "artifacts/client.py")
+
+
+def effect_modules() -> list[Path]:
+    """Every module the operator runs that may call the API: the whole package but the pure core and the user side."""
+    paths = (p for p in PACKAGE.rglob("*.py") if p.name != "__main__.py")
+    return sorted(p for p in paths if not p.relative_to(PACKAGE).as_posix().startswith(("core/", *USER_SIDE)))
+
+
 def adapter_rules(*, hooks: bool | None = None) -> set[Rule]:
     """Every `self.<api>.<method>` the adapters reference, called or kept as a callable (a dispatch table);
     hooks=True: only those of the chart-hook adapter (HOOK_ADAPTER), False: only the others'."""
     rules: set[Rule] = set()
-    for path in sorted((PACKAGE / "adapters").glob("*.py")):
+    for path in effect_modules():
         if hooks is not None and (path.stem == HOOK_ADAPTER) != hooks:
             continue
-        module = importlib.import_module(f"helm_e2e.adapters.{path.stem}")
+        relative = path.relative_to(PACKAGE).with_suffix("")
+        module = importlib.import_module(".".join(("helm_e2e", *relative.parts)))
         tree = ast.parse(path.read_text())
         calls = {id(n.func): n for n in ast.walk(tree) if isinstance(n, ast.Call)}
         calls |= {id(a): n for n in ast.walk(tree) if isinstance(n, ast.Call) for a in n.args}
@@ -126,8 +138,8 @@ def hook_rules() -> set[Rule]:
 
 
 def kopf_watch_rules() -> set[Rule]:
-    module = importlib.import_module("helm_e2e.handlers")
-    tree = ast.parse((PACKAGE / "handlers.py").read_text())
+    module = importlib.import_module("helm_e2e.runtime.kopf_wiring")
+    tree = ast.parse((PACKAGE / "runtime" / "kopf_wiring.py").read_text())
     rules: set[Rule] = set()
     for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
         if ast.unparse(call.func) == "kopf.on.event":
@@ -138,14 +150,14 @@ def kopf_watch_rules() -> set[Rule]:
 
 
 def owner_reference_rules() -> set[Rule]:
-    source = "".join(p.read_text() for p in sorted((PACKAGE / "core").glob("*.py")))
+    source = "".join(p.read_text() for p in sorted((PACKAGE / "core").rglob("*.py")))
     if re.search(r'"blockOwnerDeletion": True', source):  # the owner is the E2ERun
         return {(names.GROUP, f"{names.RUNS}/finalizers", "update")}
     return set()
 
 
 LEASES = "coordination.k8s.io"  # leader election: granted in the release namespace only, not where it watches
-SHARD = {("", "namespaces", "list"), ("", "namespaces", "watch")}  # adapters/shard.py, only with a selector
+SHARD = {("", "namespaces", "list"), ("", "namespaces", "watch")}  # runtime/shard.py, only with a selector
 
 
 def needed(*, cluster_wide: bool, hooks: bool = True) -> set[Rule]:
@@ -194,7 +206,7 @@ def test_the_derivation_sees_the_calls_the_adapter_makes() -> None:
     assert (names.GROUP, f"{names.RUNS}/status", "patch") in rules
     assert (names.GROUP, names.SUITES, "list") in rules
     assert ("", "secrets", "watch") in kopf_watch_rules()
-    # a Flux-labelled release's HelmRelease: one GET (adapters/gitops.py), never a list or a watch
+    # a Flux-labelled release's HelmRelease: one GET (clients/gitops.py), never a list or a watch
     assert (names.FLUX_GROUP, names.FLUX_HELM_RELEASES, "get") in rules
     assert {r for r in rules if r[0] == names.FLUX_GROUP} == {
         (names.FLUX_GROUP, names.FLUX_HELM_RELEASES, "get")

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from helm_e2e.core.manifest import manifest_fields
-from helm_e2e.core.readiness import (
+from helm_e2e.core.plan.readiness import (
     MAX_DOCUMENTS,
     ObjectKey,
     Readiness,
@@ -17,7 +16,8 @@ from helm_e2e.core.readiness import (
     list_rollout_objects,
     summarize,
 )
-from helm_e2e.core.release import decode_release_secret
+from helm_e2e.core.sources.helm_secret import decode_release_secret
+from helm_e2e.core.sources.manifest import manifest_fields
 from helm_e2e.errors import ReleaseDecodeError
 
 NS = "shop"

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core import regressions
-from helm_e2e.core.models import (
+from helm_e2e.core.model.schema import (
     PytestFailure,
     PytestSummary,
     ReleaseRef,
@@ -21,6 +20,7 @@ from helm_e2e.core.models import (
     TestResult,
     Trigger,
 )
+from helm_e2e.core.results import regressions
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

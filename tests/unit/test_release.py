@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from helm_encoding import helm_release_doc, helm_secret
 
-from helm_e2e.core.models import Trigger
-from helm_e2e.core.release import (
+from helm_e2e.core.model.schema import Trigger
+from helm_e2e.core.sources.helm_secret import (
     decode_release_secret,
     merge_values,
     parse_secret_name,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from helm_encoding import helm_release_doc, helm_secret
 
-from helm_e2e.core.release import check_secret_identity, decode_release_secret
+from helm_e2e.core.sources.helm_secret import check_secret_identity, decode_release_secret
 from helm_e2e.errors import ReleaseDecodeError, ReleaseIdentityError
 
 
@@ -74,7 +74,7 @@ def test_json_naming_another_release_or_revision_is_an_identity_error(field: str
 
 MEASURE = """
 import json, resource, sys
-from helm_e2e.core.release import decode_release_secret
+from helm_e2e.core.sources.helm_secret import decode_release_secret
 from helm_e2e.errors import ReleaseDecodeError
 secret = json.loads(open(sys.argv[1]).read())
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

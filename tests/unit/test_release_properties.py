@@ -13,7 +13,7 @@ from helm_encoding import encode_blob, helm_release_doc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core.release import decode_release_blob, decode_release_secret
+from helm_e2e.core.sources.helm_secret import decode_release_blob, decode_release_secret
 from helm_e2e.errors import ReleaseDecodeError
 
 json_values = st.recursive(

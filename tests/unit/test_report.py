@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core import rollback as rollbacks
-from helm_e2e.core.models import RollbackRecord, Run, RunPhase, TestPhase
-from helm_e2e.core.report import (
+from helm_e2e.core.model.schema import RollbackRecord, Run, RunPhase, TestPhase
+from helm_e2e.core.model.text import clean_log
+from helm_e2e.core.outcomes import rollback as rollbacks
+from helm_e2e.core.outcomes.report import (
     build_email,
     build_message_id,
     build_subject,
-    clean_log,
     decide_mail,
     decide_recipients,
     render_report,
@@ -261,7 +261,7 @@ def test_a_header_that_cannot_be_built_is_a_permanent_mail_error_without_its_val
 
 
 def rolled_back(run: Run) -> Run:
-    """The example run, rolled back to revision 11 (core/rollback.py) by the operator."""
+    """The example run, rolled back to revision 11 (core/outcomes/rollback.py) by the operator."""
     outcome = rollbacks.record_rollback_outcome(
         run.status, RollbackRecord(target=11, attempts=1), now=T0, revision=13
     )

@@ -6,8 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from helm_e2e.core.models import ContainerDiagnosis, Diagnostics, PodEventRecord, Run, RunPhase, TestPhase
-from helm_e2e.core.report import render_report
+from helm_e2e.core.model.schema import (
+    ContainerDiagnosis,
+    Diagnostics,
+    PodEventRecord,
+    Run,
+    RunPhase,
+    TestPhase,
+)
+from helm_e2e.core.outcomes.report import render_report
 
 MakeRun = Callable[..., Run]  # the report_run fixture (conftest.py)
 HOSTILE = '<script>alert(1)</script></pre><img src=x onerror="steal()">'

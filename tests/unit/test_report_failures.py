@@ -10,8 +10,8 @@ from collections.abc import Callable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core.models import PytestFailure, PytestSummary, Run, RunPhase, TestPhase
-from helm_e2e.core.report import build_email, render_report
+from helm_e2e.core.model.schema import PytestFailure, PytestSummary, Run, RunPhase, TestPhase
+from helm_e2e.core.outcomes.report import build_email, render_report
 
 MakeRun = Callable[..., Run]  # the report_run fixture (conftest.py)
 HOSTILE = '<script>alert(1)</script>\n</td><img src=x onerror="steal()">'

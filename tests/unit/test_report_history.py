@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import build_run
 
-from helm_e2e.core import history, regressions
-from helm_e2e.core.models import Regression, Run, RunPhase, RunStatus, Summary
-from helm_e2e.core.report import PHASE_COLORS, build_subject, render_report
+from helm_e2e.core.model.schema import Regression, Run, RunPhase, RunStatus, Summary
+from helm_e2e.core.outcomes import history_strip
+from helm_e2e.core.outcomes.report import PHASE_COLORS, build_subject, render_report
+from helm_e2e.core.results import regressions
 
 MakeRun = Callable[..., Run]  # the report_run fixture (conftest.py)
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -165,7 +166,7 @@ def test_the_strip_shows_the_last_ten_finished_runs_up_to_this_one(report_run: M
     runs = [earlier(r, RunPhase.SUCCEEDED, 30) for r in range(1, 12)]
     runs.append(earlier(13, RunPhase.FAILED, 30))  # newer than this report's run: not shown
     active = earlier(9, RunPhase.RUNNING, 30).model_copy(update={"name": "webhooks-9-r2"})
-    bars = history.build_strip(report_run(), [*runs, active], colors=PHASE_COLORS)
+    bars = history_strip.build_strip(report_run(), [*runs, active], colors=PHASE_COLORS)
     assert [b.label for b in bars] == [f"r{r}" for r in range(3, 13)]
     assert [b.current for b in bars] == [False] * 9 + [True]
 
@@ -173,11 +174,11 @@ def test_the_strip_shows_the_last_ten_finished_runs_up_to_this_one(report_run: M
 def test_a_superseded_run_is_a_grey_bar_and_a_run_without_times_a_short_one(report_run: MakeRun) -> None:
     superseded = earlier(11, RunPhase.SUPERSEDED, 10)
     untimed = earlier(10, RunPhase.ERROR, 10).model_copy(update={"status": RunStatus(phase=RunPhase.ERROR)})
-    bars = history.build_strip(report_run(), [untimed, superseded], colors=PHASE_COLORS)
+    bars = history_strip.build_strip(report_run(), [untimed, superseded], colors=PHASE_COLORS)
     assert [(b.label, b.mark, b.duration, b.height) for b in bars] == [
-        ("r10", "⚠", "-", history.MIN_HEIGHT),
-        ("r11", history.OTHER_MARK, "10s", 13),
-        ("r12", "✗", "42s", history.MAX_HEIGHT),
+        ("r10", "⚠", "-", history_strip.MIN_HEIGHT),
+        ("r11", history_strip.OTHER_MARK, "10s", 13),
+        ("r12", "✗", "42s", history_strip.MAX_HEIGHT),
     ]
     assert bars[1].color == PHASE_COLORS["Superseded"]
 
@@ -192,4 +193,4 @@ def test_the_first_run_of_a_release_has_no_strip(report_run: MakeRun) -> None:
     ("seconds", "text"), [(None, "-"), (-1, "-"), (0.4, "0s"), (58, "58s"), (62, "1m02s"), (7500, "2h05m")]
 )
 def test_durations_are_short(seconds: float | None, text: str) -> None:
-    assert history.format_duration(seconds) == text
+    assert history_strip.format_duration(seconds) == text

@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook
 
-from helm_e2e.core import reruns
-from helm_e2e.core.lifecycle import decide_prune, decide_superseded
-from helm_e2e.core.models import (
+from helm_e2e.core.lifecycle import reruns
+from helm_e2e.core.lifecycle.decide import decide_prune, decide_superseded
+from helm_e2e.core.model.dns_names import build_attempt_run_name, build_run_name
+from helm_e2e.core.model.schema import (
     ReleaseRef,
     RequestTrigger,
     Run,
@@ -22,7 +23,6 @@ from helm_e2e.core.models import (
     RunStatus,
     Trigger,
 )
-from helm_e2e.core.naming import build_attempt_run_name, build_run_name
 
 RERUN = RunRequest(trigger=RequestTrigger.RERUN, token="tok-1")
 SCHEDULE = RunRequest(trigger=RequestTrigger.SCHEDULE, token="api@2026-11-27T10:00:00+00:00", suite="api")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from helm_e2e.core.models import (
+from helm_e2e.core.model.schema import (
     ReleaseRef,
     Run,
     RunPhase,
@@ -19,7 +19,7 @@ from helm_e2e.core.models import (
     TestSource,
     Trigger,
 )
-from helm_e2e.core.results import (
+from helm_e2e.core.results.run_tests import (
     TestObjects,
     decide_next_step,
     end_run,
@@ -28,7 +28,7 @@ from helm_e2e.core.results import (
     parse_pytest_summary,
     result_from_pod,
 )
-from helm_e2e.core.results import (
+from helm_e2e.core.results.run_tests import (
     tests_needing_logs as needing_logs,
 )
 

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core import lifecycle, names
-from helm_e2e.core import rollback as rb
-from helm_e2e.core.lifecycle import (
+from helm_e2e.core.lifecycle import decide as lifecycle
+from helm_e2e.core.lifecycle.decide import (
     FetchReleaseHistory,
     Observed,
     PatchStatus,
@@ -19,7 +18,9 @@ from helm_e2e.core.lifecycle import (
     Rollback,
     SendReport,
 )
-from helm_e2e.core.models import (
+from helm_e2e.core.model import names
+from helm_e2e.core.model.run_codec import build_run_body, run_from_body
+from helm_e2e.core.model.schema import (
     OnFailure,
     Release,
     ReleaseRef,
@@ -33,8 +34,8 @@ from helm_e2e.core.models import (
     SuiteSpec,
     Trigger,
 )
-from helm_e2e.core.results import TestObjects, get_condition
-from helm_e2e.core.runbody import build_run_body, run_from_body
+from helm_e2e.core.outcomes import rollback as rb
+from helm_e2e.core.results.run_tests import TestObjects, get_condition
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 POLICY = lifecycle.Policy(

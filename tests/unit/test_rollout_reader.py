@@ -12,8 +12,8 @@ import pytest
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from helm_e2e.adapters.rollout import RolloutReader, measure_check
-from helm_e2e.core.readiness import ObjectKey
+from helm_e2e.clients.rollout import RolloutReader, measure_check
+from helm_e2e.core.plan.readiness import ObjectKey
 from helm_e2e.errors import KubeError
 
 NS = "shop"

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from helm_encoding import helm_release_doc, helm_secret
 
-from helm_e2e.adapters import sandbox as sandboxing
-from helm_e2e.core import planjob
-from helm_e2e.core.models import Suite
+from helm_e2e.clients import sandbox as sandboxing
+from helm_e2e.core.model.schema import Suite
+from helm_e2e.core.plan import decode_and_plan as planjob
 from helm_e2e.errors import ReleaseIdentityError, SandboxMemory, SandboxTimeout
 
 OPTIONS = planjob.PlanOptions(run_chart_hooks=False)

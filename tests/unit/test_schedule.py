@@ -12,11 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook
 
-from helm_e2e.core import schedule
-from helm_e2e.core.models import Suite, SuiteSchedule
-from helm_e2e.core.plan import validate_suite
+from helm_e2e.core.lifecycle import schedule
+from helm_e2e.core.model.schema import Suite, SuiteSchedule
+from helm_e2e.core.plan.build import validate_suite
 from helm_e2e.errors import SuiteInvalid
-from helm_e2e.scheduler import Scheduler
+from helm_e2e.runtime.scheduler import Scheduler
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helm_e2e.adapters.shard import decide_changed
+from helm_e2e.runtime.shard import decide_changed
 
 MEMBERS = frozenset({"shop", "payments"})
 

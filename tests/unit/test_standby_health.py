@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from helm_e2e.adapters.standby_health import serve_standby_health
+from helm_e2e.runtime.standby_health import serve_standby_health
 
 
 def free_port() -> int:

@@ -12,8 +12,8 @@ from pathlib import Path
 import obstore.exceptions as obstore_errors
 import pytest
 
-from helm_e2e.adapters import store as store_module
-from helm_e2e.adapters.store import ArtifactStore, StoredObject, open_store
+from helm_e2e.artifacts import store as store_module
+from helm_e2e.artifacts.store import ArtifactStore, StoredObject, open_store
 from helm_e2e.errors import StoreError
 
 MiB = 1024 * 1024
@@ -277,7 +277,7 @@ def test_a_process_exiting_right_after_store_calls_exits_cleanly(tmp_path: Path)
     """obstore's tokio threads racing interpreter finalization used to abort ~1 exit in 3 (SIGABRT)."""
     script = (
         "import asyncio, sys\n"
-        "from helm_e2e.adapters.store import open_store\n"
+        "from helm_e2e.artifacts.store import open_store\n"
         "async def main():\n"
         "    s = open_store(sys.argv[1])\n"
         "    await s.put_bytes('a', b'1')\n"

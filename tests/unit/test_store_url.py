@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helm_e2e.adapters.store_url import (
+from helm_e2e.artifacts.store_url import (
     LocalLocation,
     S3Location,
     check_key,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core import tar_headers
-from helm_e2e.core.tar_headers import HeaderScan
+from helm_e2e.core.artifacts import tar_headers
+from helm_e2e.core.artifacts.tar_headers import HeaderScan
 
 
 def header(name: str, *, kind: bytes = tarfile.REGTYPE, size: int = 0) -> bytes:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from helm_e2e.core.templating import OutputBudget, render_text, render_tree
+from helm_e2e.core.plan.templating import OutputBudget, render_text, render_tree
 from helm_e2e.errors import SuiteInvalid
 
 PASSWORD = "hunter2-Pa55"

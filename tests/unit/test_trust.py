@@ -1,4 +1,4 @@
-"""An E2ERun is the operator's own record (core/trust.py): forged or foreign runs end Refused having
+"""An E2ERun is the operator's own record (core/lifecycle/trust.py): forged or foreign runs end Refused having
 touched nothing of any release; a run's report goes only to allowed domains; a gated run ends within its
 deadline, planned once; what the controller remembers is bounded."""
 
@@ -14,11 +14,13 @@ from helm_encoding import helm_release_doc, helm_secret
 from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 
 from helm_e2e import errors
-from helm_e2e.core import names, planjob, trust
-from helm_e2e.core.bounded import BoundedSet
-from helm_e2e.core.models import Hook, ReleaseRef, Run, RunPhase, RunSpec, RunStatus, Trigger
-from helm_e2e.core.release import check_test_hook_yaml
-from helm_e2e.core.report import decide_mail
+from helm_e2e.core.lifecycle import trust
+from helm_e2e.core.model import names
+from helm_e2e.core.model.bounded import BoundedSet
+from helm_e2e.core.model.schema import Hook, ReleaseRef, Run, RunPhase, RunSpec, RunStatus, Trigger
+from helm_e2e.core.outcomes.report import decide_mail
+from helm_e2e.core.plan import decode_and_plan as planjob
+from helm_e2e.core.sources.helm_secret import check_test_hook_yaml
 
 
 def run_of(namespace: str, release_namespace: str, secret_uid: str = "uid-1", **status: Any) -> Run:  # noqa: S107

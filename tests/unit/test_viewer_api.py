@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from helm_e2e.core.models import (
+from helm_e2e.core.model.schema import (
     AttemptRecord,
     ManagedBy,
     Regression,

@@ -11,8 +11,8 @@ from typing import Any, cast
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from helm_e2e.core.models import ReleaseRef, RunSpec, Trigger
-from helm_e2e.core.runbody import build_run_body
+from helm_e2e.core.model.run_codec import build_run_body
+from helm_e2e.core.model.schema import ReleaseRef, RunSpec, Trigger
 from helm_e2e.viewer import live
 from helm_e2e.viewer.server import build_app
 from helm_e2e.viewer.source import Forbidden, Scope, Source

@@ -9,8 +9,8 @@ from fake_kube import Ticks
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helm_e2e.adapters.watch_cache import WatchCache, slim_pod
-from helm_e2e.core import names
+from helm_e2e.clients.watch_cache import WatchCache, slim_pod
+from helm_e2e.core.model import names
 
 KEY = ("ns", "app-3")
 

@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.v1.event import CloudEvent
 
-from helm_e2e.core import webhooks
-from helm_e2e.core.models import (
+from helm_e2e.core.model.schema import (
     PytestSummary,
     ReleaseRef,
     Run,
@@ -24,7 +23,8 @@ from helm_e2e.core.models import (
     TestResult,
     Trigger,
 )
-from helm_e2e.core.notify import Target, TargetType
+from helm_e2e.core.outcomes import webhook_payloads
+from helm_e2e.core.outcomes.outbox import Target, TargetType
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 SECRET_LOG = "password=hunter2 <@U123> <!channel>"
@@ -67,7 +67,7 @@ def failed_run(*, tests: int = 2) -> Run:
 
 
 def test_the_cloudevent_is_structured_mode_and_the_sdks_parser_reads_its_attributes() -> None:
-    request = webhooks.build_cloudevent(failed_run(), cluster="eu-1")
+    request = webhook_payloads.build_cloudevent(failed_run(), cluster="eu-1")
     assert request.headers["content-type"] == "application/cloudevents+json"
     event = ce_http.from_structured_event(ce_http.HTTPMessage(headers=request.headers, body=request.body))
     assert isinstance(event, CloudEvent)
@@ -81,38 +81,45 @@ def test_the_cloudevent_is_structured_mode_and_the_sdks_parser_reads_its_attribu
     data = event.get_data()
     assert isinstance(data, dict)
     assert data["phase"] == "Failed"
-    assert data["release"] == {
-        "name": "shop",
-        "namespace": "prod",
-        "revision": 7,
-        "chart": "shop",
-        "chartVersion": "1.2.3",
-        "appVersion": "2.0",
-        "imageTag": "2.0.1",
-        "trigger": "upgrade",
-        "commit": "9fceb02d0ae598e95dc970b74767f19372d61af8",  # the deploy's git revision (core/gitops.py)
-    }
+    assert (
+        data["release"]
+        == {
+            "name": "shop",
+            "namespace": "prod",
+            "revision": 7,
+            "chart": "shop",
+            "chartVersion": "1.2.3",
+            "appVersion": "2.0",
+            "imageTag": "2.0.1",
+            "trigger": "upgrade",
+            "commit": "9fceb02d0ae598e95dc970b74767f19372d61af8",  # the deploy's git revision (core/sources/flux.py)
+        }
+    )
     assert data["summary"]["failed"] == 1
     assert [t["name"] for t in data["tests"]] == ["api-0", "api-1"]
     assert data["cluster"] == "eu-1"
 
 
 def test_the_same_run_always_yields_the_same_event_bytes() -> None:
-    a = webhooks.build_cloudevent(failed_run(), cluster="eu-1")
-    b = webhooks.build_cloudevent(failed_run(), cluster="eu-1")
+    a = webhook_payloads.build_cloudevent(failed_run(), cluster="eu-1")
+    b = webhook_payloads.build_cloudevent(failed_run(), cluster="eu-1")
     assert a.body == b.body
 
 
 def test_no_payload_carries_log_tails_test_messages_or_pytest_output() -> None:
     run = failed_run()
-    for build in (webhooks.build_cloudevent, webhooks.build_slack, webhooks.build_teams):
+    for build in (
+        webhook_payloads.build_cloudevent,
+        webhook_payloads.build_slack,
+        webhook_payloads.build_teams,
+    ):
         body = build(run, cluster="").body.decode()
         assert "hunter2" not in body, build.__name__
 
 
 def test_a_signed_target_gets_an_hmac_sha256_of_the_raw_body() -> None:
     target = Target("ops", TargetType.CLOUDEVENTS, "https://hooks.example/e", b"k3y")
-    request = webhooks.build_request(target, failed_run(), cluster="")
+    request = webhook_payloads.build_request(target, failed_run(), cluster="")
     expected = hmac.new(b"k3y", request.body, hashlib.sha256).hexdigest()
     assert request.headers["X-Helm-E2E-Signature"] == f"sha256={expected}"
     assert request.headers["content-type"] == "application/cloudevents+json"
@@ -121,13 +128,13 @@ def test_a_signed_target_gets_an_hmac_sha256_of_the_raw_body() -> None:
 
 def test_an_unsigned_target_gets_no_signature_header() -> None:
     target = Target("chat", TargetType.SLACK, "https://hooks.slack.example/x")
-    request = webhooks.build_request(target, failed_run(), cluster="")
+    request = webhook_payloads.build_request(target, failed_run(), cluster="")
     assert "X-Helm-E2E-Signature" not in request.headers
     assert request.headers["content-type"] == "application/json"
 
 
 def test_the_slack_message_has_a_text_fallback_and_blocks_naming_the_failed_tests() -> None:
-    payload = json.loads(webhooks.build_slack(failed_run(), cluster="eu-1").body)
+    payload = json.loads(webhook_payloads.build_slack(failed_run(), cluster="eu-1").body)
     assert payload["text"] == ":x: [helm-e2e] shop r7 in eu-1: FAILED 1/2"
     types = [b["type"] for b in payload["blocks"]]
     assert types == ["header", "section", "section", "context"]
@@ -138,19 +145,19 @@ def test_the_slack_message_has_a_text_fallback_and_blocks_naming_the_failed_test
 def test_slack_control_characters_are_escaped() -> None:
     run = failed_run()
     run.spec.release.chart = "<!channel>&"
-    payload = json.loads(webhooks.build_slack(run, cluster="").body)
+    payload = json.loads(webhook_payloads.build_slack(run, cluster="").body)
     chart = next(f["text"] for f in payload["blocks"][1]["fields"] if f["text"].startswith("*Chart*"))
     assert "&lt;!channel&gt;&amp;" in chart
     assert "<!channel>" not in json.dumps(payload)
 
 
 def test_a_long_list_of_failed_tests_is_cut_and_counted() -> None:
-    payload = json.loads(webhooks.build_slack(failed_run(tests=30), cluster="").body)
+    payload = json.loads(webhook_payloads.build_slack(failed_run(tests=30), cluster="").body)
     assert payload["blocks"][2]["text"]["text"].endswith("and 9 more")
 
 
 def test_the_teams_message_carries_an_adaptive_card() -> None:
-    payload = json.loads(webhooks.build_teams(failed_run(), cluster="eu-1").body)
+    payload = json.loads(webhook_payloads.build_teams(failed_run(), cluster="eu-1").body)
     assert payload["type"] == "message"
     (attachment,) = payload["attachments"]
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from helm_e2e import workqueue
-from helm_e2e.workqueue import WorkQueue
+from helm_e2e.reconcile import workqueue
+from helm_e2e.reconcile.workqueue import WorkQueue
 
 Process = Callable[[str], Awaitable[float | None]]
 

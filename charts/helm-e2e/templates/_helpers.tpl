@@ -93,7 +93,7 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
   resources: [jobs]
   verbs: [get]
 # Flux: the HelmRelease named by a release's own labels (does Flux run the chart's tests itself?), one GET
-# (adapters/gitops.py; docs/gitops.md). A cluster without Flux answers 404: nothing is read.
+# (clients/gitops.py; docs/gitops.md). A cluster without Flux answers 404: nothing is read.
 - apiGroups: [helm.toolkit.fluxcd.io]
   resources: [helmreleases]
   verbs: [get]
@@ -106,9 +106,9 @@ secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never wr
 {{- if .Values.config.runChartHooks }}
 # A chart's test hooks as `helm test` runs them (config.runChartHooks; without it none of this is granted):
 # their supporting objects (created with the chart's names, owned by the E2ERun, checked by the trust rules
-# in core/hook_trust.py first) and Job tests. Kubernetes lets the operator create a Role only with rules the
+# in core/plan/hook_trust.py first) and Job tests. Kubernetes lets the operator create a Role only with rules the
 # operator holds itself. `patch`: the server-side apply of a release Helm 4 applied server-side (its
-# apply_method `ssa`), only where no object has the name (adapters/objects.py).
+# apply_method `ssa`), only where no object has the name (clients/hook_objects.py).
 - apiGroups: [""]
   resources: [serviceaccounts, configmaps]
   verbs: [get, create, delete, patch]

@@ -8,5 +8,5 @@ kubeconfig (docs/viewer.md).
 
 The apiserver decides what the viewer shows: a namespace the user may not list is reported as forbidden,
 never worked around. Nothing here writes to the cluster except the artifacts ticket annotation that
-`helm-e2e artifacts` also writes (artifacts_client), with the user's own `patch` right.
+`helm-e2e artifacts` also writes (artifacts/client.py), with the user's own `patch` right.
 """

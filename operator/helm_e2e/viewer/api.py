@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from helm_e2e.core import reruns
-from helm_e2e.core.models import Run, RunPhase, TestPhase
+from helm_e2e.core.lifecycle import reruns
+from helm_e2e.core.model.schema import Run, RunPhase, TestPhase
 
 MAX_TEXT = 2_000  # characters of a message or reason
 MAX_LOG = 64 * 1024  # characters of a log tail on the run page

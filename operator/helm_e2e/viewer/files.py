@@ -1,6 +1,6 @@
 """Downloads: a run as JUnit XML, its artifacts listed, a test's bundle, one file of it.
 
-Artifacts are fetched exactly as `helm-e2e artifacts` fetches them (artifacts_client): through the
+Artifacts are fetched exactly as `helm-e2e artifacts` fetches them (artifacts/client.py): through the
 apiserver's service proxy with the user's rights (`patch e2eruns` for the ticket, `get services/proxy` on
 the operator's Service). What the user may not do is a 403 naming the right, nothing else.
 """
@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from kubernetes.client.exceptions import ApiException
 
-from helm_e2e.artifacts_client import (
+from helm_e2e.artifacts.client import (
     Fetcher,
     FetchError,
     Operator,
@@ -21,9 +21,9 @@ from helm_e2e.artifacts_client import (
     find_operator,
     read_member,
 )
-from helm_e2e.core.junit import build_junit_xml
-from helm_e2e.core.models import Run
-from helm_e2e.core.runbody import runs_from_bodies
+from helm_e2e.core.model.run_codec import runs_from_bodies
+from helm_e2e.core.model.schema import Run
+from helm_e2e.core.outcomes.junit_report import build_junit_xml
 from helm_e2e.viewer import api
 from helm_e2e.viewer.routes import bad, name_param
 from helm_e2e.viewer.source import Forbidden

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 from kubernetes.client.exceptions import ApiException
 
-from helm_e2e.core.runbody import runs_from_bodies
+from helm_e2e.core.model.run_codec import runs_from_bodies
 from helm_e2e.viewer import api
 from helm_e2e.viewer.routes import name_param
 from helm_e2e.viewer.source import Source

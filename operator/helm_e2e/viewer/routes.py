@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from helm_e2e.core import names
-from helm_e2e.core.naming import label_value
-from helm_e2e.core.runbody import runs_from_bodies
+from helm_e2e.core.model import names
+from helm_e2e.core.model.dns_names import label_value
+from helm_e2e.core.model.run_codec import runs_from_bodies
 from helm_e2e.errors import KubeError
 from helm_e2e.viewer import api
 from helm_e2e.viewer.cursor import Cursor, CursorInvalid, decode_cursor, encode_cursor

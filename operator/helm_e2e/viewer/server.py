@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from helm_e2e.adapters.kube import Kube, load_api_client
+from helm_e2e.clients.kube import Kube, load_api_client
 from helm_e2e.viewer import files, live, routes
 from helm_e2e.viewer.source import Source
 from helm_e2e.viewer.state import VIEWER, Viewer

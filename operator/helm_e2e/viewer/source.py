@@ -17,9 +17,9 @@ import kubernetes.client as k8s
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from helm_e2e.adapters.apierror import api_error, call, status_of
-from helm_e2e.core import names
-from helm_e2e.core.naming import label_value
+from helm_e2e.clients.apierror import api_error, call, status_of
+from helm_e2e.core.model import names
+from helm_e2e.core.model.dns_names import label_value
 from helm_e2e.viewer import api
 
 Body = dict[str, Any]

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from helm_e2e.adapters.kube import Kube
-from helm_e2e.artifacts_client import Operator
+from helm_e2e.artifacts.client import Operator
+from helm_e2e.clients.kube import Kube
 from helm_e2e.viewer.source import Scope, Source
 
 

@@ -148,7 +148,7 @@ def test_an_unwritable_termination_log_is_skipped_with_a_note(tmp_path: Path) ->
 
 
 def test_the_operator_parses_what_the_plugin_writes(tmp_path: Path) -> None:
-    from helm_e2e.core.results import parse_pytest_summary
+    from helm_e2e.core.results.run_tests import parse_pytest_summary
 
     _, term, _ = run_pytest(tmp_path, SAMPLE)
     parsed = parse_pytest_summary(term.read_text())
@@ -181,7 +181,7 @@ def test_junit_xml_and_output_land_in_the_artifacts_directory_with_file_paths(tm
 
 
 def test_the_operator_reads_the_failures_from_the_plugins_junit_xml(tmp_path: Path) -> None:
-    from helm_e2e.core.junitxml import failures_from_junit
+    from helm_e2e.core.results.junit_reader import failures_from_junit
 
     out = tmp_path / "artifacts"
     out.mkdir()

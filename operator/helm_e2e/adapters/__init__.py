@@ -1,1 +1,0 @@
-"""Effects: the Kubernetes API (kube), SMTP (mail) and Prometheus (metrics). No kopf here."""

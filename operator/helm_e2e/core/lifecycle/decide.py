@@ -1,0 +1,444 @@
+"""The whole life of one E2ERun as one pure decision: what was observed in, typed actions out.
+
+`decide_run(run, observed, policy)` is called by reconcile/executor.py on every pass. When it needs
+to see more (log tails, a re-plan of tests whose pods are missing) it returns Fetch actions first and is
+called again with the answers; otherwise it returns, in the order they must be applied:
+
+    CreateHookObjects → CreateTest* → PatchStatus → PostEvent* → Delete* → SendReport → PruneHistory → Requeue
+
+The pass that makes a run final with a verdict first asks for FetchReleaseHistory (the release's runs), so
+the final status patch carries `status.regression` (core/results/regressions.py) before any report reads it.
+
+A final run that asks for a rollback (core/outcomes/rollback.py) settles it before its report goes out:
+FetchReleaseHistory, then PatchStatus (the intent) → Rollback (helm) on one pass, so the e-mail can say
+what happened.
+
+A status patch carries the resourceVersion the decision was made on; when it conflicts, the executor
+drops the rest and decides again on a fresh read, so nothing after it happens twice. Pods are deleted only
+after the status that explains why was written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from helm_e2e.core.artifacts import rules
+from helm_e2e.core.lifecycle.actions import Action as Action
+from helm_e2e.core.lifecycle.actions import CreateHookObjects as CreateHookObjects
+from helm_e2e.core.lifecycle.actions import CreateTest as CreateTest
+from helm_e2e.core.lifecycle.actions import DeleteHookObjects as DeleteHookObjects
+from helm_e2e.core.lifecycle.actions import DeleteJobs as DeleteJobs
+from helm_e2e.core.lifecycle.actions import DeletePods as DeletePods
+from helm_e2e.core.lifecycle.actions import FetchEvents as FetchEvents
+from helm_e2e.core.lifecycle.actions import FetchFluxTests as FetchFluxTests
+from helm_e2e.core.lifecycle.actions import FetchLogs as FetchLogs
+from helm_e2e.core.lifecycle.actions import FetchPlan as FetchPlan
+from helm_e2e.core.lifecycle.actions import FetchReleaseHistory as FetchReleaseHistory
+from helm_e2e.core.lifecycle.actions import FetchRollout as FetchRollout
+from helm_e2e.core.lifecycle.actions import Observed as Observed
+from helm_e2e.core.lifecycle.actions import PatchStatus as PatchStatus
+from helm_e2e.core.lifecycle.actions import Policy as Policy
+from helm_e2e.core.lifecycle.actions import PostEvent as PostEvent
+from helm_e2e.core.lifecycle.actions import PruneHistory as PruneHistory
+from helm_e2e.core.lifecycle.actions import Replanned as Replanned
+from helm_e2e.core.lifecycle.actions import Requeue as Requeue
+from helm_e2e.core.lifecycle.actions import Rollback as Rollback
+from helm_e2e.core.lifecycle.actions import Rollout as Rollout
+from helm_e2e.core.lifecycle.actions import SendNotification as SendNotification
+from helm_e2e.core.lifecycle.actions import SendReport as SendReport
+from helm_e2e.core.model import names
+from helm_e2e.core.model.schema import (
+    Condition,
+    HookObject,
+    ReadinessMode,
+    Run,
+    RunPhase,
+    RunStatus,
+    TestResult,
+)
+from helm_e2e.core.outcomes import outbox as notify
+from helm_e2e.core.outcomes import rollback as rollbacks
+from helm_e2e.core.outcomes.report import decide_mail
+from helm_e2e.core.plan.build import PlannedTest
+from helm_e2e.core.plan.chart_hooks import build_resource_manifest
+from helm_e2e.core.results import regressions
+from helm_e2e.core.results import retries as attempts
+from helm_e2e.core.results.hook_jobs import build_job_manifest
+from helm_e2e.core.results.run_tests import (
+    Step,
+    decide_next_step,
+    end_run,
+    get_condition,
+    set_condition,
+    tests_needing_diagnostics,
+    tests_needing_logs,
+)
+
+Pod = Mapping[str, Any]
+EMAIL_DONE_REASONS = frozenset(
+    {names.MAIL_SENT, names.MAIL_FAILED, names.MAIL_DISABLED, "OnlyOnFailure", "NoRecipients", "NotReported"}
+    | {"NoTests"}
+)
+MAX_MAIL_BACKOFF_SECONDS = 300.0
+OUTBOX_FALLBACK_SECONDS = 1.0
+GATE_POLL_SECONDS = 1.0  # a rollout that completes is noticed within this (pod events wake the run sooner)
+
+
+# --- the decision ---
+def decide_run(run: Run, observed: Observed, policy: Policy) -> list[Action]:
+    if run.status.phase == RunPhase.REFUSED:
+        return []  # not the operator's record (core/lifecycle/trust.py): no pod, no rollback, no report, ever
+    if run.status.phase.is_final:
+        return _decide_finished(run, observed, policy)
+    return _decide_active(run, observed, policy)
+
+
+def _missing_tests(run: Run, observed: Observed) -> list[str]:
+    """Tests with no pod that still need one (not final, not refused by the API)."""
+    recorded = {r.name: r for r in run.status.tests}
+    return [
+        t.name
+        for t in run.spec.tests
+        if t.source != names.TEST_SOURCE_FLUX  # Flux runs it: never created here
+        and not observed.objects.exists(t)
+        and t.name not in observed.refused
+        and not (t.name in recorded and recorded[t.name].phase.is_final)
+    ]
+
+
+def _gated(run: Run) -> bool:
+    """The readiness gate still stands: it is on, and the rollout was not seen complete yet."""
+    ready = get_condition(run.status, names.COND_RELEASE_READY)
+    return run.spec.readiness.mode == ReadinessMode.ROLLOUT and not (ready and ready.status == "True")
+
+
+def _decide_gate(run: Run, observed: Observed) -> tuple[Condition, str]:
+    """While gated: the ReleaseReady condition to record, and '' (open), 'wait' or 'fail'."""
+    rollout, now = observed.rollout or Rollout(ready=True), observed.now
+    waited = (now - (run.created_at or now)).total_seconds()
+    # the wait counts against the run's deadline too (a spec from before the cap could ask for more)
+    timeout = min(run.spec.readiness.timeout_seconds, run.spec.deadline_seconds)
+    if rollout.ready:
+        return _ready_condition("True", names.EVENT_ROLLED_OUT, "the release is rolled out", now), ""
+    if rollout.failed or waited >= timeout:
+        why = rollout.failed or f"not rolled out within {timeout}s: {rollout.pending}"
+        return _ready_condition("False", names.REASON_RELEASE_NOT_READY, why, now), "fail"
+    return _ready_condition("False", names.REASON_WAITING_FOR_ROLLOUT, rollout.pending, now), "wait"
+
+
+def _ready_condition(status: str, reason: str, message: str, now: datetime) -> Condition:
+    return Condition(
+        type=names.COND_RELEASE_READY, status=status, reason=reason, message=message, last_transition_time=now
+    )
+
+
+def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]:
+    current = attempts.current_pods(run, observed.objects.pods)  # an earlier attempt's pod is history
+    observed = dataclasses.replace(observed, objects=dataclasses.replace(observed.objects, pods=current))
+    missing = _missing_tests(run, observed)
+    gated = _gated(run) and bool(run.spec.tests)
+    if fetch := _fetches(run, observed, missing, gated=gated):
+        return fetch
+    plan = observed.plan.tests if observed.plan else {}
+    unrunnable = {**observed.refused, **_unrunnable(missing, plan)}
+    before, opened = run.status, None
+    run = _with_flux_results(run, observed.flux or {})  # written with this pass's status, if it changes
+    if gated:
+        condition, verdict = _decide_gate(run, observed)
+        status = run.status.model_copy(deep=True)
+        status.conditions = set_condition(status.conditions, condition)
+        if verdict == "wait":  # no test starts, no clock of theirs runs: look again soon
+            return [*([PatchStatus(status)] if status != before else []), Requeue(GATE_POLL_SECONDS)]
+        run = run.model_copy(update={"status": status})
+        if verdict == "fail":
+            unrunnable |= dict.fromkeys(missing, (names.REASON_RELEASE_NOT_READY, condition.message))
+        else:
+            opened = PostEvent("Normal", names.EVENT_ROLLED_OUT, condition.message)
+    step = decide_next_step(
+        run,
+        observed.objects,
+        pod_names=attempts.pod_names(run),
+        logs=observed.logs or {},
+        now=observed.now,
+        unrunnable=unrunnable,
+        events=observed.events,
+    )
+    step.status = rules.record(run.status, step.status, observed.artifacts)
+    if step.finished and step.status.phase in regressions.VERDICTS:  # compared in the final patch
+        if observed.history is None:
+            return [FetchReleaseHistory(revisions=False)]
+        final = run.model_copy(update={"status": step.status})
+        step.status.regression = regressions.decide_regression(final, observed.history.runs)
+    creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
+    actions = _create_actions(run, creatable, observed.plan or Replanned(tests={}))
+    write = _with_first_outbox_step(run, step.status, observed.now, policy) if step.finished else None
+    actions += [write or PatchStatus(step.status)] if step.status != before else []
+    actions += [opened] if opened else []
+    return actions + _after_patch(run, step, policy, observed.history)
+
+
+def _with_first_outbox_step(run: Run, final: RunStatus, now: datetime, policy: Policy) -> PatchStatus | None:
+    """The final status with the report outbox's first write in it (the intent, Sending, or why no mail
+    goes out): one status write less per run. Not when a rollback comes first (the report waits for it)."""
+    ended = run.model_copy(update={"status": final})
+    if not rollbacks.settled(ended):
+        return None
+    return next((a for a in decide_outboxes(ended, now, policy) if isinstance(a, PatchStatus)), None)
+
+
+def _fetches(run: Run, observed: Observed, missing: Sequence[str], *, gated: bool) -> list[Action]:
+    """What the decision needs to see first: log tails, the plan of missing tests, the rollout."""
+    fetch: list[Action] = []
+    if observed.logs is None and (need := tests_needing_logs(run, observed.objects)):
+        fetch.append(FetchLogs(tuple(need)))
+    if observed.events is None and (
+        failing := tests_needing_diagnostics(run, observed.objects, now=observed.now)
+    ):
+        fetch.append(FetchEvents(tuple(failing)))
+    if observed.plan is None and (missing or gated):
+        fetch.append(FetchPlan(tuple(missing)))
+    if gated and observed.rollout is None:
+        fetch.append(FetchRollout())
+    if observed.flux is None and _pending_flux_tests(run):
+        fetch.append(FetchFluxTests())
+    return fetch
+
+
+def _pending_flux_tests(run: Run) -> list[str]:
+    """Chart tests Flux runs (source `flux`) whose outcome is not recorded yet."""
+    final = {r.name for r in run.status.tests if r.phase.is_final}
+    return [t.name for t in run.spec.tests if t.source == names.TEST_SOURCE_FLUX and t.name not in final]
+
+
+def _with_flux_results(run: Run, flux: Mapping[str, TestResult]) -> Run:
+    """The run with the final outcomes Flux recorded of its pending tests (kept as they are from then on);
+    one Flux has not finished stays Pending, and ends Timeout like any test that does not finish."""
+    done = {n: flux[n] for n in _pending_flux_tests(run) if n in flux and flux[n].phase.is_final}
+    if not done:
+        return run
+    status = run.status.model_copy(deep=True)
+    status.tests = [done.pop(r.name, r) for r in status.tests] + list(done.values())
+    return run.model_copy(update={"status": status})
+
+
+def _unrunnable(missing: Sequence[str], plan: Mapping[str, PlannedTest | str]) -> dict[str, tuple[str, str]]:
+    """Missing tests that will never get a pod, and why: not planned, a refused hook, the pod policy."""
+    out: dict[str, tuple[str, str]] = {}
+    for name in missing:
+        planned = plan.get(name, "the test is no longer part of the plan")
+        if isinstance(planned, str):
+            out[name] = (names.REASON_NOT_PLANNED, planned)
+        elif planned.blocked:
+            out[name] = (names.REASON_HOOK_REFUSED, planned.blocked)
+        elif planned.policy_violation:
+            out[name] = (names.REASON_POLICY_VIOLATION, planned.policy_violation)
+    return out
+
+
+def _after_patch(run: Run, step: Step, policy: Policy, history: rollbacks.History | None) -> list[Action]:
+    """Events, deletions (after the status that explains them), and what comes next; pruning reuses the
+    runs this pass listed for the regression verdict, if it did."""
+    actions: list[Action] = [PostEvent(e.type, e.reason, e.message) for e in step.events]
+    actions += [DeletePods(tuple(step.delete_pods))] if step.delete_pods else []
+    actions += [DeleteJobs(tuple(step.delete_jobs))] if step.delete_jobs else []
+    if not step.finished:
+        return [*actions, Requeue(policy.resync_seconds)]
+    if cleanup := decide_hook_cleanup(run.spec.hook_objects):
+        actions.append(DeleteHookObjects(tuple(cleanup)))
+    prune = PruneHistory(run.spec.release.name, runs=history.runs if history else None)
+    return [*actions, prune, Requeue(0.0)]  # mail and TTL on a fresh read
+
+
+def _create_actions(run: Run, tests: Sequence[PlannedTest], plan: Replanned) -> list[Action]:
+    """The hook objects first (when a hook test is about to be created), then the tests' pods and Jobs."""
+    actions: list[Action] = []
+    at = attempts.current_attempts(run)
+    hook_tests = tuple(t.name for t in tests if t.source == "hook")
+    if hook_tests and (resources := plan.resources):
+        bodies = tuple(build_resource_manifest(run, r) for r in resources)
+        replace = tuple(names.HOOK_BEFORE_CREATION in r.delete_policies for r in resources)
+        actions.append(CreateHookObjects(bodies, replace, hook_tests, plan.server_side_apply))
+    for test in tests:
+        body = (
+            build_job_manifest(run=run, test=test)
+            if test.kind == "Job"
+            else attempts.build_attempt_pod(run=run, test=test, attempt=at.get(test.name, 1))
+        )
+        actions.append(CreateTest(test.name, test.kind, body))
+    return actions
+
+
+def decide_hook_cleanup(objects: Sequence[HookObject]) -> list[tuple[str, str]]:
+    """(kind, name) of the hook objects to delete once the run has ended, in reverse creation order.
+
+    As Helm v3 `execHook` does: a `hook-succeeded` object goes whatever the outcome (a supporting object
+    succeeds once created; `hook-failed` applies only to the hook that failed, which is never one of them).
+    """
+    return [(o.kind, o.name) for o in reversed(objects) if names.HOOK_SUCCEEDED in o.delete_policies]
+
+
+def _decide_finished(run: Run, observed: Observed, policy: Policy) -> list[Action]:
+    """A final run: its unfinished pods and Jobs go at once, the report goes out once, finished pods at
+    the TTL."""
+    objects, tests = observed.objects, run.spec.tests
+    unfinished_pods = tuple(
+        objects.pods[t.name]["metadata"]["name"]
+        for t in tests
+        if t.kind == "Pod" and objects.exists(t) and not objects.finished(t)
+    )
+    unfinished_jobs = tuple(
+        objects.jobs[t.name]["metadata"]["name"]
+        for t in tests
+        if t.kind == "Job" and objects.exists(t) and not objects.finished(t)
+    )
+    actions: list[Action] = [DeletePods(unfinished_pods)] if unfinished_pods else []
+    actions += [DeleteJobs(unfinished_jobs)] if unfinished_jobs else []
+    if not rollbacks.settled(run):  # the report waits for the rollback's outcome, so it can say it
+        if observed.history is None:
+            return [FetchReleaseHistory(descriptions=run.status.rollback is not None)]
+        return [*actions, *decide_rollback_actions(run, observed.history, observed.now), Requeue(0.0)]
+    outbox = decide_outboxes(run, observed.now, policy)
+    if any(isinstance(a, PatchStatus) for a in outbox):
+        # one status write per pass: the rest on a fresh read. The run's own watch event wakes it at once;
+        # the requeue is the fallback, not 0 (a CRD that prunes the field would otherwise make it spin)
+        return [*actions, *outbox, Requeue(OUTBOX_FALLBACK_SECONDS)]
+    ttl = decide_pod_cleanup(run, observed, policy)
+    waits = [a.after for a in (*outbox, *ttl) if isinstance(a, Requeue)]
+    others = [a for a in (*outbox, *ttl) if not isinstance(a, Requeue)]
+    return actions + others + ([Requeue(min(waits))] if waits else [])
+
+
+def decide_rollback_actions(run: Run, history: rollbacks.History, now: datetime) -> list[Action]:
+    """The status first (the decision, or the intent before helm runs), then its Event or the helm call."""
+    step = rollbacks.decide_rollback_step(run, history, now=now)
+    if step.status is None:
+        return []
+    actions: list[Action] = [PatchStatus(step.status, rollback_outcome=step.result)]
+    if step.event is not None:
+        actions.append(PostEvent(step.event[0], names.EVENT_ROLLED_BACK, step.event[1]))
+    if step.call is not None:
+        actions.append(Rollback(step.call, step.status))
+    return actions
+
+
+def decide_outbox(run: Run, now: datetime, policy: Policy) -> list[Action]:
+    """Record the intent (Sending), then send; the outcome is recorded by `record_mail_outcome`."""
+    sent = get_condition(run.status, names.COND_EMAIL_SENT)
+    if sent is not None and sent.reason in EMAIL_DONE_REASONS:
+        return []
+    due = run.status.email_next_attempt_at
+    if due is not None and (wait := (due - now).total_seconds()) > 0:
+        return [Requeue(wait)]
+    decision = decide_mail(
+        run,
+        mail_to=policy.mail_to,
+        report_cancelled=policy.report_cancelled,
+        enabled=policy.smtp_enabled,
+        allowed_domains=policy.mail_allowed_domains,
+    )
+    if not decision.send:
+        message = "SMTP is not configured" if decision.reason == names.MAIL_DISABLED else "not sent"
+        status = _with_email(run.status, now, "False", decision.reason, f"{message}: {decision.reason}")
+        return [PatchStatus(status, mail_outcome=decision.reason)]
+    if sent is None or sent.reason != names.MAIL_SENDING:
+        return [
+            PatchStatus(_with_email(run.status, now, "Unknown", names.MAIL_SENDING, "delivery in progress"))
+        ]
+    return [SendReport(tuple(decision.recipients))]
+
+
+def decide_outboxes(run: Run, now: datetime, policy: Policy) -> list[Action]:
+    """The e-mail's outbox and the webhooks' (core.notify), at most one status write between them."""
+    mail = decide_outbox(run, now, policy)
+    if any(isinstance(a, PatchStatus) for a in mail):
+        return mail  # the notifications' intent goes on the next (fresh) read
+    notes = decide_notifications(run, now, policy)
+    if any(isinstance(a, SendReport) for a in mail) and any(isinstance(a, PatchStatus) for a in notes):
+        return [*mail, Requeue(0.0)]  # the mail's outcome is written first: the intent on a fresh read
+    return [*mail, *notes]
+
+
+def decide_notifications(run: Run, now: datetime, policy: Policy) -> list[Action]:
+    """Record the intent (Sending) of every channel due, then send each once; the outcome is recorded
+    by `core.notify.record_outcome`."""
+    channels = notify.decide_channels(
+        run, defaults=policy.webhooks, now=now, report_cancelled=policy.report_cancelled
+    )
+    wait = [Requeue(channels.wait)] if channels.wait is not None else []
+    if channels.begin:
+        return [PatchStatus(notify.with_sending(run.status, channels.begin, now=now)), *wait]
+    return [*(SendNotification(t) for t in channels.send), *wait]
+
+
+def record_mail_outcome(
+    run: Run, *, now: datetime, policy: Policy, recipients: int, error: str = "", permanent: bool = False
+) -> tuple[RunStatus, float | None]:
+    """The status after one delivery attempt, and when to try again (None: done)."""
+    if not error:
+        status = _with_email(run.status, now, "True", names.MAIL_SENT, f"sent to {recipients} recipient(s)")
+        return status, None
+    attempts = run.status.email_attempts + 1
+    delay = min(MAX_MAIL_BACKOFF_SECONDS, policy.mail_retry_base_seconds * 2 ** min(attempts, 8))
+    reason = names.MAIL_FAILED if permanent else names.MAIL_RETRYING
+    status = _with_email(run.status, now, "False", reason, f"attempt {attempts}: {error}")
+    status.email_attempts = attempts
+    status.email_next_attempt_at = None if permanent else now + timedelta(seconds=delay)
+    return status, None if permanent else delay
+
+
+def _with_email(status: RunStatus, now: datetime, value: str, reason: str, message: str) -> RunStatus:
+    new = status.model_copy(deep=True)
+    condition = Condition(
+        type=names.COND_EMAIL_SENT, status=value, reason=reason, message=message, last_transition_time=now
+    )
+    new.conditions = set_condition(new.conditions, condition)
+    new.email_next_attempt_at = None
+    return new
+
+
+def decide_pod_cleanup(run: Run, observed: Observed, policy: Policy) -> list[Action]:
+    """Delete the test pods `podTTLSeconds` after completion (the results are already in the status)."""
+    if run.status.pods_deleted_at or not run.status.completed_at:
+        return []
+    wait = (
+        run.status.completed_at + timedelta(seconds=policy.pod_ttl_seconds) - observed.now
+    ).total_seconds()
+    if wait > 0:
+        return [Requeue(wait)]
+    pods = (
+        tuple(p["metadata"]["name"] for p in observed.objects.pods.values()) + observed.objects.earlier_pods
+    )
+    jobs = tuple(j["metadata"]["name"] for j in observed.objects.jobs.values())
+    status = run.status.model_copy(update={"pods_deleted_at": observed.now})
+    deletes: list[Action] = [DeletePods(pods)] if pods else []
+    deletes += [DeleteJobs(jobs)] if jobs else []
+    return [*deletes, PatchStatus(status)]
+
+
+# --- decisions about other runs of the same release ---
+def decide_end(run: Run, *, phase: RunPhase, reason: str, message: str, now: datetime) -> list[Action]:
+    """Supersede, cancel or fail an active run: its status first; its pods go on the run's next pass."""
+    if run.status.phase.is_final:
+        return []
+    status = end_run(run, phase=phase, reason=reason, message=message, now=now)
+    kind = "Warning" if phase in (RunPhase.ERROR, RunPhase.REFUSED) else "Normal"
+    return [PatchStatus(status), PostEvent(kind, reason, message)]
+
+
+def decide_superseded(runs: Sequence[Run], *, revision: int, attempt: int = 1) -> list[Run]:
+    """Active runs of older revisions, or older attempts of this one: a newer run replaces them."""
+    newer = (revision, attempt)
+    return [
+        r
+        for r in runs
+        if (r.spec.release.revision, r.spec.attempt or 1) < newer and not r.status.phase.is_final
+    ]
+
+
+def decide_prune(runs: Sequence[Run], *, limit: int, keep: str) -> list[str]:
+    """Names of the runs beyond the newest `limit` (by revision); active runs and `keep` are never pruned."""
+    ordered = sorted(runs, key=lambda r: (r.spec.release.revision, r.spec.attempt or 1, r.name), reverse=True)
+    return [r.name for r in ordered[limit:] if r.status.phase.is_final and r.name != keep]

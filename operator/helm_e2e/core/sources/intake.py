@@ -1,0 +1,80 @@
+"""Helm release secret events → what to do about them (pure).
+
+The event's metadata alone decides most cases, before anything is decoded: a revision that is not
+`deployed` needs nothing, an uninstall may cancel runs, and only a deployed revision is decoded and planned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from helm_e2e.core.model import names
+from helm_e2e.core.model.schema import Release
+
+CLOCK_SKEW_SECONDS = 60  # the apiserver's clock against that of the helm client stamping the release
+
+
+class IntakeKind(StrEnum):
+    IGNORE = "Ignore"  # pending-*, superseded, failed: nothing to run
+    CANCEL = "Cancel"  # uninstalled: active runs of the release end Cancelled (if no revision is left)
+    PLAN = "Plan"  # deployed: decode, plan, create the run
+
+
+@dataclass(frozen=True)
+class Intake:
+    kind: IntakeKind
+    namespace: str
+    release: str
+
+
+def classify_secret_event(event_type: str | None, secret: Mapping[str, Any]) -> Intake:
+    meta = secret.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    namespace, release = str(meta.get("namespace", "")), str(labels.get(names.HELM_NAME_LABEL, ""))
+    status = labels.get(names.HELM_STATUS_LABEL)
+    if event_type == "DELETED" or status in names.HELM_UNINSTALL_STATUSES:
+        return Intake(IntakeKind.CANCEL if release else IntakeKind.IGNORE, namespace, release)
+    return Intake(IntakeKind.PLAN if status == "deployed" else IntakeKind.IGNORE, namespace, release)
+
+
+def may_end_release(event_type: str | None, secret: Mapping[str, Any]) -> bool:
+    """Whether a CANCEL event may mean the release is gone, worth a LIST of its revisions: an uninstall's
+    own marks (`uninstalling`, `uninstalled`) or the deletion of its deployed revision. Helm's history
+    pruning (`--history-max`, 10 by default: every upgrade of a release that has 10 revisions) deletes
+    older revisions only, never the deployed one: those deletions need no LIST (an O(namespace) one for the
+    apiserver). Deletions during a known uninstall are checked by the caller, which remembers it."""
+    status = ((secret.get("metadata") or {}).get("labels") or {}).get(names.HELM_STATUS_LABEL)
+    return status in names.HELM_UNINSTALL_STATUSES or (event_type == "DELETED" and status == "deployed")
+
+
+def installed_revisions(labels: Iterable[Mapping[str, str]]) -> int:
+    """How many of a release's stored revisions (their Secrets' labels) are still installed; 0 = the
+    release is uninstalled (an uninstall's marks do not count, `--keep-history` leaves them stored)."""
+    return sum(1 for lab in labels if lab.get(names.HELM_STATUS_LABEL) not in names.HELM_UNINSTALL_STATUSES)
+
+
+def created_before_grace(secret: Mapping[str, Any], *, now: datetime, grace_seconds: int) -> bool:
+    """The apiserver created this revision's Secret before the grace period, so the revision cannot be
+    recent (Helm creates it when the install/upgrade/rollback starts, and stamps `last_deployed` then): it
+    is not even decoded, and a start with thousands of deployed releases decodes none. Helm's own
+    `modifiedAt` label cannot say this: Helm 3.19 carries it over from the release's first revision."""
+    created = (secret.get("metadata") or {}).get("creationTimestamp")
+    if not isinstance(created, str):
+        return False
+    try:
+        when = datetime.fromisoformat(created)
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        return False
+    return now - when > timedelta(seconds=grace_seconds + CLOCK_SKEW_SECONDS)
+
+
+def is_recent(release: Release, *, now: datetime, grace_seconds: int) -> bool:
+    """Only revisions deployed within the grace period get a run: no flood on first install."""
+    deployed = release.last_deployed or release.first_deployed
+    return deployed is not None and now - deployed <= timedelta(seconds=grace_seconds)

@@ -1,0 +1,401 @@
+"""The controller: Helm release secrets in, E2ERuns out; every run's passes go to the Executor.
+
+Intake decides nothing itself (`core.intake` and `core.lifecycle` do): it decodes and plans a deployed
+revision, creates its E2ERun (the deterministic name is the per-revision lock), ends the older revisions'
+active runs, and queues the new run, whose first reconcile creates the pods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from helm_e2e import errors
+from helm_e2e.artifacts.service import Artifacts
+from helm_e2e.clients import metrics
+from helm_e2e.clients.helm import HelmPort
+from helm_e2e.clients.kube import ObjectRef
+from helm_e2e.clients.kube_port import KubePort
+from helm_e2e.clients.sandbox import Sandbox
+from helm_e2e.core.lifecycle import decide as lifecycle
+from helm_e2e.core.lifecycle import reruns
+from helm_e2e.core.model import names
+from helm_e2e.core.model.bounded import BoundedSet
+from helm_e2e.core.model.dns_names import build_run_name
+from helm_e2e.core.model.run_codec import build_run_body, readable_runs, run_from_body
+from helm_e2e.core.model.schema import Release, RequestTrigger, Run, RunPhase, RunRequest, RunSpec
+from helm_e2e.core.plan import build as planning
+from helm_e2e.core.sources import argocd, flux, intake
+from helm_e2e.core.sources import helm_secret as releases
+from helm_e2e.reconcile.executor import MAX_RECONCILE_FAILURES, Executor, RunKey
+from helm_e2e.reconcile.planning import Planner
+from helm_e2e.reconcile.report_and_rollback import run_ref
+from helm_e2e.reconcile.suite_status import record_suite_problems
+from helm_e2e.reconcile.workqueue import WorkQueue
+from helm_e2e.settings import Settings
+
+__all__ = ["MAX_RECONCILE_FAILURES", "Controller"]
+MAX_REMEMBERED = 10_000  # per memory of the controller; a forgotten entry costs one more check, never a run
+log = structlog.get_logger(__name__)
+
+
+class Controller:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        kube: KubePort,
+        clock: Callable[[], datetime] | None = None,
+        sandbox: Sandbox | None = None,
+        helm: HelmPort | None = None,
+        artifacts: Artifacts | None = None,
+    ) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.now = clock or (lambda: datetime.now(UTC))
+        self.planner = Planner(settings=settings, kube=kube, clock=self.now, sandbox=sandbox)
+        self.executor = Executor(
+            settings=settings,
+            kube=kube,
+            planner=self.planner,
+            clock=self.now,
+            helm=helm,
+            artifacts=artifacts,
+        )
+        self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
+        # bounded: a tenant rewriting a bad Secret or annotating tokens must not grow them without end
+        self._warned: BoundedSet[tuple[str, str, str]] = BoundedSet(MAX_REMEMBERED)
+        # (namespace, release, token): seen done
+        self._requests_done: BoundedSet[tuple[str, str, str]] = BoundedSet(MAX_REMEMBERED)
+        # (namespace, release) seen being uninstalled with revisions left: each further deletion is checked
+        self._ending: BoundedSet[tuple[str, str]] = BoundedSet(MAX_REMEMBERED)
+
+    async def reconcile(self, key: RunKey) -> float | None:
+        return await self.executor.reconcile(key)
+
+    # --- intake: Helm release secrets -----------------------------------------------------------------
+    async def on_release_secret(
+        self, event_type: str | None, secret: Mapping[str, Any], *, received: float | None = None
+    ) -> None:
+        """`received`: time.monotonic() when the handler got the event (the run.created line's timings)."""
+        received = time.monotonic() if received is None else received
+        event = intake.classify_secret_event(event_type, secret)
+        if event.kind == intake.IntakeKind.CANCEL and (
+            intake.may_end_release(event_type, secret) or (event.namespace, event.release) in self._ending
+        ):
+            await self.cancel_if_uninstalled(event.namespace, event.release)
+        if event.kind != intake.IntakeKind.PLAN:
+            return
+        grace = self.settings.startup_grace_seconds
+        if intake.created_before_grace(secret, now=self.now(), grace_seconds=grace):
+            return
+        problem = releases.check_secret_identity(secret)  # metadata only: before anything is decoded
+        if problem is not None:
+            await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, problem)
+            return
+        start = time.monotonic()
+        try:
+            release = await self.planner.decode(secret)
+        except errors.ReleaseIdentityError as e:
+            await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, str(e))
+            return
+        except (errors.ReleaseDecodeError, errors.SandboxError) as e:
+            await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, str(e))
+            return
+        if intake.is_recent(release, now=self.now(), grace_seconds=grace):
+            timing = intake_timing(received=received, decode_started=start)
+            # kopf's listing (no event type: a start, a relist) mostly finds runs that exist: ask first.
+            # A live event is a new revision: create at once, a run that exists already answers 409
+            await self.ensure_run(release, secret, timing=timing, ask_first=event_type is None)
+
+    async def _warn_secret(self, secret: Mapping[str, Any], reason: str, message: str) -> None:
+        meta = secret.get("metadata") or {}
+        # once per Secret (its uid), not per rewrite: Helm relabels a revision's Secret when it is
+        # superseded, and a tenant may rewrite a bad one in a loop (an Event each time, before)
+        key = (meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""))
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        metrics.RELEASE_DECODE_ERRORS.labels(reason=reason).inc()
+        log.warning("release.rejected", namespace=key[0], secret=key[1], reason=reason, error=message)
+        ref = ObjectRef("Secret", "v1", key[0], key[1], meta.get("uid", ""))
+        await self.kube.post_event(ref, type="Warning", reason=reason, message=message)
+
+    async def ensure_run(
+        self,
+        release: Release,
+        secret: Mapping[str, Any],
+        *,
+        attempt: reruns.NewAttempt | None = None,
+        request: RunRequest | None = None,
+        timing: dict[str, float] | None = None,
+        ask_first: bool = True,
+    ) -> bool:
+        """Plan and create the revision's run (or, with `attempt`, one more run of it); False: not created.
+        `ask_first`: GET the run before planning it (likely to exist: an operator restart); otherwise the
+        creation alone tells (one API call on the way to a new run, when the plan's reads are cached)."""
+        name = attempt.name if attempt else build_run_name(release.name, release.revision)
+        if ask_first:  # the plan's reads beside the GET: one round trip before the run exists, not two
+            existing, context = await asyncio.gather(
+                self.kube.get_run(release.namespace, name), self.planner.context(release.namespace)
+            )
+            if existing is not None:
+                return False  # already planned: operator restart, `helm test`, or a status-only rewrite
+        else:
+            context = await self.planner.context(release.namespace)
+        planned_at = time.monotonic()
+        try:
+            full_plan = (await self.planner.plan(secret, context=context)).plan
+        except errors.SandboxError as e:  # decoded a moment ago: the plan itself ran out of time or memory
+            await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, f"planning failed: {e}")
+            return False
+        plan = await self.planner.with_flux(release, full_plan)
+        if request is not None and request.suite:  # a scheduled check runs its own suite's tests only
+            plan = plan.model_copy(update={"tests": reruns.suite_tests(plan.tests, request.suite)})
+            if not plan.tests:
+                return False  # the suite does not test this release
+        spec = self._run_spec(release, secret, plan, attempt=attempt, request=request)
+        creating_at = time.monotonic()
+        created = await self.kube.create_run(build_run_body(spec, name=name, namespace=release.namespace))
+        if created is None:
+            return False  # someone else created it first: their run, their pods
+        timings = finish_timing(timing, planned_at=planned_at, creating_at=creating_at)
+        run = run_from_body(created)
+        self.planner.keep((run.namespace, run.name), plan)
+        self.queue.add((run.namespace, run.name))
+        await self._announce(run, release, plan, timings=timings)
+        await self.supersede_older_runs(run)
+        # the suites' status says how they rendered for this run: written once the run exists (a run that
+        # existed already, a `helm test` rewrite say, rewrites nothing)
+        await record_suite_problems(self.kube, context.suites, full_plan, now=self.now())
+        return True
+
+    def _run_spec(
+        self,
+        release: Release,
+        secret: Mapping[str, Any],
+        plan: planning.Plan,
+        *,
+        attempt: reruns.NewAttempt | None,
+        request: RunRequest | None,
+    ) -> RunSpec:
+        """The new run's spec: the plan, the Secret it came from (uid), the commit the deploy carries."""
+        meta = secret.get("metadata") or {}
+        spec = planning.build_run_spec(
+            release,
+            plan,
+            deadline_seconds=self.settings.run_deadline_seconds,
+            default_retries=self.settings.default_retries,
+            secret_uid=str(meta.get("uid") or ""),
+            commit=flux.find_commit(
+                labels=meta.get("labels") or {}, chart_annotations=release.chart_annotations
+            ),
+        )
+        if attempt is not None:
+            spec = spec.model_copy(update={"attempt": attempt.attempt if attempt.attempt > 1 else None})
+        return spec.model_copy(update={"request": request})
+
+    async def _announce(
+        self, run: Run, release: Release, plan: planning.Plan, *, timings: Mapping[str, float]
+    ) -> None:
+        """Metrics, the log line (with the intake's `timings`, ms) and the Events of a new run (what was
+        planned, what was refused)."""
+        metrics.RUNS_CREATED.labels(trigger=release.trigger.value).inc()
+        since_deployed = None
+        if release.last_deployed:
+            since_deployed = max(0.0, (self.now() - release.last_deployed).total_seconds())
+            metrics.TRIGGER_LATENCY.observe(since_deployed)
+        request = run.spec.request
+        log.info(
+            "run.created",
+            run=run.name,
+            namespace=run.namespace,
+            tests=len(plan.tests),
+            trigger=release.trigger.value,
+            image_tag=run.spec.release.image_tag,
+            request=request.trigger.value if request else None,
+            since_deployed_ms=round(since_deployed * 1000, 1) if since_deployed is not None else None,
+            **timings,
+        )
+        tests = ", ".join(f"{t.name} ({t.source})" for t in plan.tests) or "none"
+        await self.kube.post_event(
+            run_ref(run), type="Normal", reason=names.EVENT_PLANNED, message=f"tests: {tests}"
+        )
+        if plan.managed_by is not None and plan.managed_by.tests:
+            message = flux.describe_flux_tests(plan.managed_by)
+            await self.kube.post_event(
+                run_ref(run), type="Normal", reason=names.EVENT_FLUX_TESTS, message=message
+            )
+        for reason, notes in (
+            (names.EVENT_HOOK_REFUSED, plan.refused_hooks),
+            (names.EVENT_PLAN_NOTE, plan.notes),
+        ):
+            for note in notes:
+                await self.kube.post_event(run_ref(run), type="Warning", reason=reason, message=note)
+
+    # --- intake: Argo CD Applications (core/sources/argocd.py) ----------------------------------------------
+    async def on_application(self, app: Mapping[str, Any]) -> None:
+        """A new successful sync, once Healthy, gets its run `<app>-a<id>` in the destination namespace; one
+        not Healthy within the readiness timeout a run that ends Error naming what is not healthy."""
+        timeout = self.settings.ready_timeout_seconds
+        decision = argocd.decide_sync(app, now=self.now(), ready_timeout_seconds=timeout)
+        sync = decision.sync
+        if sync is None or decision.verdict not in (argocd.Verdict.TEST, argocd.Verdict.NOT_READY):
+            return
+        release = argocd.build_release(app, sync)
+        grace = self.settings.startup_grace_seconds + (
+            timeout if decision.verdict == argocd.Verdict.NOT_READY else 0
+        )
+        name = argocd.build_run_name(sync.app, sync.history_id)
+        if not intake.is_recent(release, now=self.now(), grace_seconds=grace):
+            return
+        if await self.kube.get_run(sync.namespace, name) is not None:
+            return  # tested already: every later event of the application finds its run
+        context = await self.planner.context(sync.namespace)
+        try:
+            plan = await self.planner.plan_application(release, context)
+        except errors.SandboxError as e:
+            log.warning(
+                "application.plan_failed", application=sync.app, namespace=sync.namespace, error=str(e)
+            )
+            return
+        run = await self._create_application_run(release, sync, plan, name=name)
+        if run is None:
+            return
+        await record_suite_problems(self.kube, context.suites, plan, now=self.now())
+        if decision.verdict == argocd.Verdict.NOT_READY:
+            body = await self.kube.get_run(run.namespace, run.name) or {}
+            await self._end(run, body, RunPhase.ERROR, names.REASON_RELEASE_NOT_READY, decision.message)
+
+    async def _create_application_run(
+        self, release: Release, sync: argocd.Sync, plan: planning.Plan, *, name: str
+    ) -> Run | None:
+        spec = planning.build_run_spec(
+            release,
+            plan.model_copy(update={"managed_by": argocd.managed_by(sync)}),
+            deadline_seconds=self.settings.run_deadline_seconds,
+            default_retries=self.settings.default_retries,
+            secret_uid=sync.uid,  # the Application's: a run is worked on only against that very one
+            commit=argocd.commit_of(sync),
+        )
+        created = await self.kube.create_run(build_run_body(spec, name=name, namespace=sync.namespace))
+        if created is None:
+            return None
+        run = run_from_body(created)
+        self.planner.keep((run.namespace, run.name), plan)
+        self.queue.add((run.namespace, run.name))
+        await self._announce(run, release, plan, timings={})
+        await self.supersede_older_runs(run)
+        return run
+
+    # --- re-runs of the deployed revision: on demand (annotation) and scheduled ---------------------------
+    async def on_run_annotations(self, namespace: str, release: str, annotations: Mapping[str, str]) -> None:
+        """`helm-e2e.dev/rerun=<token>` on an E2ERun: run the release's deployed revision once more."""
+        token = reruns.rerun_token(annotations)
+        if token and (namespace, release, token) not in self._requests_done:
+            await self.request_attempt(
+                namespace, release, RunRequest(trigger=RequestTrigger.RERUN, token=token)
+            )
+            self._requests_done.add((namespace, release, token))
+
+    async def request_attempt(self, namespace: str, release: str, request: RunRequest) -> str | None:
+        """One more run of the deployed revision for `request`, at most once per token; its name or None."""
+        if reruns.is_done([r for r, _ in await self._runs_of(namespace, release)], request.token):
+            return None  # the cheap check first: every restart sees the annotation again
+        revision = reruns.deployed_revision(await self.kube.release_secret_labels(namespace, release))
+        if revision is None:
+            log.info("rerun.skipped", namespace=namespace, release=release, reason="no deployed revision")
+            return None
+        secret = await self.kube.get_secret(namespace, f"{names.HELM_SECRET_PREFIX}{release}.v{revision}")
+        if secret is None:
+            return None
+        problem = releases.check_secret_identity(secret)
+        if problem is not None:
+            await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, problem)
+            return None
+        try:
+            decoded = await self.planner.decode(secret)
+        except (errors.ReleaseDecodeError, errors.SandboxError) as e:  # identity errors are decode errors
+            await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, str(e))
+            return None
+        for _ in range(3):  # a different request may take the same attempt number first (409): decide again
+            runs = [r for r, _ in await self._runs_of(namespace, release)]
+            attempt = reruns.decide_new_attempt(runs, release=release, revision=revision, request=request)
+            if attempt is None:
+                return None
+            if await self.ensure_run(decoded, secret, attempt=attempt, request=request):
+                return attempt.name
+            if await self.kube.get_run(namespace, attempt.name) is None:
+                return None  # nothing to run (a scheduled suite that does not test this release)
+        return None
+
+    # --- ending runs: supersede, cancel ----------------------------------------------------------------
+    async def supersede_older_runs(self, run: Run) -> None:
+        revision = run.spec.release.revision
+        for older, body in await self._runs_of(run.namespace, run.spec.release.name):
+            if older in lifecycle.decide_superseded(
+                [older], revision=revision, attempt=run.spec.attempt or 1
+            ):
+                await self._end(
+                    older,
+                    body,
+                    RunPhase.SUPERSEDED,
+                    names.REASON_SUPERSEDED,
+                    f"superseded by revision {revision}",
+                )
+
+    async def cancel_if_uninstalled(self, namespace: str, release: str) -> None:
+        if await self.kube.count_release_secrets(namespace, release) > 0:
+            # Helm deletes an uninstalled release's revisions one by one, in no order we rely on
+            self._ending.add((namespace, release))
+            return
+        self._ending.discard((namespace, release))
+        for run, body in await self._runs_of(namespace, release):
+            await self._end(
+                run, body, RunPhase.CANCELLED, names.REASON_UNINSTALLED, "the release was uninstalled"
+            )
+
+    async def _runs_of(self, namespace: str, release: str) -> list[tuple[Run, dict[str, Any]]]:
+        return [
+            (run, dict(body)) for run, body in readable_runs(await self.kube.list_runs(namespace, release))
+        ]
+
+    async def _end(
+        self, run: Run, body: Mapping[str, Any], phase: RunPhase, reason: str, message: str
+    ) -> None:
+        await self.executor.end(run, body, phase, reason, message)
+        self.queue.add((run.namespace, run.name))  # its pods go on its own next pass
+
+
+def intake_timing(*, received: float, decode_started: float) -> dict[str, float]:
+    """Monotonic marks of one intake (seconds), finished by `finish_timing` into the run.created line."""
+    return {"received": received, "decode_started": decode_started, "decoded": time.monotonic()}
+
+
+def finish_timing(
+    timing: dict[str, float] | None, *, planned_at: float, creating_at: float
+) -> dict[str, float]:
+    """Milliseconds of each intake step, for finding where trigger latency goes: waiting for the
+    sandbox/thread pool before decoding, decoding, reading what the plan needs (`get_ms`: the namespace's
+    suites and test accounts, from the watches once primed, and the GET of the run when asking first),
+    planning (sandbox), creating the run; `intake_ms` is the handler's receipt to the run's creation."""
+    now = time.monotonic()
+    if timing is None:
+        return {"plan_ms": _ms(planned_at, creating_at), "create_ms": _ms(creating_at, now)}
+    return {
+        "wait_ms": _ms(timing["received"], timing["decode_started"]),
+        "decode_ms": _ms(timing["decode_started"], timing["decoded"]),
+        "get_ms": _ms(timing["decoded"], planned_at),
+        "plan_ms": _ms(planned_at, creating_at),
+        "create_ms": _ms(creating_at, now),
+        "intake_ms": _ms(timing["received"], now),
+    }
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000, 1)

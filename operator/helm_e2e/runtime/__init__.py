@@ -1,0 +1,3 @@
+"""Starting and running the operator: settings, logging, metrics, the kopf wiring, leader election, shards,
+schedules.
+"""

@@ -1,0 +1,187 @@
+"""kopf wiring only. Handlers are registered on an explicit registry after Settings are built, so no
+configuration is read at import time; each handler hands its event to the Controller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+import structlog
+from kopf._core.reactor import inventory as kopf_inventory
+
+from helm_e2e.artifacts.service import build_artifacts, delete_artifacts, sweep_orphans
+from helm_e2e.clients import metrics
+from helm_e2e.clients.gitops import argocd_api_served
+from helm_e2e.clients.kube import Kube, load_api_client
+from helm_e2e.clients.sandbox import Sandbox
+from helm_e2e.clients.watch_cache import WatchCache
+from helm_e2e.core.model import names
+from helm_e2e.reconcile.controller import Controller
+from helm_e2e.reconcile.suite_status import on_suite_event
+from helm_e2e.runtime.scheduler import Scheduler
+from helm_e2e.settings import Settings
+
+HELM_SECRETS = ("", "v1", "secrets")
+TEST_PODS = ("", "v1", "pods")
+RUNS = (names.GROUP, names.VERSION, names.RUNS)
+SUITES = (names.GROUP, names.VERSION, names.SUITES)
+TEST_ACCOUNTS = ("", "v1", "serviceaccounts")  # only those labelled for tests (server-side selector)
+# Argo CD Applications: a source of deploys (docs/gitops.md), watched when the API is served
+APPLICATIONS = (names.ARGOCD_GROUP, names.ARGOCD_VERSION, names.ARGOCD_APPLICATIONS)
+log = structlog.get_logger(__name__)
+LIST_CHUNK = 100  # objects per page of kopf's initial listings
+IDLE_WORKER_SECONDS = 0.2  # an object's event worker exits this soon after its last event
+
+
+def keep_no_kopf_memory_of_helm_secrets() -> bool:
+    """kopf keeps a memory object for every object it ever saw until the object is deleted (~1 KiB each:
+    52 MiB for 55,000 Helm Secrets, for good). Our Secret handler needs none of it (no daemons, indexes or
+    handler state), so Helm Secrets are recalled as kopf's admission webhooks recall theirs: ephemeral,
+    never stored. kopf has no setting for this; its private `recall` is wrapped, and left alone (False)
+    when its signature is not the one this was written for (kopf 1.45)."""
+    memories = kopf_inventory.ResourceMemories
+    recall = memories.recall
+    if getattr(recall, "_helm_e2e", False):
+        return True
+    if "ephemeral" not in inspect.signature(recall).parameters:
+        return False
+
+    @functools.wraps(recall)
+    async def recall_helm_secrets_ephemeral(
+        self: kopf_inventory.ResourceMemories, raw_body: Any, **kwargs: Any
+    ) -> kopf_inventory.ResourceMemory:
+        if raw_body.get("type") == names.HELM_SECRET_TYPE and raw_body.get("kind", "Secret") == "Secret":
+            kwargs["ephemeral"] = True
+        return await recall(self, raw_body, **kwargs)
+
+    recall_helm_secrets_ephemeral._helm_e2e = True  # type: ignore[attr-defined]
+    memories.recall = recall_helm_secrets_ephemeral  # type: ignore[method-assign]
+    return True
+
+
+def watch_client_timeout(server_timeout: int) -> float:
+    """A watch's whole duration on the client's side: past the apiserver's own end of it, with margin."""
+    return server_timeout + max(5.0, server_timeout / 5)
+
+
+def build_registry(settings: Settings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    config = settings  # `settings` in startup() is kopf's
+    threads = settings.api_threads  # `settings` in startup() is kopf's
+    # the run and pod events below keep this cache: a run's reconcile reads them without asking the API
+    cache = WatchCache()
+    api = load_api_client(connections=threads)
+    kube = Kube(api, timeout_seconds=settings.api_timeout_seconds, cache=cache)
+    argo = settings.argocd == "auto" and argocd_api_served(api, timeout_seconds=settings.api_timeout_seconds)
+    # release decoding and template rendering run in bounded worker processes, never on the event loop
+    sandbox = Sandbox(memory_mib=settings.sandbox_memory_mib)
+    evidence = build_artifacts(settings)
+    controller = Controller(settings=settings, kube=kube, sandbox=sandbox, artifacts=evidence)
+    scheduler = Scheduler(controller=controller, clock=lambda: datetime.now(UTC))
+    namespaced = bool(settings.watch_namespaces)
+    background: list[asyncio.Task[Any]] = []
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # the same credentials as our own client: in-cluster service account, else the kubeconfig
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # Server-side filtering: never hold every secret of the cluster in memory. Never select on
+        # Helm's `status` label (a superseded revision would look deleted); `owner=helm` never changes.
+        settings.watching.label_selectors[HELM_SECRETS] = f"{names.HELM_OWNER_LABEL}={names.HELM_OWNER}"
+        settings.watching.field_selectors[HELM_SECRETS] = f"type={names.HELM_SECRET_TYPE}"
+        settings.watching.label_selectors[TEST_PODS] = names.MANAGED_BY_SELECTOR
+        settings.watching.label_selectors[TEST_ACCOUNTS] = names.TEST_ACCOUNT_SELECTOR
+        settings.peering.standalone = True  # one replica (Recreate); kopf peering is not leader election
+        settings.posting.enabled = False  # our Events are posted by the controller, with our reasons
+        # A start with 50,000 Helm Secrets: kopf lists in pages (default: one response of them all) and its
+        # idle per-object workers, each holding its last body, exit soon (default 5 s): the peak stays flat
+        # (20,000 Secrets: 641 MiB with the defaults, 146 MiB with these; tests/bench/scale.py)
+        if not keep_no_kopf_memory_of_helm_secrets():
+            log.warning("kopf.memory", detail="kopf changed: it keeps a memory of every Helm Secret")
+        settings.watching.chunk_size = LIST_CHUNK
+        settings.queueing.idle_timeout = IDLE_WORKER_SECONDS
+        # kopf's defaults have no timeouts: a request or watch on a connection that died without an error
+        # waits forever, and the operator is silent while runs stay unfinished
+        connect = min(10.0, config.api_timeout_seconds)
+        settings.networking.request_timeout = config.api_timeout_seconds
+        settings.networking.connect_timeout = settings.watching.connect_timeout = connect
+        settings.watching.server_timeout = config.watch_timeout_seconds
+        settings.watching.client_timeout = watch_client_timeout(config.watch_timeout_seconds)
+        # Exact namespaces need no discovery of namespaces/CRDs, and a namespaced Role cannot list them:
+        # without this kopf logs a 403 warning at every start.
+        settings.scanning.disabled = namespaced
+        metrics.WATCH_RESTARTS.inc()
+        # the Kubernetes client blocks: its calls run in this pool (asyncio.to_thread), sized by config
+        if threads:
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads))
+        controller.queue.start()
+        scheduler.start()
+        background.append(asyncio.create_task(sandbox.warm()))  # no cold first decode; kopf starts meanwhile
+        if evidence is not None:  # runs deleted while no operator watched: their artifacts go now
+            # an unwritable store is said at once (log, metric), not only when a test needs it
+            background.append(asyncio.create_task(evidence.store_problem(fresh=True)))
+            background.append(asyncio.create_task(sweep_orphans(evidence, kube.get_run)))
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await scheduler.stop()
+        await controller.queue.stop()
+        sandbox.close()
+
+    @kopf.on.event(*HELM_SECRETS, registry=registry)
+    async def helm_release_secret(type: str, body: kopf.Body, **_: Any) -> None:
+        await controller.on_release_secret(type, body)
+
+    @kopf.on.event(*RUNS, registry=registry)
+    async def e2erun(
+        type: str, name: str, namespace: str | None, body: kopf.Body, annotations: kopf.Annotations, **_: Any
+    ) -> None:
+        if type == "DELETED" and namespace:
+            cache.deleted_run((namespace, name))
+            if evidence is not None:  # pruned or deleted: its files go too
+                uid = str(body.get("metadata", {}).get("uid", ""))
+                await delete_artifacts(evidence, namespace, name, uid)
+        if type != "DELETED" and namespace:
+            cache.saw_run(body)
+            controller.queue.add((namespace, name))
+            release = str(body.get("spec", {}).get("release", {}).get("name", ""))
+            await controller.on_run_annotations(namespace, release, annotations)
+
+    @kopf.on.event(*TEST_PODS, registry=registry)
+    async def test_pod(
+        type: str, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+    ) -> None:
+        cache.saw_pod(body, deleted=type == "DELETED")
+        run = labels.get(names.RUN_LABEL)
+        if run and namespace:
+            controller.queue.add((namespace, run))
+
+    @kopf.on.event(*SUITES, registry=registry)
+    async def e2esuite(type: str, body: kopf.Body, **_: Any) -> None:
+        cache.saw_suite(body, deleted=type == "DELETED")  # first: the next plan reads it
+        scheduler.observe(type, body)
+        if type != "DELETED":
+            await on_suite_event(controller.kube, body, now=datetime.now(UTC))
+
+    if argo:  # the API is served (checked once at start): a new sync is a deploy to test
+
+        @kopf.on.event(*APPLICATIONS, registry=registry)
+        async def application(type: str, body: kopf.Body, **_: Any) -> None:
+            if type != "DELETED":
+                await controller.on_application(body)
+
+    @kopf.on.event(*TEST_ACCOUNTS, registry=registry)
+    async def test_account(type: str, body: kopf.Body, **_: Any) -> None:
+        # a label removed is a DELETED event for a selecting watch: the account stops being one at once
+        cache.saw_account(body, deleted=type == "DELETED")
+
+    return registry

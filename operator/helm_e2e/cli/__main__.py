@@ -1,3 +1,3 @@
 from helm_e2e.cli.main import main
 
-main()
+raise SystemExit(main())

@@ -68,11 +68,11 @@ class FakeKube:
         body = self.runs.get((namespace, name))
         return copy.deepcopy(body) if body else None
 
-    async def list_runs(self, namespace: str, release: str) -> list[Body]:
+    async def list_runs(self, namespace: str, release: str | None) -> list[Body]:
         return [
             copy.deepcopy(b)
             for (ns, _), b in sorted(self.runs.items())
-            if ns == namespace and b["spec"]["release"]["name"] == release
+            if ns == namespace and release in (None, b["spec"]["release"]["name"])
         ]
 
     async def patch_run_status(

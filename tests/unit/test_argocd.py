@@ -4,6 +4,7 @@ deployed, which suites select it, and the intake through the controller with an 
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,8 +17,10 @@ from helm_e2e.core.model.schema import (
     ApplicationSelector,
     ManagedBy,
     ReleaseRef,
+    RequestTrigger,
     Run,
     RunPhase,
+    RunRequest,
     RunSpec,
     RunStatus,
     SuiteSpec,
@@ -27,6 +30,7 @@ from helm_e2e.core.outcomes.report import render_report
 from helm_e2e.core.plan.build import suite_matches
 from helm_e2e.core.sources import argocd
 from helm_e2e.reconcile.controller import Controller
+from helm_e2e.runtime.scheduler import Scheduler
 from helm_e2e.settings import Settings
 
 SHA = "0b1e5d3c0a6f4e2b9c8d7e6f5a4b3c2d1e0f9a8b"
@@ -80,6 +84,19 @@ def test_a_new_successful_healthy_sync_is_tested_as_its_own_run() -> None:
     assert decision.sync is not None
     assert (decision.sync.history_id, decision.sync.namespace, decision.sync.revision) == (3, "shop", SHA)
     assert argocd.build_run_name("web", 3) == "web-a3"  # never a Helm release's `web-3`
+
+
+@pytest.mark.parametrize("app", ["web", "web-2", "w" * 253, "web-a1", "a.b-c"])
+@pytest.mark.parametrize(("history", "attempt"), [(1, 2), (12, 3), (999999, 99)])
+def test_a_syncs_rerun_name_is_a_name_no_helm_run_and_no_first_run_of_a_sync_can_have(
+    app: str, history: int, attempt: int
+) -> None:
+    name = argocd.build_attempt_run_name(app, history, attempt)
+    assert len(name) <= 63
+    assert name.endswith(f"-a{history}-r{attempt}")
+    assert not re.search(r"-\d+(-r\d+)?$", name)  # a Helm run: `<release>-<rev>[-r<n>]`
+    assert not re.search(r"-a\d+$", name)  # a sync's first run: `<app>-a<id>`
+    assert argocd.build_attempt_run_name(app, history, 1) == argocd.build_run_name(app, history)
 
 
 @pytest.mark.parametrize(
@@ -250,3 +267,80 @@ async def test_a_run_whose_application_was_replaced_ends_refused(kube: FakeKube,
     await controller(kube, clock).reconcile(("shop", "web-a1"))
     assert kube.runs[("shop", "web-a1")]["status"]["phase"] == "Refused"
     assert kube.created_pods == []
+
+
+def test_the_release_is_what_the_sync_deployed_not_what_the_spec_says_since() -> None:
+    app = application(tag="1.0.0")
+    synced_source = copy.deepcopy(app["spec"]["source"])
+    app["status"]["history"][0]["source"] = synced_source
+    app["spec"]["source"]["helm"]["parameters"][0]["value"] = "2.0.0"  # edited, not synced (auto-sync off)
+    release = argocd.build_release(app, argocd.latest_sync(app))  # type: ignore[arg-type]
+    assert release.values["image"] == {"tag": "1.0.0"}
+    del app["status"]["history"][0]["source"]  # an entry without its source: the spec, as before
+    assert argocd.build_release(app, argocd.latest_sync(app)).values["image"] == {"tag": "2.0.0"}  # type: ignore[arg-type]
+
+
+async def with_tested_sync(kube: FakeKube, clock: Clock, app: dict[str, Any]) -> Controller:
+    """The application's sync tested (web-a<n> Succeeded), the Application readable."""
+    ctl = controller(kube, clock)
+    await ctl.on_application(app)
+    kube.applications[("argocd", "web")] = app
+    name = argocd.build_run_name("web", len(app["status"]["history"]))
+    kube.runs[("shop", name)]["status"] = {"phase": "Succeeded"}
+    return ctl
+
+
+async def test_a_rerun_annotation_on_an_application_run_retests_its_sync_once(
+    kube: FakeKube, clock: Clock
+) -> None:
+    ctl = await with_tested_sync(kube, clock, application(tag="1.1.0"))
+    body = copy.deepcopy(kube.runs[("shop", "web-a1")])
+    await ctl.on_run_annotations("shop", "web", {"helm-e2e.dev/rerun": "abc"}, run=body)
+    await ctl.on_run_annotations("shop", "web", {"helm-e2e.dev/rerun": "abc"}, run=body)  # the next event
+    restarted = controller(kube, clock)  # kill -9: the annotation is still there
+    await restarted.on_run_annotations("shop", "web", {"helm-e2e.dev/rerun": "abc"}, run=body)
+    assert sorted(name for _, name in kube.runs) == ["web-a1", "web-a1-r2"]
+    run = run_from_body(kube.runs[("shop", "web-a1-r2")])
+    ref = run.spec.release
+    assert (ref.revision, ref.image_tag, ref.commit, ref.secret_uid, ref.trigger) == (
+        1, "1.1.0", SHA, "app-uid", Trigger.SYNC,
+    )  # fmt: skip
+    assert (run.spec.attempt, run.spec.request) == (2, RunRequest(trigger=RequestTrigger.RERUN, token="abc"))
+    assert ref.managed_by == ManagedBy(kind="Application", name="web", namespace="argocd")
+    await restarted.reconcile(("shop", "web-a1-r2"))
+    assert kube.created_pods == ["web-a1-r2-api"]  # planned again from the Application after the restart
+
+
+async def test_a_rerun_is_refused_for_a_run_elsewhere_or_of_a_replaced_application(
+    kube: FakeKube, clock: Clock
+) -> None:
+    ctl = await with_tested_sync(kube, clock, application())
+    forged = copy.deepcopy(kube.runs[("shop", "web-a1")])
+    forged["metadata"]["namespace"] = forged["spec"]["release"]["namespace"] = "tenant"
+    await ctl.on_run_annotations("tenant", "web", {"helm-e2e.dev/rerun": "x"}, run=forged)
+    replaced = copy.deepcopy(kube.applications[("argocd", "web")])
+    replaced["metadata"]["uid"] = "another-uid"
+    kube.applications[("argocd", "web")] = replaced
+    body = kube.runs[("shop", "web-a1")]
+    await ctl.on_run_annotations("shop", "web", {"helm-e2e.dev/rerun": "y"}, run=body)
+    assert list(kube.runs) == [("shop", "web-a1")]
+
+
+async def test_a_schedule_with_applications_reverifies_the_latest_tested_sync(
+    kube: FakeKube, clock: Clock
+) -> None:
+    ctl = await with_tested_sync(kube, clock, application(history=2))
+    body = copy.deepcopy(SUITE)
+    body["metadata"]["namespace"] = "shop"
+    body["metadata"]["creationTimestamp"] = (NOW - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body["spec"]["schedule"] = {"cron": "0 * * * *", "timeZone": "UTC"}
+    kube.suites["shop"] = [body]
+    scheduler = Scheduler(controller=ctl, clock=clock)
+    scheduler.observe("ADDED", body)
+    assert await scheduler.tick() == 1
+    assert await scheduler.tick() == 0
+    assert sorted(name for _, name in kube.runs) == ["web-a2", "web-a2-r2"]
+    spec = kube.runs[("shop", "web-a2-r2")]["spec"]
+    assert (spec["release"]["revision"], spec["attempt"], spec["request"]["trigger"]) == (2, 2, "schedule")
+    assert [t["name"] for t in spec["tests"]] == ["api"]
+    assert "lastScheduleTime" in kube.suites["shop"][0]["status"]

@@ -14,6 +14,7 @@ from helm_e2e.core.lifecycle import reruns
 from helm_e2e.core.lifecycle.decide import decide_prune, decide_superseded
 from helm_e2e.core.model.dns_names import build_attempt_run_name, build_run_name
 from helm_e2e.core.model.schema import (
+    ManagedBy,
     ReleaseRef,
     RequestTrigger,
     Run,
@@ -23,6 +24,7 @@ from helm_e2e.core.model.schema import (
     RunStatus,
     Trigger,
 )
+from helm_e2e.core.sources import argocd
 
 RERUN = RunRequest(trigger=RequestTrigger.RERUN, token="tok-1")
 SCHEDULE = RunRequest(trigger=RequestTrigger.SCHEDULE, token="api@2026-11-27T10:00:00+00:00", suite="api")
@@ -100,6 +102,101 @@ def test_the_deployed_revision_comes_from_helms_labels() -> None:
     ]
     assert reruns.deployed_revision(labels) == 4
     assert reruns.deployed_revision([]) is None
+
+
+# --- Argo CD applications: the latest sync, again ----------------------------------------------------------
+
+APP_UID = "app-uid"
+
+
+def an_app(*, history: int = 1, namespace: str = "shop", uid: str = APP_UID) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web", "namespace": "argocd", "uid": uid},
+        "spec": {"destination": {"server": "https://kubernetes.default.svc", "namespace": namespace}},
+        "status": {"history": [{"id": i, "revision": "abc"} for i in range(1, history + 1)]},
+    }
+
+
+def an_app_run(
+    history: int,
+    attempt: int = 1,
+    *,
+    phase: RunPhase = RunPhase.SUCCEEDED,
+    uid: str = APP_UID,
+    namespace: str = "shop",
+    token: str = "",
+) -> Run:
+    ref = ReleaseRef(
+        name="web",
+        namespace=namespace,
+        revision=history,
+        chart="web",
+        chart_version="main",
+        trigger=Trigger.SYNC,
+        secret_uid=uid,
+        managed_by=ManagedBy(kind="Application", name="web", namespace="argocd"),
+    )
+    request = RunRequest(trigger=RequestTrigger.RERUN, token=token) if token else None
+    spec = RunSpec(release=ref, attempt=attempt if attempt > 1 else None, request=request)
+    name = argocd.build_attempt_run_name("web", history, attempt)
+    return Run(name=name, namespace=namespace, spec=spec, status=RunStatus(phase=phase))
+
+
+def decide_app(
+    app: dict[str, Any], runs: list[Run], request: RunRequest = RERUN, annotated: str = "web-a1"
+) -> reruns.ApplicationAttempt:
+    return reruns.decide_application_attempt(
+        app, namespace="shop", runs=runs, request=request, annotated=annotated
+    )
+
+
+def test_an_application_rerun_is_the_next_attempt_of_its_latest_sync_under_argo_naming() -> None:
+    decision = decide_app(an_app(history=2), [an_app_run(1), an_app_run(2)], annotated="web-a1")
+    assert decision.attempt == reruns.NewAttempt("web-a2-r2", 2)  # the deployed sync, whichever run asked
+    assert decision.sync is not None
+    assert decision.sync.history_id == 2
+    again = decide_app(an_app(history=2), [an_app_run(2), an_app_run(2, 2)], annotated="web-a2-r2")
+    assert again.attempt == reruns.NewAttempt("web-a2-r3", 3)
+    scheduled = decide_app(an_app(), [an_app_run(1)], SCHEDULE, annotated="")
+    assert scheduled.attempt == reruns.NewAttempt("web-a1-r2", 2)
+
+
+@pytest.mark.parametrize(
+    ("app", "runs", "annotated", "why"),
+    [
+        (an_app(namespace="other"), [an_app_run(1)], "web-a1", "deploys into 'other'"),
+        (an_app(uid="new-uid"), [an_app_run(1)], "web-a1", "not the operator's run"),  # app replaced
+        (an_app(), [an_app_run(1, uid="")], "web-a1", "not the operator's run"),  # no uid: not ours
+        (an_app(), [an_app_run(1), an_app_run(1, 2, token="tok-1")], "web-a1", "done already"),
+        (an_app(history=2), [an_app_run(1)], "web-a1", "sync 2 is not tested yet"),
+        ({"metadata": {"name": "web"}}, [an_app_run(1)], "web-a1", "no successful in-cluster sync"),
+    ],
+    ids=["elsewhere", "replaced", "no-uid", "done", "untested", "no-sync"],
+)
+def test_an_application_rerun_is_refused_outside_its_namespace_runs_and_latest_tested_sync(
+    app: dict[str, Any], runs: list[Run], annotated: str, why: str
+) -> None:
+    decision = decide_app(app, runs, annotated=annotated)
+    assert decision.attempt is None
+    assert why in decision.why
+
+
+def test_a_run_in_another_namespace_never_counts_as_the_applications_own() -> None:
+    forged = an_app_run(1, namespace="tenant")  # names this application, lives elsewhere
+    assert reruns.application_runs([forged], argocd.latest_sync(an_app())) == []  # type: ignore[arg-type]
+    decision = decide_app(an_app(), [forged], annotated=forged.name)
+    assert decision.attempt is None
+
+
+def test_a_scheduled_slot_never_stacks_on_an_active_run_of_the_sync() -> None:
+    decision = decide_app(an_app(), [an_app_run(1, phase=RunPhase.RUNNING)], SCHEDULE, annotated="")
+    assert (decision.attempt, decision.why) == (None, "its newest run is still going")
+
+
+def test_a_schedule_reverifies_each_application_its_namespace_has_runs_of_once() -> None:
+    helm = a_run(3)
+    found = reruns.scheduled_applications([helm, an_app_run(1), an_app_run(2), an_app_run(2, 2)])
+    assert found == [ManagedBy(kind="Application", name="web", namespace="argocd")]
 
 
 # --- the controller through the fake -----------------------------------------------------------------------

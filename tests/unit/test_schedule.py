@@ -70,6 +70,20 @@ def test_a_bad_schedule_makes_the_suite_invalid(raw: dict[str, Any], problem: st
         validate_suite(Suite(name="api", namespace="shop", spec={"schedule": raw, "tests": []}))
 
 
+@pytest.mark.parametrize(
+    ("spec", "applications"),
+    [({}, False), ({"applications": {"names": ["web"]}}, True), ({"releases": {"charts": ["web"]}}, False)],
+)
+def test_a_scheduled_suite_says_whether_it_reverifies_argo_cd_applications(
+    spec: dict[str, Any], applications: bool
+) -> None:
+    body = suite_body("0 * * * *", created=T0)
+    body["spec"].update(spec)
+    found = schedule.scheduled_suite(body)
+    assert found is not None
+    assert found.applications is applications
+
+
 def suite_body(cron: str, *, created: datetime, last: datetime | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "metadata": {"name": "api", "namespace": NS, "creationTimestamp": created.isoformat()},

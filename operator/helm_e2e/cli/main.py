@@ -24,6 +24,7 @@ from helm_e2e.core.model.run_codec import run_from_body, runs_from_bodies
 from helm_e2e.core.model.schema import Run, RunPhase
 from helm_e2e.core.outcomes.junit_report import build_junit_xml
 from helm_e2e.core.results import diagnostics
+from helm_e2e.core.sources import argocd
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -46,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     rerun = sub.add_parser(
         "rerun", help="run the deployed revision's tests again (annotates the release's latest E2ERun)"
     )
-    rerun.add_argument("release")
+    rerun.add_argument("release", help="a Helm release, or an Argo CD application (its latest sync)")
     rerun.add_argument("--wait", action="store_true", help="then wait for the new run, exit codes as wait")
     rerun.add_argument("--timeout", type=float, default=1800, help="seconds to wait (default 1800)")
     rerun.add_argument("--interval", type=float, default=2, help="seconds between polls (default 2)")
@@ -189,8 +190,16 @@ async def request_rerun(kube: Kube, namespace: str, release: str, *, args: argpa
     print(f"requested a re-run of {release} (token {token}, on E2ERun {latest.name})", flush=True)
     if not args.wait:
         return EXIT_OK
+    argo = argocd.application_of(latest) is not None  # no Helm revisions: follow the run's own sync
     return await wait_for_run(
-        kube, namespace, release, revision=None, timeout=args.timeout, interval=args.interval, token=token
+        kube,
+        namespace,
+        release,
+        revision=latest.spec.release.revision if argo else None,
+        timeout=args.timeout,
+        interval=args.interval,
+        token=token,
+        run_name=latest.name if argo else "",
     )
 
 
@@ -219,6 +228,7 @@ async def wait_for_run(
     interval: float,
     require_tests: bool = False,
     token: str = "",
+    run_name: str = "",
 ) -> int:
     deadline = time.monotonic() + timeout
     if revision is None:
@@ -226,7 +236,7 @@ async def wait_for_run(
         if revision is None:
             print(f"helm-e2e: error: no Helm release {release} in namespace {namespace}", file=sys.stderr)
             return EXIT_ERROR
-    name = build_run_name(release, revision)
+    name = run_name or build_run_name(release, revision)
     print(f"waiting for E2ERun {namespace}/{name} (release {release} revision {revision})", flush=True)
     seen: dict[str, str] = {}
     found = False  # a run without tests yet (Pending) exists all the same

@@ -146,8 +146,9 @@ class Kube:
             self.cache.saw_run(run)
         return run
 
-    async def list_runs(self, namespace: str, release: str) -> list[Body]:
-        selector = f"{names.RELEASE_LABEL}={label_value(release)}"
+    async def list_runs(self, namespace: str, release: str | None) -> list[Body]:
+        """The runs of `release` in the namespace; None: all of them (a schedule's Argo CD applications)."""
+        selector = f"{names.RELEASE_LABEL}={label_value(release)}" if release is not None else None
         try:
             result = await self._call(
                 self.custom.list_namespaced_custom_object,
@@ -162,7 +163,7 @@ class Kube:
         return [
             b
             for b in (result.get("items") or [])
-            if b.get("spec", {}).get("release", {}).get("name") == release
+            if release is None or b.get("spec", {}).get("release", {}).get("name") == release
         ]
 
     async def patch_run_status(

@@ -32,6 +32,7 @@ from helm_e2e.core.model.schema import Release, RequestTrigger, Run, RunPhase, R
 from helm_e2e.core.plan import build as planning
 from helm_e2e.core.sources import argocd, flux, intake
 from helm_e2e.core.sources import helm_secret as releases
+from helm_e2e.reconcile import application_reruns
 from helm_e2e.reconcile.executor import MAX_RECONCILE_FAILURES, Executor, RunKey
 from helm_e2e.reconcile.planning import Planner
 from helm_e2e.reconcile.report_and_rollback import run_ref
@@ -264,7 +265,7 @@ class Controller:
                 "application.plan_failed", application=sync.app, namespace=sync.namespace, error=str(e)
             )
             return
-        run = await self._create_application_run(release, sync, plan, name=name)
+        run = await self.create_application_run(release, sync, plan, name=name)
         if run is None:
             return
         await record_suite_problems(self.kube, context.suites, plan, now=self.now())
@@ -272,9 +273,17 @@ class Controller:
             body = await self.kube.get_run(run.namespace, run.name) or {}
             await self._end(run, body, RunPhase.ERROR, names.REASON_RELEASE_NOT_READY, decision.message)
 
-    async def _create_application_run(
-        self, release: Release, sync: argocd.Sync, plan: planning.Plan, *, name: str
+    async def create_application_run(
+        self,
+        release: Release,
+        sync: argocd.Sync,
+        plan: planning.Plan,
+        *,
+        name: str,
+        attempt: int = 1,
+        request: RunRequest | None = None,
     ) -> Run | None:
+        """A sync's run (with `attempt` > 1 and `request`: a re-run, reconcile/application_reruns.py)."""
         spec = planning.build_run_spec(
             release,
             plan.model_copy(update={"managed_by": argocd.managed_by(sync)}),
@@ -282,7 +291,7 @@ class Controller:
             default_retries=self.settings.default_retries,
             secret_uid=sync.uid,  # the Application's: a run is worked on only against that very one
             commit=argocd.commit_of(sync),
-        )
+        ).model_copy(update={"attempt": attempt if attempt > 1 else None, "request": request})
         created = await self.kube.create_run(build_run_body(spec, name=name, namespace=sync.namespace))
         if created is None:
             return None
@@ -294,13 +303,21 @@ class Controller:
         return run
 
     # --- re-runs of the deployed revision: on demand (annotation) and scheduled ---------------------------
-    async def on_run_annotations(self, namespace: str, release: str, annotations: Mapping[str, str]) -> None:
-        """`helm-e2e.dev/rerun=<token>` on an E2ERun: run the release's deployed revision once more."""
+    async def on_run_annotations(
+        self,
+        namespace: str,
+        release: str,
+        annotations: Mapping[str, str],
+        *,
+        run: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`helm-e2e.dev/rerun=<token>` on an E2ERun (`run`): run the release's deployed revision once more,
+        or an Argo CD application's latest sync (reconcile/application_reruns.py)."""
         token = reruns.rerun_token(annotations)
         if token and (namespace, release, token) not in self._requests_done:
-            await self.request_attempt(
-                namespace, release, RunRequest(trigger=RequestTrigger.RERUN, token=token)
-            )
+            request = RunRequest(trigger=RequestTrigger.RERUN, token=token)
+            if not await application_reruns.rerun_if_application(self, namespace, run or {}, request):
+                await self.request_attempt(namespace, release, request)
             self._requests_done.add((namespace, release, token))
 
     async def request_attempt(self, namespace: str, release: str, request: RunRequest) -> str | None:

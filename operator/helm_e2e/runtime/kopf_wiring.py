@@ -154,7 +154,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
             cache.saw_run(body)
             controller.queue.add((namespace, name))
             release = str(body.get("spec", {}).get("release", {}).get("name", ""))
-            await controller.on_run_annotations(namespace, release, annotations)
+            await controller.on_run_annotations(namespace, release, annotations, run=body)
 
     @kopf.on.event(*TEST_PODS, registry=registry)
     async def test_pod(

@@ -1,6 +1,7 @@
 """Scheduled re-verification in the shell: one asyncio task that sleeps until the next due slot of any
 scheduled E2ESuite it has seen (from the e2esuite watch), then asks the controller for one more run of
-each matching release's deployed revision. No kopf timers: they would put finalizers on our objects.
+each matching release's deployed revision (and of each Argo CD application's latest tested sync, for a suite
+with `spec.applications`). No kopf timers: they would put finalizers on our objects.
 
 Bounded work per wake-up (MAX_DUE_PER_WAKE suites); the rest are due at the next, immediate, wake-up.
 Every slot is recorded in the suite's `status.lastScheduleTime` after its runs were requested; a crash in
@@ -20,6 +21,7 @@ import structlog
 
 from helm_e2e.core.lifecycle import schedule
 from helm_e2e.core.model.schema import RequestTrigger, RunRequest
+from helm_e2e.reconcile import application_reruns
 from helm_e2e.reconcile.controller import Controller
 
 log = structlog.get_logger(__name__)
@@ -107,6 +109,8 @@ class Scheduler:
         for release in await self.controller.kube.list_release_names(suite.namespace):
             if name := await self.controller.request_attempt(suite.namespace, release, request):
                 started.append(name)
+        if suite.applications:  # and the latest tested sync of the Argo CD applications it selects
+            started += await application_reruns.request_scheduled(self.controller, suite.namespace, request)
         await self.controller.kube.patch_suite_status(
             suite.namespace, suite.name, {"lastScheduleTime": slot.isoformat()}
         )

@@ -7,17 +7,25 @@ some run of the release already carries was done, whoever asks again (a repeated
 operator restart that lists the annotated run once more, the same schedule slot after `kill -9`).
 The attempt number is the highest of the revision plus one, so two different requests racing for the same
 name meet at the API (409) and the loser decides again.
+
+An Argo CD application's run (core.sources.argocd) is re-run the same way, of the application's latest sync
+(its history id as the revision, `web-a3-r2`), planned from the Application again, never from the run: only
+in the application's destination namespace, only when the operator's own run of that sync (same Application
+uid) exists, and — on demand — only when the annotated run is one of those.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from helm_e2e.core.lifecycle.trust import refuse_run
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import build_attempt_run_name
-from helm_e2e.core.model.schema import RequestTrigger, Run, RunRequest
+from helm_e2e.core.model.schema import ManagedBy, RequestTrigger, Run, RunRequest
 from helm_e2e.core.plan.build import PlannedTest
+from helm_e2e.core.sources import argocd
 
 RERUN_ANNOTATION = f"{names.GROUP}/rerun"
 MAX_TOKEN = 253
@@ -54,7 +62,12 @@ def is_done(runs: Sequence[Run], token: str) -> bool:
 
 
 def decide_new_attempt(
-    runs: Sequence[Run], *, release: str, revision: int, request: RunRequest
+    runs: Sequence[Run],
+    *,
+    release: str,
+    revision: int,
+    request: RunRequest,
+    naming: Callable[[str, int, int], str] = build_attempt_run_name,
 ) -> NewAttempt | None:
     """The next attempt of `revision`, or None: the request was already done, or (for a schedule) the
     revision's newest run is still active and a slot never stacks runs (as a CronJob's Forbid)."""
@@ -64,7 +77,7 @@ def decide_new_attempt(
     if request.trigger == RequestTrigger.SCHEDULE and newest and not newest.status.phase.is_final:
         return None
     attempt = attempt_of(newest) + 1 if newest else 1
-    return NewAttempt(build_attempt_run_name(release, revision, attempt), attempt)
+    return NewAttempt(naming(release, revision, attempt), attempt)
 
 
 def deployed_revision(secret_labels: Sequence[Mapping[str, str]]) -> int | None:
@@ -81,3 +94,62 @@ def deployed_revision(secret_labels: Sequence[Mapping[str, str]]) -> int | None:
 def suite_tests(tests: Sequence[PlannedTest], suite: str) -> list[PlannedTest]:
     """A scheduled check runs the tests of its own suite only (not the hooks, not other suites)."""
     return [t for t in tests if t.source == f"suite/{suite}"]
+
+
+@dataclass(frozen=True)
+class ApplicationAttempt:
+    """A re-run request of an Argo CD application: `attempt` of `sync`, or nothing and why."""
+
+    sync: argocd.Sync | None = None
+    attempt: NewAttempt | None = None
+    why: str = ""
+
+
+def application_runs(runs: Sequence[Run], sync: argocd.Sync) -> list[Run]:
+    """The runs the operator made of this very Application (by uid) in its destination namespace."""
+    return [
+        r
+        for r in runs
+        if (m := argocd.application_of(r)) is not None
+        and (m.name, m.namespace) == (sync.app, sync.app_namespace)
+        and r.spec.release.secret_uid == sync.uid
+        and r.namespace == sync.namespace
+        and refuse_run(r) is None
+    ]
+
+
+def decide_application_attempt(
+    app: Mapping[str, Any], *, namespace: str, runs: Sequence[Run], request: RunRequest, annotated: str = ""
+) -> ApplicationAttempt:
+    """One more run of the application's latest sync for `request` (runs: those of its name in `namespace`;
+    `annotated`: the run a re-run was asked on, "" for a schedule), or why not."""
+    sync = argocd.latest_sync(app)
+    if sync is None:
+        return ApplicationAttempt(why="no successful in-cluster sync")
+    if sync.namespace != namespace:
+        return ApplicationAttempt(sync, why=f"the application deploys into {sync.namespace!r}, not here")
+    own = application_runs(runs, sync)
+    if annotated and annotated not in {r.name for r in own}:
+        return ApplicationAttempt(sync, why=f"{annotated} is not the operator's run of this application")
+    if is_done(runs, request.token):
+        return ApplicationAttempt(sync, why="done already")
+    if not any(r.spec.release.revision == sync.history_id for r in own):
+        return ApplicationAttempt(sync, why=f"sync {sync.history_id} is not tested yet")
+    attempt = decide_new_attempt(
+        own,
+        release=sync.app,
+        revision=sync.history_id,
+        request=request,
+        naming=argocd.build_attempt_run_name,
+    )
+    return ApplicationAttempt(sync, attempt, "" if attempt else "its newest run is still going")
+
+
+def scheduled_applications(runs: Sequence[Run]) -> list[ManagedBy]:
+    """The Applications a namespace's runs were planned from (each once): what a schedule re-verifies."""
+    found: dict[tuple[str, str], ManagedBy] = {}
+    for run in runs:
+        managed = argocd.application_of(run)
+        if managed is not None and refuse_run(run) is None:
+            found.setdefault((managed.namespace, managed.name), managed)
+    return list(found.values())

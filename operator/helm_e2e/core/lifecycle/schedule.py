@@ -4,6 +4,8 @@ Cron expressions are evaluated by `cronsim` (five fields, in the schedule's IANA
 the library). A suite remembers the last slot it ran in `status.lastScheduleTime`; a suite that never ran
 starts counting at its creation, so creating one runs nothing at once. Slots missed while the operator was
 down run **once**: only the latest slot at or before now counts, never one run per missed slot.
+A slot re-verifies the deployed revision of each Helm release the suite tests and, for a suite with
+`spec.applications`, the latest tested sync of each Argo CD application it tests (core.lifecycle.reruns).
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ class ScheduledSuite:
     name: str
     schedule: SuiteSchedule
     since: datetime  # lastScheduleTime, else the suite's creation
+    applications: bool = False  # it selects Argo CD applications (spec.applications): re-verify those too
 
 
 def scheduled_suite(body: Mapping[str, Any]) -> ScheduledSuite | None:
     """An E2ESuite body → its schedule, or None (no schedule, or an invalid one: the Valid condition says)."""
     meta = body.get("metadata") or {}
-    raw = (body.get("spec") or {}).get("schedule")
+    spec = body.get("spec") or {}
+    raw = spec.get("schedule")
     if not raw:
         return None
     try:
@@ -47,6 +51,7 @@ def scheduled_suite(body: Mapping[str, Any]) -> ScheduledSuite | None:
         name=str(meta.get("name", "")),
         schedule=schedule,
         since=since or datetime.fromtimestamp(0, UTC),
+        applications=bool(spec.get("applications")),
     )
 
 

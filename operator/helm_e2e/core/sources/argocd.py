@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import MAX_NAME
-from helm_e2e.core.model.schema import ApplicationSelector, ManagedBy, Release, Trigger
+from helm_e2e.core.model.schema import ApplicationSelector, ManagedBy, Release, Run, Trigger
 
 IN_CLUSTER = frozenset({"https://kubernetes.default.svc", "https://kubernetes.default.svc/"})
 MAX_UNHEALTHY = 5  # resources named in a not-healthy message
@@ -48,6 +48,7 @@ class Sync:
     revision: str
     deployed_at: datetime | None
     labels: Mapping[str, str]
+    synced: Mapping[str, Any] = field(default_factory=dict)  # the history entry's `source`/`sources`
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,17 @@ def build_run_name(app: str, history_id: int) -> str:
     return f"{app[: MAX_NAME - len(suffix)].rstrip('-.')}{suffix}"
 
 
+def build_attempt_run_name(app: str, history_id: int, attempt: int) -> str:
+    """A sync's n-th run: `<app>-a<id>` first, then `<app>-a<id>-r<n>` (a re-run). Never a Helm run's name
+    (`<release>-<digits>[-r<digits>]`: `a<id>` is not digits) nor another sync's first run (`-r<n>` last)."""
+    suffix = f"-a{history_id}-r{attempt}"
+    return (
+        build_run_name(app, history_id)
+        if attempt <= 1
+        else f"{app[: MAX_NAME - len(suffix)].rstrip('-.')}{suffix}"
+    )
+
+
 def latest_sync(app: Mapping[str, Any]) -> Sync | None:
     """The newest history entry of an in-cluster application with a destination namespace."""
     meta = app.get("metadata") or {}
@@ -98,6 +110,7 @@ def latest_sync(app: Mapping[str, Any]) -> Sync | None:
         revision=str(revision)[:256],
         deployed_at=_time(entry.get("deployedAt")),
         labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {},
+        synced={k: entry[k] for k in ("source", "sources") if k in entry},
     )
 
 
@@ -131,10 +144,17 @@ def describe_unhealthy(app: Mapping[str, Any], health: str, timeout: int) -> str
     return f"application not Healthy within {timeout}s: {health}" + (f"; {named}" if named else "")
 
 
-def _source(app: Mapping[str, Any]) -> Mapping[str, Any]:
-    """`spec.source`, else the first of `spec.sources` with Helm settings (multi-source), else the first."""
-    source = _get(app, "spec", "source")
-    sources = _get(app, "spec", "sources")
+def _source(app: Mapping[str, Any], sync: Sync | None = None) -> Mapping[str, Any]:
+    """What the sync deployed: its history entry's source (Argo records it there), else the application's
+    spec (an entry without one); from either, `source`, else the first of `sources` with Helm settings
+    (multi-source), else the first. A re-run therefore tests what was synced, whatever the spec says now."""
+    synced = _pick_source(sync.synced) if sync is not None else {}
+    return synced or _pick_source(_get(app, "spec") or {})
+
+
+def _pick_source(holder: Mapping[str, Any]) -> Mapping[str, Any]:
+    source = holder.get("source")
+    sources = holder.get("sources")
     if isinstance(source, Mapping):
         return source
     if not isinstance(sources, list) or not sources or not isinstance(sources[0], Mapping):
@@ -151,9 +171,9 @@ def _set_path(values: dict[str, Any], path: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def app_values(app: Mapping[str, Any]) -> dict[str, Any]:
+def app_values(app: Mapping[str, Any], sync: Sync | None = None) -> dict[str, Any]:
     """The Helm values the application sets: `helm.valuesObject`, then `helm.parameters` over it."""
-    helm = _source(app).get("helm") or {}
+    helm = _source(app, sync).get("helm") or {}
     values = dict(helm.get("valuesObject") or {}) if isinstance(helm.get("valuesObject"), Mapping) else {}
     for p in helm.get("parameters") or []:
         if isinstance(p, Mapping) and isinstance(p.get("name"), str) and p["name"]:
@@ -172,7 +192,7 @@ def image_tag_of_summary(app: Mapping[str, Any]) -> str:
 def build_release(app: Mapping[str, Any], sync: Sync) -> Release:
     """The sync as the planner sees a release: values from the application, no chart hooks (Argo skips
     them), trigger `sync`; `appVersion` is the tag of its first image (the image tag's fallback)."""
-    source = _source(app)
+    source = _source(app, sync)
     path = str(source.get("path") or "").rstrip("/").rsplit("/", 1)[-1]
     chart = str(source.get("chart") or path or sync.app)
     return Release(
@@ -183,7 +203,7 @@ def build_release(app: Mapping[str, Any], sync: Sync) -> Release:
         chart_name=chart[:253],
         chart_version=str(source.get("targetRevision") or "")[:128],
         app_version=image_tag_of_summary(app)[:128],
-        values=app_values(app),
+        values=app_values(app, sync),
         last_deployed=sync.deployed_at,
         trigger=Trigger.SYNC,
         app_labels=dict(sync.labels),
@@ -192,6 +212,12 @@ def build_release(app: Mapping[str, Any], sync: Sync) -> Release:
 
 def managed_by(sync: Sync) -> ManagedBy:
     return ManagedBy(kind=names.MANAGED_BY_ARGOCD, name=sync.app, namespace=sync.app_namespace)
+
+
+def application_of(run: Run) -> ManagedBy | None:
+    """The Application a run was planned from, None for a Helm release's run."""
+    managed = run.spec.release.managed_by
+    return managed if managed is not None and managed.kind == names.MANAGED_BY_ARGOCD else None
 
 
 def commit_of(sync: Sync) -> str:

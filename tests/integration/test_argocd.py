@@ -1,4 +1,5 @@
-"""Argo CD Applications as a source of deploys, against the real apiserver (kwok runs the test pods).
+"""Argo CD Applications as a source of deploys, against the real apiserver (kwok runs the test pods): runs of
+a sync, and its re-runs on demand and on a schedule.
 
 Argo CD's controller is not run here: the Application is written as it writes one (the spec as a user does,
 `status.history[]`, `operationState`, `health`, `summary`, `resources` as the controller does), on a
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from harness import ROOT, Cluster, MailSink, assert_stays, wait_until
 from test_operator import get_run, runs, wait_run
+from test_reruns import helm_e2e
 from test_rollback import condition
 
 APPLICATION_CRD = ROOT / "tests" / "data" / "crds" / "applications.argoproj.io.yaml"
@@ -196,3 +198,99 @@ def test_a_failing_sync_is_not_rolled_back_and_the_mail_says_how_to_with_argo(
     assert f"Managed by  Argo CD Application {namespace}/web (sync 2)" in text
     assert "argocd app rollback web 1" in text
     assert f"Commit      {SHA}" in text
+
+
+def test_a_rerun_of_an_application_run_retests_its_sync_once_as_a_new_attempt(
+    cluster: Cluster, namespace: str, start_operator: Callable[..., Any]
+) -> None:
+    suite(cluster, namespace)
+    op = start_operator()
+    write_application(cluster, namespace, history=1, tag="1.2.0")
+    wait_run(cluster, namespace, "web-a1")
+
+    requested = helm_e2e(cluster, "rerun", "web", "-n", namespace, "--wait", "--timeout", "60")
+    assert requested.returncode == 0, requested.stdout + requested.stderr
+    assert f"waiting for E2ERun {namespace}/web-a1 " in requested.stdout
+    assert f"following E2ERun {namespace}/web-a1-r2 (attempt 2)" in requested.stdout
+    again = wait_run(cluster, namespace, "web-a1-r2")
+    assert again["status"]["phase"] == "Succeeded"
+    assert (again["spec"]["attempt"], again["spec"]["request"]["trigger"]) == (2, "rerun")
+    release = again["spec"]["release"]
+    assert (release["revision"], release["imageTag"], release["commit"], release["managedBy"]["kind"]) == (
+        1, "1.2.0", SHA, "Application",
+    )  # fmt: skip
+    pod = cluster.get_json("pod", "-n", namespace, "web-a1-r2-api")
+    assert pod["spec"]["containers"][0]["image"] == "registry.example.com/shop/web-e2e:1.2.0"
+
+    op.kill()  # the annotation is still on web-a1: a restarted operator must not run it again
+    op.start()
+    assert_stays(
+        lambda: runs(cluster, namespace) == ["web-a1", "web-a1-r2"], seconds=5, what="one attempt per token"
+    )
+    # by hand, on the re-run itself: the next attempt of the same sync
+    cluster.kubectl("annotate", "e2erun", "web-a1-r2", "-n", namespace, "helm-e2e.dev/rerun=by-hand")
+    third = wait_run(cluster, namespace, "web-a1-r3")
+    assert (third["spec"]["attempt"], third["spec"]["release"]["revision"]) == (3, 1)
+    op.assert_alive()
+
+
+def test_a_rerun_asked_in_another_namespace_than_the_applications_is_refused(
+    cluster: Cluster, namespace: str, start_operator: Callable[..., Any]
+) -> None:
+    tenant = f"{namespace}-t"
+    cluster.kubectl("create", "namespace", tenant)
+    try:
+        suite(cluster, namespace)
+        start_operator(watch_namespaces=f"{namespace},{tenant}")
+        write_application(cluster, namespace, history=1)
+        wait_run(cluster, namespace, "web-a1")
+        # a tenant's copy of the run, naming this Application (and its uid), annotated in its own namespace
+        forged = cluster.get_json("e2erun", "-n", namespace, "web-a1")
+        forged["metadata"] = {"name": "web-a1", "namespace": tenant, "labels": forged["metadata"]["labels"]}
+        forged["spec"]["release"]["namespace"] = tenant
+        forged.pop("status", None)
+        cluster.apply(json.dumps(forged), tenant)
+        cluster.kubectl("annotate", "e2erun", "web-a1", "-n", tenant, "helm-e2e.dev/rerun=forged")
+        assert_stays(
+            lambda: runs(cluster, namespace) == ["web-a1"] and runs(cluster, tenant) == ["web-a1"],
+            seconds=5,
+            what="no re-run asked from another namespace",
+        )
+        cluster.kubectl("annotate", "e2erun", "web-a1", "-n", namespace, "helm-e2e.dev/rerun=here")
+        assert wait_run(cluster, namespace, "web-a1-r2")["spec"]["request"]["token"] == "here"
+        assert runs(cluster, tenant) == ["web-a1"]
+    finally:
+        cluster.kubectl("delete", "namespace", tenant, "--wait=false", check=False)
+
+
+def test_a_scheduled_suite_reverifies_the_applications_latest_tested_sync_once(
+    cluster: Cluster, namespace: str, start_operator: Callable[..., Any]
+) -> None:
+    suite(cluster, namespace)
+    start_operator()
+    write_application(cluster, namespace, history=2)
+    wait_run(cluster, namespace, "web-a2")
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    last = (midnight - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")  # three missed nightly slots
+    nightly = SUITE.replace("name: api", "name: nightly").replace("EXIT", "0")
+    nightly = nightly.replace("spec:\n", 'spec:\n  schedule: {cron: "0 0 * * *", timeZone: UTC}\n', 1)
+
+    def scheduled_run() -> dict[str, Any] | None:
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=nightly, check=False)  # (idem)
+        body = cluster.get_json("e2esuite", "-n", namespace, "nightly")
+        if not (body.get("status") or {}).get("lastScheduleTime"):
+            patch = json.dumps({"status": {"lastScheduleTime": last}})
+            cluster.kubectl(
+                "patch", "e2esuite", "nightly", "-n", namespace, "--subresource=status", "--type=merge", "-p", patch
+            )  # fmt: skip
+        return get_run(cluster, namespace, "web-a2-r2")
+
+    wait_until(scheduled_run, timeout=60, what="the scheduled run")
+    run = wait_run(cluster, namespace, "web-a2-r2")
+    assert run["status"]["phase"] == "Succeeded"
+    assert (run["spec"]["request"]["trigger"], run["spec"]["request"]["suite"]) == ("schedule", "nightly")
+    assert run["spec"]["release"]["revision"] == 2  # the latest sync, its history id
+    assert [t["name"] for t in run["spec"]["tests"]] == ["nightly"]  # the suite's own tests only
+    assert_stays(
+        lambda: runs(cluster, namespace) == ["web-a2", "web-a2-r2"], seconds=5, what="one run for the slots"
+    )

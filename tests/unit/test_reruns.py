@@ -24,6 +24,7 @@ from helm_e2e.core.model.schema import (
     RunStatus,
     Trigger,
 )
+from helm_e2e.core.results.regressions import choose_previous
 from helm_e2e.core.sources import argocd
 
 RERUN = RunRequest(trigger=RequestTrigger.RERUN, token="tok-1")
@@ -197,6 +198,13 @@ def test_a_schedule_reverifies_each_application_its_namespace_has_runs_of_once()
     helm = a_run(3)
     found = reruns.scheduled_applications([helm, an_app_run(1), an_app_run(2), an_app_run(2, 2)])
     assert found == [ManagedBy(kind="Application", name="web", namespace="argocd")]
+
+
+def test_an_application_reruns_regressions_compare_with_the_previous_sync_as_a_helm_reruns_do() -> None:
+    rerun = an_app_run(2, 2)
+    earlier = [an_app_run(1), an_app_run(1, 2, phase=RunPhase.FAILED), an_app_run(2)]
+    assert choose_previous(rerun, [*earlier, rerun]) == earlier[1]  # the newest attempt of history id 1
+    assert choose_previous(a_run(2, 2), [a_run(1), a_run(1, 2), a_run(2)]).name == "shop-1-r2"  # type: ignore[union-attr]
 
 
 # --- the controller through the fake -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ import jwt
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from tarballs import tar_gz
 
 from helm_e2e import collector
 from helm_e2e.artifacts.bundle import BundleRefused, inspect_bundle
@@ -34,20 +35,6 @@ from helm_e2e.core.model.schema import PytestFailure, ReleaseRef, Run, RunSpec, 
 from helm_e2e.settings import Settings
 
 NOW = datetime.now(UTC)
-
-
-def tar_gz(files: dict[str, bytes], *, links: dict[str, str] | None = None) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            tar.addfile(info)
-    return out.getvalue()
 
 
 def _settings(tmp_path: Path, **kw: Any) -> Settings:

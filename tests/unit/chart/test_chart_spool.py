@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_chart_static import _env, _mebibytes, _render, needs_helm
+from chart_render import mebibytes, needs_helm, operator_env, render_chart
 
 from helm_e2e.artifacts.server import UPLOAD_SLOTS, upload_limit
 from helm_e2e.settings import Settings
@@ -18,9 +18,9 @@ def _tmp_volume(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 @needs_helm
 def test_the_spool_volume_is_limited_and_holds_every_upload_slots_body() -> None:
-    docs = _render()
-    limit = _mebibytes(_tmp_volume(docs)["emptyDir"]["sizeLimit"])
-    env = _env(docs)
+    docs = render_chart()
+    limit = mebibytes(_tmp_volume(docs)["emptyDir"]["sizeLimit"])
+    env = operator_env(docs)
     settings = Settings(
         artifacts_max_test_bytes=int(env["HELM_E2E_ARTIFACTS_MAX_TEST_BYTES"]),
         artifacts_max_files=int(env["HELM_E2E_ARTIFACTS_MAX_FILES"]),
@@ -32,5 +32,5 @@ def test_the_spool_volume_is_limited_and_holds_every_upload_slots_body() -> None
 
 @needs_helm
 def test_the_spool_limit_can_be_raised_or_left_out() -> None:
-    assert _tmp_volume(_render("tmpSizeLimit=4Gi"))["emptyDir"] == {"sizeLimit": "4Gi"}
-    assert _tmp_volume(_render("tmpSizeLimit="))["emptyDir"] == {}
+    assert _tmp_volume(render_chart("tmpSizeLimit=4Gi"))["emptyDir"] == {"sizeLimit": "4Gi"}
+    assert _tmp_volume(render_chart("tmpSizeLimit="))["emptyDir"] == {}

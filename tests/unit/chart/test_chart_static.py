@@ -6,22 +6,26 @@ binary is on PATH or in ~/.cache/helm-e2e/bin/current (built by `make binaries`)
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from chart_render import (
+    mebibytes,
+    needs_helm,
+    operator_container,
+    operator_env,
+    render_chart,
+    role_rules,
+)
+from repo_paths import CHART, ROOT
 
 from helm_e2e.clients import sandbox
 from helm_e2e.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "helm-e2e"
 DEPLOYMENT = (CHART / "templates" / "deployment.yaml").read_text()
 # `- {name: HELM_E2E_X, value: {{ [join "," ].Values.a.b | quote }}}`
 ENV_FROM_VALUE = re.compile(r'name: (HELM_E2E_[A-Z_]+), value: \{\{ (?:join "," )?\.Values\.([\w.]+)')
@@ -153,41 +157,11 @@ def test_every_value_is_commented() -> None:
 # --- rendering ------------------------------------------------------------------------------------------
 
 
-def _helm() -> str | None:
-    cached = Path.home() / ".cache" / "helm-e2e" / "bin" / "current" / "helm"
-    return shutil.which("helm") or (str(cached) if os.access(cached, os.X_OK) else None)
-
-
-needs_helm = pytest.mark.skipif(_helm() is None, reason="no helm binary (make binaries)")
-
-
-def _render(*sets: str) -> list[dict[str, Any]]:
-    args = [a for s in sets for a in ("--set", s)]
-    out = subprocess.run(
-        [str(_helm()), "template", "ops", str(CHART), "-n", "ops", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
-
-
 def _kinds(docs: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
     return sorted((d["kind"], d["metadata"].get("namespace")) for d in docs)
 
 
-def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    return container  # type: ignore[no-any-return]
-
-
-def _env(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in _container(docs)["env"]}
-
-
-OPERATOR_RULES = {  # tests/unit/test_rbac.py checks these against what the code uses
+OPERATOR_RULES = {  # tests/unit/chart/test_rbac.py checks these against what the code uses
     ("", "secrets"): {"get", "list", "watch", "create", "delete", "patch"},  # patch: SSA of Helm 4 hooks
     ("helm-e2e.dev", "e2eruns"): {"get", "list", "watch", "create", "delete"},
     ("helm-e2e.dev", "e2eruns/status"): {"patch"},
@@ -215,18 +189,9 @@ KOPF_RULES = {
 }
 
 
-def _rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
-    out: dict[tuple[str, str], set[str]] = {}
-    for rule in role["rules"]:
-        for group in rule["apiGroups"]:
-            for resource in rule["resources"]:
-                out.setdefault((group, resource), set()).update(rule["verbs"])
-    return out
-
-
 @needs_helm
 def test_default_install_watches_the_whole_cluster_with_cluster_roles() -> None:
-    docs = _render()
+    docs = render_chart()
     assert _kinds(docs) == [
         ("ClusterRole", None),
         ("ClusterRole", None),
@@ -244,14 +209,14 @@ def test_default_install_watches_the_whole_cluster_with_cluster_roles() -> None:
         ("ValidatingAdmissionPolicy", None),  # E2ERuns are the operator's own record
         ("ValidatingAdmissionPolicyBinding", None),
     ]
-    roles = {d["metadata"]["name"]: _rules(d) for d in docs if d["kind"] == "ClusterRole"}
+    roles = {d["metadata"]["name"]: role_rules(d) for d in docs if d["kind"] == "ClusterRole"}
     assert roles == {"ops-helm-e2e": OPERATOR_RULES, "ops-helm-e2e-kopf": KOPF_RULES}
-    assert _env(docs)["HELM_E2E_WATCH_NAMESPACES"] == ""
+    assert operator_env(docs)["HELM_E2E_WATCH_NAMESPACES"] == ""
 
 
 @needs_helm
 def test_watch_namespaces_switch_rbac_to_roles_in_exactly_those_namespaces() -> None:
-    docs = _render("watchNamespaces={a,b}", "leaderElection.enabled=false", "replicas=1")
+    docs = render_chart("watchNamespaces={a,b}", "leaderElection.enabled=false", "replicas=1")
     assert _kinds(docs) == [
         ("Deployment", "ops"),
         ("PersistentVolumeClaim", "ops"),
@@ -267,21 +232,21 @@ def test_watch_namespaces_switch_rbac_to_roles_in_exactly_those_namespaces() -> 
         ("ValidatingAdmissionPolicyBinding", None),
     ]
     roles = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] != "ops"]
-    assert all(_rules(d) == OPERATOR_RULES for d in roles)
+    assert all(role_rules(d) == OPERATOR_RULES for d in roles)
     subjects = [d["subjects"] for d in docs if d["kind"] == "RoleBinding"]
     assert subjects == [[{"kind": "ServiceAccount", "name": "ops-helm-e2e", "namespace": "ops"}]] * 2
-    assert _env(docs)["HELM_E2E_WATCH_NAMESPACES"] == "a,b"
+    assert operator_env(docs)["HELM_E2E_WATCH_NAMESPACES"] == "a,b"
 
 
 @needs_helm
 def test_operator_runs_locked_down_with_kopf_probes() -> None:
-    docs = _render()
+    docs = render_chart()
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsUser"] == 65532
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    container = _container(docs)
+    container = operator_container(docs)
     assert container["image"] == "ghcr.io/helm-e2e/helm-e2e:0.1.0"
     assert container["args"] == ["run", "--liveness=http://0.0.0.0:8080/healthz"]
     sc = container["securityContext"]
@@ -305,7 +270,7 @@ def test_operator_runs_locked_down_with_kopf_probes() -> None:
 
 @needs_helm
 def test_the_artifacts_claim_is_writable_by_the_operator_on_a_root_owned_fresh_volume() -> None:
-    (deployment,) = [d for d in _render() if d["kind"] == "Deployment"]
+    (deployment,) = [d for d in render_chart() if d["kind"] == "Deployment"]
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"] == 65532
     # a large store is chowned once, not on every restart of the operator
@@ -315,11 +280,6 @@ def test_the_artifacts_claim_is_writable_by_the_operator_on_a_root_owned_fresh_v
     ]
 
 
-def _mebibytes(quantity: str) -> int:
-    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()  # type: ignore[union-attr]
-    return int(number) * (1024 if unit == "Gi" else 1)
-
-
 def test_memory_limit_leaves_the_sandbox_workers_their_headroom() -> None:
     """The container held ~190 MiB at rest on the real node and was OOM-killed at start under a 256Mi
     limit: the limit must cover the operator plus every sandbox worker's own limit, so that a hostile
@@ -327,21 +287,21 @@ def test_memory_limit_leaves_the_sandbox_workers_their_headroom() -> None:
     values = _values()
     limits, requests = values["resources"]["limits"], values["resources"]["requests"]
     headroom = sandbox.WORKERS * int(values["config"]["sandboxMemoryMib"])
-    assert _mebibytes(limits["memory"]) >= 256 + headroom
-    assert _mebibytes(requests["memory"]) >= 192  # what one replica holds at rest
+    assert mebibytes(limits["memory"]) >= 256 + headroom
+    assert mebibytes(requests["memory"]) >= 192  # what one replica holds at rest
 
 
 @needs_helm
 def test_smtp_password_comes_from_an_existing_secret_only_when_set() -> None:
-    assert "HELM_E2E_SMTP_PASSWORD" not in _env(_render())
-    env = _env(_render("smtp.existingSecret=mail", "smtp.passwordKey=pw"))
+    assert "HELM_E2E_SMTP_PASSWORD" not in operator_env(render_chart())
+    env = operator_env(render_chart("smtp.existingSecret=mail", "smtp.passwordKey=pw"))
     assert env["HELM_E2E_SMTP_PASSWORD"] == {"secretKeyRef": {"name": "mail", "key": "pw"}}
 
 
 @needs_helm
 def test_rendered_env_builds_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = _env(
-        _render("watchNamespaces={a,b}", "smtp.to={x@example.com,y@example.com}", "smtp.caConfigMap=ca")
+    env = operator_env(
+        render_chart("watchNamespaces={a,b}", "smtp.to={x@example.com,y@example.com}", "smtp.caConfigMap=ca")
     )
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     resolved = {"POD_NAMESPACE": "ops"}  # what the kubelet puts there, and then expands $(POD_NAMESPACE) with
@@ -365,14 +325,14 @@ LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
 
 @needs_helm
 def test_default_install_runs_two_replicas_one_active_through_a_lease() -> None:
-    docs = _render()
+    docs = render_chart()
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["strategy"] == {
         "type": "RollingUpdate",
         "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
     }
-    env = _env(docs)
+    env = operator_env(docs)
     assert env["HELM_E2E_LEADER_ELECTION"] == "true"
     assert env["HELM_E2E_LEADER_ELECTION_NAMESPACE"] == "$(POD_NAMESPACE)"
     assert env["HELM_E2E_LEADER_ELECTION_LEASE_NAME"] == "ops-helm-e2e-leader"
@@ -391,7 +351,7 @@ def test_default_install_runs_two_replicas_one_active_through_a_lease() -> None:
         "ops-helm-e2e-leader-election",
         "ops",
     )
-    assert _rules(role) == LEASE_RULES
+    assert role_rules(role) == LEASE_RULES
     named = [r for r in role["rules"] if r.get("resourceNames")]
     assert named == [
         {
@@ -408,14 +368,14 @@ def test_default_install_runs_two_replicas_one_active_through_a_lease() -> None:
 
 @needs_helm
 def test_without_leader_election_one_replica_is_recreated_with_no_lease_rights() -> None:
-    docs = _render("leaderElection.enabled=false", "replicas=1")
+    docs = render_chart("leaderElection.enabled=false", "replicas=1")
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     assert "affinity" not in deployment["spec"]["template"]["spec"]
     assert not [d for d in docs if d["kind"] in ("PodDisruptionBudget", "RoleBinding")]
     assert [d["metadata"]["name"] for d in docs if d["kind"] == "Role"] == ["ops-helm-e2e-artifacts-reader"]
-    assert _env(docs)["HELM_E2E_LEADER_ELECTION"] == "false"
+    assert operator_env(docs)["HELM_E2E_LEADER_ELECTION"] == "false"
 
 
 @needs_helm
@@ -428,7 +388,7 @@ def test_without_leader_election_one_replica_is_recreated_with_no_lease_rights()
     ],
 )
 def test_replicas_spread_over_nodes_when_they_do_not_share_a_readwriteonce_volume(store: str) -> None:
-    docs = _render(store)
+    docs = render_chart(store)
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
     (preferred,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
@@ -443,14 +403,16 @@ def test_replicas_spread_over_nodes_when_they_do_not_share_a_readwriteonce_volum
 
 @needs_helm
 def test_artifacts_go_to_the_claim_by_default_and_to_s3_with_credentials_from_a_secret() -> None:
-    env = _env(_render())
+    env = operator_env(render_chart())
     assert env["HELM_E2E_ARTIFACTS_STORE"] == "/var/lib/helm-e2e/artifacts"
     assert env["HELM_E2E_ARTIFACTS_URL"] == "http://ops-helm-e2e.ops.svc:8081"
     assert env["HELM_E2E_COLLECTOR_IMAGE"] == "ghcr.io/helm-e2e/helm-e2e:0.1.0"
-    s3 = _env(_render("artifacts.store=s3://bucket/p?region=eu", "artifacts.s3CredentialsSecret=s3"))
+    s3 = operator_env(
+        render_chart("artifacts.store=s3://bucket/p?region=eu", "artifacts.s3CredentialsSecret=s3")
+    )
     assert s3["HELM_E2E_ARTIFACTS_STORE"] == "s3://bucket/p?region=eu"
     assert s3["AWS_ACCESS_KEY_ID"] == {"secretKeyRef": {"name": "s3", "key": "AWS_ACCESS_KEY_ID"}}
-    off = _env(_render("artifacts.enabled=false"))
+    off = operator_env(render_chart("artifacts.enabled=false"))
     assert "HELM_E2E_ARTIFACTS_STORE" not in off
     assert "AWS_ACCESS_KEY_ID" not in off
 
@@ -458,13 +420,13 @@ def test_artifacts_go_to_the_claim_by_default_and_to_s3_with_credentials_from_a_
 @needs_helm
 def test_two_replicas_without_leader_election_refuse_to_render() -> None:
     with pytest.raises(subprocess.CalledProcessError) as failed:
-        _render("leaderElection.enabled=false")
+        render_chart("leaderElection.enabled=false")
     assert "replicas > 1 needs leaderElection.enabled" in failed.value.stderr
 
 
 @needs_helm
 def test_the_budget_can_be_turned_off_and_an_explicit_affinity_wins() -> None:
-    docs = _render("podDisruptionBudget.enabled=false", "affinity.nodeAffinity.x=y")
+    docs = render_chart("podDisruptionBudget.enabled=false", "affinity.nodeAffinity.x=y")
     assert not [d for d in docs if d["kind"] == "PodDisruptionBudget"]
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     assert deployment["spec"]["template"]["spec"]["affinity"] == {"nodeAffinity": {"x": "y"}}
@@ -474,7 +436,7 @@ def test_the_budget_can_be_turned_off_and_an_explicit_affinity_wins() -> None:
 def test_only_the_operators_account_creates_e2eruns_or_writes_their_status_and_nobody_changes_a_spec() -> (
     None
 ):
-    docs = _render("watchNamespaces={a,b}")
+    docs = render_chart("watchNamespaces={a,b}")
     (policy,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicy"]
     (binding,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicyBinding"]
     assert policy["spec"]["failurePolicy"] == "Fail"
@@ -491,5 +453,5 @@ def test_only_the_operators_account_creates_e2eruns_or_writes_their_status_and_n
     assert binding["spec"]["validationActions"] == ["Deny"]
     (scope,) = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
     assert scope == {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}
-    off = _render("admissionPolicy.enabled=false")
+    off = render_chart("admissionPolicy.enabled=false")
     assert not [d for d in off if d["kind"].startswith("ValidatingAdmissionPolicy")]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from repo_paths import ROOT
 
 from helm_e2e.core.model.schema import (
     ArtifactFile,
@@ -40,7 +40,6 @@ from helm_e2e.core.model.schema import (
     Trigger,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
 RUNS = "e2eruns.helm-e2e.dev.yaml"
 SUITES = "e2esuites.helm-e2e.dev.yaml"

@@ -19,10 +19,10 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 from promql_check import exported_series, label_values_query, parse, problems, selectors
+from repo_paths import ROOT
 
 from helm_e2e.clients import metrics
 
-ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "helm-e2e"
 DASHBOARD = CHART / "dashboards" / "helm-e2e.json"
 ALERTS = {

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 import yaml
-from test_chart_static import CHART, ROOT, _helm, _render, _rules, needs_helm
+from chart_render import helm_binary, needs_helm, render_chart, role_rules
+from repo_paths import CHART, ROOT
 
 from helm_e2e.core.model import names
 
@@ -183,7 +184,7 @@ def is_webhooks_role(doc: dict[str, Any]) -> bool:
 def granted(docs: list[dict[str, Any]], kind: str) -> set[Rule]:
     out: set[Rule] = set()
     for doc in (d for d in docs if d["kind"] == kind):
-        for (group, resource), verbs in _rules(doc).items():
+        for (group, resource), verbs in role_rules(doc).items():
             out |= {(group, resource, verb) for verb in verbs}
     return out
 
@@ -220,7 +221,7 @@ def _diff(want: set[Rule], have: set[Rule]) -> str:
 @needs_helm
 @pytest.mark.parametrize("hooks", [True, False])
 def test_cluster_wide_roles_grant_exactly_what_the_code_needs(hooks: bool) -> None:
-    docs = _render(f"config.runChartHooks={str(hooks).lower()}")
+    docs = render_chart(f"config.runChartHooks={str(hooks).lower()}")
     have = granted(docs, "ClusterRole")
     want = needed(cluster_wide=True, hooks=hooks)
     assert have == want, _diff(want, have)
@@ -229,7 +230,7 @@ def test_cluster_wide_roles_grant_exactly_what_the_code_needs(hooks: bool) -> No
 @needs_helm
 @pytest.mark.parametrize("hooks", [True, False])
 def test_namespaced_roles_grant_exactly_what_the_code_needs(hooks: bool) -> None:
-    docs = _render("watchNamespaces={a,b}", f"config.runChartHooks={str(hooks).lower()}")
+    docs = render_chart("watchNamespaces={a,b}", f"config.runChartHooks={str(hooks).lower()}")
     assert granted(docs, "ClusterRole") == set()
     operator_roles = (d for d in docs if d["kind"] == "Role" and not is_artifacts_reader(d))
     for role in (d for d in operator_roles if not is_lease_role(d) and not is_webhooks_role(d)):
@@ -250,8 +251,8 @@ def test_hook_rules_are_the_writes_only_chart_test_hooks_make() -> None:
 @needs_helm
 def test_without_chart_hooks_nothing_lets_the_operator_write_rbac_accounts_or_configs() -> None:
     for docs in (
-        _render("config.runChartHooks=false"),
-        _render("config.runChartHooks=false", "watchNamespaces={a}"),
+        render_chart("config.runChartHooks=false"),
+        render_chart("config.runChartHooks=false", "watchNamespaces={a}"),
     ):
         writes = {
             (group, resource)
@@ -272,15 +273,15 @@ def test_without_chart_hooks_nothing_lets_the_operator_write_rbac_accounts_or_co
 def test_the_lease_role_grants_exactly_what_leader_election_calls() -> None:
     want = {r for r in adapter_rules() if r[0] == LEASES}
     assert want == {(LEASES, "leases", "get"), (LEASES, "leases", "create"), (LEASES, "leases", "update")}
-    (role,) = [d for d in _render() if d["kind"] == "Role" and is_lease_role(d)]
+    (role,) = [d for d in render_chart() if d["kind"] == "Role" and is_lease_role(d)]
     assert role["metadata"]["namespace"] == "ops"  # the release's namespace, wherever it watches
     assert granted([role], "Role") == want
 
 
 @needs_helm
 def test_the_webhooks_role_grants_get_on_the_one_targets_secret_only() -> None:
-    assert not [d for d in _render() if d["metadata"]["name"].endswith("-webhooks")]  # off by default
-    docs = _render("webhooks.existingSecret=hooks", "watchNamespaces={a,b}")
+    assert not [d for d in render_chart() if d["metadata"]["name"].endswith("-webhooks")]  # off by default
+    docs = render_chart("webhooks.existingSecret=hooks", "watchNamespaces={a,b}")
     (role,) = [d for d in docs if d["kind"] == "Role" and is_webhooks_role(d)]
     assert role["metadata"]["namespace"] == "ops"  # the operator's own namespace, wherever it watches
     assert role["rules"] == [
@@ -295,7 +296,7 @@ def test_the_webhooks_role_grants_get_on_the_one_targets_secret_only() -> None:
 @needs_helm
 def test_a_shard_lists_and_watches_namespaces_cluster_wide_and_works_only_in_its_namespaces() -> None:
     assert {("", "namespaces", "list")} <= adapter_rules()  # the shard's list (its watch goes through it)
-    docs = _render("namespaceSelector=helm-e2e.dev/shard=a", "watchNamespaces={a1}")
+    docs = render_chart("namespaceSelector=helm-e2e.dev/shard=a", "watchNamespaces={a1}")
     assert granted(docs, "ClusterRole") == SHARD
     for role in (
         d for d in docs if d["kind"] == "Role" and not is_lease_role(d) and not is_artifacts_reader(d)
@@ -313,10 +314,10 @@ def is_rollback_role(doc: dict[str, Any]) -> bool:
 
 @needs_helm
 def test_the_default_chart_grants_nothing_for_rollbacks() -> None:
-    docs = _render()
+    docs = render_chart()
     assert not [d for d in docs if is_rollback_role(d)]
     assert not [
-        d for d in _render("rollback.mode=on-failure") if is_rollback_role(d)
+        d for d in render_chart("rollback.mode=on-failure") if is_rollback_role(d)
     ]  # RBAC is its own value
 
 
@@ -330,7 +331,7 @@ def corpus_kinds() -> set[tuple[str, str]]:
     ]
     for chart in charts:
         out = subprocess.run(
-            [str(_helm()), "template", "rel", str(chart), "-n", "x"],
+            [str(helm_binary()), "template", "rel", str(chart), "-n", "x"],
             check=True,
             capture_output=True,
             text=True,
@@ -345,7 +346,7 @@ def corpus_kinds() -> set[tuple[str, str]]:
 
 @needs_helm
 def test_rollback_rbac_is_one_cluster_role_on_release_secrets_and_typical_kinds() -> None:
-    docs = [d for d in _render("rollback.rbac.create=true") if is_rollback_role(d)]
+    docs = [d for d in render_chart("rollback.rbac.create=true") if is_rollback_role(d)]
     assert sorted(d["kind"] for d in docs) == ["ClusterRole", "ClusterRoleBinding"]
     (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
     have = granted([role], "ClusterRole")
@@ -364,7 +365,7 @@ def test_rollback_rbac_is_one_cluster_role_on_release_secrets_and_typical_kinds(
 
 @needs_helm
 def test_rollback_rbac_on_every_kind_is_an_explicit_choice() -> None:
-    docs = _render("rollback.rbac.create=true", "rollback.rbac.allResources=true")
+    docs = render_chart("rollback.rbac.create=true", "rollback.rbac.allResources=true")
     (role,) = [d for d in docs if is_rollback_role(d) and d["kind"] == "ClusterRole"]
     assert granted([role], "ClusterRole") == {("*", "*", v) for v in ROLLBACK_VERBS}
     assert not {"escalate", "bind", "impersonate"} & {v for r in role["rules"] for v in r["verbs"]}
@@ -374,7 +375,10 @@ def test_rollback_rbac_on_every_kind_is_an_explicit_choice() -> None:
 def test_empty_rollback_rules_fail_the_install_instead_of_meaning_everything() -> None:
     args = ["template", "ops", str(CHART), "-n", "ops", "--set", "rollback.rbac.create=true"]
     out = subprocess.run(
-        [str(_helm()), *args, "--set", "rollback.rbac.rules=null"], capture_output=True, text=True, timeout=60
+        [str(helm_binary()), *args, "--set", "rollback.rbac.rules=null"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode != 0
     assert "rollback.rbac.allResources=true" in out.stderr
@@ -382,7 +386,7 @@ def test_empty_rollback_rules_fail_the_install_instead_of_meaning_everything() -
 
 @needs_helm
 def test_rollback_rbac_with_watch_namespaces_is_roles_there_and_rules_can_be_narrowed() -> None:
-    docs = _render(
+    docs = render_chart(
         "rollback.rbac.create=true",
         "watchNamespaces={a,b}",
         "rollback.rbac.rules[0].apiGroups={apps}",
@@ -403,7 +407,7 @@ def test_rollback_rbac_with_watch_namespaces_is_roles_there_and_rules_can_be_nar
 
 @needs_helm
 def test_the_artifacts_reader_role_lets_people_proxy_to_the_artifacts_port_and_nothing_else() -> None:
-    (role,) = [d for d in _render() if d["kind"] == "Role" and is_artifacts_reader(d)]
+    (role,) = [d for d in render_chart() if d["kind"] == "Role" and is_artifacts_reader(d)]
     assert role["rules"] == [
         {
             "apiGroups": [""],
@@ -412,14 +416,14 @@ def test_the_artifacts_reader_role_lets_people_proxy_to_the_artifacts_port_and_n
             "verbs": ["get"],
         }
     ]
-    bindings = [d for d in _render() if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    bindings = [d for d in render_chart() if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
     assert all(b["roleRef"]["name"] != role["metadata"]["name"] for b in bindings)  # the admin binds it
 
 
 @needs_helm
 def test_argocd_off_grants_nothing_on_applications() -> None:
-    on = granted(_render(), "ClusterRole")
+    on = granted(render_chart(), "ClusterRole")
     assert {("argoproj.io", "applications", v) for v in ("get", "list", "watch")} <= on
-    for docs in (_render("argocd.mode=off"), _render("argocd.mode=off", "watchNamespaces={a}")):
+    for docs in (render_chart("argocd.mode=off"), render_chart("argocd.mode=off", "watchNamespaces={a}")):
         rules = granted(docs, "ClusterRole") | granted(docs, "Role")
         assert not {r for r in rules if r[0] == "argoproj.io"}, rules

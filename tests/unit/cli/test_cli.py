@@ -10,20 +10,15 @@ from typing import Any
 
 import pytest
 from kubernetes.config import kube_config
+from runs import web_r3_body as run_body
 
 from helm_e2e.cli import main as cli
-from helm_e2e.core.model.run_codec import build_run_body, run_from_body, status_body
+from helm_e2e.core.model.run_codec import run_from_body
 from helm_e2e.core.model.schema import (
     PytestSummary,
-    ReleaseRef,
     RunPhase,
-    RunSpec,
-    RunStatus,
-    Summary,
     TestPhase,
     TestResult,
-    TestSource,
-    Trigger,
 )
 
 Body = dict[str, Any]
@@ -85,34 +80,6 @@ class FakeKube:
         return [
             {"owner": "helm", "name": release, "status": "superseded", "version": str(r)} for r in revisions
         ]
-
-
-def run_body(
-    phase: RunPhase,
-    *tests: TestResult,
-    name: str = "web-3",
-    namespace: str = "shop",
-) -> Body:
-    """An E2ERun of web r3 (image tag 2.0.1) as the API returns it, with these results."""
-    ref = ReleaseRef(
-        name="web",
-        namespace=namespace,
-        revision=3,
-        chart="web-chart",
-        chart_version="1.2.3",
-        image_tag="2.0.1",
-        trigger=Trigger.UPGRADE,
-    )
-    spec = RunSpec(
-        release=ref,
-        tests=[TestSource(name=t.name, source="suite/web-e2e", timeout_seconds=300) for t in tests],
-    )
-    passed = sum(t.phase == TestPhase.SUCCEEDED for t in tests)
-    failed = sum(t.phase == TestPhase.FAILED for t in tests)
-    summary = Summary(total=len(tests), passed=passed, failed=failed, errored=len(tests) - passed - failed)
-    body = build_run_body(spec, name=name, namespace=namespace)
-    body["status"] = status_body(RunStatus(phase=phase, tests=list(tests), summary=summary))
-    return body
 
 
 def passed(name: str, *, log: str = "5 passed in 1.2s\n") -> TestResult:

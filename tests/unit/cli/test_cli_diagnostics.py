@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from test_cli import run_body
+from runs import web_r3_body as run_body
 
 from helm_e2e.cli import main
 from helm_e2e.core.model.run_codec import run_from_body

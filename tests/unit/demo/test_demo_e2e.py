@@ -16,10 +16,10 @@ from pathlib import Path
 
 import jwt
 import pytest
+from repo_paths import ROOT
 
 from helm_e2e.core.results.junit_reader import Outcome, failures_from_junit, parse_junit
 
-ROOT = Path(__file__).resolve().parents[2]
 PYTEST = [sys.executable, "-m", "pytest", "-p", "helm_e2e_pytest.plugin", "-p", "no:cacheprovider"]
 SECRET = "s" * 43
 JWKS = {

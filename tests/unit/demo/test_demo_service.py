@@ -29,7 +29,8 @@ def keys() -> dict[str, jwt.PyJWK]:
 
 
 def token(audience: str = "demo-service", kid: str = "demo-1", secret: str = SECRET) -> str:
-    claims = {"sub": "helm-e2e", "aud": audience, "exp": int(time.time()) + 60}
+    # an hour: the parametrized tokens are built at collection, minutes before their test runs in a full suite
+    claims = {"sub": "helm-e2e", "aud": audience, "exp": int(time.time()) + 3600}
     return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": kid})
 
 

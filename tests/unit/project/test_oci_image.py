@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[2]
+from repo_paths import ROOT
 
 
 def load() -> ModuleType:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from repo_paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "plugin" / "helm-e2e"
 BIN = Path.home() / ".cache" / "helm-e2e" / "bin" / "current"
 STAND_IN = """#!/bin/sh

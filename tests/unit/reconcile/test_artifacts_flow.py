@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from controller_harness import NS, passing_hook, status
 from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
 from prometheus_client import REGISTRY
-from test_artifacts_server import tar_gz
-from test_controller import NS, passing_hook, status
+from tarballs import tar_gz
 
 from helm_e2e.artifacts.service import Artifacts, build_artifacts, sweep_orphans
 from helm_e2e.core.model import names

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from controller_harness import NS, passing_hook, status
 from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
-from test_controller import NS, passing_hook, status
 
 from helm_e2e.core.model import names
 from helm_e2e.reconcile.controller import Controller

@@ -7,10 +7,10 @@ import inspect
 from typing import Any
 
 import pytest
+from controller_harness import NS, passing_hook, status
 from fake_helm import FakeHelm
 from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
-from test_controller import NS, passing_hook, status
 
 from helm_e2e.clients.helm import Helm, HelmPort
 from helm_e2e.core.model import names

@@ -1,18 +1,20 @@
 """Failure diagnostics through the executor: decided in core (FetchEvents), fetched once, kept in status.
 
-Driven through the in-memory fake of the Kube port, as tests/unit/test_controller.py does.
+Driven through the in-memory fake of the Kube port, as tests/unit/reconcile/test_controller.py does.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import test_results
+import runs
+from controller_harness import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 from fake_kube import Clock, FakeKube
-from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
+from pods import T0, pod
 
 from helm_e2e.core.lifecycle import decide
 from helm_e2e.core.model import names
@@ -132,7 +134,10 @@ async def test_the_decision_asks_for_events_only_of_tests_that_end_without_passi
     assert not any(isinstance(a, decide.FetchEvents) for a in answered)
 
 
-# --- the decision alone (core/results/run_tests.py), over the pod shapes of tests/unit/test_results.py ---------------
+make_run = functools.partial(runs.make_run, **runs.SHORT_TESTS)
+
+
+# --- the decision alone (core/results/run_tests.py), over the pod shapes of tests/unit/support/pods.py ---------------
 
 
 @pytest.mark.parametrize(
@@ -147,15 +152,15 @@ async def test_the_decision_asks_for_events_only_of_tests_that_end_without_passi
 def test_only_a_test_that_ends_without_passing_keeps_diagnostics(
     pod_args: dict[str, Any], retries: int, diagnosed: bool, log_container: str
 ) -> None:
-    run = test_results.make_run("a")
+    run = make_run("a")
     run.spec.tests[0].retries = retries
     phase = pod_args.pop("phase")
-    objects = TestObjects(pods={"a": test_results.pod(phase, **pod_args)})
+    objects = TestObjects(pods={"a": pod(phase, **pod_args)})
     events = {"a": [{"involvedObject": {"name": "p"}, "reason": "BackOff", "message": "m"}]}
-    need = results.tests_needing_diagnostics(run, objects, now=test_results.T0)
+    need = results.tests_needing_diagnostics(run, objects, now=T0)
     assert need == (["a"] if diagnosed else [])
     step = results.decide_next_step(
-        run, objects, pod_names={"a": "web-2-a"}, logs={"a": "tail"}, now=test_results.T0, events=events
+        run, objects, pod_names={"a": "web-2-a"}, logs={"a": "tail"}, now=T0, events=events
     )
     [result] = step.status.tests
     assert (result.diagnostics is not None) == diagnosed
@@ -167,16 +172,16 @@ def test_only_a_test_that_ends_without_passing_keeps_diagnostics(
 
 def test_a_job_tests_diagnostics_come_from_its_last_pod() -> None:
     test = TestSource(name="j", source="hook", timeout_seconds=60, kind="Job")
-    run = test_results.make_run("j")
+    run = make_run("j")
     run.spec.tests[0] = test
     job = {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}
-    older = test_results.pod("Failed", exit_code=1)
-    newer = test_results.pod("Failed", exit_code=7)
+    older = pod("Failed", exit_code=1)
+    newer = pod("Failed", exit_code=7)
     older["metadata"] = {"name": "j-1", "creationTimestamp": "2026-11-25T10:00:00Z"}
     newer["metadata"] = {"name": "j-2", "creationTimestamp": "2026-11-25T10:01:00Z"}
     objects = TestObjects(jobs={"j": job}, job_pods={"j": [older, newer]})
-    assert results.tests_needing_diagnostics(run, objects, now=test_results.T0) == ["j"]
-    step = results.decide_next_step(run, objects, pod_names={"j": "web-2-j"}, logs={}, now=test_results.T0)
+    assert results.tests_needing_diagnostics(run, objects, now=T0) == ["j"]
+    step = results.decide_next_step(run, objects, pod_names={"j": "web-2-j"}, logs={}, now=T0)
     diagnostics = step.status.tests[0].diagnostics
     assert diagnostics is not None
     assert [c.exit_code for c in diagnostics.containers] == [7]

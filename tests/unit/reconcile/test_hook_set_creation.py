@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from controller_harness import NS, RUN, deploy, deployed_secret, make_controller, raw_hook, status
 from fake_kube import Clock, FakeKube
-from test_controller import NS, RUN, deploy, deployed_secret, make_controller, raw_hook, status
 
 from helm_e2e.core.lifecycle import decide
 from helm_e2e.core.model import names

@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from controller_harness import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 from fake_kube import Clock, FakeKube
-from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 
 from helm_e2e.core.model import names
 from helm_e2e.core.outcomes.outbox import Target

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from policies import MAILING as POLICY
 
 from helm_e2e.core.lifecycle import decide as lifecycle
 from helm_e2e.core.lifecycle.decide import (
@@ -56,14 +57,6 @@ from helm_e2e.core.plan.readiness import ObjectKey
 from helm_e2e.core.results.run_tests import TestObjects, get_condition
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-POLICY = Policy(
-    resync_seconds=5,
-    pod_ttl_seconds=60,
-    mail_to=("ops@example.com",),
-    report_cancelled=True,
-    smtp_enabled=True,
-    mail_retry_base_seconds=2,
-)
 
 
 def make_run(*tests: str, status: RunStatus | None = None, revision: int = 2, name: str = "") -> Run:

@@ -9,9 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from controller_harness import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 from fake_kube import NOW, Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
-from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 
 from helm_e2e import errors
 from helm_e2e.core.lifecycle import trust

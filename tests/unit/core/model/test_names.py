@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from repo_paths import ROOT
 
 from helm_e2e.core.model import names
 
-ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "operator" / "helm_e2e"
 
 

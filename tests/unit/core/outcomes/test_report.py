@@ -8,11 +8,11 @@ import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from repo_paths import DOCS
 
 from helm_e2e.core.model.schema import RollbackRecord, Run, RunPhase, TestPhase
 from helm_e2e.core.model.text import clean_log
@@ -30,7 +30,6 @@ from helm_e2e.errors import MailError
 MakeRun = Callable[..., Run]  # the report_run fixture (conftest.py)
 HOSTILE = '<script>alert(1)</script>\n</pre><img src=x onerror="steal()">'
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 @pytest.mark.parametrize(
@@ -222,7 +221,7 @@ def test_mail_decision(
 
 
 def test_docs_example_report_is_rendered_from_the_current_templates(report_run: MakeRun) -> None:
-    """HELM_E2E_UPDATE_DOCS=1 pytest tests/unit/test_report.py rewrites docs/example-report.{html,txt}."""
+    """HELM_E2E_UPDATE_DOCS=1 pytest tests/unit/core/outcomes/test_report.py rewrites docs/example-report.{html,txt}."""
     report = render_report(rolled_back(report_run()), cluster="prod-eu-1")
     expected = {
         "example-report.html": report.html,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import build_run
+from runs import report_run as build_run
 
 from helm_e2e.core.model.schema import Regression, Run, RunPhase, RunStatus, Summary
 from helm_e2e.core.outcomes import history_strip

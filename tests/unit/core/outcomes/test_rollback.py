@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from policies import MAILING as POLICY
 
 from helm_e2e.core.lifecycle import decide as lifecycle
 from helm_e2e.core.lifecycle.decide import (
@@ -38,14 +39,6 @@ from helm_e2e.core.outcomes import rollback as rb
 from helm_e2e.core.results.run_tests import TestObjects, get_condition
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-POLICY = lifecycle.Policy(
-    resync_seconds=5,
-    pod_ttl_seconds=60,
-    mail_to=("ops@example.com",),
-    report_cancelled=True,
-    smtp_enabled=True,
-    mail_retry_base_seconds=2,
-)
 
 
 def run(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from test_plan import make_plan, make_release
+from plans import make_plan, make_release
 
 from helm_e2e.core.model.schema import Hook, ReleaseRef, Run, RunSpec, Suite, Trigger
 from helm_e2e.core.plan.build import PlannedTest, build_pod_manifest

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from repo_paths import GOLDEN_RELEASES as GOLDEN
 
 from helm_e2e.core.plan.readiness import (
     MAX_DOCUMENTS,
@@ -21,7 +22,6 @@ from helm_e2e.core.sources.manifest import manifest_fields
 from helm_e2e.errors import ReleaseDecodeError
 
 NS = "shop"
-GOLDEN = Path(__file__).resolve().parents[1] / "data" / "releases"
 
 
 def key(kind: str, name: str = "web", api_version: str = "apps/v1") -> ObjectKey:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from controller_harness import NS, RUN, deploy, deployed_secret, make_controller, status
 from fake_kube import Clock, FakeKube
 from hypothesis import given
 from hypothesis import strategies as st
-from test_controller import NS, RUN, deploy, deployed_secret, make_controller, status
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import MAX_NAME

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
+import runs
+from pods import T0, pod
 
 from helm_e2e.core.model.schema import (
-    ReleaseRef,
     Run,
     RunPhase,
-    RunSpec,
     RunStatus,
     TestPhase,
     TestResult,
     TestSource,
-    Trigger,
 )
 from helm_e2e.core.results.run_tests import (
     TestObjects,
@@ -32,61 +31,7 @@ from helm_e2e.core.results.run_tests import (
     tests_needing_logs as needing_logs,
 )
 
-T0 = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
-
-
-def iso(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
-
-
-def pod(
-    phase: str,
-    *,
-    exit_code: int | None = None,
-    message: str = "",
-    init_exit: int | None = None,
-    started: datetime = T0,
-    finished: datetime | None = None,
-    reason: str = "",
-) -> dict[str, Any]:
-    status: dict[str, Any] = {"phase": phase, "startTime": iso(started)}
-    if reason:
-        status["reason"] = reason
-    if exit_code is not None:
-        status["containerStatuses"] = [
-            {
-                "name": "main",
-                "state": {
-                    "terminated": {
-                        "exitCode": exit_code,
-                        "reason": "Completed" if exit_code == 0 else "Error",
-                        "message": message,
-                        "startedAt": iso(started),
-                        "finishedAt": iso(finished or started + timedelta(seconds=3)),
-                    }
-                },
-            }
-        ]
-    if init_exit is not None:
-        status["initContainerStatuses"] = [
-            {
-                "name": "jwt-setup",
-                "state": {"terminated": {"exitCode": init_exit, "message": "no key"}},
-            }
-        ]
-    return {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "main"}]}, "status": status}
-
-
-def make_run(*names: str, timeout: int = 60, deadline: int = 600, status: RunStatus | None = None) -> Run:
-    release = ReleaseRef(
-        name="web", namespace="ns", revision=2, chart="web", chart_version="1.0.0", trigger=Trigger.UPGRADE
-    )
-    spec = RunSpec(
-        release=release,
-        deadline_seconds=deadline,
-        tests=[TestSource(name=n, source="hook", timeout_seconds=timeout) for n in names],
-    )
-    return Run(name="web-2", namespace="ns", uid="u1", spec=spec, status=status or RunStatus())
+make_run = functools.partial(runs.make_run, **runs.SHORT_TESTS)
 
 
 def pod_names(run: Run) -> dict[str, str]:
@@ -229,7 +174,9 @@ def test_test_running_past_its_timeout_errors_and_its_pod_is_deleted() -> None:
 
 
 def test_run_deadline_ends_tests_that_never_got_a_pod() -> None:
-    run = make_run("a", timeout=10_000, deadline=60, status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
+    run = make_run(
+        "a", timeout=10_000, deadline_seconds=60, status=RunStatus(phase=RunPhase.RUNNING, started_at=T0)
+    )
     step = decide_next_step(
         run, TestObjects(pods={}), pod_names=pod_names(run), logs={}, now=T0 + timedelta(seconds=61)
     )

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
-from test_rollback import POLICY as MAILING  # mail on, the rollback tests' policy
+from policies import MAILING  # mail on, the rollback tests' policy
 
 from helm_e2e.core.lifecycle import decide
 from helm_e2e.core.model import names

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from helm_encoding import helm_release_doc, helm_secret
+from repo_paths import GOLDEN_RELEASES as GOLDEN
 
 from helm_e2e.core.model.schema import Trigger
 from helm_e2e.core.sources.helm_secret import (
@@ -19,8 +20,6 @@ from helm_e2e.core.sources.helm_secret import (
     resolve_image_tag,
 )
 from helm_e2e.errors import ReleaseDecodeError
-
-GOLDEN = Path(__file__).resolve().parents[1] / "data" / "releases"
 
 
 def test_decodes_a_gzipped_helm3_release() -> None:

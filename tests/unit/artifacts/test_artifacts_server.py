@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
 import io
 import json
@@ -20,6 +21,7 @@ from typing import Any
 
 import jwt
 import pytest
+import runs
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from tarballs import tar_gz
@@ -31,7 +33,7 @@ from helm_e2e.artifacts.service import Artifacts, UploadClaims
 from helm_e2e.artifacts.store import open_store
 from helm_e2e.core.artifacts import rules
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import PytestFailure, ReleaseRef, Run, RunSpec, Trigger
+from helm_e2e.core.model.schema import PytestFailure
 from helm_e2e.settings import Settings
 
 NOW = datetime.now(UTC)
@@ -49,11 +51,10 @@ def _settings(tmp_path: Path, **kw: Any) -> Settings:
     )
 
 
-def _run(name: str = "web-3", uid: str = "uid-1") -> Run:
-    ref = ReleaseRef(
-        name="web", namespace="shop", revision=3, chart="web", chart_version="1", trigger=Trigger.UPGRADE
-    )
-    return Run(name=name, namespace="shop", uid=uid, spec=RunSpec(release=ref))
+# web r3 in shop (chart web 1), the run whose tests upload
+_run = functools.partial(
+    runs.make_run, release={"revision": 3, "chart": "web", "chart_version": "1"}, uid="uid-1"
+)
 
 
 def _failures(data: bytes) -> list[PytestFailure]:

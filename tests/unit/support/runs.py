@@ -56,7 +56,7 @@ def make_run(
     **spec: Any,
 ) -> Run:
     """A Run of these tests (names become TestSources with `source`, `timeout` and `retries`)."""
-    ref = release_ref(**({"namespace": namespace} if namespace else {}), **(release or {}))
+    ref = release_ref(**{**({"namespace": namespace} if namespace else {}), **(release or {})})
     sources = [
         t
         if isinstance(t, TestSource)

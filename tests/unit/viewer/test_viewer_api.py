@@ -6,22 +6,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import runs
 
 from helm_e2e.core.model.schema import (
     AttemptRecord,
     ManagedBy,
     Regression,
-    ReleaseRef,
     RequestTrigger,
     Run,
     RunPhase,
     RunRequest,
-    RunSpec,
     RunStatus,
     Summary,
     TestPhase,
     TestResult,
-    Trigger,
 )
 from helm_e2e.viewer import api
 from helm_e2e.viewer.cursor import Cursor, CursorInvalid, decode_cursor, encode_cursor
@@ -41,24 +39,20 @@ def run(
     tests = tests if tests is not None else [TestResult(name="smoke", phase=TestPhase.SUCCEEDED, exit_code=0)]
     passed = sum(t.phase == TestPhase.SUCCEEDED for t in tests)
     started = T0 + timedelta(hours=revision)
-    name = f"shop-{revision}" + (f"-a{attempt}" if attempt else "")
-    return Run(
-        name=name,
-        namespace="prod",
+    return runs.make_run(
+        release={
+            "name": "shop",
+            "namespace": "prod",
+            "revision": revision,
+            "chart": "shop",
+            "chart_version": "1.0.0",
+            "image_tag": f"{revision}.0.0",
+        },
+        name=f"shop-{revision}" + (f"-a{attempt}" if attempt else ""),
+        uid="",
         created_at=started,
-        spec=RunSpec(
-            release=ReleaseRef(
-                name="shop",
-                namespace="prod",
-                revision=revision,
-                chart="shop",
-                chart_version="1.0.0",
-                image_tag=f"{revision}.0.0",
-                trigger=Trigger.UPGRADE,
-            ),
-            attempt=attempt,
-            request=RunRequest(trigger=RequestTrigger.RERUN, token="t") if attempt else None,
-        ),
+        attempt=attempt,
+        request=RunRequest(trigger=RequestTrigger.RERUN, token="t") if attempt else None,
         status=RunStatus(
             phase=phase,
             started_at=started,

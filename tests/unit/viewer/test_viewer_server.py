@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
+import runs
 from aiohttp.test_utils import TestClient, TestServer
 
-from helm_e2e.core.model.run_codec import build_run_body
-from helm_e2e.core.model.schema import ReleaseRef, RunSpec, Trigger
+from helm_e2e.core.model.schema import Trigger
 from helm_e2e.viewer import live
 from helm_e2e.viewer.server import build_app
 from helm_e2e.viewer.source import Forbidden, Scope, Source
@@ -20,15 +21,13 @@ from helm_e2e.viewer.state import Viewer
 
 
 def body(namespace: str, release: str, revision: int, phase: str = "Succeeded") -> dict[str, Any]:
-    spec = RunSpec(
-        release=ReleaseRef(
-            name=release, namespace=namespace, revision=revision, chart="c", chart_version="1",
-            trigger=Trigger.INSTALL,
-        )
-    )  # fmt: skip
-    b = build_run_body(spec, name=f"{release}-{revision}", namespace=namespace)
-    b["metadata"]["creationTimestamp"] = f"2026-12-01T10:{revision:02d}:00Z"
-    b["status"] = {"phase": phase}
+    run = runs.make_run(
+        release={"name": release, "revision": revision, "trigger": Trigger.INSTALL},
+        namespace=namespace,
+        created_at=datetime(2026, 12, 1, 10, revision, tzinfo=UTC),
+    )
+    b = runs.run_body(run)
+    b["status"] = {"phase": phase}  # a list's row reads the phase only
     return b
 
 

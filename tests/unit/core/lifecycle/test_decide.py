@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from policies import MAILING as POLICY
+from runs import make_run
 
 from helm_e2e.core.lifecycle import decide as lifecycle
 from helm_e2e.core.lifecycle.decide import (
@@ -40,16 +41,11 @@ from helm_e2e.core.model.schema import (
     ReadinessMode,
     ReadinessSpec,
     Regression,
-    ReleaseRef,
-    ReportSpec,
     Run,
     RunPhase,
-    RunSpec,
     RunStatus,
     TestPhase,
     TestResult,
-    TestSource,
-    Trigger,
 )
 from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.plan.build import PlannedTest
@@ -57,20 +53,6 @@ from helm_e2e.core.plan.readiness import ObjectKey
 from helm_e2e.core.results.run_tests import TestObjects, get_condition
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-
-
-def make_run(*tests: str, status: RunStatus | None = None, revision: int = 2, name: str = "") -> Run:
-    ref = ReleaseRef(
-        name="web", namespace="shop", revision=revision, chart="c", chart_version="1", trigger=Trigger.UPGRADE
-    )
-    spec = RunSpec(
-        release=ref,
-        tests=[TestSource(name=t, source="hook", timeout_seconds=600) for t in tests],
-        report=ReportSpec(),
-    )
-    return Run(
-        name=name or f"web-{revision}", namespace="shop", uid="u", spec=spec, status=status or RunStatus()
-    )
 
 
 def pod(test: str, phase: str, exit_code: int | None = None) -> dict[str, Any]:
@@ -207,8 +189,8 @@ def test_a_failed_send_backs_off_and_a_permanent_one_stops() -> None:
 
 def test_pruning_keeps_the_newest_active_and_current_runs() -> None:
     done = RunStatus(phase=RunPhase.SUCCEEDED)
-    runs = [make_run("a", revision=r, status=done) for r in range(1, 6)]
-    runs.append(make_run("a", revision=0, name="web-0"))  # active: never pruned
+    runs = [make_run("a", release={"revision": r}, status=done) for r in range(1, 6)]
+    runs.append(make_run("a", release={"revision": 0}, name="web-0"))  # active: never pruned
     assert decide_prune(runs, limit=2, keep="web-5") == ["web-3", "web-2", "web-1"]
     assert decide_prune(runs, limit=2, keep="web-1") == ["web-3", "web-2"]
 
@@ -250,11 +232,8 @@ def test_a_final_run_with_no_tests_is_recorded_at_once() -> None:
 
 
 def gated_run(*tests: str, timeout: int = 60) -> Run:
-    run = make_run(*tests)
-    spec = run.spec.model_copy(
-        update={"readiness": ReadinessSpec(mode=ReadinessMode.ROLLOUT, timeout_seconds=timeout)}
-    )
-    return run.model_copy(update={"spec": spec, "created_at": T0})
+    readiness = ReadinessSpec(mode=ReadinessMode.ROLLOUT, timeout_seconds=timeout)
+    return make_run(*tests, created_at=T0, readiness=readiness)
 
 
 def gate_observation(rollout: Rollout | None, *, now: datetime = T0) -> Observed:
@@ -317,7 +296,7 @@ def test_a_rollout_that_fails_or_times_out_ends_the_run_error_release_not_ready(
 # --- the regression, in the final status patch ---
 def finished_run(revision: int, phase: RunPhase, test_phase: TestPhase) -> Run:
     status = RunStatus(phase=phase, completed_at=T0, tests=[TestResult(name="a", phase=test_phase)])
-    return make_run("a", revision=revision, status=status)
+    return make_run("a", release={"revision": revision}, status=status)
 
 
 def test_the_pass_that_ends_a_run_asks_for_the_releases_runs_first_and_only_then() -> None:

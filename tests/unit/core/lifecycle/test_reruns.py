@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import runs
 from controller_harness import NS, RUN, deploy, deployed_secret, make_controller, passing_hook
 from fake_kube import Clock, FakeKube
 from hypothesis import given
@@ -14,14 +15,11 @@ from helm_e2e.core.lifecycle import reruns
 from helm_e2e.core.lifecycle.decide import decide_prune, decide_superseded
 from helm_e2e.core.model.dns_names import build_attempt_run_name, build_run_name
 from helm_e2e.core.model.schema import (
-    ReleaseRef,
     RequestTrigger,
     Run,
     RunPhase,
     RunRequest,
-    RunSpec,
     RunStatus,
-    Trigger,
 )
 
 RERUN = RunRequest(trigger=RequestTrigger.RERUN, token="tok-1")
@@ -29,15 +27,14 @@ SCHEDULE = RunRequest(trigger=RequestTrigger.SCHEDULE, token="api@2026-11-27T10:
 
 
 def a_run(revision: int, attempt: int = 1, *, phase: RunPhase = RunPhase.SUCCEEDED, token: str = "") -> Run:
-    ref = ReleaseRef(
-        name="shop", namespace="ns", revision=revision, chart="c", chart_version="1", trigger=Trigger.UPGRADE
-    )
     request = RunRequest(trigger=RequestTrigger.RERUN, token=token) if token else None
-    spec = RunSpec(release=ref, attempt=attempt if attempt > 1 else None, request=request)
-    return Run(
-        name=build_attempt_run_name("shop", revision, attempt),
+    return runs.make_run(
+        release={"name": "shop", "revision": revision},
         namespace="ns",
-        spec=spec,
+        name=build_attempt_run_name("shop", revision, attempt),
+        uid="",
+        attempt=attempt if attempt > 1 else None,
+        request=request,
         status=RunStatus(phase=phase),
     )
 

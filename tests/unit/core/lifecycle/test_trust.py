@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import runs
 from controller_harness import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 from fake_kube import NOW, Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
@@ -17,23 +18,23 @@ from helm_e2e import errors
 from helm_e2e.core.lifecycle import trust
 from helm_e2e.core.model import names
 from helm_e2e.core.model.bounded import BoundedSet
-from helm_e2e.core.model.schema import Hook, ReleaseRef, Run, RunPhase, RunSpec, RunStatus, Trigger
+from helm_e2e.core.model.schema import Hook, Run, RunPhase, RunStatus, Trigger
 from helm_e2e.core.outcomes.report import decide_mail
 from helm_e2e.core.plan import decode_and_plan as planjob
 from helm_e2e.core.sources.helm_secret import check_test_hook_yaml
 
 
 def run_of(namespace: str, release_namespace: str, secret_uid: str = "uid-1", **status: Any) -> Run:  # noqa: S107
-    ref = ReleaseRef(
-        name="pay",
-        namespace=release_namespace,
-        revision=1,
-        chart="pay",
-        chart_version="1.0.0",
-        trigger=Trigger.INSTALL,
-        secret_uid=secret_uid,
-    )
-    return Run(name="pay-1", namespace=namespace, spec=RunSpec(release=ref), status=RunStatus(**status))
+    release = {
+        "name": "pay",
+        "namespace": release_namespace,
+        "revision": 1,
+        "chart": "pay",
+        "chart_version": "1.0.0",
+        "trigger": Trigger.INSTALL,
+        "secret_uid": secret_uid,
+    }
+    return runs.make_run(release=release, namespace=namespace, uid="", status=RunStatus(**status))
 
 
 def test_a_run_is_worked_on_only_in_its_releases_namespace_and_with_the_uid_of_its_secret() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+import runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from policies import MAILING as POLICY
@@ -24,13 +25,11 @@ from helm_e2e.core.model.run_codec import build_run_body, run_from_body
 from helm_e2e.core.model.schema import (
     OnFailure,
     Release,
-    ReleaseRef,
     RequestTrigger,
     RollbackRecord,
     Run,
     RunPhase,
     RunRequest,
-    RunSpec,
     RunStatus,
     SuiteSpec,
     Trigger,
@@ -51,12 +50,14 @@ def run(
     request: RunRequest | None = None,
     status: RunStatus | None = None,
 ) -> Run:
-    ref = ReleaseRef(
-        name="web", namespace="shop", revision=revision, chart="c", chart_version="1", trigger=trigger
+    return runs.make_run(
+        release={"revision": revision, "trigger": trigger},
+        uid=f"u{revision}",
+        on_failure=on_failure,
+        attempt=attempt,
+        request=request,
+        status=status or RunStatus(phase=phase, completed_at=NOW),
     )
-    spec = RunSpec(release=ref, on_failure=on_failure, attempt=attempt, request=request)
-    st_ = status or RunStatus(phase=phase, completed_at=NOW)
-    return Run(name=f"web-{revision}", namespace="shop", uid=f"u{revision}", spec=spec, status=st_)
 
 
 def history(

@@ -8,20 +8,18 @@ import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
+import runs
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.v1.event import CloudEvent
 
 from helm_e2e.core.model.schema import (
     PytestSummary,
-    ReleaseRef,
     Run,
     RunPhase,
-    RunSpec,
     RunStatus,
     Summary,
     TestPhase,
     TestResult,
-    Trigger,
 )
 from helm_e2e.core.outcomes import webhook_payloads
 from helm_e2e.core.outcomes.outbox import Target, TargetType
@@ -31,17 +29,6 @@ SECRET_LOG = "password=hunter2 <@U123> <!channel>"
 
 
 def failed_run(*, tests: int = 2) -> Run:
-    ref = ReleaseRef(
-        name="shop",
-        namespace="prod",
-        revision=7,
-        chart="shop",
-        chart_version="1.2.3",
-        app_version="2.0",
-        image_tag="2.0.1",
-        trigger=Trigger.UPGRADE,
-        commit="9fceb02d0ae598e95dc970b74767f19372d61af8",
-    )
     results = [
         TestResult(
             name=f"api-{i}",
@@ -63,7 +50,17 @@ def failed_run(*, tests: int = 2) -> Run:
         summary=Summary(total=tests, passed=1, failed=tests - 1),
         tests=results,
     )
-    return Run(name="shop-7", namespace="prod", uid="1b2c-uid", spec=RunSpec(release=ref), status=status)
+    release = {
+        "name": "shop",
+        "namespace": "prod",
+        "revision": 7,
+        "chart": "shop",
+        "chart_version": "1.2.3",
+        "app_version": "2.0",
+        "image_tag": "2.0.1",
+        "commit": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+    }
+    return runs.make_run(release=release, uid="1b2c-uid", status=status)
 
 
 def test_the_cloudevent_is_structured_mode_and_the_sdks_parser_reads_its_attributes() -> None:

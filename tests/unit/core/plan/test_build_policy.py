@@ -3,12 +3,14 @@ report recipients limited to the allowed domains."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import runs
 import yaml
 from plans import make_plan, make_release
 
-from helm_e2e.core.model.schema import Hook, ReleaseRef, Run, RunSpec, Suite, Trigger
+from helm_e2e.core.model.schema import Hook, Suite
 from helm_e2e.core.plan.build import PlannedTest, build_pod_manifest
 from helm_e2e.core.plan.recipients import check_recipients
 
@@ -17,11 +19,7 @@ def suite_with(template: dict[str, Any], name: str = "api", **spec: Any) -> Suit
     return Suite(name=name, namespace="shop", spec={"tests": [{"name": "t", "template": template}], **spec})
 
 
-def run() -> Run:
-    ref = ReleaseRef(
-        name="web", namespace="shop", revision=3, chart="c", chart_version="1", trigger=Trigger.UPGRADE
-    )
-    return Run(name="web-3", namespace="shop", uid="u", spec=RunSpec(release=ref))
+run = functools.partial(runs.make_run, release={"revision": 3})  # web-3 in shop
 
 
 PRIVILEGED_POD = {

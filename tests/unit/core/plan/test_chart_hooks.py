@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
+import runs
 import yaml
 from hook_fixtures import POD_SPEC, grafana_shape, hook_set, manifest, release
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.schema import (
-    ReleaseRef,
-    Run,
     RunPhase,
-    RunSpec,
-    Trigger,
 )
 from helm_e2e.core.plan.chart_hooks import (
     HookResource,
@@ -148,10 +147,10 @@ def test_a_resource_body_gets_the_release_namespace_our_labels_and_only_its_kind
     assert "status" not in body
 
 
-def make_run() -> Run:
-    ref = ReleaseRef(name="web", namespace="shop", revision=2, chart="web-chart", chart_version="1.0.0",
-                     trigger=Trigger.UPGRADE)  # fmt: skip
-    return Run(name="web-2", namespace="shop", uid="uid-7", spec=RunSpec(release=ref))
+# web r2 (chart web-chart 1.0.0), the run the hook objects are owned by
+make_run = functools.partial(
+    runs.make_run, release={"chart": "web-chart", "chart_version": "1.0.0"}, uid="uid-7"
+)
 
 
 def test_build_resource_manifest_adds_the_run_label_and_a_non_controller_owner_without_mutating() -> None:

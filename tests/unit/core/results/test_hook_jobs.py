@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
+import runs
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import ReleaseRef, Run, RunSpec, TestPhase, TestSource, Trigger
+from helm_e2e.core.model.schema import TestPhase, TestSource
 from helm_e2e.core.plan.planned_test import PlannedTest
 from helm_e2e.core.results.hook_jobs import build_job_manifest, last_pod, result_from_job
 
@@ -15,10 +17,12 @@ TEST = TestSource(name="db-check", source="hook", timeout_seconds=120)
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:00:07Z"
 
 
-def make_run() -> Run:
-    ref = ReleaseRef(name="web", namespace="shop", revision=4, chart="web-chart", chart_version="1.0.0",
-                     image_tag="2.0", trigger=Trigger.UPGRADE)  # fmt: skip
-    return Run(name="web-4", namespace="shop", uid="uid-9", spec=RunSpec(release=ref))
+# web r4 (chart web-chart 1.0.0, image tag 2.0)
+make_run = functools.partial(
+    runs.make_run,
+    release={"revision": 4, "chart": "web-chart", "chart_version": "1.0.0", "image_tag": "2.0"},
+    uid="uid-9",
+)
 
 
 def make_test(**job_spec: Any) -> PlannedTest:

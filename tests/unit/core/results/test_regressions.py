@@ -5,20 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helm_e2e.core.model.schema import (
     PytestFailure,
     PytestSummary,
-    ReleaseRef,
     Run,
     RunPhase,
-    RunSpec,
     RunStatus,
     TestPhase,
     TestResult,
-    Trigger,
 )
 from helm_e2e.core.results import regressions
 
@@ -34,19 +32,12 @@ def make_run(
     release: str = "web",
     completed: int = 0,
 ) -> Run:
-    ref = ReleaseRef(
-        name=release,
-        namespace="shop",
-        revision=revision,
-        chart="c",
-        chart_version="1",
-        trigger=Trigger.UPGRADE,
-    )
     status = RunStatus(phase=phase, tests=list(tests), completed_at=T0 + timedelta(seconds=completed))
-    return Run(
+    return runs.make_run(
+        release={"name": release, "revision": revision},
         name=name or f"{release}-{revision}" + (f"-r{attempt}" if attempt else ""),
-        namespace="shop",
-        spec=RunSpec(release=ref, attempt=attempt),
+        uid="",
+        attempt=attempt,
         status=status,
     )
 

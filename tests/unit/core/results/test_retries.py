@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import runs
 from controller_harness import NS, RUN, deploy, deployed_secret, make_controller, status
 from fake_kube import Clock, FakeKube
 from hypothesis import given
@@ -16,10 +17,8 @@ from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import MAX_NAME
 from helm_e2e.core.model.schema import (
     Release,
-    ReleaseRef,
     Run,
     RunPhase,
-    RunSpec,
     RunStatus,
     TestPhase,
     TestResult,
@@ -35,17 +34,8 @@ T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
 def make_run(retries: int, *, status: RunStatus | None = None) -> Run:
-    ref = ReleaseRef(
-        name="web", namespace="shop", revision=2, chart="c", chart_version="1", trigger=Trigger.UPGRADE
-    )
-    tests = [TestSource(name="a", source="hook", timeout_seconds=600, retries=retries or None)]
-    return Run(
-        name="web-2",
-        namespace="shop",
-        uid="u",
-        spec=RunSpec(release=ref, tests=tests),
-        status=status or RunStatus(),
-    )
+    """web-2 with one test, `a`, given `retries` attempts after a failed one."""
+    return runs.make_run("a", retries=retries or None, status=status)
 
 
 def pod(phase: str, exit_code: int | None = None, *, attempt: int = 1, init_exit: int | None = None) -> Any:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import runs
 from fake_kube import Clock, FakeKube
 from helm_encoding import helm_release_doc, helm_secret
 from policies import MAILING  # mail on, the rollback tests' policy
@@ -26,7 +27,6 @@ from helm_e2e.core.model.schema import (
     RunSpec,
     RunStatus,
     TestPhase,
-    TestSource,
     Trigger,
 )
 from helm_e2e.core.outcomes import rollback as rb
@@ -171,21 +171,10 @@ def test_a_release_flux_does_not_manage_keeps_its_chart_tests_whatever_is_asked(
 
 # --- never a helm rollback behind Flux's back -------------------------------------------------------------
 def failed_run(revision: int, *, managed_by: ManagedBy | None, phase: RunPhase = RunPhase.FAILED) -> Run:
-    ref = ReleaseRef(
-        name="web",
-        namespace="shop",
-        revision=revision,
-        chart="web",
-        chart_version="1",
-        trigger=Trigger.UPGRADE,
-        managed_by=managed_by,
-    )
-    spec = RunSpec(release=ref, on_failure=OnFailure.ROLLBACK)
-    return Run(
-        name=f"web-{revision}",
-        namespace="shop",
+    return runs.make_run(
+        release={"revision": revision, "chart": "web", "managed_by": managed_by},
         uid=f"u{revision}",
-        spec=spec,
+        on_failure=OnFailure.ROLLBACK,
         status=RunStatus(phase=phase, completed_at=NOW),
     )
 
@@ -352,19 +341,13 @@ def test_flux_test_results_are_read_for_this_revision_of_this_release_only() -> 
 
 
 def flux_run() -> Run:
-    ref = ReleaseRef(
-        name="web",
-        namespace="shop",
-        revision=1,
-        chart="web",
-        chart_version="1",
-        trigger=Trigger.INSTALL,
-        managed_by=FLUX.model_copy(update={"tests": True}),
-    )
-    tests = [TestSource(name="web-smoke", source="flux", timeout_seconds=60)]
-    return Run(
-        name="web-1", namespace="shop", uid="u1", spec=RunSpec(release=ref, tests=tests), created_at=NOW
-    )
+    release = {
+        "revision": 1,
+        "chart": "web",
+        "trigger": Trigger.INSTALL,
+        "managed_by": FLUX.model_copy(update={"tests": True}),
+    }
+    return runs.make_run("web-smoke", release=release, source="flux", timeout=60, uid="u1", created_at=NOW)
 
 
 POLICY = decide.Policy(

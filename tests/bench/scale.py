@@ -2,7 +2,7 @@
 
 `scale.py` (burst): N releases (`BENCH_SCALE_N`, 100) with H revisions of history each (`BENCH_SCALE_H`, 3),
 written directly as Helm release Secrets (copies of one real `helm install`, the same encoding as
-tests/unit/helm_encoding.py, older revisions `superseded`, deployed an hour ago so no run is due). Then a
+tests/unit/support/helm_encoding.py, older revisions `superseded`, deployed an hour ago so no run is due). Then a
 baseline with no operator running, for "the burst finished within 1.0x the installs plus kwok's time for the
 same bare pods": (A) the same N `helm upgrade`s, 8 at a time, timed (helm alone; revision H+1); (B) as many
 bare pods as the operator would create for N runs (one per test hook of the chart, rendered from it, so kwok

@@ -43,7 +43,7 @@ select on labels, so secrets are readable in full; the operator itself only list
 secrets (server-side selectors owner=helm, type=helm.sh/release.v1) and never writes them.
 */}}
 {{- define "helm-e2e.rules" -}}
-# Exactly what the code uses (tests/unit/test_rbac.py derives it from the adapter and the kopf handlers).
+# Exactly what the code uses (tests/unit/chart/test_rbac.py derives it from the adapter and the kopf handlers).
 # Helm release secrets: read only
 - apiGroups: [""]
   resources: [secrets]

@@ -53,8 +53,8 @@ class HookObjects:
         self.rbac = k8s.RbacAuthorizationV1Api(api)
         self.batch = k8s.BatchV1Api(api)
         self.timeout = timeout_seconds
-        # (create, read, delete, apply) per kind, spelled out so tests/unit/test_rbac.py can derive the RBAC
-        # rules; apply is the server-side apply of a release Helm 4 applied server-side
+        # (create, read, delete, apply) per kind, spelled out so tests/unit/chart/test_rbac.py can derive the
+        # RBAC rules; apply is the server-side apply of a release Helm 4 applied server-side
         self._verbs: dict[str, KindCalls] = {
             "ServiceAccount": (
                 self.core.create_namespaced_service_account,

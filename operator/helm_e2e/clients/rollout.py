@@ -53,7 +53,7 @@ class RolloutReader:
         self.core = k8s.CoreV1Api(api_client)
         self.objects = k8s.CustomObjectsApi(api_client)  # custom resources: no fixed rule in the chart
         self._plurals: dict[tuple[str, str], dict[str, str]] = {}  # (group, version) → {kind: plural}
-        # (API group, kind) → GET; spelled out so tests/unit/test_rbac.py derives the read-only rules
+        # (API group, kind) → GET; spelled out so tests/unit/chart/test_rbac.py derives the read-only rules
         self._readers: dict[tuple[str, str], Callable[..., Any]] = {
             ("apps", "Deployment"): self.apps.read_namespaced_deployment,
             ("apps", "StatefulSet"): self.apps.read_namespaced_stateful_set,

@@ -38,7 +38,7 @@ T = TypeVar("T")
 MiB = 2**20
 # imported once by the fork server: it dies with the operator, and workers start warm
 PRELOAD = ["helm_e2e.clients.sandbox_preload", "helm_e2e.core.plan.decode_and_plan"]
-WORKERS = 2  # the chart's memory limit is sized for this many (tests/unit/test_chart_static.py)
+WORKERS = 2  # the chart's memory limit is sized for this many (tests/unit/chart/test_chart_static.py)
 
 
 def _address_space_now() -> int:

@@ -1,7 +1,7 @@
 """Every name helm-e2e shares with the cluster, in one place (pure constants).
 
 The API group and version, kinds, labels and annotations, condition types and reasons. The CRDs and the
-chart are checked against these by tests (tests/unit/test_names.py), so a rename here cannot drift.
+chart are checked against these by tests (tests/unit/core/model/test_names.py), so a rename here cannot drift.
 """
 
 from __future__ import annotations

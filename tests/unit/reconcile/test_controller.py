@@ -1,0 +1,603 @@
+"""The executor (reconcile/executor.py) driven through an in-memory fake of the Kube port.
+
+Each test plays a release secret into the controller, moves the world (pods finish, pods vanish, the API
+refuses, the operator dies) and asserts on what the executor did: runs, pods, status, Events.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from controller_harness import (
+    NS,
+    RUN,
+    deploy,
+    deployed_secret,
+    make_controller,
+    passing_hook,
+    raw_hook,
+    status,
+)
+from fake_kube import NOW, Clock, FakeKube
+from helm_encoding import helm_release_doc, helm_secret
+
+from helm_e2e import errors
+from helm_e2e.clients.kube import Kube
+from helm_e2e.clients.kube_port import KubePort
+from helm_e2e.core.model import names
+from helm_e2e.core.model.run_codec import run_from_body
+from helm_e2e.core.model.schema import RequestTrigger, RunPhase, RunRequest, TestPhase
+from helm_e2e.reconcile.controller import MAX_RECONCILE_FAILURES
+from helm_e2e.settings import Settings
+
+
+def test_the_fake_has_exactly_the_ports_methods_with_the_same_signatures() -> None:
+    port = {n for n, _ in inspect.getmembers(KubePort, inspect.isfunction) if not n.startswith("_")}
+    for impl in (Kube, FakeKube):
+        for name in port:
+            assert inspect.signature(getattr(impl, name)) == inspect.signature(getattr(KubePort, name)), name
+
+
+async def test_a_deployed_revision_gets_a_run_whose_pods_are_created_by_the_reconcile(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke"), passing_hook("api")]))
+    assert list(kube.runs) == [(NS, RUN)]
+    assert kube.created_pods == []  # intake decides the run; the reconcile creates its pods
+    await controller.reconcile((NS, RUN))
+    assert sorted(kube.created_pods) == ["web-1-api", "web-1-smoke"]
+    assert status(kube)["phase"] == "Running"
+    assert kube.reasons()[:3] == [names.EVENT_PLANNED, names.EVENT_ROLLED_OUT, names.EVENT_STARTED]
+
+
+async def test_a_run_finishes_and_its_report_outbox_and_pod_ttl_complete(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    await controller.reconcile((NS, RUN))
+    kube.finish_pod(NS, "web-1-smoke", exit_code=0)
+    kube.logs["web-1-smoke"] = "all good\n"
+    assert await controller.reconcile((NS, RUN)) == 0.0
+    st = status(kube)
+    assert st["phase"] == "Succeeded"
+    assert st["tests"][0]["logTail"] == "all good\n"
+    await controller.reconcile((NS, RUN))  # the outbox: SMTP off → Disabled, recorded once
+    email = {c["type"]: c for c in status(kube)["conditions"]}[names.COND_EMAIL_SENT]
+    assert (email["status"], email["reason"]) == ("False", names.MAIL_DISABLED)
+    wait = await controller.reconcile((NS, RUN))
+    assert wait is not None
+    assert 0 < wait <= 60
+    clock.now += timedelta(seconds=61)
+    await controller.reconcile((NS, RUN))
+    assert kube.deleted_pods == ["web-1-smoke"]
+    assert "podsDeletedAt" in status(kube)
+    assert await controller.reconcile((NS, RUN)) is None  # nothing left to do
+
+
+async def test_a_pod_lost_while_running_is_an_error_not_a_timeout(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    await controller.reconcile((NS, RUN))
+    kube.pods[(NS, "web-1-smoke")]["status"] = {"phase": "Running"}
+    await controller.reconcile((NS, RUN))
+    await kube.delete_pod(NS, "web-1-smoke")
+    await controller.reconcile((NS, RUN))
+    test = status(kube)["tests"][0]
+    assert (test["phase"], test["reason"]) == ("Error", names.REASON_POD_LOST)
+
+
+async def test_a_pod_missing_after_a_restart_is_planned_again_from_the_release_secret(
+    kube: FakeKube, clock: Clock
+) -> None:
+    first = make_controller(kube, clock)
+    await deploy(first, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    # kill -9 here: the run exists, its plan died with the process, no pod was created
+    second = make_controller(kube, clock)
+    await second.reconcile((NS, RUN))
+    assert kube.created_pods == ["web-1-smoke"]
+    await second.reconcile((NS, RUN))
+    assert kube.created_pods == ["web-1-smoke"]  # never twice
+
+
+async def test_a_missing_pod_whose_secret_is_gone_ends_not_planned(kube: FakeKube, clock: Clock) -> None:
+    first = make_controller(kube, clock)
+    await deploy(first, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    kube.secrets.clear()
+    second = make_controller(kube, clock)
+    await second.reconcile((NS, RUN))
+    test = status(kube)["tests"][0]
+    assert (test["phase"], test["reason"]) == ("Error", names.REASON_NOT_PLANNED)
+    assert status(kube)["phase"] == "Error"
+
+
+async def test_a_pod_the_api_refuses_ends_that_test_error_and_the_run_goes_on(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    kube.refuse["web-1-smoke"] = (403, "Forbidden", 'serviceaccount "web-test" not found')
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke"), passing_hook("api")]))
+    await controller.reconcile((NS, RUN))
+    tests = {t["name"]: t for t in status(kube)["tests"]}
+    assert (tests["smoke"]["phase"], tests["smoke"]["reason"]) == ("Error", "Forbidden")
+    assert "serviceaccount" in tests["smoke"]["message"]
+    assert tests["api"]["phase"] == "Pending"
+    assert kube.created_pods == ["web-1-api"]
+    assert names.EVENT_TEST_FAILED in kube.reasons()
+    kube.finish_pod(NS, "web-1-api", exit_code=0)
+    await controller.reconcile((NS, RUN))
+    assert status(kube)["phase"] == "Error"  # the run ends: no hang on the refused test
+
+
+async def test_a_status_conflict_stops_the_pass_before_events_and_deletes(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    await controller.reconcile((NS, RUN))
+    events_before = len(kube.events)
+    kube.finish_pod(NS, "web-1-smoke", exit_code=1)
+    kube.conflict_next_patch = True
+    assert await controller.reconcile((NS, RUN)) == 0.2
+    assert len(kube.events) == events_before
+    assert status(kube)["phase"] == "Running"
+    await controller.reconcile((NS, RUN))
+    assert status(kube)["phase"] == "Failed"
+
+
+async def test_a_newer_revision_supersedes_the_active_run_and_its_pods_go(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(1, hooks=[passing_hook("smoke")]))
+    await controller.reconcile((NS, RUN))
+    await deploy(controller, kube, deployed_secret(2, hooks=[passing_hook("smoke")]))
+    assert status(kube)["phase"] == "Superseded"
+    await controller.reconcile((NS, RUN))
+    assert "web-1-smoke" in kube.deleted_pods  # deleted after the status that explains it
+
+
+async def test_a_release_without_tests_gets_a_no_tests_run_at_once(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[]))
+    await controller.reconcile((NS, RUN))
+    assert status(kube)["phase"] == RunPhase.NO_TESTS.value
+    await controller.reconcile((NS, RUN))
+    email = {c["type"]: c for c in status(kube)["conditions"]}[names.COND_EMAIL_SENT]
+    assert email["reason"] == "NoTests"
+
+
+async def test_a_run_whose_reconcile_keeps_raising_ends_error_with_the_exception_type(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+
+    async def broken(namespace: str, run: str) -> list[dict[str, Any]]:
+        raise KeyError("metadata")
+
+    monkeypatch.setattr(kube, "list_run_pods", broken)
+    delays = [await controller.reconcile((NS, RUN)) for _ in range(MAX_RECONCILE_FAILURES)]
+    assert delays[:3] == [2.0, 4.0, 8.0]  # backoff, not a fixed 10 s loop
+    st = status(kube)
+    assert (st["phase"], st["tests"][0]["reason"]) == ("Error", names.REASON_RECONCILE_FAILED)
+    assert "KeyError" in st["message"]
+
+
+async def test_a_crash_while_sending_sends_again_with_the_same_message_id(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+
+    async def fake_send(message: Any, *, settings: Settings) -> None:
+        sent.append(str(message["Message-ID"]))
+
+    monkeypatch.setattr("helm_e2e.reconcile.report_and_rollback.send_email", fake_send)
+    controller = make_controller(kube, clock, smtp_host="mail", mail_to="ops@example.com")
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    await controller.reconcile((NS, RUN))
+    kube.finish_pod(NS, "web-1-smoke", exit_code=0)
+    await controller.reconcile((NS, RUN))  # the final status and, in the same write, the intent: Sending
+    assert status(kube)["phase"] == "Succeeded"
+    email = {c["type"]: c for c in status(kube)["conditions"]}[names.COND_EMAIL_SENT]
+    assert email["reason"] == names.MAIL_SENDING
+    assert sent == []
+    # kill -9 after the intent; a new operator finds Sending and sends
+    restarted = make_controller(kube, clock, smtp_host="mail", mail_to="ops@example.com")
+    await restarted.reconcile((NS, RUN))
+    assert len(sent) == 1
+    email = {c["type"]: c for c in status(kube)["conditions"]}[names.COND_EMAIL_SENT]
+    assert email["reason"] == names.MAIL_SENT
+    await restarted.reconcile((NS, RUN))
+    assert len(sent) == 1  # recorded: never again
+
+
+async def test_a_conflict_right_after_a_send_never_sends_twice(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+
+    async def fake_send(message: Any, *, settings: Settings) -> None:
+        sent.append(str(message["Message-ID"]))
+        kube.conflict_next_patch = True  # someone wrote the run meanwhile
+
+    monkeypatch.setattr("helm_e2e.reconcile.report_and_rollback.send_email", fake_send)
+    controller = make_controller(kube, clock, smtp_host="mail", mail_to="ops@example.com")
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    await controller.reconcile((NS, RUN))
+    kube.finish_pod(NS, "web-1-smoke", exit_code=0)
+    for _ in range(4):
+        await controller.reconcile((NS, RUN))
+    assert len(sent) == 1
+
+
+async def test_history_beyond_the_limit_is_pruned_when_a_run_completes(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock, history_limit=2)
+    for revision in (1, 2, 3):
+        await deploy(controller, kube, deployed_secret(revision, hooks=[passing_hook("smoke")]))
+        name = f"web-{revision}"
+        await controller.reconcile((NS, name))
+        kube.finish_pod(NS, f"{name}-smoke", exit_code=0)
+        await controller.reconcile((NS, name))
+    assert sorted(n for _, n in kube.runs) == ["web-2", "web-3"]
+
+
+async def test_a_pod_that_violates_the_policy_is_never_created(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    plan = controller.planner.kept((NS, RUN))
+    assert plan is not None
+    plan.tests[0].policy_violation = "spec.hostNetwork: host namespaces are not allowed"
+    await controller.reconcile((NS, RUN))
+    assert kube.created_pods == []
+    test = status(kube)["tests"][0]
+    assert (test["phase"], test["reason"]) == (TestPhase.ERROR.value, names.REASON_POLICY_VIOLATION)
+    assert "spec.hostNetwork" in test["message"]
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda s: s["metadata"].update(name="sh.helm.release.v1.shop.v13"), id="other-name"),
+        pytest.param(lambda s: s["metadata"]["labels"].update(version="13"), id="label-disagrees"),
+    ],
+)
+async def test_a_secret_whose_identity_disagrees_gets_no_run_and_a_warning(
+    kube: FakeKube, clock: Clock, forge: Any
+) -> None:
+    controller = make_controller(kube, clock)
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    forge(secret)
+    await deploy(controller, kube, secret)
+    assert kube.runs == {}
+    assert kube.reasons() == [names.EVENT_RELEASE_IDENTITY_MISMATCH]
+
+
+async def test_the_namespace_comes_from_the_secret_never_from_the_release_json(
+    kube: FakeKube, clock: Clock
+) -> None:
+    doc = helm_release_doc()
+    doc["namespace"] = "kube-system"  # the JSON claims another namespace
+    secret = helm_secret(doc, name="sh.helm.release.v1.web.v1")
+    secret["metadata"]["labels"] = {"owner": "helm", "name": "web", "status": "deployed", "version": "1"}
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, secret)
+    assert [ns for ns, _ in kube.runs] in ([], [NS])
+    assert all(ns == NS for ns, _ in kube.pods)
+
+
+GRAFANA_SHAPE = [
+    raw_hook("ServiceAccount", "web-test", ""),
+    raw_hook("ConfigMap", "web-test", "data:\n  run.sh: echo ok\n"),
+    raw_hook(
+        "Pod",
+        "web-test",
+        "spec:\n  serviceAccountName: web-test\n  containers:\n  - name: t\n    image: bats\n"
+        "    volumeMounts: [{name: tests, mountPath: /tests}]\n"
+        "  volumes: [{name: tests, configMap: {name: web-test}}]\n",
+    ),
+]
+
+
+async def test_a_charts_hook_objects_are_created_before_its_test_and_hook_succeeded_ones_go_after(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=GRAFANA_SHAPE))
+    await controller.reconcile((NS, RUN))
+    assert sorted(k for _, k, _ in kube.hook_objects) == ["ConfigMap", "ServiceAccount"]
+    assert kube.created_pods == ["web-1-web-test"]
+    pod = kube.pods[(NS, "web-1-web-test")]
+    assert pod["spec"]["serviceAccountName"] == "web-test"  # the hook set's own account is allowed
+    kube.finish_pod(NS, "web-1-web-test", exit_code=0)
+    await controller.reconcile((NS, RUN))
+    assert status(kube)["phase"] == "Succeeded"
+    assert sorted(kube.deleted_hook_objects) == [("ConfigMap", "web-test"), ("ServiceAccount", "web-test")]
+
+
+async def test_a_hook_object_whose_name_is_taken_ends_the_charts_tests_name_taken(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    foreign = {
+        "kind": "ConfigMap",
+        "metadata": {"name": "web-test", "namespace": NS, "labels": {"owner": "someone"}},
+    }
+    kube.hook_objects[(NS, "ConfigMap", "web-test")] = foreign
+    hooks = [raw_hook("ConfigMap", "web-test", "data: {}\n", policy="hook-succeeded"), *GRAFANA_SHAPE[2:]]
+    hooks[1] = {**hooks[1], "manifest": hooks[1]["manifest"].replace("serviceAccountName: web-test\n  ", "")}
+    await deploy(controller, kube, deployed_secret(hooks=hooks))
+    await controller.reconcile((NS, RUN))
+    test = status(kube)["tests"][0]
+    assert (test["phase"], test["reason"]) == ("Error", "NameTaken")
+    assert kube.created_pods == []
+
+
+async def test_a_job_test_hook_runs_as_a_job_and_its_outcome_is_the_jobs(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    job = raw_hook(
+        "Job",
+        "migrate-check",
+        "spec:\n  backoffLimit: 2\n  template:\n    spec:\n      restartPolicy: Never\n"
+        "      containers: [{name: t, image: busybox}]\n",
+    )
+    await deploy(controller, kube, deployed_secret(hooks=[job]))
+    await controller.reconcile((NS, RUN))
+    created = kube.jobs[(NS, "web-1-migrate-check")]
+    assert created["spec"]["backoffLimit"] == 2
+    assert status(kube)["tests"][0]["phase"] == "Pending"
+    created["status"] = {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
+    await controller.reconcile((NS, RUN))
+    assert status(kube)["phase"] == "Succeeded"
+
+
+async def test_the_gate_holds_the_tests_until_the_rollout_is_done(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock, readiness="rollout")
+    doc_manifest = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    doc = helm_release_doc()
+    doc["manifest"] = doc_manifest
+    doc["hooks"] = [passing_hook("smoke")]
+    secret = helm_secret(doc, name="sh.helm.release.v1.web.v1")
+    secret["metadata"]["labels"] = {"owner": "helm", "name": "web", "status": "deployed", "version": "1"}
+    kube.runs.clear()
+    await deploy(controller, kube, secret)
+    kube.runs[(NS, RUN)]["metadata"]["creationTimestamp"] = NOW.isoformat()
+    kube.rollout_state = (False, "", "deployment/web 1/3 updated")
+    assert await controller.reconcile((NS, RUN)) == 1.0
+    assert kube.created_pods == []
+    ready = {c["type"]: c for c in status(kube)["conditions"]}["ReleaseReady"]
+    assert (ready["reason"], ready["message"]) == ("WaitingForRollout", "deployment/web 1/3 updated")
+    assert [k.ref for k in kube.rollout_checks[0]] == ["deployment/web"]
+    kube.rollout_state = (True, "", "")
+    await controller.reconcile((NS, RUN))
+    assert kube.created_pods == ["web-1-smoke"]
+    assert names.EVENT_ROLLED_OUT in kube.reasons()
+
+
+async def test_uninstalling_cancels_the_active_run(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock)
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, secret)
+    await controller.reconcile((NS, RUN))
+    kube.secrets.clear()
+    await controller.on_release_secret("DELETED", secret)
+    assert status(kube)["phase"] == "Cancelled"
+    await controller.reconcile((NS, RUN))
+    assert kube.deleted_pods == ["web-1-smoke"]
+
+
+async def test_a_corrupt_secret_is_warned_about_once_and_an_old_revision_gets_no_run(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    corrupt = deployed_secret()
+    corrupt["data"]["release"] = "bm90IGEgcmVsZWFzZQ=="
+    await deploy(controller, kube, corrupt)
+    await deploy(controller, kube, corrupt)
+    assert kube.reasons() == [names.EVENT_RELEASE_DECODE_FAILED]
+    clock.now += timedelta(days=1)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    assert kube.runs == {}
+
+
+async def test_a_revision_seen_again_after_a_restart_keeps_its_one_run(kube: FakeKube, clock: Clock) -> None:
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    await deploy(make_controller(kube, clock), kube, secret)
+    await deploy(make_controller(kube, clock), kube, secret)  # a new operator re-lists the same Secret
+    assert list(kube.runs) == [(NS, RUN)]
+
+
+def used_suite() -> dict[str, Any]:
+    """A suite that tests every release of the namespace (its status is written when a run uses it)."""
+    test = {"name": "api", "template": {"containers": [{"name": "t", "image": "busybox"}]}}
+    return {"metadata": {"name": "api", "namespace": NS, "generation": 1}, "spec": {"tests": [test]}}
+
+
+async def test_a_live_revision_is_created_without_asking_first_and_its_suites_status_after(
+    kube: FakeKube, clock: Clock
+) -> None:
+    kube.suites[NS] = [used_suite()]
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    assert list(kube.runs) == [(NS, RUN)]
+    assert kube.run_reads == []
+    assert kube.suites[NS][0]["status"]["conditions"][0]["message"] == "rendered for the last run"
+    kube.suites[NS][0]["status"] = {}
+    planned = kube.reasons().count(names.EVENT_PLANNED)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))  # `helm test` rewrites it
+    assert list(kube.runs) == [(NS, RUN)]
+    assert kube.suites[NS][0]["status"] == {}  # its run existed: nothing about it is written again
+    assert kube.reasons().count(names.EVENT_PLANNED) == planned
+
+
+async def test_a_revision_from_kopfs_listing_is_asked_for_first_and_not_planned_again(
+    kube: FakeKube, clock: Clock
+) -> None:
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    await deploy(make_controller(kube, clock), kube, secret)
+    restarted = make_controller(kube, clock)
+
+    async def never(secret: Any, *, context: Any = None) -> Any:
+        raise AssertionError("a run that exists is not planned again")
+
+    restarted.planner.plan = never  # type: ignore[method-assign]
+    await restarted.on_release_secret(None, secret)  # kopf's listing at a start
+    assert kube.run_reads == [RUN]
+    assert list(kube.runs) == [(NS, RUN)]
+
+
+async def test_planning_that_runs_out_of_its_sandbox_limits_is_a_warning_not_a_run(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    controller = make_controller(kube, clock)
+
+    async def too_slow(secret: Any, *, context: Any = None) -> Any:
+        raise errors.SandboxTimeout("sandboxed work ran longer than 10s; worker killed")
+
+    monkeypatch.setattr(controller.planner, "plan", too_slow)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    assert kube.runs == {}
+    assert kube.reasons() == [names.EVENT_RELEASE_DECODE_FAILED]
+    assert "planning failed" in kube.events[0][3]
+
+
+async def test_a_missing_pod_whose_release_cannot_be_planned_again_ends_not_planned(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await deploy(make_controller(kube, clock), kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    restarted = make_controller(kube, clock)
+
+    async def out_of_memory(secret: Any, *, context: Any = None) -> Any:
+        raise errors.SandboxMemory("sandboxed work exceeded its memory (MemoryError)")
+
+    monkeypatch.setattr(restarted.planner, "plan", out_of_memory)
+    await restarted.reconcile((NS, RUN))
+    test = status(kube)["tests"][0]
+    assert (test["reason"], "could not be planned again" in test["message"]) == (
+        names.REASON_NOT_PLANNED,
+        True,
+    )
+
+
+@pytest.mark.parametrize("problem", ["no-deployed-revision", "secret-gone", "identity", "corrupt"])
+async def test_a_rerun_request_that_cannot_be_planned_makes_no_run(
+    kube: FakeKube, clock: Clock, problem: str
+) -> None:
+    controller = make_controller(kube, clock)
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, secret)
+    key = (NS, "sh.helm.release.v1.web.v1")
+    if problem == "no-deployed-revision":
+        kube.secrets[key]["metadata"]["labels"]["status"] = "superseded"
+    elif problem == "secret-gone":
+        kube.secrets[key] = {**kube.secrets[key], "metadata": {**kube.secrets[key]["metadata"], "name": "x"}}
+        kube.secrets[(NS, "x")] = kube.secrets.pop(key)
+    elif problem == "identity":
+        kube.secrets[key]["metadata"]["labels"]["name"] = "other"
+        kube.secrets[key]["metadata"]["labels"]["name"] = "web"
+        kube.secrets[key]["metadata"]["name"] = "sh.helm.release.v1.web.v1"
+        kube.secrets[key]["metadata"]["labels"]["version"] = "1"
+        kube.secrets[key]["metadata"]["namespace"] = ""
+    else:
+        kube.secrets[key]["data"]["release"] = "bm90IGEgcmVsZWFzZQ=="
+    request = RunRequest(trigger=RequestTrigger.RERUN, token="tok-1")
+    assert await controller.request_attempt(NS, "web", request) is None
+    assert list(kube.runs) == [(NS, RUN)]
+
+
+def with_status(secret: dict[str, Any], status: str) -> dict[str, Any]:
+    changed = copy.deepcopy(secret)
+    changed["metadata"]["labels"]["status"] = status
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("deleted_as", "counted"),
+    [("superseded", []), ("deployed", ["web"])],  # Helm's --history-max pruning; a hand-deleted current one
+)
+async def test_a_deleted_revision_keeps_runs_while_another_remains_and_pruning_costs_no_count(
+    kube: FakeKube, clock: Clock, deleted_as: str, counted: list[str]
+) -> None:
+    controller = make_controller(kube, clock)
+    first = deployed_secret(1, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, first)
+    await deploy(controller, kube, deployed_secret(2, hooks=[passing_hook("smoke")]))
+    kube.secrets.pop((NS, "sh.helm.release.v1.web.v1"))
+    await controller.on_release_secret("DELETED", with_status(first, deleted_as))
+    assert kube.revision_counts == counted  # a LIST of the release's revisions each
+    assert status(kube, "web-2").get("phase", "Pending") != "Cancelled"
+
+
+async def test_an_uninstall_deleting_its_revisions_in_any_order_cancels_once_none_is_left(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    first = deployed_secret(1, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, first)
+    second = deployed_secret(2, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, second)
+    kube.secrets[(NS, "sh.helm.release.v1.web.v1")] = with_status(first, "superseded")
+    kube.secrets[(NS, "sh.helm.release.v1.web.v2")] = with_status(second, "uninstalling")
+    await controller.on_release_secret("MODIFIED", with_status(second, "uninstalling"))  # helm's first step
+    kube.secrets.pop((NS, "sh.helm.release.v1.web.v2"))  # the current revision goes first here
+    await controller.on_release_secret("DELETED", with_status(second, "uninstalling"))
+    assert status(kube, "web-2").get("phase") != "Cancelled"  # revision 1 is still stored
+    kube.secrets.pop((NS, "sh.helm.release.v1.web.v1"))
+    await controller.on_release_secret("DELETED", with_status(first, "superseded"))
+    assert status(kube, "web-2")["phase"] == "Cancelled"
+    assert kube.revision_counts == ["web", "web", "web"]
+
+
+async def test_a_supersede_that_meets_a_concurrent_status_write_is_decided_again_and_never_lost(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    await deploy(controller, kube, deployed_secret(1))
+    await controller.reconcile((NS, RUN))
+    body = copy.deepcopy(kube.runs[(NS, RUN)])  # what the supersede read
+    kube.conflict_next_patch = True  # the run's own reconcile wrote its status in between
+    run = run_from_body(body)
+    await controller.executor.end(run, body, RunPhase.SUPERSEDED, names.REASON_SUPERSEDED, "r2 replaces it")
+    assert status(kube)["phase"] == "Superseded"
+
+
+@pytest.mark.parametrize(
+    ("created_ago", "runs"),
+    [(timedelta(seconds=5), 1), (timedelta(hours=2), 0)],
+    ids=["created-just-now", "created-before-the-grace"],
+)
+async def test_a_secret_created_before_the_grace_is_skipped_without_decoding_it(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch, created_ago: timedelta, runs: int
+) -> None:
+    controller = make_controller(kube, clock, startup_grace_seconds=600)
+    decoded: list[str] = []
+    decode = controller.planner.decode
+
+    async def counting(secret: Any) -> Any:
+        decoded.append(secret["metadata"]["name"])
+        return await decode(secret)
+
+    monkeypatch.setattr(controller.planner, "decode", counting)
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    secret["metadata"]["creationTimestamp"] = (NOW - created_ago).strftime("%Y-%m-%dT%H:%M:%SZ")
+    await deploy(controller, kube, secret)
+    assert len(kube.runs) == runs
+    assert len(decoded) == runs  # the old revision is not even decoded
+
+
+@pytest.mark.parametrize("value", ["", "soon", "2026-11-25T08:00:00", 5])
+async def test_a_creation_time_that_is_not_a_zoned_time_is_ignored(
+    kube: FakeKube, clock: Clock, value: object
+) -> None:
+    secret = deployed_secret(hooks=[passing_hook("smoke")])
+    secret["metadata"]["creationTimestamp"] = value
+    await deploy(make_controller(kube, clock), kube, secret)
+    assert list(kube.runs) == [(NS, RUN)]

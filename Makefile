@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: docs help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration integration-helm4 realnode realnode-helm4 test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-startup bench-trigger bench-kill bench-store bench-artifacts
+.PHONY: docs help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration integration-helm4 realnode realnode-helm4 test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-start-live bench-startup bench-trigger bench-kill bench-store bench-artifacts
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -90,11 +90,12 @@ bench: install cluster-up ## benchmarks: the pure core, then the readiness gate 
 	$(PY) tests/bench/viewer.py
 	$(PYTEST) tests/integration -q -s -m bench
 
-bench-quick: install ## every benchmark once (CI: the bench cannot rot), numbers printed but meaningless
+bench-quick: install cluster-up ## every benchmark once (CI: the bench cannot rot), numbers printed but meaningless
 	BENCH_QUICK=1 $(PY) tests/bench/run.py
 	$(PY) tests/bench/store.py
 	BENCH_QUICK=1 $(PY) tests/bench/artifacts.py
 	BENCH_QUICK=1 $(PY) tests/bench/viewer.py
+	BENCH_QUICK=1 $(PY) tests/bench/start_live.py
 
 demo: install cluster-up ## end to end: operator + SMTP sink + example chart install/upgrade
 	$(PY) hack/demo.py
@@ -125,6 +126,9 @@ bench-scale: install cluster-up ## N releases (BENCH_SCALE_N=100) x H revisions,
 
 bench-trigger: install cluster-up ## 20 sequential upgrades (BENCH_TRIGGER_N) after a fresh start: trigger latency and the operator's intake timings
 	$(PY) tests/bench/scale.py sequential
+
+bench-start-live: install cluster-up ## live revisions during a start beside BENCH_SCALE_N x BENCH_SCALE_H (1,000 x 10) Helm Secrets: trigger latency, and runs finished under kill -9 every 1.5 s
+	$(PY) tests/bench/start_live.py
 
 bench-startup: install cluster-up ## an operator's start beside N x H Helm Secrets (BENCH_SCALE_N=100, BENCH_SCALE_H=3): listing time, CPU, peak and settled RSS
 	$(PY) tests/bench/scale.py startup

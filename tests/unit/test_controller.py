@@ -625,13 +625,13 @@ async def test_a_secret_created_before_the_grace_is_skipped_without_decoding_it(
 ) -> None:
     controller = make_controller(kube, clock, startup_grace_seconds=600)
     decoded: list[str] = []
-    decode = controller.planner.decode
+    plan = controller.planner.plan  # decodes and plans, in one sandbox call
 
-    async def counting(secret: Any) -> Any:
+    async def counting(secret: Any, *, context: Any = None) -> Any:
         decoded.append(secret["metadata"]["name"])
-        return await decode(secret)
+        return await plan(secret, context=context)
 
-    monkeypatch.setattr(controller.planner, "decode", counting)
+    monkeypatch.setattr(controller.planner, "plan", counting)
     secret = deployed_secret(hooks=[passing_hook("smoke")])
     secret["metadata"]["creationTimestamp"] = (NOW - created_ago).strftime("%Y-%m-%dT%H:%M:%SZ")
     await deploy(controller, kube, secret)

@@ -17,10 +17,10 @@ from helm_e2e.core.plan.build import (
     PlannedTest,
     build_plan,
     build_pod_manifest,
-    build_run_spec,
     suite_matches,
     validate_suite,
 )
+from helm_e2e.core.plan.run_spec import build_run_spec
 from helm_e2e.errors import SuiteInvalid
 
 POD_HOOK = """apiVersion: v1

@@ -647,3 +647,31 @@ async def test_a_creation_time_that_is_not_a_zoned_time_is_ignored(
     secret["metadata"]["creationTimestamp"] = value
     await deploy(make_controller(kube, clock), kube, secret)
     assert list(kube.runs) == [(NS, RUN)]
+
+
+class CountingSandbox:
+    """The sandbox's one entry point, run in this process; each call (a worker's job) is counted."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def run_bounded(self, fn: Any, *args: Any, time_limit: float, **kwargs: Any) -> Any:
+        self.calls.append(getattr(fn, "__name__", ""))
+        return fn(*args, **kwargs)
+
+
+async def test_a_new_revision_costs_one_sandbox_call_for_its_whole_run(kube: FakeKube, clock: Clock) -> None:
+    """Decoded and planned at once (it was decoded, then decoded again to plan: 2 calls); its reconciles use
+    the kept plan; kopf's listing finds its run first (it was decoded: 1 call); a re-run plans once."""
+    box = CountingSandbox()
+    settings = Settings(smtp_host="", pod_ttl_seconds=60, resync_seconds=5)
+    controller = Controller(settings=settings, kube=kube, clock=clock, sandbox=box)  # type: ignore[arg-type]
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    for _ in range(3):
+        await controller.reconcile((NS, RUN))
+    assert box.calls == ["_decode_and_plan_in_worker"]
+    await controller.on_release_secret(None, deployed_secret(hooks=[passing_hook("smoke")]))
+    assert box.calls == ["_decode_and_plan_in_worker"]
+    request = RunRequest(trigger=RequestTrigger.RERUN, token="tok-1")
+    assert await controller.request_attempt(NS, "web", request) == "web-1-r2"
+    assert box.calls == ["_decode_and_plan_in_worker"] * 2

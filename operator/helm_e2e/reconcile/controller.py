@@ -1,8 +1,9 @@
 """The controller: Helm release secrets in, E2ERuns out; every run's passes go to the Executor.
 
-Intake decides nothing itself (`core.intake` and `core.lifecycle` do): it decodes and plans a deployed
-revision, creates its E2ERun (the deterministic name is the per-revision lock), ends the older revisions'
-active runs, and queues the new run, whose first reconcile creates the pods.
+Intake decides nothing itself (`core/sources/intake.py`, `core/plan` and `core/lifecycle` do): it decodes
+and plans a deployed revision in one sandbox call, creates its E2ERun (the deterministic name is the
+per-revision lock) with the plan kept for the run's life, ends the older revisions' active runs, and queues
+the new run, whose first reconcile creates the pods.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class Controller:
         self._warned: BoundedSet[tuple[str, str, str]] = BoundedSet(MAX_REMEMBERED)
         # (namespace, release, token): seen done
         self._requests_done: BoundedSet[tuple[str, str, str]] = BoundedSet(MAX_REMEMBERED)
-        # (namespace, release) seen being uninstalled with revisions left: each further deletion is checked
+        # (namespace, release) seen being uninstalled with revisions left: each further deletion is checked.
+        # Process memory: lost on a restart (docs/ha-and-scale.md says what that costs)
         self._ending: BoundedSet[tuple[str, str]] = BoundedSet(MAX_REMEMBERED)
 
     async def reconcile(self, key: RunKey) -> float | None:

@@ -51,7 +51,9 @@ def trigger_latency_during_start(cluster: Cluster, namespace: str, workdir: Path
     try:
         with Watcher(cluster, namespace) as seen:
             # once kopf is up its watches are listing the backlog: new work arrives now
-            wait_until(lambda: "startup" in op.logs() and "succeeded" in op.logs(), timeout=60, what="kopf up")
+            wait_until(
+                lambda: "startup" in op.logs() and "succeeded" in op.logs(), timeout=60, what="kopf up"
+            )
             target = {}
             for name in live_names():
                 upgrade(cluster, namespace, name, message="during-start")

@@ -1,13 +1,15 @@
 """The controller: Helm release secrets in, E2ERuns out; every run's passes go to the Executor.
 
-Intake decides nothing itself (`core.intake` and `core.lifecycle` do): it decodes and plans a deployed
-revision, creates its E2ERun (the deterministic name is the per-revision lock), ends the older revisions'
-active runs, and queues the new run, whose first reconcile creates the pods.
+Intake decides nothing itself (`core/sources/intake.py`, `core/plan` and `core/lifecycle` do): it decodes
+and plans a deployed revision in one sandbox call, creates its E2ERun (the deterministic name is the
+per-revision lock) with the plan kept for the run's life, ends the older revisions' active runs, and queues
+the new run, whose first reconcile creates the pods.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -28,13 +30,16 @@ from helm_e2e.core.model import names
 from helm_e2e.core.model.bounded import BoundedSet
 from helm_e2e.core.model.dns_names import build_run_name
 from helm_e2e.core.model.run_codec import build_run_body, readable_runs, run_from_body
-from helm_e2e.core.model.schema import Release, RequestTrigger, Run, RunPhase, RunRequest, RunSpec
+from helm_e2e.core.model.schema import Release, RequestTrigger, Run, RunPhase, RunRequest
 from helm_e2e.core.plan import build as planning
+from helm_e2e.core.plan import decode_and_plan as planjob
+from helm_e2e.core.plan import run_spec
+from helm_e2e.core.plan.requested import plan_for_request
 from helm_e2e.core.sources import argocd, flux, intake
 from helm_e2e.core.sources import helm_secret as releases
 from helm_e2e.reconcile import application_reruns
 from helm_e2e.reconcile.executor import MAX_RECONCILE_FAILURES, Executor, RunKey
-from helm_e2e.reconcile.planning import Planner
+from helm_e2e.reconcile.planning import PlanContext, Planner
 from helm_e2e.reconcile.report_and_rollback import run_ref
 from helm_e2e.reconcile.suite_status import record_suite_problems
 from helm_e2e.reconcile.workqueue import WorkQueue
@@ -73,7 +78,8 @@ class Controller:
         self._warned: BoundedSet[tuple[str, str, str]] = BoundedSet(MAX_REMEMBERED)
         # (namespace, release, token): seen done
         self._requests_done: BoundedSet[tuple[str, str, str]] = BoundedSet(MAX_REMEMBERED)
-        # (namespace, release) seen being uninstalled with revisions left: each further deletion is checked
+        # (namespace, release) seen being uninstalled with revisions left: each further deletion is checked.
+        # Process memory: lost on a restart (docs/ha-and-scale.md says what that costs)
         self._ending: BoundedSet[tuple[str, str]] = BoundedSet(MAX_REMEMBERED)
 
     async def reconcile(self, key: RunKey) -> float | None:
@@ -86,8 +92,8 @@ class Controller:
         """`received`: time.monotonic() when the handler got the event (the run.created line's timings)."""
         received = time.monotonic() if received is None else received
         event = intake.classify_secret_event(event_type, secret)
-        if event.kind == intake.IntakeKind.CANCEL and (
-            intake.may_end_release(event_type, secret) or (event.namespace, event.release) in self._ending
+        if event.kind == intake.IntakeKind.CANCEL and intake.needs_uninstall_check(
+            event_type, secret, ending=(event.namespace, event.release) in self._ending
         ):
             await self.cancel_if_uninstalled(event.namespace, event.release)
         if event.kind != intake.IntakeKind.PLAN:
@@ -99,20 +105,51 @@ class Controller:
         if problem is not None:
             await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, problem)
             return
-        start = time.monotonic()
+        # kopf's listing (no event type: a start, a relist) mostly finds runs that exist: ask first.
+        # A live event is a new revision: create at once, a run that exists already answers 409
+        await self._intake_revision(secret, received=received, ask_first=event_type is None)
+
+    async def _intake_revision(self, secret: Mapping[str, Any], *, received: float, ask_first: bool) -> None:
+        """A deployed revision (its Secret's identity checked): decoded and planned in ONE sandbox call,
+        then its run created if it was deployed within the grace period."""
+        named = intake.run_key_of_secret(secret)
+        if named is None:  # checked by the caller
+            return
+        namespace, name = str(secret["metadata"]["namespace"]), build_run_name(*named)
+        read_at = time.monotonic()
+        if ask_first:  # the plan's reads beside the GET: one round trip before the run exists, not two
+            existing, context = await asyncio.gather(
+                self.kube.get_run(namespace, name), self.planner.context(namespace)
+            )
+            if existing is not None:
+                return  # already planned: operator restart, `helm test`, or a status-only rewrite
+        else:
+            context = await self.planner.context(namespace)
+        planning_at = time.monotonic()
+        planned = await self._decode_and_plan(secret, context)
+        grace = self.settings.startup_grace_seconds
+        if planned is None or not intake.is_recent(planned.release, now=self.now(), grace_seconds=grace):
+            return
+        timing = {"received": received, "read": read_at, "planning": planning_at, "planned": time.monotonic()}
+        plan = await self._plan_to_run(planned, None)
+        if plan is not None:
+            await self._create_run(planned, plan, secret, context, name=name, timing=timing)
+
+    async def _decode_and_plan(
+        self, secret: Mapping[str, Any], context: PlanContext
+    ) -> planjob.ReleasePlan | None:
+        """The revision decoded and planned (one sandbox call); None, with a warning, when it cannot be."""
         try:
-            release = await self.planner.decode(secret)
+            return await self.planner.plan(secret, context=context)
         except errors.ReleaseIdentityError as e:
             await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, str(e))
-            return
-        except (errors.ReleaseDecodeError, errors.SandboxError) as e:
+        except errors.ReleaseDecodeError as e:
             await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, str(e))
-            return
-        if intake.is_recent(release, now=self.now(), grace_seconds=grace):
-            timing = intake_timing(received=received, decode_started=start)
-            # kopf's listing (no event type: a start, a relist) mostly finds runs that exist: ask first.
-            # A live event is a new revision: create at once, a run that exists already answers 409
-            await self.ensure_run(release, secret, timing=timing, ask_first=event_type is None)
+        except errors.SandboxError as e:  # out of time or memory, decoding or planning
+            await self._warn_secret(
+                secret, names.EVENT_RELEASE_DECODE_FAILED, f"decoding or planning failed: {e}"
+            )
+        return None
 
     async def _warn_secret(self, secret: Mapping[str, Any], reason: str, message: str) -> None:
         meta = secret.get("metadata") or {}
@@ -127,79 +164,56 @@ class Controller:
         ref = ObjectRef("Secret", "v1", key[0], key[1], meta.get("uid", ""))
         await self.kube.post_event(ref, type="Warning", reason=reason, message=message)
 
-    async def ensure_run(
+    async def _plan_to_run(
+        self, planned: planjob.ReleasePlan, request: RunRequest | None
+    ) -> planning.Plan | None:
+        """The plan the run is created from: without the chart's tests when Flux runs them, only the
+        requested suite's tests for a scheduled check; None: nothing to run."""
+        plan = await self.planner.with_flux(planned.release, planned.plan)
+        return plan_for_request(plan, request)
+
+    async def _create_run(
         self,
-        release: Release,
+        planned: planjob.ReleasePlan,
+        plan: planning.Plan,
         secret: Mapping[str, Any],
+        context: PlanContext,
         *,
+        name: str,
         attempt: reruns.NewAttempt | None = None,
         request: RunRequest | None = None,
         timing: dict[str, float] | None = None,
-        ask_first: bool = True,
     ) -> bool:
-        """Plan and create the revision's run (or, with `attempt`, one more run of it); False: not created.
-        `ask_first`: GET the run before planning it (likely to exist: an operator restart); otherwise the
-        creation alone tells (one API call on the way to a new run, when the plan's reads are cached)."""
-        name = attempt.name if attempt else build_run_name(release.name, release.revision)
-        if ask_first:  # the plan's reads beside the GET: one round trip before the run exists, not two
-            existing, context = await asyncio.gather(
-                self.kube.get_run(release.namespace, name), self.planner.context(release.namespace)
-            )
-            if existing is not None:
-                return False  # already planned: operator restart, `helm test`, or a status-only rewrite
-        else:
-            context = await self.planner.context(release.namespace)
-        planned_at = time.monotonic()
-        try:
-            full_plan = (await self.planner.plan(secret, context=context)).plan
-        except errors.SandboxError as e:  # decoded a moment ago: the plan itself ran out of time or memory
-            await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, f"planning failed: {e}")
-            return False
-        plan = await self.planner.with_flux(release, full_plan)
-        if request is not None and request.suite:  # a scheduled check runs its own suite's tests only
-            plan = plan.model_copy(update={"tests": reruns.suite_tests(plan.tests, request.suite)})
-            if not plan.tests:
-                return False  # the suite does not test this release
-        spec = self._run_spec(release, secret, plan, attempt=attempt, request=request)
+        """Create the run of `plan` (`planned`'s, made ready by `_plan_to_run`), or with `attempt` one more
+        run of the revision; False: someone else created it first (409): their run, their pods."""
+        release = planned.release
+        spec = run_spec.build_revision_run_spec(
+            release,
+            plan,
+            secret_meta=secret.get("metadata") or {},
+            deadline_seconds=self.settings.run_deadline_seconds,
+            default_retries=self.settings.default_retries,
+            attempt=attempt.attempt if attempt else None,
+            request=request,
+        )
         creating_at = time.monotonic()
         created = await self.kube.create_run(build_run_body(spec, name=name, namespace=release.namespace))
         if created is None:
-            return False  # someone else created it first: their run, their pods
-        timings = finish_timing(timing, planned_at=planned_at, creating_at=creating_at)
+            return False
         run = run_from_body(created)
         self.planner.keep((run.namespace, run.name), plan)
         self.queue.add((run.namespace, run.name))
-        await self._announce(run, release, plan, timings=timings)
+        await self._announce(
+            run,
+            release,
+            plan,
+            timings=intake.timings_ms(timing, creating_at=creating_at, now=time.monotonic()),
+        )
         await self.supersede_older_runs(run)
         # the suites' status says how they rendered for this run: written once the run exists (a run that
         # existed already, a `helm test` rewrite say, rewrites nothing)
-        await record_suite_problems(self.kube, context.suites, full_plan, now=self.now())
+        await record_suite_problems(self.kube, context.suites, planned.plan, now=self.now())
         return True
-
-    def _run_spec(
-        self,
-        release: Release,
-        secret: Mapping[str, Any],
-        plan: planning.Plan,
-        *,
-        attempt: reruns.NewAttempt | None,
-        request: RunRequest | None,
-    ) -> RunSpec:
-        """The new run's spec: the plan, the Secret it came from (uid), the commit the deploy carries."""
-        meta = secret.get("metadata") or {}
-        spec = planning.build_run_spec(
-            release,
-            plan,
-            deadline_seconds=self.settings.run_deadline_seconds,
-            default_retries=self.settings.default_retries,
-            secret_uid=str(meta.get("uid") or ""),
-            commit=flux.find_commit(
-                labels=meta.get("labels") or {}, chart_annotations=release.chart_annotations
-            ),
-        )
-        if attempt is not None:
-            spec = spec.model_copy(update={"attempt": attempt.attempt if attempt.attempt > 1 else None})
-        return spec.model_copy(update={"request": request})
 
     async def _announce(
         self, run: Run, release: Release, plan: planning.Plan, *, timings: Mapping[str, float]
@@ -284,7 +298,7 @@ class Controller:
         request: RunRequest | None = None,
     ) -> Run | None:
         """A sync's run (with `attempt` > 1 and `request`: a re-run, reconcile/application_reruns.py)."""
-        spec = planning.build_run_spec(
+        spec = run_spec.build_run_spec(
             release,
             plan.model_copy(update={"managed_by": argocd.managed_by(sync)}),
             deadline_seconds=self.settings.run_deadline_seconds,
@@ -335,21 +349,23 @@ class Controller:
         if problem is not None:
             await self._warn_secret(secret, names.EVENT_RELEASE_IDENTITY_MISMATCH, problem)
             return None
-        try:
-            decoded = await self.planner.decode(secret)
-        except (errors.ReleaseDecodeError, errors.SandboxError) as e:  # identity errors are decode errors
-            await self._warn_secret(secret, names.EVENT_RELEASE_DECODE_FAILED, str(e))
-            return None
-        for _ in range(3):  # a different request may take the same attempt number first (409): decide again
+        context = await self.planner.context(namespace)
+        planned = await self._decode_and_plan(secret, context)  # once, whatever the tries below
+        plan = await self._plan_to_run(planned, request) if planned is not None else None
+        if planned is None or plan is None:
+            return None  # not plannable, or nothing to run (a scheduled suite that does not test it)
+        for tries in itertools.count(1):
             runs = [r for r, _ in await self._runs_of(namespace, release)]
             attempt = reruns.decide_new_attempt(runs, release=release, revision=revision, request=request)
             if attempt is None:
                 return None
-            if await self.ensure_run(decoded, secret, attempt=attempt, request=request):
-                return attempt.name
-            if await self.kube.get_run(namespace, attempt.name) is None:
-                return None  # nothing to run (a scheduled suite that does not test this release)
-        return None
+            created = await self._create_run(
+                planned, plan, secret, context, name=attempt.name, attempt=attempt, request=request
+            )
+            step = intake.decide_after_attempt(created=created, tries=tries)
+            if step != intake.AttemptStep.RETRY:
+                return attempt.name if step == intake.AttemptStep.DONE else None
+        return None  # not reached: the tries are bounded by decide_after_attempt
 
     # --- ending runs: supersede, cancel ----------------------------------------------------------------
     async def supersede_older_runs(self, run: Run) -> None:
@@ -367,7 +383,8 @@ class Controller:
                 )
 
     async def cancel_if_uninstalled(self, namespace: str, release: str) -> None:
-        if await self.kube.count_release_secrets(namespace, release) > 0:
+        installed = await self.kube.count_release_secrets(namespace, release)
+        if intake.decide_uninstall(installed) == intake.UninstallStep.WAIT:
             # Helm deletes an uninstalled release's revisions one by one, in no order we rely on
             self._ending.add((namespace, release))
             return
@@ -387,32 +404,3 @@ class Controller:
     ) -> None:
         await self.executor.end(run, body, phase, reason, message)
         self.queue.add((run.namespace, run.name))  # its pods go on its own next pass
-
-
-def intake_timing(*, received: float, decode_started: float) -> dict[str, float]:
-    """Monotonic marks of one intake (seconds), finished by `finish_timing` into the run.created line."""
-    return {"received": received, "decode_started": decode_started, "decoded": time.monotonic()}
-
-
-def finish_timing(
-    timing: dict[str, float] | None, *, planned_at: float, creating_at: float
-) -> dict[str, float]:
-    """Milliseconds of each intake step, for finding where trigger latency goes: waiting for the
-    sandbox/thread pool before decoding, decoding, reading what the plan needs (`get_ms`: the namespace's
-    suites and test accounts, from the watches once primed, and the GET of the run when asking first),
-    planning (sandbox), creating the run; `intake_ms` is the handler's receipt to the run's creation."""
-    now = time.monotonic()
-    if timing is None:
-        return {"plan_ms": _ms(planned_at, creating_at), "create_ms": _ms(creating_at, now)}
-    return {
-        "wait_ms": _ms(timing["received"], timing["decode_started"]),
-        "decode_ms": _ms(timing["decode_started"], timing["decoded"]),
-        "get_ms": _ms(timing["decoded"], planned_at),
-        "plan_ms": _ms(planned_at, creating_at),
-        "create_ms": _ms(creating_at, now),
-        "intake_ms": _ms(timing["received"], now),
-    }
-
-
-def _ms(start: float, end: float) -> float:
-    return round((end - start) * 1000, 1)

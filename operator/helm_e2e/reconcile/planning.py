@@ -1,5 +1,6 @@
 """Planning in the shell: what a plan needs from the cluster (suites, test accounts), decoding and planning
-off the event loop in the bounded sandbox, and the plan of a new run kept for its first reconcile.
+off the event loop in the bounded sandbox (one call per revision), and the plan of a new run kept for its
+life (until final or gone; bounded), so its reconciles never decode or plan it again.
 
 After a restart a run's missing tests are planned again from its Helm release secret; only the intake
 writes the suites' status (once its run exists).
@@ -30,6 +31,22 @@ RELEASE_GONE = "the Helm release secret is gone; the test cannot be planned agai
 NOT_IN_PLAN = "the test is no longer part of the plan"
 APPLICATION_GONE = "the Argo CD Application (or its sync) is gone; the test cannot be planned again"
 MAX_KEPT_PLANS = 10_000  # plans of runs in flight (a plan is a few KiB)
+MAX_KEPT_RELEASES = 10_000  # decoded revisions, without values (a few KiB each: chart metadata, manifest)
+SecretVersion = tuple[str, str, str, str]  # (namespace, name, uid, resourceVersion): one content, ever
+
+
+def secret_version(secret: Mapping[str, Any]) -> SecretVersion | None:
+    """What names one content of a Secret; None without a uid or resourceVersion (nothing is kept)."""
+    meta = secret.get("metadata") or {}
+    key = tuple(str(meta.get(k) or "") for k in ("namespace", "name", "uid", "resourceVersion"))
+    return (key[0], key[1], key[2], key[3]) if all(key) else None
+
+
+def _put(kept: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    """Bounded: the oldest entry goes first."""
+    if key not in kept and len(kept) >= limit:
+        kept.pop(next(iter(kept)))
+    kept[key] = value
 
 
 def build_plan_options(settings: Settings, test_accounts: frozenset[str]) -> planjob.PlanOptions:
@@ -67,9 +84,14 @@ class Planner:
         self.now = clock
         self.sandbox = sandbox
         self._kept: dict[RunKey, planning.Plan] = {}
+        self._releases: dict[SecretVersion, Release] = {}  # decoded by `plan`, for `decode`
 
     async def decode(self, secret: Mapping[str, Any]) -> Release:
-        """The release without its values; ReleaseDecodeError (or a SandboxError) when it cannot be."""
+        """The release without its values; ReleaseDecodeError (or a SandboxError) when it cannot be. A
+        Secret `plan` decoded already (that very content: same resourceVersion) is not decoded again."""
+        version = secret_version(secret)
+        if version is not None and version in self._releases:
+            return self._releases[version]
         if self.sandbox is None:
             return planjob.decode_release(secret)
         limit = self.settings.sandbox_timeout_seconds
@@ -94,7 +116,9 @@ class Planner:
     async def plan(
         self, secret: Mapping[str, Any], *, context: PlanContext | None = None
     ) -> planjob.ReleasePlan:
-        """`context`: read already by the caller (the intake: beside its GET of the run, when it asks)."""
+        """The revision decoded and planned in ONE sandbox call (time and memory bounded); the decoded
+        release is kept for `decode`. `context`: read already by the caller (the intake: beside its GET
+        of the run, when it asks)."""
         namespace = str((secret.get("metadata") or {}).get("namespace", ""))
         context = context or await self.context(namespace)
         suites = context.suites
@@ -109,6 +133,8 @@ class Planner:
                 options=options,
                 time_limit=self.settings.sandbox_timeout_seconds,
             )
+        if (version := secret_version(secret)) is not None:
+            _put(self._releases, version, planned.release, MAX_KEPT_RELEASES)
         return planned
 
     async def _release_plan(self, run: Run) -> planning.Plan | str:
@@ -186,9 +212,7 @@ class Planner:
     def keep(self, key: RunKey, plan: planning.Plan) -> None:
         """Kept until the run is final or gone: a release revision is immutable, so a run waiting at its
         gate is never decoded and planned again on each pass (bounded: the oldest go first)."""
-        if key not in self._kept and len(self._kept) >= MAX_KEPT_PLANS:
-            self._kept.pop(next(iter(self._kept)))
-        self._kept[key] = plan
+        _put(self._kept, key, plan, MAX_KEPT_PLANS)
 
     def forget(self, key: RunKey) -> None:
         self._kept.pop(key, None)

@@ -31,7 +31,7 @@ from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.model import names
 from helm_e2e.core.model.run_codec import run_from_body
 from helm_e2e.core.model.schema import RequestTrigger, RunPhase, RunRequest, TestPhase
-from helm_e2e.reconcile.controller import MAX_RECONCILE_FAILURES
+from helm_e2e.reconcile.controller import MAX_RECONCILE_FAILURES, Controller
 from helm_e2e.settings import Settings
 
 
@@ -579,13 +579,13 @@ async def test_a_secret_created_before_the_grace_is_skipped_without_decoding_it(
 ) -> None:
     controller = make_controller(kube, clock, startup_grace_seconds=600)
     decoded: list[str] = []
-    decode = controller.planner.decode
+    plan = controller.planner.plan  # decodes and plans, in one sandbox call
 
-    async def counting(secret: Any) -> Any:
+    async def counting(secret: Any, *, context: Any = None) -> Any:
         decoded.append(secret["metadata"]["name"])
-        return await decode(secret)
+        return await plan(secret, context=context)
 
-    monkeypatch.setattr(controller.planner, "decode", counting)
+    monkeypatch.setattr(controller.planner, "plan", counting)
     secret = deployed_secret(hooks=[passing_hook("smoke")])
     secret["metadata"]["creationTimestamp"] = (NOW - created_ago).strftime("%Y-%m-%dT%H:%M:%SZ")
     await deploy(controller, kube, secret)
@@ -601,3 +601,31 @@ async def test_a_creation_time_that_is_not_a_zoned_time_is_ignored(
     secret["metadata"]["creationTimestamp"] = value
     await deploy(make_controller(kube, clock), kube, secret)
     assert list(kube.runs) == [(NS, RUN)]
+
+
+class CountingSandbox:
+    """The sandbox's one entry point, run in this process; each call (a worker's job) is counted."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def run_bounded(self, fn: Any, *args: Any, time_limit: float, **kwargs: Any) -> Any:
+        self.calls.append(getattr(fn, "__name__", ""))
+        return fn(*args, **kwargs)
+
+
+async def test_a_new_revision_costs_one_sandbox_call_for_its_whole_run(kube: FakeKube, clock: Clock) -> None:
+    """Decoded and planned at once (it was decoded, then decoded again to plan: 2 calls); its reconciles use
+    the kept plan; kopf's listing finds its run first (it was decoded: 1 call); a re-run plans once."""
+    box = CountingSandbox()
+    settings = Settings(smtp_host="", pod_ttl_seconds=60, resync_seconds=5)
+    controller = Controller(settings=settings, kube=kube, clock=clock, sandbox=box)  # type: ignore[arg-type]
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    for _ in range(3):
+        await controller.reconcile((NS, RUN))
+    assert box.calls == ["_decode_and_plan_in_worker"]
+    await controller.on_release_secret(None, deployed_secret(hooks=[passing_hook("smoke")]))
+    assert box.calls == ["_decode_and_plan_in_worker"]
+    request = RunRequest(trigger=RequestTrigger.RERUN, token="tok-1")
+    assert await controller.request_attempt(NS, "web", request) == "web-1-r2"
+    assert box.calls == ["_decode_and_plan_in_worker"] * 2

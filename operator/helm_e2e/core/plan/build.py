@@ -1,57 +1,46 @@
-"""Release + chart test hooks + E2ESuites → planned tests → Pod manifests (pure).
+"""Release + chart test hooks + E2ESuites → the Plan of a run's tests (pure).
 
-Suite templates are rendered by core/plan/templating.py (bounded, sandboxed Jinja2, StrictUndefined): an
-unknown variable, a syntax error, a sandbox violation or any other error raised by template code makes
-that suite invalid (a problem entry), never an exception that stops the hooks or the other suites.
-Error messages name the test, the field path and the kind of error, never a rendered value.
-Every planned pod is checked against the Pod Security Standards level and the ServiceAccount allow-list
-(core/plan/pod_security.py); a violating test is still planned, with `policy_violation` set, never
-created.
+Suites are checked, selected and rendered by core/plan/suites.py: any error of a suite makes it invalid (a
+problem entry), never an exception that stops the hooks or the other suites. Every planned pod is checked
+against the Pod Security Standards level and the ServiceAccount allow-list (core/plan/pod_security.py); a
+violating test is still planned, with `policy_violation` set, never created. The run's spec is built by
+core/plan/run_spec.py, each test's Pod by core/plan/pod_manifest.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Sequence, Set
 from contextlib import AbstractContextManager
-from typing import Any
+from dataclasses import dataclass, field
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.dns_names import MAX_NAME, build_pod_name, label_value
-from helm_e2e.core.model.run_codec import build_owner_reference
 from helm_e2e.core.model.schema import (
-    HookObject,
     ManagedBy,
     OnFailure,
     ReadinessMode,
     ReadinessSpec,
     Release,
-    ReleaseRef,
     ReportSpec,
-    Run,
-    RunSpec,
     Suite,
     SuiteSpec,
-    TestSource,
-    Trigger,
 )
 from helm_e2e.core.plan import pod_security as podpolicy
-from helm_e2e.core.plan import recipients, templating
 from helm_e2e.core.plan.chart_hooks import HookResource, HookSet, build_hook_set
 from helm_e2e.core.plan.on_failure import decide_on_failure
 from helm_e2e.core.plan.planned_test import (
     PlannedTest as PlannedTest,  # re-exported: callers use plan.PlannedTest
 )
+from helm_e2e.core.plan.pod_manifest import build_pod_manifest as build_pod_manifest  # re-exported
 from helm_e2e.core.plan.readiness import ObjectKey, list_rollout_objects
-from helm_e2e.core.sources import argocd
+from helm_e2e.core.plan.suites import merge_reports, plan_suite, unique_names
+from helm_e2e.core.plan.suites import suite_matches as suite_matches  # re-exported
+from helm_e2e.core.plan.suites import validate_suite as validate_suite  # re-exported
 from helm_e2e.core.sources import flux as gitops
 from helm_e2e.core.sources.helm_secret import resolve_image_tag
 from helm_e2e.errors import ReleaseDecodeError, SuiteInvalid
-
-TIMEOUT_ANNOTATION = names.TIMEOUT_ANNOTATION
 
 
 class SuiteProblem(BaseModel):
@@ -76,123 +65,6 @@ class Plan(BaseModel):
     server_side_apply: bool = False  # hook objects applied server-side, as Helm 4 does for this release
 
 
-# --- suites -----------------------------------------------------------------------------------------
-
-
-def _loc(loc: Sequence[int | str]) -> str:
-    return "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-
-
-def validate_suite(suite: Suite, *, allowed_domains: frozenset[str] | None = None) -> SuiteSpec:
-    """The suite's spec as a SuiteSpec, or SuiteInvalid naming the first bad field in one line.
-
-    With `allowed_domains` (None = mail is off, nothing to check), every report.to address must be a
-    plain address in one of them."""
-    try:
-        spec = SuiteSpec.model_validate(suite.spec)
-    except ValidationError as e:
-        err = e.errors(include_url=False, include_input=False)[0]
-        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        message = " ".join(f"{_loc(err['loc'])}: {err['msg']}{more}".split())
-        raise SuiteInvalid(suite.name, message) from e
-    if allowed_domains is not None:
-        problem = recipients.check_recipients(spec.report.to, allowed_domains=allowed_domains)
-        if problem:
-            raise SuiteInvalid(suite.name, f"spec.{problem}")
-    return spec
-
-
-def suite_matches(spec: SuiteSpec, release: Release) -> bool:
-    """No names and no charts = every release in the namespace; else name OR chart; and the trigger. An
-    Argo CD sync only by `spec.applications`; a suite that names applications alone tests no Helm release."""
-    if release.trigger == Trigger.SYNC:
-        return argocd.selects(spec.applications, app=release.name, labels=release.app_labels)
-    if spec.applications is not None and "releases" not in spec.model_fields_set:
-        return False
-    names, charts = spec.releases.names, spec.releases.charts
-    selected = (not names and not charts) or release.name in names or release.chart_name in charts
-    return selected and release.trigger in spec.triggers
-
-
-def _suite_tests(
-    suite: Suite, spec: SuiteSpec, release: Release, *, image_tag: str, values_path: str, default_timeout: int
-) -> list[PlannedTest]:
-    """All of the suite's tests, rendered, or SuiteInvalid for the first one that fails."""
-    context = templating.build_context(release, image_tag)
-    budget = templating.OutputBudget()
-    tests = []
-    for i, test in enumerate(spec.tests):
-        try:
-            pod_spec = templating.render_tree(test.template, context, f"tests[{i}].template", budget=budget)
-            meta = templating.render_tree(
-                test.metadata.model_dump(), context, f"tests[{i}].metadata", budget=budget
-            )
-        except SuiteInvalid as e:
-            hint = (
-                f" (no image tag: values path {values_path!r} is empty and the chart has no appVersion)"
-                if not image_tag and "image_tag" in e.message
-                else ""
-            )
-            raise SuiteInvalid(suite.name, f"test {test.name}: {e.message}{hint}") from None
-        tests.append(
-            PlannedTest(
-                name=test.name,
-                source=f"suite/{suite.name}",
-                timeout_seconds=test.timeout_seconds or default_timeout,
-                pod_spec=pod_spec,
-                labels=meta["labels"],
-                annotations=meta["annotations"],
-                retries=test.retries,
-            )
-        )
-    return tests
-
-
-def _unique(tests: list[PlannedTest]) -> list[PlannedTest]:
-    """Later tests with a name already taken get `-2`, `-3`, ... (still a DNS label of ≤ 63)."""
-    seen: set[str] = set()
-    out = []
-    for test in tests:
-        name, n = test.name, 1
-        while name in seen:
-            n += 1
-            name = f"{test.name[: MAX_NAME - len(str(n)) - 1].rstrip('-')}-{n}"
-        seen.add(name)
-        out.append(test if name == test.name else test.model_copy(update={"name": name}))
-    return out
-
-
-def _merge_reports(specs: Sequence[SuiteSpec]) -> ReportSpec:
-    """Recipients de-duplicated (case-insensitive, first spelling kept); onlyOnFailure only if every
-    suite that sets a report asks for it."""
-    to: list[str] = []
-    for spec in specs:
-        to += [r for r in spec.report.to if r.lower() not in {x.lower() for x in to}]
-    webhooks = list(dict.fromkeys(w for spec in specs for w in spec.report.webhooks))
-    flags = [s.report.only_on_failure for s in specs if "report" in s.model_fields_set]
-    return ReportSpec(to=to, only_on_failure=bool(flags) and all(flags), webhooks=webhooks)
-
-
-def _plan_suite(
-    suite: Suite,
-    release: Release,
-    *,
-    values_path: str,
-    default_timeout: int,
-    allowed_domains: frozenset[str] | None,
-) -> tuple[SuiteSpec, str, list[PlannedTest]] | None:
-    """(spec, image tag, tests) of a suite that matches the release; None if it does not match."""
-    spec = validate_suite(suite, allowed_domains=allowed_domains)
-    if not suite_matches(spec, release):
-        return None
-    path = spec.image_tag.values_path or values_path
-    tag = resolve_image_tag(release.values, path, release.app_version)
-    tests = _suite_tests(
-        suite, spec, release, image_tag=tag, values_path=path, default_timeout=default_timeout
-    )
-    return spec, tag, tests
-
-
 def apply_pod_policy(
     test: PlannedTest, *, level: podpolicy.PodSecurityLevel, accounts: Set[str]
 ) -> PlannedTest:
@@ -204,6 +76,74 @@ def apply_pod_policy(
         "token_allowed": podpolicy.token_allowed(test.pod_spec, allowed_accounts=accounts),
     }
     return test.model_copy(update=update)
+
+
+@dataclass
+class _UsedSuites:
+    """What the matching suites add to a plan, in name order."""
+
+    tests: list[PlannedTest] = field(default_factory=list)
+    specs: list[SuiteSpec] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    problems: list[SuiteProblem] = field(default_factory=list)
+    image_tag: str | None = None  # the first used suite (by name) that names its own values path
+
+
+def _plan_suites(
+    release: Release,
+    suites: Sequence[Suite],
+    *,
+    values_path: str,
+    default_timeout: int,
+    allowed_domains: frozenset[str] | None,
+    guard: Callable[[str], AbstractContextManager[None]],
+) -> _UsedSuites:
+    used = _UsedSuites()
+    for suite in sorted(suites, key=lambda s: s.name):
+        try:
+            with guard(suite.name):
+                planned = plan_suite(
+                    suite,
+                    release,
+                    values_path=values_path,
+                    default_timeout=default_timeout,
+                    allowed_domains=allowed_domains,
+                )
+        except SuiteInvalid as e:
+            used.problems.append(SuiteProblem(suite=suite.name, message=e.message))
+            continue
+        if planned is None:
+            continue
+        spec, tag, tests = planned
+        used.tests += tests
+        if spec.image_tag.values_path and used.image_tag is None:
+            used.image_tag = tag
+        used.specs.append(spec)
+        used.names.append(suite.name)
+    return used
+
+
+def _gate(plan: Plan, release: Release) -> None:
+    """The objects the readiness gate waits for; a manifest it cannot read turns the gate off (noted)."""
+    if plan.readiness.mode != ReadinessMode.ROLLOUT:
+        return
+    try:
+        plan.rollout_objects = list_rollout_objects(release.manifest, namespace=release.namespace)
+    except ReleaseDecodeError as e:  # the gate cannot see the rollout: say so, and do not wait blind
+        plan.notes.append(f"readiness gate off: {e}")
+        plan.readiness = ReadinessSpec(mode=ReadinessMode.NONE)
+
+
+def _checked_tests(
+    hooks: HookSet, used: _UsedSuites, *, level: podpolicy.PodSecurityLevel, test_accounts: frozenset[str]
+) -> list[PlannedTest]:
+    """Hooks' tests then suites' (names made unique), each checked against the pod security `level`;
+    a test may name only a ServiceAccount in `test_accounts` (a chart hook also those its hooks create)."""
+    hook_accounts = test_accounts | hooks.service_accounts
+    return [
+        apply_pod_policy(t, level=level, accounts=hook_accounts if t.source == "hook" else test_accounts)
+        for t in unique_names([*hooks.tests, *used.tests])
+    ]
 
 
 def build_plan(
@@ -221,64 +161,40 @@ def build_plan(
     ready_timeout_seconds: int = 600,
     rollback_on_failure: bool = False,
 ) -> Plan:
-    """Hooks first, then the matching suites in name order; a bad suite is a problem, not an error.
-
-    The run's image tag is the operator default's, unless a used suite names its own values path
-    (the first such suite, by name, wins). Every test is checked against `pod_security` and may name
-    only a ServiceAccount in `test_accounts` (chart hooks also those their test hooks create);
-    `mail_allowed_domains` (None = mail off) bounds the
-    suites' report recipients. `suite_guard(name)` wraps the planning of each suite: the sandbox passes
-    one that turns a suite running past its time into SuiteInvalid (core itself sets no timers).
+    """Hooks first, then the matching suites in name order; a bad suite is a problem, not an error. The
+    run's image tag is the operator default's, unless a used suite names its own values path (the
+    first such suite, by name, wins). `mail_allowed_domains` (None = mail off) bounds the suites' report
+    recipients. `suite_guard(name)` wraps the planning of each suite: the sandbox passes one that turns
+    a suite running past its time into SuiteInvalid (core itself sets no timers).
     """
     level = podpolicy.PodSecurityLevel(pod_security)
     hooks = build_hook_set(release, default_timeout=default_timeout_seconds) if run_chart_hooks else HookSet()
-    tests = list(hooks.tests)
+    used = _plan_suites(
+        release,
+        suites,
+        values_path=image_tag_values_path,
+        default_timeout=default_timeout_seconds,
+        allowed_domains=mail_allowed_domains,
+        guard=suite_guard or (lambda _name: contextlib.nullcontext()),
+    )
     default_tag = resolve_image_tag(release.values, image_tag_values_path, release.app_version)
     plan = Plan(
-        image_tag=default_tag,
+        image_tag=default_tag if used.image_tag is None else used.image_tag,
+        tests=_checked_tests(hooks, used, level=level, test_accounts=test_accounts),
+        report=merge_reports(used.specs),
+        used_suites=used.names,
+        problems=used.problems,
         resources=hooks.resources,
         refused_hooks=hooks.refused,
         hook_service_accounts=hooks.service_accounts,
+        readiness=_merge_readiness(
+            used.specs, readiness, ready_timeout_seconds, chart_tests=bool(hooks.tests)
+        ),
+        on_failure=decide_on_failure(release, used.specs, enabled=rollback_on_failure),
+        managed_by=gitops.find_flux_owner(release.manifest),
         server_side_apply=release.apply_method == names.HELM_APPLY_METHOD_SSA,
     )
-    used: list[SuiteSpec] = []
-    guard = suite_guard or (lambda _name: contextlib.nullcontext())
-    for suite in sorted(suites, key=lambda s: s.name):
-        try:
-            with guard(suite.name):
-                planned = _plan_suite(
-                    suite,
-                    release,
-                    values_path=image_tag_values_path,
-                    default_timeout=default_timeout_seconds,
-                    allowed_domains=mail_allowed_domains,
-                )
-        except SuiteInvalid as e:
-            plan.problems.append(SuiteProblem(suite=suite.name, message=e.message))
-            continue
-        if planned is None:
-            continue
-        spec, tag, suite_tests = planned
-        tests += suite_tests
-        if spec.image_tag.values_path and not any(s.image_tag.values_path for s in used):
-            plan.image_tag = tag
-        used.append(spec)
-        plan.used_suites.append(suite.name)
-    hook_accounts = test_accounts | hooks.service_accounts
-    plan.tests = [
-        apply_pod_policy(t, level=level, accounts=hook_accounts if t.source == "hook" else test_accounts)
-        for t in _unique(tests)
-    ]
-    plan.report = _merge_reports(used)
-    plan.on_failure = decide_on_failure(release, used, enabled=rollback_on_failure)
-    plan.managed_by = gitops.find_flux_owner(release.manifest)
-    plan.readiness = _merge_readiness(used, readiness, ready_timeout_seconds, chart_tests=bool(hooks.tests))
-    if plan.readiness.mode == ReadinessMode.ROLLOUT:
-        try:
-            plan.rollout_objects = list_rollout_objects(release.manifest, namespace=release.namespace)
-        except ReleaseDecodeError as e:  # the gate cannot see the rollout: say so, and do not wait blind
-            plan.notes.append(f"readiness gate off: {e}")
-            plan.readiness = ReadinessSpec(mode=ReadinessMode.NONE)
+    _gate(plan, release)
     return plan
 
 
@@ -312,123 +228,3 @@ def _merge_readiness(
         return ReadinessSpec(mode=ReadinessMode.NONE, timeout_seconds=timeout)
     timeouts = [s.readiness.timeout_seconds for s in specs if s.readiness.timeout_seconds]
     return ReadinessSpec(mode=ReadinessMode.ROLLOUT, timeout_seconds=max([timeout, *timeouts]))
-
-
-def build_release_ref(release: Release, plan: Plan, *, secret_uid: str, commit: str) -> ReleaseRef:
-    """spec.release: what was deployed, never its values."""
-    return ReleaseRef(
-        secret_uid=secret_uid,
-        name=release.name,
-        namespace=release.namespace,
-        revision=release.revision,
-        chart=release.chart_name,
-        chart_version=release.chart_version,
-        app_version=release.app_version,
-        image_tag=plan.image_tag,
-        trigger=release.trigger,
-        deployed_at=release.last_deployed,
-        commit=commit or None,
-        managed_by=plan.managed_by,
-    )
-
-
-def build_run_spec(
-    release: Release,
-    plan: Plan,
-    *,
-    deadline_seconds: int,
-    default_retries: int = 0,
-    secret_uid: str = "",
-    commit: str = "",
-) -> RunSpec:
-    ref = build_release_ref(release, plan, secret_uid=secret_uid, commit=commit)
-    tests = [
-        TestSource(
-            name=t.name,
-            source=t.source,
-            timeout_seconds=t.timeout_seconds,
-            kind=t.kind,
-            # retries re-create a test's pod; a Job test keeps the Job's own backoffLimit instead
-            retries=((default_retries if t.retries is None else t.retries) if t.kind == "Pod" else 0) or None,
-            log_on_success=t.log_on_success or None,
-        )
-        for t in plan.tests
-    ]
-    hook_objects = [
-        HookObject(kind=r.kind, name=r.name, delete_policies=sorted(r.delete_policies))
-        for r in plan.resources
-    ]
-    return RunSpec(
-        release=ref,
-        tests=tests,
-        deadline_seconds=deadline_seconds,
-        report=plan.report,
-        hook_objects=hook_objects,
-        # the gate waits within the run's deadline, whatever a suite asked for
-        readiness=plan.readiness.model_copy(
-            update={"timeout_seconds": min(plan.readiness.timeout_seconds, deadline_seconds)}
-        ),
-        on_failure=plan.on_failure,
-    )
-
-
-# --- pod manifests ------------------------------------------------------------------------------------
-
-
-def _with_env(container: Any, env: list[dict[str, str]]) -> Any:
-    if not isinstance(container, Mapping):
-        return container  # malformed: left for the apiserver to reject with its own message
-    out = dict(container)
-    existing = list(out.get("env") or [])
-    names = {e.get("name") for e in existing if isinstance(e, Mapping)}
-    out["env"] = existing + [e for e in env if e["name"] not in names]  # the template's own value wins
-    return out
-
-
-def _pod_spec(run: Run, test: PlannedTest) -> dict[str, Any]:
-    ref = run.spec.release
-    env = [
-        {"name": "HELM_E2E_RELEASE", "value": ref.name},
-        {"name": "HELM_E2E_NAMESPACE", "value": ref.namespace},
-        {"name": "HELM_E2E_REVISION", "value": str(ref.revision)},
-        {"name": "HELM_E2E_IMAGE_TAG", "value": ref.image_tag},
-        {"name": "HELM_E2E_CHART_VERSION", "value": ref.chart_version},
-        {"name": "HELM_E2E_RUN", "value": run.name},
-    ]
-    spec = copy.deepcopy(test.pod_spec)
-    for key in ("containers", "initContainers"):
-        if isinstance(spec.get(key), list):
-            spec[key] = [_with_env(c, env) for c in spec[key]]
-    spec["restartPolicy"] = "Never"
-    if not test.token_allowed:  # least privilege: no API token unless an allowed account is named
-        spec["automountServiceAccountToken"] = False
-    deadline = spec.get("activeDeadlineSeconds")
-    keep = type(deadline) is int and 0 < deadline <= test.timeout_seconds
-    if not keep:
-        spec["activeDeadlineSeconds"] = test.timeout_seconds  # a smaller deadline of the template stays
-    return spec
-
-
-def build_pod_manifest(*, run: Run, test: PlannedTest) -> dict[str, Any]:
-    """The v1 Pod for one test of a run: owned by the E2ERun, never restarted, labelled for the watch."""
-    ref = run.spec.release
-    labels = {
-        **test.labels,
-        names.MANAGED_BY_LABEL: names.MANAGED_BY,
-        names.RUN_LABEL: label_value(run.name),
-        names.RELEASE_LABEL: label_value(ref.name),
-        names.REVISION_LABEL: str(ref.revision),
-        names.TEST_LABEL: label_value(test.name),
-    }
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": build_pod_name(run.name, test.name),
-            "namespace": run.namespace,
-            "labels": labels,
-            "annotations": {**test.annotations, names.SOURCE_ANNOTATION: test.source},
-            "ownerReferences": [build_owner_reference(run)],
-        },
-        "spec": _pod_spec(run, test),
-    }

@@ -111,7 +111,14 @@ def result_from_pod(test: TestSource, pod: Pod | None, *, pod_name: str, log_tai
         if stuck:  # it can never start: say so now instead of waiting for the timeout
             result.phase, result.reason, result.message = TestPhase.ERROR, stuck[0], stuck[1]
         return result
+    return _from_finished_pod(result, pod, status, succeeded=phase == "Succeeded", log_tail=log_tail)
 
+
+def _from_finished_pod(
+    result: TestResult, pod: Pod, status: Mapping[str, Any], *, succeeded: bool, log_tail: str
+) -> TestResult:
+    """A finished pod's result: its failing (else first) container's exit, an init container's failure,
+    or the pod's own reason when no container terminated (evicted, deadline exceeded, rejected)."""
     main = _terminated(status.get("containerStatuses"))
     failing = [(n, t) for n, t in main if t.get("exitCode", 0) != 0]
     name, term = (failing or main or [("", {})])[0]
@@ -141,7 +148,7 @@ def result_from_pod(test: TestSource, pod: Pod | None, *, pod_name: str, log_tai
         return result
 
     result.exit_code = int(term.get("exitCode", 0))
-    result.phase = TestPhase.SUCCEEDED if phase == "Succeeded" and result.exit_code == 0 else TestPhase.FAILED
+    result.phase = TestPhase.SUCCEEDED if succeeded and result.exit_code == 0 else TestPhase.FAILED
     result.reason = str(term.get("reason") or ("Completed" if result.exit_code == 0 else "Error"))
     message = str(term.get("message") or "")
     result.pytest = parse_pytest_summary(message)

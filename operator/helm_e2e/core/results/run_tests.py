@@ -206,6 +206,76 @@ def _summary_text(status: RunStatus) -> str:
     return f"{s.passed}/{s.total} passed, {s.failed} failed, {s.errored} errored"
 
 
+def _next_test_result(
+    run: Run,
+    test: TestSource,
+    prev: TestResult | None,
+    objects: TestObjects,
+    step: Step,
+    *,
+    name: str,
+    log: str,
+    now: datetime,
+    unrunnable: Mapping[str, tuple[str, str]],
+    events: Sequence[object],
+) -> TestResult:
+    """One test's result this pass (not final before it); what it needs done is added to `step`."""
+    exists = objects.exists(test)
+    result = objects.result(test, name=name, log=log)
+    if not exists and prev is not None and prev.phase == TestPhase.RUNNING:
+        result.phase, result.reason = TestPhase.ERROR, names.REASON_POD_LOST
+        result.message = f"the test {test.kind.lower()} disappeared before it finished"
+    elif not exists and test.name in unrunnable:
+        result.phase, (result.reason, result.message) = TestPhase.ERROR, unrunnable[test.name]
+        result.completed_at = now
+    elif not exists:
+        step.create_tests.append(test.name)
+    result, retried = retries.continue_attempts(test, prev, result, now=now)
+    if retried:
+        message = f"test {test.name}: {result.message}"
+        step.events.append(RunEvent("Normal", retries.EVENT_TEST_RETRIED, message))
+    if not result.phase.is_final and (why := _overdue(run, test, result, now=now)):
+        result.phase, result.reason = TestPhase.ERROR, names.REASON_TIMEOUT
+        result.message = f"test did not finish within the {why}"
+        result.completed_at = now
+        if test.name in step.create_tests:
+            step.create_tests.remove(test.name)
+    if result.phase == TestPhase.ERROR and exists and not objects.finished(test):
+        (step.delete_jobs if test.kind == "Job" else step.delete_pods).append(name)
+    if result.phase.is_final and result.phase != TestPhase.SUCCEEDED and exists:
+        result.diagnostics = build_diagnostics(objects.log_pod(test), events)
+    if result.phase == TestPhase.FAILED or result.phase == TestPhase.ERROR:
+        step.events.append(RunEvent("Warning", names.EVENT_TEST_FAILED, _describe(result)))
+    return result
+
+
+def _next_run_status(old: RunStatus, results: list[TestResult], step: Step, *, now: datetime) -> RunStatus:
+    """The run's status from its tests' results; its Started/Completed Events are added to `step`."""
+    status = old.model_copy(deep=True)
+    status.tests = results
+    status.summary = summarize(results)
+    status.phase = run_phase(results) if results else RunPhase.NO_TESTS
+    if old.phase == RunPhase.PENDING:
+        status.started_at = old.started_at or now
+        step.events.insert(0, RunEvent("Normal", names.EVENT_STARTED, f"running {len(results)} test(s)"))
+    if status.phase.is_final:
+        status.completed_at = now
+        status.conditions = _final_conditions(status, now=now)
+        status.message = _summary_text(status)
+        kind = "Normal" if status.phase in (RunPhase.SUCCEEDED, RunPhase.NO_TESTS) else "Warning"
+        step.events.append(RunEvent(kind, names.EVENT_COMPLETED, f"{status.phase.value}: {status.message}"))
+    else:
+        running = Condition(
+            type=names.COND_COMPLETE,
+            status="False",
+            reason=names.REASON_RUNNING,
+            message="tests are running",
+            last_transition_time=now,
+        )
+        status.conditions = set_condition(status.conditions, running)
+    return status
+
+
 def decide_next_step(
     run: Run,
     objects: TestObjects,
@@ -229,66 +299,26 @@ def decide_next_step(
     recorded = {r.name: r for r in old.tests}
     results: list[TestResult] = []
     step = Step(status=old)
-    started = old.started_at or now
     for test in run.spec.tests:
         prev = recorded.get(test.name)
         if prev is not None and prev.phase.is_final:
             results.append(prev)
             continue
-        exists, name = objects.exists(test), pod_names[test.name]
-        result = objects.result(test, name=name, log=logs.get(test.name, ""))
-        if not exists and prev is not None and prev.phase == TestPhase.RUNNING:
-            result.phase, result.reason = TestPhase.ERROR, names.REASON_POD_LOST
-            result.message = f"the test {test.kind.lower()} disappeared before it finished"
-        elif not exists and unrunnable and test.name in unrunnable:
-            result.phase, (result.reason, result.message) = TestPhase.ERROR, unrunnable[test.name]
-            result.completed_at = now
-        elif not exists:
-            step.create_tests.append(test.name)
-        result, retried = retries.continue_attempts(test, prev, result, now=now)
-        if retried:
-            message = f"test {test.name}: {result.message}"
-            step.events.append(RunEvent("Normal", retries.EVENT_TEST_RETRIED, message))
-        if not result.phase.is_final and (why := _overdue(run, test, result, now=now)):
-            result.phase, result.reason = TestPhase.ERROR, names.REASON_TIMEOUT
-            result.message = f"test did not finish within the {why}"
-            result.completed_at = now
-            if test.name in step.create_tests:
-                step.create_tests.remove(test.name)
-        if result.phase == TestPhase.ERROR and exists and not objects.finished(test):
-            (step.delete_jobs if test.kind == "Job" else step.delete_pods).append(name)
-        if result.phase.is_final and result.phase != TestPhase.SUCCEEDED and exists:
-            result.diagnostics = build_diagnostics(objects.log_pod(test), (events or {}).get(test.name, ()))
-        if result.phase == TestPhase.FAILED or result.phase == TestPhase.ERROR:
-            step.events.append(RunEvent("Warning", names.EVENT_TEST_FAILED, _describe(result)))
-        results.append(result)
-
-    status = old.model_copy(deep=True)
-    status.tests = results
-    status.summary = summarize(results)
-    status.phase = run_phase(results) if results else RunPhase.NO_TESTS
-    if old.phase == RunPhase.PENDING:
-        status.started_at = started
-        step.events.insert(0, RunEvent("Normal", names.EVENT_STARTED, f"running {len(results)} test(s)"))
-    if status.phase.is_final:
-        status.completed_at = now
-        status.conditions = _final_conditions(status, now=now)
-        status.message = _summary_text(status)
-        kind = "Normal" if status.phase in (RunPhase.SUCCEEDED, RunPhase.NO_TESTS) else "Warning"
-        step.events.append(RunEvent(kind, names.EVENT_COMPLETED, f"{status.phase.value}: {status.message}"))
-    else:
-        status.conditions = set_condition(
-            status.conditions,
-            Condition(
-                type=names.COND_COMPLETE,
-                status="False",
-                reason=names.REASON_RUNNING,
-                message="tests are running",
-                last_transition_time=now,
-            ),
+        result = _next_test_result(
+            run,
+            test,
+            prev,
+            objects,
+            step,
+            name=pod_names[test.name],
+            log=logs.get(test.name, ""),
+            now=now,
+            unrunnable=unrunnable or {},
+            events=(events or {}).get(test.name, ()),
         )
-    step.status = status
-    step.changed = status != old
+        results.append(result)
+    step.status = _next_run_status(old, results, step, now=now)
+    step.changed = step.status != old
     return step
 
 

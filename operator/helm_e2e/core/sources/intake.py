@@ -14,6 +14,7 @@ from typing import Any
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.schema import Release
+from helm_e2e.core.sources.helm_secret import parse_secret_name
 
 CLOCK_SKEW_SECONDS = 60  # the apiserver's clock against that of the helm client stamping the release
 
@@ -78,3 +79,65 @@ def is_recent(release: Release, *, now: datetime, grace_seconds: int) -> bool:
     """Only revisions deployed within the grace period get a run: no flood on first install."""
     deployed = release.last_deployed or release.first_deployed
     return deployed is not None and now - deployed <= timedelta(seconds=grace_seconds)
+
+
+def needs_uninstall_check(event_type: str | None, secret: Mapping[str, Any], *, ending: bool) -> bool:
+    """Whether a CANCEL event is worth a LIST of the release's revisions: it may end the release
+    (`may_end_release`), or the release was seen being uninstalled (`ending`, remembered by the caller)."""
+    return ending or may_end_release(event_type, secret)
+
+
+class UninstallStep(StrEnum):
+    WAIT = "Wait"  # revisions are left: Helm deletes them one by one, each further deletion is checked
+    CANCEL = "Cancel"  # none left: the release's active runs end Cancelled
+
+
+def decide_uninstall(installed: int) -> UninstallStep:
+    """After counting the release's installed revisions (`installed_revisions`)."""
+    return UninstallStep.WAIT if installed > 0 else UninstallStep.CANCEL
+
+
+def run_key_of_secret(secret: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(release, revision) named by a Helm release Secret's name, before it is decoded: once
+    `helm_secret.check_secret_identity` passed, the decoded release carries the same (decoding checks it)."""
+    meta = secret.get("metadata") or {}
+    return parse_secret_name(str(meta.get("name") or ""))
+
+
+MAX_ATTEMPT_TRIES = 3  # a request racing others for the same attempt number (409) decides again this often
+
+
+class AttemptStep(StrEnum):
+    DONE = "Done"  # the run was created
+    RETRY = "Retry"  # another request took the attempt's name first (409): decide the attempt again
+    GIVE_UP = "GiveUp"  # out of tries
+
+
+def decide_after_attempt(*, created: bool, tries: int) -> AttemptStep:
+    """After trying to create attempt number `tries` (1-based) of a requested run whose plan has tests to
+    run: a creation the API refused (409) is decided again, at most MAX_ATTEMPT_TRIES times in all."""
+    if created:
+        return AttemptStep.DONE
+    return AttemptStep.RETRY if tries < MAX_ATTEMPT_TRIES else AttemptStep.GIVE_UP
+
+
+def timings_ms(marks: Mapping[str, float] | None, *, creating_at: float, now: float) -> dict[str, float]:
+    """Milliseconds of each intake step from its monotonic `marks`, for finding where trigger latency
+    goes: the handler's receipt to the first read (`wait_ms`), reading what the plan needs (`get_ms`: the
+    namespace's suites and test accounts, from the watches once primed, and the GET of the run when asking
+    first), decoding and planning in one sandbox call (`plan_ms`, with any wait for a free worker),
+    creating the run; `intake_ms` is the handler's receipt to the run's creation (`now`). Without marks
+    (a requested run): the creation only."""
+    if marks is None:
+        return {"create_ms": _ms(creating_at, now)}
+    return {
+        "wait_ms": _ms(marks["received"], marks["read"]),
+        "get_ms": _ms(marks["read"], marks["planning"]),
+        "plan_ms": _ms(marks["planning"], marks["planned"]),
+        "create_ms": _ms(creating_at, now),
+        "intake_ms": _ms(marks["received"], now),
+    }
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000, 1)

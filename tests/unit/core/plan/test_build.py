@@ -16,10 +16,10 @@ from helm_e2e.core.plan.build import (
     Plan,
     PlannedTest,
     build_pod_manifest,
-    build_run_spec,
     suite_matches,
     validate_suite,
 )
+from helm_e2e.core.plan.run_spec import build_run_spec
 from helm_e2e.errors import SuiteInvalid
 
 

@@ -226,7 +226,8 @@ async def test_the_executor_retries_a_failed_pod_once_and_records_a_flaky_succes
 
 def test_a_job_test_is_never_retried_by_the_operator_its_job_has_a_backoff_limit() -> None:
 
-    from helm_e2e.core.plan.build import Plan, build_run_spec
+    from helm_e2e.core.plan.build import Plan
+    from helm_e2e.core.plan.run_spec import build_run_spec
 
     job = PlannedTest(name="j", source="hook", timeout_seconds=60, pod_spec={}, kind="Job", retries=3)
     pod = PlannedTest(name="p", source="hook", timeout_seconds=60, pod_spec={})

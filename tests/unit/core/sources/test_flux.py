@@ -32,7 +32,8 @@ from helm_e2e.core.model.schema import (
 from helm_e2e.core.outcomes import rollback as rb
 from helm_e2e.core.outcomes.junit_report import build_junit_xml
 from helm_e2e.core.outcomes.report import render_report
-from helm_e2e.core.plan.build import build_plan, build_run_spec, leave_chart_tests_to_flux
+from helm_e2e.core.plan.build import build_plan, leave_chart_tests_to_flux
+from helm_e2e.core.plan.run_spec import build_run_spec
 from helm_e2e.core.results.run_tests import TestObjects, get_condition
 from helm_e2e.core.sources import flux as gitops
 from helm_e2e.reconcile.controller import Controller

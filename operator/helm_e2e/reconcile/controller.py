@@ -78,9 +78,6 @@ class Controller:
         self._warned: BoundedSet[tuple[str, str, str]] = BoundedSet(MAX_REMEMBERED)
         # (namespace, release, token): seen done
         self._requests_done: BoundedSet[tuple[str, str, str]] = BoundedSet(MAX_REMEMBERED)
-        # (namespace, release) seen being uninstalled with revisions left: each further deletion is checked.
-        # Process memory: lost on a restart (docs/ha-and-scale.md says what that costs)
-        self._ending: BoundedSet[tuple[str, str]] = BoundedSet(MAX_REMEMBERED)
 
     async def reconcile(self, key: RunKey) -> float | None:
         return await self.executor.reconcile(key)
@@ -92,9 +89,9 @@ class Controller:
         """`received`: time.monotonic() when the handler got the event (the run.created line's timings)."""
         received = time.monotonic() if received is None else received
         event = intake.classify_secret_event(event_type, secret)
-        if event.kind == intake.IntakeKind.CANCEL and intake.needs_uninstall_check(
-            event_type, secret, ending=(event.namespace, event.release) in self._ending
-        ):
+        if event.kind == intake.IntakeKind.CANCEL:
+            await self.cancel_runs(event.namespace, event.release)
+        elif event.kind == intake.IntakeKind.CHECK:
             await self.cancel_if_uninstalled(event.namespace, event.release)
         if event.kind != intake.IntakeKind.PLAN:
             return
@@ -383,12 +380,10 @@ class Controller:
                 )
 
     async def cancel_if_uninstalled(self, namespace: str, release: str) -> None:
-        installed = await self.kube.count_release_secrets(namespace, release)
-        if intake.decide_uninstall(installed) == intake.UninstallStep.WAIT:
-            # Helm deletes an uninstalled release's revisions one by one, in no order we rely on
-            self._ending.add((namespace, release))
-            return
-        self._ending.discard((namespace, release))
+        if intake.cancels_runs(await self.kube.count_release_secrets(namespace, release)):
+            await self.cancel_runs(namespace, release)
+
+    async def cancel_runs(self, namespace: str, release: str) -> None:
         for run, body in await self._runs_of(namespace, release):
             await self._end(
                 run, body, RunPhase.CANCELLED, names.REASON_UNINSTALLED, "the release was uninstalled"

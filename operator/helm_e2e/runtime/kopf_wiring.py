@@ -94,9 +94,9 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        # Server-side filtering: never hold every secret of the cluster in memory. Never select on
-        # Helm's `status` label (a superseded revision would look deleted); `owner=helm` never changes.
-        settings.watching.label_selectors[HELM_SECRETS] = f"{names.HELM_OWNER_LABEL}={names.HELM_OWNER}"
+        # Server-side filtering: never hold every secret of the cluster in memory, and list one Secret per
+        # release at a start, not one per revision (core/sources/intake.py reads what a DELETED means)
+        settings.watching.label_selectors[HELM_SECRETS] = names.HELM_SECRET_SELECTOR
         settings.watching.field_selectors[HELM_SECRETS] = f"type={names.HELM_SECRET_TYPE}"
         settings.watching.label_selectors[TEST_PODS] = names.MANAGED_BY_SELECTOR
         settings.watching.label_selectors[TEST_ACCOUNTS] = names.TEST_ACCOUNT_SELECTOR

@@ -536,24 +536,44 @@ async def test_a_deleted_revision_keeps_runs_while_another_remains_and_pruning_c
     assert status(kube, "web-2").get("phase", "Pending") != "Cancelled"
 
 
-async def test_an_uninstall_deleting_its_revisions_in_any_order_cancels_once_none_is_left(
+async def test_an_uninstall_deleting_its_revisions_in_any_order_cancels_when_its_marked_revision_goes(
     kube: FakeKube, clock: Clock
 ) -> None:
+    """The watch selects only deployed revisions and an uninstall's marks (names.HELM_SECRET_SELECTOR):
+    Helm marks the deployed revision `uninstalling`, then deletes every revision; the marked one's
+    deletion is the only one that arrives, in whatever order Helm deletes, and it is enough: no LIST."""
     controller = make_controller(kube, clock)
     first = deployed_secret(1, hooks=[passing_hook("smoke")])
     await deploy(controller, kube, first)
     second = deployed_secret(2, hooks=[passing_hook("smoke")])
     await deploy(controller, kube, second)
     kube.secrets[(NS, "sh.helm.release.v1.web.v1")] = with_status(first, "superseded")
+    await controller.on_release_secret("DELETED", with_status(first, "superseded"))  # left the selection
     kube.secrets[(NS, "sh.helm.release.v1.web.v2")] = with_status(second, "uninstalling")
     await controller.on_release_secret("MODIFIED", with_status(second, "uninstalling"))  # helm's first step
-    kube.secrets.pop((NS, "sh.helm.release.v1.web.v2"))  # the current revision goes first here
+    assert status(kube, "web-2").get("phase") != "Cancelled"  # the uninstall may still fail
+    kube.secrets.pop((NS, "sh.helm.release.v1.web.v2"))  # the marked revision goes first here
     await controller.on_release_secret("DELETED", with_status(second, "uninstalling"))
-    assert status(kube, "web-2").get("phase") != "Cancelled"  # revision 1 is still stored
+    assert status(kube, "web-2")["phase"] == "Cancelled"  # revision 1, still stored, does not matter
+    assert kube.revision_counts == []
+
+
+async def test_the_deployed_revision_deleted_by_hand_cancels_only_when_nothing_is_left(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    first = deployed_secret(1, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, first)
+    kube.secrets[(NS, "sh.helm.release.v1.web.v1")] = with_status(first, "superseded")
+    second = deployed_secret(2, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, second)
+    kube.secrets.pop((NS, "sh.helm.release.v1.web.v2"))
+    await controller.on_release_secret("DELETED", second)
+    assert status(kube, "web-2").get("phase") != "Cancelled"  # revision 1 is still installed
     kube.secrets.pop((NS, "sh.helm.release.v1.web.v1"))
-    await controller.on_release_secret("DELETED", with_status(first, "superseded"))
+    await controller.on_release_secret("DELETED", second)  # e.g. a relist after both went
     assert status(kube, "web-2")["phase"] == "Cancelled"
-    assert kube.revision_counts == ["web", "web", "web"]
+    assert kube.revision_counts == ["web", "web"]
 
 
 async def test_a_supersede_that_meets_a_concurrent_status_write_is_decided_again_and_never_lost(

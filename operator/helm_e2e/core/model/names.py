@@ -26,6 +26,12 @@ HELM_NAME_LABEL: Final = "name"
 HELM_STATUS_LABEL: Final = "status"
 HELM_VERSION_LABEL: Final = "version"
 HELM_UNINSTALL_STATUSES: Final = frozenset({"uninstalling", "uninstalled"})  # an uninstall's marks
+# The Helm Secrets the operator watches: a release's deployed revision and an uninstall's marks, never its
+# history (superseded, failed, pending-*): a start lists one Secret per release, not one per revision. A
+# revision leaving the selection (superseded by an upgrade) arrives as DELETED with its new labels.
+HELM_SECRET_SELECTOR: Final = (
+    f"{HELM_OWNER_LABEL}={HELM_OWNER},{HELM_STATUS_LABEL} in (deployed,uninstalling,uninstalled)"
+)
 HELM_SECRET_PREFIX: Final = "sh.helm.release.v1."  # noqa: S105 - a name prefix, not a password
 HOOK_ANNOTATION: Final = "helm.sh/hook"
 HOOK_WEIGHT_ANNOTATION: Final = "helm.sh/hook-weight"

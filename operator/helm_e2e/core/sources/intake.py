@@ -1,7 +1,7 @@
 """Helm release secret events → what to do about them (pure).
 
 The event's metadata alone decides most cases, before anything is decoded: a revision that is not
-`deployed` needs nothing, an uninstall may cancel runs, and only a deployed revision is decoded and planned.
+`deployed` needs nothing, an uninstall cancels runs, and only a deployed revision is decoded and planned.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ CLOCK_SKEW_SECONDS = 60  # the apiserver's clock against that of the helm client
 
 
 class IntakeKind(StrEnum):
-    IGNORE = "Ignore"  # pending-*, superseded, failed: nothing to run
-    CANCEL = "Cancel"  # uninstalled: active runs of the release end Cancelled (if no revision is left)
+    IGNORE = "Ignore"  # superseded (left the watch's selection), uninstalling: nothing to do yet
+    CANCEL = "Cancel"  # uninstalled: the release's active runs end Cancelled
+    CHECK = "Check"  # its deployed revision was deleted: cancel if no installed revision is left (one LIST)
     PLAN = "Plan"  # deployed: decode, plan, create the run
 
 
@@ -33,23 +34,25 @@ class Intake:
 
 
 def classify_secret_event(event_type: str | None, secret: Mapping[str, Any]) -> Intake:
+    """The watch selects a release's deployed revision and an uninstall's marks only
+    (names.HELM_SECRET_SELECTOR), so a Secret's labels in its event say what happened: `helm uninstall`
+    marks the deployed revision `uninstalling`, then deletes every revision (the marked one's DELETED
+    arrives) or, with `--keep-history`, marks it `uninstalled`; an upgrade relabels the old revision
+    `superseded`, which arrives as DELETED (it left the selection) and means nothing here."""
     meta = secret.get("metadata") or {}
     labels = meta.get("labels") or {}
     namespace, release = str(meta.get("namespace", "")), str(labels.get(names.HELM_NAME_LABEL, ""))
     status = labels.get(names.HELM_STATUS_LABEL)
-    if event_type == "DELETED" or status in names.HELM_UNINSTALL_STATUSES:
-        return Intake(IntakeKind.CANCEL if release else IntakeKind.IGNORE, namespace, release)
-    return Intake(IntakeKind.PLAN if status == "deployed" else IntakeKind.IGNORE, namespace, release)
+    return Intake(_kind(event_type, status) if release else IntakeKind.IGNORE, namespace, release)
 
 
-def may_end_release(event_type: str | None, secret: Mapping[str, Any]) -> bool:
-    """Whether a CANCEL event may mean the release is gone, worth a LIST of its revisions: an uninstall's
-    own marks (`uninstalling`, `uninstalled`) or the deletion of its deployed revision. Helm's history
-    pruning (`--history-max`, 10 by default: every upgrade of a release that has 10 revisions) deletes
-    older revisions only, never the deployed one: those deletions need no LIST (an O(namespace) one for the
-    apiserver). Deletions during a known uninstall are checked by the caller, which remembers it."""
-    status = ((secret.get("metadata") or {}).get("labels") or {}).get(names.HELM_STATUS_LABEL)
-    return status in names.HELM_UNINSTALL_STATUSES or (event_type == "DELETED" and status == "deployed")
+def _kind(event_type: str | None, status: object) -> IntakeKind:
+    if status == "uninstalled" or (event_type == "DELETED" and status == "uninstalling"):
+        return IntakeKind.CANCEL
+    if event_type == "DELETED":
+        # the deployed revision deleted by hand or with its namespace: is anything of the release left?
+        return IntakeKind.CHECK if status == "deployed" else IntakeKind.IGNORE
+    return IntakeKind.PLAN if status == "deployed" else IntakeKind.IGNORE
 
 
 def installed_revisions(labels: Iterable[Mapping[str, str]]) -> int:
@@ -81,20 +84,9 @@ def is_recent(release: Release, *, now: datetime, grace_seconds: int) -> bool:
     return deployed is not None and now - deployed <= timedelta(seconds=grace_seconds)
 
 
-def needs_uninstall_check(event_type: str | None, secret: Mapping[str, Any], *, ending: bool) -> bool:
-    """Whether a CANCEL event is worth a LIST of the release's revisions: it may end the release
-    (`may_end_release`), or the release was seen being uninstalled (`ending`, remembered by the caller)."""
-    return ending or may_end_release(event_type, secret)
-
-
-class UninstallStep(StrEnum):
-    WAIT = "Wait"  # revisions are left: Helm deletes them one by one, each further deletion is checked
-    CANCEL = "Cancel"  # none left: the release's active runs end Cancelled
-
-
-def decide_uninstall(installed: int) -> UninstallStep:
-    """After counting the release's installed revisions (`installed_revisions`)."""
-    return UninstallStep.WAIT if installed > 0 else UninstallStep.CANCEL
+def cancels_runs(installed: int) -> bool:
+    """After a CHECK counted the release's installed revisions (`installed_revisions`): none is left."""
+    return installed == 0
 
 
 def run_key_of_secret(secret: Mapping[str, Any]) -> tuple[str, int] | None:

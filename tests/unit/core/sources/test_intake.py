@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from helm_e2e.core.model import names
 from helm_e2e.core.sources import intake
-from helm_e2e.core.sources.intake import AttemptStep, UninstallStep
+from helm_e2e.core.sources.intake import AttemptStep, IntakeKind
 
 
 def secret(status: str, name: str = "sh.helm.release.v1.web.v3") -> dict[str, Any]:
@@ -15,24 +16,39 @@ def secret(status: str, name: str = "sh.helm.release.v1.web.v3") -> dict[str, An
 
 
 @pytest.mark.parametrize(
-    ("event_type", "status", "ending", "check"),
+    ("event_type", "status", "kind"),
     [
-        ("DELETED", "superseded", False, False),  # Helm's history pruning: no LIST
-        ("DELETED", "superseded", True, True),  # a further deletion of a known uninstall
-        ("DELETED", "deployed", False, True),  # the current revision deleted
-        ("MODIFIED", "uninstalling", False, True),  # helm uninstall's first step
-        (None, "uninstalled", False, True),  # --keep-history, seen at a start
+        ("DELETED", "superseded", IntakeKind.IGNORE),  # an upgrade: the old revision left the selection
+        ("DELETED", "failed", IntakeKind.IGNORE),  # Helm's history pruning never selected it either
+        ("DELETED", "deployed", IntakeKind.CHECK),  # the current revision deleted: is anything left?
+        ("MODIFIED", "uninstalling", IntakeKind.IGNORE),  # helm uninstall's first step: not done yet
+        ("DELETED", "uninstalling", IntakeKind.CANCEL),  # helm uninstall deleting the marked revision
+        ("MODIFIED", "uninstalled", IntakeKind.CANCEL),  # --keep-history
+        (None, "uninstalled", IntakeKind.CANCEL),  # --keep-history, seen at a start
+        ("ADDED", "deployed", IntakeKind.PLAN),  # a new revision entered the selection
+        (None, "deployed", IntakeKind.PLAN),  # a start's listing
+        ("MODIFIED", "deployed", IntakeKind.PLAN),  # `helm test` rewrote it: the run exists (409)
     ],
 )
-def test_an_uninstall_is_checked_only_when_it_may_end_the_release(
-    event_type: str | None, status: str, ending: bool, check: bool
+def test_what_a_secret_event_means_from_its_labels(
+    event_type: str | None, status: str, kind: IntakeKind
 ) -> None:
-    assert intake.needs_uninstall_check(event_type, secret(status), ending=ending) is check
+    assert intake.classify_secret_event(event_type, secret(status)).kind == kind
+
+
+def test_a_secret_without_a_release_name_is_ignored() -> None:
+    nameless = {"metadata": {"namespace": "shop", "labels": {"status": "uninstalled"}}}
+    assert intake.classify_secret_event("DELETED", nameless).kind == IntakeKind.IGNORE
 
 
 def test_runs_are_cancelled_once_no_installed_revision_is_left() -> None:
-    assert intake.decide_uninstall(0) == UninstallStep.CANCEL
-    assert intake.decide_uninstall(1) == UninstallStep.WAIT
+    assert intake.cancels_runs(0)
+    assert not intake.cancels_runs(1)
+
+
+def test_the_watch_selects_deployed_revisions_and_an_uninstalls_marks_only() -> None:
+    selector = names.HELM_SECRET_SELECTOR
+    assert selector == "owner=helm,status in (deployed,uninstalling,uninstalled)"
 
 
 def test_the_run_is_named_from_the_secrets_name_before_decoding() -> None:

@@ -142,7 +142,7 @@ class Artifacts:
 
     async def upload_token(self, run: Run, test: str, *, now: datetime) -> str:
         """A collector's upload token for one test of `run` (what the collector sends is the core's:
-        core.lifecycle.create_tests); a store whose key cannot be had is noted as the problem."""
+        core.lifecycle.creation); a store whose key cannot be had is noted as the problem."""
         try:
             return await self.mint(run, test, now=now)
         except errors.StoreError as e:  # the key could not be created or read: the store is the problem

@@ -16,7 +16,7 @@ from helm_e2e.artifacts.service import Artifacts
 from helm_e2e.clients import metrics
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle import actions as act
-from helm_e2e.core.lifecycle import create_tests as decide_create
+from helm_e2e.core.lifecycle import creation
 from helm_e2e.core.model import names
 from helm_e2e.core.model.schema import Run
 from helm_e2e.core.plan import hook_trust
@@ -48,7 +48,7 @@ class TestCreator:
                 tests, create = action.tests, functools.partial(self._create_hook_objects, run, action)
             elif isinstance(action, act.CreateTest) and action.test not in refused:
                 creator = self.kube.create_job if action.kind == "Job" else self.kube.create_pod
-                body = decide_create.body_to_create(action, await self._upload_token(run, action))
+                body = creation.body_to_create(action, await self._upload_token(run, action))
                 tests, create = (action.test,), functools.partial(creator, body)
             else:
                 continue
@@ -68,7 +68,7 @@ class TestCreator:
             return await self.artifacts.upload_token(run, action.test, now=self.now())
         except errors.StoreError as e:  # evidence is best effort: the test runs, without a collector
             log.warning("artifacts.unavailable", run=run.name, namespace=run.namespace, error=str(e))
-            why, message = decide_create.collector_unavailable(action.test, e.reason)
+            why, message = creation.collector_unavailable(action.test, e.reason)
             self.artifacts.not_collected(run, action.test, why)  # the test's artifactsMessage when it ends
             event = act.PostEvent("Warning", names.EVENT_ARTIFACTS_UNAVAILABLE, message)
             await self.status.post_event(run_ref(run), event)

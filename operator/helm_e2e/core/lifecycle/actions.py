@@ -134,7 +134,7 @@ class CreateTest:
     test: str
     kind: str  # Pod | Job
     body: dict[str, Any]
-    # the collector sidecar to add once the shell minted its upload token (core.lifecycle.create_tests)
+    # the collector sidecar to add once the shell minted its upload token (core.lifecycle.creation)
     collector: CollectorSpec | None = None
 
 

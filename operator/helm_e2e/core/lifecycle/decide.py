@@ -49,8 +49,8 @@ from helm_e2e.core.lifecycle.actions import Rollback as Rollback
 from helm_e2e.core.lifecycle.actions import Rollout as Rollout
 from helm_e2e.core.lifecycle.actions import SendNotification as SendNotification
 from helm_e2e.core.lifecycle.actions import SendReport as SendReport
-from helm_e2e.core.lifecycle.create_tests import create_actions
-from helm_e2e.core.lifecycle.create_tests import decide_hook_cleanup as decide_hook_cleanup
+from helm_e2e.core.lifecycle.creation import create_actions
+from helm_e2e.core.lifecycle.creation import decide_hook_cleanup as decide_hook_cleanup
 from helm_e2e.core.lifecycle.end_runs import decide_end as decide_end
 from helm_e2e.core.lifecycle.end_runs import decide_prune as decide_prune
 from helm_e2e.core.lifecycle.end_runs import decide_superseded as decide_superseded

@@ -1,6 +1,7 @@
 """What a run's decision sees (observations) and what it returns (typed actions), as plain data (pure).
 
-`core.lifecycle.decide` decides; reconcile/executor.py answers the Fetch actions and applies the others.
+`core.lifecycle.decide` decides; reconcile/observe.py answers the Fetch actions and reconcile/executor.py
+applies the others, each through the shell module of its kind.
 """
 
 from __future__ import annotations

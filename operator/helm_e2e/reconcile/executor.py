@@ -164,9 +164,9 @@ class Executor:
         again: float | None = None
         for action in actions:
             if isinstance(action, act.EndRun):
-                self._failures.pop(key, None)
                 if (body := await self.kube.get_run(*key)) is not None:
                     await self.end(run_from_body(body), body, action.phase, action.reason, action.message)
+                self._failures.pop(key, None)
             else:
                 again = action.after
         return again

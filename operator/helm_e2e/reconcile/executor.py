@@ -189,7 +189,7 @@ class Executor:
             return None
         observed = lifecycle.Observed(now=self.now(), objects=await self.observer.objects(run))
         try:
-            actions = await self._decide(run, observed)
+            actions, observed = await self._decide(run, observed)
         except errors.RunRefused as e:  # its release Secret is not the one it was planned from
             await self._refuse(run, body, str(e))
             return None
@@ -211,26 +211,29 @@ class Executor:
         self.planner.forget((run.namespace, run.name))
         await self.end(run, body, RunPhase.REFUSED, names.REASON_REFUSED, why)
 
-    async def _decide(self, run: Run, observed: lifecycle.Observed) -> list[act.Action]:
+    async def _decide(
+        self, run: Run, observed: lifecycle.Observed
+    ) -> tuple[list[act.Action], lifecycle.Observed]:
         """The decision, once everything it asked to see was fetched (answered into `observed` in place of
-        the Fetch actions: the returned list asks for nothing more)."""
+        the Fetch actions: the returned list asks for nothing more), and what it was decided on."""
         for _ in range(MAX_PASSES):
             actions = lifecycle.decide_run(run, observed, self.policy)
             fetched = await self.observer.answer(run, observed, actions)
             if fetched is None:
-                return actions
+                return actions, observed
             observed = fetched
         raise errors.HelmE2EError(f"no decision after {MAX_PASSES} passes")
 
     async def _apply(
         self, run: Run, body: Mapping[str, Any], actions: Sequence[act.Action], observed: lifecycle.Observed
     ) -> float | None:
-        """Do what was decided, in order. The API's refusals to create are fed back into the decision
-        before anything is written; a conflicting status patch stops the rest: decide again."""
+        """Do what was decided, in order. The API's refusals to create are fed back into the decision (on
+        what it was decided on: nothing is fetched again) before anything is written; a conflicting status
+        patch stops the rest: decide again."""
         refused = await self.creator.create(run, actions)
         if refused:
             observed = replace(observed, refused={**observed.refused, **refused})
-            actions = [a for a in await self._decide(run, observed) if not _is_create(a)]
+            actions = [a for a in (await self._decide(run, observed))[0] if not _is_create(a)]
         again: float | None = None
         for action in actions:
             if isinstance(action, act.PatchStatus):

@@ -29,7 +29,7 @@ from helm_e2e.artifacts.store import ArtifactStore, open_store
 from helm_e2e.clients import metrics
 from helm_e2e.core.artifacts import rules
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Run, TestSource
+from helm_e2e.core.model.schema import Run
 from helm_e2e.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -140,19 +140,14 @@ class Artifacts:
             return None
         return UploadClaims(*values)  # type: ignore[arg-type]
 
-    async def collector_spec(self, run: Run, test: TestSource, *, now: datetime) -> rules.CollectorSpec:
+    async def upload_token(self, run: Run, test: str, *, now: datetime) -> str:
+        """A collector's upload token for one test of `run` (what the collector sends is the core's:
+        core.lifecycle.creation); a store whose key cannot be had is noted as the problem."""
         try:
-            token = await self.mint(run, test.name, now=now)
+            return await self.mint(run, test, now=now)
         except errors.StoreError as e:  # the key could not be created or read: the store is the problem
             self._note_store(f"the artifact store cannot be written: {e}")
             raise
-        return rules.CollectorSpec(
-            image=self.settings.collector_image,
-            directory=self.settings.artifacts_dir,
-            upload_url=self.settings.artifacts_url.rstrip("/") + "/v1/uploads",
-            token=token,
-            max_bytes=self.settings.artifacts_max_test_bytes,
-        )
 
     # --- receiving ---
     async def receive(self, claims: UploadClaims, bundle: Path, *, now: datetime) -> rules.Manifest:

@@ -110,6 +110,11 @@ def test_the_unchanged_package_keeps_every_contract(tmp_path: Path) -> None:
             "helm_e2e.reconcile.executor is not allowed to import helm_e2e.reconcile.controller",
             id="the-executor-imports-the-controller",
         ),
+        pytest.param(
+            {"reconcile/write_status.py": "from helm_e2e.reconcile import executor"},
+            "helm_e2e.reconcile.write_status is not allowed to import helm_e2e.reconcile.executor",
+            id="the-status-writer-imports-the-executor",
+        ),
     ],
 )
 def test_lint_imports_fails_when_a_module_breaks_the_layers(

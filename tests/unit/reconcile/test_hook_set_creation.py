@@ -111,7 +111,7 @@ async def test_a_binding_whose_role_was_not_created_in_the_same_pass_is_never_cr
     binding = {"kind": "RoleBinding", "metadata": {"name": "bind", "namespace": NS, "labels": labels},
                "roleRef": {"kind": "Role", "name": "secret-reader"}, "subjects": []}  # fmt: skip
     action = decide.CreateHookObjects((account, binding), (True, True), ("web-test",))
-    refused = await controller.executor._create(run, [action])
+    refused = await controller.executor.creator.create(run, [action])
     reason, message = refused["web-test"]
     assert reason == names.REASON_HOOK_REFUSED
     assert "Role secret-reader was not created by this hook set" in message

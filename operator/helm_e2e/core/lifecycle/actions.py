@@ -1,6 +1,7 @@
 """What a run's decision sees (observations) and what it returns (typed actions), as plain data (pure).
 
-`core.lifecycle.decide` decides; reconcile/executor.py answers the Fetch actions and applies the others.
+`core.lifecycle.decide` decides; reconcile/observe.py answers the Fetch actions and reconcile/executor.py
+applies the others, each through the shell module of its kind.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from helm_e2e.core.artifacts.rules import Manifest
-from helm_e2e.core.model.schema import Run, RunStatus, TestResult
+from helm_e2e.core.artifacts.rules import CollectorSpec, Manifest
+from helm_e2e.core.model.schema import Run, RunPhase, RunStatus, TestResult
 from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.plan.build import PlannedTest
 from helm_e2e.core.plan.chart_hooks import HookResource
@@ -69,6 +70,9 @@ class Policy:
     webhook_retry_base_seconds: float = 2.0
     # a run's own report.to is re-checked against these when the mail goes out (None: unchecked)
     mail_allowed_domains: frozenset[str] | None = None
+    history_limit: int = 10  # a release keeps this many final runs (HELM_E2E_HISTORY_LIMIT)
+    # the artifacts collector every test pod gets (its token is "": minted per test by the shell); None: off
+    collector: CollectorSpec | None = None
 
 
 # --- actions ---
@@ -131,6 +135,8 @@ class CreateTest:
     test: str
     kind: str  # Pod | Job
     body: dict[str, Any]
+    # the collector sidecar to add once the shell minted its upload token (core.lifecycle.creation)
+    collector: CollectorSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -178,11 +184,21 @@ class SendNotification:
 class PruneHistory:
     release: str
     runs: Sequence[Run] | None = None  # the release's runs, when this pass listed them already (else: list)
+    limit: int = 10  # keep the newest `limit` runs (Policy.history_limit)
 
 
 @dataclass(frozen=True)
 class Requeue:
     after: float  # seconds
+
+
+@dataclass(frozen=True)
+class EndRun:
+    """End an active run from outside its own pass (core.lifecycle.end_runs.decide_end on a fresh read)."""
+
+    phase: RunPhase
+    reason: str
+    message: str
 
 
 Action = (

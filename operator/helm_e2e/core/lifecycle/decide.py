@@ -49,10 +49,14 @@ from helm_e2e.core.lifecycle.actions import Rollback as Rollback
 from helm_e2e.core.lifecycle.actions import Rollout as Rollout
 from helm_e2e.core.lifecycle.actions import SendNotification as SendNotification
 from helm_e2e.core.lifecycle.actions import SendReport as SendReport
+from helm_e2e.core.lifecycle.creation import create_actions
+from helm_e2e.core.lifecycle.creation import decide_hook_cleanup as decide_hook_cleanup
+from helm_e2e.core.lifecycle.end_runs import decide_end as decide_end
+from helm_e2e.core.lifecycle.end_runs import decide_prune as decide_prune
+from helm_e2e.core.lifecycle.end_runs import decide_superseded as decide_superseded
 from helm_e2e.core.model import names
 from helm_e2e.core.model.schema import (
     Condition,
-    HookObject,
     ReadinessMode,
     Run,
     RunPhase,
@@ -63,14 +67,11 @@ from helm_e2e.core.outcomes import outbox as notify
 from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.outcomes.report import decide_mail
 from helm_e2e.core.plan.build import PlannedTest
-from helm_e2e.core.plan.chart_hooks import build_resource_manifest
 from helm_e2e.core.results import regressions
 from helm_e2e.core.results import retries as attempts
-from helm_e2e.core.results.hook_jobs import build_job_manifest
 from helm_e2e.core.results.run_tests import (
     Step,
     decide_next_step,
-    end_run,
     get_condition,
     set_condition,
     tests_needing_diagnostics,
@@ -173,7 +174,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         final = run.model_copy(update={"status": step.status})
         step.status.regression = regressions.decide_regression(final, observed.history.runs)
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
-    actions = _create_actions(run, creatable, observed.plan or Replanned(tests={}))
+    actions = create_actions(run, creatable, observed.plan or Replanned(tests={}), policy.collector)
     write = _with_first_outbox_step(run, step.status, observed.now, policy) if step.finished else None
     actions += [write or PatchStatus(step.status)] if step.status != before else []
     actions += [opened] if opened else []
@@ -248,36 +249,10 @@ def _after_patch(run: Run, step: Step, policy: Policy, history: rollbacks.Histor
         return [*actions, Requeue(policy.resync_seconds)]
     if cleanup := decide_hook_cleanup(run.spec.hook_objects):
         actions.append(DeleteHookObjects(tuple(cleanup)))
-    prune = PruneHistory(run.spec.release.name, runs=history.runs if history else None)
+    prune = PruneHistory(
+        run.spec.release.name, runs=history.runs if history else None, limit=policy.history_limit
+    )
     return [*actions, prune, Requeue(0.0)]  # mail and TTL on a fresh read
-
-
-def _create_actions(run: Run, tests: Sequence[PlannedTest], plan: Replanned) -> list[Action]:
-    """The hook objects first (when a hook test is about to be created), then the tests' pods and Jobs."""
-    actions: list[Action] = []
-    at = attempts.current_attempts(run)
-    hook_tests = tuple(t.name for t in tests if t.source == "hook")
-    if hook_tests and (resources := plan.resources):
-        bodies = tuple(build_resource_manifest(run, r) for r in resources)
-        replace = tuple(names.HOOK_BEFORE_CREATION in r.delete_policies for r in resources)
-        actions.append(CreateHookObjects(bodies, replace, hook_tests, plan.server_side_apply))
-    for test in tests:
-        body = (
-            build_job_manifest(run=run, test=test)
-            if test.kind == "Job"
-            else attempts.build_attempt_pod(run=run, test=test, attempt=at.get(test.name, 1))
-        )
-        actions.append(CreateTest(test.name, test.kind, body))
-    return actions
-
-
-def decide_hook_cleanup(objects: Sequence[HookObject]) -> list[tuple[str, str]]:
-    """(kind, name) of the hook objects to delete once the run has ended, in reverse creation order.
-
-    As Helm v3 `execHook` does: a `hook-succeeded` object goes whatever the outcome (a supporting object
-    succeeds once created; `hook-failed` applies only to the hook that failed, which is never one of them).
-    """
-    return [(o.kind, o.name) for o in reversed(objects) if names.HOOK_SUCCEEDED in o.delete_policies]
 
 
 def _decide_finished(run: Run, observed: Observed, policy: Policy) -> list[Action]:
@@ -416,29 +391,3 @@ def decide_pod_cleanup(run: Run, observed: Observed, policy: Policy) -> list[Act
     deletes: list[Action] = [DeletePods(pods)] if pods else []
     deletes += [DeleteJobs(jobs)] if jobs else []
     return [*deletes, PatchStatus(status)]
-
-
-# --- decisions about other runs of the same release ---
-def decide_end(run: Run, *, phase: RunPhase, reason: str, message: str, now: datetime) -> list[Action]:
-    """Supersede, cancel or fail an active run: its status first; its pods go on the run's next pass."""
-    if run.status.phase.is_final:
-        return []
-    status = end_run(run, phase=phase, reason=reason, message=message, now=now)
-    kind = "Warning" if phase in (RunPhase.ERROR, RunPhase.REFUSED) else "Normal"
-    return [PatchStatus(status), PostEvent(kind, reason, message)]
-
-
-def decide_superseded(runs: Sequence[Run], *, revision: int, attempt: int = 1) -> list[Run]:
-    """Active runs of older revisions, or older attempts of this one: a newer run replaces them."""
-    newer = (revision, attempt)
-    return [
-        r
-        for r in runs
-        if (r.spec.release.revision, r.spec.attempt or 1) < newer and not r.status.phase.is_final
-    ]
-
-
-def decide_prune(runs: Sequence[Run], *, limit: int, keep: str) -> list[str]:
-    """Names of the runs beyond the newest `limit` (by revision); active runs and `keep` are never pruned."""
-    ordered = sorted(runs, key=lambda r: (r.spec.release.revision, r.spec.attempt or 1, r.name), reverse=True)
-    return [r.name for r in ordered[limit:] if r.status.phase.is_final and r.name != keep]

@@ -118,6 +118,12 @@ def rollback_revision(target: int, after: int, rolled_back_to: Mapping[int, int]
     return min(found, default=None)
 
 
+def created_revision(deployed: int | None, failing: int) -> int | None:
+    """The revision a successful `helm rollback` wrote, seen right after it: the deployed one now, when it
+    is newer than the failing revision (else a newer upgrade or nothing is known: not recorded)."""
+    return deployed if deployed is not None and deployed > failing else None
+
+
 @dataclass(frozen=True)
 class RollbackStep:
     """One pass's answer: the status to write, then (call) the helm rollback to run, and an Event."""

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from policies import MAILING as POLICY
 from runs import make_run
 
+from helm_e2e.core.artifacts.rules import CollectorSpec
 from helm_e2e.core.lifecycle import decide as lifecycle
 from helm_e2e.core.lifecycle.decide import (
     CreateTest,
@@ -113,6 +114,25 @@ def test_a_timed_out_pod_is_deleted_only_after_the_status_that_explains_it() -> 
     actions = decide_run(run, observed, POLICY)
     assert kinds(actions).index("PatchStatus") < kinds(actions).index("DeletePods")
     assert actions[-2:] == [PruneHistory("web", runs=()), Requeue(0.0)]  # the runs this pass listed
+
+
+def test_the_history_limit_to_prune_to_is_the_policys() -> None:
+    running = RunStatus(phase=RunPhase.RUNNING, started_at=T0)
+    observed = observe(T0 + timedelta(seconds=601), {"a": pod("a", "Running")}, logs={}, plan={})
+    policy = Policy(**{**POLICY.__dict__, "history_limit": 3})
+    actions = decide_run(make_run("a", status=running), observed, policy)
+    assert PruneHistory("web", runs=(), limit=3) in actions
+
+
+def test_each_test_is_created_with_the_policys_collector_and_none_when_artifacts_are_off() -> None:
+    collector = CollectorSpec(image="i", directory="/artifacts", upload_url="u", token="", max_bytes=1)
+    observed = observe(T0, {}, logs={}, plan={"a": planned("a")})
+    policy = Policy(**{**POLICY.__dict__, "collector": collector})
+    (create,) = [a for a in decide_run(make_run("a"), observed, policy) if isinstance(a, CreateTest)]
+    assert create.collector == collector
+    assert create.body["spec"].get("initContainers") is None  # the sidecar goes in with its token, later
+    (plain,) = [a for a in decide_run(make_run("a"), observed, POLICY) if isinstance(a, CreateTest)]
+    assert plain.collector is None
 
 
 @pytest.mark.parametrize(

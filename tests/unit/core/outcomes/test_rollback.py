@@ -257,6 +257,13 @@ def test_a_rollback_revision_to_another_target_is_not_the_trace_of_this_one() ->
     assert rb.rollback_revision(2, 5, {4: 2}) is None  # written before the failing revision: not ours
 
 
+def test_the_revision_a_rollback_created_is_the_deployed_one_only_when_newer_than_the_failing_one() -> None:
+    assert rb.created_revision(4, 3) == 4
+    assert rb.created_revision(3, 3) is None  # helm wrote nothing newer (yet): no revision recorded
+    assert rb.created_revision(2, 3) is None
+    assert rb.created_revision(None, 3) is None
+
+
 def test_after_a_restart_without_a_trace_helm_is_called_once_more_and_then_never() -> None:
     h = history(run(2, PASS), rolling_back(1), deployed=3, revisions={1, 2, 3})
     actions = decide(rolling_back(1), h)

@@ -35,7 +35,7 @@ from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.plan import hook_trust
 from helm_e2e.core.results import retries
 from helm_e2e.core.results.run_tests import TestObjects, log_container, log_tail
-from helm_e2e.reconcile import send_webhook
+from helm_e2e.reconcile.deliver import Delivery, count_outcome
 from helm_e2e.reconcile.planning import Planner
 from helm_e2e.reconcile.report_and_rollback import Outcomes, run_ref
 from helm_e2e.settings import Settings
@@ -96,6 +96,9 @@ class Executor:
         self.now = clock
         self.outcomes = Outcomes(
             settings=settings, kube=kube, helm=self.helm, artifacts=artifacts, policy=self.policy, clock=clock
+        )
+        self.delivery = Delivery(
+            settings=settings, kube=kube, artifacts=artifacts, policy=self.policy, clock=clock
         )
         self._failures: dict[RunKey, int] = {}
 
@@ -319,7 +322,7 @@ class Executor:
                     return AFTER_CONFLICT
                 self._log_transitions(run, action.status)
                 if action.mail_outcome:
-                    metrics.EMAILS.labels(result=action.mail_outcome).inc()
+                    count_outcome(names.MAIL_CHANNEL, action.mail_outcome)
                 if action.rollback_outcome:
                     metrics.ROLLBACKS.labels(result=action.rollback_outcome).inc()
             elif isinstance(action, lifecycle.PostEvent):
@@ -330,13 +333,8 @@ class Executor:
                 action, lifecycle.DeletePods | lifecycle.DeleteJobs | lifecycle.DeleteHookObjects
             ):
                 await self._delete(run, action)
-            elif isinstance(action, lifecycle.SendReport):
-                again = await self.outcomes.send_report(run, action.recipients)
-            elif isinstance(action, lifecycle.SendNotification):
-                after = await send_webhook.send_notification(
-                    run, action.target, kube=self.kube, settings=self.settings, now=self.now
-                )
-                if after is not None:
+            elif isinstance(action, lifecycle.Deliver):
+                if (after := await self.delivery.deliver(run, action)) is not None:
                     again = after if again is None else min(again, after)
             elif isinstance(action, lifecycle.Rollback):
                 again = await self.outcomes.rollback(run, action)

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 
 from helm_e2e.core.lifecycle import decide as lifecycle
 from helm_e2e.core.lifecycle.decide import (
+    Deliver,
     FetchReleaseHistory,
     Observed,
     PatchStatus,
     PostEvent,
     Requeue,
-    Deliver,
     Rollback,
 )
 from helm_e2e.core.model import names

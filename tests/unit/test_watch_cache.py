@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helm_e2e.clients.watch_cache import WatchCache, slim_pod
-from helm_e2e.core.outcomes.outbox import settled_body
 from helm_e2e.core.model import names
+from helm_e2e.core.outcomes.outbox import settled_body
 
 KEY = ("ns", "app-3")
 

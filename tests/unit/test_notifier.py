@@ -12,6 +12,7 @@ import pytest
 from fake_kube import Clock, FakeKube
 from test_controller import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 
+from helm_e2e.clients import metrics
 from helm_e2e.core.model import names
 from helm_e2e.core.outcomes.outbox import Target
 from helm_e2e.core.outcomes.webhook_payloads import WebhookRequest
@@ -193,3 +194,19 @@ def test_secret_data_is_decoded_and_values_that_are_not_text_are_left_out() -> N
         "data": {"a": base64.b64encode(b"x").decode(), "b": base64.b64encode(b"\xff").decode(), "c": "%%"}
     }
     assert notifier.decode_secret_data(secret) == {"a": "x"}
+
+
+async def test_each_channels_outcome_is_counted_once(kube: FakeKube, clock: Clock, posts: Posts) -> None:
+    """One place counts (reconcile/deliver.py): the e-mail's skip once its write is done, each send once."""
+
+    def count(counter: Any, **labels: str) -> float:
+        return float(counter.labels(**labels)._value.get())
+
+    disabled = count(metrics.EMAILS, result="Disabled")
+    sent = count(metrics.NOTIFICATIONS, type="cloudevents", result="Sent")
+    c = controller(kube, clock, webhooks="ops")
+    await finish(c, kube)
+    for _ in range(4):
+        await c.reconcile((NS, RUN))
+    assert count(metrics.EMAILS, result="Disabled") - disabled == 1
+    assert count(metrics.NOTIFICATIONS, type="cloudevents", result="Sent") - sent == 1

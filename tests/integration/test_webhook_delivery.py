@@ -50,9 +50,11 @@ def targets_secret(cluster: Cluster, namespace: str, port: int) -> None:
     cluster.apply(json.dumps(secret), namespace)
 
 
-def channels(cluster: Cluster, namespace: str, run: str) -> dict[str, dict[str, Any]]:
+def channels(cluster: Cluster, namespace: str, run: str, *, mail: bool = False) -> dict[str, dict[str, Any]]:
+    """The run's webhook channels (with `mail`: the e-mail's too, target `@mail`: the same outbox)."""
     body = cluster.try_get_json("e2erun", "-n", namespace, run) or {}
-    return {n["target"]: n for n in body.get("status", {}).get("notifications", [])}
+    found = {n["target"]: n for n in body.get("status", {}).get("notifications", [])}
+    return found if mail else {t: n for t, n in found.items() if t != "@mail"}
 
 
 def test_each_webhook_gets_the_run_exactly_once_with_a_valid_signature(
@@ -83,6 +85,10 @@ def test_each_webhook_gets_the_run_exactly_once_with_a_valid_signature(
     assert "X-Helm-E2E-Signature" not in slack.headers
     assert json.loads(slack.body)["text"].startswith(":white_check_mark: [helm-e2e] shop r1")
     assert_stays(lambda: len(receiver.deliveries) == 2, seconds=4, what="no second delivery")
+    run = cluster.get_json("e2erun", "-n", namespace, "shop-1")
+    mail = channels(cluster, namespace, "shop-1", mail=True)["@mail"]  # the e-mail: a channel beside them
+    email = next(c for c in run["status"]["conditions"] if c["type"] == "EmailSent")
+    assert (mail["type"], mail.get("reason") or mail["state"]) == ("email", email["reason"])
     assert "T0KEN" not in op.logs()
     assert KEY not in op.logs()
 

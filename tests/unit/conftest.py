@@ -41,5 +41,5 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     async def fake_send(message: Any, *, settings: Settings) -> None:
         messages.append(message)
 
-    monkeypatch.setattr("helm_e2e.reconcile.report_and_rollback.send_email", fake_send)
+    monkeypatch.setattr("helm_e2e.reconcile.deliver_mail.send_email", fake_send)
     return messages

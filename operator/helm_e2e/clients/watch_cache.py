@@ -34,13 +34,11 @@ from typing import Any
 
 from helm_e2e.clients.apierror import Body
 from helm_e2e.clients.followed import Followed, version, without_managed_fields
-from helm_e2e.core.lifecycle.decide import EMAIL_DONE_REASONS
-from helm_e2e.core.model.names import COND_EMAIL_SENT, RUN_LABEL
-from helm_e2e.core.model.schema import RunPhase
+from helm_e2e.core.model.names import RUN_LABEL
 
 Key = tuple[str, str]  # (namespace, run name)
+Settled = Callable[[Mapping[str, Any]], bool]  # a run's body → fully reported (core.outcomes.outbox)
 MAX_AGE_SECONDS = 60.0
-FINAL_PHASES = frozenset(p.value for p in RunPhase if p.is_final)
 
 
 def slim_pod(pod: Mapping[str, Any]) -> Body:
@@ -63,17 +61,6 @@ def slim_account(account: Mapping[str, Any]) -> Body:
     """A test account's name is all a plan reads of it."""
     meta = account.get("metadata") or {}
     return {"metadata": {k: meta[k] for k in ("namespace", "name", "resourceVersion") if k in meta}}
-
-
-def _settled(run: Mapping[str, Any]) -> bool:
-    """Final, and its report's outcome written (the last write of a run's usual life): a run is followed
-    until then, so the passes that end it and send its report read nothing from the API."""
-    status = run.get("status") or {}
-    conditions = status.get("conditions") or ()
-    return status.get("phase") in FINAL_PHASES and any(
-        isinstance(c, Mapping) and c.get("type") == COND_EMAIL_SENT and c.get("reason") in EMAIL_DONE_REASONS
-        for c in conditions
-    )
 
 
 def _run_key(pod: Mapping[str, Any]) -> Key | None:
@@ -99,9 +86,16 @@ class RunPods(Followed):
 
 class WatchCache:
     def __init__(
-        self, *, max_age: float = MAX_AGE_SECONDS, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        settled: Settled,
+        max_age: float = MAX_AGE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.max_age, self.clock = max_age, clock
+        """`settled`: whether a run's body is final with its report's outcome written (the last write of a
+        run's usual life); a run is followed until then, so the passes that end it and send its report read
+        nothing from the API. The outbox decides it, given by the caller: no policy of the core here."""
+        self.max_age, self.clock, self.settled = max_age, clock, settled
         self._runs: dict[Key, tuple[int, Body]] = {}
         self._floor: dict[Key, int] = {}
         self._confirmed: dict[Key, float] = {}  # a kept run's last event or read
@@ -132,7 +126,7 @@ class WatchCache:
         if rv < self._floor.get(key, 0):
             return  # an older event still in flight
         self._floor[key] = rv
-        if _settled(body):
+        if self.settled(body):
             self.forget_run(key)  # its last passes read the API; its pods are no longer followed
             self.run_pods.unfollow(key)
         else:

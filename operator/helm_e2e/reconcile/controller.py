@@ -40,9 +40,9 @@ from helm_e2e.core.sources import helm_secret as releases
 from helm_e2e.reconcile import application_reruns
 from helm_e2e.reconcile.executor import MAX_RECONCILE_FAILURES, Executor, RunKey
 from helm_e2e.reconcile.planning import PlanContext, Planner
-from helm_e2e.reconcile.report_and_rollback import run_ref
 from helm_e2e.reconcile.suite_status import record_suite_problems
 from helm_e2e.reconcile.workqueue import WorkQueue
+from helm_e2e.reconcile.write_status import run_ref
 from helm_e2e.settings import Settings
 
 __all__ = ["MAX_RECONCILE_FAILURES", "Controller"]

@@ -35,12 +35,11 @@ from helm_e2e.core.model import names
 from helm_e2e.core.model.run_codec import run_from_body
 from helm_e2e.core.model.schema import Run, RunPhase
 from helm_e2e.core.results.run_tests import TestObjects
-from helm_e2e.reconcile import send_webhook
 from helm_e2e.reconcile.cleanup import Cleanup
 from helm_e2e.reconcile.create_tests import TestCreator
+from helm_e2e.reconcile.deliver import Delivery
 from helm_e2e.reconcile.observe import Observer
 from helm_e2e.reconcile.planning import Planner
-from helm_e2e.reconcile.report_and_rollback import Outcomes
 from helm_e2e.reconcile.rollback_release import roll_back
 from helm_e2e.reconcile.write_status import StatusWriter, read_version, run_ref
 from helm_e2e.settings import Settings
@@ -110,8 +109,8 @@ class Executor:
         )
         self.creator = TestCreator(kube=kube, artifacts=artifacts, status=self.status, clock=clock)
         self.cleanup = Cleanup(kube=kube, artifacts=artifacts)
-        self.outcomes = Outcomes(
-            settings=settings, kube=kube, helm=self.helm, artifacts=artifacts, policy=self.policy, clock=clock
+        self.delivery = Delivery(
+            settings=settings, kube=kube, artifacts=artifacts, policy=self.policy, clock=clock
         )
         self._failures: dict[RunKey, int] = {}
 
@@ -254,12 +253,8 @@ class Executor:
             await self.cleanup.delete(run, action)
         elif isinstance(action, act.PruneHistory):
             await self.cleanup.prune(run, action)
-        elif isinstance(action, act.SendReport):
-            return await self.outcomes.send_report(run, action.recipients)
-        elif isinstance(action, act.SendNotification):
-            return await send_webhook.send_notification(
-                run, action.target, kube=self.kube, settings=self.settings, now=self.now
-            )
+        elif isinstance(action, act.Deliver):
+            return await self.delivery.deliver(run, action)
         elif isinstance(action, act.Rollback):
             return await roll_back(
                 run, action, helm=self.helm, kube=self.kube, status=self.status, now=self.now()

@@ -22,6 +22,7 @@ from helm_e2e.clients.kube import Kube, load_api_client
 from helm_e2e.clients.sandbox import Sandbox
 from helm_e2e.clients.watch_cache import WatchCache
 from helm_e2e.core.model import names
+from helm_e2e.core.outcomes import outbox
 from helm_e2e.reconcile.controller import Controller
 from helm_e2e.reconcile.suite_status import on_suite_event
 from helm_e2e.runtime.scheduler import Scheduler
@@ -75,7 +76,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     config = settings  # `settings` in startup() is kopf's
     threads = settings.api_threads  # `settings` in startup() is kopf's
     # the run and pod events below keep this cache: a run's reconcile reads them without asking the API
-    cache = WatchCache()
+    cache = WatchCache(settled=outbox.settled_body)
     api = load_api_client(connections=threads)
     kube = Kube(api, timeout_seconds=settings.api_timeout_seconds, cache=cache)
     argo = settings.argocd == "auto" and argocd_api_served(api, timeout_seconds=settings.api_timeout_seconds)

@@ -98,7 +98,15 @@ def _full_status() -> dict[str, Any]:
                 next_attempt_at=NOW,
                 message="attempt 1: webhook ops-events (cloudevents): answered 503",
                 last_transition_time=NOW,
-            )
+            ),
+            NotificationStatus(
+                target="@mail",
+                state=NotificationState.SKIPPED,
+                type="email",
+                reason="NoRecipients",
+                message="not sent: NoRecipients",
+                last_transition_time=NOW,
+            ),
         ],
         rollback=RollbackRecord(target=2, attempts=1, revision=4),
         regression=Regression(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from helm_e2e.clients.followed import Followed
 from helm_e2e.clients.watch_cache import WatchCache
+from helm_e2e.core.outcomes.outbox import settled_body
 
 NS = "shop"
 
@@ -31,7 +32,7 @@ def served(index: Followed, key: str = NS) -> dict[str, int] | None:
 
 
 def test_a_namespace_is_listed_until_a_list_primed_it_and_events_before_that_are_not_kept() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_suite(obj("api", 5))  # nobody follows the namespace yet: the LIST will say it
     assert served(cache.suites) is None
     assert cache.suites.start_priming(NS)
@@ -42,7 +43,7 @@ def test_a_namespace_is_listed_until_a_list_primed_it_and_events_before_that_are
 
 
 def test_events_keep_a_primed_namespace_current_and_other_namespaces_apart() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.suites.start_priming(NS)
     cache.suites.primed(NS, [obj("api", 5)], "10")
     cache.saw_suite(obj("api", 12, image="v2"))
@@ -57,7 +58,7 @@ def test_events_keep_a_primed_namespace_current_and_other_namespaces_apart() -> 
 
 
 def test_a_deletion_that_raced_the_list_is_not_brought_back_by_it() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.suites.start_priming(NS)
     cache.saw_suite(obj("old", 9), deleted=True)  # deleted after the LIST's snapshot was taken
     cache.saw_suite(obj("new", 12))  # created after it
@@ -66,7 +67,7 @@ def test_a_deletion_that_raced_the_list_is_not_brought_back_by_it() -> None:
 
 
 def test_concurrent_primings_of_one_namespace_both_merge_and_deletions_hold_until_the_last() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.suites.start_priming(NS)
     cache.suites.start_priming(NS)  # two releases of the namespace planned at once
     cache.saw_suite(obj("old", 9), deleted=True)
@@ -77,7 +78,7 @@ def test_concurrent_primings_of_one_namespace_both_merge_and_deletions_hold_unti
 
 
 def test_a_label_removed_is_a_deleted_event_and_the_account_stops_being_a_test_account() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.accounts.start_priming(NS)
     cache.accounts.primed(NS, [obj("tester", 3)], "5")
     assert served(cache.accounts) == {"tester": 3}

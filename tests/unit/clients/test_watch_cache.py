@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from helm_e2e.clients.watch_cache import WatchCache, slim_pod
 from helm_e2e.core.model import names
+from helm_e2e.core.outcomes.outbox import settled_body
 
 KEY = ("ns", "app-3")
 
@@ -56,25 +57,25 @@ def primed(cache: WatchCache, *pods: dict[str, Any], at: int = 100) -> None:
 
 
 def test_an_unknown_run_is_a_miss() -> None:
-    assert WatchCache().run(KEY) is None
+    assert WatchCache(settled=settled_body).run(KEY) is None
 
 
 def test_the_newest_run_seen_is_served() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     cache.saw_run(run(7))
     assert cache.run(KEY) == run(7)
 
 
 def test_an_older_event_arriving_after_a_write_response_is_ignored() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(9))  # our patch's response ("Sent" recorded)
     cache.saw_run(run(8))  # the event of an earlier write, still in flight
     assert cache.run(KEY) == run(9)
 
 
 def test_after_a_conflict_the_run_is_read_from_the_api_until_something_newer_arrives() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     cache.forget_run(KEY)
     assert cache.run(KEY) is None
@@ -85,7 +86,7 @@ def test_after_a_conflict_the_run_is_read_from_the_api_until_something_newer_arr
 
 
 def test_a_final_run_is_followed_until_its_report_is_written() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     primed(cache, pod("p", 4))
     cache.saw_run(run(6, phase="Failed", mailed=False))
@@ -97,7 +98,7 @@ def test_a_final_run_is_followed_until_its_report_is_written() -> None:
 
 
 def test_a_settled_run_is_not_kept_and_an_older_active_version_cannot_come_back() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     cache.saw_run(run(6, phase="Succeeded"))
     assert cache.run(KEY) is None
@@ -106,7 +107,7 @@ def test_a_settled_run_is_not_kept_and_an_older_active_version_cannot_come_back(
 
 
 def test_a_version_that_is_not_a_number_is_never_cached() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     odd = run(5)
     odd["metadata"]["resourceVersion"] = "abc"
@@ -115,7 +116,7 @@ def test_a_version_that_is_not_a_number_is_never_cached() -> None:
 
 
 def test_a_deleted_run_is_forgotten_with_its_pods() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     primed(cache, pod("p", 4))
     cache.deleted_run(KEY)
@@ -125,7 +126,7 @@ def test_a_deleted_run_is_forgotten_with_its_pods() -> None:
 
 @given(st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=30))
 def test_whatever_the_order_of_observations_the_served_run_is_the_newest(versions: list[int]) -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     for v in versions:
         cache.saw_run(run(v))
     served = cache.run(KEY)
@@ -137,21 +138,21 @@ def test_whatever_the_order_of_observations_the_served_run_is_the_newest(version
 
 
 def test_pods_of_a_run_not_primed_are_a_miss() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     cache.saw_pod(pod("p", 6))  # an event before the priming: not followed yet
     assert cache.run_pods.get(KEY) is None
 
 
 def test_pods_are_not_followed_for_a_run_that_is_not_active() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     assert not cache.run_pods.start_priming(KEY)  # unknown run
     cache.saw_run(run(5, phase="Failed"))
     assert not cache.run_pods.start_priming(KEY)
 
 
 def test_after_priming_events_keep_the_pods_current() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     primed(cache, pod("p1", 50))
     cache.saw_pod(pod("p1", 101, phase="Succeeded"))
@@ -164,7 +165,7 @@ def test_after_priming_events_keep_the_pods_current() -> None:
 
 
 def test_a_pod_deleted_while_the_priming_list_was_in_flight_stays_deleted() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     assert cache.run_pods.start_priming(KEY)
     assert cache.run_pods.get(KEY) is None  # not served while priming
@@ -175,7 +176,7 @@ def test_a_pod_deleted_while_the_priming_list_was_in_flight_stays_deleted() -> N
 
 
 def test_a_newer_event_than_the_listed_pod_wins() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     assert cache.run_pods.start_priming(KEY)
     cache.saw_pod(pod("p1", 130, phase="Succeeded"))
@@ -184,7 +185,7 @@ def test_a_newer_event_than_the_listed_pod_wins() -> None:
 
 
 def test_a_failed_priming_leaves_the_pods_unfollowed() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     assert cache.run_pods.start_priming(KEY)
     cache.run_pods.abandon_priming(KEY)
@@ -193,7 +194,7 @@ def test_a_failed_priming_leaves_the_pods_unfollowed() -> None:
 
 
 def test_a_run_that_ends_stops_following_its_pods() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     primed(cache, pod("p", 4))
     cache.saw_run(run(8, phase="Succeeded"))
@@ -203,7 +204,7 @@ def test_a_run_that_ends_stops_following_its_pods() -> None:
 
 
 def test_a_created_pod_is_seen_before_its_event() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     primed(cache)
     cache.saw_pod(pod("p", 140, phase="Pending"))  # the create's response
@@ -211,7 +212,7 @@ def test_a_created_pod_is_seen_before_its_event() -> None:
 
 
 def test_other_runs_pods_are_not_mixed_in() -> None:
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
     primed(cache)
     cache.saw_pod(pod("other", 141, run_name="app-4"))
@@ -235,7 +236,7 @@ def test_a_slim_pod_keeps_what_the_core_reads_and_drops_the_rest() -> None:
 
 def test_an_entry_nothing_confirmed_for_a_minute_is_read_again() -> None:
     ticks = Ticks()
-    cache = WatchCache(max_age=60, clock=ticks)
+    cache = WatchCache(settled=settled_body, max_age=60, clock=ticks)
     cache.saw_run(run(5))
     primed(cache, pod("p", 4))
     ticks.now += 59
@@ -248,7 +249,7 @@ def test_an_entry_nothing_confirmed_for_a_minute_is_read_again() -> None:
 
 def test_events_keep_an_entry_confirmed() -> None:
     ticks = Ticks()
-    cache = WatchCache(max_age=60, clock=ticks)
+    cache = WatchCache(settled=settled_body, max_age=60, clock=ticks)
     cache.saw_run(run(5))
     primed(cache, pod("p", 4))
     for rv in range(10, 14):
@@ -261,7 +262,7 @@ def test_events_keep_an_entry_confirmed() -> None:
 
 def test_stale_pods_are_primed_again_and_merged() -> None:
     ticks = Ticks()
-    cache = WatchCache(max_age=60, clock=ticks)
+    cache = WatchCache(settled=settled_body, max_age=60, clock=ticks)
     cache.saw_run(run(5))
     primed(cache, pod("p1", 4), pod("p2", 6))
     ticks.now += 61
@@ -276,7 +277,7 @@ def test_stale_pods_are_primed_again_and_merged() -> None:
 
 def test_a_kept_run_has_no_managed_fields() -> None:
     """Every status write adds to a run's managedFields (KiBs per run, never read): not kept."""
-    cache = WatchCache()
+    cache = WatchCache(settled=settled_body)
     body = run(7)
     body["metadata"]["managedFields"] = [{"manager": "helm-e2e", "fieldsV1": {"f:status": {}}}]
     cache.saw_run(body)
@@ -284,3 +285,26 @@ def test_a_kept_run_has_no_managed_fields() -> None:
     assert kept is not None
     assert "managedFields" not in kept["metadata"]
     assert kept["metadata"]["resourceVersion"] == "7"
+
+
+def test_a_run_is_settled_when_every_outbox_channel_is_done() -> None:
+    """The predicate the cache is given (core.outcomes.outbox.settled_body): the e-mail's channel and every
+    webhook's done; a run from before the one outbox (EmailSent only) is read the same way (`run` above)."""
+    cache = WatchCache(settled=settled_body)
+    mail = {"target": names.MAIL_CHANNEL, "state": "Skipped", "reason": "NoRecipients"}
+    pending = run(5, "Failed", mailed=False)
+    pending["status"]["notifications"] = [mail, {"target": "ops", "state": "Sending"}]
+    cache.saw_run(pending)
+    assert cache.run(KEY) is not None  # a webhook is still in flight: followed
+    done = run(6, "Failed", mailed=False)
+    done["status"]["notifications"] = [mail, {"target": "ops", "state": "Failed"}]
+    cache.saw_run(done)
+    assert cache.run(KEY) is None
+
+
+def test_the_cache_asks_the_predicate_it_was_given() -> None:
+    cache = WatchCache(settled=lambda body: body["metadata"]["name"] == "done")
+    cache.saw_run(run(1, "Running", name="done"))
+    cache.saw_run(run(2, "Failed"))
+    assert cache.run(("ns", "done")) is None
+    assert cache.run(KEY) is not None

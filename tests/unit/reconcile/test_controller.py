@@ -197,7 +197,7 @@ async def test_a_crash_while_sending_sends_again_with_the_same_message_id(
     async def fake_send(message: Any, *, settings: Settings) -> None:
         sent.append(str(message["Message-ID"]))
 
-    monkeypatch.setattr("helm_e2e.reconcile.report_and_rollback.send_email", fake_send)
+    monkeypatch.setattr("helm_e2e.reconcile.deliver_mail.send_email", fake_send)
     controller = make_controller(kube, clock, smtp_host="mail", mail_to="ops@example.com")
     await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
     await controller.reconcile((NS, RUN))
@@ -226,7 +226,7 @@ async def test_a_conflict_right_after_a_send_never_sends_twice(
         sent.append(str(message["Message-ID"]))
         kube.conflict_next_patch = True  # someone wrote the run meanwhile
 
-    monkeypatch.setattr("helm_e2e.reconcile.report_and_rollback.send_email", fake_send)
+    monkeypatch.setattr("helm_e2e.reconcile.deliver_mail.send_email", fake_send)
     controller = make_controller(kube, clock, smtp_host="mail", mail_to="ops@example.com")
     await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
     await controller.reconcile((NS, RUN))

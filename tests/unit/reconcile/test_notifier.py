@@ -12,11 +12,12 @@ import pytest
 from controller_harness import NS, RUN, deploy, deployed_secret, make_controller, passing_hook, status
 from fake_kube import Clock, FakeKube
 
+from helm_e2e.clients import metrics
 from helm_e2e.core.model import names
 from helm_e2e.core.outcomes.outbox import Target
 from helm_e2e.core.outcomes.webhook_payloads import WebhookRequest
 from helm_e2e.errors import NotifyError
-from helm_e2e.reconcile import send_webhook as notifier
+from helm_e2e.reconcile import deliver_webhook as notifier
 from helm_e2e.settings import Settings
 
 OPS = "helm-e2e-system"
@@ -58,7 +59,7 @@ def kube() -> FakeKube:
 @pytest.fixture
 def posts(monkeypatch: pytest.MonkeyPatch) -> Posts:
     p = Posts()
-    monkeypatch.setattr("helm_e2e.reconcile.send_webhook.post_webhook", p)
+    monkeypatch.setattr("helm_e2e.reconcile.deliver_webhook.post_webhook", p)
     return p
 
 
@@ -68,22 +69,26 @@ def controller(kube: FakeKube, clock: Clock, **settings: Any) -> Any:
 
 
 def channels(kube: FakeKube) -> dict[str, dict[str, Any]]:
-    return {n["target"]: n for n in status(kube).get("notifications", [])}
+    """The webhooks' channels (the e-mail's is `@mail`, beside them)."""
+    return {
+        n["target"]: n for n in status(kube).get("notifications", []) if n["target"] != names.MAIL_CHANNEL
+    }
 
 
 async def finish(c: Any, kube: FakeKube) -> None:
     await deploy(c, kube, deployed_secret(hooks=[passing_hook("smoke")]))
     await c.reconcile((NS, RUN))
     kube.finish_pod(NS, "web-1-smoke", exit_code=1)
-    await c.reconcile((NS, RUN))  # the final status, with the e-mail's outcome: SMTP off → Disabled
+    # the final status, with every channel's first step: the e-mail's outcome (SMTP off → Disabled) and the
+    # webhooks' intents (Sending)
+    await c.reconcile((NS, RUN))
 
 
 async def test_each_target_gets_the_report_once_after_its_intent_was_recorded(
     kube: FakeKube, clock: Clock, posts: Posts
 ) -> None:
     c = controller(kube, clock)
-    await finish(c, kube)
-    await c.reconcile((NS, RUN))  # the intent
+    await finish(c, kube)  # the intents ride in the final write
     assert {t: n["state"] for t, n in channels(kube).items()} == {"ops": "Sending", "chat": "Sending"}
     assert posts.sent == []
     await c.reconcile((NS, RUN))  # the sends, each outcome recorded at once
@@ -104,8 +109,7 @@ async def test_a_crash_while_sending_sends_again_with_the_same_event_id(
     kube: FakeKube, clock: Clock, posts: Posts
 ) -> None:
     c = controller(kube, clock, webhooks="ops")
-    await finish(c, kube)
-    await c.reconcile((NS, RUN))  # Sending; kill -9 here
+    await finish(c, kube)  # Sending; kill -9 here
     restarted = controller(kube, clock, webhooks="ops")
     await restarted.reconcile((NS, RUN))
     await restarted.reconcile((NS, RUN))
@@ -172,7 +176,7 @@ async def test_the_mail_and_the_webhooks_outcomes_both_survive_one_pass(
     async def fake_send(message: Any, *, settings: Settings) -> None:
         mails.append(str(message["Message-ID"]))
 
-    monkeypatch.setattr("helm_e2e.reconcile.report_and_rollback.send_email", fake_send)
+    monkeypatch.setattr("helm_e2e.reconcile.deliver_mail.send_email", fake_send)
     c = controller(kube, clock, webhooks="ops", smtp_host="mail", mail_to="dev@example.com")
     await deploy(c, kube, deployed_secret(hooks=[passing_hook("smoke")]))
     await c.reconcile((NS, RUN))
@@ -190,3 +194,19 @@ def test_secret_data_is_decoded_and_values_that_are_not_text_are_left_out() -> N
         "data": {"a": base64.b64encode(b"x").decode(), "b": base64.b64encode(b"\xff").decode(), "c": "%%"}
     }
     assert notifier.decode_secret_data(secret) == {"a": "x"}
+
+
+async def test_each_channels_outcome_is_counted_once(kube: FakeKube, clock: Clock, posts: Posts) -> None:
+    """One place counts (reconcile/deliver.py): the e-mail's skip once its write is done, each send once."""
+
+    def count(counter: Any, **labels: str) -> float:
+        return float(counter.labels(**labels)._value.get())
+
+    disabled = count(metrics.EMAILS, result="Disabled")
+    sent = count(metrics.NOTIFICATIONS, type="cloudevents", result="Sent")
+    c = controller(kube, clock, webhooks="ops")
+    await finish(c, kube)
+    for _ in range(4):
+        await c.reconcile((NS, RUN))
+    assert count(metrics.EMAILS, result="Disabled") - disabled == 1
+    assert count(metrics.NOTIFICATIONS, type="cloudevents", result="Sent") - sent == 1

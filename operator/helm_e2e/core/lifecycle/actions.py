@@ -66,7 +66,7 @@ class Policy:
     report_cancelled: bool
     smtp_enabled: bool
     mail_retry_base_seconds: float
-    webhooks: tuple[str, ...] = ()  # notification targets of every report (core.notify)
+    webhooks: tuple[str, ...] = ()  # webhook targets of every report (core/outcomes/outbox.py)
     webhook_retry_base_seconds: float = 2.0
     # a run's own report.to is re-checked against these when the mail goes out (None: unchecked)
     mail_allowed_domains: frozenset[str] | None = None
@@ -142,7 +142,7 @@ class CreateTest:
 @dataclass(frozen=True)
 class PatchStatus:
     status: RunStatus
-    mail_outcome: str = ""  # the outbox decided not to send: counted by reason once the write is done
+    mail_outcome: str = ""  # the outbox skips the e-mail: counted by reason once the write is done
     rollback_outcome: str = ""  # a final rollback outcome: counted by result once the write is done
 
 
@@ -169,15 +169,12 @@ class DeleteHookObjects:
 
 
 @dataclass(frozen=True)
-class SendReport:
-    recipients: tuple[str, ...]
+class Deliver:
+    """Send the run's report on one outbox channel (in Sending): the e-mail (`@mail`, to `recipients`) or
+    one webhook target (core/outcomes/outbox.py); the shell records the outcome at once."""
 
-
-@dataclass(frozen=True)
-class SendNotification:
-    """Deliver the run's notification to one webhook target (its channel is in Sending)."""
-
-    target: str
+    channel: str
+    recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -216,8 +213,7 @@ Action = (
     | DeletePods
     | DeleteJobs
     | DeleteHookObjects
-    | SendReport
-    | SendNotification
+    | Deliver
     | PruneHistory
     | Requeue
 )

@@ -4,7 +4,7 @@
 to see more (log tails, a re-plan of tests whose pods are missing) it returns Fetch actions first and is
 called again with the answers; otherwise it returns, in the order they must be applied:
 
-    CreateHookObjects → CreateTest* → PatchStatus → PostEvent* → Delete* → SendReport → PruneHistory → Requeue
+    CreateHookObjects → CreateTest* → PatchStatus → PostEvent* → Delete* → Deliver* → PruneHistory → Requeue
 
 The pass that makes a run final with a verdict first asks for FetchReleaseHistory (the release's runs), so
 the final status patch carries `status.regression` (core/results/regressions.py) before any report reads it.
@@ -32,6 +32,7 @@ from helm_e2e.core.lifecycle.actions import CreateTest as CreateTest
 from helm_e2e.core.lifecycle.actions import DeleteHookObjects as DeleteHookObjects
 from helm_e2e.core.lifecycle.actions import DeleteJobs as DeleteJobs
 from helm_e2e.core.lifecycle.actions import DeletePods as DeletePods
+from helm_e2e.core.lifecycle.actions import Deliver as Deliver
 from helm_e2e.core.lifecycle.actions import FetchEvents as FetchEvents
 from helm_e2e.core.lifecycle.actions import FetchFluxTests as FetchFluxTests
 from helm_e2e.core.lifecycle.actions import FetchLogs as FetchLogs
@@ -47,8 +48,6 @@ from helm_e2e.core.lifecycle.actions import Replanned as Replanned
 from helm_e2e.core.lifecycle.actions import Requeue as Requeue
 from helm_e2e.core.lifecycle.actions import Rollback as Rollback
 from helm_e2e.core.lifecycle.actions import Rollout as Rollout
-from helm_e2e.core.lifecycle.actions import SendNotification as SendNotification
-from helm_e2e.core.lifecycle.actions import SendReport as SendReport
 from helm_e2e.core.lifecycle.creation import create_actions
 from helm_e2e.core.lifecycle.creation import decide_hook_cleanup as decide_hook_cleanup
 from helm_e2e.core.lifecycle.end_runs import decide_end as decide_end
@@ -63,9 +62,8 @@ from helm_e2e.core.model.schema import (
     RunStatus,
     TestResult,
 )
-from helm_e2e.core.outcomes import outbox as notify
+from helm_e2e.core.outcomes import outbox
 from helm_e2e.core.outcomes import rollback as rollbacks
-from helm_e2e.core.outcomes.report import decide_mail
 from helm_e2e.core.plan.build import PlannedTest
 from helm_e2e.core.results import regressions
 from helm_e2e.core.results import retries as attempts
@@ -79,11 +77,6 @@ from helm_e2e.core.results.run_tests import (
 )
 
 Pod = Mapping[str, Any]
-EMAIL_DONE_REASONS = frozenset(
-    {names.MAIL_SENT, names.MAIL_FAILED, names.MAIL_DISABLED, "OnlyOnFailure", "NoRecipients", "NotReported"}
-    | {"NoTests"}
-)
-MAX_MAIL_BACKOFF_SECONDS = 300.0
 OUTBOX_FALLBACK_SECONDS = 1.0
 GATE_POLL_SECONDS = 1.0  # a rollout that completes is noticed within this (pod events wake the run sooner)
 
@@ -182,12 +175,12 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
 
 
 def _with_first_outbox_step(run: Run, final: RunStatus, now: datetime, policy: Policy) -> PatchStatus | None:
-    """The final status with the report outbox's first write in it (the intent, Sending, or why no mail
-    goes out): one status write less per run. Not when a rollback comes first (the report waits for it)."""
+    """The final status with the outbox's first write in it (the intents, Sending, or why no e-mail goes
+    out): one status write less per run. Not when a rollback comes first (the report waits for it)."""
     ended = run.model_copy(update={"status": final})
     if not rollbacks.settled(ended):
         return None
-    return next((a for a in decide_outboxes(ended, now, policy) if isinstance(a, PatchStatus)), None)
+    return next((a for a in decide_outbox(ended, now, policy) if isinstance(a, PatchStatus)), None)
 
 
 def _fetches(run: Run, observed: Observed, missing: Sequence[str], *, gated: bool) -> list[Action]:
@@ -275,14 +268,14 @@ def _decide_finished(run: Run, observed: Observed, policy: Policy) -> list[Actio
         if observed.history is None:
             return [FetchReleaseHistory(descriptions=run.status.rollback is not None)]
         return [*actions, *decide_rollback_actions(run, observed.history, observed.now), Requeue(0.0)]
-    outbox = decide_outboxes(run, observed.now, policy)
-    if any(isinstance(a, PatchStatus) for a in outbox):
+    report = decide_outbox(run, observed.now, policy)
+    if any(isinstance(a, PatchStatus) for a in report):
         # one status write per pass: the rest on a fresh read. The run's own watch event wakes it at once;
         # the requeue is the fallback, not 0 (a CRD that prunes the field would otherwise make it spin)
-        return [*actions, *outbox, Requeue(OUTBOX_FALLBACK_SECONDS)]
+        return [*actions, *report, Requeue(OUTBOX_FALLBACK_SECONDS)]
     ttl = decide_pod_cleanup(run, observed, policy)
-    waits = [a.after for a in (*outbox, *ttl) if isinstance(a, Requeue)]
-    others = [a for a in (*outbox, *ttl) if not isinstance(a, Requeue)]
+    waits = [a.after for a in (*report, *ttl) if isinstance(a, Requeue)]
+    others = [a for a in (*report, *ttl) if not isinstance(a, Requeue)]
     return actions + others + ([Requeue(min(waits))] if waits else [])
 
 
@@ -299,79 +292,28 @@ def decide_rollback_actions(run: Run, history: rollbacks.History, now: datetime)
     return actions
 
 
-def decide_outbox(run: Run, now: datetime, policy: Policy) -> list[Action]:
-    """Record the intent (Sending), then send; the outcome is recorded by `record_mail_outcome`."""
-    sent = get_condition(run.status, names.COND_EMAIL_SENT)
-    if sent is not None and sent.reason in EMAIL_DONE_REASONS:
-        return []
-    due = run.status.email_next_attempt_at
-    if due is not None and (wait := (due - now).total_seconds()) > 0:
-        return [Requeue(wait)]
-    decision = decide_mail(
-        run,
+def outbox_policy(policy: Policy) -> outbox.OutboxPolicy:
+    return outbox.OutboxPolicy(
         mail_to=policy.mail_to,
+        smtp_enabled=policy.smtp_enabled,
         report_cancelled=policy.report_cancelled,
-        enabled=policy.smtp_enabled,
-        allowed_domains=policy.mail_allowed_domains,
+        webhooks=policy.webhooks,
+        mail_retry_base_seconds=policy.mail_retry_base_seconds,
+        webhook_retry_base_seconds=policy.webhook_retry_base_seconds,
+        mail_allowed_domains=policy.mail_allowed_domains,
     )
-    if not decision.send:
-        message = "SMTP is not configured" if decision.reason == names.MAIL_DISABLED else "not sent"
-        status = _with_email(run.status, now, "False", decision.reason, f"{message}: {decision.reason}")
-        return [PatchStatus(status, mail_outcome=decision.reason)]
-    if sent is None or sent.reason != names.MAIL_SENDING:
-        return [
-            PatchStatus(_with_email(run.status, now, "Unknown", names.MAIL_SENDING, "delivery in progress"))
-        ]
-    return [SendReport(tuple(decision.recipients))]
 
 
-def decide_outboxes(run: Run, now: datetime, policy: Policy) -> list[Action]:
-    """The e-mail's outbox and the webhooks' (core.notify), at most one status write between them."""
-    mail = decide_outbox(run, now, policy)
-    if any(isinstance(a, PatchStatus) for a in mail):
-        return mail  # the notifications' intent goes on the next (fresh) read
-    notes = decide_notifications(run, now, policy)
-    if any(isinstance(a, SendReport) for a in mail) and any(isinstance(a, PatchStatus) for a in notes):
-        return [*mail, Requeue(0.0)]  # the mail's outcome is written first: the intent on a fresh read
-    return [*mail, *notes]
-
-
-def decide_notifications(run: Run, now: datetime, policy: Policy) -> list[Action]:
-    """Record the intent (Sending) of every channel due, then send each once; the outcome is recorded
-    by `core.notify.record_outcome`."""
-    channels = notify.decide_channels(
-        run, defaults=policy.webhooks, now=now, report_cancelled=policy.report_cancelled
-    )
-    wait = [Requeue(channels.wait)] if channels.wait is not None else []
-    if channels.begin:
-        return [PatchStatus(notify.with_sending(run.status, channels.begin, now=now)), *wait]
-    return [*(SendNotification(t) for t in channels.send), *wait]
-
-
-def record_mail_outcome(
-    run: Run, *, now: datetime, policy: Policy, recipients: int, error: str = "", permanent: bool = False
-) -> tuple[RunStatus, float | None]:
-    """The status after one delivery attempt, and when to try again (None: done)."""
-    if not error:
-        status = _with_email(run.status, now, "True", names.MAIL_SENT, f"sent to {recipients} recipient(s)")
-        return status, None
-    attempts = run.status.email_attempts + 1
-    delay = min(MAX_MAIL_BACKOFF_SECONDS, policy.mail_retry_base_seconds * 2 ** min(attempts, 8))
-    reason = names.MAIL_FAILED if permanent else names.MAIL_RETRYING
-    status = _with_email(run.status, now, "False", reason, f"attempt {attempts}: {error}")
-    status.email_attempts = attempts
-    status.email_next_attempt_at = None if permanent else now + timedelta(seconds=delay)
-    return status, None if permanent else delay
-
-
-def _with_email(status: RunStatus, now: datetime, value: str, reason: str, message: str) -> RunStatus:
-    new = status.model_copy(deep=True)
-    condition = Condition(
-        type=names.COND_EMAIL_SENT, status=value, reason=reason, message=message, last_transition_time=now
-    )
-    new.conditions = set_condition(new.conditions, condition)
-    new.email_next_attempt_at = None
-    return new
+def decide_outbox(run: Run, now: datetime, policy: Policy) -> list[Action]:
+    """The report's outbox (core/outcomes/outbox.py), every channel at once: the intents (and the e-mail's
+    skip) in one status write, or one Deliver per channel in Sending; the outcomes are recorded by the shell
+    with `outbox.record_outcome`."""
+    step = outbox.decide_outbox(run, now=now, policy=outbox_policy(policy))
+    wait = [Requeue(step.wait)] if step.wait is not None else []
+    if step.write is not None:
+        return [PatchStatus(step.write, mail_outcome=step.skipped), *wait]
+    mail = outbox.MAIL
+    return [*(Deliver(c, step.recipients if c == mail else ()) for c in step.send), *wait]
 
 
 def decide_pod_cleanup(run: Run, observed: Observed, policy: Policy) -> list[Action]:

@@ -84,6 +84,14 @@ MAIL_SENT: Final = "Sent"
 MAIL_FAILED: Final = "Failed"
 MAIL_RETRYING: Final = "Retrying"
 MAIL_DISABLED: Final = "Disabled"
+MAIL_NO_TESTS: Final = "NoTests"
+MAIL_NOT_REPORTED: Final = "NotReported"  # Cancelled/Superseded, HELM_E2E_MAIL_REPORT_CANCELLED off
+MAIL_ONLY_ON_FAILURE: Final = "OnlyOnFailure"
+MAIL_NO_RECIPIENTS: Final = "NoRecipients"
+# The outbox (core/outcomes/outbox.py): the e-mail's channel in status.notifications[]. Not a DNS label, so
+# never the name of a webhook target (spec.report.webhooks is DNS labels, the webhooks Secret's keys too).
+MAIL_CHANNEL: Final = "@mail"
+MAIL_CHANNEL_TYPE: Final = "email"
 # E2ESuite Valid reasons
 SUITE_VALID: Final = "Valid"
 SUITE_SCHEMA_INVALID: Final = "SchemaInvalid"

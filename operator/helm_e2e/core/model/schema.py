@@ -326,14 +326,16 @@ class NotificationState(StrEnum):
     SENT = "Sent"
     RETRYING = "Retrying"  # a transient failure: sent again at nextAttemptAt
     FAILED = "Failed"  # permanent: never sent again
+    SKIPPED = "Skipped"  # decided not to send (the e-mail: `reason` says why); never sent
 
 
 class NotificationStatus(WireModel):
-    """status.notifications[]: the outbox channel of one notification target."""
+    """status.notifications[]: one outbox channel, the e-mail (target `@mail`) or one webhook target."""
 
     target: str
     state: NotificationState
-    type: str = ""  # cloudevents | slack | teams, once the target was read
+    type: str = ""  # email | cloudevents | slack | teams, once known
+    reason: str = ""  # Skipped: why (NoRecipients, Disabled, ...; the EmailSent condition's reason)
     attempts: int = 0  # failed delivery attempts so far (drives the retry backoff)
     next_attempt_at: datetime | None = None
     message: str = ""  # what happened, never the URL or a reply beyond a short cleaned excerpt
@@ -366,10 +368,12 @@ class RunStatus(WireModel):
     tests: list[TestResult] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
     message: str = ""
-    email_attempts: int = 0  # failed delivery attempts so far (drives the retry backoff)
-    email_next_attempt_at: datetime | None = None  # backoff: no new attempt before this
+    # written by versions before the one outbox (the e-mail's state was the EmailSent condition and these):
+    # read only to take such a run's e-mail channel over (core.outcomes.outbox.channels)
+    email_attempts: int = 0
+    email_next_attempt_at: datetime | None = None
     pods_deleted_at: datetime | None = None  # test pods removed after podTTLSeconds
-    notifications: list[NotificationStatus] = Field(default_factory=list)  # webhook outbox, one per target
+    notifications: list[NotificationStatus] = Field(default_factory=list)  # the outbox, one per channel
     rollback: RollbackRecord | None = None  # the rollback this Failed run asked for (condition RolledBack)
     regression: Regression | None = None  # see core/results/regressions.py
 

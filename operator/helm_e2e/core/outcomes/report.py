@@ -57,13 +57,6 @@ class Report:
     date: datetime | None = None  # when the run completed: the same run always yields the same e-mail
 
 
-@dataclass(frozen=True)
-class MailDecision:
-    send: bool
-    recipients: list[str]
-    reason: str  # Send | Disabled | NotFinished | NotReported | OnlyOnFailure | NoRecipients
-
-
 def build_message_id(run_uid: str) -> str:
     """Deterministic: a repeated send after a crash carries the same Message-ID and is recognisable."""
     return f"<e2erun.{run_uid}@{names.GROUP}>"
@@ -134,34 +127,6 @@ def decide_recipients(
             seen.add(address.lower())
             recipients.append(address)
     return recipients
-
-
-def decide_mail(
-    run: Run,
-    *,
-    mail_to: Sequence[str],
-    report_cancelled: bool,
-    enabled: bool,
-    allowed_domains: frozenset[str] | None = None,
-) -> MailDecision:
-    """Whether the report of a run goes out, to whom, and why (the reason becomes the EmailSent condition)."""
-    recipients = decide_recipients(run, mail_to=mail_to, allowed_domains=allowed_domains)
-    phase = run.status.phase
-    if not phase.is_final:
-        reason = "NotFinished"
-    elif phase == RunPhase.NO_TESTS:
-        reason = "NoTests"
-    elif not enabled:
-        reason = "Disabled"
-    elif phase in (RunPhase.CANCELLED, RunPhase.SUPERSEDED) and not report_cancelled:
-        reason = "NotReported"
-    elif phase == RunPhase.SUCCEEDED and run.spec.report.only_on_failure:
-        reason = "OnlyOnFailure"
-    elif not recipients:
-        reason = "NoRecipients"
-    else:
-        return MailDecision(send=True, recipients=recipients, reason="Send")
-    return MailDecision(send=False, recipients=recipients, reason=reason)
 
 
 @functools.cache

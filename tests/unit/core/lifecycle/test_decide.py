@@ -17,6 +17,7 @@ from helm_e2e.core.lifecycle import decide as lifecycle
 from helm_e2e.core.lifecycle.decide import (
     CreateTest,
     DeletePods,
+    Deliver,
     FetchEvents,
     FetchLogs,
     FetchPlan,
@@ -30,7 +31,6 @@ from helm_e2e.core.lifecycle.decide import (
     Replanned,
     Requeue,
     Rollout,
-    SendReport,
     decide_outbox,
     decide_prune,
     decide_run,
@@ -48,6 +48,7 @@ from helm_e2e.core.model.schema import (
     TestPhase,
     TestResult,
 )
+from helm_e2e.core.outcomes import outbox
 from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.plan.build import PlannedTest
 from helm_e2e.core.plan.readiness import ObjectKey
@@ -170,7 +171,7 @@ def email(reason: str) -> Condition:
     ("phase", "condition", "smtp", "due_in", "expected"),
     [
         (RunPhase.FAILED, None, True, None, ["PatchStatus"]),  # record the intent first
-        (RunPhase.FAILED, names.MAIL_SENDING, True, None, ["SendReport"]),
+        (RunPhase.FAILED, names.MAIL_SENDING, True, None, ["Deliver"]),
         (RunPhase.FAILED, names.MAIL_RETRYING, True, 30, ["Requeue"]),  # backing off
         (RunPhase.FAILED, names.MAIL_RETRYING, True, -1, ["PatchStatus"]),  # due again: intent again
         (RunPhase.FAILED, names.MAIL_SENT, True, None, []),
@@ -191,17 +192,28 @@ def test_the_outbox_decides_one_step_at_a_time(
     policy = Policy(**{**POLICY.__dict__, "smtp_enabled": smtp})
     actions = decide_outbox(make_run("a", status=status), T0, policy)
     assert kinds(actions) == expected
-    if expected == ["SendReport"]:
-        assert actions == [SendReport(("ops@example.com",))]
+    if expected == ["Deliver"]:
+        assert actions == [Deliver(names.MAIL_CHANNEL, ("ops@example.com",))]
 
 
 def test_a_failed_send_backs_off_and_a_permanent_one_stops() -> None:
+    """The e-mail's outcome on a run from before the one outbox (its intent only in EmailSent)."""
     run = make_run("a", status=RunStatus(phase=RunPhase.FAILED, conditions=[email(names.MAIL_SENDING)]))
-    status, again = lifecycle.record_mail_outcome(run, now=T0, policy=POLICY, recipients=1, error="421 busy")
-    assert (status.email_attempts, again) == (1, 4.0)
-    assert status.email_next_attempt_at == T0 + timedelta(seconds=4)
-    status, again = lifecycle.record_mail_outcome(
-        run, now=T0, policy=POLICY, recipients=1, error="550", permanent=True
+    status, again = outbox.record_outcome(
+        run.status, target=names.MAIL_CHANNEL, type="email", now=T0, error="421 busy", retry_base_seconds=2
+    )
+    mail = outbox.channels(status)[names.MAIL_CHANNEL]
+    assert (mail.attempts, again) == (1, 4.0)
+    assert mail.next_attempt_at == T0 + timedelta(seconds=4)
+    assert get_condition(status, names.COND_EMAIL_SENT).reason == names.MAIL_RETRYING  # type: ignore[union-attr]
+    status, again = outbox.record_outcome(
+        run.status,
+        target=names.MAIL_CHANNEL,
+        type="email",
+        now=T0,
+        error="550",
+        permanent=True,
+        retry_base_seconds=2,
     )
     assert again is None
     assert status.conditions[-1].reason == names.MAIL_FAILED
@@ -369,7 +381,7 @@ def test_the_write_that_ends_a_run_carries_the_reports_first_outbox_step(
     assert email is not None
     assert email.reason == reason
     assert patches[0].mail_outcome == outcome
-    assert not any(isinstance(a, SendReport) for a in actions)
+    assert not any(isinstance(a, Deliver) for a in actions)
 
 
 def test_a_failed_run_that_asks_for_a_rollback_ends_without_the_outbox_the_report_waits_for_it() -> None:

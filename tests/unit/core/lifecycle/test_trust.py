@@ -19,7 +19,7 @@ from helm_e2e.core.lifecycle import trust
 from helm_e2e.core.model import names
 from helm_e2e.core.model.bounded import BoundedSet
 from helm_e2e.core.model.schema import Hook, Run, RunPhase, RunStatus, Trigger
-from helm_e2e.core.outcomes.report import decide_mail
+from helm_e2e.core.outcomes.outbox import OutboxPolicy, decide_mail
 from helm_e2e.core.plan import decode_and_plan as planjob
 from helm_e2e.core.sources.helm_secret import check_test_hook_yaml
 
@@ -113,14 +113,13 @@ async def test_the_operators_own_run_is_worked_on_as_before(kube: FakeKube, cloc
 def test_a_runs_own_recipients_are_checked_again_when_the_mail_goes_out() -> None:
     run = run_of(NS, NS, phase=RunPhase.FAILED)
     run.spec.report.to = ["dev@example.com", "attacker@evil.example", "not an address"]
-    decision = decide_mail(
-        run,
-        mail_to=["ops@example.com"],
+    policy = OutboxPolicy(
+        mail_to=("ops@example.com",),
         report_cancelled=False,
-        enabled=True,
-        allowed_domains=frozenset({"example.com"}),
+        smtp_enabled=True,
+        mail_allowed_domains=frozenset({"example.com"}),
     )
-    assert decision.recipients == ["ops@example.com", "dev@example.com"]
+    assert decide_mail(run, policy) == ("", ["ops@example.com", "dev@example.com"])
 
 
 def gated_secret() -> dict[str, Any]:

@@ -1,15 +1,16 @@
-"""The notification outbox (pure): targets from the admin's Secret, the per-target decision table, outcomes,
-and how it shares the finished run's single status write with the e-mail's outbox."""
+"""The outbox's webhook channels (pure): targets from the admin's Secret, the per-target decision table,
+outcomes, and how they share the finished run's single status write with the e-mail's channel."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from helm_e2e.core.lifecycle import decide as lifecycle
-from helm_e2e.core.lifecycle.decide import PatchStatus, Policy, Requeue, SendNotification, SendReport
+from helm_e2e.core.lifecycle.decide import Deliver, PatchStatus, Policy, Requeue
 from helm_e2e.core.model import names
 from helm_e2e.core.model.schema import (
     Condition,
@@ -24,7 +25,7 @@ from helm_e2e.core.model.schema import (
     Trigger,
 )
 from helm_e2e.core.outcomes import outbox as notify
-from helm_e2e.core.outcomes.outbox import Channels, Target, TargetType
+from helm_e2e.core.outcomes.outbox import Target, TargetType
 from helm_e2e.core.results.run_tests import TestObjects
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -107,11 +108,35 @@ def test_a_target_never_shows_its_url_or_key_in_a_repr() -> None:
 S = NotificationState
 
 
+@dataclass(frozen=True)
+class Channels:
+    """The webhook channels of one outbox step: intents written now (nothing sent on that pass), sends."""
+
+    begin: tuple[str, ...] = ()
+    send: tuple[str, ...] = ()
+    wait: float | None = None
+
+
+def decide_channels(
+    run: Run, *, defaults: tuple[str, ...], now: datetime, report_cancelled: bool
+) -> Channels:
+    policy = notify.OutboxPolicy(webhooks=defaults, report_cancelled=report_cancelled)
+    step = notify.decide_outbox(run, now=now, policy=policy)
+    before = notify.channels(run.status)
+    begin = tuple(
+        n.target
+        for n in (step.write.notifications if step.write else [])
+        if n.state == S.SENDING and (n.target not in before or before[n.target].state != S.SENDING)
+    )
+    return Channels(begin=begin, send=step.send, wait=step.wait)
+
+
 @pytest.mark.parametrize(
     ("phase", "channels", "expected"),
     [
         (RunPhase.FAILED, [], Channels(begin=("ops", "chat"))),
-        (RunPhase.FAILED, [channel("ops", S.SENDING)], Channels(begin=("chat",), send=("ops",))),
+        # a new intent is written first: nothing is sent on the pass that writes it
+        (RunPhase.FAILED, [channel("ops", S.SENDING)], Channels(begin=("chat",))),
         (RunPhase.FAILED, [channel("ops", S.SENT), channel("chat", S.SENDING)], Channels(send=("chat",))),
         (RunPhase.FAILED, [channel("ops", S.SENT), channel("chat", S.FAILED)], Channels()),
         (
@@ -135,23 +160,23 @@ def test_each_target_is_its_own_channel(
     phase: RunPhase, channels: list[NotificationStatus], expected: Channels
 ) -> None:
     run = finished(phase, *channels, webhooks=("chat", "ops"))
-    assert notify.decide_channels(run, defaults=("ops",), now=T0, report_cancelled=False) == expected
+    assert decide_channels(run, defaults=("ops",), now=T0, report_cancelled=False) == expected
 
 
 def test_a_success_is_not_notified_when_the_suites_asked_for_failures_only() -> None:
     run = finished(RunPhase.SUCCEEDED, only_on_failure=True)
-    assert notify.decide_channels(run, defaults=("ops",), now=T0, report_cancelled=True) == Channels()
+    assert decide_channels(run, defaults=("ops",), now=T0, report_cancelled=True) == Channels()
     run = finished(RunPhase.SUCCEEDED)
-    assert notify.decide_channels(run, defaults=("ops",), now=T0, report_cancelled=True).begin == ("ops",)
+    assert decide_channels(run, defaults=("ops",), now=T0, report_cancelled=True).begin == ("ops",)
 
 
 def test_cancelled_runs_are_notified_when_cancelled_runs_are_reported() -> None:
     run = finished(RunPhase.CANCELLED)
-    assert notify.decide_channels(run, defaults=("ops",), now=T0, report_cancelled=True).begin == ("ops",)
+    assert decide_channels(run, defaults=("ops",), now=T0, report_cancelled=True).begin == ("ops",)
 
 
 def test_no_targets_no_channels() -> None:
-    assert notify.decide_channels(finished(), defaults=(), now=T0, report_cancelled=True) == Channels()
+    assert decide_channels(finished(), defaults=(), now=T0, report_cancelled=True) == Channels()
 
 
 # --- outcomes --------------------------------------------------------------------------------------------
@@ -164,6 +189,7 @@ def test_a_delivery_records_sent_and_keeps_the_other_channels() -> None:
     assert [(n.target, n.state, n.type) for n in new.notifications] == [
         ("ops", S.SENT, "cloudevents"),
         ("chat", S.RETRYING, ""),
+        (names.MAIL_CHANNEL, S.SKIPPED, "email"),  # taken over from EmailSent (a run from before)
     ]
     assert status.notifications[0].state == S.SENDING  # the input is not mutated
 
@@ -196,6 +222,7 @@ def test_the_intent_keeps_the_attempts_so_far() -> None:
     new = notify.with_sending(status, ["ops", "chat"], now=T0)
     assert [(n.target, n.state, n.attempts) for n in new.notifications] == [
         ("ops", S.SENDING, 3),
+        (names.MAIL_CHANNEL, S.SKIPPED, 0),  # taken over from EmailSent (a run from before)
         ("chat", S.SENDING, 0),
     ]
 
@@ -203,34 +230,49 @@ def test_the_intent_keeps_the_attempts_so_far() -> None:
 # --- in the lifecycle: one status write per pass, shared with the e-mail ------------------------------
 def test_the_intent_is_written_first_then_each_target_is_sent_once() -> None:
     run = finished(webhooks=("chat",))
-    actions = lifecycle.decide_notifications(run, T0, POLICY)
+    actions = lifecycle.decide_outbox(run, T0, POLICY)
     assert len(actions) == 1
     assert isinstance(actions[0], PatchStatus)
     states = {n.target: n.state for n in actions[0].status.notifications}
-    assert states == {"ops": S.SENDING, "chat": S.SENDING}
+    # the e-mail's Disabled (EmailSent, from before the one outbox) is taken over as its channel
+    assert states == {"ops": S.SENDING, "chat": S.SENDING, names.MAIL_CHANNEL: S.SKIPPED}
     sending = run.model_copy(update={"status": actions[0].status})
-    assert lifecycle.decide_notifications(sending, T0, POLICY) == [
-        SendNotification("ops"),
-        SendNotification("chat"),
-    ]
+    assert lifecycle.decide_outbox(sending, T0, POLICY) == [Deliver("ops"), Deliver("chat")]
 
 
-def test_the_e_mails_intent_goes_first_and_the_webhooks_wait_for_the_next_read() -> None:
+def test_the_e_mails_and_the_webhooks_intents_share_one_write() -> None:
     run = finished()
     run.status.conditions = []
     mail_policy = Policy(**{**POLICY.__dict__, "smtp_enabled": True, "mail_to": ("a@example.com",)})
-    actions = lifecycle.decide_outboxes(run, T0, mail_policy)
+    actions = lifecycle.decide_outbox(run, T0, mail_policy)
     assert [type(a) for a in actions] == [PatchStatus]
-    assert actions[0].status.notifications == []  # type: ignore[union-attr]
+    status = actions[0].status  # type: ignore[union-attr]
+    assert {n.target: n.state for n in status.notifications} == {
+        names.MAIL_CHANNEL: S.SENDING,
+        "ops": S.SENDING,
+    }
+    assert [(c.type, c.status, c.reason) for c in status.conditions] == [
+        (names.COND_EMAIL_SENT, "Unknown", names.MAIL_SENDING)
+    ]
+    sending = run.model_copy(update={"status": status})
+    assert lifecycle.decide_outbox(sending, T0, mail_policy) == [
+        Deliver(names.MAIL_CHANNEL, ("a@example.com",)),
+        Deliver("ops"),
+    ]
 
 
-def test_a_pending_mail_send_and_the_webhooks_intent_never_share_a_pass() -> None:
+def test_a_pending_send_waits_while_another_channels_intent_is_written() -> None:
     run = finished()
     sending = Condition(type=names.COND_EMAIL_SENT, status="Unknown", reason=names.MAIL_SENDING)
     run.status.conditions = [sending]
     mail_policy = Policy(**{**POLICY.__dict__, "smtp_enabled": True, "mail_to": ("a@example.com",)})
-    actions = lifecycle.decide_outboxes(run, T0, mail_policy)
-    assert actions == [SendReport(("a@example.com",)), Requeue(0.0)]  # the intent on the next, fresh read
+    actions = lifecycle.decide_outbox(run, T0, mail_policy)
+    assert [type(a) for a in actions] == [PatchStatus]  # the webhook's intent; the e-mail on the next read
+    written = run.model_copy(update={"status": actions[0].status})  # type: ignore[union-attr]
+    assert lifecycle.decide_outbox(written, T0, mail_policy) == [
+        Deliver(names.MAIL_CHANNEL, ("a@example.com",)),
+        Deliver("ops"),
+    ]
 
 
 def test_a_retry_not_due_yet_requeues_at_its_time() -> None:
@@ -238,4 +280,4 @@ def test_a_retry_not_due_yet_requeues_at_its_time() -> None:
     observed = lifecycle.Observed(now=T0, objects=TestObjects())
     actions = lifecycle.decide_run(run, observed, POLICY)
     assert Requeue(30.0) in actions
-    assert not any(isinstance(a, SendNotification | PatchStatus) for a in actions)
+    assert not any(isinstance(a, Deliver | PatchStatus) for a in actions)

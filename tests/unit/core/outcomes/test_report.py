@@ -17,11 +17,11 @@ from repo_paths import DOCS
 from helm_e2e.core.model.schema import RollbackRecord, Run, RunPhase, TestPhase
 from helm_e2e.core.model.text import clean_log
 from helm_e2e.core.outcomes import rollback as rollbacks
+from helm_e2e.core.outcomes.outbox import OutboxPolicy, decide_mail
 from helm_e2e.core.outcomes.report import (
     build_email,
     build_message_id,
     build_subject,
-    decide_mail,
     decide_recipients,
     render_report,
 )
@@ -211,13 +211,9 @@ def test_mail_decision(
     send: bool,
     reason: str,
 ) -> None:
-    decision = decide_mail(
-        report_run(phase, only_on_failure=only_on_failure),
-        mail_to=to,
-        report_cancelled=report_cancelled,
-        enabled=enabled,
-    )
-    assert (decision.send, decision.reason, decision.recipients) == (send, reason, to)
+    policy = OutboxPolicy(mail_to=tuple(to), report_cancelled=report_cancelled, smtp_enabled=enabled)
+    why, recipients = decide_mail(report_run(phase, only_on_failure=only_on_failure), policy)
+    assert (not why, why or "Send", recipients) == (send, reason, to)
 
 
 def test_docs_example_report_is_rendered_from_the_current_templates(report_run: MakeRun) -> None:

@@ -12,13 +12,13 @@ from policies import MAILING as POLICY
 
 from helm_e2e.core.lifecycle import decide as lifecycle
 from helm_e2e.core.lifecycle.decide import (
+    Deliver,
     FetchReleaseHistory,
     Observed,
     PatchStatus,
     PostEvent,
     Requeue,
     Rollback,
-    SendReport,
 )
 from helm_e2e.core.model import names
 from helm_e2e.core.model.run_codec import build_run_body, run_from_body
@@ -213,7 +213,7 @@ def test_the_intent_is_written_before_helm_is_called_and_the_report_waits_for_th
     assert patch.status.rollback == RollbackRecord(target=2, attempts=1)
     assert call.target == 2
     assert call.status == patch.status
-    assert not any(isinstance(a, SendReport) for a in actions)
+    assert not any(isinstance(a, Deliver) for a in actions)
 
 
 def test_no_passing_revision_is_recorded_with_a_warning_and_then_the_report_goes() -> None:

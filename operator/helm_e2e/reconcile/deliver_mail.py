@@ -1,54 +1,32 @@
-"""After a run is final: the report e-mail (with its attachments and the release's history); the rollback is
-reconcile/rollback_release.py's.
-
-Each is one attempt whose outcome is recorded at once with a status write that cannot conflict (no
-precondition): a conflict after a send or a `helm rollback` must never lead to a second one.
-"""
+"""The e-mail channel's sender: render the report (with its attachments and the release's history) and hand
+it to SMTP once. The outbox (reconcile/deliver.py) records the outcome."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 
 import structlog
 from pydantic import ValidationError
 
 from helm_e2e import errors
 from helm_e2e.artifacts.service import Artifacts
-from helm_e2e.clients import metrics
-from helm_e2e.clients.helm import HelmPort
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.clients.smtp import send_email
 from helm_e2e.core.artifacts import rules as artifact_rules
-from helm_e2e.core.lifecycle import decide
-from helm_e2e.core.model import names
-from helm_e2e.core.model.run_codec import runs_from_bodies, status_body
+from helm_e2e.core.model.run_codec import runs_from_bodies
 from helm_e2e.core.model.schema import Run
 from helm_e2e.core.outcomes import report as reporting
-from helm_e2e.reconcile.write_status import run_ref as run_ref  # the rollback moved to rollback_release.py
 from helm_e2e.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 
-class Outcomes:
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        kube: KubePort,
-        helm: HelmPort,
-        artifacts: Artifacts | None,
-        policy: decide.Policy,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.settings, self.kube, self.helm, self.artifacts = settings, kube, helm, artifacts
-        self.policy, self.now = policy, clock
+class MailSender:
+    def __init__(self, *, settings: Settings, kube: KubePort, artifacts: Artifacts | None) -> None:
+        self.settings, self.kube, self.artifacts = settings, kube, artifacts
 
-    async def send_report(self, run: Run, recipients: Sequence[str]) -> float | None:
-        """Send once, then record the outcome at once with a write that cannot conflict (no precondition):
-        a status conflict after a send must never lead to a second send."""
-        error, permanent = "", False
+    async def send(self, run: Run, recipients: Sequence[str]) -> str:
+        """One attempt; what the channel's message says of a success. MailError when not delivered."""
         history = await self._report_history(run)
         try:
             attached, files = await self._attachments(run)
@@ -59,33 +37,13 @@ class Outcomes:
                 report, sender=self.settings.mail_from, recipients=recipients, attachments=files
             )
             await send_email(message, settings=self.settings)
-        except errors.MailError as e:
-            error, permanent = str(e), e.permanent
-        except Exception as e:  # a report that cannot even be built must end the outbox, not loop it
-            error, permanent = f"the report could not be built or sent ({type(e).__name__})", True
-        status, again = decide.record_mail_outcome(
-            run,
-            now=self.now(),
-            policy=self.policy,
-            recipients=len(recipients),
-            error=error,
-            permanent=permanent,
-        )
-        await self.kube.patch_run_status(run.namespace, run.name, status_body(status))
-        result = names.MAIL_SENT if not error else (names.MAIL_FAILED if permanent else names.MAIL_RETRYING)
-        metrics.EMAILS.labels(result=result).inc()
-        if error:
-            log.warning(
-                "mail.failed",
-                run=run.name,
-                namespace=run.namespace,
-                permanent=permanent,
-                attempts=status.email_attempts,
-                error=error,
-            )
-        else:
-            log.info("mail.sent", run=run.name, namespace=run.namespace, recipients=len(recipients))
-        return again
+        except errors.MailError:
+            raise
+        except Exception as e:  # a report that cannot even be built must end the channel, not loop it
+            raise errors.MailError(
+                f"the report could not be built or sent ({type(e).__name__})", permanent=True
+            ) from e
+        return f"sent to {len(recipients)} recipient(s)"
 
     async def _report_history(self, run: Run) -> list[Run]:
         """The release's runs for the report's history strip; without them (the API failed, a run that does

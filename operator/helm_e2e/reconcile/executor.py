@@ -13,13 +13,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import ValidationError
 
 from helm_e2e import errors
-from helm_e2e.artifacts.service import Artifacts, delete_artifacts
 from helm_e2e.clients import metrics
 from helm_e2e.clients.helm import Helm, HelmPort
 from helm_e2e.clients.kube import ObjectRef, Patched
@@ -39,6 +38,9 @@ from helm_e2e.reconcile import send_webhook
 from helm_e2e.reconcile.planning import Planner
 from helm_e2e.reconcile.report_and_rollback import Outcomes, run_ref
 from helm_e2e.settings import Settings
+
+if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
+    from helm_e2e.artifacts.service import Artifacts
 
 log = structlog.get_logger(__name__)
 
@@ -481,4 +483,6 @@ class Executor:
             await self.kube.delete_run(run.namespace, name)
             log.info("run.pruned", run=name, namespace=run.namespace)
             if self.artifacts is not None:  # at once, not only on the DELETED event a crash could miss
+                from helm_e2e.artifacts.service import delete_artifacts
+
                 await delete_artifacts(self.artifacts, run.namespace, name, uids.get(name, ""))

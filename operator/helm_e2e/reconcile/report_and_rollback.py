@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import ValidationError
 
 from helm_e2e import errors
-from helm_e2e.artifacts.service import Artifacts
 from helm_e2e.clients import metrics
 from helm_e2e.clients.helm import HelmPort
 from helm_e2e.clients.kube import ObjectRef
@@ -27,6 +27,9 @@ from helm_e2e.core.model.schema import RollbackRecord, Run
 from helm_e2e.core.outcomes import report as reporting
 from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.settings import Settings
+
+if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
+    from helm_e2e.artifacts.service import Artifacts
 
 log = structlog.get_logger(__name__)
 

@@ -39,7 +39,7 @@ from helm_e2e.core.model.schema import (
     Trigger,
 )
 from helm_e2e.core.plan import pod_security as podpolicy
-from helm_e2e.core.plan import recipients, templating
+from helm_e2e.core.plan import recipients
 from helm_e2e.core.plan.chart_hooks import HookResource, HookSet, build_hook_set
 from helm_e2e.core.plan.on_failure import decide_on_failure
 from helm_e2e.core.plan.planned_test import (
@@ -118,6 +118,8 @@ def _suite_tests(
     suite: Suite, spec: SuiteSpec, release: Release, *, image_tag: str, values_path: str, default_timeout: int
 ) -> list[PlannedTest]:
     """All of the suite's tests, rendered, or SuiteInvalid for the first one that fails."""
+    from helm_e2e.core.plan import templating  # jinja2: imported where suites are rendered (the sandbox)
+
     context = templating.build_context(release, image_tag)
     budget = templating.OutputBudget()
     tests = []

@@ -95,6 +95,10 @@ class Kube:
     def rollout(self) -> RolloutReader:  # the readiness gate's GETs
         return RolloutReader(self.api, timeout_seconds=self.timeout)
 
+    def build_apis(self) -> None:
+        """Build the API clients above now: in a thread, their imports do not stall the event loop."""
+        _ = self.core, self.objects, self.rollout
+
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await call(fn, *args, request_timeout=self.timeout, **kwargs)
 

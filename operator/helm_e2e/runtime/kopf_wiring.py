@@ -84,7 +84,15 @@ class Parts:
     controller: Controller
     scheduler: Scheduler
     argo: bool
-    background: list[asyncio.Task[Any]] = field(default_factory=list)
+    background: list[asyncio.Future[Any]] = field(default_factory=list)
+    apis_built: bool = False
+
+    def build_apis_soon(self) -> None:
+        """At the first Helm release seen: the built-in API clients (~20 MiB of models, ~1 s to import) are
+        built in a thread, before its run needs them, not on the event loop at the run's first call."""
+        if not self.apis_built:
+            self.apis_built = True
+            self.background.append(asyncio.get_running_loop().run_in_executor(None, self.kube.build_apis))
 
 
 def build_parts(settings: Settings) -> Parts:
@@ -189,6 +197,7 @@ def register_release_events(registry: kopf.OperatorRegistry, parts: Parts) -> No
 
     @kopf.on.event(*HELM_SECRETS, registry=registry)
     async def helm_release_secret(type: str, body: kopf.Body, **_: Any) -> None:
+        parts.build_apis_soon()
         await controller.on_release_secret(type, body)
 
     @kopf.on.event(*SUITES, registry=registry)

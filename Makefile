@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: docs help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration integration-helm4 realnode realnode-helm4 test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-start-live bench-startup bench-trigger bench-kill bench-store bench-artifacts
+.PHONY: docs help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration integration-helm4 realnode realnode-helm4 test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-start-live bench-startup bench-trigger bench-kill bench-store bench-artifacts bench-idle
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -88,6 +88,7 @@ bench: install cluster-up ## benchmarks: the pure core, then the readiness gate 
 	$(PY) tests/bench/store.py
 	$(PY) tests/bench/artifacts.py
 	$(PY) tests/bench/viewer.py
+	$(PY) tests/bench/idle.py
 	$(PYTEST) tests/integration -q -s -m bench
 
 bench-quick: install cluster-up ## every benchmark once (CI: the bench cannot rot), numbers printed but meaningless
@@ -96,6 +97,7 @@ bench-quick: install cluster-up ## every benchmark once (CI: the bench cannot ro
 	BENCH_QUICK=1 $(PY) tests/bench/artifacts.py
 	BENCH_QUICK=1 $(PY) tests/bench/viewer.py
 	BENCH_QUICK=1 $(PY) tests/bench/start_live.py
+	BENCH_QUICK=1 $(PY) tests/bench/idle.py
 
 demo: install cluster-up ## end to end: operator + SMTP sink + example chart install/upgrade
 	$(PY) hack/demo.py
@@ -132,6 +134,9 @@ bench-start-live: install cluster-up ## live revisions during a start beside BEN
 
 bench-startup: install cluster-up ## an operator's start beside N x H Helm Secrets (BENCH_SCALE_N=100, BENCH_SCALE_H=3): listing time, CPU, peak and settled RSS
 	$(PY) tests/bench/scale.py startup
+
+bench-idle: install cluster-up ## the operator at rest: RSS of its imports, then VmRSS/VmHWM of `helm-e2e run` idle in an empty namespace and after one run (BENCH_QUICK=1: imports only)
+	$(PY) tests/bench/idle.py
 
 bench-store: install ## the artifact store, file:// and a local versitygw: time and peak RSS to put 50 MiB (1 tar.gz; 500 files), read 5 MiB (~5 s)
 	$(PY) tests/bench/store.py

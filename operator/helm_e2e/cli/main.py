@@ -15,14 +15,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from helm_e2e.artifacts.client import fetch_artifacts, fetch_junit_reports, find_operator
 from helm_e2e.clients.kube import Kube, load_api_client
 from helm_e2e.core.lifecycle import reruns
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import build_run_name
 from helm_e2e.core.model.run_codec import run_from_body, runs_from_bodies
-from helm_e2e.core.model.schema import Run, RunPhase
-from helm_e2e.core.outcomes.junit_report import build_junit_xml
+from helm_e2e.core.model.schema import Run, RunPhase, TestResult
 from helm_e2e.core.results import diagnostics
 from helm_e2e.core.sources import argocd
 
@@ -36,6 +34,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--liveness", default="", help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
+    waiting = _add_wait_commands(sub)
+    junit, logs, fetch = _add_run_readers(sub)
+    _add_ui(sub)
+    for sp in (*waiting, junit, logs, fetch):
+        sp.add_argument("-n", "--namespace", default=None, help="namespace (default: the kubeconfig's)")
+    for sp in (junit, fetch):
+        sp.add_argument(
+            "--operator-namespace", default=None, help="the operator's namespace (default: found by label)"
+        )
+        sp.add_argument(
+            "--operator-service", default=None, help="the operator's Service (default: found by label)"
+        )
+    return p
+
+
+def _add_wait_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> list[argparse.ArgumentParser]:
     wait = sub.add_parser("wait", help="wait for a release's E2ERun; exit 0 Succeeded, 1 Failed, 2 otherwise")
     wait.add_argument("release")
     wait.add_argument("--revision", type=int, help="revision to wait for (default: the latest)")
@@ -51,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     rerun.add_argument("--wait", action="store_true", help="then wait for the new run, exit codes as wait")
     rerun.add_argument("--timeout", type=float, default=1800, help="seconds to wait (default 1800)")
     rerun.add_argument("--interval", type=float, default=2, help="seconds between polls (default 2)")
+    return [wait, rerun]
+
+
+def _add_run_readers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argparse.ArgumentParser]:
+    """`junit`, `logs`, `artifacts`: what one E2ERun recorded."""
     junit = sub.add_parser("junit", help="print an E2ERun as JUnit XML")
     junit.add_argument("run", help="E2ERun name, e.g. web-3")
     logs = sub.add_parser(
@@ -65,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("run")
     fetch.add_argument("test", nargs="?", help="only this test")
     fetch.add_argument("-o", "--output", default=".", help="directory to write <test>/... into (default .)")
+    return junit, logs, fetch
+
+
+def _add_ui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ui = sub.add_parser("ui", help="a read-only web viewer of E2ERuns, with your kubeconfig's rights")
     ui.add_argument("--port", type=int, default=8484, help="port to serve on (default 8484; 0: any free)")
     ui.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -74,16 +101,6 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ui.add_argument("--operator-namespace", default=None, help="the operator's namespace (artifacts)")
     ui.add_argument("--operator-service", default=None, help="the operator's Service (artifacts)")
-    for sp in (wait, rerun, junit, logs, fetch):
-        sp.add_argument("-n", "--namespace", default=None, help="namespace (default: the kubeconfig's)")
-    for sp in (junit, fetch):
-        sp.add_argument(
-            "--operator-namespace", default=None, help="the operator's namespace (default: found by label)"
-        )
-        sp.add_argument(
-            "--operator-service", default=None, help="the operator's Service (default: found by label)"
-        )
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,32 +117,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             address=args.address, port=args.port, namespaces=args.namespaces,
             operator_namespace=args.operator_namespace, operator_service=args.operator_service,
         )  # fmt: skip
+    return _ask_the_cluster(args)
+
+
+def _ask_the_cluster(args: argparse.Namespace) -> int:
+    """`wait`, `rerun`, `junit`, `logs`, `artifacts`: with the user's kubeconfig."""
     try:
         kube = Kube(load_api_client())
         namespace = args.namespace or _default_namespace()
         if args.command == "wait":
             return asyncio.run(
                 wait_for_run(
-                    kube,
-                    namespace,
-                    args.release,
-                    revision=args.revision,
-                    timeout=args.timeout,
-                    interval=args.interval,
-                    require_tests=args.require_tests,
+                    kube, namespace, args.release, revision=args.revision, timeout=args.timeout,
+                    interval=args.interval, require_tests=args.require_tests,
                 )
-            )
+            )  # fmt: skip
         if args.command == "rerun":
             return asyncio.run(request_rerun(kube, namespace, args.release, args=args))
         run = asyncio.run(_get_run(kube, namespace, args.run))
         if run is not None and args.command == "artifacts":
-            operator = asyncio.run(
-                find_operator(kube, namespace=args.operator_namespace, service=args.operator_service)
-            )
-            into = Path(args.output)
-            return asyncio.run(
-                fetch_artifacts(kube, operator, namespace, run.name, test=args.test, into=into)
-            )
+            return asyncio.run(_fetch_artifacts(kube, args, namespace, run))
         reports = asyncio.run(_junit_reports(kube, args, namespace, run)) if args.command == "junit" else {}
     except Exception as e:  # a CLI turns every failure into one clear line and exit code 2
         print(f"helm-e2e: error: {e}", file=sys.stderr)
@@ -134,9 +145,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"helm-e2e: error: E2ERun {namespace}/{args.run} not found", file=sys.stderr)
         return EXIT_ERROR
     if args.command == "junit":
+        from helm_e2e.core.outcomes.junit_report import build_junit_xml  # xml: only to print JUnit
+
         print(build_junit_xml(run, reports))
         return EXIT_OK
     return print_logs(run, args.test)
+
+
+async def _fetch_artifacts(kube: Kube, args: argparse.Namespace, namespace: str, run: Run) -> int:
+    from helm_e2e.artifacts.client import fetch_artifacts, find_operator  # tarfile: only to fetch artifacts
+
+    operator = await find_operator(kube, namespace=args.operator_namespace, service=args.operator_service)
+    return await fetch_artifacts(kube, operator, namespace, run.name, test=args.test, into=Path(args.output))
 
 
 async def _junit_reports(
@@ -145,6 +165,8 @@ async def _junit_reports(
     """The tests' junit.xml artifacts; without them (no artifacts, no access) one testcase per test."""
     if run is None or not any(t.artifacts for t in run.status.tests):
         return {}
+    from helm_e2e.artifacts.client import fetch_junit_reports, find_operator
+
     try:
         operator = await find_operator(kube, namespace=args.operator_namespace, service=args.operator_service)
         return await fetch_junit_reports(kube, operator, namespace, run.name)
@@ -247,25 +269,7 @@ async def wait_for_run(
             if run.name != name:
                 name = run.name
                 print(f"following E2ERun {namespace}/{name} (attempt {run.spec.attempt or 1})", flush=True)
-            for test in run.status.tests:
-                line = f"  {test.name}: {test.phase.value}"
-                if test.exit_code is not None and test.phase.is_final:
-                    line += f" (exit code {test.exit_code}{', ' + test.reason if test.reason else ''})"
-                elif test.phase.is_final and test.reason:  # never ran: policy, API refusal, timeout
-                    line += f" ({test.reason}{': ' + test.message if test.message else ''})"
-                if test.flaky:  # passed, but not at once: worth a look
-                    line += f" [flaky: passed on attempt {test.attempt or 1}]"
-                elif test.attempts and test.phase.is_final:
-                    line += f" [after {len(test.attempts)} attempts]"
-                elif test.attempt and not test.phase.is_final:
-                    line += f" [attempt {test.attempt}]"
-                if test.pytest and test.phase.is_final:  # what pytest itself counted, and what failed
-                    p = test.pytest
-                    line += f"; pytest: {p.passed} passed, {p.failed} failed, {p.errors} errors"
-                    line += "".join(f"\n    FAILED {f}" for f in p.first_failures)
-                if seen.get(f"{run.name}/{test.name}") != line:
-                    seen[f"{run.name}/{test.name}"] = line
-                    print(line, flush=True)
+            print_progress(run, seen)
             if run.status.phase.is_final:
                 print_summary(run)
                 return exit_code(run.status.phase, require_tests=require_tests)
@@ -276,6 +280,34 @@ async def wait_for_run(
         file=sys.stderr,
     )
     return EXIT_ERROR
+
+
+def print_progress(run: Run, seen: dict[str, str]) -> None:
+    """A line per test whose state changed since the last poll (`seen`: the lines printed so far)."""
+    for test in run.status.tests:
+        line = progress_line(test)
+        if seen.get(f"{run.name}/{test.name}") != line:
+            seen[f"{run.name}/{test.name}"] = line
+            print(line, flush=True)
+
+
+def progress_line(test: TestResult) -> str:
+    line = f"  {test.name}: {test.phase.value}"
+    if test.exit_code is not None and test.phase.is_final:
+        line += f" (exit code {test.exit_code}{', ' + test.reason if test.reason else ''})"
+    elif test.phase.is_final and test.reason:  # never ran: policy, API refusal, timeout
+        line += f" ({test.reason}{': ' + test.message if test.message else ''})"
+    if test.flaky:  # passed, but not at once: worth a look
+        line += f" [flaky: passed on attempt {test.attempt or 1}]"
+    elif test.attempts and test.phase.is_final:
+        line += f" [after {len(test.attempts)} attempts]"
+    elif test.attempt and not test.phase.is_final:
+        line += f" [attempt {test.attempt}]"
+    if test.pytest and test.phase.is_final:  # what pytest itself counted, and what failed
+        p = test.pytest
+        line += f"; pytest: {p.passed} passed, {p.failed} failed, {p.errors} errors"
+        line += "".join(f"\n    FAILED {f}" for f in p.first_failures)
+    return line
 
 
 def exit_code(phase: RunPhase, *, require_tests: bool) -> int:

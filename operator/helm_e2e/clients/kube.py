@@ -8,6 +8,7 @@ project error (`errors.KubeError`, or `errors.ApiRefused` for a create no retry 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,12 +76,28 @@ class Kube:
         """`cache`: what the operator's watches delivered (fed by the handlers): runs and pods of active
         runs are read from it when it is fresh enough. Without it (the CLI), every read asks the API."""
         self.cache = cache
-        self.core = k8s.CoreV1Api(api)
+        self.api = api
         self.custom = k8s.CustomObjectsApi(api)
         self.timeout = timeout_seconds
-        self.objects = HookObjects(api, timeout_seconds=timeout_seconds)  # chart test hooks' objects, Jobs
-        self.rollout = RolloutReader(api, timeout_seconds=timeout_seconds)  # the readiness gate's GETs
         self.gitops = GitOpsReader(api, timeout_seconds=timeout_seconds)  # a release's Flux HelmRelease
+
+    # The built-in APIs' modules import their models (CoreV1Api's: ~20 MiB, 0.5-1 s): built on first use,
+    # so an operator whose namespaces have no release yet does not hold them (tests/bench/idle.py).
+    @functools.cached_property
+    def core(self) -> k8s.CoreV1Api:
+        return k8s.CoreV1Api(self.api)
+
+    @functools.cached_property
+    def objects(self) -> HookObjects:  # chart test hooks' objects, Jobs
+        return HookObjects(self.api, timeout_seconds=self.timeout)
+
+    @functools.cached_property
+    def rollout(self) -> RolloutReader:  # the readiness gate's GETs
+        return RolloutReader(self.api, timeout_seconds=self.timeout)
+
+    def build_apis(self) -> None:
+        """Build the API clients above now: in a thread, their imports do not stall the event loop."""
+        _ = self.core, self.objects, self.rollout
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await call(fn, *args, request_timeout=self.timeout, **kwargs)

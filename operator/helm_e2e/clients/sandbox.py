@@ -37,7 +37,12 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 MiB = 2**20
 # imported once by the fork server: it dies with the operator, and workers start warm
-PRELOAD = ["helm_e2e.clients.sandbox_preload", "helm_e2e.core.plan.decode_and_plan"]
+# templating (jinja2) is imported lazily by the planner: preloaded here, where suites are rendered
+PRELOAD = [
+    "helm_e2e.clients.sandbox_preload",
+    "helm_e2e.core.plan.decode_and_plan",
+    "helm_e2e.core.plan.templating",
+]
 WORKERS = 2  # the chart's memory limit is sized for this many (tests/unit/chart/test_chart_static.py)
 
 

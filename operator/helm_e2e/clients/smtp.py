@@ -14,14 +14,12 @@ import ssl
 from email.errors import MessageError
 from email.message import EmailMessage
 
-import aiosmtplib
 import structlog
 
 from helm_e2e.errors import MailError
 from helm_e2e.settings import Settings, SmtpTls
 
 log = structlog.get_logger(__name__)
-_SMTP_ERRORS = (aiosmtplib.SMTPException, OSError, TimeoutError)
 
 
 def build_tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -38,6 +36,8 @@ def build_tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 async def _send_once(message: EmailMessage, settings: Settings, tls_context: ssl.SSLContext | None) -> int:
     """One delivery attempt; returns how many recipients the server refused while accepting the rest."""
+    import aiosmtplib  # the mail stack is imported when a report is sent, not at the operator's start
+
     password = settings.smtp_password.get_secret_value() if settings.smtp_username else ""
     refused, _ = await aiosmtplib.send(
         message,
@@ -64,6 +64,8 @@ def _cause_chain(error: BaseException) -> list[BaseException]:
 
 def classify_smtp_error(error: BaseException) -> tuple[bool, str]:
     """(permanent, what happened): 5xx, refused recipients and configuration errors are permanent."""
+    import aiosmtplib
+
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
         codes = sorted({r.code for r in error.recipients})
         return any(c >= 500 for c in codes), f"all {len(error.recipients)} recipient(s) refused {codes}"
@@ -80,9 +82,11 @@ async def send_email(message: EmailMessage, *, settings: Settings) -> None:
     """One delivery attempt; MailError(permanent=...) when it fails."""
     where = f"SMTP {settings.smtp_host}:{settings.smtp_port}"
     tls_context = build_tls_context(settings)
+    import aiosmtplib
+
     try:
         refused = await _send_once(message, settings, tls_context)
-    except _SMTP_ERRORS as e:
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as e:
         permanent, why = classify_smtp_error(e)
         raise MailError(f"{where}: {why}", permanent=permanent) from e
     except (ValueError, TypeError, MessageError, UnicodeError) as e:  # e.g. CR/LF or bad address in a header

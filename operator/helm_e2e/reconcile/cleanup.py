@@ -3,14 +3,18 @@ history limit (with their artifacts)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import structlog
 
-from helm_e2e.artifacts.service import Artifacts, delete_artifacts
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle import actions as act
 from helm_e2e.core.lifecycle.end_runs import decide_prune
 from helm_e2e.core.model.run_codec import runs_from_bodies
 from helm_e2e.core.model.schema import Run
+
+if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
+    from helm_e2e.artifacts.service import Artifacts
 
 log = structlog.get_logger(__name__)
 Delete = act.DeletePods | act.DeleteJobs | act.DeleteHookObjects
@@ -42,4 +46,6 @@ class Cleanup:
             await self.kube.delete_run(run.namespace, name)
             log.info("run.pruned", run=name, namespace=run.namespace)
             if self.artifacts is not None:  # at once, not only on the DELETED event a crash could miss
+                from helm_e2e.artifacts.service import delete_artifacts
+
                 await delete_artifacts(self.artifacts, run.namespace, name, uids.get(name, ""))

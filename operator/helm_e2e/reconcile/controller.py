@@ -13,12 +13,11 @@ import itertools
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from helm_e2e import errors
-from helm_e2e.artifacts.service import Artifacts
 from helm_e2e.clients import metrics
 from helm_e2e.clients.helm import HelmPort
 from helm_e2e.clients.kube import ObjectRef
@@ -44,6 +43,9 @@ from helm_e2e.reconcile.suite_status import record_suite_problems
 from helm_e2e.reconcile.workqueue import WorkQueue
 from helm_e2e.reconcile.write_status import run_ref
 from helm_e2e.settings import Settings
+
+if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
+    from helm_e2e.artifacts.service import Artifacts
 
 __all__ = ["MAX_RECONCILE_FAILURES", "Controller"]
 MAX_REMEMBERED = 10_000  # per memory of the controller; a forgotten entry costs one more check, never a run

@@ -7,12 +7,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from helm_e2e import errors
-from helm_e2e.artifacts.service import Artifacts
 from helm_e2e.clients import metrics
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle import actions as act
@@ -21,6 +20,9 @@ from helm_e2e.core.model import names
 from helm_e2e.core.model.schema import Run
 from helm_e2e.core.plan import hook_trust
 from helm_e2e.reconcile.write_status import StatusWriter, run_ref
+
+if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
+    from helm_e2e.artifacts.service import Artifacts
 
 log = structlog.get_logger(__name__)
 Refused = dict[str, tuple[str, str]]  # test → (API reason, message)

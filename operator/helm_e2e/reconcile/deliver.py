@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import structlog
 
 from helm_e2e import errors
-from helm_e2e.artifacts.service import Artifacts
 from helm_e2e.clients import metrics
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle import decide
@@ -23,6 +23,9 @@ from helm_e2e.core.outcomes import outbox
 from helm_e2e.reconcile.deliver_mail import MailSender
 from helm_e2e.reconcile.deliver_webhook import send_webhook
 from helm_e2e.settings import Settings
+
+if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
+    from helm_e2e.artifacts.service import Artifacts
 
 log = structlog.get_logger(__name__)
 

@@ -4,12 +4,12 @@ it to SMTP once. The outbox (reconcile/deliver.py) records the outcome."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import ValidationError
 
 from helm_e2e import errors
-from helm_e2e.artifacts.service import Artifacts
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.clients.smtp import send_email
 from helm_e2e.core.artifacts import rules as artifact_rules
@@ -17,6 +17,9 @@ from helm_e2e.core.model.run_codec import runs_from_bodies
 from helm_e2e.core.model.schema import Run
 from helm_e2e.core.outcomes import report as reporting
 from helm_e2e.settings import Settings
+
+if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
+    from helm_e2e.artifacts.service import Artifacts
 
 log = structlog.get_logger(__name__)
 

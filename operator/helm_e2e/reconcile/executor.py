@@ -15,13 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import ValidationError
 
 from helm_e2e import errors
-from helm_e2e.artifacts.service import Artifacts
 from helm_e2e.clients import metrics
 from helm_e2e.clients.helm import Helm, HelmPort
 from helm_e2e.clients.kube import Patched
@@ -43,6 +42,9 @@ from helm_e2e.reconcile.planning import Planner
 from helm_e2e.reconcile.rollback_release import roll_back
 from helm_e2e.reconcile.write_status import StatusWriter, read_version, run_ref
 from helm_e2e.settings import Settings
+
+if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
+    from helm_e2e.artifacts.service import Artifacts
 
 log = structlog.get_logger(__name__)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from helm_e2e import errors
-from helm_e2e.artifacts.service import Artifacts
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle import actions as act
 from helm_e2e.core.lifecycle import reruns
@@ -19,6 +18,9 @@ from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.results import retries
 from helm_e2e.core.results.run_tests import TestObjects, log_container, log_tail
 from helm_e2e.reconcile.planning import Planner
+
+if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
+    from helm_e2e.artifacts.service import Artifacts
 
 # what the Fetch actions fill in: an answer that changes none of them asks for no further decision
 FETCHED = ("logs", "plan", "rollout", "history", "events", "artifacts", "flux")

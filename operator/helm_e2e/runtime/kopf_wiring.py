@@ -8,14 +8,14 @@ import asyncio
 import functools
 import inspect
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kopf
 import structlog
 from kopf._core.reactor import inventory as kopf_inventory
 
-from helm_e2e.artifacts.service import build_artifacts, delete_artifacts, sweep_orphans
 from helm_e2e.clients import metrics
 from helm_e2e.clients.gitops import argocd_api_served
 from helm_e2e.clients.kube import Kube, load_api_client
@@ -27,6 +27,9 @@ from helm_e2e.reconcile.controller import Controller
 from helm_e2e.reconcile.suite_status import on_suite_event
 from helm_e2e.runtime.scheduler import Scheduler
 from helm_e2e.settings import Settings
+
+if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
+    from helm_e2e.artifacts.service import Artifacts
 
 HELM_SECRETS = ("", "v1", "secrets")
 TEST_PODS = ("", "v1", "pods")
@@ -71,23 +74,106 @@ def watch_client_timeout(server_timeout: int) -> float:
     return server_timeout + max(5.0, server_timeout / 5)
 
 
-def build_registry(settings: Settings) -> kopf.OperatorRegistry:
-    registry = kopf.OperatorRegistry()
-    config = settings  # `settings` in startup() is kopf's
-    threads = settings.api_threads  # `settings` in startup() is kopf's
+@dataclass
+class Parts:
+    """What the handlers hand their events to, built once per kopf run."""
+
+    cache: WatchCache
+    kube: Kube
+    sandbox: Sandbox
+    evidence: Artifacts | None
+    controller: Controller
+    scheduler: Scheduler
+    argo: bool
+    background: list[asyncio.Future[Any]] = field(default_factory=list)
+    apis_built: bool = False
+
+    def build_apis_soon(self) -> None:
+        """At the first Helm release seen: the built-in API clients (~20 MiB of models, ~1 s to import) are
+        built in a thread, before its run needs them, not on the event loop at the run's first call."""
+        if not self.apis_built:
+            self.apis_built = True
+            self.background.append(asyncio.get_running_loop().run_in_executor(None, self.kube.build_apis))
+
+
+def build_parts(settings: Settings) -> Parts:
     # the run and pod events below keep this cache: a run's reconcile reads them without asking the API
     cache = WatchCache(settled=outbox.settled_body)
-    api = load_api_client(connections=threads)
+    api = load_api_client(connections=settings.api_threads)
     kube = Kube(api, timeout_seconds=settings.api_timeout_seconds, cache=cache)
     argo = settings.argocd == "auto" and argocd_api_served(api, timeout_seconds=settings.api_timeout_seconds)
     # release decoding and template rendering run in bounded worker processes, never on the event loop
     sandbox = Sandbox(memory_mib=settings.sandbox_memory_mib)
-    evidence = build_artifacts(settings)
+    evidence = _artifacts(settings)
     controller = Controller(settings=settings, kube=kube, sandbox=sandbox, artifacts=evidence)
     scheduler = Scheduler(controller=controller, clock=lambda: datetime.now(UTC))
-    namespaced = bool(settings.watch_namespaces)
-    background: list[asyncio.Task[Any]] = []
+    return Parts(cache, kube, sandbox, evidence, controller, scheduler, argo)
 
+
+def _artifacts(settings: Settings) -> Artifacts | None:
+    if not settings.artifacts_enabled:
+        return None
+    from helm_e2e.artifacts.service import build_artifacts
+
+    return build_artifacts(settings)
+
+
+def configure_kopf(settings: kopf.OperatorSettings, config: Settings) -> None:
+    """kopf's settings for our watches, memory and timeouts (`settings` is kopf's, `config` ours)."""
+    # Server-side filtering: never hold every secret of the cluster in memory, and list one Secret per
+    # release at a start, not one per revision (core/sources/intake.py reads what a DELETED means)
+    settings.watching.label_selectors[HELM_SECRETS] = names.HELM_SECRET_SELECTOR
+    settings.watching.field_selectors[HELM_SECRETS] = f"type={names.HELM_SECRET_TYPE}"
+    settings.watching.label_selectors[TEST_PODS] = names.MANAGED_BY_SELECTOR
+    settings.watching.label_selectors[TEST_ACCOUNTS] = names.TEST_ACCOUNT_SELECTOR
+    settings.peering.standalone = True  # one replica (Recreate); kopf peering is not leader election
+    settings.posting.enabled = False  # our Events are posted by the controller, with our reasons
+    # A start with 50,000 Helm Secrets: kopf lists in pages (default: one response of them all) and its
+    # idle per-object workers, each holding its last body, exit soon (default 5 s): the peak stays flat
+    # (20,000 Secrets: 641 MiB with the defaults, 146 MiB with these; tests/bench/scale.py)
+    if not keep_no_kopf_memory_of_helm_secrets():
+        log.warning("kopf.memory", detail="kopf changed: it keeps a memory of every Helm Secret")
+    settings.watching.chunk_size = LIST_CHUNK
+    settings.queueing.idle_timeout = IDLE_WORKER_SECONDS
+    # kopf's defaults have no timeouts: a request or watch on a connection that died without an error
+    # waits forever, and the operator is silent while runs stay unfinished
+    connect = min(10.0, config.api_timeout_seconds)
+    settings.networking.request_timeout = config.api_timeout_seconds
+    settings.networking.connect_timeout = settings.watching.connect_timeout = connect
+    settings.watching.server_timeout = config.watch_timeout_seconds
+    settings.watching.client_timeout = watch_client_timeout(config.watch_timeout_seconds)
+    # Exact namespaces need no discovery of namespaces/CRDs, and a namespaced Role cannot list them:
+    # without this kopf logs a 403 warning at every start.
+    settings.scanning.disabled = bool(config.watch_namespaces)
+
+
+def start_background(parts: Parts, *, threads: int) -> None:
+    """The work queue, the schedules, the sandbox's warm-up and (with artifacts) the store's checks."""
+    # the Kubernetes client blocks: its calls run in this pool (asyncio.to_thread), sized by config
+    if threads:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads))
+    parts.controller.queue.start()
+    parts.scheduler.start()
+    tasks = parts.background
+    tasks.append(asyncio.create_task(parts.sandbox.warm()))  # no cold first decode; kopf starts meanwhile
+    if parts.evidence is not None:  # runs deleted while no operator watched: their artifacts go now
+        from helm_e2e.artifacts.service import sweep_orphans
+
+        # an unwritable store is said at once (log, metric), not only when a test needs it
+        tasks.append(asyncio.create_task(parts.evidence.store_problem(fresh=True)))
+        tasks.append(asyncio.create_task(sweep_orphans(parts.evidence, parts.kube.get_run)))
+
+
+def build_registry(settings: Settings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    parts = build_parts(settings)
+    register_lifecycle(registry, parts, settings)
+    register_release_events(registry, parts)
+    register_run_events(registry, parts)
+    return registry
+
+
+def register_lifecycle(registry: kopf.OperatorRegistry, parts: Parts, config: Settings) -> None:
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # the same credentials as our own client: in-cluster service account, else the kubeconfig
@@ -95,52 +181,44 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        # Server-side filtering: never hold every secret of the cluster in memory, and list one Secret per
-        # release at a start, not one per revision (core/sources/intake.py reads what a DELETED means)
-        settings.watching.label_selectors[HELM_SECRETS] = names.HELM_SECRET_SELECTOR
-        settings.watching.field_selectors[HELM_SECRETS] = f"type={names.HELM_SECRET_TYPE}"
-        settings.watching.label_selectors[TEST_PODS] = names.MANAGED_BY_SELECTOR
-        settings.watching.label_selectors[TEST_ACCOUNTS] = names.TEST_ACCOUNT_SELECTOR
-        settings.peering.standalone = True  # one replica (Recreate); kopf peering is not leader election
-        settings.posting.enabled = False  # our Events are posted by the controller, with our reasons
-        # A start with 50,000 Helm Secrets: kopf lists in pages (default: one response of them all) and its
-        # idle per-object workers, each holding its last body, exit soon (default 5 s): the peak stays flat
-        # (20,000 Secrets: 641 MiB with the defaults, 146 MiB with these; tests/bench/scale.py)
-        if not keep_no_kopf_memory_of_helm_secrets():
-            log.warning("kopf.memory", detail="kopf changed: it keeps a memory of every Helm Secret")
-        settings.watching.chunk_size = LIST_CHUNK
-        settings.queueing.idle_timeout = IDLE_WORKER_SECONDS
-        # kopf's defaults have no timeouts: a request or watch on a connection that died without an error
-        # waits forever, and the operator is silent while runs stay unfinished
-        connect = min(10.0, config.api_timeout_seconds)
-        settings.networking.request_timeout = config.api_timeout_seconds
-        settings.networking.connect_timeout = settings.watching.connect_timeout = connect
-        settings.watching.server_timeout = config.watch_timeout_seconds
-        settings.watching.client_timeout = watch_client_timeout(config.watch_timeout_seconds)
-        # Exact namespaces need no discovery of namespaces/CRDs, and a namespaced Role cannot list them:
-        # without this kopf logs a 403 warning at every start.
-        settings.scanning.disabled = namespaced
+        configure_kopf(settings, config)
         metrics.WATCH_RESTARTS.inc()
-        # the Kubernetes client blocks: its calls run in this pool (asyncio.to_thread), sized by config
-        if threads:
-            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads))
-        controller.queue.start()
-        scheduler.start()
-        background.append(asyncio.create_task(sandbox.warm()))  # no cold first decode; kopf starts meanwhile
-        if evidence is not None:  # runs deleted while no operator watched: their artifacts go now
-            # an unwritable store is said at once (log, metric), not only when a test needs it
-            background.append(asyncio.create_task(evidence.store_problem(fresh=True)))
-            background.append(asyncio.create_task(sweep_orphans(evidence, kube.get_run)))
+        start_background(parts, threads=config.api_threads)
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
-        await scheduler.stop()
-        await controller.queue.stop()
-        sandbox.close()
+        await parts.scheduler.stop()
+        await parts.controller.queue.stop()
+        parts.sandbox.close()
+
+
+def register_release_events(registry: kopf.OperatorRegistry, parts: Parts) -> None:
+    """What starts runs: Helm release Secrets, E2ESuites, Argo CD Applications (when served)."""
+    controller, cache, scheduler = parts.controller, parts.cache, parts.scheduler
 
     @kopf.on.event(*HELM_SECRETS, registry=registry)
     async def helm_release_secret(type: str, body: kopf.Body, **_: Any) -> None:
+        parts.build_apis_soon()
         await controller.on_release_secret(type, body)
+
+    @kopf.on.event(*SUITES, registry=registry)
+    async def e2esuite(type: str, body: kopf.Body, **_: Any) -> None:
+        cache.saw_suite(body, deleted=type == "DELETED")  # first: the next plan reads it
+        scheduler.observe(type, body)
+        if type != "DELETED":
+            await on_suite_event(controller.kube, body, now=datetime.now(UTC))
+
+    if parts.argo:  # the API is served (checked once at start): a new sync is a deploy to test
+
+        @kopf.on.event(*APPLICATIONS, registry=registry)
+        async def application(type: str, body: kopf.Body, **_: Any) -> None:
+            if type != "DELETED":
+                await controller.on_application(body)
+
+
+def register_run_events(registry: kopf.OperatorRegistry, parts: Parts) -> None:
+    """What a run's reconcile reads: its E2ERun, its test pods, the test service accounts."""
+    controller, cache, evidence = parts.controller, parts.cache, parts.evidence
 
     @kopf.on.event(*RUNS, registry=registry)
     async def e2erun(
@@ -149,6 +227,8 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         if type == "DELETED" and namespace:
             cache.deleted_run((namespace, name))
             if evidence is not None:  # pruned or deleted: its files go too
+                from helm_e2e.artifacts.service import delete_artifacts
+
                 uid = str(body.get("metadata", {}).get("uid", ""))
                 await delete_artifacts(evidence, namespace, name, uid)
         if type != "DELETED" and namespace:
@@ -166,23 +246,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         if run and namespace:
             controller.queue.add((namespace, run))
 
-    @kopf.on.event(*SUITES, registry=registry)
-    async def e2esuite(type: str, body: kopf.Body, **_: Any) -> None:
-        cache.saw_suite(body, deleted=type == "DELETED")  # first: the next plan reads it
-        scheduler.observe(type, body)
-        if type != "DELETED":
-            await on_suite_event(controller.kube, body, now=datetime.now(UTC))
-
-    if argo:  # the API is served (checked once at start): a new sync is a deploy to test
-
-        @kopf.on.event(*APPLICATIONS, registry=registry)
-        async def application(type: str, body: kopf.Body, **_: Any) -> None:
-            if type != "DELETED":
-                await controller.on_application(body)
-
     @kopf.on.event(*TEST_ACCOUNTS, registry=registry)
     async def test_account(type: str, body: kopf.Body, **_: Any) -> None:
         # a label removed is a DELETED event for a selecting watch: the account stops being one at once
         cache.saw_account(body, deleted=type == "DELETED")
-
-    return registry

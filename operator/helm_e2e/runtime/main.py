@@ -11,8 +11,6 @@ from typing import Any
 import kopf
 import structlog
 
-from helm_e2e.artifacts.server import ArtifactServer, serve_artifacts, upload_limit
-from helm_e2e.artifacts.service import build_artifacts
 from helm_e2e.clients import metrics
 from helm_e2e.clients.kube import Kube, load_api_client
 from helm_e2e.runtime import leader
@@ -37,6 +35,9 @@ def run_operator(*, liveness: str = "") -> None:
 def _artifact_server(settings: Settings) -> contextlib.AbstractContextManager[None]:
     if not settings.artifacts_enabled:
         return contextlib.nullcontext()
+    # the artifact stack (obstore, jwt, tarfile, aiohttp's server) only when artifacts are on
+    from helm_e2e.artifacts.server import ArtifactServer, serve_artifacts, upload_limit
+    from helm_e2e.artifacts.service import build_artifacts
 
     def make() -> ArtifactServer:
         kube = Kube(load_api_client(), timeout_seconds=settings.api_timeout_seconds)

@@ -15,9 +15,7 @@ from datetime import UTC, datetime
 from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from helm_e2e.core.artifacts.rules import Attachment
 from helm_e2e.core.model import names
@@ -28,6 +26,9 @@ from helm_e2e.core.plan.recipients import check_recipients
 from helm_e2e.core.results import regressions
 from helm_e2e.core.sources import argocd
 from helm_e2e.errors import MailError
+
+if TYPE_CHECKING:
+    import jinja2
 
 PHASE_COLORS = {
     "Succeeded": "#1a7f37",
@@ -131,6 +132,8 @@ def decide_recipients(
 
 @functools.cache
 def _env() -> jinja2.Environment:
+    import jinja2  # the report's templates are loaded when a report is rendered, not at the start
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("helm_e2e", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),

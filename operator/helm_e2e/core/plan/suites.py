@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from helm_e2e.core.model.dns_names import MAX_NAME
 from helm_e2e.core.model.schema import Release, ReportSpec, Suite, SuiteSpec, Trigger
-from helm_e2e.core.plan import recipients, templating
+from helm_e2e.core.plan import recipients
 from helm_e2e.core.plan.planned_test import PlannedTest
 from helm_e2e.core.sources import argocd
 from helm_e2e.core.sources.helm_secret import resolve_image_tag
@@ -58,6 +58,8 @@ def suite_tests(
     suite: Suite, spec: SuiteSpec, release: Release, *, image_tag: str, values_path: str, default_timeout: int
 ) -> list[PlannedTest]:
     """All of the suite's tests, rendered, or SuiteInvalid for the first one that fails."""
+    from helm_e2e.core.plan import templating  # jinja2: imported where suites are rendered (the sandbox)
+
     context = templating.build_context(release, image_tag)
     budget = templating.OutputBudget()
     tests = []

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from helm_e2e.core.model.schema import ReadinessMode
+from helm_e2e.core.model.run import ReadinessMode
 from helm_e2e.core.plan.pod_security import PodSecurityLevel
 
 __all__ = ["LogFormat", "PodSecurityLevel", "RollbackMode", "Settings", "SmtpTls"]

@@ -28,7 +28,8 @@ from helm_e2e.artifacts.server import ArtifactServer, upload_limit
 from helm_e2e.artifacts.service import Artifacts
 from helm_e2e.artifacts.store import open_store
 from helm_e2e.core.artifacts import rules
-from helm_e2e.core.model.schema import ReleaseRef, Run, RunSpec, Trigger
+from helm_e2e.core.model.release import Trigger
+from helm_e2e.core.model.run import ReleaseRef, Run, RunSpec
 from helm_e2e.core.outcomes import report
 from helm_e2e.core.results.junit_reader import failures_from_junit
 from helm_e2e.settings import Settings

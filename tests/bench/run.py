@@ -19,19 +19,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from helm_e2e.core.lifecycle.decide import Observed, Policy, Replanned, decide_run
-from helm_e2e.core.model.schema import (
-    ReleaseRef,
-    Run,
-    RunPhase,
-    RunSpec,
-    RunStatus,
-    Suite,
-    Summary,
-    TestPhase,
-    TestResult,
-    TestSource,
-    Trigger,
-)
+from helm_e2e.core.model.release import Trigger
+from helm_e2e.core.model.run import ReleaseRef, Run, RunSpec, TestSource
+from helm_e2e.core.model.run_status import RunPhase, RunStatus, Summary, TestPhase, TestResult
+from helm_e2e.core.model.suite import Suite
 from helm_e2e.core.outcomes.junit_report import build_junit_xml
 from helm_e2e.core.outcomes.report import render_report
 from helm_e2e.core.plan.build import build_plan

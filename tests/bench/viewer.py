@@ -26,8 +26,9 @@ from harness import ROOT, Cluster, free_tcp_port, start_cluster, wait_until
 from kubernetes import client, config
 
 from helm_e2e.core.model import names
+from helm_e2e.core.model.release import Trigger
+from helm_e2e.core.model.run import ReleaseRef, RunSpec, TestSource
 from helm_e2e.core.model.run_codec import build_run_body
-from helm_e2e.core.model.schema import ReleaseRef, RunSpec, TestSource, Trigger
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = 300 if QUICK else 10_000

@@ -28,8 +28,9 @@ from test_artifacts import DEMO, JUNIT, collector_env, expose_operator, suite, t
 from test_operator import wait_run
 
 from helm_e2e.core.model import names
+from helm_e2e.core.model.release import Trigger
+from helm_e2e.core.model.run import ReleaseRef, RunSpec, TestSource
 from helm_e2e.core.model.run_codec import build_run_body
-from helm_e2e.core.model.schema import ReleaseRef, RunSpec, TestSource, Trigger
 
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 HELM_E2E = str(ROOT / ".venv" / "bin" / "helm-e2e")

@@ -10,7 +10,7 @@ import pytest
 import runs
 from fake_kube import Clock, FakeKube
 
-from helm_e2e.core.model.schema import Run
+from helm_e2e.core.model.run import Run
 from helm_e2e.settings import Settings
 
 MakeRun = Callable[..., Run]

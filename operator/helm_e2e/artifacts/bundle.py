@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from helm_e2e.core.artifacts import rules, tar_headers
-from helm_e2e.core.model.schema import ArtifactFile, PytestFailure
+from helm_e2e.core.model.run_status import ArtifactFile, PytestFailure
 
 JUNIT_MAX_BYTES = 8 * 2**20  # a junit.xml larger than this is kept as a file, not parsed
 MAX_FAILURES = 50  # failing tests kept per test (the junit files after that are not parsed)

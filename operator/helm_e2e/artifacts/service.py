@@ -29,7 +29,7 @@ from helm_e2e.artifacts.store import ArtifactStore, open_store
 from helm_e2e.clients import metrics
 from helm_e2e.core.artifacts import rules
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Run
+from helm_e2e.core.model.run import Run
 from helm_e2e.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -19,8 +19,9 @@ from helm_e2e.clients.kube import Kube, load_api_client
 from helm_e2e.core.lifecycle import reruns
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import build_run_name
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import run_from_body, runs_from_bodies
-from helm_e2e.core.model.schema import Run, RunPhase, TestResult
+from helm_e2e.core.model.run_status import RunPhase, TestResult
 from helm_e2e.core.results import diagnostics
 from helm_e2e.core.sources import argocd
 

@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 import structlog
 
 from helm_e2e.clients.orphans import die_with_parent
-from helm_e2e.core.model.schema import Release, Suite
+from helm_e2e.core.model.release import Release
+from helm_e2e.core.model.suite import Suite
 from helm_e2e.core.plan import decode_and_plan as planjob
 from helm_e2e.core.plan.build import Plan
 from helm_e2e.errors import HelmE2EError, SandboxError, SandboxMemory, SandboxTimeout, SuiteInvalid

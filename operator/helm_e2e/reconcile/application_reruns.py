@@ -15,8 +15,9 @@ import structlog
 
 from helm_e2e import errors
 from helm_e2e.core.lifecycle import reruns
+from helm_e2e.core.model.release import ManagedBy
+from helm_e2e.core.model.run import Run, RunRequest
 from helm_e2e.core.model.run_codec import readable_runs, runs_from_bodies
-from helm_e2e.core.model.schema import ManagedBy, Run, RunRequest
 from helm_e2e.core.sources import argocd
 from helm_e2e.reconcile.suite_status import record_suite_problems
 

@@ -10,8 +10,8 @@ import structlog
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle import actions as act
 from helm_e2e.core.lifecycle.end_runs import decide_prune
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import runs_from_bodies
-from helm_e2e.core.model.schema import Run
 
 if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
     from helm_e2e.artifacts.service import Artifacts

@@ -28,8 +28,10 @@ from helm_e2e.core.lifecycle import reruns
 from helm_e2e.core.model import names
 from helm_e2e.core.model.bounded import BoundedSet
 from helm_e2e.core.model.dns_names import build_run_name
+from helm_e2e.core.model.release import Release
+from helm_e2e.core.model.run import RequestTrigger, Run, RunRequest
 from helm_e2e.core.model.run_codec import build_run_body, readable_runs, run_from_body
-from helm_e2e.core.model.schema import Release, RequestTrigger, Run, RunPhase, RunRequest
+from helm_e2e.core.model.run_status import RunPhase
 from helm_e2e.core.plan import build as planning
 from helm_e2e.core.plan import decode_and_plan as planjob
 from helm_e2e.core.plan import run_spec

@@ -17,7 +17,7 @@ from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle import actions as act
 from helm_e2e.core.lifecycle import creation
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Run
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.plan import hook_trust
 from helm_e2e.reconcile.write_status import StatusWriter, run_ref
 

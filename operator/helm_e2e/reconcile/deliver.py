@@ -17,8 +17,8 @@ from helm_e2e.clients import metrics
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle import decide
 from helm_e2e.core.model import names
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import run_from_body, status_body
-from helm_e2e.core.model.schema import Run
 from helm_e2e.core.outcomes import outbox
 from helm_e2e.reconcile.deliver_mail import MailSender
 from helm_e2e.reconcile.deliver_webhook import send_webhook

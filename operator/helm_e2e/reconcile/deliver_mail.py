@@ -13,8 +13,8 @@ from helm_e2e import errors
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.clients.smtp import send_email
 from helm_e2e.core.artifacts import rules as artifact_rules
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import runs_from_bodies
-from helm_e2e.core.model.schema import Run
 from helm_e2e.core.outcomes import report as reporting
 from helm_e2e.settings import Settings
 

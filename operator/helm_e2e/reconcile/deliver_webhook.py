@@ -14,7 +14,7 @@ from typing import Any
 from helm_e2e import errors
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.clients.webhook_http import post_webhook
-from helm_e2e.core.model.schema import Run
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.outcomes import outbox, webhook_payloads
 from helm_e2e.settings import Settings
 

@@ -31,8 +31,9 @@ from helm_e2e.core.lifecycle import decide as lifecycle
 from helm_e2e.core.lifecycle import end_runs, trust
 from helm_e2e.core.lifecycle.end_runs import MAX_RECONCILE_FAILURES as MAX_RECONCILE_FAILURES
 from helm_e2e.core.model import names
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import run_from_body
-from helm_e2e.core.model.schema import Run, RunPhase
+from helm_e2e.core.model.run_status import RunPhase
 from helm_e2e.core.results.run_tests import TestObjects
 from helm_e2e.reconcile.cleanup import Cleanup
 from helm_e2e.reconcile.create_tests import TestCreator

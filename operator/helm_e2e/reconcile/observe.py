@@ -12,8 +12,8 @@ from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle import actions as act
 from helm_e2e.core.lifecycle import reruns
 from helm_e2e.core.model import names
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import runs_from_bodies
-from helm_e2e.core.model.schema import Run
 from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.results import retries
 from helm_e2e.core.results.run_tests import TestObjects, log_container, log_tail

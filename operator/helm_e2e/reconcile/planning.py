@@ -20,7 +20,10 @@ from helm_e2e.clients import sandbox as sandboxing
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle import decide, trust
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import OnFailure, ReadinessMode, Release, Run, Suite, TestResult
+from helm_e2e.core.model.release import OnFailure, Release
+from helm_e2e.core.model.run import ReadinessMode, Run
+from helm_e2e.core.model.run_status import TestResult
+from helm_e2e.core.model.suite import Suite
 from helm_e2e.core.plan import build as planning
 from helm_e2e.core.plan import decode_and_plan as planjob
 from helm_e2e.core.sources import argocd, flux

@@ -13,7 +13,8 @@ from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle import actions as act
 from helm_e2e.core.lifecycle import reruns
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import RollbackRecord, Run
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import RollbackRecord
 from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.reconcile.write_status import StatusWriter, run_ref
 

@@ -11,7 +11,7 @@ import structlog
 from helm_e2e.clients.kube import ObjectRef
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Suite
+from helm_e2e.core.model.suite import Suite
 from helm_e2e.core.plan import build as planning
 from helm_e2e.core.plan import suite_validity
 from helm_e2e.core.plan.suite_validity import SetValid

@@ -17,8 +17,9 @@ from helm_e2e.clients.kube import ObjectRef, Patched
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle.actions import PatchStatus, PostEvent
 from helm_e2e.core.model import names
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import status_body
-from helm_e2e.core.model.schema import Run, RunStatus, TestPhase
+from helm_e2e.core.model.run_status import RunStatus, TestPhase
 
 log = structlog.get_logger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from helm_e2e.core.lifecycle import schedule
-from helm_e2e.core.model.schema import RequestTrigger, RunRequest
+from helm_e2e.core.model.run import RequestTrigger, RunRequest
 from helm_e2e.reconcile import application_reruns
 from helm_e2e.reconcile.controller import Controller
 

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from helm_e2e.core.lifecycle import reruns
-from helm_e2e.core.model.schema import Run, RunPhase, TestPhase
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import RunPhase, TestPhase
 
 MAX_TEXT = 2_000  # characters of a message or reason
 MAX_LOG = 64 * 1024  # characters of a log tail on the run page

@@ -21,8 +21,8 @@ from helm_e2e.artifacts.client import (
     find_operator,
     read_member,
 )
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import runs_from_bodies
-from helm_e2e.core.model.schema import Run
 from helm_e2e.core.outcomes.junit_report import build_junit_xml
 from helm_e2e.viewer import api
 from helm_e2e.viewer.routes import bad, name_param

@@ -33,7 +33,7 @@ from helm_e2e.artifacts.service import Artifacts, UploadClaims
 from helm_e2e.artifacts.store import open_store
 from helm_e2e.core.artifacts import rules
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import PytestFailure
+from helm_e2e.core.model.run_status import PytestFailure
 from helm_e2e.settings import Settings
 
 NOW = datetime.now(UTC)

@@ -9,7 +9,9 @@ import pytest
 import yaml
 from repo_paths import ROOT
 
-from helm_e2e.core.model.schema import (
+from helm_e2e.core.model.release import OnFailure, Trigger
+from helm_e2e.core.model.run import ReleaseRef, ReportSpec, RequestTrigger, RunRequest, RunSpec, TestSource
+from helm_e2e.core.model.run_status import (
     ArtifactFile,
     AttemptRecord,
     Condition,
@@ -17,28 +19,18 @@ from helm_e2e.core.model.schema import (
     Diagnostics,
     NotificationState,
     NotificationStatus,
-    OnFailure,
     PodEventRecord,
     PytestFailure,
     PytestSummary,
     Regression,
-    ReleaseRef,
-    ReportSpec,
-    RequestTrigger,
     RollbackRecord,
     RunPhase,
-    RunRequest,
-    RunSpec,
     RunStatus,
-    SuiteSchedule,
-    SuiteSpec,
-    SuiteTest,
     Summary,
     TestPhase,
     TestResult,
-    TestSource,
-    Trigger,
 )
+from helm_e2e.core.model.suite import SuiteSchedule, SuiteSpec, SuiteTest
 
 CRDS = ROOT / "crds"
 RUNS = "e2eruns.helm-e2e.dev.yaml"

@@ -14,12 +14,7 @@ from runs import web_r3_body as run_body
 
 from helm_e2e.cli import main as cli
 from helm_e2e.core.model.run_codec import run_from_body
-from helm_e2e.core.model.schema import (
-    PytestSummary,
-    RunPhase,
-    TestPhase,
-    TestResult,
-)
+from helm_e2e.core.model.run_status import PytestSummary, RunPhase, TestPhase, TestResult
 
 Body = dict[str, Any]
 UseKube = Callable[["FakeKube"], None]

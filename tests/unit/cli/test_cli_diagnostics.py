@@ -9,7 +9,7 @@ from runs import web_r3_body as run_body
 
 from helm_e2e.cli import main
 from helm_e2e.core.model.run_codec import run_from_body
-from helm_e2e.core.model.schema import (
+from helm_e2e.core.model.run_status import (
     ContainerDiagnosis,
     Diagnostics,
     PodEventRecord,

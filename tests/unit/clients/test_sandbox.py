@@ -11,7 +11,7 @@ import pytest
 from helm_encoding import helm_release_doc, helm_secret
 
 from helm_e2e.clients import sandbox as sandboxing
-from helm_e2e.core.model.schema import Suite
+from helm_e2e.core.model.suite import Suite
 from helm_e2e.core.plan import decode_and_plan as planjob
 from helm_e2e.errors import ReleaseIdentityError, SandboxMemory, SandboxTimeout
 

@@ -7,8 +7,9 @@ from fake_kube import FakeKube
 from runs import report_run as build_run
 
 from helm_e2e.core.lifecycle.actions import DeleteJobs, DeletePods, PruneHistory
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import build_run_body, run_from_body, runs_from_bodies, status_body
-from helm_e2e.core.model.schema import Run, RunPhase
+from helm_e2e.core.model.run_status import RunPhase
 from helm_e2e.reconcile.cleanup import Cleanup
 
 

@@ -29,8 +29,9 @@ from helm_e2e import errors
 from helm_e2e.clients.kube import Kube
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.model import names
+from helm_e2e.core.model.run import RequestTrigger, RunRequest
 from helm_e2e.core.model.run_codec import run_from_body
-from helm_e2e.core.model.schema import RequestTrigger, RunPhase, RunRequest, TestPhase
+from helm_e2e.core.model.run_status import RunPhase, TestPhase
 from helm_e2e.reconcile.controller import MAX_RECONCILE_FAILURES, Controller
 from helm_e2e.settings import Settings
 

@@ -12,7 +12,7 @@ from runs import report_run as build_run
 from helm_e2e.core.artifacts.rules import CollectorSpec
 from helm_e2e.core.lifecycle.actions import CreateHookObjects, CreateTest
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Run
+from helm_e2e.core.model.run import Run
 from helm_e2e.errors import StoreError
 from helm_e2e.reconcile.create_tests import TestCreator
 from helm_e2e.reconcile.write_status import StatusWriter

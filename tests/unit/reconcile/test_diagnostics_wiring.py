@@ -18,8 +18,8 @@ from pods import T0, pod
 
 from helm_e2e.core.lifecycle import decide
 from helm_e2e.core.model import names
+from helm_e2e.core.model.run import TestSource
 from helm_e2e.core.model.run_codec import run_from_body
-from helm_e2e.core.model.schema import TestSource
 from helm_e2e.core.results import run_tests as results
 from helm_e2e.core.results.run_tests import TestObjects
 

@@ -13,8 +13,9 @@ from runs import report_run as build_run
 
 from helm_e2e.core.lifecycle import end_runs
 from helm_e2e.core.model import names
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import build_run_body, run_from_body, status_body
-from helm_e2e.core.model.schema import Run, RunPhase, RunStatus
+from helm_e2e.core.model.run_status import RunPhase, RunStatus
 from helm_e2e.reconcile import executor as executor_module
 from helm_e2e.reconcile.executor import MAX_RECONCILE_FAILURES, Executor, build_policy
 from helm_e2e.reconcile.planning import Planner

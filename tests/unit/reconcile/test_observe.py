@@ -11,7 +11,8 @@ from runs import report_run as build_run
 
 from helm_e2e.core.lifecycle import actions as act
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Run, TestResult
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import TestResult
 from helm_e2e.core.plan.readiness import ObjectKey
 from helm_e2e.core.results.run_tests import TestObjects
 from helm_e2e.reconcile.observe import Observer

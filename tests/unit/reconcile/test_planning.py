@@ -11,8 +11,9 @@ from helm_encoding import helm_release_doc, helm_secret
 
 from helm_e2e import errors
 from helm_e2e.core.model import names
+from helm_e2e.core.model.release import OnFailure
+from helm_e2e.core.model.run import ReadinessMode, Run
 from helm_e2e.core.model.run_codec import build_run_body, run_from_body
-from helm_e2e.core.model.schema import OnFailure, ReadinessMode, Run
 from helm_e2e.core.plan.build import Plan
 from helm_e2e.core.plan.run_spec import build_run_spec
 from helm_e2e.core.sources import argocd

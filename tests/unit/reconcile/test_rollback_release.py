@@ -12,8 +12,9 @@ from runs import report_run as build_run
 
 from helm_e2e.core.lifecycle.actions import Rollback
 from helm_e2e.core.model import names
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import build_run_body, run_from_body, status_body
-from helm_e2e.core.model.schema import RollbackRecord, Run, RunPhase
+from helm_e2e.core.model.run_status import RollbackRecord, RunPhase
 from helm_e2e.reconcile.rollback_release import roll_back
 from helm_e2e.reconcile.write_status import StatusWriter
 

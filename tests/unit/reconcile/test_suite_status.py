@@ -7,7 +7,7 @@ from typing import Any
 from fake_kube import NOW, FakeKube
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Suite
+from helm_e2e.core.model.suite import Suite
 from helm_e2e.core.plan.build import Plan, SuiteProblem
 from helm_e2e.reconcile.suite_status import on_suite_event, record_suite_problems
 

@@ -10,8 +10,9 @@ from runs import report_run as build_run
 from helm_e2e.clients.kube import Patched
 from helm_e2e.core.lifecycle.actions import PatchStatus, PostEvent
 from helm_e2e.core.model import names
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import build_run_body, run_from_body, status_body
-from helm_e2e.core.model.schema import Run, RunPhase, RunStatus
+from helm_e2e.core.model.run_status import RunPhase, RunStatus
 from helm_e2e.reconcile.write_status import StatusWriter, read_version, run_ref
 
 

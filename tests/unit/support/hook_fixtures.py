@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from helm_e2e.core.model.schema import Hook, Release, Trigger
+from helm_e2e.core.model.release import Hook, Release, Trigger
 from helm_e2e.core.plan.chart_hooks import HookSet, build_hook_set
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from helm_e2e.core.model.schema import Hook, Release, Suite, Trigger
+from helm_e2e.core.model.release import Hook, Release, Trigger
+from helm_e2e.core.model.suite import Suite
 from helm_e2e.core.plan.build import Plan, build_plan
 
 POD_HOOK = """apiVersion: v1

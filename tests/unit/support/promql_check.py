@@ -18,7 +18,8 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from helm_e2e.clients import metrics
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import RunPhase, TestPhase, Trigger
+from helm_e2e.core.model.release import Trigger
+from helm_e2e.core.model.run_status import RunPhase, TestPhase
 
 # labels the scrape adds to every series (Prometheus target labels, ServiceMonitor relabelling)
 TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "service", "container", "endpoint"})

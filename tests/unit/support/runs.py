@@ -11,21 +11,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from helm_e2e.core.model.release import Trigger
+from helm_e2e.core.model.run import ReleaseRef, ReportSpec, Run, RunSpec, TestSource
 from helm_e2e.core.model.run_codec import build_run_body, status_body
-from helm_e2e.core.model.schema import (
+from helm_e2e.core.model.run_status import (
     AttemptRecord,
     PytestSummary,
-    ReleaseRef,
-    ReportSpec,
-    Run,
     RunPhase,
-    RunSpec,
     RunStatus,
     Summary,
     TestPhase,
     TestResult,
-    TestSource,
-    Trigger,
 )
 
 RELEASE: dict[str, Any] = {

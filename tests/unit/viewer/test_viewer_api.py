@@ -8,14 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import runs
 
-from helm_e2e.core.model.schema import (
+from helm_e2e.core.model.release import ManagedBy
+from helm_e2e.core.model.run import RequestTrigger, Run, RunRequest
+from helm_e2e.core.model.run_status import (
     AttemptRecord,
-    ManagedBy,
     Regression,
-    RequestTrigger,
-    Run,
     RunPhase,
-    RunRequest,
     RunStatus,
     Summary,
     TestPhase,

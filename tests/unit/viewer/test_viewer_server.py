@@ -13,7 +13,7 @@ import pytest
 import runs
 from aiohttp.test_utils import TestClient, TestServer
 
-from helm_e2e.core.model.schema import Trigger
+from helm_e2e.core.model.release import Trigger
 from helm_e2e.viewer import live
 from helm_e2e.viewer.server import build_app
 from helm_e2e.viewer.source import Forbidden, Scope, Source

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import ArtifactFile, PytestFailure, RunStatus
+from helm_e2e.core.model.run_status import ArtifactFile, PytestFailure, RunStatus
 
 MAX_NAME_BYTES = 255  # one artifact's path, relative to the artifacts directory
 _SEGMENT = re.compile(r"^[A-Za-z0-9._+@=,-][A-Za-z0-9 ._+@=,()-]*$")  # no control or shell-ish characters

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from helm_e2e.core.artifacts.rules import CollectorSpec, Manifest
-from helm_e2e.core.model.schema import Run, RunPhase, RunStatus, TestResult
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import RunPhase, RunStatus, TestResult
 from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.plan.build import PlannedTest
 from helm_e2e.core.plan.chart_hooks import HookResource

@@ -10,7 +10,7 @@ from typing import Any
 from helm_e2e.core.artifacts import rules
 from helm_e2e.core.lifecycle.actions import Action, CreateHookObjects, CreateTest, Replanned
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import HookObject, Run
+from helm_e2e.core.model.run import HookObject, Run
 from helm_e2e.core.plan.build import PlannedTest
 from helm_e2e.core.plan.chart_hooks import build_resource_manifest
 from helm_e2e.core.results import retries as attempts

@@ -54,14 +54,8 @@ from helm_e2e.core.lifecycle.end_runs import decide_end as decide_end
 from helm_e2e.core.lifecycle.end_runs import decide_prune as decide_prune
 from helm_e2e.core.lifecycle.end_runs import decide_superseded as decide_superseded
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import (
-    Condition,
-    ReadinessMode,
-    Run,
-    RunPhase,
-    RunStatus,
-    TestResult,
-)
+from helm_e2e.core.model.run import ReadinessMode, Run
+from helm_e2e.core.model.run_status import Condition, RunPhase, RunStatus, TestResult
 from helm_e2e.core.outcomes import outbox
 from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.plan.build import PlannedTest

@@ -8,7 +8,8 @@ from datetime import datetime
 
 from helm_e2e.core.lifecycle.actions import Action, EndRun, PatchStatus, PostEvent, Requeue
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Run, RunPhase, RunStatus
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import RunPhase, RunStatus
 from helm_e2e.core.results.run_tests import end_run
 
 MAX_RECONCILE_FAILURES = 5  # then the run ends Error: never an endless traceback loop

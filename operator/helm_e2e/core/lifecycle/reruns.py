@@ -23,7 +23,8 @@ from typing import Any
 from helm_e2e.core.lifecycle.trust import refuse_run
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import build_attempt_run_name
-from helm_e2e.core.model.schema import ManagedBy, RequestTrigger, Run, RunRequest
+from helm_e2e.core.model.release import ManagedBy
+from helm_e2e.core.model.run import RequestTrigger, Run, RunRequest
 from helm_e2e.core.plan.build import PlannedTest
 from helm_e2e.core.sources import argocd
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from cronsim import CronSim
 from pydantic import ValidationError
 
-from helm_e2e.core.model.schema import SuiteSchedule
+from helm_e2e.core.model.suite import SuiteSchedule
 from helm_e2e.core.results.run_tests import parse_time
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from helm_e2e.core.model.schema import Run, RunPhase
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import RunPhase
 
 
 def refuse_run(run: Run) -> str | None:

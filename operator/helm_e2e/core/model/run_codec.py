@@ -9,7 +9,9 @@ from pydantic import ValidationError
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import label_value
-from helm_e2e.core.model.schema import OnFailure, Run, RunSpec, RunStatus
+from helm_e2e.core.model.release import OnFailure
+from helm_e2e.core.model.run import Run, RunSpec
+from helm_e2e.core.model.run_status import RunStatus
 
 
 def build_run_body(spec: RunSpec, *, name: str, namespace: str) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from helm_e2e.core.model.schema import Run, RunPhase
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import RunPhase
 
 MAX_BARS = 10
 MAX_TAG = 64  # characters of an image tag in a tooltip

@@ -14,7 +14,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from helm_e2e.core.model.schema import Run, TestPhase, TestResult
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import TestPhase, TestResult
 from helm_e2e.core.model.text import clean_log
 from helm_e2e.core.results.junit_reader import JUNIT_ARTIFACT, MAX_BYTES, JunitCase, Outcome, parse_junit
 from helm_e2e.errors import JunitInvalid

@@ -30,11 +30,11 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import (
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import (
     Condition,
     NotificationState,
     NotificationStatus,
-    Run,
     RunPhase,
     RunStatus,
 )

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from helm_e2e.core.artifacts.rules import Attachment
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import RequestTrigger, Run, RunPhase, TestPhase, TestResult
+from helm_e2e.core.model.run import RequestTrigger, Run
+from helm_e2e.core.model.run_status import RunPhase, TestPhase, TestResult
 from helm_e2e.core.model.text import clean_log
 from helm_e2e.core.outcomes import history_strip as histories
 from helm_e2e.core.plan.recipients import check_recipients

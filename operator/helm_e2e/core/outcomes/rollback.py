@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Condition, OnFailure, RollbackRecord, Run, RunPhase, RunStatus, Trigger
+from helm_e2e.core.model.release import OnFailure, Trigger
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import Condition, RollbackRecord, RunPhase, RunStatus
 from helm_e2e.core.plan.on_failure import (
     decide_on_failure as decide_on_failure,  # re-exported: planning decides with it
 )

@@ -18,7 +18,8 @@ from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.v1.event import CloudEvent
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Run, RunPhase, TestPhase
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import RunPhase, TestPhase
 from helm_e2e.core.outcomes.outbox import Target, TargetType
 from helm_e2e.core.outcomes.report import build_subject
 

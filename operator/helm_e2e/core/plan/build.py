@@ -17,16 +17,9 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import (
-    ManagedBy,
-    OnFailure,
-    ReadinessMode,
-    ReadinessSpec,
-    Release,
-    ReportSpec,
-    Suite,
-    SuiteSpec,
-)
+from helm_e2e.core.model.release import ManagedBy, OnFailure, Release
+from helm_e2e.core.model.run import ReadinessMode, ReadinessSpec, ReportSpec
+from helm_e2e.core.model.suite import Suite, SuiteSpec
 from helm_e2e.core.plan import pod_security as podpolicy
 from helm_e2e.core.plan.chart_hooks import HookResource, HookSet, build_hook_set
 from helm_e2e.core.plan.on_failure import decide_on_failure

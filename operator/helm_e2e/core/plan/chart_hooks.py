@@ -25,8 +25,10 @@ from pydantic import BaseModel, Field
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import label_value, sanitize_test_name
+from helm_e2e.core.model.release import Hook, Release
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import build_owner_reference
-from helm_e2e.core.model.schema import Hook, Release, Run, RunPhase
+from helm_e2e.core.model.run_status import RunPhase
 from helm_e2e.core.plan.hook_trust import KEPT_FIELDS, TEST_KINDS, refuse_content, refuse_kind
 from helm_e2e.core.plan.hook_yaml import HookManifestInvalid, parse_hook_manifest
 from helm_e2e.core.plan.planned_test import PlannedTest

@@ -12,7 +12,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from helm_e2e.core.model.schema import ReadinessMode, Release, Suite
+from helm_e2e.core.model.release import Release
+from helm_e2e.core.model.run import ReadinessMode
+from helm_e2e.core.model.suite import Suite
 from helm_e2e.core.plan import build as planning
 from helm_e2e.core.plan.pod_security import PodSecurityLevel
 from helm_e2e.core.sources import helm_secret as releases

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import OnFailure, Release, SuiteSpec
+from helm_e2e.core.model.release import OnFailure, Release
+from helm_e2e.core.model.suite import SuiteSpec
 
 
 def decide_on_failure(release: Release, suites: Sequence[SuiteSpec], *, enabled: bool) -> OnFailure:

@@ -8,8 +8,8 @@ from typing import Any
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import build_pod_name, label_value
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import build_owner_reference
-from helm_e2e.core.model.schema import Run
 from helm_e2e.core.plan.planned_test import PlannedTest
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helm_e2e.core.model.schema import RunRequest
+from helm_e2e.core.model.run import RunRequest
 from helm_e2e.core.plan.build import Plan
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from helm_e2e.core.model.schema import HookObject, Release, ReleaseRef, RunRequest, RunSpec, TestSource
+from helm_e2e.core.model.release import Release
+from helm_e2e.core.model.run import HookObject, ReleaseRef, RunRequest, RunSpec, TestSource
 from helm_e2e.core.plan.build import Plan
 from helm_e2e.core.sources import flux
 

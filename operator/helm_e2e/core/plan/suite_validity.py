@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Suite
+from helm_e2e.core.model.suite import Suite
 from helm_e2e.core.plan.build import Plan
 from helm_e2e.core.plan.suites import validate_suite
 from helm_e2e.errors import SuiteInvalid

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from helm_e2e.core.model.dns_names import MAX_NAME
-from helm_e2e.core.model.schema import Release, ReportSpec, Suite, SuiteSpec, Trigger
+from helm_e2e.core.model.release import Release, Trigger
+from helm_e2e.core.model.run import ReportSpec
+from helm_e2e.core.model.suite import Suite, SuiteSpec
 from helm_e2e.core.plan import recipients
 from helm_e2e.core.plan.planned_test import PlannedTest
 from helm_e2e.core.sources import argocd

@@ -19,7 +19,7 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 
-from helm_e2e.core.model.schema import Release
+from helm_e2e.core.model.release import Release
 from helm_e2e.core.plan import jinja_env
 from helm_e2e.errors import SuiteInvalid
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from helm_e2e.core.model.schema import ContainerDiagnosis, Diagnostics, PodEventRecord, TestResult
+from helm_e2e.core.model.run_status import ContainerDiagnosis, Diagnostics, PodEventRecord, TestResult
 from helm_e2e.core.model.text import clean_log
 from helm_e2e.core.results.pod_result import parse_time
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import build_pod_name, label_value
+from helm_e2e.core.model.run import Run, TestSource
 from helm_e2e.core.model.run_codec import build_owner_reference
-from helm_e2e.core.model.schema import Run, TestPhase, TestResult, TestSource
+from helm_e2e.core.model.run_status import TestPhase, TestResult
 from helm_e2e.core.plan.planned_test import PlannedTest
 from helm_e2e.core.plan.pod_manifest import pod_spec as _pod_spec
 from helm_e2e.core.results.pod_result import MESSAGE_LIMIT, result_from_pod

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import NoReturn
 from xml.parsers import expat
 
-from helm_e2e.core.model.schema import PytestFailure
+from helm_e2e.core.model.run_status import PytestFailure
 from helm_e2e.errors import JunitInvalid
 
 JUNIT_ARTIFACT = "junit.xml"  # what the helm-e2e pytest plugin writes in the artifacts directory

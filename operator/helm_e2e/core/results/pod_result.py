@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import PytestSummary, TestPhase, TestResult, TestSource
+from helm_e2e.core.model.run import TestSource
+from helm_e2e.core.model.run_status import PytestSummary, TestPhase, TestResult
 
 MESSAGE_LIMIT = 1024  # bytes of a termination message kept when it is not the pytest plugin's JSON
 Pod = Mapping[str, Any]

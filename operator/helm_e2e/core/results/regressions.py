@@ -28,7 +28,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from helm_e2e.core.model.schema import Regression, Run, RunPhase, TestPhase, TestResult
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import Regression, RunPhase, TestPhase, TestResult
 
 SEPARATOR = "::"
 MAX_ENTRIES = 50  # per list in status.regression

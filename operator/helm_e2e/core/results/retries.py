@@ -26,7 +26,8 @@ from typing import Any
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import build_pod_name
-from helm_e2e.core.model.schema import AttemptRecord, Run, TestPhase, TestResult, TestSource
+from helm_e2e.core.model.run import Run, TestSource
+from helm_e2e.core.model.run_status import AttemptRecord, TestPhase, TestResult
 from helm_e2e.core.plan.build import PlannedTest, build_pod_manifest
 
 Pod = Mapping[str, Any]

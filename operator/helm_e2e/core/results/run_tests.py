@@ -12,16 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import (
-    Condition,
-    Run,
-    RunPhase,
-    RunStatus,
-    Summary,
-    TestPhase,
-    TestResult,
-    TestSource,
-)
+from helm_e2e.core.model.run import Run, TestSource
+from helm_e2e.core.model.run_status import Condition, RunPhase, RunStatus, Summary, TestPhase, TestResult
 from helm_e2e.core.results import retries
 from helm_e2e.core.results.diagnostics import build_diagnostics
 from helm_e2e.core.results.hook_jobs import job_finished, last_pod, result_from_job

@@ -22,7 +22,9 @@ from typing import Any
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import MAX_NAME
-from helm_e2e.core.model.schema import ApplicationSelector, ManagedBy, Release, Run, Trigger
+from helm_e2e.core.model.release import ManagedBy, Release, Trigger
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.suite import ApplicationSelector
 
 IN_CLUSTER = frozenset({"https://kubernetes.default.svc", "https://kubernetes.default.svc/"})
 MAX_UNHEALTHY = 5  # resources named in a not-healthy message

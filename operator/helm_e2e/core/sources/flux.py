@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import ManagedBy, TestPhase, TestResult
+from helm_e2e.core.model.release import ManagedBy
+from helm_e2e.core.model.run_status import TestPhase, TestResult
 from helm_e2e.core.sources.manifest import manifest_fields
 from helm_e2e.errors import ReleaseDecodeError
 

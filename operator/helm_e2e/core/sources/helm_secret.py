@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from helm_e2e.core.model import limits
-from helm_e2e.core.model.schema import Hook, Release, Trigger
+from helm_e2e.core.model.release import Hook, Release, Trigger
 from helm_e2e.errors import LimitExceeded, ReleaseDecodeError, ReleaseIdentityError
 
 HELM_SECRET_TYPE = "helm.sh/release.v1"  # noqa: S105 - a Secret type, not a password

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Release
+from helm_e2e.core.model.release import Release
 from helm_e2e.core.sources.helm_secret import parse_secret_name
 
 CLOCK_SKEW_SECONDS = 60  # the apiserver's clock against that of the helm client stamping the release

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from helm_e2e.core.artifacts import rules
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import ArtifactFile, PytestFailure, RunStatus, TestPhase, TestResult
+from helm_e2e.core.model.run_status import ArtifactFile, PytestFailure, RunStatus, TestPhase, TestResult
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SPEC = rules.CollectorSpec(
@@ -165,7 +165,7 @@ def test_a_ticket_matches_only_its_nonce_and_only_for_a_few_minutes() -> None:
 
 
 def test_the_collector_exiting_badly_never_turns_a_passed_test_into_an_init_failure() -> None:
-    from helm_e2e.core.model.schema import TestSource
+    from helm_e2e.core.model.run import TestSource
     from helm_e2e.core.results.pod_result import log_container, result_from_pod
 
     term = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": "2026-11-27T12:00:00Z"}}

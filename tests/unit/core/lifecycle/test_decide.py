@@ -36,18 +36,9 @@ from helm_e2e.core.lifecycle.decide import (
     decide_run,
 )
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import (
-    Condition,
-    OnFailure,
-    ReadinessMode,
-    ReadinessSpec,
-    Regression,
-    Run,
-    RunPhase,
-    RunStatus,
-    TestPhase,
-    TestResult,
-)
+from helm_e2e.core.model.release import OnFailure
+from helm_e2e.core.model.run import ReadinessMode, ReadinessSpec, Run
+from helm_e2e.core.model.run_status import Condition, Regression, RunPhase, RunStatus, TestPhase, TestResult
 from helm_e2e.core.outcomes import outbox
 from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.plan.build import PlannedTest

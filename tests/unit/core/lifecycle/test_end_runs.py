@@ -14,7 +14,8 @@ from helm_e2e.core.lifecycle.end_runs import (
     decide_unreadable,
 )
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Run, RunPhase
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import RunPhase
 
 
 def test_a_failing_pass_is_retried_with_exponential_backoff_until_the_bound() -> None:

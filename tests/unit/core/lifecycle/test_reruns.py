@@ -14,17 +14,9 @@ from hypothesis import strategies as st
 from helm_e2e.core.lifecycle import reruns
 from helm_e2e.core.lifecycle.decide import decide_prune, decide_superseded
 from helm_e2e.core.model.dns_names import build_attempt_run_name, build_run_name
-from helm_e2e.core.model.schema import (
-    ManagedBy,
-    ReleaseRef,
-    RequestTrigger,
-    Run,
-    RunPhase,
-    RunRequest,
-    RunSpec,
-    RunStatus,
-    Trigger,
-)
+from helm_e2e.core.model.release import ManagedBy, Trigger
+from helm_e2e.core.model.run import ReleaseRef, RequestTrigger, Run, RunRequest, RunSpec
+from helm_e2e.core.model.run_status import RunPhase, RunStatus
 from helm_e2e.core.results.regressions import choose_previous
 from helm_e2e.core.sources import argocd
 

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helm_e2e.core.lifecycle import schedule
-from helm_e2e.core.model.schema import Suite, SuiteSchedule
+from helm_e2e.core.model.suite import Suite, SuiteSchedule
 from helm_e2e.core.plan.build import validate_suite
 from helm_e2e.errors import SuiteInvalid
 from helm_e2e.runtime.scheduler import Scheduler

@@ -18,7 +18,9 @@ from helm_e2e import errors
 from helm_e2e.core.lifecycle import trust
 from helm_e2e.core.model import names
 from helm_e2e.core.model.bounded import BoundedSet
-from helm_e2e.core.model.schema import Hook, Run, RunPhase, RunStatus, Trigger
+from helm_e2e.core.model.release import Hook, Trigger
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import RunPhase, RunStatus
 from helm_e2e.core.outcomes.outbox import OutboxPolicy, decide_mail
 from helm_e2e.core.plan import decode_and_plan as planjob
 from helm_e2e.core.sources.helm_secret import check_test_hook_yaml

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core.model.schema import Run, RunPhase, TestPhase
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import RunPhase, TestPhase
 from helm_e2e.core.outcomes import junit_report as junit
 from helm_e2e.core.outcomes.junit_report import build_junit_xml
 
@@ -210,7 +211,7 @@ def test_any_pytest_id_or_message_gives_well_formed_xml(report_run: MakeRun, tex
 
 
 def test_the_tests_to_fetch_a_junit_xml_for_are_those_that_stored_one(report_run: MakeRun) -> None:
-    from helm_e2e.core.model.schema import ArtifactFile
+    from helm_e2e.core.model.run_status import ArtifactFile
     from helm_e2e.core.results.junit_reader import MAX_BYTES
 
     run = report_run()

@@ -12,17 +12,14 @@ import pytest
 from helm_e2e.core.lifecycle import decide as lifecycle
 from helm_e2e.core.lifecycle.decide import Deliver, PatchStatus, Policy, Requeue
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import (
+from helm_e2e.core.model.release import Trigger
+from helm_e2e.core.model.run import ReleaseRef, ReportSpec, Run, RunSpec
+from helm_e2e.core.model.run_status import (
     Condition,
     NotificationState,
     NotificationStatus,
-    ReleaseRef,
-    ReportSpec,
-    Run,
     RunPhase,
-    RunSpec,
     RunStatus,
-    Trigger,
 )
 from helm_e2e.core.outcomes import outbox as notify
 from helm_e2e.core.outcomes.outbox import Target, TargetType

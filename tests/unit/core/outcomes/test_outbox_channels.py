@@ -9,17 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import (
+from helm_e2e.core.model.release import Trigger
+from helm_e2e.core.model.run import ReleaseRef, ReportSpec, Run, RunSpec
+from helm_e2e.core.model.run_status import (
     Condition,
     NotificationState,
     NotificationStatus,
-    ReleaseRef,
-    ReportSpec,
-    Run,
     RunPhase,
-    RunSpec,
     RunStatus,
-    Trigger,
 )
 from helm_e2e.core.outcomes import outbox
 from helm_e2e.core.results.run_tests import get_condition

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from repo_paths import DOCS
 
-from helm_e2e.core.model.schema import RollbackRecord, Run, RunPhase, TestPhase
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import RollbackRecord, RunPhase, TestPhase
 from helm_e2e.core.model.text import clean_log
 from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.outcomes.outbox import OutboxPolicy, decide_mail

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from helm_e2e.core.model.schema import (
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import (
     ContainerDiagnosis,
     Diagnostics,
     PodEventRecord,
-    Run,
     RunPhase,
     TestPhase,
 )

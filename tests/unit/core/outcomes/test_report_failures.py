@@ -10,7 +10,8 @@ from collections.abc import Callable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core.model.schema import PytestFailure, PytestSummary, Run, RunPhase, TestPhase
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import PytestFailure, PytestSummary, RunPhase, TestPhase
 from helm_e2e.core.outcomes.report import build_email, render_report
 
 MakeRun = Callable[..., Run]  # the report_run fixture (conftest.py)

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from runs import report_run as build_run
 
-from helm_e2e.core.model.schema import Regression, Run, RunPhase, RunStatus, Summary
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import Regression, RunPhase, RunStatus, Summary
 from helm_e2e.core.outcomes import history_strip
 from helm_e2e.core.outcomes.report import PHASE_COLORS, build_subject, render_report
 from helm_e2e.core.results import regressions

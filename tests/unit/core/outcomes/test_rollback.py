@@ -21,19 +21,11 @@ from helm_e2e.core.lifecycle.decide import (
     Rollback,
 )
 from helm_e2e.core.model import names
+from helm_e2e.core.model.release import OnFailure, Release, Trigger
+from helm_e2e.core.model.run import RequestTrigger, Run, RunRequest
 from helm_e2e.core.model.run_codec import build_run_body, run_from_body
-from helm_e2e.core.model.schema import (
-    OnFailure,
-    Release,
-    RequestTrigger,
-    RollbackRecord,
-    Run,
-    RunPhase,
-    RunRequest,
-    RunStatus,
-    SuiteSpec,
-    Trigger,
-)
+from helm_e2e.core.model.run_status import RollbackRecord, RunPhase, RunStatus
+from helm_e2e.core.model.suite import SuiteSpec
 from helm_e2e.core.outcomes import rollback as rb
 from helm_e2e.core.results.run_tests import TestObjects, get_condition
 

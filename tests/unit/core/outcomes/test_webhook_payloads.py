@@ -12,15 +12,8 @@ import runs
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.v1.event import CloudEvent
 
-from helm_e2e.core.model.schema import (
-    PytestSummary,
-    Run,
-    RunPhase,
-    RunStatus,
-    Summary,
-    TestPhase,
-    TestResult,
-)
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import PytestSummary, RunPhase, RunStatus, Summary, TestPhase, TestResult
 from helm_e2e.core.outcomes import webhook_payloads
 from helm_e2e.core.outcomes.outbox import Target, TargetType
 

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from plans import JOB_HOOK, POD_HOOK, make_plan, make_release, make_suite
 
-from helm_e2e.core.model.schema import Hook, Release, Run, Suite
+from helm_e2e.core.model.release import Hook, Release
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.suite import Suite
 from helm_e2e.core.plan.build import (
     Plan,
     PlannedTest,

@@ -10,7 +10,8 @@ import runs
 import yaml
 from plans import make_plan, make_release
 
-from helm_e2e.core.model.schema import Hook, Suite
+from helm_e2e.core.model.release import Hook
+from helm_e2e.core.model.suite import Suite
 from helm_e2e.core.plan.build import PlannedTest, build_pod_manifest
 from helm_e2e.core.plan.recipients import check_recipients
 

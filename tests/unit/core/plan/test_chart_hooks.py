@@ -10,9 +10,7 @@ import yaml
 from hook_fixtures import POD_SPEC, grafana_shape, hook_set, manifest, release
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import (
-    RunPhase,
-)
+from helm_e2e.core.model.run_status import RunPhase
 from helm_e2e.core.plan.chart_hooks import (
     HookResource,
     build_hook_set,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helm_e2e.core.model.schema import RequestTrigger, RunRequest
+from helm_e2e.core.model.run import RequestTrigger, RunRequest
 from helm_e2e.core.plan.build import Plan, PlannedTest
 from helm_e2e.core.plan.requested import plan_for_request
 

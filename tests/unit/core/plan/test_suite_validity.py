@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import Suite
+from helm_e2e.core.model.suite import Suite
 from helm_e2e.core.plan.build import Plan, SuiteProblem
 from helm_e2e.core.plan.suite_validity import SetValid, decide_after_plan, decide_on_edit, suite_from_body
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core.model.schema import ContainerDiagnosis, Diagnostics, RunStatus
+from helm_e2e.core.model.run_status import ContainerDiagnosis, Diagnostics, RunStatus
 from helm_e2e.core.results import diagnostics
 from helm_e2e.core.results.diagnostics import (
     MAX_CONTAINERS,

@@ -9,7 +9,8 @@ import pytest
 import runs
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.schema import TestPhase, TestSource
+from helm_e2e.core.model.run import TestSource
+from helm_e2e.core.model.run_status import TestPhase
 from helm_e2e.core.plan.planned_test import PlannedTest
 from helm_e2e.core.results.hook_jobs import build_job_manifest, last_pod, result_from_job
 

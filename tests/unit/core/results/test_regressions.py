@@ -9,10 +9,10 @@ import runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helm_e2e.core.model.schema import (
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import (
     PytestFailure,
     PytestSummary,
-    Run,
     RunPhase,
     RunStatus,
     TestPhase,

@@ -15,16 +15,9 @@ from hypothesis import strategies as st
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import MAX_NAME
-from helm_e2e.core.model.schema import (
-    Release,
-    Run,
-    RunPhase,
-    RunStatus,
-    TestPhase,
-    TestResult,
-    TestSource,
-    Trigger,
-)
+from helm_e2e.core.model.release import Release, Trigger
+from helm_e2e.core.model.run import Run, TestSource
+from helm_e2e.core.model.run_status import RunPhase, RunStatus, TestPhase, TestResult
 from helm_e2e.core.plan.build import PlannedTest
 from helm_e2e.core.results import retries as attempts
 from helm_e2e.core.results.retries import ATTEMPT_LABEL, build_attempt_pod_name, continue_attempts, index_pods

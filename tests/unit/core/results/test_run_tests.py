@@ -10,14 +10,8 @@ import pytest
 import runs
 from pods import T0, pod
 
-from helm_e2e.core.model.schema import (
-    Run,
-    RunPhase,
-    RunStatus,
-    TestPhase,
-    TestResult,
-    TestSource,
-)
+from helm_e2e.core.model.run import Run, TestSource
+from helm_e2e.core.model.run_status import RunPhase, RunStatus, TestPhase, TestResult
 from helm_e2e.core.results.run_tests import (
     TestObjects,
     decide_next_step,

@@ -12,20 +12,11 @@ import pytest
 from fake_kube import NOW, Clock, FakeKube
 
 from helm_e2e.core.model import names
+from helm_e2e.core.model.release import ManagedBy, Trigger
+from helm_e2e.core.model.run import ReleaseRef, RequestTrigger, Run, RunRequest, RunSpec
 from helm_e2e.core.model.run_codec import run_from_body
-from helm_e2e.core.model.schema import (
-    ApplicationSelector,
-    ManagedBy,
-    ReleaseRef,
-    RequestTrigger,
-    Run,
-    RunPhase,
-    RunRequest,
-    RunSpec,
-    RunStatus,
-    SuiteSpec,
-    Trigger,
-)
+from helm_e2e.core.model.run_status import RunPhase, RunStatus
+from helm_e2e.core.model.suite import ApplicationSelector, SuiteSpec
 from helm_e2e.core.outcomes.report import render_report
 from helm_e2e.core.plan.build import suite_matches
 from helm_e2e.core.sources import argocd

@@ -15,20 +15,10 @@ from policies import MAILING  # mail on, the rollback tests' policy
 
 from helm_e2e.core.lifecycle import decide
 from helm_e2e.core.model import names
+from helm_e2e.core.model.release import Hook, ManagedBy, OnFailure, Release, Trigger
+from helm_e2e.core.model.run import ReleaseRef, Run, RunSpec
 from helm_e2e.core.model.run_codec import run_from_body
-from helm_e2e.core.model.schema import (
-    Hook,
-    ManagedBy,
-    OnFailure,
-    Release,
-    ReleaseRef,
-    Run,
-    RunPhase,
-    RunSpec,
-    RunStatus,
-    TestPhase,
-    Trigger,
-)
+from helm_e2e.core.model.run_status import RunPhase, RunStatus, TestPhase
 from helm_e2e.core.outcomes import rollback as rb
 from helm_e2e.core.outcomes.junit_report import build_junit_xml
 from helm_e2e.core.outcomes.report import render_report
@@ -138,7 +128,7 @@ def release(manifest: str, **kw: Any) -> Release:
 
 
 def plan_of(r: Release) -> Any:
-    from helm_e2e.core.model.schema import Suite
+    from helm_e2e.core.model.suite import Suite
 
     suite = Suite(name="e2e", namespace="shop", spec=SUITE_SPEC)
     return build_plan(

@@ -12,7 +12,7 @@ import pytest
 from helm_encoding import helm_release_doc, helm_secret
 from repo_paths import GOLDEN_RELEASES as GOLDEN
 
-from helm_e2e.core.model.schema import Trigger
+from helm_e2e.core.model.release import Trigger
 from helm_e2e.core.sources.helm_secret import (
     decode_release_secret,
     merge_values,

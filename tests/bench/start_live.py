@@ -21,6 +21,7 @@ runs to make).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -31,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from harness import Cluster, OperatorProcess, start_cluster, wait_until
-from scale import TINY, Watcher, percentile, settle, upgrade, write_history
+from scale import TINY, Watcher, percentile, print_intake, settle, upgrade, write_history
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 BACKLOG = int(os.environ.get("BENCH_SCALE_N", "50" if QUICK else "1000"))
@@ -69,6 +70,8 @@ def trigger_latency_during_start(cluster: Cluster, namespace: str, workdir: Path
             f"p99 {percentile(lat, 0.99) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms",
             flush=True,
         )
+        # where it went: the operator's own intake steps (run.created) of the live revisions
+        print_intake("\n".join(re.findall(r".*run=live-\d+-2\b.*", op.logs())))
     finally:
         op.stop()
 

@@ -40,6 +40,7 @@ from helm_e2e.core.sources import argocd, flux, intake
 from helm_e2e.core.sources import helm_secret as releases
 from helm_e2e.reconcile import application_reruns
 from helm_e2e.reconcile.executor import MAX_RECONCILE_FAILURES, Executor, RunKey
+from helm_e2e.reconcile.intake_lanes import IntakeLanes
 from helm_e2e.reconcile.planning import PlanContext, Planner
 from helm_e2e.reconcile.suite_status import record_suite_problems
 from helm_e2e.reconcile.workqueue import WorkQueue
@@ -78,6 +79,7 @@ class Controller:
             artifacts=artifacts,
         )
         self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
+        self.lanes = IntakeLanes()
         # bounded: a tenant rewriting a bad Secret or annotating tokens must not grow them without end
         self._warned: BoundedSet[tuple[str, str, str]] = BoundedSet(MAX_REMEMBERED)
         # (namespace, release, token): seen done
@@ -108,7 +110,8 @@ class Controller:
             return
         # kopf's listing (no event type: a start, a relist) mostly finds runs that exist: ask first.
         # A live event is a new revision: create at once, a run that exists already answers 409
-        await self._intake_revision(secret, received=received, ask_first=event_type is None)
+        async with self.lanes.lane(event_type):  # a start's listing never delays a live revision
+            await self._intake_revision(secret, received=received, ask_first=event_type is None)
 
     async def _intake_revision(self, secret: Mapping[str, Any], *, received: float, ask_first: bool) -> None:
         """A deployed revision (its Secret's identity checked): decoded and planned in ONE sandbox call,

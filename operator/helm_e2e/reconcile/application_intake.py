@@ -23,12 +23,15 @@ from helm_e2e.core.model.run_codec import build_run_body
 from helm_e2e.core.model.run_status import RunPhase
 from helm_e2e.core.plan import build as planning
 from helm_e2e.core.plan import run_spec
+from helm_e2e.core.plan.build import Plan
 from helm_e2e.core.sources import argocd, intake
 from helm_e2e.reconcile.planning import Planner
 from helm_e2e.reconcile.suite_status import record_suite_problems
 from helm_e2e.settings import Settings
 
 log = structlog.get_logger(__name__)
+Body = Mapping[str, Any]  # an E2ERun as the API answered its create
+Timings = Mapping[str, float]  # the intake's timings, ms (the log line of a new run)
 
 
 class RunHost(Protocol):
@@ -40,14 +43,7 @@ class RunHost(Protocol):
     planner: Planner
     now: Callable[[], datetime]
 
-    async def start_run(
-        self,
-        created: Mapping[str, Any],
-        release: Release,
-        plan: planning.Plan,
-        *,
-        timings: Mapping[str, float],
-    ) -> Run: ...
+    async def start_run(self, created: Body, release: Release, plan: Plan, *, timings: Timings) -> Run: ...
 
     async def end_run(
         self, run: Run, body: Mapping[str, Any], phase: RunPhase, reason: str, message: str

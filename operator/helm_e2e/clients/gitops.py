@@ -9,6 +9,9 @@ Every other API error is an `errors.KubeError`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import kubernetes.client as k8s
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
@@ -27,34 +30,29 @@ class GitOpsReader:
 
     async def get_helm_release(self, namespace: str, name: str) -> Body | None:
         """The Flux HelmRelease (helm.toolkit.fluxcd.io/v2), or None when it cannot be read."""
-        try:
-            body: Body = await call(
-                self.custom.get_namespaced_custom_object,
-                names.FLUX_GROUP,
-                names.FLUX_VERSION,
-                namespace,
-                names.FLUX_HELM_RELEASES,
-                name,
-                request_timeout=self.timeout,
-            )
-        except ApiException as e:
-            if _status(e) in ABSENT:
-                return None
-            raise api_error(e) from e
-        return body
+        return await self._get_or_absent(
+            self.custom.get_namespaced_custom_object,
+            names.FLUX_GROUP,
+            names.FLUX_VERSION,
+            namespace,
+            names.FLUX_HELM_RELEASES,
+            name,
+        )
 
     async def get_application(self, namespace: str, name: str) -> Body | None:
         """The Argo CD Application (argoproj.io/v1alpha1), or None when it cannot be read."""
+        return await self._get_or_absent(
+            self.custom.get_namespaced_custom_object,
+            names.ARGOCD_GROUP,
+            names.ARGOCD_VERSION,
+            namespace,
+            names.ARGOCD_APPLICATIONS,
+            name,
+        )
+
+    async def _get_or_absent(self, get: Callable[..., Any], *args: str) -> Body | None:
         try:
-            body: Body = await call(
-                self.custom.get_namespaced_custom_object,
-                names.ARGOCD_GROUP,
-                names.ARGOCD_VERSION,
-                namespace,
-                names.ARGOCD_APPLICATIONS,
-                name,
-                request_timeout=self.timeout,
-            )
+            body: Body = await call(get, *args, request_timeout=self.timeout)
         except ApiException as e:
             if _status(e) in ABSENT:
                 return None

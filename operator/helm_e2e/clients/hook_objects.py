@@ -55,7 +55,10 @@ class HookObjects:
         self.timeout = timeout_seconds
         # (create, read, delete, apply) per kind, spelled out so tests/unit/chart/test_rbac.py can derive the
         # RBAC rules; apply is the server-side apply of a release Helm 4 applied server-side
-        self._verbs: dict[str, KindCalls] = {
+        self._verbs: dict[str, KindCalls] = {**self._core_kinds(), **self._rbac_and_batch_kinds()}
+
+    def _core_kinds(self) -> dict[str, KindCalls]:
+        return {
             "ServiceAccount": (
                 self.core.create_namespaced_service_account,
                 self.core.read_namespaced_service_account,
@@ -86,6 +89,10 @@ class HookObjects:
                 self.core.delete_namespaced_persistent_volume_claim,
                 self.core.patch_namespaced_persistent_volume_claim,
             ),
+        }
+
+    def _rbac_and_batch_kinds(self) -> dict[str, KindCalls]:
+        return {
             "Role": (
                 self.rbac.create_namespaced_role,
                 self.rbac.read_namespaced_role,

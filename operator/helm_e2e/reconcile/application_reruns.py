@@ -9,7 +9,7 @@ does for a new sync. A request whose attempt name another request took first (40
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
@@ -19,21 +19,19 @@ from helm_e2e.core.model.release import ManagedBy
 from helm_e2e.core.model.run import Run, RunRequest
 from helm_e2e.core.model.run_codec import readable_runs, runs_from_bodies
 from helm_e2e.core.sources import argocd
+from helm_e2e.reconcile.application_intake import RunHost, create_application_run
 from helm_e2e.reconcile.suite_status import record_suite_problems
-
-if TYPE_CHECKING:
-    from helm_e2e.reconcile.controller import Controller
 
 log = structlog.get_logger(__name__)
 MAX_RACES = 3  # a different request may take the same attempt name first (409): decide again
 
 
-async def _runs(controller: Controller, namespace: str, release: str | None) -> list[Run]:
+async def _runs(controller: RunHost, namespace: str, release: str | None) -> list[Run]:
     return [run for run, _ in readable_runs(await controller.kube.list_runs(namespace, release))]
 
 
 async def rerun_if_application(
-    controller: Controller, namespace: str, run: Mapping[str, Any], request: RunRequest
+    controller: RunHost, namespace: str, run: Mapping[str, Any], request: RunRequest
 ) -> bool:
     """A re-run asked on `run`: when it is an Argo CD application's run, request it here (True)."""
     annotated = runs_from_bodies([run] if run else [])
@@ -45,7 +43,7 @@ async def rerun_if_application(
 
 
 async def request_application_attempt(
-    controller: Controller, namespace: str, managed: ManagedBy, request: RunRequest, *, annotated: str = ""
+    controller: RunHost, namespace: str, managed: ManagedBy, request: RunRequest, *, annotated: str = ""
 ) -> str | None:
     """One more run of the application's latest sync in `namespace` for `request`; its name or None."""
     runs = await _runs(controller, namespace, managed.name)
@@ -70,7 +68,7 @@ async def request_application_attempt(
 
 
 async def _create(
-    controller: Controller,
+    controller: RunHost,
     app: Mapping[str, Any],
     sync: argocd.Sync,
     attempt: reruns.NewAttempt,
@@ -88,8 +86,8 @@ async def _create(
         plan = plan.model_copy(update={"tests": reruns.suite_tests(plan.tests, request.suite)})
         if not plan.tests:
             return False
-    run = await controller.create_application_run(
-        release, sync, plan, name=attempt.name, attempt=attempt.attempt, request=request
+    run = await create_application_run(
+        controller, release, sync, plan, name=attempt.name, attempt=attempt.attempt, request=request
     )
     if run is None:
         return False
@@ -97,7 +95,7 @@ async def _create(
     return True
 
 
-async def request_scheduled(controller: Controller, namespace: str, request: RunRequest) -> list[str]:
+async def request_scheduled(controller: RunHost, namespace: str, request: RunRequest) -> list[str]:
     """A scheduled slot of a suite with `spec.applications`: one more run of the latest tested sync of each
     application whose runs live in this namespace (the suite's own tests; one that does not select it
     gets none)."""

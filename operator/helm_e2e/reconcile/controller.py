@@ -36,9 +36,9 @@ from helm_e2e.core.plan import build as planning
 from helm_e2e.core.plan import decode_and_plan as planjob
 from helm_e2e.core.plan import run_spec
 from helm_e2e.core.plan.requested import plan_for_request
-from helm_e2e.core.sources import argocd, flux, intake
+from helm_e2e.core.sources import flux, intake
 from helm_e2e.core.sources import helm_secret as releases
-from helm_e2e.reconcile import application_reruns
+from helm_e2e.reconcile import application_intake, application_reruns
 from helm_e2e.reconcile.executor import MAX_RECONCILE_FAILURES, Executor, RunKey
 from helm_e2e.reconcile.intake_lanes import IntakeLanes
 from helm_e2e.reconcile.planning import PlanContext, Planner
@@ -204,22 +204,31 @@ class Controller:
         created = await self.kube.create_run(build_run_body(spec, name=name, namespace=release.namespace))
         if created is None:
             return False
-        run = run_from_body(created)
-        self.planner.keep((run.namespace, run.name), plan)
-        self.queue.add((run.namespace, run.name))
-        await self._announce(
-            run,
-            release,
-            plan,
-            timings=intake.timings_ms(timing, creating_at=creating_at, now=time.monotonic()),
-        )
-        await self.supersede_older_runs(run)
+        timings = intake.timings_ms(timing, creating_at=creating_at, now=time.monotonic())
+        await self.start_run(created, release, plan, timings=timings)
         # the suites' status says how they rendered for this run: written once the run exists (a run that
         # existed already, a `helm test` rewrite say, rewrites nothing)
         await record_suite_problems(self.kube, context.suites, planned.plan, now=self.now())
         return True
 
-    async def _announce(
+    async def start_run(
+        self,
+        created: Mapping[str, Any],
+        release: Release,
+        plan: planning.Plan,
+        *,
+        timings: Mapping[str, float],
+    ) -> Run:
+        """A run just created (its body as the API answered): its plan kept for its life, queued, announced;
+        the older revisions' active runs end."""
+        run = run_from_body(created)
+        self.planner.keep((run.namespace, run.name), plan)
+        self.queue.add((run.namespace, run.name))
+        await self.announce(run, release, plan, timings=timings)
+        await self.supersede_older_runs(run)
+        return run
+
+    async def announce(
         self, run: Run, release: Release, plan: planning.Plan, *, timings: Mapping[str, float]
     ) -> None:
         """Metrics, the log line (with the intake's `timings`, ms) and the Events of a new run (what was
@@ -257,68 +266,9 @@ class Controller:
             for note in notes:
                 await self.kube.post_event(run_ref(run), type="Warning", reason=reason, message=note)
 
-    # --- intake: Argo CD Applications (core/sources/argocd.py) ----------------------------------------------
+    # --- intake: Argo CD Applications (reconcile/application_intake.py) ------------------------------------
     async def on_application(self, app: Mapping[str, Any]) -> None:
-        """A new successful sync, once Healthy, gets its run `<app>-a<id>` in the destination namespace; one
-        not Healthy within the readiness timeout a run that ends Error naming what is not healthy."""
-        timeout = self.settings.ready_timeout_seconds
-        decision = argocd.decide_sync(app, now=self.now(), ready_timeout_seconds=timeout)
-        sync = decision.sync
-        if sync is None or decision.verdict not in (argocd.Verdict.TEST, argocd.Verdict.NOT_READY):
-            return
-        release = argocd.build_release(app, sync)
-        grace = self.settings.startup_grace_seconds + (
-            timeout if decision.verdict == argocd.Verdict.NOT_READY else 0
-        )
-        name = argocd.build_run_name(sync.app, sync.history_id)
-        if not intake.is_recent(release, now=self.now(), grace_seconds=grace):
-            return
-        if await self.kube.get_run(sync.namespace, name) is not None:
-            return  # tested already: every later event of the application finds its run
-        context = await self.planner.context(sync.namespace)
-        try:
-            plan = await self.planner.plan_application(release, context)
-        except errors.SandboxError as e:
-            log.warning(
-                "application.plan_failed", application=sync.app, namespace=sync.namespace, error=str(e)
-            )
-            return
-        run = await self.create_application_run(release, sync, plan, name=name)
-        if run is None:
-            return
-        await record_suite_problems(self.kube, context.suites, plan, now=self.now())
-        if decision.verdict == argocd.Verdict.NOT_READY:
-            body = await self.kube.get_run(run.namespace, run.name) or {}
-            await self._end(run, body, RunPhase.ERROR, names.REASON_RELEASE_NOT_READY, decision.message)
-
-    async def create_application_run(
-        self,
-        release: Release,
-        sync: argocd.Sync,
-        plan: planning.Plan,
-        *,
-        name: str,
-        attempt: int = 1,
-        request: RunRequest | None = None,
-    ) -> Run | None:
-        """A sync's run (with `attempt` > 1 and `request`: a re-run, reconcile/application_reruns.py)."""
-        spec = run_spec.build_run_spec(
-            release,
-            plan.model_copy(update={"managed_by": argocd.managed_by(sync)}),
-            deadline_seconds=self.settings.run_deadline_seconds,
-            default_retries=self.settings.default_retries,
-            secret_uid=sync.uid,  # the Application's: a run is worked on only against that very one
-            commit=argocd.commit_of(sync),
-        ).model_copy(update={"attempt": attempt if attempt > 1 else None, "request": request})
-        created = await self.kube.create_run(build_run_body(spec, name=name, namespace=sync.namespace))
-        if created is None:
-            return None
-        run = run_from_body(created)
-        self.planner.keep((run.namespace, run.name), plan)
-        self.queue.add((run.namespace, run.name))
-        await self._announce(run, release, plan, timings={})
-        await self.supersede_older_runs(run)
-        return run
+        await application_intake.on_application(self, app)
 
     # --- re-runs of the deployed revision: on demand (annotation) and scheduled ---------------------------
     async def on_run_annotations(
@@ -378,7 +328,7 @@ class Controller:
             if older in lifecycle.decide_superseded(
                 [older], revision=revision, attempt=run.spec.attempt or 1
             ):
-                await self._end(
+                await self.end_run(
                     older,
                     body,
                     RunPhase.SUPERSEDED,
@@ -392,7 +342,7 @@ class Controller:
 
     async def cancel_runs(self, namespace: str, release: str) -> None:
         for run, body in await self._runs_of(namespace, release):
-            await self._end(
+            await self.end_run(
                 run, body, RunPhase.CANCELLED, names.REASON_UNINSTALLED, "the release was uninstalled"
             )
 
@@ -401,7 +351,7 @@ class Controller:
             (run, dict(body)) for run, body in readable_runs(await self.kube.list_runs(namespace, release))
         ]
 
-    async def _end(
+    async def end_run(
         self, run: Run, body: Mapping[str, Any], phase: RunPhase, reason: str, message: str
     ) -> None:
         await self.executor.end(run, body, phase, reason, message)

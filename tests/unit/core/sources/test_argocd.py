@@ -5,64 +5,20 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from fake_kube import NOW, Clock, FakeKube
+from argocd_apps import SHA, application
+from fake_kube import NOW
 
-from helm_e2e.core.model import names
 from helm_e2e.core.model.release import ManagedBy, Trigger
-from helm_e2e.core.model.run import ReleaseRef, RequestTrigger, Run, RunRequest, RunSpec
-from helm_e2e.core.model.run_codec import run_from_body
+from helm_e2e.core.model.run import ReleaseRef, Run, RunSpec
 from helm_e2e.core.model.run_status import RunPhase, RunStatus
 from helm_e2e.core.model.suite import ApplicationSelector, SuiteSpec
 from helm_e2e.core.outcomes.report import render_report
 from helm_e2e.core.plan.build import suite_matches
 from helm_e2e.core.sources import argocd
-from helm_e2e.reconcile.controller import Controller
-from helm_e2e.runtime.scheduler import Scheduler
-from helm_e2e.settings import Settings
-
-SHA = "0b1e5d3c0a6f4e2b9c8d7e6f5a4b3c2d1e0f9a8b"
-
-
-def application(
-    *, history: int = 1, health: str = "Healthy", phase: str = "Succeeded", tag: str = "1.0.0", **dest: str
-) -> dict[str, Any]:
-    """An Application as Argo CD's controller writes it (argoproj.io/v1alpha1)."""
-    deployed = (NOW - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "web", "namespace": "argocd", "uid": "app-uid", "labels": {"team": "shop"}},
-        "spec": {
-            "project": "default",
-            "source": {
-                "repoURL": "https://git.example.com/shop.git",
-                "path": "charts/web",
-                "targetRevision": "main",
-                "helm": {
-                    "parameters": [{"name": "image.tag", "value": tag}],
-                    "valuesObject": {"replicas": 2},
-                },
-            },
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop", **dest},
-        },
-        "status": {
-            "sync": {"status": "Synced", "revision": SHA},
-            "health": {"status": health},
-            "history": [
-                {"id": i, "revision": SHA, "deployedAt": deployed, "deployStartedAt": deployed}
-                for i in range(1, history + 1)
-            ],
-            "operationState": {"phase": phase, "finishedAt": deployed, "syncResult": {"revision": SHA}},
-            "summary": {"images": ["registry.example.com/shop/web:0.9.0"]},
-            "resources": [
-                {"kind": "Deployment", "name": "web", "namespace": "shop", "health": {"status": health}}
-            ],
-        },
-    }
 
 
 def decide(app: dict[str, Any], now: datetime = NOW) -> argocd.Decision:
@@ -171,95 +127,6 @@ def test_the_commit_is_the_sync_revision_and_the_report_says_how_to_roll_back_wi
     assert "argocd app rollback" not in render_report(passed, cluster="prod").text
 
 
-# --- the intake ------------------------------------------------------------------------------------------
-SUITE = {
-    "metadata": {"name": "api", "generation": 1},
-    "spec": {
-        "applications": {"names": ["web"]},
-        "tests": [
-            {"name": "api", "template": {"containers": [{"name": "t", "image": "e2e:{{ image_tag }}"}]}}
-        ],
-    },
-}
-
-
-def controller(kube: FakeKube, clock: Clock) -> Controller:
-    kube.suites["shop"] = [copy.deepcopy(SUITE)]
-    return Controller(settings=Settings(smtp_host="", resync_seconds=5), kube=kube, clock=clock)
-
-
-async def test_a_healthy_sync_gets_one_run_in_the_destination_namespace(kube: FakeKube, clock: Clock) -> None:
-    ctl = controller(kube, clock)
-    app = application(tag="1.1.0")
-    await ctl.on_application(app)
-    await ctl.on_application(app)  # every later event finds the run
-    assert list(kube.runs) == [("shop", "web-a1")]
-    run = run_from_body(kube.runs[("shop", "web-a1")])
-    ref = run.spec.release
-    assert (ref.trigger, ref.revision, ref.image_tag, ref.commit, ref.secret_uid) == (
-        Trigger.SYNC, 1, "1.1.0", SHA, "app-uid",
-    )  # fmt: skip
-    assert ref.managed_by == ManagedBy(kind="Application", name="web", namespace="argocd")
-    assert [(t.name, t.source) for t in run.spec.tests] == [("api", "suite/api")]
-    assert run.spec.on_failure is not None
-    assert run.spec.on_failure.value == "none"  # Argo owns sync: never a helm rollback
-    await ctl.reconcile(("shop", "web-a1"))
-    assert kube.created_pods == ["web-a1-api"]
-
-
-async def test_a_new_sync_supersedes_the_last_and_an_unhealthy_one_waits(
-    kube: FakeKube, clock: Clock
-) -> None:
-    ctl = controller(kube, clock)
-    await ctl.on_application(application(history=1))
-    await ctl.on_application(application(history=2, health="Progressing"))
-    assert list(kube.runs) == [("shop", "web-a1")]
-    await ctl.on_application(application(history=2, tag="2.0.0"))
-    assert sorted(kube.runs) == [("shop", "web-a1"), ("shop", "web-a2")]
-    assert kube.runs[("shop", "web-a1")]["status"]["phase"] == "Superseded"
-
-
-async def test_an_application_never_healthy_gets_a_run_that_ends_not_ready(
-    kube: FakeKube, clock: Clock
-) -> None:
-    ctl = controller(kube, clock)
-    clock.now = NOW + timedelta(seconds=630)
-    await ctl.on_application(application(health="Degraded"))
-    status = kube.runs[("shop", "web-a1")]["status"]
-    assert status["phase"] == "Error"
-    assert [t["reason"] for t in status["tests"]] == [names.REASON_RELEASE_NOT_READY]
-    assert "deployment/web Degraded" in status["message"]
-
-
-async def test_an_old_sync_at_the_operators_start_gets_no_run(kube: FakeKube, clock: Clock) -> None:
-    ctl = controller(kube, clock)
-    clock.now = datetime(2027, 1, 1, tzinfo=UTC)
-    await ctl.on_application(application())
-    assert kube.runs == {}
-
-
-async def test_after_a_restart_the_run_is_planned_again_from_its_own_application(
-    kube: FakeKube, clock: Clock
-) -> None:
-    app = application()
-    await controller(kube, clock).on_application(app)
-    kube.applications[("argocd", "web")] = app
-    restarted = controller(kube, clock)  # no plan kept: the Application is read again
-    await restarted.reconcile(("shop", "web-a1"))
-    assert kube.created_pods == ["web-a1-api"]
-
-
-async def test_a_run_whose_application_was_replaced_ends_refused(kube: FakeKube, clock: Clock) -> None:
-    app = application()
-    await controller(kube, clock).on_application(app)
-    other = copy.deepcopy(app)
-    other["metadata"]["uid"] = "another-uid"  # deleted and created again: not the Application of this run
-    kube.applications[("argocd", "web")] = other
-    await controller(kube, clock).reconcile(("shop", "web-a1"))
-    assert kube.runs[("shop", "web-a1")]["status"]["phase"] == "Refused"
-    assert kube.created_pods == []
-
-
 def test_the_release_is_what_the_sync_deployed_not_what_the_spec_says_since() -> None:
     app = application(tag="1.0.0")
     synced_source = copy.deepcopy(app["spec"]["source"])
@@ -269,69 +136,3 @@ def test_the_release_is_what_the_sync_deployed_not_what_the_spec_says_since() ->
     assert release.values["image"] == {"tag": "1.0.0"}
     del app["status"]["history"][0]["source"]  # an entry without its source: the spec, as before
     assert argocd.build_release(app, argocd.latest_sync(app)).values["image"] == {"tag": "2.0.0"}  # type: ignore[arg-type]
-
-
-async def with_tested_sync(kube: FakeKube, clock: Clock, app: dict[str, Any]) -> Controller:
-    """The application's sync tested (web-a<n> Succeeded), the Application readable."""
-    ctl = controller(kube, clock)
-    await ctl.on_application(app)
-    kube.applications[("argocd", "web")] = app
-    name = argocd.build_run_name("web", len(app["status"]["history"]))
-    kube.runs[("shop", name)]["status"] = {"phase": "Succeeded"}
-    return ctl
-
-
-async def test_a_rerun_annotation_on_an_application_run_retests_its_sync_once(
-    kube: FakeKube, clock: Clock
-) -> None:
-    ctl = await with_tested_sync(kube, clock, application(tag="1.1.0"))
-    body = copy.deepcopy(kube.runs[("shop", "web-a1")])
-    await ctl.on_run_annotations("shop", "web", {"helm-e2e.dev/rerun": "abc"}, run=body)
-    await ctl.on_run_annotations("shop", "web", {"helm-e2e.dev/rerun": "abc"}, run=body)  # the next event
-    restarted = controller(kube, clock)  # kill -9: the annotation is still there
-    await restarted.on_run_annotations("shop", "web", {"helm-e2e.dev/rerun": "abc"}, run=body)
-    assert sorted(name for _, name in kube.runs) == ["web-a1", "web-a1-r2"]
-    run = run_from_body(kube.runs[("shop", "web-a1-r2")])
-    ref = run.spec.release
-    assert (ref.revision, ref.image_tag, ref.commit, ref.secret_uid, ref.trigger) == (
-        1, "1.1.0", SHA, "app-uid", Trigger.SYNC,
-    )  # fmt: skip
-    assert (run.spec.attempt, run.spec.request) == (2, RunRequest(trigger=RequestTrigger.RERUN, token="abc"))
-    assert ref.managed_by == ManagedBy(kind="Application", name="web", namespace="argocd")
-    await restarted.reconcile(("shop", "web-a1-r2"))
-    assert kube.created_pods == ["web-a1-r2-api"]  # planned again from the Application after the restart
-
-
-async def test_a_rerun_is_refused_for_a_run_elsewhere_or_of_a_replaced_application(
-    kube: FakeKube, clock: Clock
-) -> None:
-    ctl = await with_tested_sync(kube, clock, application())
-    forged = copy.deepcopy(kube.runs[("shop", "web-a1")])
-    forged["metadata"]["namespace"] = forged["spec"]["release"]["namespace"] = "tenant"
-    await ctl.on_run_annotations("tenant", "web", {"helm-e2e.dev/rerun": "x"}, run=forged)
-    replaced = copy.deepcopy(kube.applications[("argocd", "web")])
-    replaced["metadata"]["uid"] = "another-uid"
-    kube.applications[("argocd", "web")] = replaced
-    body = kube.runs[("shop", "web-a1")]
-    await ctl.on_run_annotations("shop", "web", {"helm-e2e.dev/rerun": "y"}, run=body)
-    assert list(kube.runs) == [("shop", "web-a1")]
-
-
-async def test_a_schedule_with_applications_reverifies_the_latest_tested_sync(
-    kube: FakeKube, clock: Clock
-) -> None:
-    ctl = await with_tested_sync(kube, clock, application(history=2))
-    body = copy.deepcopy(SUITE)
-    body["metadata"]["namespace"] = "shop"
-    body["metadata"]["creationTimestamp"] = (NOW - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body["spec"]["schedule"] = {"cron": "0 * * * *", "timeZone": "UTC"}
-    kube.suites["shop"] = [body]
-    scheduler = Scheduler(controller=ctl, clock=clock)
-    scheduler.observe("ADDED", body)
-    assert await scheduler.tick() == 1
-    assert await scheduler.tick() == 0
-    assert sorted(name for _, name in kube.runs) == ["web-a2", "web-a2-r2"]
-    spec = kube.runs[("shop", "web-a2-r2")]["spec"]
-    assert (spec["release"]["revision"], spec["attempt"], spec["request"]["trigger"]) == (2, 2, "schedule")
-    assert [t["name"] for t in spec["tests"]] == ["api"]
-    assert "lastScheduleTime" in kube.suites["shop"][0]["status"]

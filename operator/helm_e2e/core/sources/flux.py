@@ -13,6 +13,7 @@ history. A label alone can never make the operator read or report another tenant
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -65,7 +66,19 @@ def flux_release_name(helm_release: Mapping[str, Any]) -> tuple[str, str]:
     own = str(_get(helm_release, "metadata", "namespace") or "")
     target = str(_get(helm_release, "spec", "targetNamespace") or "")
     release = str(_get(helm_release, "spec", "releaseName") or (f"{target}-{name}" if target else name))
-    return release, str(_get(helm_release, "spec", "storageNamespace") or own)
+    return shorten_release_name(release), str(_get(helm_release, "spec", "storageNamespace") or own)
+
+
+MAX_RELEASE_NAME = 53  # Helm's limit; Flux shortens a longer name rather than fail
+
+
+def shorten_release_name(name: str) -> str:
+    """The name Flux gives the Helm release (helm-controller internal/release/name.go `ShortenName`): over 53
+    characters, its first 40, a hyphen and the first 12 hex digits of its SHA-256."""
+    if len(name) <= MAX_RELEASE_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return f"{name[: MAX_RELEASE_NAME - 13]}-{digest}"
 
 
 def manages(helm_release: Mapping[str, Any], *, release: str, namespace: str) -> bool:

@@ -4,6 +4,7 @@ webhooks (core/sources/flux.py, docs/gitops.md)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -395,3 +396,16 @@ def test_a_flux_test_flux_never_finishes_ends_at_its_timeout() -> None:
         TestPhase.ERROR,
         names.REASON_TIMEOUT,
     )
+
+
+def test_a_long_release_name_is_shortened_as_flux_shortens_it() -> None:
+    """helm-controller's ShortenName: over 53 characters, the first 40, '-', 12 hex of the SHA-256."""
+    long = "some-front-appended-namespace-release-with-a-very-long-name"
+    hr = {"metadata": {"name": "release-with-a-very-long-name", "namespace": "flux-system"}}
+    hr["spec"] = {"targetNamespace": "some-front-appended-namespace"}
+    name, storage = gitops.flux_release_name(hr)
+    assert len(long) > 53
+    assert name == long[:40] + "-" + hashlib.sha256(long.encode()).hexdigest()[:12]
+    assert len(name) == 53
+    assert storage == "flux-system"
+    assert gitops.shorten_release_name("web") == "web"

@@ -109,11 +109,13 @@ def test_a_helmrelease_is_believed_only_when_it_names_this_release(
 
 def test_flux_runs_the_tests_only_with_test_enable_on_a_helmrelease_that_names_the_release() -> None:
     mine = helm_release(releaseName="web", storageNamespace="shop", test={"enable": True})
-    assert gitops.flux_runs_tests(mine, release="web", namespace="shop")
-    assert not gitops.flux_runs_tests(mine, release="web", namespace="other-tenant")
+    assert gitops.flux_runs_tests(mine, release="web", namespace="shop", trigger=Trigger.UPGRADE)
+    assert not gitops.flux_runs_tests(mine, release="web", namespace="other-tenant", trigger=Trigger.UPGRADE)
     off = helm_release(releaseName="web", storageNamespace="shop", test={"enable": False})
-    assert not gitops.flux_runs_tests(off, release="web", namespace="shop")
-    assert not gitops.flux_runs_tests(None, release="web", namespace="shop")  # no HelmRelease, no API
+    assert not gitops.flux_runs_tests(off, release="web", namespace="shop", trigger=Trigger.INSTALL)
+    assert not gitops.flux_runs_tests(
+        None, release="web", namespace="shop", trigger=Trigger.INSTALL
+    )  # no API
 
 
 # --- the plan -----------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ written as Flux's API holds it: the spec as a user writes it, the status as the 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -68,17 +69,22 @@ def write_helm_release(cluster: Cluster, namespace: str, *, test_enable: bool) -
     cluster.apply(json.dumps(body), namespace)
 
 
-def write_flux_status(cluster: Cluster, namespace: str, *, version: int, test_phase: str | None) -> None:
-    """The status helm-controller writes once it released `version` (and, with `test_phase`, tested it:
-    `history[0].testHooks`, keyed `<namespace>/<hook name>`), newest snapshot first."""
+def flux_snapshot(
+    namespace: str, version: int, *, test_phase: str | None, action: str = "install", key: str = "web-smoke"
+) -> dict[str, Any]:
+    """One `status.history` snapshot as helm-controller v1.6.3 writes it: with `test_phase`, Flux tested the
+    revision (`testHooks`, keyed by the bare hook name; older Flux: `<namespace>/<hook>`, see `key`). The
+    chart version of a chartRef source carries `+<first 12 hex of the artifact digest>`."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     snapshot: dict[str, Any] = {
+        "apiVersion": "v2",
         "name": "web",
         "namespace": namespace,
         "version": version,
+        "action": action,
         "status": "deployed",
         "chartName": "flux-tiny",
-        "chartVersion": "0.1.0",
+        "chartVersion": "0.1.0+865aba88eb13",
         "appVersion": "1.0.0",
         "configDigest": "sha256:0000",
         "digest": "sha256:1111",
@@ -86,20 +92,36 @@ def write_flux_status(cluster: Cluster, namespace: str, *, version: int, test_ph
         "lastDeployed": now,
     }
     if test_phase:
-        hook = {"lastStarted": now, "lastCompleted": now, "phase": test_phase}
-        snapshot["testHooks"] = {f"{namespace}/web-smoke": hook}
-    ready = "True" if test_phase in (None, "Succeeded") else "False"
+        snapshot["testHooks"] = {key: {"lastStarted": now, "lastCompleted": now, "phase": test_phase}}
+    return snapshot
+
+
+def write_flux_status(
+    cluster: Cluster, namespace: str, *, version: int, test_phase: str | None, key: str = "web-smoke"
+) -> None:
+    """The status helm-controller writes once it released `version` (and, with `test_phase`, tested it)."""
+    write_flux_history(
+        cluster, namespace, [flux_snapshot(namespace, version, test_phase=test_phase, key=key)]
+    )
+
+
+def write_flux_history(cluster: Cluster, namespace: str, history: list[dict[str, Any]]) -> None:
+    """`status.history` (newest snapshot first) and the Ready condition as helm-controller writes them."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    hooks: dict[str, dict[str, Any]] = history[0].get("testHooks") or {}
+    phase = next((hook.get("phase") for hook in hooks.values()), None)
+    ready = "True" if phase in (None, "Succeeded") else "False"
     status = {
         "observedGeneration": 1,
         "storageNamespace": namespace,
-        "lastAttemptedRevision": "0.1.0",
-        "history": [snapshot],
+        "lastAttemptedRevision": "0.1.0+865aba88eb13",
+        "history": history,
         "conditions": [
             {
                 "type": "Ready",
                 "status": ready,
                 "reason": "InstallSucceeded" if ready == "True" else "TestFailed",
-                "message": f"Helm release web/web.v{version} with chart flux-tiny@0.1.0",
+                "message": f"Helm release web/web.v{history[0]['version']} with chart flux-tiny@0.1.0",
                 "lastTransitionTime": now,
                 "observedGeneration": 1,
             }
@@ -155,7 +177,8 @@ def test_a_chart_test_that_failed_under_flux_fails_the_run(
     cluster: Cluster, namespace: str, start_operator: Callable[..., Any]
 ) -> None:
     write_helm_release(cluster, namespace, test_enable=True)
-    write_flux_status(cluster, namespace, version=1, test_phase="Failed")  # Flux tested before we looked
+    # Flux tested before we looked (keyed `<namespace>/<hook>` as older Flux versions wrote it)
+    write_flux_status(cluster, namespace, version=1, test_phase="Failed", key=f"{namespace}/web-smoke")
     start_operator()
     cluster.helm("install", "web", FLUX_CHART, "-n", namespace)
     run = wait_run(cluster, namespace, "web-1")
@@ -251,3 +274,48 @@ def test_labels_naming_another_namespaces_helmrelease_never_drop_the_chart_tests
         assert run["spec"]["release"]["managedBy"]["tests"] is False
     finally:
         cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
+
+
+def test_flux_remediation_the_failed_revision_fails_its_run_and_the_rollbacks_are_tested_here(
+    cluster: Cluster, namespace: str, start_operator: Callable[..., Any]
+) -> None:
+    """What helm-controller v1.6.3 did in the hand check (docs/gitops.md) with `test.enable` and
+    `upgrade.remediation: {retries: 1, strategy: rollback}`: upgrade v2, test failed, rollback v3, upgrade
+    v4, test failed, rollback v5 within seconds; history then [v5 rollback, v4 tested Failed (its action
+    rewritten to rollback), v3 rollback] (v1, v2 trimmed). Flux never tests a rollback: their chart tests
+    run here; v4's run ends Failed with Flux's outcome read from history[1], not Superseded by v5."""
+    write_helm_release(cluster, namespace, test_enable=True)
+    v4 = flux_snapshot(namespace, 4, test_phase="Failed", action="rollback")
+    v3 = flux_snapshot(namespace, 3, test_phase=None, action="rollback")
+    # v4 not tested yet when its run starts; then, as Flux writes them within a second (faster than the
+    # operator's next look, as in the hand check), its failed test and the rollback v5 at once
+    write_flux_history(cluster, namespace, [v3])
+    start_operator()
+    failing = ("--set", "test.exitCode=1")
+    steps = [
+        ("install", "web", FLUX_CHART),
+        ("upgrade", "web", FLUX_CHART, *failing),
+        ("rollback", "web", "1"),
+        ("upgrade", "web", FLUX_CHART, *failing),
+    ]
+    for revision, step in enumerate(steps, start=1):  # Flux takes seconds per step: each revision is seen
+        cluster.helm(*step, "-n", namespace)
+        run = f"web-{revision}"
+        wait_until(functools.partial(get_run, cluster, namespace, run), what=f"the run {run}")
+    write_flux_history(
+        cluster, namespace, [flux_snapshot(namespace, 5, test_phase=None, action="rollback"), v4, v3]
+    )
+    cluster.helm("rollback", "web", "3", "-n", namespace)
+
+    failed = wait_run(cluster, namespace, "web-4")
+    assert failed["status"]["phase"] == "Failed"
+    assert [(t["name"], t["phase"], t["reason"]) for t in failed["status"]["tests"]] == [
+        ("web-smoke", "Failed", "FluxFailed")
+    ]
+    rollback = wait_run(cluster, namespace, "web-5")
+    assert rollback["spec"]["release"]["trigger"] == "rollback"
+    assert [(t["name"], t["source"]) for t in rollback["spec"]["tests"]] == [("web-smoke", "hook")]
+    assert rollback["status"]["phase"] == "Succeeded"  # the remediated release, tested here: not Timeout
+    assert rollback["status"]["tests"][0]["pod"] == "web-5-web-smoke"
+    for name in ("web-1", "web-2", "web-3"):  # nothing recorded by Flux any more (trimmed) or not Flux's
+        assert wait_run(cluster, namespace, name)["status"]["phase"] in ("Superseded", "Succeeded")

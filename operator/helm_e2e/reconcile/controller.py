@@ -323,18 +323,17 @@ class Controller:
 
     # --- ending runs: supersede, cancel ----------------------------------------------------------------
     async def supersede_older_runs(self, run: Run) -> None:
-        revision = run.spec.release.revision
+        revision, attempt = run.spec.release.revision, run.spec.attempt or 1
         for older, body in await self._runs_of(run.namespace, run.spec.release.name):
-            if older in lifecycle.decide_superseded(
-                [older], revision=revision, attempt=run.spec.attempt or 1
-            ):
-                await self.end_run(
-                    older,
-                    body,
-                    RunPhase.SUPERSEDED,
-                    names.REASON_SUPERSEDED,
-                    f"superseded by revision {revision}",
-                )
+            if older not in lifecycle.decide_superseded([older], revision=revision, attempt=attempt):
+                continue
+            if flux.pending_flux_tests(older):  # Flux's outcome first: it may be all the run waits for
+                if (ending := flux.before_superseding(older, await self.planner.flux_tests(older))) is None:
+                    self.queue.add((older.namespace, older.name))  # it ends with its verdict on its pass
+                    continue
+                older = ending
+            why = f"superseded by revision {revision}"
+            await self.end_run(older, body, RunPhase.SUPERSEDED, names.REASON_SUPERSEDED, why)
 
     async def cancel_if_uninstalled(self, namespace: str, release: str) -> None:
         if intake.cancels_runs(await self.kube.count_release_secrets(namespace, release)):

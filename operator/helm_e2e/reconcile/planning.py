@@ -194,13 +194,16 @@ class Planner:
         return plan.model_copy(update={"on_failure": OnFailure.NONE})
 
     async def with_flux(self, release: Release, plan: planning.Plan) -> planning.Plan:
-        """The plan without the chart's tests when the release's Flux HelmRelease runs them (one GET, only
-        for a release labelled by Flux; a HelmRelease that does not name this release is not believed)."""
+        """The plan without the chart's tests when the release's Flux HelmRelease runs them for this
+        revision (one GET, only for a release labelled by Flux; a HelmRelease that does not name this
+        release is not believed; a rollback Flux never tests)."""
         ref = plan.managed_by
         if ref is None:
             return plan
         found = await self.kube.get_helm_release(ref.namespace, ref.name)
-        if flux.flux_runs_tests(found, release=release.name, namespace=release.namespace):
+        if flux.flux_runs_tests(
+            found, release=release.name, namespace=release.namespace, trigger=release.trigger
+        ):
             return planning.leave_chart_tests_to_flux(plan)
         return plan
 

@@ -5,10 +5,11 @@ Flux's helm-controller writes ordinary Helm release Secrets, so its releases are
 *with* Flux: its post-renderer labels every object of the release `helm.toolkit.fluxcd.io/name` and
 `/namespace` (read from the manifest, values never built: core/sources/manifest.py). A release so labelled is
 never rolled back by `helm rollback` (core/outcomes/rollback.py: Flux would see a revision it never wrote and
-upgrade it back, every interval). Whether Flux runs the chart's test hooks (`spec.test.enable`), and their
-outcome (`status.history[0].testHooks`), are read from the HelmRelease, which is believed only when it
-names this very release: its spec (release name and storage namespace, as Flux derives them) or its status
-history. A label alone can never make the operator read or report another tenant's HelmRelease.
+upgrade it back, every interval). Whether Flux runs the chart's test hooks (`spec.test.enable`, and only
+for an install or an upgrade: never a rollback), and their outcome (the `status.history` snapshot of the
+revision, `testHooks`), are read from the HelmRelease, which is believed only when it names this very
+release: its spec (release name and storage namespace, as Flux derives them) or its status history. A label
+alone can never make the operator read or report another tenant's HelmRelease.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from helm_e2e.core.model import names
-from helm_e2e.core.model.release import ManagedBy
+from helm_e2e.core.model.release import ManagedBy, Trigger
+from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_status import TestPhase, TestResult
 from helm_e2e.core.sources.manifest import manifest_fields
 from helm_e2e.errors import ReleaseDecodeError
@@ -31,6 +33,10 @@ _NAME_PATH = ("metadata", "labels", names.FLUX_NAME_LABEL)
 _NAMESPACE_PATH = ("metadata", "labels", names.FLUX_NAMESPACE_LABEL)
 _DNS = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 MAX_FLUX_TESTS = 50
+MAX_SNAPSHOTS = 20  # status.history is trimmed by Flux (spec.maxHistory, 5 by default)
+# helm-controller v1.6.3 tests after an install or an upgrade only (internal/reconcile/state.go): a rollback,
+# its own remediation's or one by hand, is never tested by Flux
+_FLUX_TESTED = frozenset({Trigger.INSTALL, Trigger.UPGRADE})
 # Helm's hook phases as Flux copies them (Unknown, Running, Succeeded, Failed); one not final is still running
 _FLUX_PHASES = {"Succeeded": TestPhase.SUCCEEDED, "Failed": TestPhase.FAILED}
 _COMMIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")  # a SHA, `main@sha1:<sha>`, a tag
@@ -88,29 +94,43 @@ def manages(helm_release: Mapping[str, Any], *, release: str, namespace: str) ->
     history = _get(helm_release, "status", "history")
     return isinstance(history, list) and any(
         isinstance(s, Mapping) and s.get("name") == release and s.get("namespace") == namespace
-        for s in history[:20]
+        for s in history[:MAX_SNAPSHOTS]
     )
 
 
-def flux_runs_tests(helm_release: Mapping[str, Any] | None, *, release: str, namespace: str) -> bool:
-    """Flux runs the chart's test hooks itself (`spec.test.enable: true`) for this release."""
+def flux_runs_tests(
+    helm_release: Mapping[str, Any] | None, *, release: str, namespace: str, trigger: Trigger
+) -> bool:
+    """Flux runs the chart's test hooks itself (`spec.test.enable: true`) for this revision of this release:
+    an install or an upgrade. A rollback (Flux's remediation writes them) Flux never tests: its chart tests
+    run here, as for any release (our pods are `<release>-<revision>-<hook>`: no clash with Flux's)."""
+    if trigger not in _FLUX_TESTED:
+        return False
     if helm_release is None or not manages(helm_release, release=release, namespace=namespace):
         return False
     return _get(helm_release, "spec", "test", "enable") is True
 
 
+def _snapshot(helm_release: Mapping[str, Any], revision: int) -> Any:
+    """The status history snapshot of `revision`: not only the newest, since Flux's remediation writes a
+    rollback revision within a second of the failed test it remediates."""
+    history = _get(helm_release, "status", "history")
+    if not isinstance(history, list):
+        return None
+    return next((s for s in history[:MAX_SNAPSHOTS] if _get(s, "version") == revision), None)
+
+
 def flux_test_results(
     helm_release: Mapping[str, Any] | None, *, release: str, namespace: str, revision: int
 ) -> dict[str, TestResult]:
-    """The chart tests Flux ran for `revision`, by hook name, as its HelmRelease recorded them
-    (`status.history[0].testHooks`: `<namespace>/<name>` → {phase, lastStarted, lastCompleted}); empty
-    while Flux has not tested this revision, or when the HelmRelease does not name this release."""
+    """The chart tests Flux ran for `revision`, by hook name, as its HelmRelease recorded them (the
+    `status.history` snapshot with `version: <revision>`, `testHooks`: `<hook>` → {phase, lastStarted,
+    lastCompleted}; older Flux keyed them `<namespace>/<hook>`); empty while Flux has not tested this
+    revision, once its snapshot is trimmed, or when the HelmRelease does not name this release."""
     if helm_release is None or not manages(helm_release, release=release, namespace=namespace):
         return {}
-    history = _get(helm_release, "status", "history")
-    latest = history[0] if isinstance(history, list) and history else None
-    hooks = _get(latest, "testHooks")
-    if _get(latest, "version") != revision or not isinstance(hooks, Mapping):
+    hooks = _get(_snapshot(helm_release, revision), "testHooks")
+    if not isinstance(hooks, Mapping):
         return {}
     meta = helm_release.get("metadata") or {}
     where = f"Flux HelmRelease {meta.get('namespace')}/{meta.get('name')}"
@@ -128,6 +148,29 @@ def flux_test_results(
             completed_at=_time(_get(hook, "lastCompleted")),
         )
     return out
+
+
+def pending_flux_tests(run: Run) -> list[str]:
+    """The run's chart tests Flux runs (source `flux`) whose outcome is not recorded yet."""
+    final = {r.name for r in run.status.tests if r.phase.is_final}
+    return [t.name for t in run.spec.tests if t.source == names.TEST_SOURCE_FLUX and t.name not in final]
+
+
+def before_superseding(run: Run, flux: Mapping[str, TestResult]) -> Run | None:
+    """A newer revision supersedes `run`, which waits for Flux's outcome (`flux`: read just now). None when
+    Flux recorded the final outcome of every test still unfinished: the run is done, it ends with its own
+    verdict on its next pass, not Superseded (Flux's remediation writes a rollback revision within a second
+    of the failed test: superseding would hide the failure). Otherwise the run to supersede, with the final
+    outcomes Flux did record kept."""
+    done = {n: flux[n] for n in pending_flux_tests(run) if n in flux and flux[n].phase.is_final}
+    if not done:
+        return run
+    final = {r.name for r in run.status.tests if r.phase.is_final} | set(done)
+    if all(t.name in final for t in run.spec.tests):
+        return None
+    status = run.status.model_copy(deep=True)
+    status.tests = [done.pop(r.name, r) for r in status.tests] + list(done.values())
+    return run.model_copy(update={"status": status})
 
 
 def _time(value: Any) -> datetime | None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import runs
 from fake_kube import Clock, FakeKube
+from flux_objects import FLUX, NOW, flux_manifest, flux_run, helm_release
 from helm_encoding import helm_release_doc, helm_secret
 from policies import MAILING  # mail on, the rollback tests' policy
 
@@ -30,31 +31,7 @@ from helm_e2e.core.sources import flux as gitops
 from helm_e2e.reconcile.controller import Controller
 from helm_e2e.settings import Settings
 
-NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 SHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
-FLUX = ManagedBy(kind="HelmRelease", name="web", namespace="flux-system")
-
-
-def flux_manifest(name: str = "web", namespace: str = "flux-system") -> str:
-    """Objects as Flux's post-renderer writes them: its two labels on every object."""
-    labels = f"    helm.toolkit.fluxcd.io/name: {name}\n    helm.toolkit.fluxcd.io/namespace: {namespace}\n"
-    return (
-        "---\n# Source: web/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n"
-        f"  labels:\n    app: web\n{labels}data:\n  a: b\n"
-        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
-        f"  labels:\n{labels}spec:\n  ports: [{{port: 80}}]\n"
-    )
-
-
-def helm_release(**spec: Any) -> dict[str, Any]:
-    """A HelmRelease as the Flux API holds it (helm.toolkit.fluxcd.io/v2)."""
-    return {
-        "apiVersion": "helm.toolkit.fluxcd.io/v2",
-        "kind": "HelmRelease",
-        "metadata": {"name": "web", "namespace": "flux-system"},
-        "spec": {"interval": "30s", "chart": {"spec": {"chart": "web"}}, **spec},
-        "status": {},
-    }
 
 
 # --- recognising a Flux-managed release -----------------------------------------------------------------
@@ -101,11 +78,13 @@ def test_a_helmrelease_is_believed_only_when_it_names_this_release(
 
 def test_flux_runs_the_tests_only_with_test_enable_on_a_helmrelease_that_names_the_release() -> None:
     mine = helm_release(releaseName="web", storageNamespace="shop", test={"enable": True})
-    assert gitops.flux_runs_tests(mine, release="web", namespace="shop")
-    assert not gitops.flux_runs_tests(mine, release="web", namespace="other-tenant")
+    assert gitops.flux_runs_tests(mine, release="web", namespace="shop", trigger=Trigger.UPGRADE)
+    assert not gitops.flux_runs_tests(mine, release="web", namespace="other-tenant", trigger=Trigger.UPGRADE)
     off = helm_release(releaseName="web", storageNamespace="shop", test={"enable": False})
-    assert not gitops.flux_runs_tests(off, release="web", namespace="shop")
-    assert not gitops.flux_runs_tests(None, release="web", namespace="shop")  # no HelmRelease, no API
+    assert not gitops.flux_runs_tests(off, release="web", namespace="shop", trigger=Trigger.INSTALL)
+    assert not gitops.flux_runs_tests(
+        None, release="web", namespace="shop", trigger=Trigger.INSTALL
+    )  # no API
 
 
 # --- the plan -----------------------------------------------------------------------------------------
@@ -330,16 +309,6 @@ def test_flux_test_results_are_read_for_this_revision_of_this_release_only() -> 
     assert gitops.flux_test_results(None, release="web", namespace="shop", revision=1) == {}
     running = gitops.flux_test_results(flux_tested(1, "Running"), release="web", namespace="shop", revision=1)
     assert running["web-smoke"].phase == TestPhase.RUNNING
-
-
-def flux_run() -> Run:
-    release = {
-        "revision": 1,
-        "chart": "web",
-        "trigger": Trigger.INSTALL,
-        "managed_by": FLUX.model_copy(update={"tests": True}),
-    }
-    return runs.make_run("web-smoke", release=release, source="flux", timeout=60, uid="u1", created_at=NOW)
 
 
 POLICY = decide.Policy(

@@ -133,6 +133,24 @@ class WatchCache:
             self._runs[key] = (rv, without_managed_fields(body))  # a run's fields history: KiBs, never read
             self._confirmed[key] = self.clock()
 
+    def created_run(self, body: Mapping[str, Any]) -> None:
+        """A run this process just created: it has no pods yet (they are named by it and created by its own
+        passes), so its pods are followed from here without a priming LIST. After a restart, or a run
+        created elsewhere, the first pass still lists them."""
+        self.saw_run(body)
+        meta = body.get("metadata") or {}
+        key, rv = (meta.get("namespace", ""), meta.get("name", "")), version(body)
+        if rv is not None and self.run_pods.start_priming(key):
+            self.run_pods.primed(key, [], str(rv))
+
+    def news(self, body: Mapping[str, Any]) -> bool:
+        """Whether an event of a run that is no longer followed (settled) says anything this process did not
+        already see (its own last write's response, say): one that does not need no pass (its passes are
+        requeued by the pass that settled it); a followed run's pass reads nothing from the API anyway."""
+        meta = body.get("metadata") or {}
+        key, rv = (meta.get("namespace", ""), meta.get("name", "")), version(body)
+        return rv is None or key in self._runs or rv > self._floor.get(key, 0)
+
     def forget_run(self, key: Key) -> None:
         """After a conflicting or failed write: the next read goes to the API."""
         self._runs.pop(key, None)

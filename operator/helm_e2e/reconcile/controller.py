@@ -371,6 +371,9 @@ class Controller:
     # --- ending runs: supersede, cancel ----------------------------------------------------------------
     async def supersede_older_runs(self, run: Run) -> None:
         revision = run.spec.release.revision
+        attempt, trigger = run.spec.attempt or 1, run.spec.release.trigger
+        if not lifecycle.may_supersede(revision=revision, attempt=attempt, trigger=trigger):
+            return  # nothing can be older: no LIST of the release's runs
         for older, body in await self._runs_of(run.namespace, run.spec.release.name):
             if older in lifecycle.decide_superseded(
                 [older], revision=revision, attempt=run.spec.attempt or 1

@@ -308,3 +308,31 @@ def test_the_cache_asks_the_predicate_it_was_given() -> None:
     cache.saw_run(run(2, "Failed"))
     assert cache.run(("ns", "done")) is None
     assert cache.run(KEY) is not None
+
+
+def test_a_run_this_process_created_follows_its_pods_without_a_list() -> None:
+    cache = WatchCache(settled=settled_body)
+    cache.created_run(run(5))
+    assert cache.run_pods.get(KEY) == []  # no pods yet: nothing to list
+    cache.saw_pod(pod("app-3-a", 7))
+    assert [p["metadata"]["name"] for p in cache.run_pods.get(KEY) or []] == ["app-3-a"]
+
+
+def test_a_run_seen_elsewhere_still_lists_its_pods_first() -> None:
+    cache = WatchCache(settled=settled_body)
+    cache.saw_run(run(5))  # an event after a restart: it may have pods already
+    assert cache.run_pods.get(KEY) is None
+
+
+def test_a_settled_runs_own_write_coming_back_is_no_news_but_anything_newer_is() -> None:
+    cache = WatchCache(settled=settled_body)
+    cache.saw_run(run(5))
+    assert cache.news(run(5))  # followed: a pass reads it from the cache
+    cache.saw_run(run(6, phase="Succeeded"))  # the report's outcome written: settled, not kept
+    assert not cache.news(run(6, phase="Succeeded"))
+    assert not cache.news(run(5))  # a late older event
+    assert cache.news(run(7, phase="Succeeded"))  # someone else's write (an annotation, a rerun)
+
+
+def test_after_a_restart_every_run_event_is_news() -> None:
+    assert WatchCache(settled=settled_body).news(run(6, phase="Succeeded"))

@@ -53,6 +53,7 @@ from helm_e2e.core.lifecycle.creation import decide_hook_cleanup as decide_hook_
 from helm_e2e.core.lifecycle.end_runs import decide_end as decide_end
 from helm_e2e.core.lifecycle.end_runs import decide_prune as decide_prune
 from helm_e2e.core.lifecycle.end_runs import decide_superseded as decide_superseded
+from helm_e2e.core.lifecycle.end_runs import may_supersede as may_supersede
 from helm_e2e.core.model import names
 from helm_e2e.core.model.run import ReadinessMode, Run
 from helm_e2e.core.model.run_status import Condition, RunPhase, RunStatus, TestResult
@@ -132,7 +133,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         return fetch
     plan = observed.plan.tests if observed.plan else {}
     unrunnable = {**observed.refused, **_unrunnable(missing, plan)}
-    before, opened = run.status, None
+    before = run.status
     run = _with_flux_results(run, observed.flux or {})  # written with this pass's status, if it changes
     if gated:
         condition, verdict = _decide_gate(run, observed)
@@ -143,8 +144,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         run = run.model_copy(update={"status": status})
         if verdict == "fail":
             unrunnable |= dict.fromkeys(missing, (names.REASON_RELEASE_NOT_READY, condition.message))
-        else:
-            opened = PostEvent("Normal", names.EVENT_ROLLED_OUT, condition.message)
+        # open: no Event, the ReleaseReady condition (reason RolledOut) says it (a request less per run)
     step = decide_next_step(
         run,
         observed.objects,
@@ -164,7 +164,6 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
     actions = create_actions(run, creatable, observed.plan or Replanned(tests={}), policy.collector)
     write = _with_first_outbox_step(run, step.status, observed.now, policy) if step.finished else None
     actions += [write or PatchStatus(step.status)] if step.status != before else []
-    actions += [opened] if opened else []
     return actions + _after_patch(run, step, policy, observed.history)
 
 

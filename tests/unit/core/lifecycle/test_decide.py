@@ -90,9 +90,9 @@ def test_an_active_run_asks_for_log_tails_and_a_plan_before_deciding() -> None:
 
 def test_actions_come_in_order_create_patch_events_then_requeue() -> None:
     run = make_run("a", "b")
-    observed = observe(T0, {"a": pod("a", "Running")}, logs={}, plan={"b": planned("b")})
+    observed = observe(T0, {"a": pod("a", "Failed")}, logs={"a": ""}, plan={"b": planned("b")})
     actions = decide_run(run, observed, POLICY)
-    assert kinds(actions) == ["CreateTest", "PatchStatus", "PostEvent", "Requeue"]
+    assert kinds(actions) == ["CreateTest", "PatchStatus", "PostEvent", "Requeue"]  # a's TestFailed
     create = actions[0]
     assert isinstance(create, CreateTest)
     assert create.body["metadata"]["name"] == "web-2-b"
@@ -292,7 +292,11 @@ def test_while_the_rollout_is_pending_no_test_starts_and_the_run_says_what_it_wa
 def test_a_finished_rollout_opens_the_gate_and_the_tests_start_in_the_same_pass() -> None:
     actions = decide_run(gated_run("a"), gate_observation(Rollout(ready=True)), POLICY)
     assert kinds(actions)[:2] == ["CreateTest", "PatchStatus"]
-    assert PostEvent("Normal", names.EVENT_ROLLED_OUT, "the release is rolled out") in actions
+    assert not [a for a in actions if isinstance(a, PostEvent)]  # the condition says it: no Event
+    ready = next(a for a in actions if isinstance(a, PatchStatus)).status.conditions
+    assert [(c.reason, c.message) for c in ready if c.type == names.COND_RELEASE_READY] == [
+        (names.EVENT_ROLLED_OUT, "the release is rolled out")
+    ]
 
 
 @pytest.mark.parametrize(

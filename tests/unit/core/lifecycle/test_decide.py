@@ -356,6 +356,44 @@ def test_a_run_with_nothing_to_compare_with_or_no_verdict_never_waits_for_histor
     assert (patch.status.phase, patch.status.regression) == (RunPhase.SUCCEEDED, None)
 
 
+def test_a_releases_first_run_lists_no_runs_it_has_nothing_older_to_compare_or_prune() -> None:
+    running = make_run("a", release={"revision": 1}, status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
+    ending = observe(T0, {"a": pod("a", "Failed", 1)}, logs={}, plan={}, history=None)
+    actions = decide_run(running, ending, POLICY)
+    assert not any(isinstance(a, FetchReleaseHistory) for a in actions)
+    patch = next(a for a in actions if isinstance(a, PatchStatus))
+    assert (patch.status.phase, patch.status.regression) == (RunPhase.FAILED, None)
+    assert next(a for a in actions if isinstance(a, PruneHistory)).runs == ()  # prunes nothing, lists nothing
+    rerun = running.model_copy(update={"spec": running.spec.model_copy(update={"attempt": 2})})
+    assert decide_run(rerun, ending, POLICY) == [FetchReleaseHistory(revisions=False)]  # attempt 1 is older
+
+
+def _pending(**update: Any) -> RunStatus:
+    test = TestResult(name="a", pod="web-2-a", phase=TestPhase.PENDING).model_copy(update=update)
+    return RunStatus(phase=RunPhase.RUNNING, started_at=T0, tests=[test])
+
+
+def test_a_pending_test_whose_pod_only_gained_its_start_time_is_not_worth_a_write() -> None:
+    assert not lifecycle.worth_writing(_pending(), _pending(started_at=T0))
+    assert not lifecycle.worth_writing(_pending(), _pending())
+    assert lifecycle.worth_writing(_pending(), _pending(started_at=T0, phase=TestPhase.RUNNING))  # PodLost
+    assert lifecycle.worth_writing(_pending(), _pending(started_at=T0, message="waiting: ImagePull"))
+    assert lifecycle.worth_writing(RunStatus(), _pending())  # the first write: the run started
+
+
+def test_the_pass_that_sees_a_pending_pod_start_writes_nothing() -> None:
+    run = make_run("a")
+    created = decide_run(run, observe(T0, {}, logs={}, plan={"a": planned("a")}), POLICY)
+    first = next(a for a in created if isinstance(a, PatchStatus)).status  # the run started, a Pending
+    run = run.model_copy(update={"status": first})
+    started = pod("a", "Pending")
+    started["status"]["startTime"] = "2026-11-25T10:05:11Z"
+    actions = decide_run(run, observe(T0, {"a": started}, logs={}, plan={}), POLICY)
+    assert kinds(actions) == ["Requeue"]
+    running = decide_run(run, observe(T0, {"a": pod("a", "Running")}, logs={}, plan={}), POLICY)
+    assert kinds(running) == ["PatchStatus", "Requeue"]
+
+
 @pytest.mark.parametrize(
     ("smtp", "reason", "outcome"),
     [(True, names.MAIL_SENDING, ""), (False, names.MAIL_DISABLED, names.MAIL_DISABLED)],

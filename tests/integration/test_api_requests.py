@@ -11,7 +11,7 @@ import re
 import time
 from typing import Any
 
-from harness import ROOT, Cluster, wait_until
+from harness import ROOT, Cluster, MailSink, smtp_server, wait_until
 from kubernetes import client as k8s
 from kubernetes.config import new_client_from_config
 from test_operator import wait_run
@@ -112,3 +112,69 @@ def outcomes(run: dict[str, Any], *, reasons: bool = False) -> dict[str, str]:
         t["name"]: f"{t['phase']}/{t.get('reason', '')}" if reasons else t["phase"]
         for t in run["status"]["tests"]
     }
+
+
+REQUEST = re.compile(r'"(GET|POST|PUT|PATCH|DELETE) (/[^?\s]*)(\?\S*)? HTTP')
+MAX_REQUESTS_PER_RUN = 8
+PER_NAMESPACE = (
+    "GET /apis/helm-e2e.dev/v1alpha1/namespaces/NS/e2esuites",
+    "GET /api/v1/namespaces/NS/serviceaccounts",
+)
+
+
+def test_a_one_test_run_costs_at_most_eight_requests(
+    cluster: Cluster, namespace: str, start_operator: Any, unused_tcp_port: int
+) -> None:
+    """Every request the operator's Kubernetes client made for a one-test run, from `helm install` until the
+    run Succeeded and its report was mailed and recorded (docs/performance.md lists each and why it is
+    needed): at most 8 for the run, plus at most one LIST of the namespace's suites and of its test accounts
+    (once per namespace). Counted from the operator's own log: the apiserver's counters are everyone's."""
+    with smtp_server(MailSink(), port=unused_tcp_port) as sink:
+        op = start_operator(
+            log_level="DEBUG",
+            smtp_host="127.0.0.1",
+            smtp_port=str(unused_tcp_port),
+            mail_to="dev@example.com",
+        )
+        breakdown = _one_run(cluster, namespace, op)
+        assert len(sink.messages) == 1
+    print(f"{sum(breakdown.values())} requests:")
+    for key, count in sorted(breakdown.items()):
+        print(f"  {count} {key}")
+    # what a plan reads of the namespace is listed once per namespace, then followed from the watches (the
+    # second test above): the first run of a namespace pays it, the next ones within a minute do not
+    namespace_priming = {k: breakdown.pop(k, 0) for k in PER_NAMESPACE}
+    assert all(count <= 1 for count in namespace_priming.values()), namespace_priming
+    assert sum(breakdown.values()) <= MAX_REQUESTS_PER_RUN, breakdown
+
+
+def _one_run(cluster: Cluster, namespace: str, op: Any) -> dict[str, int]:
+    """The operator's requests, by method and path, from `helm install` until web-1 Succeeded and its
+    report's outcome was written."""
+    # kopf's watch of Secrets listing: a revision found by a listing (a start) is asked for first (a GET),
+    # a live one is created at once. The install comes after the start, as it does in a cluster
+    wait_until(lambda: "watch-stream for secrets" in op.logs(), what="the operator watching Secrets")
+    time.sleep(2)
+    custom = k8s.CustomObjectsApi(new_client_from_config(config_file=str(cluster.kubeconfig)))
+
+    def finished() -> dict[str, Any] | None:
+        try:
+            run = custom.get_namespaced_custom_object(
+                "helm-e2e.dev", "v1alpha1", namespace, "e2eruns", "web-1"
+            )
+        except k8s.ApiException:
+            return None
+        email = {c["type"]: c for c in run.get("status", {}).get("conditions", [])}.get("EmailSent")
+        sent = email is not None and email.get("status") == "True"
+        return run if sent and run["status"].get("phase") == "Succeeded" else None
+
+    before = len(REQUEST.findall(op.logs()))  # the operator's start (its watches' namespaces, CRDs)
+    cluster.helm("install", "web", TINY, "-n", namespace)
+    wait_until(finished, timeout=90, interval=0.5, what="web-1 Succeeded and its outbox done")
+    time.sleep(3)  # anything the last write still set off
+    requests = REQUEST.findall(op.logs())[before:]
+    breakdown: dict[str, int] = {}
+    for method, path, _ in requests:
+        key = f"{method} {path.replace(namespace, 'NS')}"
+        breakdown[key] = breakdown.get(key, 0) + 1
+    return breakdown

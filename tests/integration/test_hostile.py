@@ -415,7 +415,7 @@ def test_suite_pods_that_violate_the_policy_end_error_without_a_pod_and_a_labell
     assert labelled["spec"].get("automountServiceAccountToken") is not False
 
     reasons = {e["reason"] for e in object_events(cluster, namespace, "shop-1")}
-    assert "Planned" in reasons
+    assert "Completed" in reasons
     waited = helm_e2e_wait(cluster, namespace, "shop", "--timeout", "30")
     assert waited.returncode == 2, waited.stdout + waited.stderr
     for name, (_, field) in VIOLATIONS.items():

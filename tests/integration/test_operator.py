@@ -64,7 +64,10 @@ def test_install_runs_the_charts_test_hook_and_succeeds(
     env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
     assert env["HELM_E2E_IMAGE_TAG"] == "1.4.2"
     assert env["HELM_E2E_REVISION"] == "1"
-    assert {"Started", "Completed"} <= {reason for _, reason in events(cluster, namespace, "web-1")}
+    # one Normal Event for a run that went well, at its end (planned, rolled out, started: spec and status)
+    reasons = lambda: [reason for _, reason in events(cluster, namespace, "web-1")]  # noqa: E731
+    wait_until(lambda: "Completed" in reasons(), what="web-1's Completed Event")
+    assert reasons() == ["Completed"]
 
     table = cluster.kubectl("get", "e2eruns", "-n", namespace).stdout.splitlines()
     assert table[0].split() == [

@@ -33,7 +33,7 @@ class RunCalls(KubeCalls):
                 return None
             raise api_error(e) from e
         if self.cache is not None:
-            self.cache.saw_run(created)
+            self.cache.created_run(created)
         return created
 
     async def get_run(self, namespace: str, name: str) -> Body | None:

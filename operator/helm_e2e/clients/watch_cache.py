@@ -2,9 +2,10 @@
 
 kopf already watches every E2ERun and every test pod to wake the runs; keeping what those events carry
 turns the reconcile's GET of the run and LIST of its pods (on every pass, every resync) into dictionary
-reads, as an informer's cache does for a Go controller. Only runs in flight and their pods are kept (until
-the run is final and its report's outcome written): memory is bounded by the runs in flight, and a settled
-run's rare passes (the pods' TTL) read the API.
+reads, as an informer's cache does for a Go controller. Runs in flight and their pods are kept, and the
+last `MAX_SETTLED` runs that settled (final, their report's outcome written), so the pass their last write
+sets off reads nothing: memory is bounded by the runs in flight plus that many, and a settled run's rare
+later passes (the pods' TTL) read the API.
 
 A cached read must never be older than what this process already knows, or a report could be sent twice
 from a status that predates "Sent". So every body carries its resourceVersion, and:
@@ -29,6 +30,7 @@ release, and the intake's path to a new run has one API call, its creation.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -39,6 +41,7 @@ from helm_e2e.core.model.names import RUN_LABEL
 Key = tuple[str, str]  # (namespace, run name)
 Settled = Callable[[Mapping[str, Any]], bool]  # a run's body → fully reported (core.outcomes.outbox)
 MAX_AGE_SECONDS = 60.0
+MAX_SETTLED = 256  # settled runs kept (with their pods) for the pass their last write sets off
 
 
 def slim_pod(pod: Mapping[str, Any]) -> Body:
@@ -91,14 +94,18 @@ class WatchCache:
         settled: Settled,
         max_age: float = MAX_AGE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        keep_settled: int = MAX_SETTLED,
     ) -> None:
         """`settled`: whether a run's body is final with its report's outcome written (the last write of a
         run's usual life); a run is followed until then, so the passes that end it and send its report read
-        nothing from the API. The outbox decides it, given by the caller: no policy of the core here."""
+        nothing from the API (and `keep_settled` of them after that, for the pass their last write sets off).
+        The outbox decides it, given by the caller: no policy of the core here."""
         self.max_age, self.clock, self.settled = max_age, clock, settled
+        self.keep_settled = keep_settled
         self._runs: dict[Key, tuple[int, Body]] = {}
         self._floor: dict[Key, int] = {}
         self._confirmed: dict[Key, float] = {}  # a kept run's last event or read
+        self._settled: OrderedDict[Key, None] = OrderedDict()  # kept settled runs, oldest first
         self.run_pods = RunPods(self)
         self.suites = Followed(max_age=max_age, clock=clock)  # by namespace
         self.accounts = Followed(max_age=max_age, clock=clock, slim=slim_account)  # by namespace
@@ -126,17 +133,42 @@ class WatchCache:
         if rv < self._floor.get(key, 0):
             return  # an older event still in flight
         self._floor[key] = rv
-        if self.settled(body):
-            self.forget_run(key)  # its last passes read the API; its pods are no longer followed
-            self.run_pods.unfollow(key)
+        self._runs[key] = (rv, without_managed_fields(body))  # a run's fields history: KiBs, never read
+        self._confirmed[key] = self.clock()
+        if self.settled(body):  # kept a little longer: the pass its last write set off reads nothing
+            self._settled[key] = None
+            self._settled.move_to_end(key)
+            while len(self._settled) > self.keep_settled:
+                gone, _ = self._settled.popitem(last=False)
+                self.forget_run(gone)  # its later passes (the pods' TTL) read the API
+                self.run_pods.unfollow(gone)
         else:
-            self._runs[key] = (rv, without_managed_fields(body))  # a run's fields history: KiBs, never read
-            self._confirmed[key] = self.clock()
+            self._settled.pop(key, None)
+
+    def created_run(self, body: Mapping[str, Any]) -> None:
+        """A run this process just created: it has no pods yet (they are named by it and created by its own
+        passes), so its pods are followed from here without a priming LIST. After a restart, or a run
+        created elsewhere, the first pass still lists them."""
+        self.saw_run(body)
+        meta = body.get("metadata") or {}
+        key, rv = (meta.get("namespace", ""), meta.get("name", "")), version(body)
+        if rv is not None and self.run_pods.start_priming(key):
+            self.run_pods.primed(key, [], str(rv))
+
+    def news(self, body: Mapping[str, Any]) -> bool:
+        """Whether an event of a run that is no longer followed (settled) says anything this process did not
+        already see (its own last write's response, say): one that does not need no pass (its passes are
+        requeued by the pass that settled it); a followed run's pass reads nothing from the API anyway."""
+        meta = body.get("metadata") or {}
+        key, rv = (meta.get("namespace", ""), meta.get("name", "")), version(body)
+        in_flight = key in self._runs and key not in self._settled
+        return rv is None or in_flight or rv > self._floor.get(key, 0)
 
     def forget_run(self, key: Key) -> None:
         """After a conflicting or failed write: the next read goes to the API."""
         self._runs.pop(key, None)
         self._confirmed.pop(key, None)
+        self._settled.pop(key, None)
 
     def deleted_run(self, key: Key) -> None:
         self.forget_run(key)

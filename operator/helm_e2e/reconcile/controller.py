@@ -231,8 +231,8 @@ class Controller:
     async def announce(
         self, run: Run, release: Release, plan: planning.Plan, *, timings: Mapping[str, float]
     ) -> None:
-        """Metrics, the log line (with the intake's `timings`, ms) and the Events of a new run (what was
-        planned, what was refused)."""
+        """Metrics, the log line (with the intake's `timings`, ms) and the Events of a new run (Flux's tests,
+        what was refused)."""
         metrics.RUNS_CREATED.labels(trigger=release.trigger.value).inc()
         since_deployed = None
         if release.last_deployed:
@@ -250,10 +250,8 @@ class Controller:
             since_deployed_ms=round(since_deployed * 1000, 1) if since_deployed is not None else None,
             **timings,
         )
-        tests = ", ".join(f"{t.name} ({t.source})" for t in plan.tests) or "none"
-        await self.kube.post_event(
-            run_ref(run), type="Normal", reason=names.EVENT_PLANNED, message=f"tests: {tests}"
-        )
+        # no Normal "Planned" Event: spec.tests names what was planned (a request less per run); what is
+        # worth telling still is: Flux's tests, refused hooks, plan notes
         if plan.managed_by is not None and plan.managed_by.tests:
             message = flux.describe_flux_tests(plan.managed_by)
             await self.kube.post_event(
@@ -323,7 +321,10 @@ class Controller:
 
     # --- ending runs: supersede, cancel ----------------------------------------------------------------
     async def supersede_older_runs(self, run: Run) -> None:
-        revision, attempt = run.spec.release.revision, run.spec.attempt or 1
+        revision = run.spec.release.revision
+        attempt, trigger = run.spec.attempt or 1, run.spec.release.trigger
+        if not lifecycle.may_supersede(revision=revision, attempt=attempt, trigger=trigger):
+            return  # nothing can be older: no LIST of the release's runs
         for older, body in await self._runs_of(run.namespace, run.spec.release.name):
             if older not in lifecycle.decide_superseded([older], revision=revision, attempt=attempt):
                 continue

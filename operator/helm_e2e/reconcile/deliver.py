@@ -22,6 +22,7 @@ from helm_e2e.core.model.run_codec import run_from_body, status_body
 from helm_e2e.core.outcomes import outbox
 from helm_e2e.reconcile.deliver_mail import MailSender
 from helm_e2e.reconcile.deliver_webhook import send_webhook
+from helm_e2e.reconcile.recent_runs import RecentRuns
 from helm_e2e.settings import Settings
 
 if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
@@ -47,10 +48,11 @@ class Delivery:
         artifacts: Artifacts | None,
         policy: decide.Policy,
         clock: Callable[[], datetime],
+        recent: RecentRuns | None = None,
     ) -> None:
         self.settings, self.kube, self.now = settings, kube, clock
         self.policy = decide.outbox_policy(policy)
-        self.mail = MailSender(settings=settings, kube=kube, artifacts=artifacts)
+        self.mail = MailSender(settings=settings, kube=kube, artifacts=artifacts, recent=recent)
 
     async def _send(self, run: Run, action: decide.Deliver) -> tuple[str, str]:
         """One attempt on the action's channel: (its type, what its message says of the success)."""

@@ -13,9 +13,11 @@ from helm_e2e import errors
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.clients.smtp import send_email
 from helm_e2e.core.artifacts import rules as artifact_rules
+from helm_e2e.core.lifecycle.decide import first_of_release
 from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_codec import runs_from_bodies
 from helm_e2e.core.outcomes import report as reporting
+from helm_e2e.reconcile.recent_runs import RecentRuns
 from helm_e2e.settings import Settings
 
 if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
@@ -25,8 +27,16 @@ log = structlog.get_logger(__name__)
 
 
 class MailSender:
-    def __init__(self, *, settings: Settings, kube: KubePort, artifacts: Artifacts | None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        kube: KubePort,
+        artifacts: Artifacts | None,
+        recent: RecentRuns | None = None,
+    ) -> None:
         self.settings, self.kube, self.artifacts = settings, kube, artifacts
+        self.recent = recent if recent is not None else RecentRuns()
 
     async def send(self, run: Run, recipients: Sequence[str]) -> str:
         """One attempt; what the channel's message says of a success. MailError when not delivered."""
@@ -50,7 +60,12 @@ class MailSender:
 
     async def _report_history(self, run: Run) -> list[Run]:
         """The release's runs for the report's history strip; without them (the API failed, a run that does
-        not parse) the report goes out without the strip rather than not at all."""
+        not parse) the report goes out without the strip rather than not at all. Those its final pass listed
+        for the regression verdict if they are at hand; none for a release's first run (only itself)."""
+        if first_of_release(run):
+            return []
+        if (kept := self.recent.take((run.namespace, run.name))) is not None:
+            return kept
         try:
             return runs_from_bodies(await self.kube.list_runs(run.namespace, run.spec.release.name))
         except (errors.KubeError, ValidationError, KeyError) as e:

@@ -40,6 +40,7 @@ from helm_e2e.reconcile.create_tests import TestCreator
 from helm_e2e.reconcile.deliver import Delivery
 from helm_e2e.reconcile.observe import Observer
 from helm_e2e.reconcile.planning import Planner
+from helm_e2e.reconcile.recent_runs import RecentRuns
 from helm_e2e.reconcile.rollback_release import roll_back
 from helm_e2e.reconcile.write_status import StatusWriter, read_version, run_ref
 from helm_e2e.settings import Settings
@@ -107,13 +108,18 @@ class Executor:
         )
         self.policy = build_policy(settings, artifacts=artifacts is not None)
         self.status = StatusWriter(kube)
+        recent = RecentRuns()  # a final pass's LIST of the release's runs, for its report's history strip
         self.observer = Observer(
-            kube=kube, planner=planner, artifacts=artifacts, log_tail_bytes=settings.log_tail_bytes
+            kube=kube,
+            planner=planner,
+            artifacts=artifacts,
+            log_tail_bytes=settings.log_tail_bytes,
+            recent=recent,
         )
         self.creator = TestCreator(kube=kube, artifacts=artifacts, status=self.status, clock=clock)
         self.cleanup = Cleanup(kube=kube, artifacts=artifacts)
         self.delivery = Delivery(
-            settings=settings, kube=kube, artifacts=artifacts, policy=self.policy, clock=clock
+            settings=settings, kube=kube, artifacts=artifacts, policy=self.policy, clock=clock, recent=recent
         )
         self._failures: dict[RunKey, int] = {}
 

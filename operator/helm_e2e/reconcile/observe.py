@@ -18,6 +18,7 @@ from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.results import retries
 from helm_e2e.core.results.run_tests import TestObjects, log_container, log_tail
 from helm_e2e.reconcile.planning import Planner
+from helm_e2e.reconcile.recent_runs import RecentRuns
 
 if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
     from helm_e2e.artifacts.service import Artifacts
@@ -28,10 +29,17 @@ FETCHED = ("logs", "plan", "rollout", "history", "events", "artifacts", "flux")
 
 class Observer:
     def __init__(
-        self, *, kube: KubePort, planner: Planner, artifacts: Artifacts | None, log_tail_bytes: int
+        self,
+        *,
+        kube: KubePort,
+        planner: Planner,
+        artifacts: Artifacts | None,
+        log_tail_bytes: int,
+        recent: RecentRuns | None = None,
     ) -> None:
         self.kube, self.planner, self.artifacts = kube, planner, artifacts
         self.log_tail_bytes = log_tail_bytes
+        self.recent = recent if recent is not None else RecentRuns()
 
     async def objects(self, run: Run) -> TestObjects:
         """The run's pods by test; Jobs and their pods only when the run has Job tests (one more list)."""
@@ -102,6 +110,7 @@ class Observer:
         labels = await self.kube.release_secret_labels(ref.namespace, ref.name) if asked.revisions else []
         revisions = {int(v) for lab in labels if (v := lab.get(names.HELM_VERSION_LABEL, "")).isdigit()}
         runs = runs_from_bodies(await self.kube.list_runs(ref.namespace, ref.name))
+        self.recent.keep((run.namespace, run.name), runs)  # its report's history strip: no second LIST
         newer = sorted(r for r in revisions if r > ref.revision) if asked.descriptions else []
         return rollbacks.History(
             deployed=reruns.deployed_revision(labels),

@@ -232,8 +232,10 @@ def register_run_events(registry: kopf.OperatorRegistry, parts: Parts) -> None:
                 uid = str(body.get("metadata", {}).get("uid", ""))
                 await delete_artifacts(evidence, namespace, name, uid)
         if type != "DELETED" and namespace:
+            news = cache.news(body)  # a settled run's own last write coming back wakes nothing
             cache.saw_run(body)
-            controller.queue.add((namespace, name))
+            if news:
+                controller.queue.add((namespace, name))
             release = str(body.get("spec", {}).get("release", {}).get("name", ""))
             await controller.on_run_annotations(namespace, release, annotations, run=body)
 

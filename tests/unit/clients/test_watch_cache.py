@@ -86,7 +86,7 @@ def test_after_a_conflict_the_run_is_read_from_the_api_until_something_newer_arr
 
 
 def test_a_final_run_is_followed_until_its_report_is_written() -> None:
-    cache = WatchCache(settled=settled_body)
+    cache = WatchCache(settled=settled_body, keep_settled=0)
     cache.saw_run(run(5))
     primed(cache, pod("p", 4))
     cache.saw_run(run(6, phase="Failed", mailed=False))
@@ -97,8 +97,8 @@ def test_a_final_run_is_followed_until_its_report_is_written() -> None:
     assert cache.run_pods.get(KEY) is None
 
 
-def test_a_settled_run_is_not_kept_and_an_older_active_version_cannot_come_back() -> None:
-    cache = WatchCache(settled=settled_body)
+def test_beyond_the_settled_runs_kept_a_settled_run_is_dropped_and_no_older_version_comes_back() -> None:
+    cache = WatchCache(settled=settled_body, keep_settled=0)
     cache.saw_run(run(5))
     cache.saw_run(run(6, phase="Succeeded"))
     assert cache.run(KEY) is None
@@ -145,7 +145,7 @@ def test_pods_of_a_run_not_primed_are_a_miss() -> None:
 
 
 def test_pods_are_not_followed_for_a_run_that_is_not_active() -> None:
-    cache = WatchCache(settled=settled_body)
+    cache = WatchCache(settled=settled_body, keep_settled=0)
     assert not cache.run_pods.start_priming(KEY)  # unknown run
     cache.saw_run(run(5, phase="Failed"))
     assert not cache.run_pods.start_priming(KEY)
@@ -194,7 +194,7 @@ def test_a_failed_priming_leaves_the_pods_unfollowed() -> None:
 
 
 def test_a_run_that_ends_stops_following_its_pods() -> None:
-    cache = WatchCache(settled=settled_body)
+    cache = WatchCache(settled=settled_body, keep_settled=0)
     cache.saw_run(run(5))
     primed(cache, pod("p", 4))
     cache.saw_run(run(8, phase="Succeeded"))
@@ -290,7 +290,7 @@ def test_a_kept_run_has_no_managed_fields() -> None:
 def test_a_run_is_settled_when_every_outbox_channel_is_done() -> None:
     """The predicate the cache is given (core.outcomes.outbox.settled_body): the e-mail's channel and every
     webhook's done; a run from before the one outbox (EmailSent only) is read the same way (`run` above)."""
-    cache = WatchCache(settled=settled_body)
+    cache = WatchCache(settled=settled_body, keep_settled=0)
     mail = {"target": names.MAIL_CHANNEL, "state": "Skipped", "reason": "NoRecipients"}
     pending = run(5, "Failed", mailed=False)
     pending["status"]["notifications"] = [mail, {"target": "ops", "state": "Sending"}]
@@ -303,8 +303,51 @@ def test_a_run_is_settled_when_every_outbox_channel_is_done() -> None:
 
 
 def test_the_cache_asks_the_predicate_it_was_given() -> None:
-    cache = WatchCache(settled=lambda body: body["metadata"]["name"] == "done")
+    cache = WatchCache(settled=lambda body: body["metadata"]["name"] == "done", keep_settled=0)
     cache.saw_run(run(1, "Running", name="done"))
     cache.saw_run(run(2, "Failed"))
     assert cache.run(("ns", "done")) is None
     assert cache.run(KEY) is not None
+
+
+def test_a_run_this_process_created_follows_its_pods_without_a_list() -> None:
+    cache = WatchCache(settled=settled_body)
+    cache.created_run(run(5))
+    assert cache.run_pods.get(KEY) == []  # no pods yet: nothing to list
+    cache.saw_pod(pod("app-3-a", 7))
+    assert [p["metadata"]["name"] for p in cache.run_pods.get(KEY) or []] == ["app-3-a"]
+
+
+def test_a_run_seen_elsewhere_still_lists_its_pods_first() -> None:
+    cache = WatchCache(settled=settled_body)
+    cache.saw_run(run(5))  # an event after a restart: it may have pods already
+    assert cache.run_pods.get(KEY) is None
+
+
+def test_a_settled_runs_own_write_coming_back_is_no_news_but_anything_newer_is() -> None:
+    cache = WatchCache(settled=settled_body)
+    cache.saw_run(run(5))
+    assert cache.news(run(5))  # followed: a pass reads it from the cache
+    cache.saw_run(run(6, phase="Succeeded"))  # the report's outcome written: settled, not kept
+    assert not cache.news(run(6, phase="Succeeded"))
+    assert not cache.news(run(5))  # a late older event
+    assert cache.news(run(7, phase="Succeeded"))  # someone else's write (an annotation, a rerun)
+
+
+def test_after_a_restart_every_run_event_is_news() -> None:
+    assert WatchCache(settled=settled_body).news(run(6, phase="Succeeded"))
+
+
+def test_a_settled_run_and_its_pods_are_kept_for_its_last_pass_until_newer_ones_push_it_out() -> None:
+    cache = WatchCache(settled=settled_body, keep_settled=1)
+    cache.saw_run(run(5))
+    primed(cache, pod("p", 4))
+    cache.saw_run(run(6, phase="Succeeded"))  # the report's outcome: settled
+    assert cache.run(KEY) == run(6, phase="Succeeded")  # the pass this write sets off reads nothing
+    assert cache.run_pods.get(KEY) is not None
+    assert not cache.news(run(6, phase="Succeeded"))  # and its own write coming back wakes none
+    cache.saw_run(run(9, phase="Succeeded", name="app-4"))  # another run settles: the oldest goes
+    assert cache.run(KEY) is None
+    assert cache.run_pods.get(KEY) is None
+    cache.saw_run(run(5))  # a late event of the first: never served again
+    assert cache.run(KEY) is None

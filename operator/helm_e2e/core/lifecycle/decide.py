@@ -53,9 +53,10 @@ from helm_e2e.core.lifecycle.creation import decide_hook_cleanup as decide_hook_
 from helm_e2e.core.lifecycle.end_runs import decide_end as decide_end
 from helm_e2e.core.lifecycle.end_runs import decide_prune as decide_prune
 from helm_e2e.core.lifecycle.end_runs import decide_superseded as decide_superseded
+from helm_e2e.core.lifecycle.end_runs import may_supersede as may_supersede
 from helm_e2e.core.model import names
 from helm_e2e.core.model.run import ReadinessMode, Run
-from helm_e2e.core.model.run_status import Condition, RunPhase, RunStatus, TestResult
+from helm_e2e.core.model.run_status import Condition, RunPhase, RunStatus, TestPhase, TestResult
 from helm_e2e.core.outcomes import outbox
 from helm_e2e.core.outcomes import rollback as rollbacks
 from helm_e2e.core.plan.build import PlannedTest
@@ -132,7 +133,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         return fetch
     plan = observed.plan.tests if observed.plan else {}
     unrunnable = {**observed.refused, **_unrunnable(missing, plan)}
-    before, opened = run.status, None
+    before = run.status
     run = _with_flux_results(run, observed.flux or {})  # written with this pass's status, if it changes
     if gated:
         condition, verdict = _decide_gate(run, observed)
@@ -143,8 +144,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         run = run.model_copy(update={"status": status})
         if verdict == "fail":
             unrunnable |= dict.fromkeys(missing, (names.REASON_RELEASE_NOT_READY, condition.message))
-        else:
-            opened = PostEvent("Normal", names.EVENT_ROLLED_OUT, condition.message)
+        # open: no Event, the ReleaseReady condition (reason RolledOut) says it (a request less per run)
     step = decide_next_step(
         run,
         observed.objects,
@@ -156,16 +156,42 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
     )
     step.status = rules.record(run.status, step.status, observed.artifacts)
     if step.finished and step.status.phase in regressions.VERDICTS:  # compared in the final patch
-        if observed.history is None:
+        if observed.history is None and not first_of_release(run):
             return [FetchReleaseHistory(revisions=False)]
         final = run.model_copy(update={"status": step.status})
-        step.status.regression = regressions.decide_regression(final, observed.history.runs)
+        earlier = observed.history.runs if observed.history else ()
+        step.status.regression = regressions.decide_regression(final, earlier)
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
     actions = create_actions(run, creatable, observed.plan or Replanned(tests={}), policy.collector)
     write = _with_first_outbox_step(run, step.status, observed.now, policy) if step.finished else None
-    actions += [write or PatchStatus(step.status)] if step.status != before else []
-    actions += [opened] if opened else []
+    actions += [write or PatchStatus(step.status)] if worth_writing(before, step.status) else []
     return actions + _after_patch(run, step, policy, observed.history)
+
+
+def first_of_release(run: Run) -> bool:
+    """A Helm release's first attempt of its first revision: no run of the release can be older, so its
+    regression verdict, history pruning and report's history strip need no LIST of the release's runs."""
+    release = run.spec.release
+    return not may_supersede(
+        revision=release.revision, attempt=run.spec.attempt or 1, trigger=release.trigger
+    )
+
+
+def worth_writing(before: RunStatus, after: RunStatus) -> bool:
+    """Whether `after` says anything new: a Pending test whose pod only gained its start time is not (it is
+    read from the pod again on every pass and written with the next change: one status write less per
+    test). Anything else is, a test's Running above all (a Running test whose pod vanishes is PodLost)."""
+    if after == before:
+        return False
+    old = {t.name: t for t in before.tests}
+
+    def folded(test: TestResult) -> TestResult:
+        prev = old.get(test.name)
+        if prev is None or test.phase != TestPhase.PENDING or prev.phase != TestPhase.PENDING:
+            return test
+        return prev if test.model_copy(update={"started_at": prev.started_at}) == prev else test
+
+    return after.model_copy(update={"tests": [folded(t) for t in after.tests]}) != before
 
 
 def _with_first_outbox_step(run: Run, final: RunStatus, now: datetime, policy: Policy) -> PatchStatus | None:
@@ -236,9 +262,8 @@ def _after_patch(run: Run, step: Step, policy: Policy, history: rollbacks.Histor
         return [*actions, Requeue(policy.resync_seconds)]
     if cleanup := decide_hook_cleanup(run.spec.hook_objects):
         actions.append(DeleteHookObjects(tuple(cleanup)))
-    prune = PruneHistory(
-        run.spec.release.name, runs=history.runs if history else None, limit=policy.history_limit
-    )
+    listed = history.runs if history else (() if first_of_release(run) else None)
+    prune = PruneHistory(run.spec.release.name, runs=listed, limit=policy.history_limit)
     return [*actions, prune, Requeue(0.0)]  # mail and TTL on a fresh read
 
 

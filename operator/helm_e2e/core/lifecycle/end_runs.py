@@ -8,6 +8,7 @@ from datetime import datetime
 
 from helm_e2e.core.lifecycle.actions import Action, EndRun, PatchStatus, PostEvent, Requeue
 from helm_e2e.core.model import names
+from helm_e2e.core.model.release import Trigger
 from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_status import RunPhase, RunStatus
 from helm_e2e.core.results.run_tests import end_run
@@ -54,6 +55,12 @@ def decide_superseded(runs: Sequence[Run], *, revision: int, attempt: int = 1) -
         for r in runs
         if (r.spec.release.revision, r.spec.attempt or 1) < newer and not r.status.phase.is_final
     ]
+
+
+def may_supersede(*, revision: int, attempt: int, trigger: Trigger) -> bool:
+    """Whether a new run can have older runs to supersede at all: a Helm release's first attempt of its
+    first revision cannot (Helm numbers revisions from 1), so its creation lists no runs."""
+    return trigger == Trigger.SYNC or (revision, attempt) > (1, 1)
 
 
 def decide_prune(runs: Sequence[Run], *, limit: int, keep: str) -> list[str]:

@@ -248,8 +248,7 @@ def _next_run_status(old: RunStatus, results: list[TestResult], step: Step, *, n
     status.summary = summarize(results)
     status.phase = run_phase(results) if results else RunPhase.NO_TESTS
     if old.phase == RunPhase.PENDING:
-        status.started_at = old.started_at or now
-        step.events.insert(0, RunEvent("Normal", names.EVENT_STARTED, f"running {len(results)} test(s)"))
+        status.started_at = old.started_at or now  # no Event: the phase and startedAt say it (a request less)
     if status.phase.is_final:
         status.completed_at = now
         status.conditions = _final_conditions(status, now=now)

@@ -90,9 +90,9 @@ def test_an_active_run_asks_for_log_tails_and_a_plan_before_deciding() -> None:
 
 def test_actions_come_in_order_create_patch_events_then_requeue() -> None:
     run = make_run("a", "b")
-    observed = observe(T0, {"a": pod("a", "Running")}, logs={}, plan={"b": planned("b")})
+    observed = observe(T0, {"a": pod("a", "Failed")}, logs={"a": ""}, plan={"b": planned("b")})
     actions = decide_run(run, observed, POLICY)
-    assert kinds(actions) == ["CreateTest", "PatchStatus", "PostEvent", "Requeue"]
+    assert kinds(actions) == ["CreateTest", "PatchStatus", "PostEvent", "Requeue"]  # a's TestFailed
     create = actions[0]
     assert isinstance(create, CreateTest)
     assert create.body["metadata"]["name"] == "web-2-b"
@@ -292,7 +292,11 @@ def test_while_the_rollout_is_pending_no_test_starts_and_the_run_says_what_it_wa
 def test_a_finished_rollout_opens_the_gate_and_the_tests_start_in_the_same_pass() -> None:
     actions = decide_run(gated_run("a"), gate_observation(Rollout(ready=True)), POLICY)
     assert kinds(actions)[:2] == ["CreateTest", "PatchStatus"]
-    assert PostEvent("Normal", names.EVENT_ROLLED_OUT, "the release is rolled out") in actions
+    assert not [a for a in actions if isinstance(a, PostEvent)]  # the condition says it: no Event
+    ready = next(a for a in actions if isinstance(a, PatchStatus)).status.conditions
+    assert [(c.reason, c.message) for c in ready if c.type == names.COND_RELEASE_READY] == [
+        (names.EVENT_ROLLED_OUT, "the release is rolled out")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -350,6 +354,44 @@ def test_a_run_with_nothing_to_compare_with_or_no_verdict_never_waits_for_histor
     observed = observe(T0, {"a": pod("a", "Succeeded", 0)}, logs={}, plan={})  # an empty history
     patch = next(a for a in decide_run(running, observed, POLICY) if isinstance(a, PatchStatus))
     assert (patch.status.phase, patch.status.regression) == (RunPhase.SUCCEEDED, None)
+
+
+def test_a_releases_first_run_lists_no_runs_it_has_nothing_older_to_compare_or_prune() -> None:
+    running = make_run("a", release={"revision": 1}, status=RunStatus(phase=RunPhase.RUNNING, started_at=T0))
+    ending = observe(T0, {"a": pod("a", "Failed", 1)}, logs={}, plan={}, history=None)
+    actions = decide_run(running, ending, POLICY)
+    assert not any(isinstance(a, FetchReleaseHistory) for a in actions)
+    patch = next(a for a in actions if isinstance(a, PatchStatus))
+    assert (patch.status.phase, patch.status.regression) == (RunPhase.FAILED, None)
+    assert next(a for a in actions if isinstance(a, PruneHistory)).runs == ()  # prunes nothing, lists nothing
+    rerun = running.model_copy(update={"spec": running.spec.model_copy(update={"attempt": 2})})
+    assert decide_run(rerun, ending, POLICY) == [FetchReleaseHistory(revisions=False)]  # attempt 1 is older
+
+
+def _pending(**update: Any) -> RunStatus:
+    test = TestResult(name="a", pod="web-2-a", phase=TestPhase.PENDING).model_copy(update=update)
+    return RunStatus(phase=RunPhase.RUNNING, started_at=T0, tests=[test])
+
+
+def test_a_pending_test_whose_pod_only_gained_its_start_time_is_not_worth_a_write() -> None:
+    assert not lifecycle.worth_writing(_pending(), _pending(started_at=T0))
+    assert not lifecycle.worth_writing(_pending(), _pending())
+    assert lifecycle.worth_writing(_pending(), _pending(started_at=T0, phase=TestPhase.RUNNING))  # PodLost
+    assert lifecycle.worth_writing(_pending(), _pending(started_at=T0, message="waiting: ImagePull"))
+    assert lifecycle.worth_writing(RunStatus(), _pending())  # the first write: the run started
+
+
+def test_the_pass_that_sees_a_pending_pod_start_writes_nothing() -> None:
+    run = make_run("a")
+    created = decide_run(run, observe(T0, {}, logs={}, plan={"a": planned("a")}), POLICY)
+    first = next(a for a in created if isinstance(a, PatchStatus)).status  # the run started, a Pending
+    run = run.model_copy(update={"status": first})
+    started = pod("a", "Pending")
+    started["status"]["startTime"] = "2026-11-25T10:05:11Z"
+    actions = decide_run(run, observe(T0, {"a": started}, logs={}, plan={}), POLICY)
+    assert kinds(actions) == ["Requeue"]
+    running = decide_run(run, observe(T0, {"a": pod("a", "Running")}, logs={}, plan={}), POLICY)
+    assert kinds(running) == ["PatchStatus", "Requeue"]
 
 
 @pytest.mark.parametrize(

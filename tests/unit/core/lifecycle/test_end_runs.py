@@ -12,8 +12,10 @@ from helm_e2e.core.lifecycle.end_runs import (
     decide_prune,
     decide_reconcile_failure,
     decide_unreadable,
+    may_supersede,
 )
 from helm_e2e.core.model import names
+from helm_e2e.core.model.release import Trigger
 from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_status import RunPhase
 
@@ -60,3 +62,10 @@ def test_prune_keeps_the_newest_limit_never_an_active_run_nor_the_one_asking() -
     assert decide_prune(runs, limit=2, keep="webhooks-5") == ["webhooks-3", "webhooks-1"]
     assert decide_prune(runs, limit=2, keep="webhooks-3") == ["webhooks-1"]
     assert decide_prune(runs, limit=10, keep="") == []
+
+
+def test_only_a_helm_releases_first_attempt_of_its_first_revision_has_nothing_to_supersede() -> None:
+    assert not may_supersede(revision=1, attempt=1, trigger=Trigger.INSTALL)
+    assert may_supersede(revision=1, attempt=2, trigger=Trigger.INSTALL)  # a rerun of the install
+    assert may_supersede(revision=2, attempt=1, trigger=Trigger.UPGRADE)
+    assert may_supersede(revision=1, attempt=1, trigger=Trigger.SYNC)  # Argo CD counts its history from 0

@@ -50,12 +50,6 @@ def secret(revision: int = 1) -> dict[str, Any]:
         helm_release_doc(revision=revision, hooks=[SMOKE]), name=f"sh.helm.release.v1.web.v{revision}"
     )
     body["metadata"].update(uid=f"uid-{revision}", resourceVersion="7")
-    body["metadata"]["labels"] = {
-        "owner": "helm",
-        "name": "web",
-        "status": "deployed",
-        "version": str(revision),
-    }
     return body
 
 

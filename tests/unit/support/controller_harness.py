@@ -34,12 +34,6 @@ def deployed_secret(
     if apply_method is not None:  # Helm 4 writes it: "ssa" (server-side apply) or "csa"
         doc["apply_method"] = apply_method
     secret = helm_secret(doc, name=f"sh.helm.release.v1.web.v{revision}")
-    secret["metadata"]["labels"] = {
-        "owner": "helm",
-        "name": "web",
-        "status": "deployed",
-        "version": str(revision),
-    }
     return secret
 
 

@@ -85,12 +85,6 @@ def secret(revision: int, description: str) -> dict[str, Any]:
     info["first_deployed"] = "2026-11-25T10:00:00.123456789Z"
     doc = helm_release_doc(revision=revision, manifest=flux_manifest(), info=info)
     body = helm_secret(doc, name=f"sh.helm.release.v1.web.v{revision}")
-    body["metadata"]["labels"] = {
-        "owner": "helm",
-        "name": "web",
-        "status": "deployed",
-        "version": str(revision),
-    }
     return body
 
 

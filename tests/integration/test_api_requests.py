@@ -20,6 +20,19 @@ TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 SECONDS = 8
 
 
+def reported_web_1(custom: Any, namespace: str, *, sent: bool) -> dict[str, Any] | None:
+    """web-1 once Succeeded with its outbox's EmailSent condition (`sent`: True, the mail went), else None."""
+    try:
+        run: dict[str, Any] = custom.get_namespaced_custom_object(
+            "helm-e2e.dev", "v1alpha1", namespace, "e2eruns", "web-1"
+        )
+    except k8s.ApiException:
+        return None
+    email = {c["type"]: c for c in run.get("status", {}).get("conditions", [])}.get("EmailSent")
+    done = email is not None and (not sent or email.get("status") == "True")
+    return run if done and run["status"].get("phase") == "Succeeded" else None
+
+
 def test_a_long_test_costs_a_fixed_number_of_reads_not_one_per_pass(
     cluster: Cluster, namespace: str, start_operator: Any
 ) -> None:
@@ -28,14 +41,7 @@ def test_a_long_test_costs_a_fixed_number_of_reads_not_one_per_pass(
     custom = k8s.CustomObjectsApi(new_client_from_config(config_file=str(cluster.kubeconfig)))
 
     def finished() -> dict[str, Any] | None:
-        try:
-            run = custom.get_namespaced_custom_object(
-                "helm-e2e.dev", "v1alpha1", namespace, "e2eruns", "web-1"
-            )
-        except k8s.ApiException:
-            return None
-        email = {c["type"]: c for c in run.get("status", {}).get("conditions", [])}.get("EmailSent")
-        return run if email and run["status"].get("phase") == "Succeeded" else None
+        return reported_web_1(custom, namespace, sent=False)
 
     started = time.monotonic()
     cluster.helm("install", "web", TINY, "-n", namespace, "--set", f"test.duration={SECONDS}s")
@@ -158,15 +164,7 @@ def _one_run(cluster: Cluster, namespace: str, op: Any) -> dict[str, int]:
     custom = k8s.CustomObjectsApi(new_client_from_config(config_file=str(cluster.kubeconfig)))
 
     def finished() -> dict[str, Any] | None:
-        try:
-            run = custom.get_namespaced_custom_object(
-                "helm-e2e.dev", "v1alpha1", namespace, "e2eruns", "web-1"
-            )
-        except k8s.ApiException:
-            return None
-        email = {c["type"]: c for c in run.get("status", {}).get("conditions", [])}.get("EmailSent")
-        sent = email is not None and email.get("status") == "True"
-        return run if sent and run["status"].get("phase") == "Succeeded" else None
+        return reported_web_1(custom, namespace, sent=True)
 
     before = len(REQUEST.findall(op.logs()))  # the operator's start (its watches' namespaces, CRDs)
     cluster.helm("install", "web", TINY, "-n", namespace)

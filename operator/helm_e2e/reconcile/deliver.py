@@ -16,13 +16,15 @@ from helm_e2e import errors
 from helm_e2e.clients import metrics
 from helm_e2e.clients.kube_port import KubePort
 from helm_e2e.core.lifecycle import decide
+from helm_e2e.core.lifecycle.actions import PatchStatus
 from helm_e2e.core.model import names
 from helm_e2e.core.model.run import Run
-from helm_e2e.core.model.run_codec import run_from_body, status_body
+from helm_e2e.core.model.run_codec import run_from_body
 from helm_e2e.core.outcomes import outbox
 from helm_e2e.reconcile.deliver_mail import MailSender
 from helm_e2e.reconcile.deliver_webhook import send_webhook
 from helm_e2e.reconcile.recent_runs import RecentRuns
+from helm_e2e.reconcile.write_status import StatusWriter
 from helm_e2e.settings import Settings
 
 if TYPE_CHECKING:  # the artifact stack (obstore, jwt, tarfile) is imported only when artifacts are on
@@ -49,8 +51,10 @@ class Delivery:
         policy: decide.Policy,
         clock: Callable[[], datetime],
         recent: RecentRuns | None = None,
+        status: StatusWriter | None = None,
     ) -> None:
         self.settings, self.kube, self.now = settings, kube, clock
+        self.status = status or StatusWriter(kube)  # every status write of a run goes through one writer
         self.policy = decide.outbox_policy(policy)
         self.mail = MailSender(settings=settings, kube=kube, artifacts=artifacts, recent=recent)
 
@@ -81,7 +85,8 @@ class Delivery:
             retry_base_seconds=self.policy.retry_base_seconds(channel),
             delivered=delivered,
         )
-        await self.kube.patch_run_status(run.namespace, run.name, status_body(status))
+        # no precondition: a conflict after a send must never lead to a second one
+        await self.status.write(run, PatchStatus(status), resource_version=None)
         result = "Sent" if not error else ("Failed" if permanent else "Retrying")
         recorded = outbox.channels(status)[channel]
         count_outcome(channel, result, type=recorded.type)

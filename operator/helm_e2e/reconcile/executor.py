@@ -119,7 +119,13 @@ class Executor:
         self.creator = TestCreator(kube=kube, artifacts=artifacts, status=self.status, clock=clock)
         self.cleanup = Cleanup(kube=kube, artifacts=artifacts)
         self.delivery = Delivery(
-            settings=settings, kube=kube, artifacts=artifacts, policy=self.policy, clock=clock, recent=recent
+            settings=settings,
+            kube=kube,
+            artifacts=artifacts,
+            policy=self.policy,
+            clock=clock,
+            recent=recent,
+            status=self.status,
         )
         self._failures: dict[RunKey, int] = {}
 

@@ -15,6 +15,7 @@ back. The demo stops at the first step that does not go as the story says, names
 
 from __future__ import annotations
 
+import email
 import json
 import os
 import subprocess
@@ -203,10 +204,9 @@ def tell_story(cluster: Cluster, env: dict[str, str], sink: MailDir, real: bool)
         time.sleep(0.5)
     step(f"reports received by the SMTP sink: {sink.count}, saved under {OUT.relative_to(ROOT)}/mail/")
     for eml in sorted((OUT / "mail").glob("*.eml")):
-        subject = next(
-            (ln for ln in eml.read_text(errors="replace").splitlines() if ln.startswith("Subject:")), ""
-        )
-        print(f"  {eml.relative_to(ROOT)}  {subject}")
+        # the parsed header: a long subject is folded onto the next line in the file
+        subject = " ".join(str(email.message_from_bytes(eml.read_bytes())["Subject"] or "").split())
+        print(f"  {eml.relative_to(ROOT)}  Subject: {subject}")
     check(sink.count == 4, f"4 report mails expected (one per revision), {sink.count} received")
     run = json.loads(cluster.kubectl("get", "e2erun", "demo-3", "-n", NS, "-o", "json").stdout)
     failed = [t for t in run["status"]["tests"] if t["phase"] != "Succeeded"]

@@ -19,6 +19,9 @@ class RunCalls(KubeCalls):
     # --- E2ERuns ---------------------------------------------------------------------------------------
     async def create_run(self, body: Body) -> Body | None:
         """Create an E2ERun; None when it already exists (its deterministic name is the lock)."""
+        key = (str(body["metadata"]["namespace"]), str(body["metadata"]["name"]))
+        if self.cache is not None:
+            self.cache.creating_run(key)
         try:
             created: Body = await self._call(
                 self.custom.create_namespaced_custom_object,
@@ -29,6 +32,8 @@ class RunCalls(KubeCalls):
                 body,
             )
         except ApiException as e:
+            if self.cache is not None:
+                self.cache.not_created(key)
             if _status(e) == 409:
                 return None
             raise api_error(e) from e

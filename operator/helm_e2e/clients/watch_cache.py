@@ -86,6 +86,11 @@ class RunPods(Followed):
         """False: not worth following (the run is final, or unknown)."""
         return self.cache.follows_run(key) and super().start_priming(key)
 
+    def none_yet(self, key: Any) -> None:
+        """A run this process is creating has no pods: followed as empty before the run itself is known."""
+        super().start_priming(key)
+        self.primed(key, [], "0")
+
 
 class WatchCache:
     def __init__(
@@ -145,15 +150,19 @@ class WatchCache:
         else:
             self._settled.pop(key, None)
 
+    def creating_run(self, key: Key) -> None:
+        """Before this process creates a run: it has no pods yet (they are named by it and created by its own
+        passes), so its pods are followed from here without a priming LIST — from before the create, since
+        the run's ADDED event may wake a pass before the create's response is read. After a restart, or a
+        run created elsewhere, the first pass still lists them."""
+        self.run_pods.none_yet(key)
+
+    def not_created(self, key: Key) -> None:
+        """The create failed or the run was there already (409): its pods are listed on the first read."""
+        self.run_pods.unfollow(key)
+
     def created_run(self, body: Mapping[str, Any]) -> None:
-        """A run this process just created: it has no pods yet (they are named by it and created by its own
-        passes), so its pods are followed from here without a priming LIST. After a restart, or a run
-        created elsewhere, the first pass still lists them."""
         self.saw_run(body)
-        meta = body.get("metadata") or {}
-        key, rv = (meta.get("namespace", ""), meta.get("name", "")), version(body)
-        if rv is not None and self.run_pods.start_priming(key):
-            self.run_pods.primed(key, [], str(rv))
 
     def news(self, body: Mapping[str, Any]) -> bool:
         """Whether an event of a run that is no longer followed (settled) says anything this process did not

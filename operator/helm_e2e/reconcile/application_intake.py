@@ -101,7 +101,9 @@ async def create_application_run(
         secret_uid=sync.uid,  # the Application's: a run is worked on only against that very one
         commit=argocd.commit_of(sync),
     ).model_copy(update={"attempt": attempt if attempt > 1 else None, "request": request})
+    host.planner.keep((sync.namespace, name), plan)  # before the create: its first pass may come first
     created = await host.kube.create_run(build_run_body(spec, name=name, namespace=sync.namespace))
     if created is None:
+        host.planner.forget((sync.namespace, name))  # someone else's run: planned from the Application
         return None
     return await host.start_run(created, release, plan, timings={})

@@ -201,8 +201,11 @@ class Controller:
             request=request,
         )
         creating_at = time.monotonic()
+        # kept before the create: the run's ADDED event may wake its first pass before the create returns
+        self.planner.keep((release.namespace, name), plan)
         created = await self.kube.create_run(build_run_body(spec, name=name, namespace=release.namespace))
         if created is None:
+            self.planner.forget((release.namespace, name))  # someone else's run: planned from its Secret
             return False
         timings = intake.timings_ms(timing, creating_at=creating_at, now=time.monotonic())
         await self.start_run(created, release, plan, timings=timings)

@@ -312,10 +312,21 @@ def test_the_cache_asks_the_predicate_it_was_given() -> None:
 
 def test_a_run_this_process_created_follows_its_pods_without_a_list() -> None:
     cache = WatchCache(settled=settled_body)
+    cache.creating_run(KEY)
+    # the run's ADDED event can wake a pass before the create's response is read: no LIST then either
+    cache.saw_run(run(5))
+    assert cache.run_pods.get(KEY) == []
     cache.created_run(run(5))
     assert cache.run_pods.get(KEY) == []  # no pods yet: nothing to list
     cache.saw_pod(pod("app-3-a", 7))
     assert [p["metadata"]["name"] for p in cache.run_pods.get(KEY) or []] == ["app-3-a"]
+
+
+def test_a_run_whose_create_failed_or_existed_lists_its_pods_first() -> None:
+    cache = WatchCache(settled=settled_body)
+    cache.creating_run(KEY)
+    cache.not_created(KEY)  # 409: made by an earlier process, which may have created its pods
+    assert cache.run_pods.get(KEY) is None
 
 
 def test_a_run_seen_elsewhere_still_lists_its_pods_first() -> None:

@@ -320,3 +320,26 @@ async def test_a_new_revision_costs_one_sandbox_call_for_its_whole_run(kube: Fak
     request = RunRequest(trigger=RequestTrigger.RERUN, token="tok-1")
     assert await controller.request_attempt(NS, "web", request) == "web-1-r2"
     assert box.calls == ["_decode_and_plan_in_worker"] * 2
+
+
+async def test_the_plan_is_kept_before_the_run_is_created_and_dropped_when_the_run_was_someone_elses(
+    kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's ADDED event may wake its first pass before the create returns: that pass must find the
+    plan kept (no GET of the Secret, no second decode); a 409 leaves no plan of ours for their run."""
+    controller = make_controller(kube, clock)
+    seen: list[object] = []
+    create = kube.create_run
+
+    async def create_run(body: dict[str, Any]) -> Any:
+        seen.append(controller.planner.kept((NS, RUN)))
+        return await create(body)
+
+    monkeypatch.setattr(kube, "create_run", create_run)
+    await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke")]))
+    assert len(seen) == 1
+    assert seen[0] is not None
+    other = make_controller(kube, clock)  # a second process meets the run the first one created: 409
+    monkeypatch.setattr(kube, "create_run", create)
+    await other.on_release_secret("MODIFIED", deployed_secret(hooks=[passing_hook("smoke")]))
+    assert other.planner.kept((NS, RUN)) is None

@@ -70,6 +70,7 @@ from helm_e2e.core.results.run_tests import (
     tests_needing_diagnostics,
     tests_needing_logs,
 )
+from helm_e2e.core.sources import flux
 
 Pod = Mapping[str, Any]
 OUTBOX_FALLBACK_SECONDS = 1.0
@@ -134,7 +135,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
     plan = observed.plan.tests if observed.plan else {}
     unrunnable = {**observed.refused, **_unrunnable(missing, plan)}
     before = run.status
-    run = _with_flux_results(run, observed.flux or {})  # written with this pass's status, if it changes
+    run = flux.with_flux_results(run, observed.flux or {})  # written with this pass's status, if it changes
     if gated:
         condition, verdict = _decide_gate(run, observed)
         status = run.status.model_copy(deep=True)
@@ -216,26 +217,9 @@ def _fetches(run: Run, observed: Observed, missing: Sequence[str], *, gated: boo
         fetch.append(FetchPlan(tuple(missing)))
     if gated and observed.rollout is None:
         fetch.append(FetchRollout())
-    if observed.flux is None and _pending_flux_tests(run):
+    if observed.flux is None and flux.pending_flux_tests(run):
         fetch.append(FetchFluxTests())
     return fetch
-
-
-def _pending_flux_tests(run: Run) -> list[str]:
-    """Chart tests Flux runs (source `flux`) whose outcome is not recorded yet."""
-    final = {r.name for r in run.status.tests if r.phase.is_final}
-    return [t.name for t in run.spec.tests if t.source == names.TEST_SOURCE_FLUX and t.name not in final]
-
-
-def _with_flux_results(run: Run, flux: Mapping[str, TestResult]) -> Run:
-    """The run with the final outcomes Flux recorded of its pending tests (kept as they are from then on);
-    one Flux has not finished stays Pending, and ends Timeout like any test that does not finish."""
-    done = {n: flux[n] for n in _pending_flux_tests(run) if n in flux and flux[n].phase.is_final}
-    if not done:
-        return run
-    status = run.status.model_copy(deep=True)
-    status.tests = [done.pop(r.name, r) for r in status.tests] + list(done.values())
-    return run.model_copy(update={"status": status})
 
 
 def _unrunnable(missing: Sequence[str], plan: Mapping[str, PlannedTest | str]) -> dict[str, tuple[str, str]]:

@@ -156,21 +156,28 @@ def pending_flux_tests(run: Run) -> list[str]:
     return [t.name for t in run.spec.tests if t.source == names.TEST_SOURCE_FLUX and t.name not in final]
 
 
+def with_flux_results(run: Run, flux: Mapping[str, TestResult]) -> Run:
+    """The run with the final outcomes Flux recorded of its pending tests (kept as they are from then on);
+    one Flux has not finished stays Pending, and ends Timeout like any test that does not finish."""
+    done = {n: flux[n] for n in pending_flux_tests(run) if n in flux and flux[n].phase.is_final}
+    if not done:
+        return run
+    status = run.status.model_copy(deep=True)
+    status.tests = [done.pop(r.name, r) for r in status.tests] + list(done.values())
+    return run.model_copy(update={"status": status})
+
+
 def before_superseding(run: Run, flux: Mapping[str, TestResult]) -> Run | None:
     """A newer revision supersedes `run`, which waits for Flux's outcome (`flux`: read just now). None when
     Flux recorded the final outcome of every test still unfinished: the run is done, it ends with its own
     verdict on its next pass, not Superseded (Flux's remediation writes a rollback revision within a second
     of the failed test: superseding would hide the failure). Otherwise the run to supersede, with the final
     outcomes Flux did record kept."""
-    done = {n: flux[n] for n in pending_flux_tests(run) if n in flux and flux[n].phase.is_final}
-    if not done:
+    recorded = with_flux_results(run, flux)
+    if recorded is run:  # Flux recorded nothing new
         return run
-    final = {r.name for r in run.status.tests if r.phase.is_final} | set(done)
-    if all(t.name in final for t in run.spec.tests):
-        return None
-    status = run.status.model_copy(deep=True)
-    status.tests = [done.pop(r.name, r) for r in status.tests] + list(done.values())
-    return run.model_copy(update={"status": status})
+    final = {r.name for r in recorded.status.tests if r.phase.is_final}
+    return None if all(t.name in final for t in run.spec.tests) else recorded
 
 
 def _time(value: Any) -> datetime | None:

@@ -272,6 +272,38 @@ def percentile(values: list[float], q: float) -> float:
     )
 
 
+@contextlib.contextmanager
+def profiled(pid: int) -> Iterator[None]:
+    """`BENCH_SCALE_PROFILE=<file>`: py-spy (on PATH, not a dependency) samples the operator's process tree
+    during the burst into <file> as collapsed stacks (flamegraph.pl's input), to see where its CPU goes."""
+    out = os.environ.get("BENCH_SCALE_PROFILE")
+    if not out:
+        yield
+        return
+    cmd = [
+        "py-spy",
+        "record",
+        "--pid",
+        str(pid),
+        "--subprocesses",
+        "--format",
+        "raw",
+        "--rate",
+        "250",
+        "--nonblocking",
+        "--gil",
+        "-o",
+        out,
+    ]
+    spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
+        spy.wait(timeout=60)
+        print(f"  profile of the burst (py-spy, collapsed stacks): {out}", flush=True)
+
+
 # --- the benches -----------------------------------------------------------------------------------------
 
 
@@ -413,16 +445,17 @@ def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int)
         )
         everyone0, requests0 = cpu_snapshot(op.proc.pid), api_requests(cluster)
         t_burst = time.monotonic()
-        with ThreadPoolExecutor(PARALLEL) as pool:
-            list(pool.map(lambda r: upgrade(cluster, namespace, r), releases))
-        t_helm = time.monotonic()
         runs = [f"{r}-{v}" for r, v in target.items()]
-        wait_until(
-            lambda: all(r in seen.finished for r in runs),
-            timeout=120 + 3 * n,
-            interval=0.5,
-            what=f"all {n} runs finished",
-        )
+        with profiled(op.proc.pid):
+            with ThreadPoolExecutor(PARALLEL) as pool:
+                list(pool.map(lambda r: upgrade(cluster, namespace, r), releases))
+            t_helm = time.monotonic()
+            wait_until(
+                lambda: all(r in seen.finished for r in runs),
+                timeout=120 + 3 * n,
+                interval=0.5,
+                what=f"all {n} runs finished",
+            )
         everyone1, requests1, t_end = cpu_snapshot(op.proc.pid), api_requests(cluster), time.monotonic()
         operator_cpu = everyone1["operator"] - everyone0["operator"]
         hwm = vm_hwm_mib(op.proc.pid)

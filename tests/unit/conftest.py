@@ -23,9 +23,9 @@ def report_run() -> MakeRun:
 
 
 @pytest.fixture
-def kube() -> FakeKube:
-    """The in-memory Kubernetes port (tests/unit/support/fake_kube.py)."""
-    return FakeKube()
+def kube(clock: Clock) -> FakeKube:
+    """The in-memory Kubernetes port (tests/unit/support/fake_kube.py), stamping what it creates by `clock`."""
+    return FakeKube(clock)
 
 
 @pytest.fixture

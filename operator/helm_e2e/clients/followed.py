@@ -103,17 +103,20 @@ class Followed:
         else:
             self._deleted.pop(key, None)  # no LIST in flight can bring a deleted object back
 
-    def saw(self, key: Hashable, body: Mapping[str, Any], *, deleted: bool = False) -> None:
-        """An object of the group from an event or a write's response; only followed groups keep it."""
+    def saw(self, key: Hashable, body: Mapping[str, Any], *, deleted: bool = False) -> bool:
+        """An object of the group from an event or a write's response; only followed groups keep it.
+        False: nothing new for a followed group (an older event, or one at the version already kept: a
+        create's own response coming back), so its readers need not look again."""
         group = self._groups.get(key)
         if group is None:
-            return
+            return True
         name, rv = body["metadata"]["name"], version(body)
         if rv is None:
             self.unfollow(key)
-            return
-        if rv < group.get(name, (0, None))[0]:
-            return  # an older event still in flight
+            return True
+        kept = group.get(name, (0, None))[0]
+        if rv < kept:
+            return False  # an older event still in flight
         if deleted:
             group.pop(name, None)
             if key in self._deleted:
@@ -122,6 +125,7 @@ class Followed:
             group[name] = (rv, self.slim(body))
         if key in self._confirmed:
             self._confirmed[key] = self.clock()
+        return deleted or rv > kept
 
     def unfollow(self, key: Hashable) -> None:
         self._groups.pop(key, None)

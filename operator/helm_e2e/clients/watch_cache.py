@@ -165,13 +165,14 @@ class WatchCache:
         self.saw_run(body)
 
     def news(self, body: Mapping[str, Any]) -> bool:
-        """Whether an event of a run that is no longer followed (settled) says anything this process did not
-        already see (its own last write's response, say): one that does not need no pass (its passes are
-        requeued by the pass that settled it); a followed run's pass reads nothing from the API anyway."""
+        """Whether a run's event says anything this process did not already see. Its own writes come back as
+        events at the version their response already gave (`saw_run`): they wake no pass, in flight or
+        settled (the pass that wrote already decided on what it wrote, and requeued what comes next; a run's
+        ADDED is queued by its creator). Anything newer (another writer: an annotation, a rerun), an event
+        after a restart, or one of a run this process never saw, does."""
         meta = body.get("metadata") or {}
         key, rv = (meta.get("namespace", ""), meta.get("name", "")), version(body)
-        in_flight = key in self._runs and key not in self._settled
-        return rv is None or in_flight or rv > self._floor.get(key, 0)
+        return rv is None or rv > self._floor.get(key, 0)
 
     def forget_run(self, key: Key) -> None:
         """After a conflicting or failed write: the next read goes to the API."""
@@ -185,11 +186,11 @@ class WatchCache:
         self.run_pods.unfollow(key)
 
     # --- what the watches of pods, suites and test accounts deliver ---------------------------------------
-    def saw_pod(self, pod: Mapping[str, Any], *, deleted: bool = False) -> None:
-        """A test pod from an event or a create's response; only followed runs keep it."""
+    def saw_pod(self, pod: Mapping[str, Any], *, deleted: bool = False) -> bool:
+        """A test pod from an event or a create's response; only followed runs keep it. False: its run's
+        pass would see nothing new (the create's own response coming back as ADDED, an older event)."""
         key = _run_key(pod)
-        if key is not None:
-            self.run_pods.saw(key, pod, deleted=deleted)
+        return key is not None and self.run_pods.saw(key, pod, deleted=deleted)
 
     def saw_suite(self, suite: Mapping[str, Any], *, deleted: bool = False) -> None:
         self.suites.saw(_namespace(suite), suite, deleted=deleted)

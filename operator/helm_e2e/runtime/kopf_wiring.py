@@ -69,6 +69,22 @@ def keep_no_kopf_memory_of_helm_secrets() -> bool:
     return True
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf builds every event's "essence" (a deep copy of the body, minus status) and diffs it against the
+    last handled one, for on.create/update/field handlers. We register only on.event handlers, which get
+    no diff: that copy was the largest part of kopf's cost per event (a profile of `make bench-scale`).
+    No essence, nothing to diff; `registered_causes` fails a unit test if a changing handler is added."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def watch_client_timeout(server_timeout: int) -> float:
     """A watch's whole duration on the client's side: past the apiserver's own end of it, with margin."""
     return server_timeout + max(5.0, server_timeout / 5)
@@ -128,6 +144,7 @@ def configure_kopf(settings: kopf.OperatorSettings, config: Settings) -> None:
     settings.watching.label_selectors[TEST_ACCOUNTS] = names.TEST_ACCOUNT_SELECTOR
     settings.peering.standalone = True  # one replica (Recreate); kopf peering is not leader election
     settings.posting.enabled = False  # our Events are posted by the controller, with our reasons
+    settings.persistence.diffbase_storage = NoDiffBase()  # only on.event handlers: no diffs to keep
     # A start with 50,000 Helm Secrets: kopf lists in pages (default: one response of them all) and its
     # idle per-object workers, each holding its last body, exit soon (default 5 s): the peak stays flat
     # (20,000 Secrets: 641 MiB with the defaults, 146 MiB with these; tests/bench/scale.py)
@@ -243,9 +260,9 @@ def register_run_events(registry: kopf.OperatorRegistry, parts: Parts) -> None:
     async def test_pod(
         type: str, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
     ) -> None:
-        cache.saw_pod(body, deleted=type == "DELETED")
+        news = cache.saw_pod(body, deleted=type == "DELETED")  # not our create's own response coming back
         run = labels.get(names.RUN_LABEL)
-        if run and namespace:
+        if news and run and namespace:
             controller.queue.add((namespace, run))
 
     @kopf.on.event(*TEST_ACCOUNTS, registry=registry)

@@ -338,7 +338,8 @@ def test_a_run_seen_elsewhere_still_lists_its_pods_first() -> None:
 def test_a_settled_runs_own_write_coming_back_is_no_news_but_anything_newer_is() -> None:
     cache = WatchCache(settled=settled_body)
     cache.saw_run(run(5))
-    assert cache.news(run(5))  # followed: a pass reads it from the cache
+    assert not cache.news(run(5))  # in flight, its own write's response seen: the writer requeued itself
+    assert cache.news(run(6))  # in flight, a newer version: another writer's change wakes a pass
     cache.saw_run(run(6, phase="Succeeded"))  # the report's outcome written: settled, not kept
     assert not cache.news(run(6, phase="Succeeded"))
     assert not cache.news(run(5))  # a late older event
@@ -362,3 +363,16 @@ def test_a_settled_run_and_its_pods_are_kept_for_its_last_pass_until_newer_ones_
     assert cache.run_pods.get(KEY) is None
     cache.saw_run(run(5))  # a late event of the first: never served again
     assert cache.run(KEY) is None
+
+
+def test_a_pod_event_wakes_its_run_only_when_it_brings_something_new() -> None:
+    cache = WatchCache(settled=settled_body)
+    cache.creating_run(KEY)  # followed as empty: this process creates it
+    cache.saw_run(run(5))
+    assert cache.saw_pod(pod("p", 7, phase="Pending"))  # the create's response
+    assert not cache.saw_pod(pod("p", 7, phase="Pending"))  # ...coming back as ADDED: nothing new
+    assert cache.saw_pod(pod("p", 8))  # Running
+    assert not cache.saw_pod(pod("p", 7, phase="Pending"))  # a late older event
+    assert cache.saw_pod(pod("p", 9, phase="Succeeded"), deleted=True)
+    assert cache.saw_pod(pod("q", 3, run_name="app-9"))  # a run not followed: its pass lists, so wake it
+    assert not cache.saw_pod({"metadata": {"name": "x", "namespace": "ns", "resourceVersion": "4"}})  # no run

@@ -26,6 +26,7 @@ from helm_encoding import helm_release_doc, helm_secret
 
 from helm_e2e.clients.kube import Kube
 from helm_e2e.clients.kube_port import KubePort
+from helm_e2e.core.lifecycle.start_write import START_WRITE_GRACE_SECONDS
 from helm_e2e.core.model import names
 from helm_e2e.core.model.run_status import RunPhase, TestPhase
 from helm_e2e.reconcile.controller import MAX_RECONCILE_FAILURES
@@ -46,8 +47,11 @@ async def test_a_deployed_revision_gets_a_run_whose_pods_are_created_by_the_reco
     await deploy(controller, kube, deployed_secret(hooks=[passing_hook("smoke"), passing_hook("api")]))
     assert list(kube.runs) == [(NS, RUN)]
     assert kube.created_pods == []  # intake decides the run; the reconcile creates its pods
-    await controller.reconcile((NS, RUN))
+    assert await controller.reconcile((NS, RUN)) == START_WRITE_GRACE_SECONDS
     assert sorted(kube.created_pods) == ["web-1-api", "web-1-smoke"]
+    assert status(kube) == {}  # "started" waits for the tests' first change (core/lifecycle/start_write)
+    clock.now += timedelta(seconds=START_WRITE_GRACE_SECONDS)
+    await controller.reconcile((NS, RUN))
     assert status(kube)["phase"] == "Running"
     assert kube.reasons() == []  # planned, rolled out, started: the spec and status say it, no Normal Event
 
@@ -142,7 +146,7 @@ async def test_a_status_conflict_stops_the_pass_before_events_and_deletes(
     kube.conflict_next_patch = True
     assert await controller.reconcile((NS, RUN)) == 0.2
     assert len(kube.events) == events_before
-    assert status(kube)["phase"] == "Running"
+    assert status(kube) == {}  # the conflicting write did not land
     await controller.reconcile((NS, RUN))
     assert status(kube)["phase"] == "Failed"
 
@@ -318,6 +322,8 @@ async def test_a_job_test_hook_runs_as_a_job_and_its_outcome_is_the_jobs(
     await controller.reconcile((NS, RUN))
     created = kube.jobs[(NS, "web-1-migrate-check")]
     assert created["spec"]["backoffLimit"] == 2
+    clock.now += timedelta(seconds=START_WRITE_GRACE_SECONDS)
+    await controller.reconcile((NS, RUN))
     assert status(kube)["tests"][0]["phase"] == "Pending"
     created["status"] = {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
     await controller.reconcile((NS, RUN))
@@ -345,5 +351,9 @@ async def test_the_gate_holds_the_tests_until_the_rollout_is_done(kube: FakeKube
     kube.rollout_state = (True, "", "")
     await controller.reconcile((NS, RUN))
     assert kube.created_pods == ["web-1-smoke"]
+    checks = len(kube.rollout_checks)
+    clock.now += timedelta(seconds=START_WRITE_GRACE_SECONDS)
+    await controller.reconcile((NS, RUN))  # the held write: the pod says the gate opened
     ready = {c["type"]: c for c in status(kube)["conditions"]}["ReleaseReady"]
     assert ready["reason"] == names.EVENT_ROLLED_OUT
+    assert len(kube.rollout_checks) == checks  # no rollout looked at again

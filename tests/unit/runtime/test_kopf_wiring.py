@@ -3,10 +3,11 @@ keeps it for everything else (our runs, pods and suites: kopf's own bookkeeping 
 
 from __future__ import annotations
 
+import kopf
 from kopf._core.reactor.inventory import ResourceMemories
 
 from helm_e2e.core.model import names
-from helm_e2e.runtime.kopf_wiring import keep_no_kopf_memory_of_helm_secrets
+from helm_e2e.runtime.kopf_wiring import NoDiffBase, keep_no_kopf_memory_of_helm_secrets
 
 
 def secret(uid: str, type_: str = names.HELM_SECRET_TYPE) -> dict[str, object]:
@@ -31,3 +32,13 @@ async def test_other_objects_are_remembered_as_before() -> None:
     assert await memories.recall(pod) is first
     await memories.recall(secret("t1", type_="Opaque"))
     assert len(list(memories.iter_all_memories())) == 2
+
+
+def test_no_diff_base_gives_kopf_no_essence_to_copy_or_diff() -> None:
+    body = kopf.Body({"metadata": {"name": "web-2", "annotations": {"a": "b"}}, "spec": {"x": [1, 2]}})
+    storage = NoDiffBase()
+    assert storage.build(body=body) == {}  # not a deep copy of the body
+    assert storage.fetch(body=body) is None
+    patch = kopf.Patch()
+    storage.store(body=body, patch=patch, essence=storage.build(body=body))
+    assert not patch  # nothing written to the object either

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,8 @@ from helm_e2e.errors import ApiRefused, NameTaken
 
 
 class FakeKube:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.clock = clock  # stamps created pods and Jobs (creationTimestamp), as the API server does
         self.runs: dict[tuple[str, str], Body] = {}
         self.pods: dict[tuple[str, str], Body] = {}
         self.secrets: dict[tuple[str, str], Body] = {}
@@ -110,8 +111,16 @@ class FakeKube:
             raise ApiRefused(message, status=status, reason=reason)
         key = (meta["namespace"], meta["name"])
         if key not in self.pods:
-            self.pods[key] = self._bump({**copy.deepcopy(body), "status": {"phase": "Pending"}})
+            self.pods[key] = self._bump(
+                self._stamped({**copy.deepcopy(body), "status": {"phase": "Pending"}})
+            )
             self.created_pods.append(meta["name"])
+
+    def _stamped(self, body: Body) -> Body:
+        if self.clock is not None:
+            when = self.clock().isoformat().replace("+00:00", "Z")
+            body["metadata"] = {**body["metadata"], "creationTimestamp": when}
+        return body
 
     async def list_run_pods(self, namespace: str, run: str) -> list[Body]:
         return [
@@ -196,7 +205,9 @@ class FakeKube:
 
     async def create_job(self, body: Body) -> None:
         meta = body["metadata"]
-        self.jobs.setdefault((meta["namespace"], meta["name"]), self._bump(copy.deepcopy(body)))
+        self.jobs.setdefault(
+            (meta["namespace"], meta["name"]), self._bump(self._stamped(copy.deepcopy(body)))
+        )
         self.created_pods.append(meta["name"])
 
     async def list_run_jobs(self, namespace: str, run: str) -> list[Body]:

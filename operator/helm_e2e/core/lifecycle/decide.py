@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from helm_e2e.core.artifacts import rules
+from helm_e2e.core.lifecycle import start_write
 from helm_e2e.core.lifecycle.actions import Action as Action
 from helm_e2e.core.lifecycle.actions import CreateHookObjects as CreateHookObjects
 from helm_e2e.core.lifecycle.actions import CreateTest as CreateTest
@@ -128,13 +129,16 @@ def _ready_condition(status: str, reason: str, message: str, now: datetime) -> C
 def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]:
     current = attempts.current_pods(run, observed.objects.pods)  # an earlier attempt's pod is history
     observed = dataclasses.replace(observed, objects=dataclasses.replace(observed.objects, pods=current))
+    before = run.status
+    run = start_write.started_from_pods(
+        start_write.opened_by_pods(run, observed.objects), observed.objects, observed.now
+    )
     missing = _missing_tests(run, observed)
     gated = _gated(run) and bool(run.spec.tests)
     if fetch := _fetches(run, observed, missing, gated=gated):
         return fetch
     plan = observed.plan.tests if observed.plan else {}
     unrunnable = {**observed.refused, **_unrunnable(missing, plan)}
-    before = run.status
     run = flux.with_flux_results(run, observed.flux or {})  # written with this pass's status, if it changes
     if gated:
         condition, verdict = _decide_gate(run, observed)
@@ -164,6 +168,11 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         step.status.regression = regressions.decide_regression(final, earlier)
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
     actions = create_actions(run, creatable, observed.plan or Replanned(tests={}), policy.collector)
+    hold = start_write.hold_started_write(
+        before, step, observed.objects, creating=bool(creatable), now=observed.now
+    )
+    if hold is not None:  # "started" goes out with the tests' first change (start_write.py)
+        return [*actions, *_after_patch(run, step, policy, observed.history), Requeue(hold)]
     write = _with_first_outbox_step(run, step.status, observed.now, policy) if step.finished else None
     actions += [write or PatchStatus(step.status)] if worth_writing(before, step.status) else []
     return actions + _after_patch(run, step, policy, observed.history)

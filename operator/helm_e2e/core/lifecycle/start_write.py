@@ -1,0 +1,81 @@
+"""When a run's first status write (it started: `Running`, `startedAt`, its tests `Pending`) goes out.
+
+On a warm node a test pod runs within a second of its creation, so the started write was followed at once
+by the one that says the test is `Running`: two writes, two E2ERun events and two passes where one says
+both. The started write now waits up to `START_WRITE_GRACE_SECONDS` for the tests' first change and goes
+out with it; a pod that takes longer (scheduling, an image pull) gets it at the grace, as before. Nothing
+is lost in the wait: the pods are named by the run and found again by any pass (after a restart, too), and
+`startedAt` (and so the deadline) is the first pod's creation, not the time of the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from helm_e2e.core.model import names
+from helm_e2e.core.model.run import ReadinessMode, Run
+from helm_e2e.core.model.run_status import Condition, RunPhase, RunStatus, TestPhase
+from helm_e2e.core.results.pod_result import parse_time
+from helm_e2e.core.results.run_tests import Step, TestObjects, get_condition, set_condition
+
+START_WRITE_GRACE_SECONDS = 2.0
+
+
+def first_created(objects: TestObjects) -> datetime | None:
+    """When the run's first test pod or Job was created, if any exists yet."""
+    bodies: Iterable[Mapping[str, Any]] = [*objects.pods.values(), *objects.jobs.values()]
+    times = [t for b in bodies if (t := parse_time((b.get("metadata") or {}).get("creationTimestamp")))]
+    return min(times, default=None)
+
+
+def opened_by_pods(run: Run, objects: TestObjects) -> Run:
+    """The run with its readiness gate open if its test pods exist: they are created only once it opened,
+    on a pass whose write may have been held (so the gate's `True` was not written yet); no rollout is
+    looked at again for it, and the held write says it."""
+    ready = get_condition(run.status, names.COND_RELEASE_READY)
+    if run.spec.readiness.mode != ReadinessMode.ROLLOUT or (ready is not None and ready.status == "True"):
+        return run
+    if (born := first_created(objects)) is None:
+        return run
+    opened = Condition(
+        type=names.COND_RELEASE_READY,
+        status="True",
+        reason=names.EVENT_ROLLED_OUT,
+        message="the release is rolled out",
+        last_transition_time=born,
+    )
+    conditions = set_condition(run.status.conditions, opened)
+    return run.model_copy(update={"status": run.status.model_copy(update={"conditions": conditions})})
+
+
+def started_from_pods(run: Run, objects: TestObjects, now: datetime) -> Run:
+    """The run with its `startedAt` from its first pod's creation while none is written (the started write
+    may be held, or a restart may have come in between): the deadline counts from when the tests started,
+    not from whenever the write goes out."""
+    if run.status.started_at is not None or (born := first_created(objects)) is None:
+        return run
+    return run.model_copy(update={"status": run.status.model_copy(update={"started_at": min(born, now)})})
+
+
+def hold_started_write(
+    before: RunStatus, step: Step, objects: TestObjects, *, creating: bool, now: datetime
+) -> float | None:
+    """Seconds to hold the run's first write for its tests' first change, or None: write it now.
+
+    Held only while nothing but "started" (and the readiness gate's opening, `opened_by_pods`) would be
+    written: the run was Pending, every test is still Pending, no Event or deletion rides on the write, and
+    its tests' pods are being created by this very pass (`creating`) or were created less than the grace
+    ago."""
+    if before.phase != RunPhase.PENDING or step.finished or step.events:
+        return None
+    if step.delete_pods or step.delete_jobs or not step.status.tests:
+        return None
+    if any(t.phase != TestPhase.PENDING for t in step.status.tests):
+        return None
+    born = first_created(objects)
+    if born is None:
+        return START_WRITE_GRACE_SECONDS if creating else None
+    left = START_WRITE_GRACE_SECONDS - (now - born).total_seconds()
+    return left if left > 0 else None

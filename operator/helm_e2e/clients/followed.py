@@ -103,6 +103,11 @@ class Followed:
         else:
             self._deleted.pop(key, None)  # no LIST in flight can bring a deleted object back
 
+    def kept(self, key: Hashable, body: Mapping[str, Any]) -> Body | None:
+        """What the group keeps of the object `body` names, if it is followed and kept."""
+        entry = self._groups.get(key, {}).get(str((body.get("metadata") or {}).get("name", "")))
+        return entry[1] if entry is not None else None
+
     def saw(self, key: Hashable, body: Mapping[str, Any], *, deleted: bool = False) -> bool:
         """An object of the group from an event or a write's response; only followed groups keep it.
         False: nothing new for a followed group (an older event, or one at the version already kept: a

@@ -66,6 +66,11 @@ def slim_account(account: Mapping[str, Any]) -> Body:
     return {"metadata": {k: meta[k] for k in ("namespace", "name", "resourceVersion") if k in meta}}
 
 
+def _decided_on(pod: Mapping[str, Any]) -> tuple[Any, Any]:
+    """What the core reads of a pod that can change after its creation."""
+    return pod.get("status") or {}, (pod.get("metadata") or {}).get("deletionTimestamp")
+
+
 def _run_key(pod: Mapping[str, Any]) -> Key | None:
     meta = pod.get("metadata") or {}
     run = (meta.get("labels") or {}).get(RUN_LABEL)
@@ -85,6 +90,15 @@ class RunPods(Followed):
     def start_priming(self, key: Any) -> bool:
         """False: not worth following (the run is final, or unknown)."""
         return self.cache.follows_run(key) and super().start_priming(key)
+
+    def saw(self, key: Any, body: Mapping[str, Any], *, deleted: bool = False) -> bool:
+        """As `Followed.saw`; news only when what a decision reads of the pod changed: its status or its
+        deletion (a binding that only set `spec.nodeName`, a label or annotation written, is not)."""
+        before = self.kept(key, body)
+        news = super().saw(key, body, deleted=deleted)
+        if not news or deleted or before is None:
+            return news
+        return _decided_on(before) != _decided_on(body)
 
     def none_yet(self, key: Any) -> None:
         """A run this process is creating has no pods: followed as empty before the run itself is known."""

@@ -376,3 +376,20 @@ def test_a_pod_event_wakes_its_run_only_when_it_brings_something_new() -> None:
     assert cache.saw_pod(pod("p", 9, phase="Succeeded"), deleted=True)
     assert cache.saw_pod(pod("q", 3, run_name="app-9"))  # a run not followed: its pass lists, so wake it
     assert not cache.saw_pod({"metadata": {"name": "x", "namespace": "ns", "resourceVersion": "4"}})  # no run
+
+
+def test_a_pod_event_that_changes_nothing_a_decision_reads_wakes_no_pass() -> None:
+    cache = WatchCache(settled=settled_body)
+    cache.creating_run(KEY)
+    cache.saw_run(run(5))
+    assert cache.saw_pod(pod("p", 7, phase="Pending"))
+    bound = pod("p", 8, phase="Pending")
+    bound["spec"]["nodeName"] = "node-2"  # the scheduler's binding: the status is the same
+    assert not cache.saw_pod(bound)
+    kept = cache.run_pods.get(KEY)
+    assert kept is not None
+    assert kept[0]["spec"]["nodeName"] == "node-2"  # kept all the same
+    deleting = pod("p", 9, phase="Pending")
+    deleting["metadata"]["deletionTimestamp"] = "2026-11-25T10:00:00Z"
+    assert cache.saw_pod(deleting)  # its deletion is read
+    assert cache.saw_pod(pod("p", 10, phase="Running"))  # its status is read

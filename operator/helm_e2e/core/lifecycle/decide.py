@@ -55,6 +55,7 @@ from helm_e2e.core.lifecycle.end_runs import decide_end as decide_end
 from helm_e2e.core.lifecycle.end_runs import decide_prune as decide_prune
 from helm_e2e.core.lifecycle.end_runs import decide_superseded as decide_superseded
 from helm_e2e.core.lifecycle.end_runs import may_supersede as may_supersede
+from helm_e2e.core.lifecycle.gate import ROLLED_OUT, opened_by_pods, ready_condition
 from helm_e2e.core.model import names
 from helm_e2e.core.model.run import ReadinessMode, Run
 from helm_e2e.core.model.run_status import Condition, RunPhase, RunStatus, TestPhase, TestResult
@@ -113,17 +114,11 @@ def _decide_gate(run: Run, observed: Observed) -> tuple[Condition, str]:
     # the wait counts against the run's deadline too (a spec from before the cap could ask for more)
     timeout = min(run.spec.readiness.timeout_seconds, run.spec.deadline_seconds)
     if rollout.ready:
-        return _ready_condition("True", names.EVENT_ROLLED_OUT, "the release is rolled out", now), ""
+        return ready_condition("True", names.EVENT_ROLLED_OUT, ROLLED_OUT, now), ""
     if rollout.failed or waited >= timeout:
         why = rollout.failed or f"not rolled out within {timeout}s: {rollout.pending}"
-        return _ready_condition("False", names.REASON_RELEASE_NOT_READY, why, now), "fail"
-    return _ready_condition("False", names.REASON_WAITING_FOR_ROLLOUT, rollout.pending, now), "wait"
-
-
-def _ready_condition(status: str, reason: str, message: str, now: datetime) -> Condition:
-    return Condition(
-        type=names.COND_RELEASE_READY, status=status, reason=reason, message=message, last_transition_time=now
-    )
+        return ready_condition("False", names.REASON_RELEASE_NOT_READY, why, now), "fail"
+    return ready_condition("False", names.REASON_WAITING_FOR_ROLLOUT, rollout.pending, now), "wait"
 
 
 def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]:
@@ -131,7 +126,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
     observed = dataclasses.replace(observed, objects=dataclasses.replace(observed.objects, pods=current))
     before = run.status
     run = start_write.started_from_pods(
-        start_write.opened_by_pods(run, observed.objects), observed.objects, observed.now
+        opened_by_pods(run, observed.objects), observed.objects, observed.now
     )
     missing = _missing_tests(run, observed)
     gated = _gated(run) and bool(run.spec.tests)

@@ -14,11 +14,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from helm_e2e.core.model import names
-from helm_e2e.core.model.run import ReadinessMode, Run
-from helm_e2e.core.model.run_status import Condition, RunPhase, RunStatus, TestPhase
+from helm_e2e.core.model.run import Run
+from helm_e2e.core.model.run_status import RunPhase, RunStatus, TestPhase
 from helm_e2e.core.results.pod_result import parse_time
-from helm_e2e.core.results.run_tests import Step, TestObjects, get_condition, set_condition
+from helm_e2e.core.results.run_tests import Step, TestObjects
 
 START_WRITE_GRACE_SECONDS = 2.0
 
@@ -28,26 +27,6 @@ def first_created(objects: TestObjects) -> datetime | None:
     bodies: Iterable[Mapping[str, Any]] = [*objects.pods.values(), *objects.jobs.values()]
     times = [t for b in bodies if (t := parse_time((b.get("metadata") or {}).get("creationTimestamp")))]
     return min(times, default=None)
-
-
-def opened_by_pods(run: Run, objects: TestObjects) -> Run:
-    """The run with its readiness gate open if its test pods exist: they are created only once it opened,
-    on a pass whose write may have been held (so the gate's `True` was not written yet); no rollout is
-    looked at again for it, and the held write says it."""
-    ready = get_condition(run.status, names.COND_RELEASE_READY)
-    if run.spec.readiness.mode != ReadinessMode.ROLLOUT or (ready is not None and ready.status == "True"):
-        return run
-    if (born := first_created(objects)) is None:
-        return run
-    opened = Condition(
-        type=names.COND_RELEASE_READY,
-        status="True",
-        reason=names.EVENT_ROLLED_OUT,
-        message="the release is rolled out",
-        last_transition_time=born,
-    )
-    conditions = set_condition(run.status.conditions, opened)
-    return run.model_copy(update={"status": run.status.model_copy(update={"conditions": conditions})})
 
 
 def started_from_pods(run: Run, objects: TestObjects, now: datetime) -> Run:
@@ -64,7 +43,7 @@ def hold_started_write(
 ) -> float | None:
     """Seconds to hold the run's first write for its tests' first change, or None: write it now.
 
-    Held only while nothing but "started" (and the readiness gate's opening, `opened_by_pods`) would be
+    Held only while nothing but "started" (and the readiness gate's opening, `gate.opened_by_pods`) would be
     written: the run was Pending, every test is still Pending, no Event or deletion rides on the write, and
     its tests' pods are being created by this very pass (`creating`) or were created less than the grace
     ago."""

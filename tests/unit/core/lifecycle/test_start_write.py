@@ -5,65 +5,20 @@ started write at the grace, and `startedAt` is its first pod's creation either w
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
+from fresh_pods import T0, observe, planned, pod, requeue, writes
 from policies import MAILING as POLICY
 from runs import make_run
 
 from helm_e2e.core.lifecycle.actions import (
     CreateTest,
-    Observed,
-    PatchStatus,
-    Replanned,
-    Requeue,
-    Rollout,
 )
 from helm_e2e.core.lifecycle.decide import decide_run
 from helm_e2e.core.lifecycle.start_write import START_WRITE_GRACE_SECONDS, first_created
 from helm_e2e.core.model import names
-from helm_e2e.core.model.run import ReadinessMode, ReadinessSpec
 from helm_e2e.core.model.run_status import RunPhase, TestPhase
-from helm_e2e.core.outcomes import rollback as rollbacks
-from helm_e2e.core.plan.build import PlannedTest
-from helm_e2e.core.results.run_tests import TestObjects, get_condition
-
-T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-NO_HISTORY = rollbacks.History(deployed=None, revisions=set())
-
-
-def pod(test: str, phase: str, *, created: datetime = T0) -> dict[str, Any]:
-    meta = {"name": f"web-2-{test}", "labels": {names.TEST_LABEL: test}, "creationTimestamp": _iso(created)}
-    return {"metadata": meta, "status": {"phase": phase, "startTime": _iso(created)}}
-
-
-def _iso(when: datetime) -> str:
-    return when.isoformat().replace("+00:00", "Z")
-
-
-def planned(name: str) -> PlannedTest:
-    return PlannedTest(
-        name=name, source="hook", timeout_seconds=600, pod_spec={"containers": [{"name": "t", "image": "b"}]}
-    )
-
-
-def observe(now: datetime, pods: dict[str, Any], plan: dict[str, PlannedTest] | None = None) -> Observed:
-    return Observed(
-        now=now,
-        objects=TestObjects(pods=pods),
-        logs={},
-        events={},
-        plan=Replanned(tests=plan) if plan is not None else None,
-        history=NO_HISTORY,
-    )
-
-
-def writes(actions: list[Any]) -> list[PatchStatus]:
-    return [a for a in actions if isinstance(a, PatchStatus)]
-
-
-def requeue(actions: list[Any]) -> float:
-    return min(a.after for a in actions if isinstance(a, Requeue))
+from helm_e2e.core.results.run_tests import TestObjects
 
 
 def test_the_pass_that_creates_the_pods_holds_the_started_write_for_the_grace() -> None:
@@ -110,37 +65,6 @@ def test_a_run_that_started_keeps_its_start_time() -> None:
     run = run.model_copy(update={"status": status})
     [write] = writes(decide_run(run, observe(T0 + timedelta(seconds=1), {"a": pod("a", "Running")}), POLICY))
     assert write.status.started_at == earlier
-
-
-def gated(run: Any) -> Any:
-    return run.model_copy(
-        update={"spec": run.spec.model_copy(update={"readiness": ReadinessSpec(mode=ReadinessMode.ROLLOUT)})}
-    )
-
-
-def test_the_pass_that_opens_the_gate_holds_its_write_and_the_pods_say_it_opened() -> None:
-    run = gated(make_run("a"))
-    observed = replace(observe(T0, {}, plan={"a": planned("a")}), rollout=Rollout(ready=True))
-    opening = decide_run(run, observed, POLICY)
-    assert any(isinstance(a, CreateTest) for a in opening)
-    assert writes(opening) == []
-    # the next pass looks at no rollout (no FetchRollout: the pods exist) and writes the gate open
-    [write] = writes(decide_run(run, observe(T0 + timedelta(seconds=1), {"a": pod("a", "Running")}), POLICY))
-    ready = get_condition(write.status, names.COND_RELEASE_READY)
-    assert ready is not None
-    assert ready.status == "True"
-    assert ready.reason == names.EVENT_ROLLED_OUT
-    assert ready.last_transition_time == T0
-
-
-def test_a_gate_still_closed_is_written_at_once() -> None:
-    run = gated(make_run("a"))
-    pending = Rollout(ready=False, pending="deployment/web: 0 of 2")
-    observed = replace(observe(T0, {}, plan={"a": planned("a")}), rollout=pending)
-    [write] = writes(decide_run(run, observed, POLICY))
-    ready = get_condition(write.status, names.COND_RELEASE_READY)
-    assert ready is not None
-    assert ready.status == "False"
 
 
 def test_a_run_whose_tests_flux_runs_is_written_at_once() -> None:

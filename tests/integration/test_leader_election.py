@@ -102,6 +102,9 @@ def elect(pair: Pair) -> tuple[OperatorProcess, OperatorProcess]:
     assert leader is not None, f"the Lease is held by {holder}, neither operator"
     (standby,) = [op for op in pair.operators if op is not leader]
     wait_until(lambda: KOPF_STARTED in leader.logs(), timeout=30, what="kopf to start in the leader")
+    # both started at once, but on a busy machine the standby may still be importing when the leader's kopf
+    # is up (seen in CI: its log still empty): wait for it to be waiting, as the tests assume
+    wait_until(lambda: "leader.waiting" in standby.logs(), timeout=30, what="the standby waiting")
     return leader, standby
 
 

@@ -125,9 +125,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
     current = attempts.current_pods(run, observed.objects.pods)  # an earlier attempt's pod is history
     observed = dataclasses.replace(observed, objects=dataclasses.replace(observed.objects, pods=current))
     before = run.status
-    run = start_write.started_from_pods(
-        opened_by_pods(run, observed.objects), observed.objects, observed.now
-    )
+    run = start_write.started_from_pods(opened_by_pods(run, observed.objects), observed.objects, observed.now)
     missing = _missing_tests(run, observed)
     gated = _gated(run) and bool(run.spec.tests)
     if fetch := _fetches(run, observed, missing, gated=gated):

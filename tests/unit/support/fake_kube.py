@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pods import iso
+
 from helm_e2e.clients.apierror import Body
 from helm_e2e.clients.kube import ObjectRef, Patched
 from helm_e2e.core.model import names
@@ -118,8 +120,7 @@ class FakeKube:
 
     def _stamped(self, body: Body) -> Body:
         if self.clock is not None:
-            when = self.clock().isoformat().replace("+00:00", "Z")
-            body["metadata"] = {**body["metadata"], "creationTimestamp": when}
+            body["metadata"] = {**body["metadata"], "creationTimestamp": iso(self.clock())}
         return body
 
     async def list_run_pods(self, namespace: str, run: str) -> list[Body]:

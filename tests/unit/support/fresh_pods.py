@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pods import iso
+
 from helm_e2e.core.lifecycle.actions import Observed, PatchStatus, Replanned, Requeue
 from helm_e2e.core.model import names
 from helm_e2e.core.outcomes import rollback as rollbacks
@@ -18,12 +20,8 @@ NO_HISTORY = rollbacks.History(deployed=None, revisions=set())
 
 
 def pod(test: str, phase: str, *, created: datetime = T0) -> dict[str, Any]:
-    meta = {"name": f"web-2-{test}", "labels": {names.TEST_LABEL: test}, "creationTimestamp": _iso(created)}
-    return {"metadata": meta, "status": {"phase": phase, "startTime": _iso(created)}}
-
-
-def _iso(when: datetime) -> str:
-    return when.isoformat().replace("+00:00", "Z")
+    meta = {"name": f"web-2-{test}", "labels": {names.TEST_LABEL: test}, "creationTimestamp": iso(created)}
+    return {"metadata": meta, "status": {"phase": phase, "startTime": iso(created)}}
 
 
 def planned(name: str) -> PlannedTest:

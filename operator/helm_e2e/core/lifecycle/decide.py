@@ -125,7 +125,8 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
     current = attempts.current_pods(run, observed.objects.pods)  # an earlier attempt's pod is history
     observed = dataclasses.replace(observed, objects=dataclasses.replace(observed.objects, pods=current))
     before = run.status
-    run = start_write.started_from_pods(opened_by_pods(run, observed.objects), observed.objects, observed.now)
+    born = observed.objects.first_created()  # the pods say the gate opened and when the tests started
+    run = start_write.started_from_pods(opened_by_pods(run, born), born, observed.now)
     missing = _missing_tests(run, observed)
     gated = _gated(run) and bool(run.spec.tests)
     if fetch := _fetches(run, observed, missing, gated=gated):
@@ -161,9 +162,7 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
         step.status.regression = regressions.decide_regression(final, earlier)
     creatable = [t for name in step.create_tests if isinstance(t := plan.get(name), PlannedTest)]
     actions = create_actions(run, creatable, observed.plan or Replanned(tests={}), policy.collector)
-    hold = start_write.hold_started_write(
-        before, step, observed.objects, creating=bool(creatable), now=observed.now
-    )
+    hold = start_write.hold_started_write(before, step, born, creating=bool(creatable), now=observed.now)
     if hold is not None:  # "started" goes out with the tests' first change (start_write.py)
         return [*actions, *_after_patch(run, step, policy, observed.history), Requeue(hold)]
     write = _with_first_outbox_step(run, step.status, observed.now, policy) if step.finished else None

@@ -10,50 +10,39 @@ is lost in the wait: the pods are named by the run and found again by any pass (
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
 
 from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_status import RunPhase, RunStatus, TestPhase
-from helm_e2e.core.results.pod_result import parse_time
-from helm_e2e.core.results.run_tests import Step, TestObjects
+from helm_e2e.core.results.run_tests import Step
 
 START_WRITE_GRACE_SECONDS = 2.0
 
 
-def first_created(objects: TestObjects) -> datetime | None:
-    """When the run's first test pod or Job was created, if any exists yet."""
-    bodies: Iterable[Mapping[str, Any]] = [*objects.pods.values(), *objects.jobs.values()]
-    times = [t for b in bodies if (t := parse_time((b.get("metadata") or {}).get("creationTimestamp")))]
-    return min(times, default=None)
-
-
-def started_from_pods(run: Run, objects: TestObjects, now: datetime) -> Run:
+def started_from_pods(run: Run, born: datetime | None, now: datetime) -> Run:
     """The run with its `startedAt` from its first pod's creation while none is written (the started write
     may be held, or a restart may have come in between): the deadline counts from when the tests started,
-    not from whenever the write goes out."""
-    if run.status.started_at is not None or (born := first_created(objects)) is None:
+    not from whenever the write goes out. `born`: `TestObjects.first_created`."""
+    if run.status.started_at is not None or born is None:
         return run
     return run.model_copy(update={"status": run.status.model_copy(update={"started_at": min(born, now)})})
 
 
 def hold_started_write(
-    before: RunStatus, step: Step, objects: TestObjects, *, creating: bool, now: datetime
+    before: RunStatus, step: Step, born: datetime | None, *, creating: bool, now: datetime
 ) -> float | None:
     """Seconds to hold the run's first write for its tests' first change, or None: write it now.
 
     Held only while nothing but "started" (and the readiness gate's opening, `gate.opened_by_pods`) would be
     written: the run was Pending, every test is still Pending, no Event or deletion rides on the write, and
     its tests' pods are being created by this very pass (`creating`) or were created less than the grace
-    ago."""
+    ago (`born`: `TestObjects.first_created`)."""
     if before.phase != RunPhase.PENDING or step.finished or step.events:
         return None
     if step.delete_pods or step.delete_jobs or not step.status.tests:
         return None
     if any(t.phase != TestPhase.PENDING for t in step.status.tests):
         return None
-    born = first_created(objects)
     if born is None:
         return START_WRITE_GRACE_SECONDS if creating else None
     left = START_WRITE_GRACE_SECONDS - (now - born).total_seconds()

@@ -52,6 +52,12 @@ class TestObjects:
     def exists(self, test: TestSource) -> bool:
         return test.name in (self.jobs if test.kind == "Job" else self.pods)
 
+    def first_created(self) -> datetime | None:
+        """When the run's first test pod or Job was created, if any exists yet."""
+        bodies = [*self.pods.values(), *self.jobs.values()]
+        times = [t for b in bodies if (t := parse_time((b.get("metadata") or {}).get("creationTimestamp")))]
+        return min(times, default=None)
+
     def finished(self, test: TestSource) -> bool:
         if test.kind == "Job":
             job = self.jobs.get(test.name)

@@ -55,5 +55,5 @@ def test_a_gate_still_closed_is_written_at_once() -> None:
 
 def test_a_run_without_the_gate_or_without_pods_is_left_as_it_is() -> None:
     run = make_run("a")
-    assert opened_by_pods(run, TestObjects(pods={"a": pod("a", "Running")})) is run
-    assert opened_by_pods(gated(run), TestObjects()).status == gated(run).status
+    assert opened_by_pods(run, TestObjects(pods={"a": pod("a", "Running")}).first_created()) is run
+    assert opened_by_pods(gated(run), TestObjects().first_created()).status == gated(run).status

@@ -15,10 +15,9 @@ from helm_e2e.core.lifecycle.actions import (
     CreateTest,
 )
 from helm_e2e.core.lifecycle.decide import decide_run
-from helm_e2e.core.lifecycle.start_write import START_WRITE_GRACE_SECONDS, first_created
+from helm_e2e.core.lifecycle.start_write import START_WRITE_GRACE_SECONDS
 from helm_e2e.core.model import names
 from helm_e2e.core.model.run_status import RunPhase, TestPhase
-from helm_e2e.core.results.run_tests import TestObjects
 
 
 def test_the_pass_that_creates_the_pods_holds_the_started_write_for_the_grace() -> None:
@@ -76,10 +75,3 @@ def test_a_run_whose_tests_flux_runs_is_written_at_once() -> None:
     [write] = writes(actions)
     assert write.status.phase == RunPhase.RUNNING
     assert requeue(actions) != START_WRITE_GRACE_SECONDS
-
-
-def test_first_created_is_the_earliest_pod_or_job() -> None:
-    later = T0 + timedelta(seconds=3)
-    objects = TestObjects(pods={"a": pod("a", "Running", created=later), "b": pod("b", "Pending")})
-    assert first_created(objects) == T0
-    assert first_created(TestObjects()) is None

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 import runs
-from pods import T0, pod
+from fresh_pods import pod as fresh_pod
+from pods import T0, iso, pod
 
 from helm_e2e.core.model.run import Run, TestSource
 from helm_e2e.core.model.run_status import RunPhase, RunStatus, TestPhase, TestResult
@@ -298,3 +299,15 @@ def test_image_pull_backoff_keeps_waiting_for_the_timeout() -> None:
     step = decide_next_step(run, TestObjects(pods={"a": pulling}), pod_names=pod_names(run), logs={}, now=T0)
     assert step.status.tests[0].phase == TestPhase.PENDING
     assert step.delete_pods == []
+
+
+def test_first_created_is_the_earliest_pod_or_job() -> None:
+    later = T0 + timedelta(seconds=3)
+    job = {"metadata": {"name": "j", "creationTimestamp": iso(later)}}
+    objects = TestObjects(
+        pods={"a": fresh_pod("a", "Running", created=later), "b": fresh_pod("b", "Pending")}
+    )
+    assert objects.first_created() == T0
+    assert TestObjects(jobs={"j": job}).first_created() == later
+    assert TestObjects(pods={"a": {"metadata": {"name": "a"}}}).first_created() is None  # not stamped
+    assert TestObjects().first_created() is None

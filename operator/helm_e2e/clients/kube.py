@@ -24,6 +24,7 @@ from helm_e2e.clients.hook_objects import HookObjects
 from helm_e2e.clients.kube_calls import KubeCalls, ObjectRef, Patched
 from helm_e2e.clients.kube_pods import PodCalls
 from helm_e2e.clients.kube_releases import ReleaseCalls
+from helm_e2e.clients.kube_rest import Rest
 from helm_e2e.clients.kube_runs import RunCalls
 from helm_e2e.clients.rollout import RolloutReader
 from helm_e2e.clients.watch_cache import WatchCache
@@ -49,9 +50,14 @@ def load_api_client(*, connections: int = 0) -> k8s.ApiClient:
 
 class Kube(RunCalls, PodCalls, ReleaseCalls, KubeCalls):
     def __init__(
-        self, api: k8s.ApiClient, *, timeout_seconds: float = 30.0, cache: WatchCache | None = None
+        self,
+        api: k8s.ApiClient,
+        *,
+        timeout_seconds: float = 30.0,
+        cache: WatchCache | None = None,
+        rest: Rest | None = None,
     ) -> None:
-        super().__init__(api, timeout_seconds=timeout_seconds, cache=cache)
+        super().__init__(api, timeout_seconds=timeout_seconds, cache=cache, rest=rest)
         self.gitops = GitOpsReader(api, timeout_seconds=timeout_seconds)  # a release's Flux HelmRelease
 
     @functools.cached_property

@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from helm_e2e.clients.apierror import Body, api_error, call
 from helm_e2e.clients.apierror import status_of as _status
 from helm_e2e.clients.followed import Primable
+from helm_e2e.clients.kube_rest import JSON, Request, Resource, Rest, ThreadRest
 from helm_e2e.clients.watch_cache import WatchCache
 
 
@@ -36,12 +37,20 @@ class ObjectRef:
 
 class KubeCalls:
     def __init__(
-        self, api: k8s.ApiClient, *, timeout_seconds: float = 30.0, cache: WatchCache | None = None
+        self,
+        api: k8s.ApiClient,
+        *,
+        timeout_seconds: float = 30.0,
+        cache: WatchCache | None = None,
+        rest: Rest | None = None,
     ) -> None:
         """`cache`: what the operator's watches delivered (fed by the handlers): runs and pods of active
-        runs are read from it when it is fresh enough. Without it (the CLI), every read asks the API."""
+        runs are read from it when it is fresh enough. Without it (the CLI), every read asks the API.
+        `rest`: what sends a run's own requests by path (clients/kube_rest.py); the operator's is on its
+        event loop, anyone else's (default) the kubernetes client in a thread."""
         self.cache = cache
         self.api = api
+        self.rest: Rest = rest or ThreadRest(api, timeout_seconds=timeout_seconds)
         self.custom = k8s.CustomObjectsApi(api)
         self.timeout = timeout_seconds
 
@@ -57,6 +66,32 @@ class KubeCalls:
     async def _raw(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         resp = await self._call(fn, *args, _preload_content=False, **kwargs)
         return json.loads(resp.data)
+
+    async def _send(
+        self,
+        method: str,
+        resource: Resource,
+        namespace: str,
+        name: str = "",
+        sub: str = "",
+        *,
+        query: tuple[tuple[str, str], ...] = (),
+        body: Body | None = None,
+        content_type: str = JSON,
+        text_bytes: int = 0,
+    ) -> Any:
+        """One request by `self.rest` (the chart's RBAC is derived from these calls: tests/unit/chart)."""
+        path = resource.path(namespace, name, sub)
+        return await self.rest.send(Request(method, path, query, body, content_type, text_bytes))
+
+    async def _send_checked(self, *args: Any, ok: frozenset[int], **kw: Any) -> Any:
+        """Send; statuses in `ok` return None, every other API error becomes a KubeError."""
+        try:
+            return await self._send(*args, **kw)
+        except ApiException as e:
+            if _status(e) in ok:
+                return None
+            raise api_error(e) from e
 
     async def _checked(self, fn: Callable[..., Any], *args: Any, ok: frozenset[int], **kw: Any) -> Any:
         """Call; statuses in `ok` return None, every other API error becomes a KubeError."""

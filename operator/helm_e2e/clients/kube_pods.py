@@ -12,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from helm_e2e.clients.apierror import Body, api_error, api_refusal
 from helm_e2e.clients.apierror import status_of as _status
 from helm_e2e.clients.kube_calls import KubeCalls, ObjectRef
+from helm_e2e.clients.kube_rest import EVENTS, PODS
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import run_selector
 from helm_e2e.errors import KubeError
@@ -26,7 +27,7 @@ class PodCalls(KubeCalls):
         """Create a test pod; a pod of the same run is adopted, anything else refused is ApiRefused."""
         meta = body["metadata"]
         try:
-            created = await self._raw(self.core.create_namespaced_pod, meta["namespace"], body)
+            created = await self._send("POST", PODS, meta["namespace"], body=body)
         except ApiException as e:
             if _status(e) == 409 and await self._owned_by_run(meta):
                 return  # created by an earlier attempt: adopt it
@@ -39,11 +40,8 @@ class PodCalls(KubeCalls):
     async def _owned_by_run(self, meta: Mapping[str, Any]) -> bool:
         """Whether the pod holding this name is ours (a list by name: no `get` on pods is needed)."""
         try:
-            found = await self._raw(
-                self.core.list_namespaced_pod,
-                meta["namespace"],
-                field_selector=f"metadata.name={meta['name']}",
-            )
+            by_name = (("fieldSelector", f"metadata.name={meta['name']}"),)
+            found = await self._send("GET", PODS, meta["namespace"], query=by_name)
         except ApiException as e:
             raise api_error(e) from e
         labels = [(p["metadata"].get("labels") or {}) for p in found.get("items") or []]
@@ -55,30 +53,23 @@ class PodCalls(KubeCalls):
         return await self._list_through(
             index,
             (namespace, run),
-            lambda: self._raw(self.core.list_namespaced_pod, namespace, label_selector=run_selector(run)),
+            lambda: self._send("GET", PODS, namespace, query=(("labelSelector", run_selector(run)),)),
         )
 
     async def delete_pod(self, namespace: str, name: str) -> None:
-        await self._checked(
-            self.core.delete_namespaced_pod, name, namespace, grace_period_seconds=0, ok=frozenset({404})
-        )
+        now = (("gracePeriodSeconds", "0"),)
+        await self._send_checked("DELETE", PODS, namespace, name, query=now, ok=frozenset({404}))
 
     async def read_log(self, namespace: str, pod: str, container: str, *, limit_bytes: int) -> str:
         """The end of a container's log, bounded in lines *and* bytes; '' if unavailable."""
+        most = max(1, limit_bytes * 4)  # tail first, then at most this many bytes of it
+        lines = str(max(20, limit_bytes // 20))
+        query = (("container", container), ("tailLines", lines), ("limitBytes", str(most)))
         try:
-            resp = await self._call(
-                self.core.read_namespaced_pod_log,
-                pod,
-                namespace,
-                container=container,
-                tail_lines=max(20, limit_bytes // 20),
-                limit_bytes=max(1, limit_bytes * 4),  # tail first, then at most this many bytes of it
-                _preload_content=False,
-            )
+            text: str = await self._send("GET", PODS, namespace, pod, "log", query=query, text_bytes=most)
         except (ApiException, KubeError):
             return ""
-        data: bytes = resp.data
-        return data.decode(errors="replace")
+        return text
 
     # --- Events --------------------------------------------------------------------------------------------
     async def post_event(self, ref: ObjectRef, *, type: str, reason: str, message: str) -> None:
@@ -104,7 +95,7 @@ class PodCalls(KubeCalls):
             "count": 1,
         }
         try:  # an Event is best effort; the status carries the same facts
-            await self._call(self.core.create_namespaced_event, ref.namespace, body)
+            await self._send("POST", EVENTS, ref.namespace, body=body)
         except (ApiException, KubeError):
             return
 

@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 from helm_e2e.clients.apierror import Body, api_error
 from helm_e2e.clients.apierror import status_of as _status
 from helm_e2e.clients.kube_calls import KubeCalls, Patched
+from helm_e2e.clients.kube_rest import MERGE_PATCH, RUNS, SUITES
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import label_value
 
@@ -23,14 +24,7 @@ class RunCalls(KubeCalls):
         if self.cache is not None:
             self.cache.creating_run(key)
         try:
-            created: Body = await self._call(
-                self.custom.create_namespaced_custom_object,
-                names.GROUP,
-                names.VERSION,
-                body["metadata"]["namespace"],
-                names.RUNS,
-                body,
-            )
+            created: Body = await self._send("POST", RUNS, key[0], body=body)
         except ApiException as e:
             if self.cache is not None:
                 self.cache.not_created(key)
@@ -45,14 +39,7 @@ class RunCalls(KubeCalls):
         if self.cache is not None and (cached := self.cache.run((namespace, name))) is not None:
             return cached
         try:
-            run: Body = await self._call(
-                self.custom.get_namespaced_custom_object,
-                names.GROUP,
-                names.VERSION,
-                namespace,
-                names.RUNS,
-                name,
-            )
+            run: Body = await self._send("GET", RUNS, namespace, name)
         except ApiException as e:
             if _status(e) == 404:
                 if self.cache is not None:
@@ -91,14 +78,8 @@ class RunCalls(KubeCalls):
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         try:
-            patched: Body = await self._call(
-                self.custom.patch_namespaced_custom_object_status,
-                names.GROUP,
-                names.VERSION,
-                namespace,
-                names.RUNS,
-                name,
-                body,
+            patched: Body = await self._send(
+                "PATCH", RUNS, namespace, name, "status", body=body, content_type=MERGE_PATCH
             )
         except ApiException as e:
             if self.cache is not None:  # whatever the cache holds lost to someone: read the API next
@@ -117,15 +98,7 @@ class RunCalls(KubeCalls):
         return Patched.APPLIED
 
     async def delete_run(self, namespace: str, name: str) -> None:
-        await self._checked(
-            self.custom.delete_namespaced_custom_object,
-            names.GROUP,
-            names.VERSION,
-            namespace,
-            names.RUNS,
-            name,
-            ok=frozenset({404}),
-        )
+        await self._send_checked("DELETE", RUNS, namespace, name, ok=frozenset({404}))
 
     # --- E2ESuites ---------------------------------------------------------------------------------------
     async def list_suites(self, namespace: str) -> list[Body]:
@@ -146,13 +119,14 @@ class RunCalls(KubeCalls):
         )
 
     async def patch_suite_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        await self._checked(
-            self.custom.patch_namespaced_custom_object_status,
-            names.GROUP,
-            names.VERSION,
+        patch = {"status": dict(status)}
+        await self._send_checked(
+            "PATCH",
+            SUITES,
             namespace,
-            names.SUITES,
             name,
-            {"status": dict(status)},
+            "status",
+            body=patch,
+            content_type=MERGE_PATCH,
             ok=frozenset({404}),
         )

@@ -19,6 +19,7 @@ from kopf._core.reactor import inventory as kopf_inventory
 from helm_e2e.clients import metrics
 from helm_e2e.clients.gitops import argocd_api_served
 from helm_e2e.clients.kube import Kube, load_api_client
+from helm_e2e.clients.kube_rest import build_rest
 from helm_e2e.clients.sandbox import Sandbox
 from helm_e2e.clients.watch_cache import WatchCache
 from helm_e2e.core.model import names
@@ -117,7 +118,10 @@ def build_parts(settings: Settings) -> Parts:
     # the run and pod events below keep this cache: a run's reconcile reads them without asking the API
     cache = WatchCache(settled=outbox.settled_body)
     api = load_api_client(connections=settings.api_threads)
-    kube = Kube(api, timeout_seconds=settings.api_timeout_seconds, cache=cache)
+    # a run's own requests go out on the event loop (clients/kube_rest.py: a fraction of a thread's CPU)
+    timeout = settings.api_timeout_seconds
+    rest = build_rest(api, on_loop=True, timeout_seconds=timeout, connections=settings.api_threads)
+    kube = Kube(api, timeout_seconds=timeout, cache=cache, rest=rest)
     argo = settings.argocd == "auto" and argocd_api_served(api, timeout_seconds=settings.api_timeout_seconds)
     # release decoding and template rendering run in bounded worker processes, never on the event loop
     sandbox = Sandbox(memory_mib=settings.sandbox_memory_mib)
@@ -208,6 +212,7 @@ def register_lifecycle(registry: kopf.OperatorRegistry, parts: Parts, config: Se
         await parts.scheduler.stop()
         await parts.controller.queue.stop()
         parts.sandbox.close()
+        await parts.kube.rest.close()
 
 
 def register_release_events(registry: kopf.OperatorRegistry, parts: Parts) -> None:

@@ -4,7 +4,9 @@ What the code needs is derived, not listed by hand:
 - the Kube adapter's API calls: every `self.<api>.<method>` in operator/helm_e2e outside core/, where
   <method> follows the kubernetes client's naming (`create_namespaced_pod`, `read_namespaced_pod_log`,
   `patch_namespaced_custom_object_status`, ...) and custom objects take their plural from the call's
-  arguments (a module constant such as RUNS);
+  arguments (a module constant such as RUNS); and every request sent by path,
+  `self._send[_checked]("<HTTP method>", <Resource constant>, namespace[, name[, subresource]])`
+  (clients/kube_rest.py), whose verb follows from the method and whether it names an object;
 - kopf's watches: every `kopf.on.event(*RESOURCE)` in runtime/kopf_wiring.py (list + watch), and, cluster-wide,
   kopf's own scanning of CRDs (kopf._core.reactor.observation; namespaces are only scanned when kopf
   serves namespace patterns, which helm-e2e never does);
@@ -77,6 +79,38 @@ def _method_rule(method: str, group: str | None, custom_plural: str | None) -> R
     return (group or "", f"{resource}/{sub}" if sub else resource, VERBS[prefix])
 
 
+SENDS = ("_send", "_send_checked")  # clients/kube_calls.py: a request by path, its Resource a module constant
+HTTP_VERBS = {"POST": "create", "PATCH": "patch", "PUT": "update"}
+
+
+def _send_rule(module: Any, call: ast.Call) -> Rule | None:
+    """`self._send("GET", PODS, ns, pod, "log")` → ('', 'pods/log', 'get'); None for a call that forwards
+    its arguments (`*args`)."""
+    if not call.args or not isinstance(call.args[0], ast.Constant):
+        return None
+    method, resource = call.args[0].value, _constant(module, call.args[1])
+    assert resource is not None, f"{ast.unparse(call)}: its Resource is not a module constant"
+    keywords = {k.arg: k.value for k in call.keywords}
+    name = call.args[3] if len(call.args) > 3 else keywords.get("name")
+    sub_node = call.args[4] if len(call.args) > 4 else keywords.get("sub")
+    sub = sub_node.value if isinstance(sub_node, ast.Constant) else ""
+    assert sub_node is None or sub, f"{ast.unparse(call)}: a subresource that is not a literal"
+    by_name = {"GET": ("get", "list"), "DELETE": ("delete", "deletecollection")}
+    verb = by_name[method][name is None] if method in by_name else HTTP_VERBS[method]
+    return (resource.group, f"{resource.plural}/{sub}" if sub else resource.plural, verb)
+
+
+def send_calls(tree: ast.AST) -> list[ast.Call]:
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr in SENDS
+        and ast.unparse(n.func.value) == "self"
+    ]
+
+
 def _constant(module: Any, node: ast.expr) -> Any:
     """A module-level name (`RUNS`) or a dotted one (`names.RUNS`) as the module sees it."""
     if isinstance(node, ast.Name):
@@ -106,6 +140,7 @@ def adapter_rules(*, hooks: bool | None = None) -> set[Rule]:
         relative = path.relative_to(PACKAGE).with_suffix("")
         module = importlib.import_module(".".join(("helm_e2e", *relative.parts)))
         tree = ast.parse(path.read_text())
+        rules |= {r for call in send_calls(tree) if (r := _send_rule(module, call)) is not None}
         calls = {id(n.func): n for n in ast.walk(tree) if isinstance(n, ast.Call)}
         calls |= {id(a): n for n in ast.walk(tree) if isinstance(n, ast.Call) for a in n.args}
         for node in (n for n in ast.walk(tree) if isinstance(n, ast.Attribute)):
@@ -187,6 +222,29 @@ def granted(docs: list[dict[str, Any]], kind: str) -> set[Rule]:
         for (group, resource), verbs in role_rules(doc).items():
             out |= {(group, resource, verb) for verb in verbs}
     return out
+
+
+def test_requests_by_path_map_to_rbac_rules() -> None:
+    import helm_e2e.clients.kube_rest as module
+
+    def rule(source: str) -> Rule | None:
+        call = ast.parse(source).body[0].value  # type: ignore[attr-defined]
+        return _send_rule(module, call)
+
+    assert rule('self._send("GET", PODS, ns, pod, "log", query=q)') == ("", "pods/log", "get")
+    assert rule('self._send("GET", PODS, ns, query=q)') == ("", "pods", "list")
+    assert rule('self._send("PATCH", RUNS, ns, name, "status")') == (names.GROUP, "e2eruns/status", "patch")
+    assert rule('self._send_checked("DELETE", RUNS, ns, name=n, ok=x)') == (names.GROUP, "e2eruns", "delete")
+    assert rule('self._send("POST", EVENTS, ns, body=b)') == ("", "events", "create")
+    assert rule("self._send(*args, **kw)") is None
+    found = {
+        r
+        for path in (PACKAGE / "clients").glob("kube_*.py")
+        for call in send_calls(ast.parse(path.read_text()))
+        if (r := _send_rule(importlib.import_module(f"helm_e2e.clients.{path.stem}"), call))
+    }
+    assert ("", "pods/log", "get") in found  # the adapter's requests by path are seen at all
+    assert (names.GROUP, "e2eruns/status", "patch") in found
 
 
 def test_method_names_map_to_rbac_rules() -> None:

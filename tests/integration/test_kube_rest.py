@@ -37,14 +37,14 @@ async def kube(crds: Cluster, request: pytest.FixtureRequest) -> AsyncIterator[K
     await kube.rest.close()
 
 
-def run_body(namespace: str, name: str) -> dict[str, Any]:
+def run_body(namespace: str, name: str, release: str = "web") -> dict[str, Any]:
     return {
         "apiVersion": f"{names.GROUP}/{names.VERSION}",
         "kind": "E2ERun",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "labels": {names.RELEASE_LABEL: release}},
         "spec": {
             "release": {
-                "name": "web",
+                "name": release,
                 "namespace": namespace,
                 "revision": 1,
                 "chart": "tiny",
@@ -87,6 +87,20 @@ async def test_a_run_is_created_read_patched_with_its_precondition_and_deleted(
     await kube.delete_run(namespace, "web-1")  # already gone: not an error
     assert await kube.get_run(namespace, "web-1") is None
     assert await kube.patch_run_status(namespace, "web-1", {"phase": "Running"}) is Patched.GONE
+
+
+async def test_a_releases_runs_are_listed_by_its_label_and_all_runs_without_one(
+    kube: Kube, namespace: str
+) -> None:
+    for name, release in (("web-1", "web"), ("web-2", "web"), ("db-1", "db")):
+        await kube.create_run(run_body(namespace, name, release))
+    assert sorted(r["metadata"]["name"] for r in await kube.list_runs(namespace, "web")) == ["web-1", "web-2"]
+    assert sorted(r["metadata"]["name"] for r in await kube.list_runs(namespace, None)) == [
+        "db-1",
+        "web-1",
+        "web-2",
+    ]
+    assert await kube.list_runs(namespace, "nothing") == []
 
 
 async def test_a_pod_is_created_adopted_listed_read_and_deleted(

@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from helm_e2e.clients.apierror import Body, api_error, call
 from helm_e2e.clients.apierror import status_of as _status
 from helm_e2e.clients.followed import Primable
-from helm_e2e.clients.kube_rest import JSON, Request, Resource, Rest, ThreadRest
+from helm_e2e.clients.kube_rest import JSON, MAX_ANSWER_BYTES, Request, Resource, Rest, ThreadRest
 from helm_e2e.clients.watch_cache import WatchCache
 
 
@@ -79,10 +79,13 @@ class KubeCalls:
         body: Body | None = None,
         content_type: str = JSON,
         text_bytes: int = 0,
+        answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> Any:
         """One request by `self.rest` (the chart's RBAC is derived from these calls: tests/unit/chart)."""
         path = resource.path(namespace, name, sub)
-        return await self.rest.send(Request(method, path, query, body, content_type, text_bytes))
+        return await self.rest.send(
+            Request(method, path, query, body, content_type, text_bytes, answer_bytes)
+        )
 
     async def _send_checked(self, *args: Any, ok: frozenset[int], **kw: Any) -> Any:
         """Send; statuses in `ok` return None, every other API error becomes a KubeError."""

@@ -36,6 +36,7 @@ from helm_e2e.errors import ApiRefused, KubeError
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # an object is at most ~1.5 MiB (etcd); a list of one run's pods, less
+LIST_BYTES = 64 * 1024 * 1024  # a list of a release's runs (a tenant may make more than historyLimit keeps)
 ERROR_BODY_BYTES = 64 * 1024  # of an error answer: its Status (reason, message) is at the start
 LOOP_DECODE_BYTES = 256 * 1024  # a larger answer is decoded in a thread: the event loop never waits on it
 DEFAULT_CONNECTIONS = 16
@@ -77,6 +78,7 @@ class Request:
     body: Body | None = None
     content_type: str = JSON
     text_bytes: int = 0  # > 0: the answer is text (a log), at most this many bytes of it
+    answer_bytes: int = MAX_ANSWER_BYTES  # a JSON answer larger than this is an error, never read whole
 
     @property
     def target(self) -> str:
@@ -214,7 +216,7 @@ class LoopRest:
             headers["Content-Type"] = request.content_type
         target = request.target
         url = yarl.URL(self.host + target, encoded=True)  # urlencode made the query: not encoded twice
-        limit = request.text_bytes or MAX_ANSWER_BYTES
+        limit = request.text_bytes or request.answer_bytes
         try:
             async with self._open().request(
                 request.method, url, data=payload, headers=headers, server_hostname=self.server_hostname

@@ -11,7 +11,7 @@ from kubernetes.client.exceptions import ApiException
 from helm_e2e.clients.apierror import Body, api_error
 from helm_e2e.clients.apierror import status_of as _status
 from helm_e2e.clients.kube_calls import KubeCalls, Patched
-from helm_e2e.clients.kube_rest import MERGE_PATCH, RUNS, SUITES
+from helm_e2e.clients.kube_rest import LIST_BYTES, MERGE_PATCH, RUNS, SUITES
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import label_value
 
@@ -51,17 +51,20 @@ class RunCalls(KubeCalls):
         return run
 
     async def list_runs(self, namespace: str, release: str | None) -> list[Body]:
-        """The runs of `release` in the namespace; None: all of them (a schedule's Argo CD applications)."""
-        selector = f"{names.RELEASE_LABEL}={label_value(release)}" if release is not None else None
+        """The runs of `release` in the namespace (a few: `historyLimit` keeps 10); None: all of them (a
+        schedule's Argo CD applications: unbounded, in a thread)."""
         try:
-            result = await self._call(
-                self.custom.list_namespaced_custom_object,
-                names.GROUP,
-                names.VERSION,
-                namespace,
-                names.RUNS,
-                label_selector=selector,
-            )
+            if release is not None:
+                selector = (("labelSelector", f"{names.RELEASE_LABEL}={label_value(release)}"),)
+                result = await self._send("GET", RUNS, namespace, query=selector, answer_bytes=LIST_BYTES)
+            else:
+                result = await self._call(
+                    self.custom.list_namespaced_custom_object,
+                    names.GROUP,
+                    names.VERSION,
+                    namespace,
+                    names.RUNS,
+                )
         except ApiException as e:
             raise api_error(e) from e
         return [

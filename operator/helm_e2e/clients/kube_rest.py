@@ -236,7 +236,7 @@ class LoopRest:
             if len(data) > LOOP_DECODE_BYTES:
                 return await asyncio.to_thread(decode, data, request)
             return decode(data, request)
-        except ValueError as e:  # a broken proxy's page: said by its kind, never its content
+        except (ValueError, RecursionError) as e:  # a proxy's page, a nesting bomb: never its content
             raise KubeError("the API's answer is not JSON", status=0) from e
 
     async def close(self) -> None:

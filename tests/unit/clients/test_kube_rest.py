@@ -104,22 +104,24 @@ async def test_credentials_are_asked_for_seldom_and_anew_when_the_api_refuses_th
     assert asked == ["old", "new"]  # not once per request
 
 
-async def test_an_answer_over_its_bound_is_an_error_and_a_text_is_cut_at_its_bound(
-    serve: Callable[..., Awaitable[LoopRest]], monkeypatch: pytest.MonkeyPatch
+async def test_an_answer_over_its_bound_or_nested_too_deep_is_an_error_and_a_text_is_cut_at_its_bound(
+    serve: Callable[..., Awaitable[LoopRest]],
 ) -> None:
     async def endless(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
         await response.prepare(request)
-        for _ in range(64):  # 4 MiB, never all of it read
+        for _ in range(64):  # 4 MiB of "[[[...", never all of it read when the bound is lower
             await response.write(b"[" * 65536)
         return response
 
-    monkeypatch.setattr(kube_rest, "MAX_ANSWER_BYTES", 1024 * 1024)
     rest = await serve(endless)
     with pytest.raises(KubeError) as too_big:
-        await rest.send(Request("GET", "/big"))
+        await rest.send(Request("GET", "/big", answer_bytes=1024 * 1024))
     assert too_big.value.status == 0
     assert "over 1048576 bytes" in too_big.value.message
+    with pytest.raises(KubeError) as nested:  # read whole, it is a nesting bomb, not a crash of the pass
+        await rest.send(Request("GET", "/big", answer_bytes=8 * 1024 * 1024))
+    assert nested.value.message == "the API's answer is not JSON"
     assert await rest.send(Request("GET", "/log", text_bytes=10)) == "[" * 10
 
 

@@ -108,7 +108,9 @@ class Executor:
         )
         self.policy = build_policy(settings, artifacts=artifacts is not None)
         self.status = StatusWriter(kube)
-        recent = RecentRuns()  # a final pass's LIST of the release's runs, for its report's history strip
+        # a final pass's LIST of the release's runs, for its report's history strip: only when reports are
+        # mailed (a burst of 5,000 without SMTP held 1,024 lists of runs no report would ever take)
+        recent = RecentRuns() if settings.smtp_enabled else None
         self.observer = Observer(
             kube=kube,
             planner=planner,

@@ -39,7 +39,7 @@ class Observer:
     ) -> None:
         self.kube, self.planner, self.artifacts = kube, planner, artifacts
         self.log_tail_bytes = log_tail_bytes
-        self.recent = recent if recent is not None else RecentRuns()
+        self.recent = recent  # None: no report will draw a history strip (no SMTP), nothing is kept
 
     async def objects(self, run: Run) -> TestObjects:
         """The run's pods by test; Jobs and their pods only when the run has Job tests (one more list)."""
@@ -110,7 +110,8 @@ class Observer:
         labels = await self.kube.release_secret_labels(ref.namespace, ref.name) if asked.revisions else []
         revisions = {int(v) for lab in labels if (v := lab.get(names.HELM_VERSION_LABEL, "")).isdigit()}
         runs = runs_from_bodies(await self.kube.list_runs(ref.namespace, ref.name))
-        self.recent.keep((run.namespace, run.name), runs)  # its report's history strip: no second LIST
+        if self.recent is not None:  # its report's history strip: no second LIST
+            self.recent.keep((run.namespace, run.name), runs)
         newer = sorted(r for r in revisions if r > ref.revision) if asked.descriptions else []
         return rollbacks.History(
             deployed=reruns.deployed_revision(labels),

@@ -25,10 +25,15 @@ class RecentRuns:
         self._kept: OrderedDict[Key, tuple[float, list[Run]]] = OrderedDict()
 
     def keep(self, key: Key, runs: Sequence[Run]) -> None:
+        now = self.clock()
         self._kept.pop(key, None)
-        self._kept[key] = (self.clock(), list(runs))
-        while len(self._kept) > MAX_ENTRIES:
+        self._kept[key] = (now, list(runs))
+        # the oldest first (kept in order): too many, or too old for any report to take (a report not sent)
+        while len(self._kept) > MAX_ENTRIES or now - next(iter(self._kept.values()))[0] > MAX_AGE_SECONDS:
             self._kept.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
     def take(self, key: Key) -> list[Run] | None:
         """The runs kept for this run's report, once; None: list them."""

@@ -42,6 +42,27 @@ def test_the_oldest_entry_goes_beyond_the_bound() -> None:
     assert recent.take(("ns", f"r-{MAX_ENTRIES}")) == []
 
 
+def test_entries_no_report_took_go_once_too_old() -> None:
+    clock = Ticks()
+    recent = RecentRuns(clock=clock)
+    for i in range(10):
+        recent.keep(("ns", f"r-{i}"), [make_run("a")])
+    clock.now += MAX_AGE_SECONDS + 1
+    recent.keep(("ns", "r-10"), [])
+    assert len(recent) == 1  # the ten no report took are gone, not held until 1,024 more runs end
+
+
+async def test_without_smtp_no_runs_are_kept_for_a_report(kube: FakeKube, clock: Clock) -> None:
+    controller = make_controller(kube, clock)  # no SMTP host: no report will draw a history strip
+    for r in (1, 2):
+        await deploy(controller, kube, deployed_secret(revision=r, hooks=[passing_hook("smoke")]))
+        await controller.reconcile((NS, f"web-{r}"))
+        kube.finish_pod(NS, f"web-{r}-smoke", exit_code=0)
+        await controller.reconcile((NS, f"web-{r}"))
+    assert kube.runs[(NS, "web-2")]["status"]["phase"] == "Succeeded"  # its regression LIST ran
+    assert controller.executor.observer.recent is None
+
+
 @pytest.mark.parametrize(("revision", "lists"), [(1, 0), (2, 1)])
 async def test_a_reported_run_lists_its_releases_runs_at_most_once(
     kube: FakeKube, clock: Clock, monkeypatch: pytest.MonkeyPatch, revision: int, lists: int

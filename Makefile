@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(HOME)/.cache/helm-e2e/bin/current:$(PATH)
 
-.PHONY: docs help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration integration-helm4 realnode realnode-helm4 test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-start-live bench-startup bench-trigger bench-kill bench-store bench-artifacts bench-idle
+.PHONY: docs help install binaries cluster-up cluster-down cluster-env node-preflight node-up node-down images lint unit coverage integration integration-helm4 realnode realnode-helm4 test bench bench-quick demo clean bench-hostile bench-readiness bench-scale bench-start-live bench-startup bench-trigger bench-kill bench-store bench-artifacts bench-idle bench-transport
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,7 @@ bench: install cluster-up ## benchmarks: the pure core, then the readiness gate 
 	$(PY) tests/bench/artifacts.py
 	$(PY) tests/bench/viewer.py
 	$(PY) tests/bench/idle.py
+	$(PY) tests/bench/transport.py
 	$(PYTEST) tests/integration -q -s -m bench
 
 bench-quick: install cluster-up ## every benchmark once (CI: the bench cannot rot), numbers printed but meaningless
@@ -98,6 +99,7 @@ bench-quick: install cluster-up ## every benchmark once (CI: the bench cannot ro
 	BENCH_QUICK=1 $(PY) tests/bench/viewer.py
 	BENCH_QUICK=1 $(PY) tests/bench/start_live.py
 	BENCH_QUICK=1 $(PY) tests/bench/idle.py
+	BENCH_QUICK=1 $(PY) tests/bench/transport.py
 
 demo: install cluster-up ## end to end: operator + SMTP sink + example chart install/upgrade
 	$(PY) hack/demo.py
@@ -125,6 +127,9 @@ bench-hostile: install ## hostile inputs against the operator on the local clust
 
 bench-scale: install cluster-up ## N releases (BENCH_SCALE_N=100) x H revisions, a burst of upgrades vs helm alone + kwok alone (BENCH_SCALE_NICE=1: helm niced): trigger latency, CPU and API requests per run, peak RSS
 	$(PY) tests/bench/scale.py
+
+bench-transport: install cluster-up ## CPU per API request of a run's own calls: aiohttp on the event loop vs the kubernetes client in a thread
+	$(PY) tests/bench/transport.py
 
 bench-trigger: install cluster-up ## 20 sequential upgrades (BENCH_TRIGGER_N) after a fresh start: trigger latency and the operator's intake timings
 	$(PY) tests/bench/scale.py sequential

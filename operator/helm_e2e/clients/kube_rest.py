@@ -1,10 +1,11 @@
 """One request to the Kubernetes API by its path: the transport under the Kube adapter's per-run calls.
 
 `LoopRest` sends it with aiohttp (kopf's own HTTP client) on the event loop. A run's requests are small —
-create the E2ERun and the pod, write the status, read a log, post an Event — and the synchronous client spent
-~1.6 ms of CPU on each in a worker thread (its validation wrappers, urllib3, header parsing by `email.parser`,
-the thread hop: docs/performance.md). `ThreadRest` sends the same request with the kubernetes client in a
-worker thread: for the CLI and the viewer (short loops of their own) and for connections through a proxy.
+create the E2ERun and the pod, write the status, read a log, post an Event — and the generated client spent
+0.9 ms of CPU on each in a worker thread (its validation wrappers, urllib3, header parsing by `email.parser`,
+the thread hop), aiohttp 0.35 ms (`make bench-transport`, docs/performance.md). `ThreadRest` sends the same
+request with the kubernetes client in a worker thread: for the CLI, the viewer and the artifact server (loops
+of their own) and for connections through a proxy.
 
 Both keep one contract: the answer's JSON (or its text, bounded), `ApiException` for an HTTP error as the
 generated client raises it (clients/apierror.py maps it), `KubeError(status=0)` when no answer came in time.
@@ -40,9 +41,7 @@ LIST_BYTES = 64 * 1024 * 1024  # a list of a release's runs (a tenant may make m
 ERROR_BODY_BYTES = 64 * 1024  # of an error answer: its Status (reason, message) is at the start
 LOOP_DECODE_BYTES = 256 * 1024  # a larger answer is decoded in a thread: the event loop never waits on it
 DEFAULT_CONNECTIONS = 16
-AUTH_SECONDS = (
-    10.0  # credentials are asked for again after this long (the client re-reads a token after 60 s)
-)
+AUTH_SECONDS = 10.0  # credentials are asked for again after this long (a token file is re-read: 60 s)
 
 # The request lines urllib3 logs at DEBUG, in its shape: the operator's requests are counted from them
 # (tests/integration/test_api_requests.py), whichever transport sent them.
@@ -93,7 +92,7 @@ class Rest(Protocol):
 
 def encode(body: Body) -> bytes:
     """A body as JSON, times as the kubernetes client sends them (ISO 8601); anything else that is not
-    JSON is refused before it is sent, by where it is, never by its value."""
+    JSON is refused before it is sent, by its kind, never quoting its value."""
     try:
         return json.dumps(body, separators=(",", ":"), default=_iso).encode()
     except (TypeError, ValueError) as e:

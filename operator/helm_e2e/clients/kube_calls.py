@@ -89,21 +89,11 @@ class KubeCalls:
 
     async def _send_checked(self, *args: Any, ok: frozenset[int], **kw: Any) -> Any:
         """Send; statuses in `ok` return None, every other API error becomes a KubeError."""
-        try:
-            return await self._send(*args, **kw)
-        except ApiException as e:
-            if _status(e) in ok:
-                return None
-            raise api_error(e) from e
+        return await _allowing(self._send(*args, **kw), ok)
 
     async def _checked(self, fn: Callable[..., Any], *args: Any, ok: frozenset[int], **kw: Any) -> Any:
         """Call; statuses in `ok` return None, every other API error becomes a KubeError."""
-        try:
-            return await self._call(fn, *args, **kw)
-        except ApiException as e:
-            if _status(e) in ok:
-                return None
-            raise api_error(e) from e
+        return await _allowing(self._call(fn, *args, **kw), ok)
 
     async def _list_through(
         self, index: Primable | None, key: Any, list_call: Callable[[], Awaitable[Any]]
@@ -127,3 +117,13 @@ class KubeCalls:
             else:
                 index.primed(key, items, str((result.get("metadata") or {}).get("resourceVersion", "")))
         return items
+
+
+async def _allowing(request: Awaitable[Any], ok: frozenset[int]) -> Any:
+    """The request's answer; None for an API error whose status is in `ok`, a KubeError for any other."""
+    try:
+        return await request
+    except ApiException as e:
+        if _status(e) in ok:
+            return None
+        raise api_error(e) from e

@@ -107,9 +107,13 @@ def _iso(value: object) -> str:
 
 
 def decode(data: bytes, request: Request) -> Any:
+    """The answer as text (bounded) or JSON; one that is not JSON is a KubeError, whichever transport."""
     if request.text_bytes:
         return data[: request.text_bytes].decode(errors="replace")
-    return json.loads(data) if data else {}
+    try:
+        return json.loads(data) if data else {}
+    except (ValueError, RecursionError) as e:  # a proxy's page, a nesting bomb: never its content
+        raise KubeError("the API's answer is not JSON", status=0) from e
 
 
 class ThreadRest:
@@ -194,7 +198,7 @@ class LoopRest:
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.connections, ssl=self.tls if self.tls else False)
+            connector = aiohttp.TCPConnector(limit=self.connections, ssl=self.tls or False)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout, trust_env=False)
         return self._session
 
@@ -231,12 +235,9 @@ class LoopRest:
             return decode(data, request)
         if len(data) >= limit:
             raise KubeError(f"the API's answer is over {limit} bytes", status=0)
-        try:
-            if len(data) > LOOP_DECODE_BYTES:
-                return await asyncio.to_thread(decode, data, request)
-            return decode(data, request)
-        except (ValueError, RecursionError) as e:  # a proxy's page, a nesting bomb: never its content
-            raise KubeError("the API's answer is not JSON", status=0) from e
+        if len(data) > LOOP_DECODE_BYTES:
+            return await asyncio.to_thread(decode, data, request)
+        return decode(data, request)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -256,9 +257,9 @@ async def read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def build_rest(api: k8s.ApiClient, *, on_loop: bool, timeout_seconds: float, connections: int = 0) -> Rest:
-    """`on_loop`: the operator (one long-lived loop); a proxied connection stays with the kubernetes client,
-    which knows the proxy settings (`no_proxy`, its headers)."""
-    if on_loop and not api.configuration.proxy:
+def build_rest(api: k8s.ApiClient, *, timeout_seconds: float, connections: int = 0) -> Rest:
+    """The operator's (one long-lived loop): on its loop, but a proxied connection stays with the kubernetes
+    client, which knows the proxy settings (`no_proxy`, its headers)."""
+    if not api.configuration.proxy:
         return LoopRest(api.configuration, timeout_seconds=timeout_seconds, connections=connections)
     return ThreadRest(api, timeout_seconds=timeout_seconds)

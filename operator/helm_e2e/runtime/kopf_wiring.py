@@ -120,9 +120,9 @@ def build_parts(settings: Settings) -> Parts:
     api = load_api_client(connections=settings.api_threads)
     # a run's own requests go out on the event loop (clients/kube_rest.py: a fraction of a thread's CPU)
     timeout = settings.api_timeout_seconds
-    rest = build_rest(api, on_loop=True, timeout_seconds=timeout, connections=settings.api_threads)
+    rest = build_rest(api, timeout_seconds=timeout, connections=settings.api_threads)
     kube = Kube(api, timeout_seconds=timeout, cache=cache, rest=rest)
-    argo = settings.argocd == "auto" and argocd_api_served(api, timeout_seconds=settings.api_timeout_seconds)
+    argo = settings.argocd == "auto" and argocd_api_served(api, timeout_seconds=timeout)
     # release decoding and template rendering run in bounded worker processes, never on the event loop
     sandbox = Sandbox(memory_mib=settings.sandbox_memory_mib)
     evidence = _artifacts(settings)

@@ -4,7 +4,8 @@ credentials. Helm's own semantics (three-way merge, hooks, history) are Helm's: 
 Credentials: in a pod, a private kubeconfig that points at the service-account token and CA *files*
 (`tokenFile`, so the token itself is never written or put on a command line); elsewhere the current
 KUBECONFIG, as the operator's own client (clients/kube.py: load_api_client). Helm's cache, config and
-data directories go to a private temporary directory (the operator's root filesystem is read-only).
+data directories go to a private temporary directory (the operator's root filesystem is read-only), removed
+when the client is closed, collected or the interpreter exits (a SIGKILLed local run still leaves it behind).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -58,10 +61,19 @@ class Helm:
         self.timeout = timeout_seconds
         self.account = account
         self._home: Path | None = None
+        self._remove_home: weakref.finalize[..., Helm] | None = None
+
+    def close(self) -> None:
+        """Remove the private home (helm's cache and the kubeconfig naming the token file)."""
+        if self._remove_home is not None:
+            self._remove_home()
+        self._home = self._remove_home = None
 
     def _env(self) -> dict[str, str]:
         if self._home is None:
             self._home = Path(tempfile.mkdtemp(prefix="helm-e2e-helm-"))
+            # finalize, not __del__: it also runs at interpreter exit, and once only
+            self._remove_home = weakref.finalize(self, shutil.rmtree, self._home, True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_E2E_")}  # not the SMTP password
         for var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
             env.setdefault(var, str(self._home / var.lower()))

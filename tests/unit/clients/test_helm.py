@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import stat
 from pathlib import Path
@@ -81,3 +82,22 @@ async def test_in_a_pod_helm_gets_a_private_kubeconfig_that_refers_to_the_token_
 def test_an_ipv6_apiserver_address_is_bracketed() -> None:
     config = build_incluster_kubeconfig(host="fd00::1", port="443")
     assert config["clusters"][0]["cluster"]["server"] == "https://[fd00::1]:443"  # type: ignore[index]
+
+
+async def test_the_private_home_is_removed_on_close_and_when_the_client_is_collected(tmp_path: Path) -> None:
+    """Each client made a helm home under /tmp that nothing removed: hundreds piled up on a dev machine."""
+    homes = tmp_path / "homes"
+    body = f'echo "$HELM_CONFIG_HOME" >> {homes}'
+    closed, dropped = (Helm(binary=script(tmp_path, body), timeout_seconds=10) for _ in range(2))
+    for helm in (closed, dropped):
+        assert (await helm.rollback(release="web", namespace="shop", revision=2)).ok
+    first, second = (Path(line).parent for line in homes.read_text().splitlines())
+    assert first != second
+    assert first.is_dir()
+    closed.close()
+    closed.close()  # twice is harmless
+    assert not first.exists()
+    assert second.is_dir()
+    del dropped, helm  # the loop variable holds the last one too
+    gc.collect()
+    assert not second.exists()

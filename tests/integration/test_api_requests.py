@@ -16,6 +16,8 @@ from kubernetes import client as k8s
 from kubernetes.config import new_client_from_config
 from test_operator import wait_run
 
+from helm_e2e.reconcile.release_checks import CHECK_DELAY_SECONDS
+
 TINY = str(ROOT / "tests" / "data" / "charts" / "tiny")
 SECONDS = 8
 
@@ -176,3 +178,28 @@ def _one_run(cluster: Cluster, namespace: str, op: Any) -> dict[str, int]:
         key = f"{method} {path.replace(namespace, 'NS')}"
         breakdown[key] = breakdown.get(key, 0) + 1
     return breakdown
+
+
+def test_an_upgrade_reads_none_of_the_releases_secrets_and_a_hand_deletion_still_cancels(
+    cluster: Cluster, namespace: str, start_operator: Any
+) -> None:
+    """The superseded revision leaves the watch as DELETED still labelled `deployed` (the apiserver sends
+    the object as it was): the question "is the release still installed?" waits for the new revision, which
+    answers it; only a deployed revision deleted by hand costs the LIST (reconcile/release_checks.py)."""
+    op = start_operator(log_level="DEBUG")
+    wait_until(lambda: "watch-stream for secrets" in op.logs(), what="the operator watching Secrets")
+
+    def secret_reads() -> list[str]:
+        prefix = f"/api/v1/namespaces/{namespace}/secrets"
+        return [path for method, path, _ in REQUEST.findall(op.logs()) if method == "GET" and path == prefix]
+
+    cluster.helm("install", "web", TINY, "-n", namespace)
+    wait_run(cluster, namespace, "web-1")
+    cluster.helm("upgrade", "web", TINY, "-n", namespace, "--set", "test.duration=60s")
+    wait_run(cluster, namespace, "web-2", phases=("Running",))
+    time.sleep(CHECK_DELAY_SECONDS + 1)  # a check that were waiting would have run by now
+    assert secret_reads() == []
+    cluster.kubectl("delete", "secret", "-n", namespace, "-l", "owner=helm,name=web")
+    run = wait_run(cluster, namespace, "web-2", timeout=CHECK_DELAY_SECONDS + 30)
+    assert run["status"]["phase"] == "Cancelled"
+    assert len(secret_reads()) == 1

@@ -42,6 +42,7 @@ from helm_e2e.reconcile import application_intake, application_reruns
 from helm_e2e.reconcile.executor import MAX_RECONCILE_FAILURES, Executor, RunKey
 from helm_e2e.reconcile.intake_lanes import IntakeLanes
 from helm_e2e.reconcile.planning import PlanContext, Planner
+from helm_e2e.reconcile.release_checks import ReleaseChecks
 from helm_e2e.reconcile.suite_status import record_suite_problems
 from helm_e2e.reconcile.workqueue import WorkQueue
 from helm_e2e.reconcile.write_status import run_ref
@@ -80,6 +81,7 @@ class Controller:
         )
         self.queue: WorkQueue[RunKey] = WorkQueue(self.executor.reconcile)
         self.lanes = IntakeLanes()
+        self.checks = ReleaseChecks(self.cancel_if_uninstalled)  # a deployed revision gone: installed still?
         # bounded: a tenant rewriting a bad Secret or annotating tokens must not grow them without end
         self._warned: BoundedSet[tuple[str, str, str]] = BoundedSet(MAX_REMEMBERED)
         # (namespace, release, token): seen done
@@ -95,10 +97,13 @@ class Controller:
         """`received`: time.monotonic() when the handler got the event (the run.created line's timings)."""
         received = time.monotonic() if received is None else received
         event = intake.classify_secret_event(event_type, secret)
+        if event.kind == intake.IntakeKind.CHECK:  # most often an upgrade's superseding: not asked at once
+            self.checks.later(event.namespace, event.release)
+            return
+        if event.kind in (intake.IntakeKind.CANCEL, intake.IntakeKind.PLAN):
+            self.checks.answered(event.namespace, event.release)
         if event.kind == intake.IntakeKind.CANCEL:
             await self.cancel_runs(event.namespace, event.release)
-        elif event.kind == intake.IntakeKind.CHECK:
-            await self.cancel_if_uninstalled(event.namespace, event.release)
         if event.kind != intake.IntakeKind.PLAN:
             return
         grace = self.settings.startup_grace_seconds

@@ -211,6 +211,7 @@ def register_lifecycle(registry: kopf.OperatorRegistry, parts: Parts, config: Se
     async def cleanup(**_: Any) -> None:
         await parts.scheduler.stop()
         await parts.controller.queue.stop()
+        parts.controller.checks.stop()
         parts.sandbox.close()
         await parts.kube.rest.close()
 

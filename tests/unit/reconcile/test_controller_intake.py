@@ -4,6 +4,7 @@ uninstall, re-run requests, and what planning costs in sandbox calls (split from
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from datetime import timedelta
 from typing import Any
@@ -59,7 +60,9 @@ async def test_uninstalling_cancels_the_active_run(kube: FakeKube, clock: Clock)
     await deploy(controller, kube, secret)
     await controller.reconcile((NS, RUN))
     kube.secrets.clear()
+    controller.checks.delay_seconds = 0
     await controller.on_release_secret("DELETED", secret)
+    await controller.checks.settle()
     assert status(kube)["phase"] == "Cancelled"
     await controller.reconcile((NS, RUN))
     assert kube.deleted_pods == ["web-1-smoke"]
@@ -202,7 +205,9 @@ async def test_a_deleted_revision_keeps_runs_while_another_remains_and_pruning_c
     await deploy(controller, kube, first)
     await deploy(controller, kube, deployed_secret(2, hooks=[passing_hook("smoke")]))
     kube.secrets.pop((NS, "sh.helm.release.v1.web.v1"))
+    controller.checks.delay_seconds = 0
     await controller.on_release_secret("DELETED", with_status(first, deleted_as))
+    await controller.checks.settle()
     assert kube.revision_counts == counted  # a LIST of the release's revisions each
     assert status(kube, "web-2").get("phase", "Pending") != "Cancelled"
 
@@ -239,10 +244,13 @@ async def test_the_deployed_revision_deleted_by_hand_cancels_only_when_nothing_i
     second = deployed_secret(2, hooks=[passing_hook("smoke")])
     await deploy(controller, kube, second)
     kube.secrets.pop((NS, "sh.helm.release.v1.web.v2"))
+    controller.checks.delay_seconds = 0
     await controller.on_release_secret("DELETED", second)
+    await controller.checks.settle()
     assert status(kube, "web-2").get("phase") != "Cancelled"  # revision 1 is still installed
     kube.secrets.pop((NS, "sh.helm.release.v1.web.v1"))
     await controller.on_release_secret("DELETED", second)  # e.g. a relist after both went
+    await controller.checks.settle()
     assert status(kube, "web-2")["phase"] == "Cancelled"
     assert kube.revision_counts == ["web", "web"]
 
@@ -343,3 +351,57 @@ async def test_the_plan_is_kept_before_the_run_is_created_and_dropped_when_the_r
     monkeypatch.setattr(kube, "create_run", create)
     await other.on_release_secret("MODIFIED", deployed_secret(hooks=[passing_hook("smoke")]))
     assert other.planner.kept((NS, RUN)) is None
+
+
+async def test_an_upgrade_superseding_the_deployed_revision_costs_no_list_of_the_release(
+    kube: FakeKube, clock: Clock
+) -> None:
+    """The apiserver sends a revision leaving the watch's selection as DELETED with its old labels
+    (`deployed`): the check waits, and the new revision arriving deployed answers it without a request."""
+    controller = make_controller(kube, clock)
+    first = deployed_secret(1, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, first)
+    controller.checks.delay_seconds = 0.05
+    kube.secrets[(NS, "sh.helm.release.v1.web.v1")] = with_status(first, "superseded")
+    await controller.on_release_secret("DELETED", first)  # left the selection, labelled as before
+    await deploy(controller, kube, deployed_secret(2, hooks=[passing_hook("smoke")]))
+    await asyncio.sleep(0.1)
+    await controller.checks.settle()
+    assert kube.revision_counts == []
+    assert status(kube, "web-2").get("phase") != "Cancelled"
+
+
+async def test_a_deployed_revision_deleted_by_hand_is_checked_once_after_the_delay(
+    kube: FakeKube, clock: Clock
+) -> None:
+    controller = make_controller(kube, clock)
+    first = deployed_secret(1, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, first)
+    kube.secrets.clear()
+    controller.checks.delay_seconds = 0.05
+    for _ in range(3):  # e.g. relists: one check waits per release
+        await controller.on_release_secret("DELETED", first)
+    assert kube.revision_counts == []  # not yet
+    assert status(kube).get("phase") != "Cancelled"
+    await asyncio.sleep(0.1)
+    await controller.checks.settle()
+    assert kube.revision_counts == ["web"]
+    assert status(kube)["phase"] == "Cancelled"
+
+
+async def test_a_check_the_api_fails_is_logged_and_the_next_one_still_runs(
+    kube: FakeKube, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    controller = make_controller(kube, clock)
+    first = deployed_secret(1, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, first)
+    kube.secrets.clear()
+    controller.checks.delay_seconds = 0
+    kube.fail_next_count = errors.KubeError("boom", status=503, reason="ServiceUnavailable")
+    await controller.on_release_secret("DELETED", first)
+    await controller.checks.settle()
+    assert "release.check.failed" in capsys.readouterr().out
+    assert status(kube).get("phase") != "Cancelled"
+    await controller.on_release_secret("DELETED", first)
+    await controller.checks.settle()
+    assert status(kube)["phase"] == "Cancelled"

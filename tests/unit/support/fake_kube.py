@@ -50,6 +50,7 @@ class FakeKube:
         self.status_patches: list[tuple[str, Mapping[str, Any]]] = []
         self.run_reads: list[str] = []  # runs read with get_run, in order
         self.revision_counts: list[str] = []  # releases whose revisions were counted (a LIST each)
+        self.fail_next_count: Exception | None = None  # the next count_release_secrets raises it
         self._rv = itertools.count(1)
 
     def _bump(self, body: Body) -> Body:
@@ -166,6 +167,9 @@ class FakeKube:
         return sorted({lab["name"] for lab in labels if lab.get("name")})
 
     async def count_release_secrets(self, namespace: str, release: str) -> int:
+        if (failure := self.fail_next_count) is not None:
+            self.fail_next_count = None
+            raise failure
         self.revision_counts.append(release)
         return installed_revisions(await self.release_secret_labels(namespace, release))
 

@@ -20,9 +20,11 @@ CLOCK_SKEW_SECONDS = 60  # the apiserver's clock against that of the helm client
 
 
 class IntakeKind(StrEnum):
-    IGNORE = "Ignore"  # superseded (left the watch's selection), uninstalling: nothing to do yet
+    IGNORE = "Ignore"  # not deployed, uninstalling: nothing to do yet
     CANCEL = "Cancel"  # uninstalled: the release's active runs end Cancelled
-    CHECK = "Check"  # its deployed revision was deleted: cancel if no installed revision is left (one LIST)
+    # its deployed revision left the watch (superseded, or deleted): cancel if no installed revision is
+    # left (one LIST), asked only if no deployed revision arrives meanwhile (reconcile/release_checks.py)
+    CHECK = "Check"
     PLAN = "Plan"  # deployed: decode, plan, create the run
 
 
@@ -37,8 +39,9 @@ def classify_secret_event(event_type: str | None, secret: Mapping[str, Any]) -> 
     """The watch selects a release's deployed revision and an uninstall's marks only
     (names.HELM_SECRET_SELECTOR), so a Secret's labels in its event say what happened: `helm uninstall`
     marks the deployed revision `uninstalling`, then deletes every revision (the marked one's DELETED
-    arrives) or, with `--keep-history`, marks it `uninstalled`; an upgrade relabels the old revision
-    `superseded`, which arrives as DELETED (it left the selection) and means nothing here."""
+    arrives) or, with `--keep-history`, marks it `uninstalled`. An upgrade relabels the old revision
+    `superseded`: it left the selection, and the apiserver says so with DELETED and the object as it was
+    before, still `deployed` (kube-apiserver 1.34, tried) -- just like a hand deletion, hence CHECK."""
     meta = secret.get("metadata") or {}
     labels = meta.get("labels") or {}
     namespace, release = str(meta.get("namespace", "")), str(labels.get(names.HELM_NAME_LABEL, ""))

@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -52,7 +53,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from harness import ROOT, Cluster, OperatorProcess, api_requests, start_cluster, wait_until
+from harness import ROOT, Cluster, OperatorProcess, api_requests, free_tcp_port, start_cluster, wait_until
 from kubernetes import client as k8s
 from kubernetes import watch
 from kubernetes.config import new_client_from_config
@@ -434,7 +435,11 @@ def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int)
     # first sees them
     time.sleep(max(0.0, baseline_done + STARTUP_GRACE_SECONDS + 1 - time.monotonic()))
     target = dict.fromkeys(releases, history + 2)
-    grace = {"HELM_E2E_STARTUP_GRACE_SECONDS": str(STARTUP_GRACE_SECONDS)}
+    metrics_port = free_tcp_port()
+    grace = {
+        "HELM_E2E_STARTUP_GRACE_SECONDS": str(STARTUP_GRACE_SECONDS),
+        "HELM_E2E_METRICS_PORT": str(metrics_port),
+    }
     with operator(cluster, namespace, workdir, grace) as op, Watcher(cluster, namespace) as seen:
         assert op.proc is not None
         listing = settle(op.proc.pid)
@@ -444,6 +449,7 @@ def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int)
             flush=True,
         )
         everyone0, requests0 = cpu_snapshot(op.proc.pid), api_requests(cluster)
+        passes0 = counter(metrics_port, "helm_e2e_reconcile_passes_total")
         t_burst = time.monotonic()
         runs = [f"{r}-{v}" for r, v in target.items()]
         with profiled(op.proc.pid):
@@ -457,6 +463,7 @@ def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int)
                 what=f"all {n} runs finished",
             )
         everyone1, requests1, t_end = cpu_snapshot(op.proc.pid), api_requests(cluster), time.monotonic()
+        passes = counter(metrics_port, "helm_e2e_reconcile_passes_total") - passes0
         operator_cpu = everyone1["operator"] - everyone0["operator"]
         hwm = vm_hwm_mib(op.proc.pid)
         lat = seen.latencies(target)
@@ -489,13 +496,20 @@ def burst(cluster: Cluster, namespace: str, workdir: Path, n: int, history: int)
         )
         print(
             f"  operator CPU (process tree): {operator_cpu:.1f} s, {operator_cpu / n * 1000:.0f} ms per run; "
-            f"peak RSS (VmHWM) {hwm:.0f} MiB",
+            f"peak RSS (VmHWM) {hwm:.0f} MiB; {passes / n:.1f} reconcile passes per run",
             flush=True,
         )
         print_cpu("the burst", everyone0, everyone1, t_end - t_burst)
         print_requests(requests1 - requests0, n)
         print_events(cluster, namespace, n)
         print_intake(op.logs())
+
+
+def counter(port: int, name: str) -> float:
+    """A counter of the operator's own /metrics (Prometheus text format)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(f"{name} "))
 
 
 def print_events(cluster: Cluster, namespace: str, runs: int) -> None:

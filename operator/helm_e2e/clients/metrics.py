@@ -28,6 +28,10 @@ RELEASE_DECODE_ERRORS = Counter(
     "Helm release secrets refused: undecodable, or their identity disagrees with the Secret",
     ["reason"],
 )
+RECONCILE_PASSES = Counter(
+    "helm_e2e_reconcile_passes_total",
+    "Reconcile passes of E2ERuns (woken by their pods' and their own changes, requeues and resyncs)",
+)
 RECONCILE_ERRORS = Counter(
     "helm_e2e_reconcile_errors_total", "Reconcile passes that raised, by error type", ["error"]
 )

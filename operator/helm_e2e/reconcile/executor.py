@@ -154,6 +154,7 @@ class Executor:
     # --- the per-run reconcile ---------------------------------------------------------------------------
     async def reconcile(self, key: RunKey) -> float | None:
         """One pass; a pass that raises is retried with backoff, and after a bound the run ends Error."""
+        metrics.RECONCILE_PASSES.inc()
         try:
             again = await self._reconcile(key)
         except Exception as e:

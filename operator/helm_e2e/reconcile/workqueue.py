@@ -70,8 +70,11 @@ class WorkQueue(Generic[K]):
                 return key
             timeout = max(0.0, self._heap[0][0] - now) if self._heap else None
             self._wakeup.clear()
+            # asyncio.timeout, not wait_for: every add wakes each idle worker, and wait_for made a task and
+            # a timer for each of them each time (a profile of `make bench-scale`)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=timeout if timeout else None)
+                async with asyncio.timeout(timeout or None):
+                    await self._wakeup.wait()
 
     async def _worker(self) -> None:
         while True:

@@ -4,8 +4,9 @@
 create the E2ERun and the pod, write the status, read a log, post an Event — and the generated client spent
 0.9 ms of CPU on each in a worker thread (its validation wrappers, urllib3, header parsing by `email.parser`,
 the thread hop), aiohttp 0.35 ms (`make bench-transport`, docs/performance.md). `ThreadRest` sends the same
-request with the kubernetes client in a worker thread: for the CLI, the viewer and the artifact server (loops
-of their own) and for connections through a proxy.
+request with the kubernetes client in a worker thread, and reads and decodes its answer there, with the same
+bounds: for the CLI, the viewer and the artifact server (loops of their own) and for connections through a
+proxy.
 
 Both keep one contract: the answer's JSON (or its text, bounded), `ApiException` for an HTTP error as the
 generated client raises it (clients/apierror.py maps it), `KubeError(status=0)` when no answer came in time.
@@ -116,6 +117,13 @@ def decode(data: bytes, request: Request) -> Any:
         raise KubeError("the API's answer is not JSON", status=0) from e
 
 
+def _checked_decode(data: bytes, request: Request, limit: int) -> Any:
+    """`decode`, after the answer read up to `limit` was found whole (a text is kept cut)."""
+    if not request.text_bytes and len(data) >= limit:
+        raise KubeError(f"the API's answer is over {limit} bytes", status=0)
+    return decode(data, request)
+
+
 class ThreadRest:
     """The kubernetes client's `ApiClient`, in a worker thread (never on the event loop)."""
 
@@ -124,10 +132,10 @@ class ThreadRest:
         self.timeout = timeout_seconds
 
     async def send(self, request: Request) -> Any:
-        data: bytes = await call(self._send, request, request_timeout=self.timeout)
-        return decode(data, request)
+        return await call(self._send, request, request_timeout=self.timeout)
 
-    def _send(self, request: Request, *, _request_timeout: float) -> bytes:
+    def _send(self, request: Request, *, _request_timeout: float) -> Any:
+        """Sent, read with the loop's bounds and decoded, all in the worker thread."""
         headers = {"Accept": JSON if not request.text_bytes else "*/*"}
         if request.body is not None:
             headers["Content-Type"] = request.content_type
@@ -140,10 +148,20 @@ class ThreadRest:
             auth_settings=["BearerToken"],
         )
         response = self.api.call_api(*serialized, _request_timeout=_request_timeout)
-        response.read()  # type: ignore[no-untyped-call]
+        limit = request.text_bytes or request.answer_bytes
+        bound = limit if 200 <= response.status <= 299 else ERROR_BODY_BYTES
+        raw = response.response  # urllib3's, not preloaded: read no more than the bound
+        whole = False
+        try:
+            data = raw.read(bound)
+            whole = len(data) < bound
+        finally:
+            # read to its end: the connection goes back to the pool; cut short: it is closed, never reused
+            (raw.release_conn if whole else raw.close)()
         if not 200 <= response.status <= 299:
-            raise ApiException(http_resp=response)
-        return bytes(response.data or b"")
+            body = data.decode(errors="replace")
+            raise ApiException(status=response.status, reason=str(response.reason or ""), body=body)
+        return _checked_decode(data, request, limit)
 
     async def close(self) -> None:
         return None
@@ -231,13 +249,9 @@ class LoopRest:
         log.debug('%s "%s %s HTTP/1.1" %s %s', self.host, request.method, target, status, len(data))
         if status >= 400:
             raise ApiException(status=status, reason=reason, body=data.decode(errors="replace"))
-        if request.text_bytes:
-            return decode(data, request)
-        if len(data) >= limit:
-            raise KubeError(f"the API's answer is over {limit} bytes", status=0)
-        if len(data) > LOOP_DECODE_BYTES:
-            return await asyncio.to_thread(decode, data, request)
-        return decode(data, request)
+        if len(data) > LOOP_DECODE_BYTES and not request.text_bytes:
+            return await asyncio.to_thread(_checked_decode, data, request, limit)
+        return _checked_decode(data, request, limit)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -13,7 +13,7 @@ from aiohttp import web
 from kubernetes.client.exceptions import ApiException
 
 import helm_e2e.clients.kube_rest as kube_rest
-from helm_e2e.clients.kube_rest import EVENTS, RUNS, LoopRest, Request, Resource, encode
+from helm_e2e.clients.kube_rest import EVENTS, RUNS, LoopRest, Request, Resource, Rest, ThreadRest, encode
 from helm_e2e.core.model import names
 from helm_e2e.errors import ApiRefused, KubeError
 
@@ -104,8 +104,23 @@ async def test_credentials_are_asked_for_seldom_and_anew_when_the_api_refuses_th
     assert asked == ["old", "new"]  # not once per request
 
 
+@pytest.fixture(params=["loop", "thread"])
+async def serve_either(
+    serve: Callable[[Handler], Awaitable[LoopRest]], request: pytest.FixtureRequest
+) -> Callable[[Handler], Awaitable[Rest]]:
+    """Either transport against the same server: one contract for hostile and broken answers."""
+
+    async def started(handler: Handler) -> Rest:
+        loop = await serve(handler)
+        if request.param == "loop":
+            return loop
+        return ThreadRest(k8s.ApiClient(loop.configuration), timeout_seconds=5)
+
+    return started
+
+
 async def test_an_answer_over_its_bound_or_nested_too_deep_is_an_error_and_a_text_is_cut_at_its_bound(
-    serve: Callable[..., Awaitable[LoopRest]],
+    serve_either: Callable[[Handler], Awaitable[Rest]],
 ) -> None:
     async def endless(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
@@ -114,7 +129,7 @@ async def test_an_answer_over_its_bound_or_nested_too_deep_is_an_error_and_a_tex
             await response.write(b"[" * 65536)
         return response
 
-    rest = await serve(endless)
+    rest = await serve_either(endless)
     with pytest.raises(KubeError) as too_big:
         await rest.send(Request("GET", "/big", answer_bytes=1024 * 1024))
     assert too_big.value.status == 0
@@ -126,7 +141,7 @@ async def test_an_answer_over_its_bound_or_nested_too_deep_is_an_error_and_a_tex
 
 
 async def test_an_error_answer_keeps_the_start_of_its_status_and_a_page_that_is_not_json_is_an_error(
-    serve: Callable[..., Awaitable[LoopRest]],
+    serve_either: Callable[[Handler], Awaitable[Rest]],
 ) -> None:
     async def answers(request: web.Request) -> web.Response:
         if request.path == "/refused":
@@ -136,7 +151,7 @@ async def test_an_error_answer_keeps_the_start_of_its_status_and_a_page_that_is_
             )
         return web.Response(text="<html>a proxy's page</html>", content_type="text/html")
 
-    rest = await serve(answers)
+    rest = await serve_either(answers)
     with pytest.raises(ApiException) as refused:
         await rest.send(Request("GET", "/refused"))
     assert refused.value.status == 403
@@ -148,14 +163,14 @@ async def test_an_error_answer_keeps_the_start_of_its_status_and_a_page_that_is_
 
 
 async def test_a_large_answer_is_decoded_off_the_loop_and_whole(
-    serve: Callable[..., Awaitable[LoopRest]],
+    serve_either: Callable[[Handler], Awaitable[Rest]],
 ) -> None:
     items = [{"metadata": {"name": f"pod-{i}"}, "pad": "x" * 100} for i in range(5000)]  # ~700 KiB
 
     async def large(request: web.Request) -> web.Response:
         return web.json_response({"items": items})
 
-    rest = await serve(large)
+    rest = await serve_either(large)
     answer = await rest.send(Request("GET", "/pods"))
     assert len(json.dumps(answer)) > kube_rest.LOOP_DECODE_BYTES
     assert answer["items"] == items

@@ -21,6 +21,7 @@ import json
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -108,20 +109,44 @@ def _iso(value: object) -> str:
 
 
 def decode(data: bytes, request: Request) -> Any:
-    """The answer as text (bounded) or JSON; one that is not JSON is a KubeError, whichever transport."""
+    """The answer as text (cut at its bound) or as JSON (read up to `answer_bytes`: whole, or an error)."""
     if request.text_bytes:
         return data[: request.text_bytes].decode(errors="replace")
+    return decode_json(data, request.answer_bytes)
+
+
+def decode_json(data: bytes, limit: int) -> Any:
+    """JSON read up to `limit` bytes; cut short (over the bound) or not JSON, a KubeError, whichever
+    transport read it, and never quoting it: a proxy's page, a nesting bomb (RecursionError)."""
+    if len(data) >= limit:
+        raise KubeError(f"the API's answer is over {limit} bytes", status=0)
     try:
         return json.loads(data) if data else {}
-    except (ValueError, RecursionError) as e:  # a proxy's page, a nesting bomb: never its content
+    except (ValueError, RecursionError) as e:
         raise KubeError("the API's answer is not JSON", status=0) from e
 
 
-def _checked_decode(data: bytes, request: Request, limit: int) -> Any:
-    """`decode`, after the answer read up to `limit` was found whole (a text is kept cut)."""
-    if not request.text_bytes and len(data) >= limit:
-        raise KubeError(f"the API's answer is over {limit} bytes", status=0)
-    return decode(data, request)
+def read_at_most_sync(raw: Any, bound: int) -> bytes:
+    """At most `bound` bytes of a urllib3 answer that was not preloaded, read in the calling (worker)
+    thread. Read to its end, its connection goes back to the pool; cut short, it is closed, never reused."""
+    whole = False
+    try:
+        data: bytes = raw.read(bound)
+        whole = len(data) < bound
+    finally:
+        (raw.release_conn if whole else raw.close)()
+    return data
+
+
+async def call_json(fn: Callable[..., Any], *args: Any, request_timeout: float, **kwargs: Any) -> Any:
+    """A call of the generated client whose answer is read (bounded: `LIST_BYTES`) and decoded as JSON in
+    its worker thread, never on the event loop, and never built into the client's models."""
+    return await call(_read_json, fn, *args, request_timeout=request_timeout, **kwargs)
+
+
+def _read_json(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    raw = fn(*args, _preload_content=False, **kwargs)  # an error status raised ApiException already
+    return decode_json(read_at_most_sync(raw, LIST_BYTES), LIST_BYTES)
 
 
 class ThreadRest:
@@ -148,20 +173,13 @@ class ThreadRest:
             auth_settings=["BearerToken"],
         )
         response = self.api.call_api(*serialized, _request_timeout=_request_timeout)
-        limit = request.text_bytes or request.answer_bytes
-        bound = limit if 200 <= response.status <= 299 else ERROR_BODY_BYTES
-        raw = response.response  # urllib3's, not preloaded: read no more than the bound
-        whole = False
-        try:
-            data = raw.read(bound)
-            whole = len(data) < bound
-        finally:
-            # read to its end: the connection goes back to the pool; cut short: it is closed, never reused
-            (raw.release_conn if whole else raw.close)()
-        if not 200 <= response.status <= 299:
+        ok = 200 <= response.status <= 299
+        bound = (request.text_bytes or request.answer_bytes) if ok else ERROR_BODY_BYTES
+        data = read_at_most_sync(response.response, bound)  # urllib3's, not preloaded
+        if not ok:
             body = data.decode(errors="replace")
             raise ApiException(status=response.status, reason=str(response.reason or ""), body=body)
-        return _checked_decode(data, request, limit)
+        return decode(data, request)
 
     async def close(self) -> None:
         return None
@@ -250,8 +268,8 @@ class LoopRest:
         if status >= 400:
             raise ApiException(status=status, reason=reason, body=data.decode(errors="replace"))
         if len(data) > LOOP_DECODE_BYTES and not request.text_bytes:
-            return await asyncio.to_thread(_checked_decode, data, request, limit)
-        return _checked_decode(data, request, limit)
+            return await asyncio.to_thread(decode, data, request)
+        return decode(data, request)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -4,6 +4,7 @@ answer (a real HTTP server in this process; the apiserver's answers are in tests
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -174,3 +175,41 @@ async def test_a_large_answer_is_decoded_off_the_loop_and_whole(
     answer = await rest.send(Request("GET", "/pods"))
     assert len(json.dumps(answer)) > kube_rest.LOOP_DECODE_BYTES
     assert answer["items"] == items
+
+
+class Unread:
+    """urllib3's answer as the generated client returns it with `_preload_content=False`."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.threads, self.ended = data, set[int](), ""
+
+    def read(self, amt: int) -> bytes:
+        self.threads.add(threading.get_ident())
+        return self.data[:amt]
+
+    def release_conn(self) -> None:
+        self.ended = "released"
+
+    def close(self) -> None:
+        self.ended = "closed"
+
+
+async def test_a_generated_client_call_is_read_bounded_and_decoded_in_its_worker_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Until 0.3 its answer was read (`.data`, a blocking socket read) and decoded on the event loop, whole."""
+    monkeypatch.setattr(kube_rest, "LIST_BYTES", 1024)
+    small, large = Unread(b'{"items": []}'), Unread(b"[" * 4096)
+
+    def read(answer: Unread, *, _preload_content: bool, _request_timeout: float) -> Unread:
+        assert not _preload_content
+        return answer
+
+    assert await kube_rest.call_json(read, small, request_timeout=5) == {"items": []}
+    assert small.threads
+    assert threading.get_ident() not in small.threads
+    assert small.ended == "released"  # read to its end: the connection is reused
+    with pytest.raises(KubeError) as over:
+        await kube_rest.call_json(read, large, request_timeout=5)
+    assert over.value.message == "the API's answer is over 1024 bytes"
+    assert large.ended == "closed"  # cut short: never reused with the rest of it unread

@@ -10,7 +10,6 @@ dicts. Refusals become project errors: `ApiRefused` (the API's status, reason an
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,6 +18,7 @@ import kubernetes.client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from helm_e2e.clients.apierror import api_refusal, call
+from helm_e2e.clients.kube_rest import call_json
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import label_value, run_selector
 from helm_e2e.errors import ApiRefused, NameTaken
@@ -125,8 +125,7 @@ class HookObjects:
         return await call(fn, *args, request_timeout=self.timeout, **kwargs)
 
     async def _raw(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        resp = await self._call(fn, *args, _preload_content=False, **kwargs)
-        return json.loads(resp.data)
+        return await call_json(fn, *args, request_timeout=self.timeout, **kwargs)
 
     async def get(self, kind: str, namespace: str, name: str) -> Body | None:
         _, read, _, _ = self._api(kind)

@@ -4,7 +4,6 @@ and lists served through the watch cache (clients/kube.py assembles the parts)."
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from helm_e2e.clients.apierror import Body, api_error, call
 from helm_e2e.clients.apierror import status_of as _status
 from helm_e2e.clients.followed import Primable
-from helm_e2e.clients.kube_rest import JSON, MAX_ANSWER_BYTES, Request, Resource, Rest, ThreadRest
+from helm_e2e.clients.kube_rest import JSON, MAX_ANSWER_BYTES, Request, Resource, Rest, ThreadRest, call_json
 from helm_e2e.clients.watch_cache import WatchCache
 
 
@@ -64,8 +63,7 @@ class KubeCalls:
         return await call(fn, *args, request_timeout=self.timeout, **kwargs)
 
     async def _raw(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        resp = await self._call(fn, *args, _preload_content=False, **kwargs)
-        return json.loads(resp.data)
+        return await call_json(fn, *args, request_timeout=self.timeout, **kwargs)
 
     async def _send(
         self,

@@ -4,8 +4,9 @@
 create the E2ERun and the pod, write the status, read a log, post an Event — and the generated client spent
 0.9 ms of CPU on each in a worker thread (its validation wrappers, urllib3, header parsing by `email.parser`,
 the thread hop), aiohttp 0.35 ms (`make bench-transport`, docs/performance.md). `ThreadRest` sends the same
-request with the kubernetes client in a worker thread: for the CLI, the viewer and the artifact server (loops
-of their own) and for connections through a proxy.
+request with the kubernetes client in a worker thread, and reads and decodes its answer there, with the same
+bounds: for the CLI, the viewer and the artifact server (loops of their own) and for connections through a
+proxy.
 
 Both keep one contract: the answer's JSON (or its text, bounded), `ApiException` for an HTTP error as the
 generated client raises it (clients/apierror.py maps it), `KubeError(status=0)` when no answer came in time.
@@ -20,6 +21,7 @@ import json
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -107,13 +109,45 @@ def _iso(value: object) -> str:
 
 
 def decode(data: bytes, request: Request) -> Any:
-    """The answer as text (bounded) or JSON; one that is not JSON is a KubeError, whichever transport."""
+    """The answer as text (cut at its bound) or as JSON (read up to `answer_bytes`: whole, or an error)."""
     if request.text_bytes:
         return data[: request.text_bytes].decode(errors="replace")
+    return decode_json(data, request.answer_bytes)
+
+
+def decode_json(data: bytes, limit: int) -> Any:
+    """JSON read up to `limit` bytes; cut short (over the bound) or not JSON, a KubeError, whichever
+    transport read it, and never quoting it: a proxy's page, a nesting bomb (RecursionError)."""
+    if len(data) >= limit:
+        raise KubeError(f"the API's answer is over {limit} bytes", status=0)
     try:
         return json.loads(data) if data else {}
-    except (ValueError, RecursionError) as e:  # a proxy's page, a nesting bomb: never its content
+    except (ValueError, RecursionError) as e:
         raise KubeError("the API's answer is not JSON", status=0) from e
+
+
+def read_at_most_sync(raw: Any, bound: int) -> bytes:
+    """At most `bound` bytes of a urllib3 answer that was not preloaded, read in the calling (worker)
+    thread. Read to its end, its connection goes back to the pool; cut short, it is closed, never reused."""
+    whole = False
+    try:
+        data: bytes = raw.read(bound)
+        whole = len(data) < bound
+    finally:
+        (raw.release_conn if whole else raw.close)()
+    return data
+
+
+async def call_json(fn: Callable[..., Any], *args: Any, request_timeout: float, **kwargs: Any) -> Any:
+    """A call of the generated client whose answer is read (bounded: `LIST_BYTES`) and decoded as JSON in
+    its worker thread, never on the event loop, and never built into the client's models."""
+    return await call(read_json, fn, *args, request_timeout=request_timeout, **kwargs)
+
+
+def read_json(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """In a worker thread: the generated client's call, its answer read (bounded) and decoded."""
+    raw = fn(*args, _preload_content=False, **kwargs)  # an error status raised ApiException already
+    return decode_json(read_at_most_sync(raw, LIST_BYTES), LIST_BYTES)
 
 
 class ThreadRest:
@@ -124,10 +158,10 @@ class ThreadRest:
         self.timeout = timeout_seconds
 
     async def send(self, request: Request) -> Any:
-        data: bytes = await call(self._send, request, request_timeout=self.timeout)
-        return decode(data, request)
+        return await call(self._send, request, request_timeout=self.timeout)
 
-    def _send(self, request: Request, *, _request_timeout: float) -> bytes:
+    def _send(self, request: Request, *, _request_timeout: float) -> Any:
+        """Sent, read with the loop's bounds and decoded, all in the worker thread."""
         headers = {"Accept": JSON if not request.text_bytes else "*/*"}
         if request.body is not None:
             headers["Content-Type"] = request.content_type
@@ -140,10 +174,13 @@ class ThreadRest:
             auth_settings=["BearerToken"],
         )
         response = self.api.call_api(*serialized, _request_timeout=_request_timeout)
-        response.read()  # type: ignore[no-untyped-call]
-        if not 200 <= response.status <= 299:
-            raise ApiException(http_resp=response)
-        return bytes(response.data or b"")
+        ok = 200 <= response.status <= 299
+        bound = (request.text_bytes or request.answer_bytes) if ok else ERROR_BODY_BYTES
+        data = read_at_most_sync(response.response, bound)  # urllib3's, not preloaded
+        if not ok:
+            body = data.decode(errors="replace")
+            raise ApiException(status=response.status, reason=str(response.reason or ""), body=body)
+        return decode(data, request)
 
     async def close(self) -> None:
         return None
@@ -231,11 +268,7 @@ class LoopRest:
         log.debug('%s "%s %s HTTP/1.1" %s %s', self.host, request.method, target, status, len(data))
         if status >= 400:
             raise ApiException(status=status, reason=reason, body=data.decode(errors="replace"))
-        if request.text_bytes:
-            return decode(data, request)
-        if len(data) >= limit:
-            raise KubeError(f"the API's answer is over {limit} bytes", status=0)
-        if len(data) > LOOP_DECODE_BYTES:
+        if len(data) > LOOP_DECODE_BYTES and not request.text_bytes:
             return await asyncio.to_thread(decode, data, request)
         return decode(data, request)
 

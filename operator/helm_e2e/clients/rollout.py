@@ -24,7 +24,6 @@ other API error is an `errors.KubeError` with the API's own reason. Use one read
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from helm_e2e.clients.apierror import Body, api_error
+from helm_e2e.clients.kube_rest import read_json
 from helm_e2e.core.plan.readiness import ObjectKey, check_object, is_custom, summarize
 from helm_e2e.errors import KubeError
 
@@ -95,7 +95,8 @@ class RolloutReader:
             if e.status == 403:
                 return UNREAD
             raise
-        return None if resp is None else _json(resp, key.ref)
+        found: Body | None = resp
+        return found
 
     async def _plural(self, group: str, version: str, kind: str) -> str | None:
         """The plural of a namespaced custom kind, from discovery (cached); None: not served namespaced, or
@@ -108,7 +109,7 @@ class RolloutReader:
                     if e.status in (403, 404):
                         return None  # not cached: a CRD installed a moment ago is found on the next pass
                     raise
-                listed = [] if resp is None else _json(resp, f"{group}/{version}").get("resources")
+                listed = [] if not isinstance(resp, dict) else resp.get("resources")
                 self._plurals[(group, version)] = {
                     r["kind"]: r["name"]
                     for r in (listed if isinstance(listed, list) else [])
@@ -120,17 +121,16 @@ class RolloutReader:
         reader = self._readers.get(_reader_key(key))
         if reader is None:
             raise KubeError(f"cannot read kind {key.kind}", status=0, reason="Unsupported")
-        resp = await self._call(reader, key.name, key.namespace)
-        return None if resp is None else _json(resp, key.ref)
+        found: Body | None = await self._call(reader, key.name, key.namespace)
+        return found
 
     async def _call(self, method: Callable[..., Any], *args: str) -> Any:
-        """One bounded GET in a worker thread: the raw response, None on 404, else a KubeError."""
+        """One bounded GET in a worker thread, its answer read and decoded there (bounded): the JSON, None
+        on 404, else a KubeError."""
         async with self._limit:
             self.calls += 1
             try:
-                return await asyncio.to_thread(
-                    method, *args, _preload_content=False, _request_timeout=self.timeout
-                )
+                return await asyncio.to_thread(read_json, method, *args, _request_timeout=self.timeout)
             except ApiException as e:
                 if int(e.status or 0) == 404:
                     return None
@@ -144,14 +144,6 @@ class _Unread:
 
 
 UNREAD = _Unread()
-
-
-def _json(resp: Any, ref: str) -> Body:
-    try:
-        body: Body = json.loads(resp.data)
-    except ValueError as e:
-        raise KubeError(f"{ref}: the API answered with invalid JSON", status=0) from e
-    return body
 
 
 def _reader_key(key: ObjectKey) -> tuple[str, str]:

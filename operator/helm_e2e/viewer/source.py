@@ -7,7 +7,6 @@ viewer never decides it.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ import kubernetes.client as k8s
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from helm_e2e.clients.apierror import api_error, call, status_of
+from helm_e2e.clients.apierror import api_error, status_of
+from helm_e2e.clients.kube_rest import call_json
 from helm_e2e.core.model import names
 from helm_e2e.core.model.dns_names import label_value
 from helm_e2e.viewer import api
@@ -65,14 +65,14 @@ class Source:
 
     async def _read(self, namespace: str | None, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         try:
-            resp = await call(fn, *args, request_timeout=self.timeout, _preload_content=False, **kw)
+            answer = await call_json(fn, *args, request_timeout=self.timeout, **kw)  # read in the thread
         except ApiException as e:
             if status_of(e) == 403:
                 raise Forbidden(namespace) from None
             if status_of(e) == 404:
                 return None
             raise api_error(e) from e
-        return json.loads(resp.data)
+        return answer
 
     async def may_list(self, namespace: str | None) -> bool:
         """Whether the apiserver lets the user list E2ERuns there ("" / None: cluster-wide)."""

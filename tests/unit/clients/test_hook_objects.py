@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -45,6 +46,22 @@ def test_an_object_is_ours_when_managed_by_helm_e2e_for_the_same_release(
     assert same_run(existing, WANTED) is same
 
 
+class Answer:
+    """What the generated client returns with `_preload_content=False`: urllib3's answer, not read yet."""
+
+    def __init__(self, data: bytes) -> None:
+        self._body = io.BytesIO(data)
+
+    def read(self, amt: int) -> bytes:
+        return self._body.read(amt)
+
+    def release_conn(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
 class FakeApi:
     """Just enough of the typed client: one ConfigMap store, calls recorded."""
 
@@ -57,13 +74,13 @@ class FakeApi:
         if self.existing is not None or self.create_status != 409:
             raise ApiException(status=self.create_status, reason="x")
         self.existing = {**body, "metadata": {**body["metadata"], "uid": "u-new"}}
-        return type("Resp", (), {"data": json.dumps(self.existing).encode()})()
+        return Answer(json.dumps(self.existing).encode())
 
     def read_namespaced_config_map(self, name: str, namespace: str, **_: Any) -> Any:
         if self.existing is None:
             raise ApiException(status=404, reason="NotFound")
         data = json.dumps(self.existing).encode()
-        return type("Resp", (), {"data": data})()
+        return Answer(data)
 
     def delete_namespaced_config_map(self, name: str, namespace: str, **_: Any) -> None:
         self.calls.append("delete")
@@ -74,7 +91,7 @@ class FakeApi:
         self.calls.append("apply")
         self.apply_options = {k: v for k, v in kw.items() if not k.startswith("_preload")}
         self.existing = {**body, "metadata": {**body["metadata"], "uid": "u-applied"}}
-        return type("Resp", (), {"data": json.dumps(self.existing).encode()})()
+        return Answer(json.dumps(self.existing).encode())
 
 
 def hook_objects(api: FakeApi) -> HookObjects:

@@ -4,6 +4,7 @@ answer (a real HTTP server in this process; the apiserver's answers are in tests
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -13,7 +14,7 @@ from aiohttp import web
 from kubernetes.client.exceptions import ApiException
 
 import helm_e2e.clients.kube_rest as kube_rest
-from helm_e2e.clients.kube_rest import EVENTS, RUNS, LoopRest, Request, Resource, encode
+from helm_e2e.clients.kube_rest import EVENTS, RUNS, LoopRest, Request, Resource, Rest, ThreadRest, encode
 from helm_e2e.core.model import names
 from helm_e2e.errors import ApiRefused, KubeError
 
@@ -104,8 +105,23 @@ async def test_credentials_are_asked_for_seldom_and_anew_when_the_api_refuses_th
     assert asked == ["old", "new"]  # not once per request
 
 
+@pytest.fixture(params=["loop", "thread"])
+async def serve_either(
+    serve: Callable[[Handler], Awaitable[LoopRest]], request: pytest.FixtureRequest
+) -> Callable[[Handler], Awaitable[Rest]]:
+    """Either transport against the same server: one contract for hostile and broken answers."""
+
+    async def started(handler: Handler) -> Rest:
+        loop = await serve(handler)
+        if request.param == "loop":
+            return loop
+        return ThreadRest(k8s.ApiClient(loop.configuration), timeout_seconds=5)
+
+    return started
+
+
 async def test_an_answer_over_its_bound_or_nested_too_deep_is_an_error_and_a_text_is_cut_at_its_bound(
-    serve: Callable[..., Awaitable[LoopRest]],
+    serve_either: Callable[[Handler], Awaitable[Rest]],
 ) -> None:
     async def endless(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
@@ -114,7 +130,7 @@ async def test_an_answer_over_its_bound_or_nested_too_deep_is_an_error_and_a_tex
             await response.write(b"[" * 65536)
         return response
 
-    rest = await serve(endless)
+    rest = await serve_either(endless)
     with pytest.raises(KubeError) as too_big:
         await rest.send(Request("GET", "/big", answer_bytes=1024 * 1024))
     assert too_big.value.status == 0
@@ -126,7 +142,7 @@ async def test_an_answer_over_its_bound_or_nested_too_deep_is_an_error_and_a_tex
 
 
 async def test_an_error_answer_keeps_the_start_of_its_status_and_a_page_that_is_not_json_is_an_error(
-    serve: Callable[..., Awaitable[LoopRest]],
+    serve_either: Callable[[Handler], Awaitable[Rest]],
 ) -> None:
     async def answers(request: web.Request) -> web.Response:
         if request.path == "/refused":
@@ -136,7 +152,7 @@ async def test_an_error_answer_keeps_the_start_of_its_status_and_a_page_that_is_
             )
         return web.Response(text="<html>a proxy's page</html>", content_type="text/html")
 
-    rest = await serve(answers)
+    rest = await serve_either(answers)
     with pytest.raises(ApiException) as refused:
         await rest.send(Request("GET", "/refused"))
     assert refused.value.status == 403
@@ -148,14 +164,52 @@ async def test_an_error_answer_keeps_the_start_of_its_status_and_a_page_that_is_
 
 
 async def test_a_large_answer_is_decoded_off_the_loop_and_whole(
-    serve: Callable[..., Awaitable[LoopRest]],
+    serve_either: Callable[[Handler], Awaitable[Rest]],
 ) -> None:
     items = [{"metadata": {"name": f"pod-{i}"}, "pad": "x" * 100} for i in range(5000)]  # ~700 KiB
 
     async def large(request: web.Request) -> web.Response:
         return web.json_response({"items": items})
 
-    rest = await serve(large)
+    rest = await serve_either(large)
     answer = await rest.send(Request("GET", "/pods"))
     assert len(json.dumps(answer)) > kube_rest.LOOP_DECODE_BYTES
     assert answer["items"] == items
+
+
+class Unread:
+    """urllib3's answer as the generated client returns it with `_preload_content=False`."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.threads, self.ended = data, set[int](), ""
+
+    def read(self, amt: int) -> bytes:
+        self.threads.add(threading.get_ident())
+        return self.data[:amt]
+
+    def release_conn(self) -> None:
+        self.ended = "released"
+
+    def close(self) -> None:
+        self.ended = "closed"
+
+
+async def test_a_generated_client_call_is_read_bounded_and_decoded_in_its_worker_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Until 0.3 its answer was read (`.data`, a blocking socket read) and decoded on the event loop, whole."""
+    monkeypatch.setattr(kube_rest, "LIST_BYTES", 1024)
+    small, large = Unread(b'{"items": []}'), Unread(b"[" * 4096)
+
+    def read(answer: Unread, *, _preload_content: bool, _request_timeout: float) -> Unread:
+        assert not _preload_content
+        return answer
+
+    assert await kube_rest.call_json(read, small, request_timeout=5) == {"items": []}
+    assert small.threads
+    assert threading.get_ident() not in small.threads
+    assert small.ended == "released"  # read to its end: the connection is reused
+    with pytest.raises(KubeError) as over:
+        await kube_rest.call_json(read, large, request_timeout=5)
+    assert over.value.message == "the API's answer is over 1024 bytes"
+    assert large.ended == "closed"  # cut short: never reused with the rest of it unread

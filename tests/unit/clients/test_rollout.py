@@ -32,8 +32,19 @@ READY_DEPLOYMENT = {
 
 
 class Response:
+    """urllib3's answer as the generated client returns it with `_preload_content=False`: not read yet."""
+
     def __init__(self, body: Any) -> None:
         self.data = json.dumps(body).encode()
+
+    def read(self, amt: int) -> bytes:
+        return self.data[:amt]
+
+    def release_conn(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 def api_exception(status: int, reason: str, message: str) -> ApiException:

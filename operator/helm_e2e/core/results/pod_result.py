@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,18 +14,10 @@ from pydantic import ValidationError
 from helm_e2e.core.model import names
 from helm_e2e.core.model.run import TestSource
 from helm_e2e.core.model.run_status import PytestSummary, TestPhase, TestResult
+from helm_e2e.core.model.times import parse_time
 
 MESSAGE_LIMIT = 1024  # bytes of a termination message kept when it is not the pytest plugin's JSON
 Pod = Mapping[str, Any]
-
-
-def parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def parse_pytest_summary(message: str) -> PytestSummary | None:

@@ -25,6 +25,7 @@ from helm_e2e.core.model.dns_names import MAX_NAME
 from helm_e2e.core.model.release import ManagedBy, Release, Trigger
 from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.suite import ApplicationSelector
+from helm_e2e.core.model.times import parse_time
 
 IN_CLUSTER = frozenset({"https://kubernetes.default.svc", "https://kubernetes.default.svc/"})
 MAX_UNHEALTHY = 5  # resources named in a not-healthy message
@@ -66,13 +67,6 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
-def _time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None
-
-
 def build_run_name(app: str, history_id: int) -> str:
     """`<app>-a<id>`: never a Helm release run's `<release>-<revision>` (a revision is digits only)."""
     suffix = f"-a{history_id}"
@@ -110,7 +104,7 @@ def latest_sync(app: Mapping[str, Any]) -> Sync | None:
         namespace=namespace,
         history_id=max(ids),
         revision=str(revision)[:256],
-        deployed_at=_time(entry.get("deployedAt")),
+        deployed_at=parse_time(entry.get("deployedAt")),
         labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {},
         synced={k: entry[k] for k in ("source", "sources") if k in entry},
     )
@@ -126,7 +120,7 @@ def decide_sync(app: Mapping[str, Any], *, now: datetime, ready_timeout_seconds:
     health = str(_get(app, "status", "health", "status") or "Unknown")
     if health == "Healthy":
         return Decision(Verdict.TEST, sync)
-    since = sync.deployed_at or _time(_get(app, "status", "operationState", "finishedAt")) or now
+    since = sync.deployed_at or parse_time(_get(app, "status", "operationState", "finishedAt")) or now
     if (now - since).total_seconds() < ready_timeout_seconds:
         return Decision(Verdict.WAIT, sync, f"application {health}")
     return Decision(Verdict.NOT_READY, sync, describe_unhealthy(app, health, ready_timeout_seconds))

@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.release import ManagedBy, Trigger
 from helm_e2e.core.model.run import Run
 from helm_e2e.core.model.run_status import TestPhase, TestResult
+from helm_e2e.core.model.times import parse_time
 from helm_e2e.core.sources.manifest import manifest_fields
 from helm_e2e.errors import ReleaseDecodeError
 
@@ -144,8 +144,8 @@ def flux_test_results(
             phase=phase,
             reason="" if phase == TestPhase.SUCCEEDED else f"Flux{flux_phase}",
             message=f"run by {where}: {flux_phase}",
-            started_at=_time(_get(hook, "lastStarted")),
-            completed_at=_time(_get(hook, "lastCompleted")),
+            started_at=parse_time(_get(hook, "lastStarted")),
+            completed_at=parse_time(_get(hook, "lastCompleted")),
         )
     return out
 
@@ -178,13 +178,6 @@ def before_superseding(run: Run, flux: Mapping[str, TestResult]) -> Run | None:
         return run
     final = {r.name for r in recorded.status.tests if r.phase.is_final}
     return None if all(t.name in final for t in run.spec.tests) else recorded
-
-
-def _time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None
 
 
 def describe_flux_rollback(managed: ManagedBy) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from helm_e2e.core.model import names
 from helm_e2e.core.model.release import Release
+from helm_e2e.core.model.times import parse_time
 from helm_e2e.core.sources.helm_secret import parse_secret_name
 
 CLOCK_SKEW_SECONDS = 60  # the apiserver's clock against that of the helm client stamping the release
@@ -69,14 +70,8 @@ def created_before_grace(secret: Mapping[str, Any], *, now: datetime, grace_seco
     recent (Helm creates it when the install/upgrade/rollback starts, and stamps `last_deployed` then): it
     is not even decoded, and a start with thousands of deployed releases decodes none. Helm's own
     `modifiedAt` label cannot say this: Helm 3.19 carries it over from the release's first revision."""
-    created = (secret.get("metadata") or {}).get("creationTimestamp")
-    if not isinstance(created, str):
-        return False
-    try:
-        when = datetime.fromisoformat(created)
-    except ValueError:
-        return False
-    if when.tzinfo is None:
+    when = parse_time((secret.get("metadata") or {}).get("creationTimestamp"))
+    if when is None or when.tzinfo is None:
         return False
     return now - when > timedelta(seconds=grace_seconds + CLOCK_SKEW_SECONDS)
 

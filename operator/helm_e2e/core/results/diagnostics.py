@@ -15,7 +15,7 @@ from typing import Any
 
 from helm_e2e.core.model.run_status import ContainerDiagnosis, Diagnostics, PodEventRecord, TestResult
 from helm_e2e.core.model.text import clean_log
-from helm_e2e.core.results.pod_result import parse_time
+from helm_e2e.core.model.times import parse_time
 
 MAX_EVENTS = 20  # Events kept per test, newest first
 MAX_CONTAINERS = 16  # containers (init containers first) kept per test

@@ -14,6 +14,7 @@ from typing import Any
 from helm_e2e.core.model import names
 from helm_e2e.core.model.run import Run, TestSource
 from helm_e2e.core.model.run_status import Condition, RunPhase, RunStatus, Summary, TestPhase, TestResult
+from helm_e2e.core.model.times import parse_time
 from helm_e2e.core.results import retries
 from helm_e2e.core.results.diagnostics import build_diagnostics
 from helm_e2e.core.results.hook_jobs import job_finished, last_pod, result_from_job
@@ -22,7 +23,6 @@ from helm_e2e.core.results.pod_result import (
     log_container,
     log_tail,
     parse_pytest_summary,
-    parse_time,
     result_from_pod,
 )
 

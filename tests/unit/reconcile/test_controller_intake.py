@@ -23,6 +23,14 @@ from helm_e2e.reconcile.controller import Controller
 from helm_e2e.settings import Settings
 
 
+async def first_revision_deployed(kube: FakeKube, clock: Clock) -> tuple[Controller, dict[str, Any]]:
+    """A controller that saw revision 1 of `web` (one passing hook) deployed."""
+    controller = make_controller(kube, clock)
+    first = deployed_secret(1, hooks=[passing_hook("smoke")])
+    await deploy(controller, kube, first)
+    return controller, first
+
+
 @pytest.mark.parametrize(
     "forge",
     [
@@ -200,9 +208,7 @@ def with_status(secret: dict[str, Any], status: str) -> dict[str, Any]:
 async def test_a_deleted_revision_keeps_runs_while_another_remains_and_pruning_costs_no_count(
     kube: FakeKube, clock: Clock, deleted_as: str, counted: list[str]
 ) -> None:
-    controller = make_controller(kube, clock)
-    first = deployed_secret(1, hooks=[passing_hook("smoke")])
-    await deploy(controller, kube, first)
+    controller, first = await first_revision_deployed(kube, clock)
     await deploy(controller, kube, deployed_secret(2, hooks=[passing_hook("smoke")]))
     kube.secrets.pop((NS, "sh.helm.release.v1.web.v1"))
     controller.checks.delay_seconds = 0
@@ -218,9 +224,7 @@ async def test_an_uninstall_deleting_its_revisions_in_any_order_cancels_when_its
     """The watch selects only deployed revisions and an uninstall's marks (names.HELM_SECRET_SELECTOR):
     Helm marks the deployed revision `uninstalling`, then deletes every revision; the marked one's
     deletion is the only one that arrives, in whatever order Helm deletes, and it is enough: no LIST."""
-    controller = make_controller(kube, clock)
-    first = deployed_secret(1, hooks=[passing_hook("smoke")])
-    await deploy(controller, kube, first)
+    controller, first = await first_revision_deployed(kube, clock)
     second = deployed_secret(2, hooks=[passing_hook("smoke")])
     await deploy(controller, kube, second)
     kube.secrets[(NS, "sh.helm.release.v1.web.v1")] = with_status(first, "superseded")
@@ -237,9 +241,7 @@ async def test_an_uninstall_deleting_its_revisions_in_any_order_cancels_when_its
 async def test_the_deployed_revision_deleted_by_hand_cancels_only_when_nothing_is_left(
     kube: FakeKube, clock: Clock
 ) -> None:
-    controller = make_controller(kube, clock)
-    first = deployed_secret(1, hooks=[passing_hook("smoke")])
-    await deploy(controller, kube, first)
+    controller, first = await first_revision_deployed(kube, clock)
     kube.secrets[(NS, "sh.helm.release.v1.web.v1")] = with_status(first, "superseded")
     second = deployed_secret(2, hooks=[passing_hook("smoke")])
     await deploy(controller, kube, second)
@@ -358,9 +360,7 @@ async def test_an_upgrade_superseding_the_deployed_revision_costs_no_list_of_the
 ) -> None:
     """The apiserver sends a revision leaving the watch's selection as DELETED with its old labels
     (`deployed`): the check waits, and the new revision arriving deployed answers it without a request."""
-    controller = make_controller(kube, clock)
-    first = deployed_secret(1, hooks=[passing_hook("smoke")])
-    await deploy(controller, kube, first)
+    controller, first = await first_revision_deployed(kube, clock)
     controller.checks.delay_seconds = 0.05
     kube.secrets[(NS, "sh.helm.release.v1.web.v1")] = with_status(first, "superseded")
     await controller.on_release_secret("DELETED", first)  # left the selection, labelled as before
@@ -374,9 +374,7 @@ async def test_an_upgrade_superseding_the_deployed_revision_costs_no_list_of_the
 async def test_a_deployed_revision_deleted_by_hand_is_checked_once_after_the_delay(
     kube: FakeKube, clock: Clock
 ) -> None:
-    controller = make_controller(kube, clock)
-    first = deployed_secret(1, hooks=[passing_hook("smoke")])
-    await deploy(controller, kube, first)
+    controller, first = await first_revision_deployed(kube, clock)
     kube.secrets.clear()
     controller.checks.delay_seconds = 0.05
     for _ in range(3):  # e.g. relists: one check waits per release
@@ -392,9 +390,7 @@ async def test_a_deployed_revision_deleted_by_hand_is_checked_once_after_the_del
 async def test_a_check_the_api_fails_is_logged_and_the_next_one_still_runs(
     kube: FakeKube, clock: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    controller = make_controller(kube, clock)
-    first = deployed_secret(1, hooks=[passing_hook("smoke")])
-    await deploy(controller, kube, first)
+    controller, first = await first_revision_deployed(kube, clock)
     kube.secrets.clear()
     controller.checks.delay_seconds = 0
     kube.fail_next_count = errors.KubeError("boom", status=503, reason="ServiceUnavailable")

@@ -141,10 +141,10 @@ def read_at_most_sync(raw: Any, bound: int) -> bytes:
 async def call_json(fn: Callable[..., Any], *args: Any, request_timeout: float, **kwargs: Any) -> Any:
     """A call of the generated client whose answer is read (bounded: `LIST_BYTES`) and decoded as JSON in
     its worker thread, never on the event loop, and never built into the client's models."""
-    return await call(read_json, fn, *args, request_timeout=request_timeout, **kwargs)
+    return await call(_read_json, fn, *args, request_timeout=request_timeout, **kwargs)
 
 
-def read_json(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def _read_json(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """In a worker thread: the generated client's call, its answer read (bounded) and decoded."""
     raw = fn(*args, _preload_content=False, **kwargs)  # an error status raised ApiException already
     return decode_json(read_at_most_sync(raw, LIST_BYTES), LIST_BYTES)

@@ -30,11 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import kubernetes.client as k8s
-import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from helm_e2e.clients.apierror import Body, api_error
-from helm_e2e.clients.kube_rest import read_json
+from helm_e2e.clients.kube_rest import call_json
 from helm_e2e.core.plan.readiness import ObjectKey, check_object, is_custom, summarize
 from helm_e2e.errors import KubeError
 
@@ -88,14 +87,13 @@ class RolloutReader:
         if plural is None:
             return UNREAD
         try:
-            resp = await self._call(
+            found: Body | None = await self._call(
                 self.objects.get_namespaced_custom_object, group, version, key.namespace, plural, key.name
             )
         except KubeError as e:
             if e.status == 403:
                 return UNREAD
             raise
-        found: Body | None = resp
         return found
 
     async def _plural(self, group: str, version: str, kind: str) -> str | None:
@@ -129,14 +127,12 @@ class RolloutReader:
         on 404, else a KubeError."""
         async with self._limit:
             self.calls += 1
-            try:
-                return await asyncio.to_thread(read_json, method, *args, _request_timeout=self.timeout)
+            try:  # no answer is a KubeError there
+                return await call_json(method, *args, request_timeout=self.timeout)
             except ApiException as e:
                 if int(e.status or 0) == 404:
                     return None
                 raise api_error(e) from e
-            except (urllib3.exceptions.HTTPError, OSError) as e:
-                raise KubeError(f"no answer from the API: {type(e).__name__}", status=0) from e
 
 
 class _Unread:

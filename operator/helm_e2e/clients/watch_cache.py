@@ -37,6 +37,7 @@ from typing import Any
 from helm_e2e.clients.apierror import Body
 from helm_e2e.clients.followed import Followed, version, without_managed_fields
 from helm_e2e.core.model.names import RUN_LABEL
+from helm_e2e.core.results.pod_result import progress
 
 Key = tuple[str, str]  # (namespace, run name)
 Settled = Callable[[Mapping[str, Any]], bool]  # a run's body → fully reported (core.outcomes.outbox)
@@ -66,11 +67,6 @@ def slim_account(account: Mapping[str, Any]) -> Body:
     return {"metadata": {k: meta[k] for k in ("namespace", "name", "resourceVersion") if k in meta}}
 
 
-def _decided_on(pod: Mapping[str, Any]) -> tuple[Any, Any]:
-    """What the core reads of a pod that can change after its creation."""
-    return pod.get("status") or {}, (pod.get("metadata") or {}).get("deletionTimestamp")
-
-
 def _run_key(pod: Mapping[str, Any]) -> Key | None:
     meta = pod.get("metadata") or {}
     run = (meta.get("labels") or {}).get(RUN_LABEL)
@@ -92,13 +88,14 @@ class RunPods(Followed):
         return self.cache.follows_run(key) and super().start_priming(key)
 
     def saw(self, key: Any, body: Mapping[str, Any], *, deleted: bool = False) -> bool:
-        """As `Followed.saw`; news only when what a decision reads of the pod changed: its status or its
-        deletion (a binding that only set `spec.nodeName`, a label or annotation written, is not)."""
+        """As `Followed.saw`; news only when what a decision reads of the pod changed (`pod_result.progress`:
+        its phase, its containers' steps, its deletion; not the scheduler's binding, a label written, or a
+        container still being created)."""
         before = self.kept(key, body)
         news = super().saw(key, body, deleted=deleted)
         if not news or deleted or before is None:
             return news
-        return _decided_on(before) != _decided_on(body)
+        return progress(before) != progress(body)
 
     def none_yet(self, key: Any) -> None:
         """A run this process is creating has no pods: followed as empty before the run itself is known."""

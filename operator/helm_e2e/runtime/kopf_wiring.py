@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,10 +23,12 @@ from helm_e2e.clients.kube import Kube, load_api_client
 from helm_e2e.clients.kube_rest import build_rest
 from helm_e2e.clients.sandbox import Sandbox
 from helm_e2e.clients.watch_cache import WatchCache
+from helm_e2e.core.lifecycle import reruns
 from helm_e2e.core.model import names
 from helm_e2e.core.outcomes import outbox
 from helm_e2e.reconcile.controller import Controller
 from helm_e2e.reconcile.suite_status import on_suite_event
+from helm_e2e.runtime import lean_watch
 from helm_e2e.runtime.scheduler import Scheduler
 from helm_e2e.settings import Settings
 
@@ -104,6 +107,8 @@ class Parts:
     scheduler: Scheduler
     argo: bool
     background: list[asyncio.Future[Any]] = field(default_factory=list)
+    streams: list[asyncio.Task[None]] = field(default_factory=list)  # runs and pods (lean_watch)
+    work: lean_watch.KeyedTasks = field(default_factory=lean_watch.KeyedTasks)  # what their events ask
     apis_built: bool = False
 
     def build_apis_soon(self) -> None:
@@ -191,7 +196,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     parts = build_parts(settings)
     register_lifecycle(registry, parts, settings)
     register_release_events(registry, parts)
-    register_run_events(registry, parts)
+    register_account_events(registry, parts)
     return registry
 
 
@@ -206,9 +211,14 @@ def register_lifecycle(registry: kopf.OperatorRegistry, parts: Parts, config: Se
         configure_kopf(settings, config)
         metrics.WATCH_RESTARTS.inc()
         start_background(parts, threads=config.api_threads)
+        parts.streams = lean_watch.start(settings, config.watch_namespaces, run_event_handlers(parts))
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        for task in parts.streams:
+            task.cancel()
+        await asyncio.gather(*parts.streams, return_exceptions=True)
+        await parts.work.stop()
         await parts.scheduler.stop()
         await parts.controller.queue.stop()
         parts.controller.checks.stop()
@@ -240,37 +250,54 @@ def register_release_events(registry: kopf.OperatorRegistry, parts: Parts) -> No
                 await controller.on_application(body)
 
 
-def register_run_events(registry: kopf.OperatorRegistry, parts: Parts) -> None:
-    """What a run's reconcile reads: its E2ERun, its test pods, the test service accounts."""
-    controller, cache, evidence = parts.controller, parts.cache, parts.evidence
+def run_event_handlers(parts: Parts) -> dict[lean_watch.Resource, lean_watch.EventHandler]:
+    """What a run's reconcile reads of its E2ERun and test pods, streamed without kopf's per-event work
+    (runtime/lean_watch.py): the watch cache keeps them, and what is new wakes the run's pass."""
+    controller, cache, evidence, work = parts.controller, parts.cache, parts.evidence, parts.work
 
-    @kopf.on.event(*RUNS, registry=registry)
-    async def e2erun(
-        type: str, name: str, namespace: str | None, body: kopf.Body, annotations: kopf.Annotations, **_: Any
-    ) -> None:
-        if type == "DELETED" and namespace:
-            cache.deleted_run((namespace, name))
+    def e2erun(type: str, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        if not namespace or not name:
+            return
+        key = (namespace, name)
+        if type == "DELETED":
+            cache.deleted_run(key)
             if evidence is not None:  # pruned or deleted: its files go too
-                from helm_e2e.artifacts.service import delete_artifacts
+                uid = str(meta.get("uid") or "")
+                work.add(key, functools.partial(_delete_artifacts, evidence, namespace, name, uid))
+            return
+        news = cache.news(body)  # a settled run's own last write coming back wakes nothing
+        cache.saw_run(body)
+        if news:
+            controller.queue.add(key)
+        annotations = meta.get("annotations") or {}
+        if reruns.rerun_token(annotations):  # a rerun asked for: created off the stream, in order per run
+            release = str((body.get("spec") or {}).get("release", {}).get("name", ""))
+            work.add(
+                key,
+                functools.partial(controller.on_run_annotations, namespace, release, annotations, run=body),
+            )
 
-                uid = str(body.get("metadata", {}).get("uid", ""))
-                await delete_artifacts(evidence, namespace, name, uid)
-        if type != "DELETED" and namespace:
-            news = cache.news(body)  # a settled run's own last write coming back wakes nothing
-            cache.saw_run(body)
-            if news:
-                controller.queue.add((namespace, name))
-            release = str(body.get("spec", {}).get("release", {}).get("name", ""))
-            await controller.on_run_annotations(namespace, release, annotations, run=body)
-
-    @kopf.on.event(*TEST_PODS, registry=registry)
-    async def test_pod(
-        type: str, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
-    ) -> None:
+    def test_pod(type: str, body: Mapping[str, Any]) -> None:
         news = cache.saw_pod(body, deleted=type == "DELETED")  # not our create's own response coming back
-        run = labels.get(names.RUN_LABEL)
+        meta = body.get("metadata") or {}
+        run, namespace = (meta.get("labels") or {}).get(names.RUN_LABEL), meta.get("namespace")
         if news and run and namespace:
             controller.queue.add((namespace, run))
+
+    return {RUNS: e2erun, TEST_PODS: test_pod}
+
+
+async def _delete_artifacts(evidence: Artifacts, namespace: str, name: str, uid: str) -> None:
+    from helm_e2e.artifacts.service import delete_artifacts
+
+    await delete_artifacts(evidence, namespace, name, uid)
+
+
+def register_account_events(registry: kopf.OperatorRegistry, parts: Parts) -> None:
+    """The test service accounts a plan reads (rare events: kopf's handlers are cheap enough)."""
+    cache = parts.cache
 
     @kopf.on.event(*TEST_ACCOUNTS, registry=registry)
     async def test_account(type: str, body: kopf.Body, **_: Any) -> None:

@@ -393,3 +393,41 @@ def test_a_pod_event_that_changes_nothing_a_decision_reads_wakes_no_pass() -> No
     deleting["metadata"]["deletionTimestamp"] = "2026-11-25T10:00:00Z"
     assert cache.saw_pod(deleting)  # its deletion is read
     assert cache.saw_pod(pod("p", 10, phase="Running"))  # its status is read
+
+
+def with_status(name: str, rv: int, **status: Any) -> dict[str, Any]:
+    body = pod(name, rv)
+    body["status"] = status
+    return body
+
+
+def test_the_schedulers_condition_and_a_container_being_created_wake_no_pass_its_steps_do() -> None:
+    cache = WatchCache(settled=settled_body)
+    cache.creating_run(KEY)
+    cache.saw_run(run(5))
+    assert cache.saw_pod(with_status("p", 7, phase="Pending"))
+    scheduled = [{"type": "PodScheduled", "status": "True"}]
+    assert not cache.saw_pod(with_status("p", 8, phase="Pending", conditions=scheduled))
+    creating = [{"name": "test", "state": {"waiting": {"reason": "ContainerCreating"}}, "restartCount": 0}]
+    assert not cache.saw_pod(
+        with_status(
+            "p", 9, phase="Pending", conditions=scheduled, containerStatuses=creating, hostIP="10.0.0.1"
+        )
+    )
+    kept = cache.run_pods.get(KEY)
+    assert kept is not None and kept[0]["status"]["hostIP"] == "10.0.0.1"  # kept all the same
+    never = [{"name": "test", "state": {"waiting": {"reason": "InvalidImageName"}}}]
+    assert cache.saw_pod(with_status("p", 10, phase="Pending", containerStatuses=never))  # it can never start
+
+
+def test_a_container_that_ends_or_restarts_wakes_its_run_whatever_the_pods_phase() -> None:
+    cache = WatchCache(settled=settled_body)
+    cache.creating_run(KEY)
+    cache.saw_run(run(5))
+    running = [{"name": "setup", "state": {"running": {}}}]
+    assert cache.saw_pod(with_status("p", 7, phase="Pending", initContainerStatuses=running))
+    ended = [{"name": "setup", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]
+    assert cache.saw_pod(with_status("p", 8, phase="Pending", initContainerStatuses=ended))
+    again = [{"name": "setup", "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "restartCount": 1}]
+    assert cache.saw_pod(with_status("p", 9, phase="Pending", initContainerStatuses=again))
+    assert cache.saw_pod(with_status("p", 10, phase="Failed", reason="Evicted", initContainerStatuses=again))

@@ -82,6 +82,35 @@ def _fatal_waiting(status: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def progress(pod: Pod) -> tuple[object, ...]:
+    """What a run's decision reads of a test pod that the pod's later writes can change: its phase, reason
+    and deletion, and each container's step (terminated with its exit code, running, restarted, or waiting
+    for a reason that ends the test). A write that changes nothing of it decides nothing new (the
+    scheduler's binding and PodScheduled condition, IPs, a `ContainerCreating` wait): the watch cache keeps
+    it without waking a pass; the next change, or the run's resync, decides on it."""
+    status = pod.get("status") or {}
+    steps = [
+        (key, container.get("name"), step)
+        for key in ("initContainerStatuses", "containerStatuses")
+        for container in status.get(key) or []
+        if isinstance(container, Mapping) and (step := _container_step(container))
+    ]
+    deleting = bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+    return status.get("phase"), status.get("reason"), deleting, tuple(steps)
+
+
+def _container_step(container: Mapping[str, Any]) -> tuple[object, ...]:
+    """() while nothing a decision reads happened to the container (absent and being created are alike)."""
+    state = container.get("state") or {}
+    restarts = container.get("restartCount") or 0
+    if isinstance(term := state.get("terminated"), Mapping):
+        return "terminated", term.get("exitCode"), term.get("reason"), restarts
+    if state.get("running") is not None:
+        return "running", restarts
+    reason = (state.get("waiting") or {}).get("reason")
+    return ("waiting", reason, restarts) if reason in FATAL_WAITING or restarts else ()
+
+
 def _truncate(text: str, limit: int) -> str:
     data = text.encode()
     return text if len(data) <= limit else data[: limit - 3].decode(errors="ignore") + "..."

@@ -21,7 +21,8 @@ import importlib
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -182,6 +183,10 @@ def kopf_watch_rules() -> set[Rule]:
             starred = [a.value for a in call.args if isinstance(a, ast.Starred)]
             group, _version, plural = _constant(module, starred[0])
             rules |= {(group, plural, "list"), (group, plural, "watch")}
+    # the resources streamed beside kopf's handlers (runtime/lean_watch.py): list and watch them too
+    unused = SimpleNamespace(controller=None, cache=None, evidence=None, work=None)
+    for group, _version, plural in module.run_event_handlers(cast(Any, unused)):
+        rules |= {(group, plural, "list"), (group, plural, "watch")}
     return rules
 
 

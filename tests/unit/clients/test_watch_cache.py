@@ -415,7 +415,8 @@ def test_the_schedulers_condition_and_a_container_being_created_wake_no_pass_its
         )
     )
     kept = cache.run_pods.get(KEY)
-    assert kept is not None and kept[0]["status"]["hostIP"] == "10.0.0.1"  # kept all the same
+    assert kept is not None
+    assert kept[0]["status"]["hostIP"] == "10.0.0.1"  # kept all the same
     never = [{"name": "test", "state": {"waiting": {"reason": "InvalidImageName"}}}]
     assert cache.saw_pod(with_status("p", 10, phase="Pending", containerStatuses=never))  # it can never start
 

@@ -64,14 +64,14 @@ async def test_a_run_finishes_and_its_report_outbox_and_pod_ttl_complete(
     await controller.reconcile((NS, RUN))
     kube.finish_pod(NS, "web-1-smoke", exit_code=0)
     kube.logs["web-1-smoke"] = "all good\n"
-    assert await controller.reconcile((NS, RUN)) == 0.0
+    # the final write records the outbox too (SMTP off → Disabled): nothing to send, so the pods' TTL next
+    assert await controller.reconcile((NS, RUN)) == 60.0
     st = status(kube)
     assert st["phase"] == "Succeeded"
     assert st["tests"][0]["logTail"] == "all good\n"
-    await controller.reconcile((NS, RUN))  # the outbox: SMTP off → Disabled, recorded once
-    email = {c["type"]: c for c in status(kube)["conditions"]}[names.COND_EMAIL_SENT]
+    email = {c["type"]: c for c in st["conditions"]}[names.COND_EMAIL_SENT]
     assert (email["status"], email["reason"]) == ("False", names.MAIL_DISABLED)
-    wait = await controller.reconcile((NS, RUN))
+    wait = await controller.reconcile((NS, RUN))  # a pass all the same (a resync): the same wait
     assert wait is not None
     assert 0 < wait <= 60
     clock.now += timedelta(seconds=61)

@@ -166,8 +166,10 @@ def _decide_active(run: Run, observed: Observed, policy: Policy) -> list[Action]
     if hold is not None:  # "started" goes out with the tests' first change (start_write.py)
         return [*actions, *_after_patch(run, step, policy, observed.history), Requeue(hold)]
     write = _with_first_outbox_step(run, step.status, observed.now, policy) if step.finished else None
-    actions += [write or PatchStatus(step.status)] if worth_writing(before, step.status) else []
-    return actions + _after_patch(run, step, policy, observed.history)
+    written = worth_writing(before, step.status)
+    actions += [write or PatchStatus(step.status)] if written else []
+    again = _look_again_after_final(run, write.status, observed, policy) if write and written else 0.0
+    return actions + _after_patch(run, step, policy, observed.history, final_again=again)
 
 
 def first_of_release(run: Run) -> bool:
@@ -194,6 +196,18 @@ def worth_writing(before: RunStatus, after: RunStatus) -> bool:
         return prev if test.model_copy(update={"started_at": prev.started_at}) == prev else test
 
     return after.model_copy(update={"tests": [folded(t) for t in after.tests]}) != before
+
+
+def _look_again_after_final(run: Run, written: RunStatus, observed: Observed, policy: Policy) -> float:
+    """When the pass after the final write is due: at once (the report, on a fresh read), unless that write
+    left nothing to report (no e-mail, no webhook to send): then at the pods' TTL, all that pass would have
+    decided (a pass less per run)."""
+    if not outbox.is_fully_reported(written):
+        return 0.0
+    match decide_pod_cleanup(run.model_copy(update={"status": written}), observed, policy):
+        case [Requeue(after=after)]:
+            return after
+    return 0.0  # the TTL is up already: the pass deletes the pods on a fresh read
 
 
 def _with_first_outbox_step(run: Run, final: RunStatus, now: datetime, policy: Policy) -> PatchStatus | None:
@@ -237,7 +251,9 @@ def _unrunnable(missing: Sequence[str], plan: Mapping[str, PlannedTest | str]) -
     return out
 
 
-def _after_patch(run: Run, step: Step, policy: Policy, history: rollbacks.History | None) -> list[Action]:
+def _after_patch(
+    run: Run, step: Step, policy: Policy, history: rollbacks.History | None, *, final_again: float = 0.0
+) -> list[Action]:
     """Events, deletions (after the status that explains them), and what comes next; pruning reuses the
     runs this pass listed for the regression verdict, if it did."""
     actions: list[Action] = [PostEvent(e.type, e.reason, e.message) for e in step.events]
@@ -249,7 +265,7 @@ def _after_patch(run: Run, step: Step, policy: Policy, history: rollbacks.Histor
         actions.append(DeleteHookObjects(tuple(cleanup)))
     listed = history.runs if history else (() if first_of_release(run) else None)
     prune = PruneHistory(run.spec.release.name, runs=listed, limit=policy.history_limit)
-    return [*actions, prune, Requeue(0.0)]  # mail and TTL on a fresh read
+    return [*actions, prune, Requeue(final_again)]  # the report on a fresh read, or the pods' TTL
 
 
 def _decide_finished(run: Run, observed: Observed, policy: Policy) -> list[Action]:

@@ -108,6 +108,22 @@ def test_a_timed_out_pod_is_deleted_only_after_the_status_that_explains_it() -> 
     assert actions[-2:] == [PruneHistory("web", runs=()), Requeue(0.0)]  # the runs this pass listed
 
 
+def test_a_final_write_with_nothing_left_to_report_looks_again_at_the_pods_ttl_not_at_once() -> None:
+    running = RunStatus(phase=RunPhase.RUNNING, started_at=T0)
+    run = make_run("a", status=running)
+    done = observe(T0 + timedelta(seconds=3), {"a": pod("a", "Succeeded", 0)}, logs={"a": ""}, plan={})
+    silent = dataclasses.replace(POLICY, mail_to=(), smtp_enabled=False)
+    actions = decide_run(run, done, silent)
+    written = next(a for a in actions if isinstance(a, PatchStatus))
+    assert outbox.is_fully_reported(written.status)  # the e-mail's skip is in the final write
+    assert actions[-1] == Requeue(60.0)  # the pass after it would only have waited for the TTL
+    mailing = decide_run(run, done, POLICY)
+    assert not any(isinstance(a, Deliver) for a in mailing)
+    assert mailing[-1] == Requeue(0.0)  # the e-mail goes out on a fresh read
+    no_ttl = dataclasses.replace(silent, pod_ttl_seconds=0)
+    assert decide_run(run, done, no_ttl)[-1] == Requeue(0.0)  # the pods go on a fresh read
+
+
 def test_the_history_limit_to_prune_to_is_the_policys() -> None:
     running = RunStatus(phase=RunPhase.RUNNING, started_at=T0)
     observed = observe(T0 + timedelta(seconds=601), {"a": pod("a", "Running")}, logs={}, plan={})

@@ -259,6 +259,8 @@ class Executor:
                     != Patched.APPLIED
                 ):
                     return AFTER_CONFLICT
+                if action.status.phase.is_final:  # its plan goes now, not at the pass the pods' TTL brings
+                    self.planner.forget((run.namespace, run.name))
             elif (after := await self._apply_one(run, action)) is not None:
                 again = after if again is None else min(again, after)
         return again

@@ -64,8 +64,10 @@ async def test_a_run_finishes_and_its_report_outbox_and_pod_ttl_complete(
     await controller.reconcile((NS, RUN))
     kube.finish_pod(NS, "web-1-smoke", exit_code=0)
     kube.logs["web-1-smoke"] = "all good\n"
+    assert controller.planner.kept((NS, RUN)) is not None  # the intake's plan, kept while the run is active
     # the final write records the outbox too (SMTP off → Disabled): nothing to send, so the pods' TTL next
     assert await controller.reconcile((NS, RUN)) == 60.0
+    assert controller.planner.kept((NS, RUN)) is None  # a final run creates nothing: not kept till the TTL
     st = status(kube)
     assert st["phase"] == "Succeeded"
     assert st["tests"][0]["logTail"] == "all good\n"

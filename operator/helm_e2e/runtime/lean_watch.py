@@ -83,7 +83,7 @@ async def stream(
                 if not isinstance(event, Mapping):  # kopf's marker that the initial listing is over
                     continue
                 body = event.get("object")
-                if not isinstance(body, Mapping):
+                if not isinstance(body, Mapping) or event.get("type") == "BOOKMARK":  # no object in it
                     continue
                 try:
                     handle(event.get("type") or "ADDED", body)

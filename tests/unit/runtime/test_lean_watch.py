@@ -80,7 +80,11 @@ async def test_every_event_reaches_the_handler_through_a_failing_handler_and_a_f
     pod = {"metadata": {"name": "p"}}
     rounds: list[list[Any]] = [
         [{"type": None, "object": pod}, watching.Bookmark.LISTED, {"type": "MODIFIED", "object": {"bad": 1}}],
-        [{"type": "DELETED", "object": pod}, RuntimeError("403")],
+        [
+            {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}},
+            {"type": "DELETED", "object": pod},
+        ],
+        [RuntimeError("403")],
         [{"type": "ADDED", "object": pod}],
     ]
     monkeypatch.setattr(watching, "infinite_watch", fake_watch(rounds))
@@ -97,7 +101,7 @@ async def test_every_event_reaches_the_handler_through_a_failing_handler_and_a_f
     await asyncio.sleep(0.1)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert got == ["ADDED", "DELETED", "ADDED"]  # the listing's object as ADDED; the bookmark skipped
+    assert got == ["ADDED", "DELETED", "ADDED"]  # the listing's object as ADDED; the bookmarks skipped
     out = capsys.readouterr().out
     assert "watch.event_failed" in out
     assert "KeyError" in out

@@ -1,11 +1,11 @@
 """What the watches already delivered, so a run's reconcile reads its run and pods without asking the API.
 
-kopf already watches every E2ERun and every test pod to wake the runs; keeping what those events carry
-turns the reconcile's GET of the run and LIST of its pods (on every pass, every resync) into dictionary
-reads, as an informer's cache does for a Go controller. Runs in flight and their pods are kept, and the
-last `MAX_SETTLED` runs that settled (final, their report's outcome written), so the pass their last write
-sets off reads nothing: memory is bounded by the runs in flight plus that many, and a settled run's rare
-later passes (the pods' TTL) read the API.
+The operator already streams every E2ERun and every test pod to wake the runs (runtime/lean_watch.py);
+keeping what those events carry turns the reconcile's GET of the run and LIST of its pods (on every pass,
+every resync) into dictionary reads, as an informer's cache does for a Go controller. Runs in flight and
+their pods are kept, and the last `MAX_SETTLED` runs that settled (final, their report's outcome
+written), so the pass their last write sets off reads nothing: memory is bounded by the runs in flight plus
+that many, and a settled run's rare later passes (the pods' TTL) read the API.
 
 A cached read must never be older than what this process already knows, or a report could be sent twice
 from a status that predates "Sent". So every body carries its resourceVersion, and:

@@ -33,7 +33,10 @@ class KeyedTasks:
     failure is logged, never lost in a task nobody awaits."""
 
     def __init__(self) -> None:
-        self._last: dict[object, asyncio.Task[None]] = {}
+        self._last: dict[object, asyncio.Task[None]] = {}  # each object's newest: the next one waits for it
+        self._running: set[asyncio.Task[None]] = (
+            set()
+        )  # all, the earlier ones of a chain too: stop() ends them
 
     def add(self, key: object, work: Callable[[], Awaitable[None]]) -> None:
         before = self._last.get(key)
@@ -48,12 +51,16 @@ class KeyedTasks:
 
         task = asyncio.create_task(in_turn())
         self._last[key] = task
-        task.add_done_callback(
-            lambda done: self._last.pop(key, None) if self._last.get(key) is done else None
-        )
+        self._running.add(task)
+        task.add_done_callback(lambda done: self._finished(key, done))
+
+    def _finished(self, key: object, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if self._last.get(key) is task:
+            del self._last[key]
 
     async def stop(self) -> None:
-        tasks = list(self._last.values())
+        tasks = list(self._running)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

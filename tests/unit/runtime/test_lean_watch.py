@@ -37,6 +37,23 @@ async def test_work_for_one_object_runs_in_order_and_others_at_once() -> None:
     await work.stop()
 
 
+async def test_stopping_ends_every_piece_of_work_the_earlier_ones_of_a_chain_too() -> None:
+    work = lean_watch.KeyedTasks()
+    ended: list[str] = []
+
+    async def forever(name: str) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ended.append(name)
+
+    work.add("a", lambda: forever("a1"))
+    work.add("a", lambda: forever("a2"))  # waits behind a1: only a1 runs
+    await asyncio.sleep(0.01)
+    await work.stop()
+    assert ended == ["a1"]  # a1 cancelled, not left running behind a cancelled a2
+
+
 async def test_a_failed_piece_of_work_is_logged_and_the_next_one_runs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
